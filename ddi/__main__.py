@@ -1,0 +1,3 @@
+from ddi.cli import main
+
+main()

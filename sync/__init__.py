@@ -1,0 +1,1 @@
+"""Edge to central replication of the IPAM change log."""
