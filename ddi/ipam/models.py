@@ -1,0 +1,339 @@
+"""IPAM values: subnets, pools, hosts (reservations), leases, DNS records and changes.
+
+Rules:
+* Every value is frozen; a change to an object is a new value with ``version`` + 1.
+* Addresses cross module boundaries as ``ipaddress`` types; MACs, client-ids and circuit-ids as
+  normalised lower-case colon-separated hex strings (``52:54:00:00:00:01``), the same form the
+  CLI prints and the change log stores.
+* ``to_image``/``from_image`` give the JSON post-image of an object, the form it takes in the
+  change log, the admin API and sync batches. ``from_image(x.to_image()) == x`` holds for all.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+JsonObject = Mapping[str, Any]
+
+
+class Owner(enum.StrEnum):
+    """Which end may change an object: the site, or the central collector."""
+
+    EDGE = "edge"
+    CENTRAL = "central"
+
+
+class Op(enum.StrEnum):
+    UPSERT = "upsert"
+    DELETE = "delete"
+
+
+class Kind(enum.StrEnum):
+    """What a change-log entry is about."""
+
+    SUBNET = "subnet"
+    HOST = "host"
+    LEASE = "lease"
+    RECORD = "record"
+
+
+class LeaseState(enum.StrEnum):
+    BOUND = "bound"
+    RELEASED = "released"
+    EXPIRED = "expired"
+    DECLINED = "declined"
+
+
+RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "NS", "PTR")
+
+
+def _opt_ip(value: Any) -> IPv4Address | None:
+    return None if value is None else IPv4Address(value)
+
+
+def _opt_str(value: IPv4Address | None) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pool:
+    """An inclusive range of addresses handed out dynamically."""
+
+    start: IPv4Address
+    end: IPv4Address
+
+    def __contains__(self, ip: object) -> bool:
+        return isinstance(ip, IPv4Address) and self.start <= ip <= self.end
+
+    @property
+    def size(self) -> int:
+        return int(self.end) - int(self.start) + 1
+
+    def to_image(self) -> dict[str, Any]:
+        return {"start": str(self.start), "end": str(self.end)}
+
+    @classmethod
+    def from_image(cls, image: JsonObject) -> Pool:
+        return cls(start=IPv4Address(image["start"]), end=IPv4Address(image["end"]))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Route:
+    """A classless static route (RFC 3442, DHCP option 121)."""
+
+    destination: IPv4Network
+    gateway: IPv4Address
+
+    def to_image(self) -> dict[str, Any]:
+        return {"destination": str(self.destination), "gateway": str(self.gateway)}
+
+    @classmethod
+    def from_image(cls, image: JsonObject) -> Route:
+        return cls(
+            destination=IPv4Network(image["destination"]), gateway=IPv4Address(image["gateway"])
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subnet:
+    """A network the site serves, directly on ``interface`` or through relays inside ``cidr``."""
+
+    name: str
+    cidr: IPv4Network
+    gateway: IPv4Address | None = None
+    dns_servers: tuple[IPv4Address, ...] = ()
+    domain: str | None = None
+    lease_time: int = 3600
+    pools: tuple[Pool, ...] = ()
+    interface: str | None = None
+    relay_agents: tuple[IPv4Address, ...] = ()
+    """giaddrs outside ``cidr`` that also relay for this subnet (a giaddr inside it always does)."""
+    boot: str | None = None
+    known_hosts_only: bool = False
+    mtu: int | None = None
+    routes: tuple[Route, ...] = ()
+    ntp_servers: tuple[IPv4Address, ...] = ()
+
+    def to_image(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "cidr": str(self.cidr),
+            "gateway": _opt_str(self.gateway),
+            "dns_servers": [str(a) for a in self.dns_servers],
+            "domain": self.domain,
+            "lease_time": self.lease_time,
+            "pools": [p.to_image() for p in self.pools],
+            "interface": self.interface,
+            "relay_agents": [str(a) for a in self.relay_agents],
+            "boot": self.boot,
+            "known_hosts_only": self.known_hosts_only,
+            "mtu": self.mtu,
+            "routes": [r.to_image() for r in self.routes],
+            "ntp_servers": [str(a) for a in self.ntp_servers],
+        }
+
+    @classmethod
+    def from_image(cls, image: JsonObject) -> Subnet:
+        return cls(
+            name=image["name"],
+            cidr=IPv4Network(image["cidr"]),
+            gateway=_opt_ip(image.get("gateway")),
+            dns_servers=tuple(IPv4Address(a) for a in image.get("dns_servers", ())),
+            domain=image.get("domain"),
+            lease_time=int(image.get("lease_time", 3600)),
+            pools=tuple(Pool.from_image(p) for p in image.get("pools", ())),
+            interface=image.get("interface"),
+            relay_agents=tuple(IPv4Address(a) for a in image.get("relay_agents", ())),
+            boot=image.get("boot"),
+            known_hosts_only=bool(image.get("known_hosts_only", False)),
+            mtu=image.get("mtu"),
+            routes=tuple(Route.from_image(r) for r in image.get("routes", ())),
+            ntp_servers=tuple(IPv4Address(a) for a in image.get("ntp_servers", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Host:
+    """A reservation: one host object. Its A and PTR records derive from it.
+
+    At least one of ``mac``, ``client_id`` and ``circuit_id`` identifies the client; a DHCP
+    request matches by client-id first, then MAC, then relay circuit-id.
+    """
+
+    id: str
+    """Stable identifier (32 hex digits), the same at the edge and at central."""
+    ip: IPv4Address
+    hostname: str
+    """One DNS label; the host's name is ``hostname.<site domain>``."""
+    mac: str | None = None
+    client_id: str | None = None
+    circuit_id: str | None = None
+    boot: str | None = None
+    """Name of a boot profile; overrides the subnet's."""
+    boot_file: str | None = None
+    """Per-host override of the boot file the profile would give."""
+    boot_script: str | None = None
+    """Per-host override of the iPXE script URL the profile would give."""
+    owner: Owner = Owner.EDGE
+    version: int = 1
+
+    def to_image(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "ip": str(self.ip),
+            "hostname": self.hostname,
+            "mac": self.mac,
+            "client_id": self.client_id,
+            "circuit_id": self.circuit_id,
+            "boot": self.boot,
+            "boot_file": self.boot_file,
+            "boot_script": self.boot_script,
+            "owner": self.owner.value,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_image(cls, image: JsonObject) -> Host:
+        return cls(
+            id=image["id"],
+            ip=IPv4Address(image["ip"]),
+            hostname=image["hostname"],
+            mac=image.get("mac"),
+            client_id=image.get("client_id"),
+            circuit_id=image.get("circuit_id"),
+            boot=image.get("boot"),
+            boot_file=image.get("boot_file"),
+            boot_script=image.get("boot_script"),
+            owner=Owner(image.get("owner", "edge")),
+            version=int(image.get("version", 1)),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease:
+    """An address bound (or once bound) to a client. Its object id is the address."""
+
+    ip: IPv4Address
+    mac: str | None
+    client_id: str | None = None
+    hostname: str | None = None
+    """Sanitised name from option 81/12; None when the client sent none or it was refused."""
+    state: LeaseState = LeaseState.BOUND
+    start: float
+    end: float
+    subnet: str
+    circuit_id: str | None = None
+
+    def active(self, now: float) -> bool:
+        return self.state is LeaseState.BOUND and self.end > now
+
+    def to_image(self) -> dict[str, Any]:
+        return {
+            "ip": str(self.ip),
+            "mac": self.mac,
+            "client_id": self.client_id,
+            "hostname": self.hostname,
+            "state": self.state.value,
+            "start": self.start,
+            "end": self.end,
+            "subnet": self.subnet,
+            "circuit_id": self.circuit_id,
+        }
+
+    @classmethod
+    def from_image(cls, image: JsonObject) -> Lease:
+        return cls(
+            ip=IPv4Address(image["ip"]),
+            mac=image.get("mac"),
+            client_id=image.get("client_id"),
+            hostname=image.get("hostname"),
+            state=LeaseState(image["state"]),
+            start=float(image["start"]),
+            end=float(image["end"]),
+            subnet=image["subnet"],
+            circuit_id=image.get("circuit_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Record:
+    """A static DNS record. ``name`` is absolute, lower case, without the trailing dot;
+    ``value`` is the rdata in zone-file presentation form (``10 mail.site.example`` for MX)."""
+
+    id: str
+    name: str
+    rtype: str
+    value: str
+    ttl: int | None = None
+    owner: Owner = Owner.EDGE
+    version: int = 1
+
+    def to_image(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "rtype": self.rtype,
+            "value": self.value,
+            "ttl": self.ttl,
+            "owner": self.owner.value,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_image(cls, image: JsonObject) -> Record:
+        return cls(
+            id=image["id"],
+            name=image["name"],
+            rtype=image["rtype"],
+            value=image["value"],
+            ttl=image.get("ttl"),
+            owner=Owner(image.get("owner", "edge")),
+            version=int(image.get("version", 1)),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    """One change-log (outbox) entry: the full image of the object after an upsert, or as it
+    was before a delete. ``(epoch, seq)`` is monotonic per site and never reused."""
+
+    epoch: int
+    seq: int
+    kind: Kind
+    object_id: str
+    op: Op
+    image: JsonObject = field(default_factory=dict)
+    actor: str = ""
+    reason: str = ""
+    time: float = 0.0
+
+    def to_image(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "seq": self.seq,
+            "kind": self.kind.value,
+            "object_id": self.object_id,
+            "op": self.op.value,
+            "image": dict(self.image),
+            "actor": self.actor,
+            "reason": self.reason,
+            "time": self.time,
+        }
+
+    @classmethod
+    def from_image(cls, image: JsonObject) -> Change:
+        return cls(
+            epoch=int(image["epoch"]),
+            seq=int(image["seq"]),
+            kind=Kind(image["kind"]),
+            object_id=str(image["object_id"]),
+            op=Op(image["op"]),
+            image=dict(image.get("image") or {}),
+            actor=str(image.get("actor", "")),
+            reason=str(image.get("reason", "")),
+            time=float(image.get("time", 0.0)),
+        )
