@@ -1,0 +1,300 @@
+"""Validation and normalisation of what operators and clients hand the IPAM (pure; netaddr).
+
+Rules:
+* Every ``parse_*`` returns the one normalised form the store, the views, the change log and
+  the CLI use, or raises :class:`~ddi.errors.Invalid` naming the field, the value and why.
+* MAC, client-id and circuit-id are lower-case colon-separated hex (``52:54:00:00:00:01``).
+* A hostname is one RFC 1123 label (RFC 952 as relaxed by RFC 1123 §2.1), lower case.
+* Record names are absolute DNS names, lower case, without the trailing dot.
+* Nothing here does I/O, reads the clock or draws randomness.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from ipaddress import IPv4Address, IPv6Address
+
+import netaddr
+
+from ddi.errors import Invalid
+from ddi.ipam.models import RECORD_TYPES, Subnet
+
+__all__ = [
+    "format_hex",
+    "host_address_problem",
+    "parse_circuit_id",
+    "parse_client_id",
+    "parse_dns_name",
+    "parse_hostname",
+    "parse_ipv4",
+    "parse_mac",
+    "parse_record_value",
+    "parse_rtype",
+    "parse_ttl",
+    "reverse_name",
+    "sanitize_hostname",
+    "subnet_for",
+]
+
+_HEX2 = "[0-9a-f]{2}"
+_MAC_SEPARATED = re.compile(rf"^{_HEX2}([:-]){_HEX2}(\1{_HEX2}){{4}}$")
+_MAC_DOTTED = re.compile(r"^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$")
+_MAC_BARE = re.compile(r"^[0-9a-f]{12}$")
+# Hex bytes of one or two digits (ISC prints ``1:52:54:0:0:1``), at least two of them, one
+# separator kind throughout.
+_HEX_SEPARATED = re.compile(r"^[0-9a-f]{1,2}(?P<sep>[:\-. ])[0-9a-f]{1,2}((?P=sep)[0-9a-f]{1,2})*$")
+_HEX_PREFIXED = re.compile(r"^0x((?:[0-9a-f]{2})+)$")
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# Owner names of records may hold underscores (RFC 2181 §11; _service._proto for SRV, RFC 2782).
+_OWNER_LABEL = re.compile(r"^(\*|[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)$")
+_ID_MAX_BYTES = 255  # one DHCP option's worth (RFC 2132 §2)
+_TXT_MAX = 4000
+
+
+def format_hex(data: bytes) -> str:
+    """Return ``data`` in the normalised colon hex form (``01:52:54:00``)."""
+    return data.hex(":")
+
+
+def parse_mac(raw: str) -> str:
+    """Normalise a MAC address given as ``aa:bb:..``, ``aa-bb-..``, ``aabb.ccdd.eeff`` or
+    ``aabbccddeeff``, in either case.
+
+    Raises:
+        Invalid: not one of those forms, all zeros, or a group (multicast/broadcast) address,
+            which no DHCP client has as its hardware address.
+    """
+    text = raw.strip().lower()
+    if _MAC_SEPARATED.match(text):
+        digits = text.replace(":", "").replace("-", "")
+    elif _MAC_DOTTED.match(text):
+        digits = text.replace(".", "")
+    elif _MAC_BARE.match(text):
+        digits = text
+    else:
+        raise Invalid(
+            "mac", raw, "not a MAC address (use aa:bb:cc:dd:ee:ff, aa-bb-…, or aabb.ccdd.eeff)"
+        )
+    data = bytes.fromhex(digits)
+    if data == bytes(6):
+        raise Invalid("mac", raw, "the all-zero MAC address is not a client")
+    if data[0] & 0x01:
+        raise Invalid("mac", raw, "a group (multicast or broadcast) address is not a client")
+    return format_hex(data)
+
+
+def _parse_opaque_id(field: str, raw: str) -> str:
+    text = raw.strip()
+    if not text:
+        raise Invalid(field, raw, "empty")
+    lowered = text.lower()
+    if (match := _HEX_PREFIXED.match(lowered)) is not None:
+        data = bytes.fromhex(match.group(1))
+    elif (match := _HEX_SEPARATED.match(lowered)) is not None:
+        data = bytes(int(part, 16) for part in re.split(r"[:\-. ]", lowered))
+    else:
+        if not text.isprintable():
+            raise Invalid(field, raw, "text form must be printable; give hex bytes instead")
+        data = text.encode("utf-8")
+    if len(data) > _ID_MAX_BYTES:
+        raise Invalid(field, raw, f"longer than {_ID_MAX_BYTES} bytes")
+    return format_hex(data)
+
+
+def parse_client_id(raw: str) -> str:
+    """Normalise a DHCP client identifier (option 61, RFC 2132 §9.14).
+
+    Hex bytes separated by ``:``, ``-``, ``.`` or spaces (``01:52:54:00:00:00:01``), or
+    ``0x0152540000…``, are taken as bytes; anything else is taken as text and stored as the
+    hex of its UTF-8 bytes (``web1`` → ``77:65:62:31``).
+
+    Raises:
+        Invalid: empty, unprintable text, or longer than an option can carry.
+    """
+    return _parse_opaque_id("client_id", raw)
+
+
+def parse_circuit_id(raw: str) -> str:
+    """Normalise a relay agent circuit-id (option 82 sub-option 1, RFC 3046 §3.1), with the
+    same rules as :func:`parse_client_id`."""
+    return _parse_opaque_id("circuit_id", raw)
+
+
+def parse_hostname(raw: str) -> str:
+    """Normalise a reservation's hostname: one RFC 1123 label, lower case.
+
+    Raises:
+        Invalid: empty, longer than 63 characters, a dotted name, or characters other than
+            letters, digits and inner hyphens.
+    """
+    text = raw.strip().lower()
+    if not text:
+        raise Invalid("hostname", raw, "empty")
+    if "." in text.rstrip("."):
+        raise Invalid("hostname", raw, "give one label; the site domain is appended")
+    text = text.rstrip(".")
+    if len(text) > 63:
+        raise Invalid("hostname", raw, "longer than 63 characters (RFC 1035 §2.3.4)")
+    if not _LABEL.match(text):
+        raise Invalid(
+            "hostname",
+            raw,
+            "only letters, digits and hyphens, not starting or ending with a hyphen (RFC 1123)",
+        )
+    return text
+
+
+def sanitize_hostname(raw: str | bytes) -> str | None:
+    """Turn a client-supplied name (DHCP option 12, or the name in option 81) into a valid label.
+
+    Takes the first label, lower-cases it, replaces every run of characters outside
+    ``[a-z0-9-]`` by one hyphen, trims hyphens and cuts to 63 characters.
+
+    Returns:
+        The label, or None when nothing usable remains.
+    """
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+    text = text.replace("\x00", "").strip().lower()
+    first = text.split(".", 1)[0]
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", first)
+    cleaned = re.sub(r"-{2,}", "-", cleaned).strip("-")[:63].rstrip("-")
+    return cleaned or None
+
+
+def parse_dns_name(raw: str, *, field: str = "name") -> str:
+    """Normalise an absolute DNS name: lower case, no trailing dot, each label 1-63 characters
+    of letters, digits, hyphens and underscores (a leading ``*`` label is a wildcard).
+
+    Raises:
+        Invalid: empty, too long (RFC 1035 §2.3.4: 253 characters in text form), or a bad label.
+    """
+    text = raw.strip().lower()
+    if text.endswith("."):
+        text = text[:-1]
+    if not text:
+        raise Invalid(field, raw, "empty")
+    if len(text) > 253:
+        raise Invalid(field, raw, "longer than 253 characters (RFC 1035 §2.3.4)")
+    labels = text.split(".")
+    for position, label in enumerate(labels):
+        if label == "*" and position != 0:
+            raise Invalid(field, raw, "a wildcard '*' may only be the first label")
+        if not _OWNER_LABEL.match(label):
+            raise Invalid(field, raw, f"bad label {label!r}")
+    return text
+
+
+def parse_ipv4(raw: str | IPv4Address, *, field: str = "ip") -> IPv4Address:
+    """Return ``raw`` as an IPv4 address. Raises Invalid when it is not one."""
+    if isinstance(raw, IPv4Address):
+        return raw
+    try:
+        return IPv4Address(str(raw).strip())
+    except ValueError:
+        raise Invalid(field, str(raw), "not an IPv4 address") from None
+
+
+def subnet_for(ip: IPv4Address, subnets: Iterable[Subnet]) -> Subnet | None:
+    """Return the most specific subnet whose CIDR holds ``ip``, or None."""
+    best: Subnet | None = None
+    for subnet in subnets:
+        if ip in subnet.cidr and (best is None or subnet.cidr.prefixlen > best.cidr.prefixlen):
+            best = subnet
+    return best
+
+
+def host_address_problem(ip: IPv4Address, subnet: Subnet) -> str | None:
+    """Why ``ip`` cannot be a host's address in ``subnet``, or None when it can.
+
+    The network and broadcast addresses are never hosts' (RFC 1122 §3.2.1.3), except on /31
+    (RFC 3021) and /32 networks, which have neither.
+    """
+    network = netaddr.IPNetwork(str(subnet.cidr))
+    address = netaddr.IPAddress(str(ip))
+    if address not in network:
+        return f"outside subnet {subnet.name} ({subnet.cidr})"
+    if network.broadcast is None:
+        return None
+    if address == network.network:
+        return f"the network address of subnet {subnet.name} ({subnet.cidr})"
+    if address == network.broadcast:
+        return f"the broadcast address of subnet {subnet.name} ({subnet.cidr})"
+    return None
+
+
+def parse_rtype(raw: str) -> str:
+    """Normalise a record type to upper case. Raises Invalid for types the site does not serve."""
+    rtype = raw.strip().upper()
+    if rtype not in RECORD_TYPES:
+        raise Invalid("rtype", raw, f"not one of {', '.join(RECORD_TYPES)}")
+    return rtype
+
+
+def parse_ttl(raw: int | None) -> int | None:
+    """A TTL in seconds, 0 to 2**31 - 1 (RFC 2181 §8), or None for the zone default."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 2**31 - 1:
+        raise Invalid("ttl", str(raw), "must be an integer from 0 to 2147483647 seconds")
+    return raw
+
+
+def _u16(rtype: str, raw: str, part: str, what: str) -> int:
+    if not part.isdigit() or not 0 <= int(part) <= 65535:
+        raise Invalid("value", raw, f"{rtype} {what} must be an integer from 0 to 65535")
+    return int(part)
+
+
+def parse_record_value(rtype: str, raw: str) -> str:
+    """Normalise a record's rdata in presentation form, by type.
+
+    A: an IPv4 address. AAAA: an IPv6 address (compressed form). CNAME, NS, PTR: a DNS name.
+    MX: ``preference exchange``. SRV: ``priority weight port target`` (RFC 2782; target ``.``
+    means no service). TXT: printable text, up to 4000 characters.
+
+    Raises:
+        Invalid: the value does not fit its type.
+    """
+    text = raw.strip()
+    if rtype == "A":
+        try:
+            return str(IPv4Address(text))
+        except ValueError:
+            raise Invalid("value", raw, "an A record needs an IPv4 address") from None
+    if rtype == "AAAA":
+        try:
+            return str(IPv6Address(text))
+        except ValueError:
+            raise Invalid("value", raw, "an AAAA record needs an IPv6 address") from None
+    if rtype in ("CNAME", "NS", "PTR"):
+        return parse_dns_name(text, field="value")
+    if rtype == "MX":
+        parts = text.split()
+        if len(parts) != 2:
+            raise Invalid("value", raw, "an MX record is 'preference exchange'")
+        preference = _u16(rtype, raw, parts[0], "preference")
+        return f"{preference} {parse_dns_name(parts[1], field='value')}"
+    if rtype == "SRV":
+        parts = text.split()
+        if len(parts) != 4:
+            raise Invalid("value", raw, "an SRV record is 'priority weight port target'")
+        numbers = [
+            _u16(rtype, raw, part, what)
+            for part, what in zip(parts[:3], ("priority", "weight", "port"), strict=True)
+        ]
+        target = "." if parts[3] == "." else parse_dns_name(parts[3], field="value")
+        return " ".join([*map(str, numbers), target])
+    if rtype == "TXT":
+        if not text:
+            raise Invalid("value", raw, "a TXT record needs some text")
+        if len(text) > _TXT_MAX or not text.isprintable():
+            raise Invalid("value", raw, f"TXT must be printable text of at most {_TXT_MAX} chars")
+        return text
+    raise Invalid("rtype", rtype, f"not one of {', '.join(RECORD_TYPES)}")
+
+
+def reverse_name(ip: IPv4Address | IPv6Address) -> str:
+    """The PTR owner name of ``ip`` (RFC 1035 §3.5), without the trailing dot."""
+    return ipaddress.ip_address(ip).reverse_pointer
