@@ -1,0 +1,307 @@
+"""sync.protocol: canonical JSON, signatures, and central's decision on each message."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ddi.errors import SyncRefused
+from ddi.ipam.models import Change, Kind, Op
+from sync import protocol
+from sync.protocol import (
+    Apply,
+    Batch,
+    Duplicate,
+    Gap,
+    NeedSnapshot,
+    Refuse,
+    RefuseReason,
+    SiteState,
+)
+
+KEY = protocol.generate_key()
+OTHER_KEY = protocol.generate_key()
+PUBLIC = protocol.public_key_raw(KEY.public_key())
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def change(seq: int, *, epoch: int = 1, object_id: str = "", kind: Kind = Kind.HOST) -> Change:
+    oid = object_id or f"{seq:032x}"
+    return Change(
+        epoch=epoch,
+        seq=seq,
+        kind=kind,
+        object_id=oid,
+        op=Op.UPSERT,
+        image={"id": oid, "hostname": f"h{seq}", "ip": "198.18.0.10"},
+        actor="test",
+        reason="",
+        time=1_700_000_000.5,
+    )
+
+
+def batch(from_seq: int, to_seq: int, *, epoch: int = 1, site: str = "s1", key: Any = KEY) -> Batch:
+    entries = [change(s, epoch=epoch).to_image() for s in range(from_seq, to_seq + 1)]
+    return protocol.make_batch(
+        site=site, epoch=epoch, from_seq=from_seq, to_seq=to_seq, entries=entries, key=key
+    )
+
+
+def state(**kw: Any) -> SiteState:
+    return SiteState(site="s1", public_key=PUBLIC, **kw)
+
+
+@given(json_values)
+def test_canonical_round_trips(value: Any) -> None:
+    data = protocol.canonical(value)
+    assert protocol.canonical(json.loads(data)) == data
+
+
+def test_canonical_sorts_keys_without_spaces_in_utf8() -> None:
+    assert protocol.canonical({"b": 1, "a": "é"}) == '{"a":"é","b":1}'.encode()
+
+
+@given(st.integers(1, 50), st.integers(0, 50), st.integers(1, 5), st.text(min_size=1, max_size=8))
+@settings(max_examples=30)
+def test_batch_round_trips(from_seq: int, n: int, epoch: int, site: str) -> None:
+    b = batch(from_seq, from_seq + n, epoch=epoch, site=site)
+    assert protocol.decode_batch(protocol.encode_batch(b)) == b
+
+
+def test_next_batch_applies() -> None:
+    assert protocol.check(batch(1, 10), state(), site="s1") == Apply()
+    assert protocol.check(batch(11, 20), state(epoch=1, applied_seq=10), site="s1") == Apply()
+
+
+def test_retransmitted_last_batch_is_duplicate() -> None:
+    b = batch(11, 20)
+    st_ = state(epoch=1, applied_seq=20, last_sha256=b.sha256)
+    assert protocol.check(b, st_, site="s1") == Duplicate()
+
+
+def test_older_batch_is_replay() -> None:
+    b = batch(1, 10)
+    st_ = state(epoch=1, applied_seq=20, last_sha256="x")
+    decision = protocol.check(b, st_, site="s1")
+    assert isinstance(decision, Refuse)
+    assert decision.reason is RefuseReason.REPLAY
+
+
+def test_older_epoch_is_replay() -> None:
+    decision = protocol.check(batch(21, 30, epoch=1), state(epoch=2, applied_seq=20), site="s1")
+    assert isinstance(decision, Refuse)
+    assert decision.reason is RefuseReason.REPLAY
+
+
+def test_batch_after_a_hole_is_gap() -> None:
+    assert protocol.check(batch(15, 20), state(epoch=1, applied_seq=10), site="s1") == Gap(
+        expected=11
+    )
+
+
+def test_overlapping_batch_is_gap() -> None:
+    assert protocol.check(batch(5, 20), state(epoch=1, applied_seq=10), site="s1") == Gap(
+        expected=11
+    )
+
+
+def test_newer_epoch_needs_snapshot() -> None:
+    assert protocol.check(batch(11, 20, epoch=2), state(epoch=1, applied_seq=10), site="s1") == (
+        NeedSnapshot()
+    )
+
+
+def test_fresh_site_needs_snapshot_unless_log_starts_at_one() -> None:
+    assert protocol.check(batch(7, 9), state(), site="s1") == NeedSnapshot()
+
+
+def test_unknown_site_is_refused() -> None:
+    decision = protocol.check(batch(1, 2), None, site="s9")
+    assert decision == Refuse(reason=RefuseReason.UNKNOWN_SITE, detail="s9")
+
+
+def test_other_sites_batch_is_refused() -> None:
+    decision = protocol.check(batch(1, 2, site="s2"), state(), site="s1")
+    assert isinstance(decision, Refuse)
+    assert decision.reason is RefuseReason.WRONG_SITE
+
+
+def test_batch_signed_by_another_key_is_refused() -> None:
+    decision = protocol.check(batch(1, 2, key=OTHER_KEY), state(), site="s1")
+    assert decision == Refuse(reason=RefuseReason.BAD_SIGNATURE)
+
+
+def _reason(b: Batch) -> RefuseReason | None:
+    decision = protocol.check(b, state(epoch=1, applied_seq=10), site="s1")
+    return decision.reason if isinstance(decision, Refuse) else None
+
+
+@given(st.data())
+@settings(max_examples=60)
+def test_any_tampering_is_refused(data: st.DataObject) -> None:
+    b = batch(11, 15)
+    what = data.draw(st.sampled_from(["entry", "entry_resigned_digest", "site", "seq", "epoch"]))
+    if what.startswith("entry"):
+        i = data.draw(st.integers(0, len(b.entries) - 1))
+        field = data.draw(st.sampled_from(["hostname", "ip", "id"]))
+        entries = [dict(e) for e in b.entries]
+        image = dict(entries[i]["image"])
+        image[field] = image[field] + "x"
+        entries[i] = entries[i] | {"image": image}
+        sha = b.sha256 if what == "entry" else protocol.digest(entries)
+        forged = dataclasses.replace(b, entries=tuple(entries), sha256=sha)
+        expected = RefuseReason.BAD_DIGEST if what == "entry" else RefuseReason.BAD_SIGNATURE
+        assert _reason(forged) is expected
+    elif what == "site":
+        forged = dataclasses.replace(
+            b, site=data.draw(st.text(min_size=1).filter(lambda s: s != "s1"))
+        )
+        assert _reason(forged) is RefuseReason.WRONG_SITE
+    elif what == "seq":
+        delta = data.draw(st.integers(1, 5))
+        forged = dataclasses.replace(b, from_seq=b.from_seq + delta, to_seq=b.to_seq + delta)
+        assert _reason(forged) is RefuseReason.BAD_SIGNATURE
+    else:
+        forged = dataclasses.replace(b, epoch=2)
+        assert _reason(forged) is RefuseReason.BAD_SIGNATURE
+
+
+def test_entries_out_of_order_are_malformed() -> None:
+    entries = [change(12).to_image(), change(11).to_image()]
+    b = protocol.make_batch(site="s1", epoch=1, from_seq=11, to_seq=12, entries=entries, key=KEY)
+    assert _reason(b) is RefuseReason.MALFORMED
+
+
+def test_entry_from_another_epoch_is_malformed() -> None:
+    entries = [change(11, epoch=3).to_image()]
+    b = protocol.make_batch(site="s1", epoch=1, from_seq=11, to_seq=11, entries=entries, key=KEY)
+    assert _reason(b) is RefuseReason.MALFORMED
+
+
+def test_unsupported_version_is_refused() -> None:
+    b = dataclasses.replace(batch(11, 12), version=99)
+    assert _reason(b) is RefuseReason.VERSION
+
+
+@given(st.binary(max_size=300))
+def test_decode_raises_only_sync_refused(data: bytes) -> None:
+    with contextlib.suppress(SyncRefused):
+        protocol.decode_batch(data)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        [],
+        {"type": "other"},
+        {"type": protocol.BATCH_TYPE, "version": "1"},
+        {"type": protocol.BATCH_TYPE, "version": 1, "site": "s", "epoch": 1, "from_seq": 0},
+    ],
+)
+def test_malformed_batches_are_refused(obj: Any) -> None:
+    with pytest.raises(SyncRefused, match="malformed"):
+        protocol.decode_batch(json.dumps(obj).encode())
+
+
+def _page(page: int, *, epoch: int = 2, as_of: int = 100, last: bool = False) -> Any:
+    objects = [{"kind": "host", "object_id": f"{page:04d}", "image": {"id": f"{page:04d}"}}]
+    after = None if page == 0 else ("host", f"{page - 1:04d}")
+    return protocol.make_snapshot_page(
+        site="s1",
+        epoch=epoch,
+        as_of_seq=as_of,
+        page=page,
+        after=after,
+        objects=objects,
+        last=last,
+        key=KEY,
+    )
+
+
+def test_snapshot_page_round_trips() -> None:
+    p = _page(3, last=True)
+    assert protocol.decode_snapshot_page(protocol.encode_snapshot_page(p)) == p
+    assert p.last_key == ("host", "0003")
+
+
+def test_snapshot_pages_are_sequenced() -> None:
+    fresh = state(epoch=1, applied_seq=10)
+    assert protocol.check_snapshot_page(_page(0), fresh, site="s1") == Apply()
+    assert protocol.check_snapshot_page(_page(1), fresh, site="s1") == Gap(expected=0)
+    staged = state(
+        epoch=1, applied_seq=10, snapshot_epoch=2, snapshot_as_of=100, snapshot_next_page=2
+    )
+    assert protocol.check_snapshot_page(_page(2), staged, site="s1") == Apply()
+    assert protocol.check_snapshot_page(_page(1), staged, site="s1") == Duplicate()
+    assert protocol.check_snapshot_page(_page(0), staged, site="s1") == Duplicate()
+    assert protocol.check_snapshot_page(_page(4), staged, site="s1") == Gap(expected=2)
+    done = state(epoch=2, applied_seq=100)
+    assert protocol.check_snapshot_page(_page(5), done, site="s1") == Duplicate()
+    old = protocol.check_snapshot_page(_page(0, epoch=1), done, site="s1")
+    assert isinstance(old, Refuse)
+    assert old.reason is RefuseReason.REPLAY
+
+
+def test_snapshot_page_with_forged_object_is_refused() -> None:
+    p = _page(0)
+    forged = dataclasses.replace(p, objects=({"kind": "host", "object_id": "x", "image": {}},))
+    decision = protocol.check_snapshot_page(forged, state(), site="s1")
+    assert decision == Refuse(reason=RefuseReason.BAD_DIGEST)
+
+
+def test_envelope_verifies_and_refuses_tampering() -> None:
+    env = protocol.seal(protocol.DOWN_TYPE, site="s1", body={"after": 0, "entries": []}, key=KEY)
+    data = protocol.encode_envelope(env)
+    body = protocol.open_envelope(data, type_=protocol.DOWN_TYPE, site="s1", public_key=PUBLIC)
+    assert body == {"after": 0, "entries": []}
+    with pytest.raises(SyncRefused, match="wrong_site"):
+        protocol.open_envelope(data, type_=protocol.DOWN_TYPE, site="s2", public_key=PUBLIC)
+    tampered = data.replace(b'"after":0', b'"after":5')
+    with pytest.raises(SyncRefused, match="bad_signature"):
+        protocol.open_envelope(tampered, type_=protocol.DOWN_TYPE, site="s1", public_key=PUBLIC)
+    with pytest.raises(SyncRefused, match="malformed"):
+        protocol.open_envelope(data, type_=protocol.BATCH_TYPE, site="s1", public_key=PUBLIC)
+
+
+def test_down_entries_must_increase_past_the_cursor() -> None:
+    body = {
+        "entries": [
+            {"dseq": 3, "op": "upsert", "image": {}},
+            {"dseq": 4, "op": "delete", "image": {}},
+        ]
+    }
+    assert [e.dseq for e in protocol.down_entries(body, after=2)] == [3, 4]
+    with pytest.raises(SyncRefused):
+        protocol.down_entries(body, after=3)
+
+
+def test_keys_load_from_pem_and_raw_base64() -> None:
+    pem = protocol.public_key_pem(KEY.public_key())
+    assert protocol.public_key_raw(protocol.load_public_key(pem)) == PUBLIC
+    import base64
+
+    assert protocol.public_key_raw(protocol.load_public_key(base64.b64encode(PUBLIC))) == PUBLIC
+    loaded = protocol.load_private_key(protocol.private_key_pem(KEY))
+    assert protocol.public_key_raw(loaded.public_key()) == PUBLIC
+    with pytest.raises(ValueError, match="32 bytes"):
+        protocol.load_public_key(b"bm90IGEga2V5")
