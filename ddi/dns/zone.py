@@ -1,0 +1,619 @@
+"""Zones derived from IPAM: the site domain and the reverse zones of its subnets.
+
+Theory of operation: :class:`Zones` keeps the IPAM objects that produce DNS data (reservations,
+bound leases, static records, subnets) and the RRsets they produce, grouped by zone. A committed
+``Change`` updates the source object, marks the owner names it touches "dirty", and only those
+names are recomputed and diffed; each zone whose content moved gets one new serial and one
+journal entry (the IXFR delta) per applied batch.
+
+Rules:
+* Zones: the site domain, plus one ``in-addr.arpa`` zone per octet boundary covering a subnet
+  (a /24 or longer prefix: its /24; a /16: one zone; a /23: two /24 zones; RFC 2317 classless
+  delegation is not used).
+* A reservation owns ``<hostname>.<domain>``: A at that name and PTR at its address.
+* A bound lease with a hostname gets A and PTR only if the name is not owned by a reservation
+  or a static record, and its address is not a reservation's; otherwise it is a *collision*,
+  reported to the caller (which counts and logs it) and gets no record.
+* A static CNAME excludes every other type at its name (RFC 1034 §3.6.2).
+* The SOA serial of a zone increases on every change to that zone: it becomes
+  ``max(serial + 1, seq)`` of the last change applied, so it keeps growing across restarts when
+  the initial serial is the store's last change sequence number.
+* Pure: no I/O, no clock; records are dnslib values.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Protocol
+
+from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A
+
+from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Record, Subnet
+
+SOA_TYPE = 6
+NS_TYPE = 2
+CNAME_TYPE = 5
+
+
+class ZoneSource(Protocol):
+    """The part of ``IpamView`` the zone builder reads."""
+
+    def subnets(self) -> Sequence[Subnet]: ...
+    def hosts(self) -> Iterable[Host]: ...
+    def leases(self) -> Iterable[Lease]: ...
+    def records(self) -> Iterable[Record]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ZoneSettings:
+    domain: str
+    """The site zone's origin, lower case, no trailing dot."""
+    ns_name: str
+    """The appliance's absolute name (NS target and SOA MNAME)."""
+    ns_address: IPv4Address | None = None
+    """Glue A for ``ns_name`` when it lies inside the site zone."""
+    ttl: int = 300
+    """TTL of derived records; also the SOA minimum (RFC 2308 negative-caching TTL)."""
+    refresh: int = 3600
+    retry: int = 600
+    expire: int = 1_209_600
+    hostmaster: str = ""
+    """SOA RNAME; default ``hostmaster.<domain>``."""
+    journal_size: int = 100
+    """IXFR deltas kept per zone; older serials fall back to AXFR."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delta:
+    """One IXFR step (RFC 1995 §4): the zone moved from ``old_serial`` to ``new_serial`` by
+    removing then adding these records (SOA excluded)."""
+
+    old_serial: int
+    new_serial: int
+    removed: tuple[Any, ...]
+    added: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApplyResult:
+    changed: frozenset[str]
+    """Origins of the zones whose serial moved."""
+    collisions: tuple[str, ...] = ()
+    """Lease names refused because a reservation or static record owns them."""
+
+
+def absolute(name: str) -> str:
+    """``Host.Site.Example.`` → ``host.site.example`` (the key form used throughout)."""
+    return name.rstrip(".").lower()
+
+
+def reverse_name(ip: IPv4Address) -> str:
+    return ".".join(reversed(str(ip).split("."))) + ".in-addr.arpa"
+
+
+def reverse_networks(cidr: IPv4Network) -> list[IPv4Network]:
+    """The octet-boundary networks whose reverse zones cover ``cidr``."""
+    boundary = max(8, min(24, -(-cidr.prefixlen // 8) * 8))
+    if cidr.prefixlen >= boundary:
+        return [cidr.supernet(new_prefix=boundary)]
+    return list(cidr.subnets(new_prefix=boundary))
+
+
+def reverse_origin(net: IPv4Network) -> str:
+    octets = str(net.network_address).split(".")[: net.prefixlen // 8]
+    return ".".join(reversed(octets)) + ".in-addr.arpa"
+
+
+def _fqdn(name: str) -> str:
+    return name + "."
+
+
+def record_rdata(rtype: str, value: str) -> RD:
+    """Presentation-form rdata of a static record → dnslib rdata. Names in ``value`` are absolute.
+
+    Raises:
+        ValueError: the value does not fit the type.
+    """
+    parts = value.split()
+    try:
+        match rtype:
+            case "A":
+                return A(str(IPv4Address(value.strip())))
+            case "AAAA":
+                return AAAA(value.strip())
+            case "CNAME":
+                return CNAME(_fqdn(absolute(value.strip())))
+            case "PTR":
+                return PTR(_fqdn(absolute(value.strip())))
+            case "NS":
+                return NS(_fqdn(absolute(value.strip())))
+            case "MX":
+                pref, host = parts
+                return MX(_fqdn(absolute(host)), int(pref))
+            case "SRV":
+                prio, weight, port, target = parts
+                return SRV(int(prio), int(weight), int(port), _fqdn(absolute(target)))
+            case "TXT":
+                return TXT(_txt_strings(value))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{rtype} {value!r}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - dnslib raises its own DNSError on bad rdata
+        raise ValueError(f"{rtype} {value!r}: {exc}") from None
+    raise ValueError(f"unsupported record type {rtype}")
+
+
+def _txt_strings(value: str) -> list[bytes]:
+    """``"a b" "c"`` → [b"a b", b"c"]; unquoted text is one string (split at 255 bytes)."""
+    text = value.strip()
+    if not text.startswith('"'):
+        raw = text.encode()
+        return [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
+    out: list[bytes] = []
+    i = 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        if text[i] != '"':
+            raise ValueError("text outside quotes")
+        j = i + 1
+        buf = []
+        while j < len(text) and text[j] != '"':
+            if text[j] == "\\" and j + 1 < len(text):
+                j += 1
+            buf.append(text[j])
+            j += 1
+        if j >= len(text):
+            raise ValueError("unclosed quote")
+        chunk = "".join(buf).encode()
+        if len(chunk) > 255:
+            raise ValueError("a TXT string is longer than 255 bytes")
+        out.append(chunk)
+        i = j + 1
+    return out
+
+
+def _key(rr: Any) -> tuple[int, int, str]:
+    return (rr.rtype, rr.ttl, rr.rdata.toZone())
+
+
+@dataclass(slots=True)
+class Zone:
+    """One zone's current content. Names are keys in :func:`absolute` form."""
+
+    origin: str
+    serial: int
+    soa: Any
+    """The SOA RR (rebuilt on every serial change)."""
+    rrsets: dict[str, dict[int, list[Any]]] = field(default_factory=dict)
+    children: dict[str, int] = field(default_factory=dict)
+    """Count of owner names strictly below each name: a name with children exists (RFC 8020
+    empty non-terminal) even without RRsets."""
+    journal: deque[Delta] = field(default_factory=deque)
+    delegations: set[str] = field(default_factory=set)
+    """Non-apex names with NS RRsets: zone cuts."""
+
+    def contains(self, name: str) -> bool:
+        return name == self.origin or name.endswith("." + self.origin)
+
+    def node(self, name: str) -> dict[int, list[Any]] | None:
+        return self.rrsets.get(name)
+
+    def exists(self, name: str) -> bool:
+        return name in self.rrsets or name in self.children
+
+    def cut_above(self, name: str) -> str | None:
+        """The closest zone cut at or above ``name`` (below the apex), if any."""
+        if not self.delegations:
+            return None
+        while name != self.origin and name:
+            if name in self.delegations:
+                return name
+            name = name.partition(".")[2]
+        return None
+
+    def all_records(self) -> Iterator[Any]:
+        """Every RR except the SOA, in a stable order (for AXFR)."""
+        for name in sorted(self.rrsets):
+            for rtype, rrs in sorted(self.rrsets[name].items()):
+                if rtype == SOA_TYPE and name == self.origin:
+                    continue
+                yield from rrs
+
+    def deltas_since(self, serial: int) -> list[Delta] | None:
+        """The journal steps from ``serial`` to now, or None when it does not reach back."""
+        steps = list(self.journal)
+        for i, d in enumerate(steps):
+            if d.old_serial == serial:
+                return steps[i:]
+        return None
+
+    def _set(self, name: str, rrsets: dict[int, list[Any]]) -> None:
+        had = name in self.rrsets
+        if rrsets:
+            self.rrsets[name] = rrsets
+            if not had:
+                self._count_ancestors(name, 1)
+        elif had:
+            del self.rrsets[name]
+            self._count_ancestors(name, -1)
+        if name != self.origin and NS_TYPE in rrsets:
+            self.delegations.add(name)
+        else:
+            self.delegations.discard(name)
+
+    def _count_ancestors(self, name: str, step: int) -> None:
+        while name != self.origin:
+            name = name.partition(".")[2]
+            count = self.children.get(name, 0) + step
+            if count:
+                self.children[name] = count
+            else:
+                self.children.pop(name, None)
+
+
+class Zones:
+    """Every local zone, kept in step with IPAM by :meth:`apply`."""
+
+    def __init__(self, settings: ZoneSettings, source: ZoneSource, *, serial: int) -> None:
+        self.settings = settings
+        self._serial_floor = max(1, serial)
+        self._hosts: dict[str, Host] = {}
+        self._leases: dict[IPv4Address, Lease] = {}
+        self._records: dict[str, Record] = {}
+        self._subnets: dict[str, Subnet] = {}
+        self._host_names: dict[str, set[str]] = {}
+        self._host_ips: dict[IPv4Address, set[str]] = {}
+        self._lease_names: dict[str, set[IPv4Address]] = {}
+        self._record_names: dict[str, set[str]] = {}
+        self.zones: dict[str, Zone] = {}
+        self.collisions = 0
+        self.bad_records = 0
+        for subnet in source.subnets():
+            self._subnets[subnet.name] = subnet
+        for host in source.hosts():
+            self._add_host(host)
+        for lease in source.leases():
+            self._add_lease(lease)
+        for record in source.records():
+            self._add_record(record)
+        self._add_zone(settings.domain, self._serial_floor)
+        for origin in sorted(self._reverse_origins()):
+            self._add_zone(origin, self._serial_floor)
+        self._recompute_all()
+
+    # --- lookups -------------------------------------------------------------------------------
+
+    def find(self, name: str) -> Zone | None:
+        """The closest enclosing local zone of ``name`` (absolute form), or None."""
+        zones = self.zones
+        while True:
+            zone = zones.get(name)
+            if zone is not None:
+                return zone
+            if not name:
+                return None
+            name = name.partition(".")[2]
+
+    def owns(self, name: str) -> bool:
+        """True when a reservation or a static record owns ``name`` (absolute form)."""
+        return bool(self._host_names.get(name) or self._record_names.get(name))
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "zones": {origin: z.serial for origin, z in sorted(self.zones.items())},
+            "names": sum(len(z.rrsets) for z in self.zones.values()),
+            "collisions": self.collisions,
+            "bad_records": self.bad_records,
+        }
+
+    # --- changes -------------------------------------------------------------------------------
+
+    def apply(self, changes: Sequence[Change]) -> ApplyResult:
+        """Update the zones from committed changes (one store transaction).
+
+        Returns:
+            The zones whose content (and so serial) changed, and the lease names refused.
+        """
+        dirty: set[str] = set()
+        collisions: list[str] = []
+        subnets_moved = False
+        last_seq = 0
+        for change in changes:
+            last_seq = max(last_seq, change.seq)
+            match change.kind:
+                case Kind.HOST:
+                    old_host = self._hosts.get(change.object_id)
+                    if old_host is not None:
+                        dirty |= self._host_names_of(old_host)
+                        self._drop_host(old_host)
+                    if change.op is Op.UPSERT:
+                        host = Host.from_image(change.image)
+                        self._add_host(host)
+                        dirty |= self._host_names_of(host)
+                case Kind.LEASE:
+                    ip = IPv4Address(change.object_id)
+                    old_lease = self._leases.get(ip)
+                    if old_lease is not None:
+                        dirty |= self._lease_names_of(old_lease)
+                        self._drop_lease(old_lease)
+                    if change.op is Op.UPSERT:
+                        lease = Lease.from_image(change.image)
+                        self._add_lease(lease)
+                        dirty |= self._lease_names_of(lease)
+                        name = self._lease_fqdn(lease)
+                        if name is not None and self._lease_refused(lease, name):
+                            collisions.append(name)
+                case Kind.RECORD:
+                    old_record = self._records.get(change.object_id)
+                    if old_record is not None:
+                        dirty.add(old_record.name)
+                        self._drop_record(old_record)
+                    if change.op is Op.UPSERT:
+                        record = Record.from_image(change.image)
+                        self._add_record(record)
+                        dirty.add(record.name)
+                case Kind.SUBNET:
+                    subnets_moved = True
+                    self._subnets.pop(change.object_id, None)
+                    if change.op is Op.UPSERT:
+                        subnet = Subnet.from_image(change.image)
+                        self._subnets[subnet.name] = subnet
+        # A forward name's ownership decides its leases' PTRs too.
+        for name in list(dirty):
+            for ip in self._lease_names.get(name, ()):
+                dirty.add(reverse_name(ip))
+        self.collisions += len(collisions)
+        touched: dict[str, tuple[list[Any], list[Any]]] = {}
+        if subnets_moved:
+            self._move_reverse_zones(last_seq, touched)
+        for name in dirty:
+            self._recompute(name, touched)
+        changed = set()
+        for origin, (removed, added) in touched.items():
+            zone = self.zones.get(origin)
+            if zone is None or (not removed and not added and origin not in self._fresh):
+                continue
+            old = zone.serial
+            self._bump(zone, last_seq)
+            if origin not in self._fresh:
+                zone.journal.append(
+                    Delta(
+                        old_serial=old,
+                        new_serial=zone.serial,
+                        removed=tuple(removed),
+                        added=tuple(added),
+                    )
+                )
+            changed.add(origin)
+        self._fresh.clear()
+        return ApplyResult(changed=frozenset(changed), collisions=tuple(collisions))
+
+    # --- sources -------------------------------------------------------------------------------
+
+    def _host_fqdn(self, host: Host) -> str:
+        return f"{absolute(host.hostname)}.{self.settings.domain}"
+
+    def _lease_fqdn(self, lease: Lease) -> str | None:
+        if lease.state is not LeaseState.BOUND or not lease.hostname:
+            return None
+        return f"{absolute(lease.hostname)}.{self.settings.domain}"
+
+    def _host_names_of(self, host: Host) -> set[str]:
+        return {self._host_fqdn(host), reverse_name(host.ip)}
+
+    def _lease_names_of(self, lease: Lease) -> set[str]:
+        names = {reverse_name(lease.ip)}
+        fqdn = self._lease_fqdn(lease)
+        if fqdn is not None:
+            names.add(fqdn)
+        return names
+
+    def _lease_refused(self, lease: Lease, name: str) -> bool:
+        """True when the lease's name collides with a name it does not own."""
+        holders = self._host_names.get(name, set())
+        if any(self._hosts[h].ip == lease.ip for h in holders):
+            return False  # the reservation's own client: its record already covers it
+        return bool(holders or self._record_names.get(name) or self._host_ips.get(lease.ip))
+
+    def _add_host(self, host: Host) -> None:
+        self._hosts[host.id] = host
+        self._host_names.setdefault(self._host_fqdn(host), set()).add(host.id)
+        self._host_ips.setdefault(host.ip, set()).add(host.id)
+
+    def _drop_host(self, host: Host) -> None:
+        del self._hosts[host.id]
+        _discard(self._host_names, self._host_fqdn(host), host.id)
+        _discard(self._host_ips, host.ip, host.id)
+
+    def _add_lease(self, lease: Lease) -> None:
+        self._leases[lease.ip] = lease
+        fqdn = self._lease_fqdn(lease)
+        if fqdn is not None:
+            self._lease_names.setdefault(fqdn, set()).add(lease.ip)
+
+    def _drop_lease(self, lease: Lease) -> None:
+        del self._leases[lease.ip]
+        fqdn = self._lease_fqdn(lease)
+        if fqdn is not None:
+            _discard(self._lease_names, fqdn, lease.ip)
+
+    def _add_record(self, record: Record) -> None:
+        record = _normalised(record)
+        self._records[record.id] = record
+        self._record_names.setdefault(record.name, set()).add(record.id)
+
+    def _drop_record(self, record: Record) -> None:
+        record = self._records.pop(record.id)
+        _discard(self._record_names, record.name, record.id)
+
+    # --- zone set ------------------------------------------------------------------------------
+
+    _fresh: set[str]
+
+    def _reverse_origins(self) -> set[str]:
+        return {
+            reverse_origin(net)
+            for subnet in self._subnets.values()
+            for net in reverse_networks(subnet.cidr)
+        }
+
+    def _add_zone(self, origin: str, serial: int) -> Zone:
+        zone = Zone(origin=origin, serial=serial, soa=self._soa(origin, serial))
+        zone.journal = deque(maxlen=self.settings.journal_size)
+        self.zones[origin] = zone
+        return zone
+
+    def _move_reverse_zones(
+        self, seq: int, touched: dict[str, tuple[list[Any], list[Any]]]
+    ) -> None:
+        wanted = self._reverse_origins()
+        current = {o for o in self.zones if o != self.settings.domain}
+        for origin in current - wanted:
+            del self.zones[origin]
+        for origin in sorted(wanted - current):
+            self._add_zone(origin, max(self._serial_floor, seq))
+            self._fresh.add(origin)
+            touched[origin] = ([], [])
+            for name in self._names_under(origin):
+                self._recompute(name, touched)
+
+    def _names_under(self, origin: str) -> set[str]:
+        names = {origin}
+        names |= {reverse_name(ip) for ip in self._host_ips}
+        names |= {reverse_name(ip) for ip in self._leases}
+        names |= set(self._record_names)
+        suffix = "." + origin
+        return {n for n in names if n == origin or n.endswith(suffix)}
+
+    def _recompute_all(self) -> None:
+        self._fresh = set()
+        names = {self.settings.domain, absolute(self.settings.ns_name)}
+        names |= set(self._host_names) | set(self._lease_names) | set(self._record_names)
+        names |= {reverse_name(ip) for ip in self._host_ips}
+        names |= {reverse_name(ip) for ip in self._leases}
+        names |= set(self.zones)
+        touched: dict[str, tuple[list[Any], list[Any]]] = {}
+        for name in names:
+            self._recompute(name, touched)
+        for origin, zone in self.zones.items():
+            if not any(rrs for rrs in zone.rrsets.get(origin, {}).values()):
+                raise AssertionError(f"zone {origin} has no apex")
+        for name in self._lease_names:
+            for ip in self._lease_names[name]:
+                if self._lease_refused(self._leases[ip], name):
+                    self.collisions += 1
+
+    def _bump(self, zone: Zone, seq: int) -> None:
+        zone.serial = max(zone.serial + 1, seq) & 0xFFFFFFFF
+        zone.soa = self._soa(zone.origin, zone.serial)
+        apex = zone.rrsets.get(zone.origin)
+        if apex is not None:
+            apex[SOA_TYPE] = [zone.soa]
+
+    def _soa(self, origin: str, serial: int) -> Any:
+        s = self.settings
+        rname = s.hostmaster or f"hostmaster.{s.domain}"
+        times = (serial, s.refresh, s.retry, s.expire, s.ttl)
+        return RR(
+            _fqdn(origin), SOA_TYPE, ttl=s.ttl, rdata=SOA(_fqdn(s.ns_name), _fqdn(rname), times)
+        )
+
+    def _recompute(self, name: str, touched: dict[str, tuple[list[Any], list[Any]]]) -> None:
+        zone = self.find(name)
+        if zone is None:
+            return
+        new = self._rrsets_for(name, zone)
+        old = zone.rrsets.get(name, {})
+        old_rrs = {_key(rr): rr for rrs in old.values() for rr in rrs if rr.rtype != SOA_TYPE}
+        new_rrs = {_key(rr): rr for rrs in new.values() for rr in rrs if rr.rtype != SOA_TYPE}
+        removed = [rr for k, rr in old_rrs.items() if k not in new_rrs]
+        added = [rr for k, rr in new_rrs.items() if k not in old_rrs]
+        zone._set(name, new)
+        if removed or added:
+            acc = touched.setdefault(zone.origin, ([], []))
+            acc[0].extend(removed)
+            acc[1].extend(added)
+
+    def _rrsets_for(self, name: str, zone: Zone) -> dict[int, list[Any]]:
+        s = self.settings
+        ttl = s.ttl
+        owner = _fqdn(name)
+        out: dict[int, list[Any]] = {}
+
+        def put(rtype: int, rdata: RD, rttl: int = ttl) -> None:
+            rrs = out.setdefault(rtype, [])
+            rr = RR(owner, rtype, ttl=rttl, rdata=rdata)
+            if _key(rr) not in {_key(x) for x in rrs}:
+                rrs.append(rr)
+
+        if name == zone.origin:
+            out[SOA_TYPE] = [zone.soa]
+            put(NS_TYPE, NS(_fqdn(s.ns_name)))
+        if name == absolute(s.ns_name) and s.ns_address is not None:
+            put(QTYPE.A, A(str(s.ns_address)))
+        for rid in sorted(self._record_names.get(name, ())):
+            record = self._records[rid]
+            try:
+                rdata = record_rdata(record.rtype, record.value)
+            except ValueError:
+                self.bad_records += 1
+                continue
+            put(getattr(QTYPE, record.rtype), rdata, ttl if record.ttl is None else record.ttl)
+        for hid in sorted(self._host_names.get(name, ())):
+            put(QTYPE.A, A(str(self._hosts[hid].ip)))
+        if not self.owns(name):
+            for lip in sorted(self._lease_names.get(name, ())):
+                if not self._host_ips.get(lip):
+                    put(QTYPE.A, A(str(lip)))
+        if name.endswith(".in-addr.arpa"):
+            ip = _ip_of_reverse(name)
+            if ip is not None:
+                for hid in sorted(self._host_ips.get(ip, ())):
+                    put(QTYPE.PTR, PTR(_fqdn(self._host_fqdn(self._hosts[hid]))))
+                lease = self._leases.get(ip)
+                if lease is not None and not self._host_ips.get(ip):
+                    fqdn = self._lease_fqdn(lease)
+                    if fqdn is not None and not self.owns(fqdn):
+                        put(QTYPE.PTR, PTR(_fqdn(fqdn)))
+        if CNAME_TYPE in out and len(out) > 1 and name != zone.origin:
+            # RFC 1034 §3.6.2: a CNAME owner has no other data.
+            out = {CNAME_TYPE: out[CNAME_TYPE]}
+        return out
+
+
+def _normalised(record: Record) -> Record:
+    name = absolute(record.name)
+    rtype = record.rtype.upper()
+    if name == record.name and rtype == record.rtype:
+        return record
+    return Record(
+        id=record.id,
+        name=name,
+        rtype=rtype,
+        value=record.value,
+        ttl=record.ttl,
+        owner=record.owner,
+        version=record.version,
+    )
+
+
+def _ip_of_reverse(name: str) -> IPv4Address | None:
+    octets = name[: -len(".in-addr.arpa")].split(".")
+    if len(octets) != 4 or not all(o.isdigit() and len(o) <= 3 for o in octets):
+        return None
+    try:
+        return IPv4Address(".".join(reversed(octets)))
+    except ValueError:
+        return None
+
+
+def _discard(index: dict[Any, set[Any]], key: Any, value: Any) -> None:
+    members = index.get(key)
+    if members is not None:
+        members.discard(value)
+        if not members:
+            del index[key]
