@@ -24,6 +24,7 @@ from ddi.ipam.models import RECORD_TYPES, Subnet
 __all__ = [
     "format_hex",
     "host_address_problem",
+    "host_names",
     "parse_circuit_id",
     "parse_client_id",
     "parse_dns_name",
@@ -298,3 +299,16 @@ def parse_record_value(rtype: str, raw: str) -> str:
 def reverse_name(ip: IPv4Address | IPv6Address) -> str:
     """The PTR owner name of ``ip`` (RFC 1035 §3.5), without the trailing dot."""
     return ipaddress.ip_address(ip).reverse_pointer
+
+
+def host_names(
+    hostname: str, ip: IPv4Address, subnets: Iterable[Subnet], domain: str | None
+) -> set[str]:
+    """The absolute names a reservation owns: ``hostname`` under the site ``domain`` and under
+    the domain of the subnet holding ``ip`` (when that differs)."""
+    names: set[str] = set()
+    subnet = subnet_for(ip, subnets)
+    for zone in (domain, subnet.domain if subnet is not None else None):
+        if zone:
+            names.add(f"{hostname}.{zone.lower().rstrip('.')}")
+    return names

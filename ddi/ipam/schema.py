@@ -1,0 +1,163 @@
+"""The IPAM database schema and its migrations, versioned by ``PRAGMA user_version``.
+
+Rules:
+* ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``; a new version is a new
+  entry appended to the list, never an edit of a released one.
+* :func:`migrate` runs every pending step and the version bump in one transaction, so a
+  database is always at exactly one version.
+* A database newer than this code is refused rather than guessed at.
+
+Layout choices:
+* Pools live inside the subnet row (its JSON image), not in a table of their own: subnets come
+  whole from the configuration, a pool is never addressed on its own, and one subnet row then
+  maps to exactly one change-log image.
+* Addresses are stored as dotted text so the database reads well in ``sqlite3``; ordering by
+  address is done by the store.
+* ``change.seq`` is ``INTEGER PRIMARY KEY AUTOINCREMENT``: SQLite keeps the highest seq ever
+  used in ``sqlite_sequence``, so a seq is never reused, even after the outbox is compacted.
+* CHECK constraints guard what the store writes on its hot path (leases) without a round trip.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+
+_V1 = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE subnet (
+    name  TEXT PRIMARY KEY,
+    cidr  TEXT NOT NULL UNIQUE,
+    image TEXT NOT NULL                 -- Subnet.to_image() as JSON, pools included
+);
+
+CREATE TABLE host (
+    id          TEXT PRIMARY KEY,
+    ip          TEXT NOT NULL,
+    hostname    TEXT NOT NULL,
+    mac         TEXT,
+    client_id   TEXT,
+    circuit_id  TEXT,
+    boot        TEXT,
+    boot_file   TEXT,
+    boot_script TEXT,
+    owner       TEXT NOT NULL DEFAULT 'edge' CHECK (owner IN ('edge', 'central')),
+    version     INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
+    CHECK (mac IS NOT NULL OR client_id IS NOT NULL OR circuit_id IS NOT NULL)
+);
+CREATE UNIQUE INDEX host_ip ON host (ip);
+CREATE UNIQUE INDEX host_hostname ON host (hostname);
+CREATE UNIQUE INDEX host_mac ON host (mac);
+CREATE UNIQUE INDEX host_client_id ON host (client_id);
+CREATE UNIQUE INDEX host_circuit_id ON host (circuit_id);
+
+CREATE TABLE lease (
+    ip         TEXT PRIMARY KEY,
+    mac        TEXT,
+    client_id  TEXT,
+    circuit_id TEXT,
+    hostname   TEXT,
+    state      TEXT NOT NULL CHECK (state IN ('bound', 'released', 'expired', 'declined')),
+    start      REAL NOT NULL,
+    "end"      REAL NOT NULL,
+    subnet     TEXT NOT NULL,
+    CHECK ("end" >= start)
+) WITHOUT ROWID;
+CREATE INDEX lease_bound_end ON lease ("end") WHERE state = 'bound';
+CREATE INDEX lease_mac ON lease (mac);
+CREATE INDEX lease_client_id ON lease (client_id);
+
+CREATE TABLE record (
+    id      TEXT PRIMARY KEY,
+    name    TEXT NOT NULL,
+    rtype   TEXT NOT NULL
+            CHECK (rtype IN ('A', 'AAAA', 'CNAME', 'MX', 'TXT', 'SRV', 'NS', 'PTR')),
+    value   TEXT NOT NULL,
+    ttl     INTEGER CHECK (ttl IS NULL OR ttl >= 0),
+    owner   TEXT NOT NULL DEFAULT 'edge' CHECK (owner IN ('edge', 'central')),
+    version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
+    UNIQUE (name, rtype, value)
+);
+CREATE INDEX record_name ON record (name);
+
+CREATE TABLE change (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    epoch     INTEGER NOT NULL,
+    kind      TEXT NOT NULL CHECK (kind IN ('subnet', 'host', 'lease', 'record')),
+    object_id TEXT NOT NULL,
+    op        TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+    image     TEXT NOT NULL,            -- the object's JSON post-image (pre-image for a delete)
+    actor     TEXT NOT NULL,
+    reason    TEXT NOT NULL,
+    time      REAL NOT NULL
+);
+CREATE INDEX change_object ON change (kind, object_id);
+
+CREATE TABLE conflict (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind          TEXT NOT NULL,
+    object_id     TEXT NOT NULL,
+    field         TEXT NOT NULL,
+    value         TEXT NOT NULL,
+    edge_image    TEXT,                 -- JSON, NULL when the edge has no such object
+    central_image TEXT,                 -- JSON, NULL when central deleted it
+    detected_at   REAL NOT NULL,
+    resolved_at   REAL
+);
+CREATE INDEX conflict_open ON conflict (kind, object_id) WHERE resolved_at IS NULL;
+
+INSERT INTO meta (key, value) VALUES ('epoch', '1');
+"""
+
+MIGRATIONS: Sequence[str] = (_V1,)
+"""SQL scripts; entry ``i`` migrates from ``user_version`` i to i + 1."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring ``db`` (opened with ``isolation_level=None``) to :data:`SCHEMA_VERSION`.
+
+    Returns:
+        The version the database was at before.
+
+    Raises:
+        RuntimeError: the database was written by a newer ddi.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        (found,) = db.execute("PRAGMA user_version").fetchone()
+        if found > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"database schema version {found} is newer than this ddi ({SCHEMA_VERSION})"
+            )
+        for version in range(found, SCHEMA_VERSION):
+            for statement in _statements(MIGRATIONS[version]):
+                db.execute(statement)
+        # PRAGMA takes no bound parameters; the value is our own integer.
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return int(found)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements (``executescript`` would commit our transaction)."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements

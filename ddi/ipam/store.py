@@ -1,0 +1,951 @@
+"""The IPAM store: the one writer of the site database (SQLite through aiosqlite).
+
+Rules:
+* Every mutation is one ``BEGIN IMMEDIATE … COMMIT`` on the single writer connection that
+  writes the row(s) *and* their change-log entries. A refusal (Conflict, NotFound, Invalid) or
+  any other failure rolls the whole transaction back: neither row nor change remains.
+* Writes are serialised by one ``asyncio.Lock``; listeners (``subscribe``) are called after each
+  commit, synchronously and in commit order, with that transaction's changes.
+* ``change.seq`` comes from SQLite's AUTOINCREMENT sequence: strictly increasing, never reused,
+  across restarts and after old entries are deleted.
+* Durability: WAL with ``synchronous=FULL``; a method returns only once its commit is on disk.
+  Lease throughput comes from :meth:`Store.commit_leases` committing a whole batch at once.
+* ``dry_run=True`` runs the same transaction, then rolls it back: the returned change (seq 0) is
+  exactly what would have been written, checked by the same code and the same constraints.
+* Reads use a second, read-only connection, so they only ever see committed state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import re
+import sqlite3
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from ipaddress import IPv4Address
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiosqlite
+
+from ddi.errors import Conflict, Invalid, NotFound
+from ddi.ipam import schema
+from ddi.ipam.models import (
+    Change,
+    Host,
+    Kind,
+    Lease,
+    LeaseState,
+    Op,
+    Owner,
+    Record,
+    Subnet,
+)
+from ddi.ipam.validate import (
+    host_address_problem,
+    host_names,
+    parse_circuit_id,
+    parse_client_id,
+    parse_dns_name,
+    parse_hostname,
+    parse_ipv4,
+    parse_mac,
+    parse_record_value,
+    parse_rtype,
+    parse_ttl,
+    subnet_for,
+)
+
+__all__ = ["Listener", "Snapshot", "Store", "describe_host"]
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Sequence[Change]], None]
+
+BUSY_TIMEOUT_MS = 5000
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_HOST_COLUMNS = (
+    "id, ip, hostname, mac, client_id, circuit_id, boot, boot_file, boot_script, owner, version"
+)
+_LEASE_COLUMNS = 'ip, mac, client_id, circuit_id, hostname, state, start, "end", subnet'
+_RECORD_COLUMNS = "id, name, rtype, value, ttl, owner, version"
+_CHANGE_COLUMNS = "seq, epoch, kind, object_id, op, image, actor, reason, time"
+_UPDATABLE_HOST_FIELDS = frozenset(
+    {"ip", "hostname", "mac", "client_id", "circuit_id", "boot", "boot_file", "boot_script"}
+)
+_NAME_TYPES = ("A", "AAAA", "CNAME")
+"""Record types that give a name an address, and so may not take a reservation's name."""
+
+_LEASE_UPSERT = (
+    f"INSERT INTO lease ({_LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id, "
+    "circuit_id = excluded.circuit_id, hostname = excluded.hostname, state = excluded.state, "
+    'start = excluded.start, "end" = excluded."end", subnet = excluded.subnet'
+)
+_CHANGE_INSERT = f"INSERT INTO change ({_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+# --- row conversion -------------------------------------------------------------------------
+
+
+def _host_from_row(row: Sequence[Any]) -> Host:
+    return Host(
+        id=row[0],
+        ip=IPv4Address(row[1]),
+        hostname=row[2],
+        mac=row[3],
+        client_id=row[4],
+        circuit_id=row[5],
+        boot=row[6],
+        boot_file=row[7],
+        boot_script=row[8],
+        owner=Owner(row[9]),
+        version=row[10],
+    )
+
+
+def _host_row(host: Host) -> tuple[Any, ...]:
+    return (
+        host.id,
+        str(host.ip),
+        host.hostname,
+        host.mac,
+        host.client_id,
+        host.circuit_id,
+        host.boot,
+        host.boot_file,
+        host.boot_script,
+        host.owner.value,
+        host.version,
+    )
+
+
+def _lease_from_row(row: Sequence[Any]) -> Lease:
+    return Lease(
+        ip=IPv4Address(row[0]),
+        mac=row[1],
+        client_id=row[2],
+        circuit_id=row[3],
+        hostname=row[4],
+        state=LeaseState(row[5]),
+        start=row[6],
+        end=row[7],
+        subnet=row[8],
+    )
+
+
+def _lease_row(lease: Lease) -> tuple[Any, ...]:
+    return (
+        str(lease.ip),
+        lease.mac,
+        lease.client_id,
+        lease.circuit_id,
+        lease.hostname,
+        lease.state.value,
+        lease.start,
+        lease.end,
+        lease.subnet,
+    )
+
+
+def _record_from_row(row: Sequence[Any]) -> Record:
+    return Record(
+        id=row[0],
+        name=row[1],
+        rtype=row[2],
+        value=row[3],
+        ttl=row[4],
+        owner=Owner(row[5]),
+        version=row[6],
+    )
+
+
+def _record_row(record: Record) -> tuple[Any, ...]:
+    return (
+        record.id,
+        record.name,
+        record.rtype,
+        record.value,
+        record.ttl,
+        record.owner.value,
+        record.version,
+    )
+
+
+def _change_from_row(row: Sequence[Any]) -> Change:
+    return Change(
+        seq=row[0],
+        epoch=row[1],
+        kind=Kind(row[2]),
+        object_id=row[3],
+        op=Op(row[4]),
+        image=json.loads(row[5]),
+        actor=row[6],
+        reason=row[7],
+        time=row[8],
+    )
+
+
+# --- holder descriptions (what a Conflict names) ----------------------------------------------
+
+
+def describe_host(host: Host) -> str:
+    """``host web1 (52:54:00:00:00:01, 198.18.0.10)``: how a conflict names a reservation."""
+    key = host.mac or host.client_id or host.circuit_id
+    return f"host {host.hostname} ({key}, {host.ip})"
+
+
+def _describe_lease(lease: Lease) -> str:
+    until = datetime.fromtimestamp(lease.end, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    client = lease.client_id or lease.mac or lease.circuit_id or "an unknown client"
+    return f"the active lease of {client} (until {until})"
+
+
+def _describe_record(record: Record) -> str:
+    return f"record {record.name} {record.rtype} {record.value}"
+
+
+def _same_client(lease: Lease, host: Host) -> bool:
+    """Whether ``lease`` belongs to the client ``host`` identifies (client-id first, RFC 2131
+    §4.2; then MAC; then circuit-id)."""
+    if host.client_id and lease.client_id:
+        return host.client_id == lease.client_id
+    if host.mac and lease.mac:
+        return host.mac == lease.mac
+    if host.circuit_id and lease.circuit_id:
+        return host.circuit_id == lease.circuit_id
+    return False
+
+
+def _ip_key(value: Host | Lease) -> int:
+    return int(value.ip)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    """All objects of the store as of change ``last_seq`` (no write in between)."""
+
+    subnets: list[Subnet]
+    hosts: list[Host]
+    leases: list[Lease]
+    records: list[Record]
+    last_seq: int
+
+
+# --- transactions -----------------------------------------------------------------------------
+
+
+class _Tx:
+    """One open write transaction: the writer connection plus the change entries it logs."""
+
+    def __init__(self, db: aiosqlite.Connection, *, epoch: int, seq: int, now: float) -> None:
+        self.db = db
+        self.epoch = epoch
+        self.now = now
+        self._seq = seq
+        self.changes: list[Change] = []
+        self._flushed = 0
+
+    def log(
+        self,
+        kind: Kind,
+        object_id: str,
+        op: Op,
+        image: Mapping[str, Any],
+        *,
+        actor: str,
+        reason: str,
+    ) -> Change:
+        """Queue a change entry; it is written with the rest before the commit."""
+        self._seq += 1
+        change = Change(
+            epoch=self.epoch,
+            seq=self._seq,
+            kind=kind,
+            object_id=object_id,
+            op=op,
+            image=image,
+            actor=actor,
+            reason=reason,
+            time=self.now,
+        )
+        self.changes.append(change)
+        return change
+
+    async def flush(self) -> None:
+        pending = self.changes[self._flushed :]
+        if not pending:
+            return
+        await self.db.executemany(
+            _CHANGE_INSERT,
+            [
+                (
+                    c.seq,
+                    c.epoch,
+                    c.kind.value,
+                    c.object_id,
+                    c.op.value,
+                    json.dumps(c.image, separators=(",", ":")),
+                    c.actor,
+                    c.reason,
+                    c.time,
+                )
+                for c in pending
+            ],
+        )
+        self._flushed = len(self.changes)
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(await self.db.execute_fetchall(sql, params))
+
+    async def subnets(self) -> list[Subnet]:
+        rows = await self.fetch("SELECT image FROM subnet")
+        return [Subnet.from_image(json.loads(image)) for (image,) in rows]
+
+
+def _prepare(path: Path) -> None:
+    """Create or migrate the database file (blocking; run in a thread)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise RuntimeError(f"{path}: cannot use WAL journal mode (got {mode})")
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA foreign_keys = ON")
+        schema.migrate(db)
+    finally:
+        db.close()
+
+
+class Store:
+    """The site's IPAM database. Open with ``await Store.open(path)``; close with
+    :meth:`close` or ``async with await Store.open(path) as store:``."""
+
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        *,
+        clock: Callable[[], float],
+        domain: str | None,
+    ) -> None:
+        self.path = path
+        self.domain = domain.lower().rstrip(".") if domain else None
+        """The site domain; a reservation's name is ``hostname.<domain>``."""
+        self._writer = writer
+        self._reader = reader
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._listeners: list[Listener] = []
+        self._closed = False
+
+    # --- lifecycle ---
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        domain: str | None = None,
+    ) -> Store:
+        """Open (creating or migrating) the database at ``path``.
+
+        Args:
+            clock: wall-clock seconds, used for change times and "active lease" checks.
+            domain: the site domain, so that records and reservations can be checked for
+                names they would share.
+        """
+        path = Path(path)
+        await asyncio.to_thread(_prepare, path)
+        writer = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            for pragma in (
+                f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}",
+                "PRAGMA synchronous = FULL",
+                "PRAGMA foreign_keys = ON",
+            ):
+                await writer.execute(pragma)
+            reader = await aiosqlite.connect(path, isolation_level=None)
+        except BaseException:
+            await writer.close()
+            raise
+        try:
+            for pragma in (
+                f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}",
+                "PRAGMA query_only = ON",
+            ):
+                await reader.execute(pragma)
+        except BaseException:
+            await reader.close()
+            await writer.close()
+            raise
+        return cls(path, writer, reader, clock=clock, domain=domain)
+
+    async def close(self) -> None:
+        """Wait for the write in progress, if any, then close both connections."""
+        if self._closed:
+            return
+        async with self._lock:
+            self._closed = True
+            await self._reader.close()
+            await self._writer.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(changes)`` after every committed transaction, in commit order."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
+    # --- reads (committed state only) ---
+
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(await self._reader.execute_fetchall(sql, params))
+
+    async def subnets(self) -> list[Subnet]:
+        rows = await self._read("SELECT image FROM subnet")
+        subnets = [Subnet.from_image(json.loads(image)) for (image,) in rows]
+        return sorted(subnets, key=lambda s: (s.cidr, s.name))
+
+    async def hosts(self) -> list[Host]:
+        rows = await self._read(f"SELECT {_HOST_COLUMNS} FROM host")
+        return sorted(map(_host_from_row, rows), key=_ip_key)
+
+    async def leases(self) -> list[Lease]:
+        rows = await self._read(f"SELECT {_LEASE_COLUMNS} FROM lease")
+        return sorted(map(_lease_from_row, rows), key=_ip_key)
+
+    async def records(self) -> list[Record]:
+        rows = await self._read(f"SELECT {_RECORD_COLUMNS} FROM record")
+        return sorted(map(_record_from_row, rows), key=lambda r: (r.name, r.rtype, r.value))
+
+    async def find_host(self, key: str) -> Host:
+        """The host whose id, MAC, IP, hostname, client-id or circuit-id is ``key``.
+
+        Raises:
+            NotFound: no host matches.
+        """
+        return await _find_host(self._reader, key)
+
+    async def find_record(self, key: str) -> Record:
+        """The record with id ``key``. Raises NotFound."""
+        rows = await self._read(f"SELECT {_RECORD_COLUMNS} FROM record WHERE id = ?", (key,))
+        if not rows:
+            raise NotFound("record", key)
+        return _record_from_row(rows[0])
+
+    async def lease(self, ip: IPv4Address) -> Lease | None:
+        rows = await self._read(f"SELECT {_LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(ip),))
+        return _lease_from_row(rows[0]) if rows else None
+
+    async def changes(self, *, after: int = 0, limit: int = 1000) -> list[Change]:
+        """Change-log entries with ``seq > after``, oldest first, at most ``limit``."""
+        rows = await self._read(
+            f"SELECT {_CHANGE_COLUMNS} FROM change WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, limit),
+        )
+        return [_change_from_row(row) for row in rows]
+
+    async def last_seq(self) -> int:
+        """The highest seq ever written (0 for a new store), even if its entry was deleted."""
+        rows = await self._read("SELECT seq FROM sqlite_sequence WHERE name = 'change'")
+        return int(rows[0][0]) if rows else 0
+
+    async def epoch(self) -> int:
+        rows = await self._read("SELECT value FROM meta WHERE key = 'epoch'")
+        return int(rows[0][0])
+
+    async def snapshot(self) -> Snapshot:
+        """Every object and the seq they reflect, with no write committing in between."""
+        async with self._lock:
+            return Snapshot(
+                subnets=await self.subnets(),
+                hosts=await self.hosts(),
+                leases=await self.leases(),
+                records=await self.records(),
+                last_seq=await self.last_seq(),
+            )
+
+    # --- the write path ---
+
+    @asynccontextmanager
+    async def _transaction(self, *, dry_run: bool = False) -> AsyncIterator[_Tx]:
+        """One ``BEGIN IMMEDIATE … COMMIT``; rolled back on any exception or for a dry run.
+
+        After a commit the listeners get the changes. The commit and the notification run in
+        a shielded task, so a caller cancelled while awaiting the commit cannot leave a
+        committed change unannounced.
+        """
+        async with self._lock:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            db = self._writer
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = await db.execute_fetchall(
+                    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'change'),"
+                    " (SELECT value FROM meta WHERE key = 'epoch')"
+                )
+                seq, epoch = next(iter(rows))
+                tx = _Tx(db, epoch=int(epoch), seq=int(seq or 0), now=self._clock())
+                yield tx
+                await tx.flush()
+                await self._before_commit(tx)
+            except BaseException:
+                if db.in_transaction:
+                    await db.execute("ROLLBACK")
+                raise
+            if dry_run:
+                await db.execute("ROLLBACK")
+                tx.changes[:] = [dataclasses.replace(c, seq=0) for c in tx.changes]
+                return
+            await asyncio.shield(asyncio.ensure_future(self._commit(tx.changes)))
+
+    async def _commit(self, changes: Sequence[Change]) -> None:
+        await self._writer.execute("COMMIT")
+        if changes:
+            self._notify(changes)
+
+    def _notify(self, changes: Sequence[Change]) -> None:
+        # The changes are committed: one broken view must not hide that from the caller or from
+        # the other listeners. A failure is logged with its traceback, never silent.
+        for listener in list(self._listeners):
+            try:
+                listener(changes)
+            except Exception:
+                log.exception("change listener %r failed", listener)
+
+    async def _before_commit(self, tx: _Tx) -> None:
+        """Called with every row and change written, just before COMMIT (a test seam)."""
+
+    # --- subnets ---
+
+    async def sync_subnets(
+        self, subnets: Sequence[Subnet], *, actor: str, reason: str
+    ) -> list[Change]:
+        """Make the stored subnets exactly ``subnets`` (from the configuration).
+
+        New and changed subnets are upserted, missing ones deleted; unchanged ones write
+        nothing. Reservations and leases in a removed subnet are kept (a configuration typo must
+        not delete reservations); they are refused nothing and served nothing until it returns.
+
+        Raises:
+            Invalid: duplicate names, overlapping networks, a gateway or pool outside its subnet.
+        """
+        _check_subnets(subnets)
+        async with self._transaction() as tx:
+            current = {
+                name: json.loads(image)
+                for name, image in await tx.fetch("SELECT name, image FROM subnet")
+            }
+            wanted = {s.name: s for s in subnets}
+            for name, image in current.items():
+                if name not in wanted:
+                    await tx.db.execute("DELETE FROM subnet WHERE name = ?", (name,))
+                    tx.log(Kind.SUBNET, name, Op.DELETE, image, actor=actor, reason=reason)
+            for name, subnet in wanted.items():
+                image = subnet.to_image()
+                if current.get(name) == image:
+                    continue
+                await tx.db.execute(
+                    "INSERT INTO subnet (name, cidr, image) VALUES (?, ?, ?) ON CONFLICT (name)"
+                    " DO UPDATE SET cidr = excluded.cidr, image = excluded.image",
+                    (name, str(subnet.cidr), json.dumps(image)),
+                )
+                tx.log(Kind.SUBNET, name, Op.UPSERT, image, actor=actor, reason=reason)
+        return tx.changes
+
+    # --- hosts ---
+
+    async def add_host(
+        self, host: Host, *, actor: str, reason: str, dry_run: bool = False
+    ) -> Change:
+        """Add a reservation; ``host.id == ""`` gets a new id.
+
+        Raises:
+            Invalid: a malformed field, no client key, an IP outside every subnet or a
+                network/broadcast address.
+            Conflict: the IP is the subnet's gateway, reserved by another host or actively
+                leased to another client; the MAC, client-id, circuit-id or hostname is held by
+                another host; or a static A/AAAA/CNAME record has the host's name.
+        """
+        host = _normalise_host(host)
+        if not host.id:
+            host = dataclasses.replace(host, id=uuid.uuid4().hex)
+        async with self._transaction(dry_run=dry_run) as tx:
+            if await tx.fetch("SELECT 1 FROM host WHERE id = ?", (host.id,)):
+                raise Conflict("id", host.id, "another host")
+            await self._check_host(tx, host)
+            await tx.db.execute(
+                f"INSERT INTO host ({_HOST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _host_row(host),
+            )
+            tx.log(Kind.HOST, host.id, Op.UPSERT, host.to_image(), actor=actor, reason=reason)
+        return tx.changes[0]
+
+    async def update_host(
+        self,
+        key: str,
+        fields: Mapping[str, Any],
+        *,
+        actor: str,
+        reason: str,
+        dry_run: bool = False,
+    ) -> Change:
+        """Change some fields of the host found by ``key``; its version goes up by one.
+
+        ``fields`` may hold ip, hostname, mac, client_id, circuit_id, boot, boot_file and
+        boot_script; an empty string or None clears an optional field. The result is
+        validated as :meth:`add_host` does, ignoring the host itself.
+
+        Raises:
+            NotFound: no host matches ``key``.
+            Invalid, Conflict: as for :meth:`add_host`, or a field that cannot be changed.
+        """
+        for name, value in fields.items():
+            if name not in _UPDATABLE_HOST_FIELDS:
+                why = "cannot be changed" if name in Host.__dataclass_fields__ else "unknown field"
+                raise Invalid(name, str(value), why)
+        async with self._transaction(dry_run=dry_run) as tx:
+            old = await _find_host(tx.db, key)
+            image = old.to_image()
+            for name, value in fields.items():
+                image[name] = None if value is None or value == "" else str(value)
+            if image["ip"] is None:
+                raise Invalid("ip", "", "a reservation needs an address")
+            if image["hostname"] is None:
+                raise Invalid("hostname", "", "a reservation needs a hostname")
+            image["ip"] = str(parse_ipv4(image["ip"]))
+            image["version"] = old.version + 1
+            host = _normalise_host(Host.from_image(image))
+            await self._check_host(tx, host)
+            await tx.db.execute(
+                "UPDATE host SET ip = ?, hostname = ?, mac = ?, client_id = ?, circuit_id = ?,"
+                " boot = ?, boot_file = ?, boot_script = ?, owner = ?, version = ? WHERE id = ?",
+                (*_host_row(host)[1:], host.id),
+            )
+            tx.log(Kind.HOST, host.id, Op.UPSERT, host.to_image(), actor=actor, reason=reason)
+        return tx.changes[0]
+
+    async def remove_host(
+        self, key: str, *, actor: str, reason: str, dry_run: bool = False
+    ) -> Change:
+        """Delete the host found by ``key``; the change carries its last image.
+
+        Raises:
+            NotFound: no host matches ``key``.
+        """
+        async with self._transaction(dry_run=dry_run) as tx:
+            host = await _find_host(tx.db, key)
+            await tx.db.execute("DELETE FROM host WHERE id = ?", (host.id,))
+            tx.log(Kind.HOST, host.id, Op.DELETE, host.to_image(), actor=actor, reason=reason)
+        return tx.changes[0]
+
+    async def _check_host(self, tx: _Tx, host: Host) -> None:
+        """Refuse ``host`` if it does not fit the site's subnets or collides with another
+        host, an active lease of another client, or a static record (see :meth:`add_host`)."""
+        subnets = await tx.subnets()
+        subnet = subnet_for(host.ip, subnets)
+        if subnet is None:
+            served = ", ".join(f"{s.name} {s.cidr}" for s in subnets) or "none"
+            raise Invalid("ip", str(host.ip), f"outside every subnet the site serves ({served})")
+        problem = host_address_problem(host.ip, subnet)
+        if problem is not None:
+            raise Invalid("ip", str(host.ip), f"is {problem}")
+        if subnet.gateway == host.ip:
+            raise Conflict("ip", str(host.ip), f"the gateway of subnet {subnet.name}")
+        others = [
+            _host_from_row(row)
+            for row in await tx.fetch(
+                f"SELECT {_HOST_COLUMNS} FROM host WHERE id != ? AND (ip = ? OR hostname = ?"
+                " OR mac = ? OR client_id = ? OR circuit_id = ?)",
+                (
+                    host.id,
+                    str(host.ip),
+                    host.hostname,
+                    host.mac,
+                    host.client_id,
+                    host.circuit_id,
+                ),
+            )
+        ]
+        for field in ("ip", "mac", "client_id", "circuit_id", "hostname"):
+            mine = getattr(host, field)
+            for other in others:
+                if mine is not None and getattr(other, field) == mine:
+                    raise Conflict(field, str(mine), describe_host(other))
+        rows = await tx.fetch(f"SELECT {_LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(host.ip),))
+        if rows:
+            lease = _lease_from_row(rows[0])
+            if lease.active(tx.now) and not _same_client(lease, host):
+                raise Conflict("ip", str(host.ip), _describe_lease(lease))
+        names = sorted(host_names(host.hostname, host.ip, subnets, self.domain))
+        if names:
+            marks = ", ".join("?" * len(names))
+            rows = await tx.fetch(
+                f"SELECT {_RECORD_COLUMNS} FROM record WHERE name IN ({marks})"
+                " AND rtype IN ('A', 'AAAA', 'CNAME') ORDER BY name, rtype",
+                names,
+            )
+            if rows:
+                raise Conflict(
+                    "hostname", host.hostname, _describe_record(_record_from_row(rows[0]))
+                )
+
+    # --- leases ---
+
+    async def commit_leases(self, leases: Sequence[Lease], *, actor: str = "dhcp") -> list[Change]:
+        """Upsert ``leases`` (by IP) in ONE transaction with one fsync: the group commit.
+
+        Each lease gets its own change entry. Leases come from the DHCP engine, which has
+        already decided them; the database's CHECK constraints guard their shape.
+
+        Raises:
+            Invalid: a lease the database refuses (unknown state, end before start); the
+                whole batch is then rolled back.
+        """
+        if not leases:
+            return []
+        try:
+            async with self._transaction() as tx:
+                await tx.db.executemany(_LEASE_UPSERT, [_lease_row(lease) for lease in leases])
+                for lease in leases:
+                    tx.log(
+                        Kind.LEASE,
+                        str(lease.ip),
+                        Op.UPSERT,
+                        lease.to_image(),
+                        actor=actor,
+                        reason="",
+                    )
+        except sqlite3.IntegrityError as exc:
+            raise Invalid("leases", f"batch of {len(leases)}", f"refused: {exc}") from None
+        return tx.changes
+
+    async def release_lease(
+        self, ip: IPv4Address, *, actor: str, reason: str, dry_run: bool = False
+    ) -> Change:
+        """Mark the bound lease on ``ip`` released, ending now.
+
+        Raises:
+            NotFound: no lease on ``ip``.
+            Invalid: the lease is not bound.
+        """
+        async with self._transaction(dry_run=dry_run) as tx:
+            rows = await tx.fetch(f"SELECT {_LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(ip),))
+            if not rows:
+                raise NotFound("lease", str(ip))
+            lease = _lease_from_row(rows[0])
+            if lease.state is not LeaseState.BOUND:
+                raise Invalid("ip", str(ip), f"the lease is {lease.state.value}, not bound")
+            released = dataclasses.replace(
+                lease,
+                state=LeaseState.RELEASED,
+                end=max(lease.start, min(lease.end, tx.now)),
+            )
+            await tx.db.execute(_LEASE_UPSERT, _lease_row(released))
+            tx.log(Kind.LEASE, str(ip), Op.UPSERT, released.to_image(), actor=actor, reason=reason)
+        return tx.changes[0]
+
+    async def expire_leases(self, now: float) -> list[Change]:
+        """Mark every bound lease with ``end <= now`` expired; one change per lease."""
+        async with self._transaction() as tx:
+            rows = await tx.fetch(
+                f"SELECT {_LEASE_COLUMNS} FROM lease WHERE state = 'bound' AND \"end\" <= ?",
+                (now,),
+            )
+            if rows:
+                await tx.db.execute(
+                    "UPDATE lease SET state = 'expired' WHERE state = 'bound' AND \"end\" <= ?",
+                    (now,),
+                )
+            for row in rows:
+                lease = dataclasses.replace(_lease_from_row(row), state=LeaseState.EXPIRED)
+                tx.log(
+                    Kind.LEASE,
+                    str(lease.ip),
+                    Op.UPSERT,
+                    lease.to_image(),
+                    actor="dhcp",
+                    reason="expired",
+                )
+        return tx.changes
+
+    # --- records ---
+
+    async def add_record(
+        self, record: Record, *, actor: str, reason: str, dry_run: bool = False
+    ) -> Change:
+        """Add a static DNS record; ``record.id == ""`` gets a new id.
+
+        Raises:
+            Invalid: unknown type, bad name, a value that does not fit the type, bad TTL.
+            Conflict: the same record exists; a CNAME would share its name with other records
+                or another record a CNAME's name (RFC 1034 §3.6.2); an A, AAAA or CNAME would
+                take a reservation's name.
+        """
+        rtype = parse_rtype(record.rtype)
+        record = dataclasses.replace(
+            record,
+            id=record.id or uuid.uuid4().hex,
+            name=parse_dns_name(record.name),
+            rtype=rtype,
+            value=parse_record_value(rtype, record.value),
+            ttl=parse_ttl(record.ttl),
+            owner=Owner(record.owner),
+        )
+        if not _ID.match(record.id):
+            raise Invalid("id", record.id, "1 to 64 letters, digits, '-' or '_'")
+        if record.version < 1:
+            raise Invalid("version", str(record.version), "must be 1 or more")
+        async with self._transaction(dry_run=dry_run) as tx:
+            if await tx.fetch("SELECT 1 FROM record WHERE id = ?", (record.id,)):
+                raise Conflict("id", record.id, "another record")
+            await self._check_record(tx, record)
+            await tx.db.execute(
+                f"INSERT INTO record ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                _record_row(record),
+            )
+            tx.log(Kind.RECORD, record.id, Op.UPSERT, record.to_image(), actor=actor, reason=reason)
+        return tx.changes[0]
+
+    async def remove_record(
+        self, key: str, *, actor: str, reason: str, dry_run: bool = False
+    ) -> Change:
+        """Delete the record with id ``key``. Raises NotFound."""
+        async with self._transaction(dry_run=dry_run) as tx:
+            rows = await tx.fetch(f"SELECT {_RECORD_COLUMNS} FROM record WHERE id = ?", (key,))
+            if not rows:
+                raise NotFound("record", key)
+            record = _record_from_row(rows[0])
+            await tx.db.execute("DELETE FROM record WHERE id = ?", (record.id,))
+            tx.log(Kind.RECORD, record.id, Op.DELETE, record.to_image(), actor=actor, reason=reason)
+        return tx.changes[0]
+
+    async def _check_record(self, tx: _Tx, record: Record) -> None:
+        at_name = [
+            _record_from_row(row)
+            for row in await tx.fetch(
+                f"SELECT {_RECORD_COLUMNS} FROM record WHERE name = ? AND id != ?"
+                " ORDER BY rtype, value",
+                (record.name, record.id),
+            )
+        ]
+        for other in at_name:
+            if (other.rtype, other.value) == (record.rtype, record.value):
+                raise Conflict("record", f"{record.name} {record.rtype}", _describe_record(other))
+        for other in at_name:
+            if record.rtype == "CNAME" or other.rtype == "CNAME":
+                # RFC 1034 §3.6.2: a CNAME name has no other data.
+                raise Conflict("name", record.name, _describe_record(other))
+        if record.rtype not in _NAME_TYPES:
+            return
+        label = record.name.split(".", 1)[0]
+        subnets = await tx.subnets()
+        for row in await tx.fetch(f"SELECT {_HOST_COLUMNS} FROM host WHERE hostname = ?", (label,)):
+            host = _host_from_row(row)
+            if record.name in host_names(host.hostname, host.ip, subnets, self.domain):
+                raise Conflict("name", record.name, describe_host(host))
+
+
+# --- helpers used inside and outside transactions -----------------------------------------------
+
+
+async def _find_host(db: aiosqlite.Connection, key: str) -> Host:
+    text = key.strip()
+    candidates: list[tuple[str, str]] = [("id", text)]
+    with suppress(ValueError):
+        candidates.append(("ip", str(IPv4Address(text))))
+    for column, parse in (
+        ("mac", parse_mac),
+        ("hostname", parse_hostname),
+        ("client_id", parse_client_id),
+        ("circuit_id", parse_circuit_id),
+    ):
+        with suppress(Invalid):
+            candidates.append((column, parse(text)))
+    for column, value in candidates:
+        rows = list(
+            await db.execute_fetchall(
+                f"SELECT {_HOST_COLUMNS} FROM host WHERE {column} = ?", (value,)
+            )
+        )
+        if rows:
+            return _host_from_row(rows[0])
+    raise NotFound("host", key)
+
+
+def _normalise_host(host: Host) -> Host:
+    """Validate each field of ``host`` on its own and return it in normalised form."""
+
+    def optional(value: str | None, parse: Callable[[str], str]) -> str | None:
+        return None if value is None or value == "" else parse(value)
+
+    host = dataclasses.replace(
+        host,
+        ip=parse_ipv4(host.ip),
+        hostname=parse_hostname(host.hostname),
+        mac=optional(host.mac, parse_mac),
+        client_id=optional(host.client_id, parse_client_id),
+        circuit_id=optional(host.circuit_id, parse_circuit_id),
+        boot=host.boot or None,
+        boot_file=host.boot_file or None,
+        boot_script=host.boot_script or None,
+        owner=Owner(host.owner),
+    )
+    if host.mac is None and host.client_id is None and host.circuit_id is None:
+        raise Invalid("mac", "", "a reservation needs a MAC, a client-id or a circuit-id")
+    if host.id and not _ID.match(host.id):
+        raise Invalid("id", host.id, "1 to 64 letters, digits, '-' or '_'")
+    if host.version < 1:
+        raise Invalid("version", str(host.version), "must be 1 or more")
+    return host
+
+
+def _check_subnets(subnets: Iterable[Subnet]) -> None:
+    seen: dict[str, Subnet] = {}
+    for subnet in subnets:
+        if subnet.name in seen:
+            raise Invalid("subnet", subnet.name, "the name is used twice")
+        for other in seen.values():
+            if subnet.cidr.overlaps(other.cidr):
+                raise Invalid(
+                    "subnet",
+                    subnet.name,
+                    f"{subnet.cidr} overlaps subnet {other.name} ({other.cidr})",
+                )
+        seen[subnet.name] = subnet
+        if subnet.gateway is not None and subnet.gateway not in subnet.cidr:
+            raise Invalid(
+                "subnet", subnet.name, f"gateway {subnet.gateway} is outside {subnet.cidr}"
+            )
+        for pool in subnet.pools:
+            if pool.start > pool.end:
+                raise Invalid("subnet", subnet.name, f"pool {pool.start}-{pool.end} is reversed")
+            for end in (pool.start, pool.end):
+                problem = host_address_problem(end, subnet)
+                if problem is not None:
+                    raise Invalid(
+                        "subnet", subnet.name, f"pool {pool.start}-{pool.end}: {end} is {problem}"
+                    )
