@@ -1,0 +1,304 @@
+"""In-memory read views of the IPAM, what the DHCP and DNS engines read (never the database).
+
+Rules:
+* :class:`IpamView` is the read-only seam the engines take; tests pass an :class:`IpamIndex`
+  built from values, or any small fake.
+* :class:`IpamIndex` changes only through :meth:`IpamIndex.apply` with committed changes
+  (``store.subscribe(index.apply)``), so it always equals what :meth:`IpamIndex.load` would
+  build from the store at the same seq.
+* Lookups are dict hits; nothing here does I/O except :meth:`IpamIndex.load`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING, Protocol, assert_never
+
+from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Record, Subnet
+from ddi.ipam.validate import host_names
+
+if TYPE_CHECKING:
+    from ddi.ipam.store import Store
+
+__all__ = ["IpamIndex", "IpamView"]
+
+
+class IpamView(Protocol):
+    """What the engines may read of the IPAM."""
+
+    def subnets(self) -> Sequence[Subnet]: ...
+    def subnet(self, name: str) -> Subnet | None: ...
+    def host_by_mac(self, mac: str) -> Host | None: ...
+    def host_by_client_id(self, client_id: str) -> Host | None: ...
+    def host_by_circuit_id(self, circuit_id: str) -> Host | None: ...
+    def host_by_ip(self, ip: IPv4Address) -> Host | None: ...
+    def host_by_name(self, hostname: str) -> Host | None: ...
+    def hosts(self) -> Iterable[Host]: ...
+    def lease_by_ip(self, ip: IPv4Address) -> Lease | None: ...
+    def lease_by_client(self, mac: str | None, client_id: str | None) -> Lease | None: ...
+    def leases(self) -> Iterable[Lease]: ...
+    def records(self) -> Iterable[Record]: ...
+    def name_owned(self, name: str) -> bool: ...
+
+
+def _lease_rank(lease: Lease) -> tuple[bool, float, float]:
+    """Which of a client's leases to prefer: bound first, then the latest ending."""
+    return (lease.state is LeaseState.BOUND, lease.end, lease.start)
+
+
+class IpamIndex:
+    """Dictionaries over the IPAM objects, kept current by :meth:`apply`. Implements IpamView.
+
+    ``domain`` is the site domain: a reservation ``web1`` owns ``web1.<domain>`` (and
+    ``web1.<subnet domain>`` when its subnet sets another one).
+    """
+
+    def __init__(
+        self,
+        *,
+        subnets: Iterable[Subnet] = (),
+        hosts: Iterable[Host] = (),
+        leases: Iterable[Lease] = (),
+        records: Iterable[Record] = (),
+        domain: str | None = None,
+        seq: int = 0,
+    ) -> None:
+        self.domain = domain.lower().rstrip(".") if domain else None
+        self.seq = seq
+        """The last change this index reflects; :meth:`apply` skips changes at or below it."""
+        self._subnets: dict[str, Subnet] = {}
+        self._subnet_list: list[Subnet] = []
+        self._hosts: dict[str, Host] = {}
+        self._by_mac: dict[str, Host] = {}
+        self._by_client_id: dict[str, Host] = {}
+        self._by_circuit_id: dict[str, Host] = {}
+        self._by_ip: dict[IPv4Address, Host] = {}
+        self._by_name: dict[str, Host] = {}
+        self._leases: dict[IPv4Address, Lease] = {}
+        self._leases_by_mac: dict[str, dict[IPv4Address, Lease]] = {}
+        self._leases_by_client_id: dict[str, dict[IPv4Address, Lease]] = {}
+        self._records: dict[str, Record] = {}
+        self._record_names: dict[str, dict[str, Record]] = {}
+        for subnet in subnets:
+            self._subnets[subnet.name] = subnet
+        self._sort_subnets()
+        for host in hosts:
+            self._put_host(host)
+        for lease in leases:
+            self._put_lease(lease)
+        for record in records:
+            self._put_record(record)
+
+    @classmethod
+    async def load(cls, store: Store) -> IpamIndex:
+        """Build the index from ``store``'s committed state.
+
+        Subscribe right after (``store.subscribe(index.apply)``, with no ``await`` in between):
+        changes at or below the loaded seq are skipped, so nothing is applied twice.
+        """
+        snap = await store.snapshot()
+        return cls(
+            subnets=snap.subnets,
+            hosts=snap.hosts,
+            leases=snap.leases,
+            records=snap.records,
+            domain=store.domain,
+            seq=snap.last_seq,
+        )
+
+    # --- IpamView ---
+
+    def subnets(self) -> Sequence[Subnet]:
+        return self._subnet_list
+
+    def subnet(self, name: str) -> Subnet | None:
+        return self._subnets.get(name)
+
+    def host_by_mac(self, mac: str) -> Host | None:
+        return self._by_mac.get(mac)
+
+    def host_by_client_id(self, client_id: str) -> Host | None:
+        return self._by_client_id.get(client_id)
+
+    def host_by_circuit_id(self, circuit_id: str) -> Host | None:
+        return self._by_circuit_id.get(circuit_id)
+
+    def host_by_ip(self, ip: IPv4Address) -> Host | None:
+        return self._by_ip.get(ip)
+
+    def host_by_name(self, hostname: str) -> Host | None:
+        return self._by_name.get(hostname.lower())
+
+    def hosts(self) -> Iterable[Host]:
+        return self._hosts.values()
+
+    def host(self, host_id: str) -> Host | None:
+        return self._hosts.get(host_id)
+
+    def lease_by_ip(self, ip: IPv4Address) -> Lease | None:
+        return self._leases.get(ip)
+
+    def lease_by_client(self, mac: str | None, client_id: str | None) -> Lease | None:
+        """The client's lease: by client-id when it sent one (RFC 2131 §4.2), else by MAC.
+
+        A lease recorded with a client-id is not matched by MAC alone from a client that now
+        sends a different client-id. Bound leases are preferred, then the latest ending.
+        """
+        if client_id is not None:
+            found = self._leases_by_client_id.get(client_id)
+            if found:
+                return max(found.values(), key=_lease_rank)
+        if mac is None:
+            return None
+        candidates = [
+            lease
+            for lease in self._leases_by_mac.get(mac, {}).values()
+            if lease.client_id is None or client_id is None or lease.client_id == client_id
+        ]
+        return max(candidates, key=_lease_rank) if candidates else None
+
+    def leases(self) -> Iterable[Lease]:
+        return self._leases.values()
+
+    def records(self) -> Iterable[Record]:
+        return self._records.values()
+
+    def records_at(self, name: str) -> Iterable[Record]:
+        """Static records whose owner name is ``name`` (absolute, without the trailing dot)."""
+        return self._record_names.get(name.lower().rstrip("."), {}).values()
+
+    def name_owned(self, name: str) -> bool:
+        """Whether a reservation or a static record owns ``name``.
+
+        ``name`` is either one label (``web1``: owned when a reservation has that hostname or a
+        static record exists at ``web1.<site domain>``) or an absolute name (owned when a
+        static record has it or a reservation's name is it).
+        """
+        text = name.lower().rstrip(".")
+        if "." not in text:
+            if text in self._by_name:
+                return True
+            return self.domain is not None and f"{text}.{self.domain}" in self._record_names
+        if text in self._record_names:
+            return True
+        host = self._by_name.get(text.split(".", 1)[0])
+        return host is not None and text in host_names(
+            host.hostname, host.ip, self._subnet_list, self.domain
+        )
+
+    # --- updates ---
+
+    def apply(self, changes: Sequence[Change]) -> None:
+        """Apply committed changes in order; those at or below :attr:`seq` are skipped."""
+        for change in changes:
+            if change.seq <= self.seq:
+                continue
+            self.seq = change.seq
+            match change.kind:
+                case Kind.SUBNET:
+                    self._apply_subnet(change)
+                case Kind.HOST:
+                    self._drop_host(change.object_id)
+                    if change.op is Op.UPSERT:
+                        self._put_host(Host.from_image(change.image))
+                case Kind.LEASE:
+                    # Leases are never deleted, only moved to another state.
+                    self._drop_lease(IPv4Address(change.object_id))
+                    if change.op is Op.UPSERT:
+                        self._put_lease(Lease.from_image(change.image))
+                case Kind.RECORD:
+                    self._drop_record(change.object_id)
+                    if change.op is Op.UPSERT:
+                        self._put_record(Record.from_image(change.image))
+                case _:
+                    assert_never(change.kind)
+
+    def _apply_subnet(self, change: Change) -> None:
+        self._subnets.pop(change.object_id, None)
+        if change.op is Op.UPSERT:
+            subnet = Subnet.from_image(change.image)
+            self._subnets[subnet.name] = subnet
+        self._sort_subnets()
+
+    def _sort_subnets(self) -> None:
+        self._subnet_list = sorted(self._subnets.values(), key=lambda s: (s.cidr, s.name))
+
+    def _put_host(self, host: Host) -> None:
+        self._hosts[host.id] = host
+        if host.mac is not None:
+            self._by_mac[host.mac] = host
+        if host.client_id is not None:
+            self._by_client_id[host.client_id] = host
+        if host.circuit_id is not None:
+            self._by_circuit_id[host.circuit_id] = host
+        self._by_ip[host.ip] = host
+        self._by_name[host.hostname] = host
+
+    def _drop_host(self, host_id: str) -> None:
+        old = self._hosts.pop(host_id, None)
+        if old is None:
+            return
+        for table, key in (
+            (self._by_mac, old.mac),
+            (self._by_client_id, old.client_id),
+            (self._by_circuit_id, old.circuit_id),
+            (self._by_name, old.hostname),
+        ):
+            if key is not None and (held := table.get(key)) is not None and held.id == host_id:
+                del table[key]
+        if (held_ip := self._by_ip.get(old.ip)) is not None and held_ip.id == host_id:
+            del self._by_ip[old.ip]
+
+    def _put_lease(self, lease: Lease) -> None:
+        self._leases[lease.ip] = lease
+        if lease.mac is not None:
+            self._leases_by_mac.setdefault(lease.mac, {})[lease.ip] = lease
+        if lease.client_id is not None:
+            self._leases_by_client_id.setdefault(lease.client_id, {})[lease.ip] = lease
+
+    def _drop_lease(self, ip: IPv4Address) -> None:
+        old = self._leases.pop(ip, None)
+        if old is None:
+            return
+        for table, key in (
+            (self._leases_by_mac, old.mac),
+            (self._leases_by_client_id, old.client_id),
+        ):
+            if key is not None and (held := table.get(key)) is not None:
+                held.pop(ip, None)
+                if not held:
+                    del table[key]
+
+    def _put_record(self, record: Record) -> None:
+        self._records[record.id] = record
+        self._record_names.setdefault(record.name, {})[record.id] = record
+
+    def _drop_record(self, record_id: str) -> None:
+        old = self._records.pop(record_id, None)
+        if old is None:
+            return
+        at_name = self._record_names.get(old.name)
+        if at_name is not None:
+            at_name.pop(record_id, None)
+            if not at_name:
+                del self._record_names[old.name]
+
+    # --- comparison (tests, diagnostics) ---
+
+    def state(self) -> tuple[object, ...]:
+        """Every object and every secondary index, for comparing two indexes."""
+        return (
+            self._subnet_list,
+            sorted(self._hosts.items()),
+            sorted(self._by_mac.items()),
+            sorted(self._by_client_id.items()),
+            sorted(self._by_circuit_id.items()),
+            sorted(self._by_ip.items()),
+            sorted(self._by_name.items()),
+            sorted(self._leases.items()),
+            sorted((k, sorted(v.items())) for k, v in self._leases_by_mac.items()),
+            sorted((k, sorted(v.items())) for k, v in self._leases_by_client_id.items()),
+            sorted(self._records.items()),
+            sorted((k, sorted(v)) for k, v in self._record_names.items()),
+        )
