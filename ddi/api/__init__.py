@@ -1,0 +1,146 @@
+"""The admin API: JSON over HTTP on the daemon's unix socket (and, optionally, on TCP behind a
+bearer token). The CLI is its client.
+
+Routes live under ``/v1/`` in one module per area, each exposing ``routes`` (a
+``web.RouteTableDef``) and reading ``request.app[APP_KEY]``. ``/healthz`` and ``/metrics`` sit
+at the top level. One middleware maps the error tree to HTTP, once:
+
+=====================  ======  ==============================================================
+raised                 status  body
+=====================  ======  ==============================================================
+Conflict               409     ``{"error": "conflict", "message", "field", "value", "holder"}``
+NotFound               404     ``{"error": "not_found", "message", "kind", "key"}``
+Invalid                422     ``{"error": "invalid", "message", "field", "value", "reason"}``
+BadRequest             400     ``{"error": "bad_request", "message", "field"}``
+(no such route)        404/405 ``{"error": "not_found"|"method_not_allowed", "message"}``
+anything else (a bug)  500     ``{"error": "internal", "message"}``; logged with traceback and
+                               counted in ``ddi_internal_errors_total{area="api"}``
+=====================  ======  ==============================================================
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from ddi import metrics
+from ddi.api.common import APP_KEY, BadRequest
+from ddi.errors import Conflict, Invalid, NotFound
+
+if TYPE_CHECKING:
+    from ddi.app import AppContext
+
+__all__ = ["APP_KEY", "BadRequest", "build_app"]
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, error: str, message: str, **fields: object) -> web.Response:
+    return web.json_response({"error": error, "message": message, **fields}, status=status)
+
+
+def _route_label(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map the error tree to HTTP (table in the module docstring) and count every request."""
+    started = time.perf_counter()
+    response: web.StreamResponse
+    try:
+        response = await handler(request)
+    except Conflict as exc:
+        response = _error(
+            409, "conflict", str(exc), field=exc.field, value=exc.value, holder=exc.holder
+        )
+    except NotFound as exc:
+        response = _error(404, "not_found", str(exc), kind=exc.kind, key=exc.key)
+    except Invalid as exc:
+        response = _error(
+            422, "invalid", str(exc), field=exc.field, value=exc.value, reason=exc.reason
+        )
+    except BadRequest as exc:
+        response = _error(400, "bad_request", str(exc), field=exc.field)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+            exc.status, "http_error"
+        )
+        response = _error(exc.status, error, exc.reason)
+    except Exception:  # the API's bug boundary (R9): log, count, answer 500
+        log.exception("internal error serving %s %s", request.method, request.path)
+        metrics.INTERNAL_ERRORS.labels(area="api").inc()
+        response = _error(500, "internal", "internal error; the daemon log has the details")
+    route = _route_label(request)
+    metrics.API_REQUESTS.labels(
+        method=request.method, route=route, status=str(response.status)
+    ).inc()
+    metrics.API_REQUEST_DURATION.labels(route=route).observe(time.perf_counter() - started)
+    return response
+
+
+def _token_middleware(token: str) -> Middleware:
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == "/healthz":
+            return await handler(request)
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return web.json_response(
+                {"error": "unauthorized", "message": "a valid bearer token is required"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="ddi"'},
+            )
+        return await handler(request)
+
+    return require_token
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    app.refresh_metrics()
+    body, content_type = metrics.render()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+def build_app(context: AppContext, *, token: str | None = None) -> web.Application:
+    """The aiohttp application for one listener.
+
+    Args:
+        context: the daemon's AppContext, reachable in handlers as ``request.app[APP_KEY]``.
+        token: when given (the TCP listener), every route but ``/healthz`` requires
+            ``Authorization: Bearer <token>``.
+    """
+    # Imported here, not at the top, so that route modules can import from ddi.api freely.
+    from ddi.api import changes, hosts, leases, status, subnets
+
+    middlewares: list[Middleware] = [error_middleware]
+    if token is not None:
+        middlewares.append(_token_middleware(token))
+    app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
+    app[APP_KEY] = context
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+    # --- route modules: one line per area ---
+    app.add_routes(hosts.routes)
+    app.add_routes(subnets.routes)
+    app.add_routes(leases.routes)
+    app.add_routes(changes.routes)
+    app.add_routes(status.routes)
+    return app

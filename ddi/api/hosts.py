@@ -1,0 +1,100 @@
+"""Reservations (host objects): ``/v1/hosts``.
+
+* ``GET    /v1/hosts``        → ``{"hosts": [image, …]}`` by IP
+* ``GET    /v1/hosts/{key}``  → ``{"host": image}``; key = id, MAC, client-id, IP or hostname
+* ``POST   /v1/hosts``        ← ``{mac?, client_id?, circuit_id?, ip, hostname, boot?, boot_file?,
+  boot_script?, actor, reason, dry_run}`` → 201 ``{"change", "host", "dry_run"}`` (200 on a dry run)
+* ``PATCH  /v1/hosts/{key}``  ← ``{"fields": {name: value|null}, actor, reason, dry_run}``
+* ``DELETE /v1/hosts/{key}``  ← ``{actor, reason, dry_run}``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ddi.api.common import APP_KEY, BadRequest, WriteArgs, change_response, read_body, text
+from ddi.ipam import validate
+from ddi.ipam.models import Host
+
+routes = web.RouteTableDef()
+
+MUTABLE = (
+    "ip",
+    "hostname",
+    "mac",
+    "client_id",
+    "circuit_id",
+    "boot",
+    "boot_file",
+    "boot_script",
+)
+"""Fields a write may carry. The store validates and normalises each (MAC case and
+separators, hostname label rules, ...) and raises Invalid naming the field."""
+
+
+def _sorted_hosts(hosts: list[Host]) -> list[dict[str, Any]]:
+    return [h.to_image() for h in sorted(hosts, key=lambda h: (h.ip, h.hostname))]
+
+
+@routes.get("/v1/hosts")
+async def list_hosts(request: web.Request) -> web.Response:
+    hosts = await request.app[APP_KEY].store.hosts()
+    return web.json_response({"hosts": _sorted_hosts(hosts)})
+
+
+@routes.get("/v1/hosts/{key}")
+async def show_host(request: web.Request) -> web.Response:
+    host = await request.app[APP_KEY].store.find_host(request.match_info["key"])
+    return web.json_response({"host": host.to_image()})
+
+
+@routes.post("/v1/hosts")
+async def add_host(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    args = WriteArgs(request, body)
+    unknown = set(body) - {*MUTABLE, "actor", "reason", "dry_run"}
+    if unknown:
+        raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+    values: dict[str, Any] = {}
+    for name in MUTABLE:
+        raw = text(body, name, required=name in ("ip", "hostname"))
+        if raw is not None:
+            values[name] = raw
+    values["ip"] = validate.parse_ipv4(values["ip"])
+    host = Host(id="", **values)
+    change = await request.app[APP_KEY].store.add_host(
+        host, actor=args.actor, reason=args.reason, dry_run=args.dry_run
+    )
+    return change_response(change, status=200 if args.dry_run else 201, host=change.image)
+
+
+@routes.patch("/v1/hosts/{key}")
+async def update_host(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    args = WriteArgs(request, body)
+    fields = body.get("fields")
+    if not isinstance(fields, dict) or not fields:
+        raise BadRequest("fields must be a non-empty object", field="fields")
+    for name, value in fields.items():
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(f"fields.{name} must be a string or null", field=name)
+    change = await request.app[APP_KEY].store.update_host(
+        request.match_info["key"],
+        fields,
+        actor=args.actor,
+        reason=args.reason,
+        dry_run=args.dry_run,
+    )
+    return change_response(change, host=change.image)
+
+
+@routes.delete("/v1/hosts/{key}")
+async def remove_host(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    args = WriteArgs(request, body)
+    change = await request.app[APP_KEY].store.remove_host(
+        request.match_info["key"], actor=args.actor, reason=args.reason, dry_run=args.dry_run
+    )
+    return change_response(change, host=change.image)

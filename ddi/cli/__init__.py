@@ -1,0 +1,76 @@
+"""The ``ddi`` command line: ``ddi serve`` runs the daemon; every other command talks to it
+through its admin API (``ApiClient`` over the unix socket) and never touches the store.
+
+Exit codes: 0 done; 1 refused (one line on stderr naming the conflict); 2 usage;
+3 daemon unreachable (the message names the socket). Lists and shows take ``--json``.
+
+Area modules define a click group and are registered below with ``main.add_command``; they
+use ``ddi.cli.client`` (``api()``, ``write_body``, ``write_options``) and ``ddi.cli.output``.
+"""
+
+from __future__ import annotations
+
+import click
+
+from ddi import __version__
+from ddi.cli.changes import changes
+from ddi.cli.client import (
+    EXIT_DONE,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    ApiClient,
+    CliError,
+    Refused,
+    Unreachable,
+    api,
+)
+from ddi.cli.lease import lease
+from ddi.cli.output import json_option, print_fields, print_json, print_table
+from ddi.cli.reserve import reserve
+from ddi.cli.serve import serve
+from ddi.cli.status import status
+from ddi.cli.subnet import subnet
+
+__all__ = [
+    "EXIT_DONE",
+    "EXIT_REFUSED",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "ApiClient",
+    "CliError",
+    "Refused",
+    "Unreachable",
+    "api",
+    "json_option",
+    "main",
+    "print_fields",
+    "print_json",
+    "print_table",
+]
+
+DEFAULT_SOCKET = "/run/ddi/ddi.sock"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--socket",
+    metavar="PATH",
+    envvar="DDI_SOCKET",
+    default=DEFAULT_SOCKET,
+    show_default=True,
+    show_envvar=True,
+    help="The daemon's admin API socket.",
+)
+@click.version_option(__version__, prog_name="ddi")
+def main(socket: str) -> None:
+    """ddi: edge DHCP, netboot, DNS and IPAM."""
+
+
+# --- command groups: one line per area ---
+main.add_command(serve)
+main.add_command(reserve)
+main.add_command(subnet)
+main.add_command(lease)
+main.add_command(changes)
+main.add_command(status)

@@ -1,0 +1,63 @@
+"""``ddi serve --config FILE``: run the daemon in the foreground (systemd runs it so)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ddi.cli.client import EXIT_USAGE, CliError
+
+
+class ConfigRefused(CliError):
+    exit_code = EXIT_USAGE
+
+
+class CannotStart(CliError):
+    """Exit 1: the config is valid but the daemon cannot start (socket held, no access)."""
+
+
+def _setup_logging(level: str) -> None:
+    # Under systemd the journal stamps every line; elsewhere the line carries its own time.
+    stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
+    logging.basicConfig(
+        level=level.upper(),
+        format=f"{stamp}%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    metavar="FILE",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The site config (TOML), e.g. /etc/ddi/ddi.toml.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def serve(config_path: Path, log_level: str) -> None:
+    """Run the daemon: DHCP, netboot, DNS, the IPAM store and the admin API."""
+    # The daemon's modules are imported only here: the other commands stay light.
+    from ddi.app import StartupError, run_daemon
+    from ddi.config import load_config
+    from ddi.errors import ConfigError
+
+    _setup_logging(log_level)
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise ConfigRefused(f"config error: {exc}") from None
+    try:
+        run_daemon(config)
+    except StartupError as exc:
+        raise CannotStart(f"cannot start: {exc}") from None
