@@ -64,3 +64,41 @@ STORE_EPOCH = Gauge("ddi_store_epoch", "Current change-log epoch of this site")
 STORE_OBJECTS = Gauge(
     "ddi_store_objects", "Objects in the store (leases: all states), by kind", ["kind"]
 )
+
+# --- sync ---
+SYNC_LINK_UP = Gauge("ddi_sync_link_up", "1 while the last exchange with central succeeded")
+SYNC_LAST_SUCCESS = Gauge(
+    "ddi_sync_last_success_timestamp_seconds", "Unix time of the last successful exchange"
+)
+SYNC_BACKLOG = Gauge(
+    "ddi_sync_backlog_entries", "Change-log entries central has not acknowledged yet"
+)
+SYNC_OLDEST_AGE = Gauge(
+    "ddi_sync_oldest_unsynced_age_seconds", "Age of the oldest unacknowledged change (0: none)"
+)
+SYNC_BATCHES = Counter(
+    "ddi_sync_batches_total",
+    "Batches and snapshot pages sent to central, by result",
+    ["result"],
+)
+SYNC_ENTRIES = Counter("ddi_sync_entries_sent_total", "Change-log entries central acknowledged")
+SYNC_CONFLICTS = Gauge(
+    "ddi_sync_conflicts", "Unresolved conflicts between central-owned and edge state"
+)
+SYNC_DOWN_APPLIED = Counter(
+    "ddi_sync_down_entries_total", "Down-log entries from central, by result", ["result"]
+)
+SYNC_HOUSEKEEPING = Counter(
+    "ddi_sync_housekeeping_total", "Outbox coalescing runs and epoch roll-overs", ["action"]
+)
+SYNC_CENTRAL_BATCHES = Counter(
+    "ddi_sync_central_batches_total",
+    "Batches and snapshot pages central received, by result",
+    ["result"],
+)
+SYNC_CENTRAL_REFUSED = Counter(
+    "ddi_sync_central_refused_total", "Messages central refused, by reason", ["reason"]
+)
+SYNC_CENTRAL_ENTRIES = Counter(
+    "ddi_sync_central_entries_applied_total", "Change-log entries central applied"
+)
