@@ -441,6 +441,10 @@ class BootProfileConfig:
     """URL (a template: {mac} {ip} {hostname} {profile}) given to iPXE clients instead of a file."""
     next_server: IPv4Address | None = None
     """TFTP server (siaddr, option 66); default: the DHCP server's own address."""
+    script_template: Path | None = None
+    """iPXE script template for reserved hosts of this profile; default: boot.script_template."""
+    default_script: Path | None = None
+    """iPXE script template for MACs without a reservation; none: such requests get 404."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -454,6 +458,10 @@ class BootConfig:
     tftp_timeout: float = 1.0
     """Seconds before an unacknowledged block is sent again (clients may negotiate it)."""
     tftp_retries: int = 5
+    tftp_max_blksize: int = 65464
+    """Largest block size granted to a client (RFC 2348: 8-65464)."""
+    tftp_max_windowsize: int = 64
+    """Largest window granted to a client (RFC 7440: 1-65535)."""
     http_enabled: bool = True
     http_listen: str = "0.0.0.0"
     http_port: int = 8080
@@ -483,9 +491,24 @@ def _boot_profile(name: str, t: _Table) -> BootProfileConfig:
         files=files,
         ipxe_script=t.str_("ipxe_script", None),
         next_server=t.ip_("next_server", None),
+        script_template=t.path_("script_template", None),
+        default_script=t.path_("default_script", None),
     )
+    for key, arch in BOOT_ARCH_KEYS.items():
+        if arch in files:
+            _boot_template(t.key(key), files[arch])
+    _boot_template(t.key("ipxe_script"), profile.ipxe_script or "")
     t.done()
     return profile
+
+
+def _boot_template(key: str, template: str) -> None:
+    from ddi.dhcp.netboot import TEMPLATE_NAMES, template_fields
+
+    unknown = template_fields(template) - TEMPLATE_NAMES
+    if unknown:
+        names = " ".join(f"{{{n}}}" for n in sorted(TEMPLATE_NAMES))
+        raise ConfigError(key, f"unknown template field {{{min(unknown)}}} (known: {names})")
 
 
 def _boot(t: _Table | None, base: Path) -> BootConfig:
@@ -502,6 +525,8 @@ def _boot(t: _Table | None, base: Path) -> BootConfig:
         tftp_max_transfers=t.int_("tftp_max_transfers", 256, lo=1, hi=100_000),
         tftp_timeout=t.float_("tftp_timeout", 1.0, lo=0.05, hi=255),
         tftp_retries=t.int_("tftp_retries", 5, lo=1, hi=100),
+        tftp_max_blksize=t.int_("tftp_max_blksize", 65464, lo=8, hi=65464),
+        tftp_max_windowsize=t.int_("tftp_max_windowsize", 64, lo=1, hi=65535),
         http_enabled=t.bool_("http_enabled", True),
         http_listen=t.str_("http_listen", "0.0.0.0"),
         http_port=t.int_("http_port", 8080, lo=0, hi=65535),

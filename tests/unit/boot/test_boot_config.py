@@ -1,0 +1,71 @@
+"""The [boot] section: profiles, limits and template checks."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from ddi.config import parse_config
+from ddi.dhcp.netboot import profiles_from_config
+from ddi.errors import ConfigError
+
+BASE = """
+[site]
+id = "s1"
+domain = "site.example"
+
+[[subnets]]
+name = "lan"
+cidr = "198.18.0.0/24"
+boot = "rack"
+"""
+
+
+def parse(boot: str) -> object:
+    return parse_config(tomllib.loads(BASE + boot), path=Path("/etc/ddi/site.toml"))
+
+
+def test_profile_and_limits_are_parsed() -> None:
+    cfg = parse(
+        """
+[boot]
+root = "tftp"
+http_port = 8067
+tftp_max_blksize = 1468
+tftp_max_windowsize = 8
+
+[boot.profiles.rack]
+bios = "undionly.kpxe"
+efi_x86_64 = "ipxe.efi"
+http_x86_64 = "x64/ipxe.efi"
+default_script = "unknown.ipxe"
+"""
+    )
+    boot = cfg.boot  # type: ignore[attr-defined]
+    assert boot.root == Path("/etc/ddi/tftp")
+    assert (boot.tftp_max_blksize, boot.tftp_max_windowsize) == (1468, 8)
+    rack = boot.profiles["rack"]
+    assert rack.files == {0: "undionly.kpxe", 9: "ipxe.efi", 16: "x64/ipxe.efi"}
+    assert rack.default_script == Path("/etc/ddi/unknown.ipxe")
+    profile = profiles_from_config(boot)["rack"]
+    assert profile.base_url == "http://{server}:8067"
+    assert profile.ipxe_script == "{base_url}/boot/{mac}.ipxe"
+
+
+def test_unknown_template_field_names_the_key() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse('[boot.profiles.rack]\nipxe_script = "http://x/{macaddr}.ipxe"\n')
+    assert err.value.key == "boot.profiles.rack.ipxe_script"
+    assert "{macaddr}" in err.value.reason
+
+
+def test_ipxe_variables_are_not_template_fields() -> None:
+    parse('[boot.profiles.rack]\nbios = "${net0/mac}/{hostname}.kpxe"\n')
+
+
+def test_blksize_out_of_range_is_refused() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse("[boot]\ntftp_max_blksize = 70000\n[boot.profiles.rack]\n")
+    assert err.value.key == "boot.tftp_max_blksize"
