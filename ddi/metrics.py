@@ -19,6 +19,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
+    disable_created_metrics,
     generate_latest,
 )
 
@@ -29,6 +30,9 @@ def render() -> tuple[bytes, str]:
     """The exposition text of every registered metric, and its content type."""
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
+
+# The ``*_created`` series double the output and nothing here reads them.
+disable_created_metrics()
 
 # --- process ---
 INTERNAL_ERRORS = Counter(
@@ -101,4 +105,36 @@ SYNC_CENTRAL_REFUSED = Counter(
 )
 SYNC_CENTRAL_ENTRIES = Counter(
     "ddi_sync_central_entries_applied_total", "Change-log entries central applied"
+)
+
+# --- boot ---
+BOOT_OFFERS = Counter(
+    "ddi_boot_offers_total",
+    "DHCP offers carrying boot options (the netboot funnel's first step), by profile and rule",
+    ["profile", "rule"],
+)
+BOOT_FETCHES_STARTED = Counter(
+    "ddi_boot_fetches_started_total",
+    "Boot file and iPXE script fetches started, by protocol (tftp, http) and profile",
+    ["protocol", "profile"],
+)
+BOOT_FETCHES_COMPLETED = Counter(
+    "ddi_boot_fetches_completed_total",
+    "Boot file and iPXE script fetches sent in full, by protocol (tftp, http) and profile",
+    ["protocol", "profile"],
+)
+BOOT_TFTP_REQUESTS = Counter(
+    "ddi_boot_tftp_requests_total",
+    "TFTP requests by outcome (completed, timeout, client_error, refusal reasons, malformed)",
+    ["outcome"],
+)
+BOOT_TFTP_ACTIVE = Gauge("ddi_boot_tftp_active_transfers", "TFTP transfers in progress")
+BOOT_TFTP_SENT_BYTES = Counter("ddi_boot_tftp_sent_bytes_total", "File bytes sent by TFTP")
+BOOT_TFTP_RETRANSMISSIONS = Counter(
+    "ddi_boot_tftp_retransmissions_total", "TFTP windows sent again after a timeout"
+)
+BOOT_HTTP_REQUESTS = Counter(
+    "ddi_boot_http_requests_total",
+    "HTTP boot server requests, by kind (file, script) and status code",
+    ["kind", "status"],
 )
