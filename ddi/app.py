@@ -34,6 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
+import ddi.dns.server
 from ddi import __version__, metrics
 from ddi.api import build_app
 from ddi.config import Config, load_config
@@ -135,8 +136,9 @@ def _start_services(tg: asyncio.TaskGroup, app: AppContext) -> None:
     ``if config.dhcp.enabled: tg.create_task(ddi.dhcp.server.run(app), name="dhcp")``.
     """
     config = app.config
-    del config, tg
     # --- services: one line per area ---
+    if config.dns.enabled:
+        tg.create_task(ddi.dns.server.run(app), name="dns")
 
 
 async def reload(app: AppContext) -> bool:

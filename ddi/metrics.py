@@ -138,3 +138,40 @@ BOOT_HTTP_REQUESTS = Counter(
     "HTTP boot server requests, by kind (file, script) and status code",
     ["kind", "status"],
 )
+
+# --- dns ---
+DNS_QUERIES = Counter(
+    "ddi_dns_queries_total",
+    "DNS queries answered, by query type and response code (cache hits included)",
+    ["qtype", "rcode"],
+)
+DNS_DECISIONS = Counter(
+    "ddi_dns_decisions_total",
+    "DNS engine decisions for decoded queries (cache misses), by reason",
+    ["reason"],
+)
+DNS_CACHE_LOOKUPS = Counter(
+    "ddi_dns_cache_lookups_total", "Answer-cache lookups before decode, by result", ["result"]
+)
+DNS_DROPPED = Counter("ddi_dns_dropped_total", "DNS messages dropped, by reason", ["reason"])
+DNS_TRANSFERS = Counter(
+    "ddi_dns_transfers_total", "Zone transfers served, by type and result", ["type", "result"]
+)
+DNS_NOTIFIES = Counter(
+    "ddi_dns_notifies_total", "NOTIFY messages to secondaries, by result", ["result"]
+)
+DNS_FORWARDED = Counter(
+    "ddi_dns_forwarded_total", "Queries forwarded upstream, by result", ["result"]
+)
+DNS_FORWARDER_TIMEOUTS = Counter(
+    "ddi_dns_forwarder_timeouts_total", "Forwarded queries no upstream answered in time (SERVFAIL)"
+)
+DNS_TSIG_FAILURES = Counter(
+    "ddi_dns_tsig_failures_total", "Signed messages refused, by TSIG error", ["error"]
+)
+DNS_NAME_COLLISIONS = Counter(
+    "ddi_dns_name_collisions_total",
+    "Lease hostnames given no record because a reservation or static record owns the name",
+)
+DNS_ZONE_SERIAL = Gauge("ddi_dns_zone_serial", "Current SOA serial, by zone", ["zone"])
+DNS_TCP_CONNECTIONS = Gauge("ddi_dns_tcp_connections", "Open DNS TCP connections")

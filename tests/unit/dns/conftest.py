@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
+
+import pytest
 
 from ddi.dns.engine import DnsEngine, EngineSettings
 from ddi.dns.zone import Zones, ZoneSettings
@@ -100,3 +104,9 @@ def change(
         case Subnet():
             kind, oid = Kind.SUBNET, obj.name
     return Change(epoch=1, seq=seq, kind=kind, object_id=oid, op=op, image=obj.to_image())
+
+
+@pytest.fixture
+def h() -> types.ModuleType:
+    """This module's helpers (test modules cannot import a conftest by name)."""
+    return sys.modules[__name__]

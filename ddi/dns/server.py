@@ -1,0 +1,605 @@
+"""DNS transport: UDP and TCP listeners around the zones, engine, answer cache and forwarder.
+
+UDP: a drain loop (``loop.add_reader`` on a non-blocking socket, ``recvfrom`` until
+``BlockingIOError``; DESIGN.md principle 7). Each datagram is first looked up in the answer
+cache by its bytes after the ID: a hit is sent with the ID patched in, no decode. A miss is
+decoded, resolved by the engine, encoded, cached when the engine marks it cacheable, and sent.
+Forwarded queries become tasks in the service's TaskGroup (bounded).
+
+TCP (RFC 7766): length-prefixed messages, pipelined queries answered in order on the
+connection, an idle timeout, a cap on open connections; zone transfers (AXFR/IXFR) are
+streamed here.
+
+TSIG (RFC 8945): a signed query is verified before the engine sees it; a valid one gets a
+signed reply (never cached), an invalid one NOTAUTH with the TSIG error.
+
+Zones follow the store: ``store.subscribe`` applies each committed batch to the zones,
+invalidates the answer cache and queues NOTIFYs to the configured secondaries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import struct
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, ip_address
+from typing import TYPE_CHECKING, Any
+
+from ddi import metrics
+from ddi.dns import tsig, xfr
+from ddi.dns.cache import AnswerCache, CachedAnswer
+from ddi.dns.engine import (
+    Answer,
+    Decision,
+    DnsEngine,
+    Drop,
+    EngineSettings,
+    Forward,
+    Rcode,
+    Transfer,
+    Transport,
+    qtype_label,
+)
+from ddi.dns.forward import Forwarder
+from ddi.dns.wire import HEADER_SIZE, decode_message, encode_message, error_response
+from ddi.dns.zone import Zones, ZoneSettings
+from ddi.errors import DnsFormatError
+from ddi.ipam.models import Change
+
+if TYPE_CHECKING:
+    from ddi.app import AppContext
+    from ddi.config import Config
+
+log = logging.getLogger(__name__)
+
+UDP_RCVBUF = 4 * 1024 * 1024
+UDP_BATCH = 256
+"""Datagrams handled per wake-up before yielding to the loop."""
+MAX_FORWARDS_IN_FLIGHT = 1024
+NOTIFY_TIMEOUT = 2.0
+NOTIFY_ATTEMPTS = 3
+TSIG_SIGNATURE = b"\x00\xfa\x00\xff"
+"""TYPE TSIG (250), CLASS ANY (255): a message containing these bytes may be signed."""
+TSIG_ROOM = 160
+"""Bytes kept free for the TSIG RR when a signed reply must fit a size limit."""
+
+
+def _rcode_label(rcode: int) -> str:
+    try:
+        return Rcode(rcode).name
+    except ValueError:
+        return "other"
+
+
+def zone_settings(config: Config) -> ZoneSettings:
+    dns = config.dns
+    domain = config.site.domain
+    ns_name = dns.ns_name if "." in dns.ns_name else f"{dns.ns_name}.{domain}"
+    ns_address = dns.ns_address
+    if ns_address is None:
+        for host, _ in dns.listen:
+            addr = ip_address(host)
+            if isinstance(addr, IPv4Address) and not addr.is_unspecified:
+                ns_address = addr
+                break
+    return ZoneSettings(domain=domain, ns_name=ns_name, ns_address=ns_address, ttl=dns.ttl)
+
+
+def engine_settings(config: Config) -> EngineSettings:
+    dns = config.dns
+    recursion_from = dns.recursion_from or (
+        *(s.cidr for s in config.subnets),
+        IPv4Network("127.0.0.0/8"),
+    )
+    return EngineSettings(
+        forwarding=bool(dns.forwarders),
+        recursion_from=tuple(recursion_from),
+        allow_transfer=tuple(dns.allow_transfer),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Immediate:
+    """A message answered (or dropped, ``reply`` None) before the engine."""
+
+    reply: bytes | None
+
+
+def _client_ip(addr: Any) -> IPv4Address | None:
+    try:
+        ip = ip_address(addr[0])
+    except (ValueError, IndexError, TypeError):
+        return None
+    return ip if isinstance(ip, IPv4Address) else None
+
+
+class DnsServer:
+    """The DNS service of one daemon: build with the app, ``start`` in a TaskGroup, ``close``."""
+
+    def __init__(self, app: AppContext, *, clock: Callable[[], float] = time.time) -> None:
+        self.app = app
+        self.config = app.config.dns
+        self._clock = clock
+        self.keys = {
+            k.name: tsig.TsigKey(name=k.name, secret=k.secret)
+            for k in self.config.tsig_keys.values()
+        }
+        self.zones: Zones | None = None
+        self.engine: DnsEngine | None = None
+        self.cache = AnswerCache(self.config.cache_size)
+        self.forwarder: Forwarder | None = None
+        self._udp: list[socket.socket] = []
+        self._tcp: list[asyncio.Server] = []
+        self._tg: asyncio.TaskGroup | None = None
+        self._forwards_in_flight = 0
+        self.tcp_connections = 0
+        self.queries = 0
+        self.transfers = 0
+        self._notify_pending: set[str] = set()
+        self._notify_event = asyncio.Event()
+        self.addresses: list[tuple[str, int]] = []
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        self._tg = tg
+        serial = await self.app.store.last_seq()
+        self._build(self.app.config, serial)
+        # No await between the build and the subscription: no commit can fall in between.
+        self.app.store.subscribe(self._on_changes)
+        if self.config.forwarders:
+            self.forwarder = Forwarder(self.config.forwarders, timeout=self.config.forward_timeout)
+            self.forwarder.start()
+        listen = self.config.listen or (("127.0.0.1", self.config.port),)
+        for host, port in listen:
+            await self._listen(host, port)
+        if self.config.secondaries:
+            tg.create_task(self._notifier(), name="dns-notify")
+            assert self.zones is not None
+            self._queue_notify(self.zones.zones)
+        assert self.zones is not None
+        log.info("dns serving %s on %s", ", ".join(sorted(self.zones.zones)), _fmt(self.addresses))
+
+    def _build(self, config: Config, serial: int) -> None:
+        self.zones = Zones(zone_settings(config), self.app.index, serial=serial)
+        self.engine = DnsEngine(engine_settings(config), self.zones)
+        self.cache.invalidate()
+        self._set_serial_gauges(self.zones.zones)
+
+    async def _listen(self, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
+        sock.setblocking(False)
+        sock.bind((host, port))
+        port = sock.getsockname()[1]
+        loop = asyncio.get_running_loop()
+        loop.add_reader(sock.fileno(), self._udp_readable, sock)
+        self._udp.append(sock)
+        server = await asyncio.start_server(
+            self._tcp_client, host, port, reuse_address=True, family=family
+        )
+        self._tcp.append(server)
+        self.addresses.append((host, port))
+
+    async def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.app.store.unsubscribe(self._on_changes)
+        loop = asyncio.get_running_loop()
+        for sock in self._udp:
+            loop.remove_reader(sock.fileno())
+            sock.close()
+        self._udp.clear()
+        for server in self._tcp:
+            server.close()
+        for server in self._tcp:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+        self._tcp.clear()
+        if self.forwarder is not None:
+            self.forwarder.close()
+
+    def statistics(self) -> dict[str, Any]:
+        stats: dict[str, Any] = {
+            "listen": [f"{h}:{p}" for h, p in self.addresses],
+            "queries_decoded": self.queries,
+            "cache": self.cache.statistics(),
+            "tcp_connections": self.tcp_connections,
+            "transfers": self.transfers,
+        }
+        if self.zones is not None:
+            stats |= self.zones.statistics()
+        if self.forwarder is not None:
+            stats["forwarder"] = self.forwarder.statistics()
+        return stats
+
+    async def reload(self, config: Config) -> None:
+        if config.dns.listen != self.config.listen or config.dns.port != self.config.port:
+            log.warning("dns.listen changed: takes effect at the next restart")
+        serial = max(z.serial for z in self.zones.zones.values()) if self.zones else 0
+        self._build(config, max(serial + 1, await self.app.store.last_seq()))
+        self._queue_notify(self.zones.zones if self.zones else ())
+
+    # --- zone changes --------------------------------------------------------------------------
+
+    def _on_changes(self, changes: Sequence[Change]) -> None:
+        if self.zones is None:
+            return
+        try:
+            result = self.zones.apply(changes)
+        except Exception:
+            log.exception("applying %d changes to the DNS zones failed", len(changes))
+            metrics.INTERNAL_ERRORS.labels(area="dns").inc()
+            return
+        for name in result.collisions:
+            log.warning("lease hostname %s is owned by a reservation or record: no record", name)
+            metrics.DNS_NAME_COLLISIONS.inc()
+        if result.changed:
+            self.cache.invalidate()
+            self._set_serial_gauges(result.changed)
+            self._queue_notify(result.changed)
+
+    def _set_serial_gauges(self, origins: Any) -> None:
+        assert self.zones is not None
+        for origin in origins:
+            zone = self.zones.zones.get(origin)
+            if zone is not None:
+                metrics.DNS_ZONE_SERIAL.labels(zone=origin).set(zone.serial)
+
+    # --- UDP -----------------------------------------------------------------------------------
+
+    def _udp_readable(self, sock: socket.socket) -> None:
+        table = self.cache.table(Transport.UDP)
+        recvfrom = sock.recvfrom
+        sendto = sock.sendto
+        hits: dict[tuple[str, str], int] = {}
+        misses = 0
+        for _ in range(UDP_BATCH):
+            try:
+                data, addr = recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                continue
+            entry: CachedAnswer | None = table.get(data[2:])
+            if entry is not None:
+                try:
+                    sendto(data[:2] + entry.body, addr)
+                except OSError:
+                    metrics.DNS_DROPPED.labels(reason="send_failed").inc()
+                label = (entry.qtype, entry.rcode)
+                hits[label] = hits.get(label, 0) + 1
+                continue
+            misses += 1
+            try:
+                reply = self._handle(data, addr, Transport.UDP, sock)
+            except Exception:
+                log.exception("internal error answering a DNS query")
+                metrics.INTERNAL_ERRORS.labels(area="dns").inc()
+                continue
+            if reply is not None:
+                try:
+                    sendto(reply, addr)
+                except OSError:
+                    metrics.DNS_DROPPED.labels(reason="send_failed").inc()
+        if hits:
+            total = 0
+            for (qtype, rcode), n in hits.items():
+                metrics.DNS_QUERIES.labels(qtype=qtype, rcode=rcode).inc(n)
+                total += n
+            self.cache.hits += total
+            metrics.DNS_CACHE_LOOKUPS.labels(result="hit").inc(total)
+        if misses:
+            self.cache.misses += misses
+            metrics.DNS_CACHE_LOOKUPS.labels(result="miss").inc(misses)
+
+    # --- the slow path, shared by UDP and TCP ---------------------------------------------------
+
+    def _handle(
+        self, data: bytes, addr: Any, transport: Transport, sock: socket.socket | None
+    ) -> bytes | None:
+        """Answer ``data``: the reply bytes, or None when nothing is to be sent now (dropped,
+        or handed to a forwarding task)."""
+        decided = self._decide(data, addr, transport)
+        if isinstance(decided, _Immediate):
+            return decided.reply
+        decision, verified = decided
+        match decision:
+            case Answer():
+                return self._encode_answer(decision, data, transport, verified)
+            case Forward():
+                self._start_forward(decision, sock, addr)
+                return None
+            case Transfer():
+                return None  # the engine only transfers over TCP; handled by the TCP path
+            case Drop(reason=reason):
+                metrics.DNS_DROPPED.labels(reason=reason.value).inc()
+                return None
+
+    def _decide(
+        self, data: bytes, addr: Any, transport: Transport
+    ) -> tuple[Decision, tsig.Verified | None] | _Immediate:
+        """Decode, check TSIG and resolve: the engine's decision and the verified TSIG, or
+        ``_Immediate`` when the message was answered (FORMERR, NOTAUTH) or dropped here."""
+        if len(data) < HEADER_SIZE:
+            # RFC 1035 §4.1.1: without a whole header there is no ID to answer to.
+            metrics.DNS_DROPPED.labels(reason="short_header").inc()
+            return _Immediate(None)
+        verified: tsig.Verified | None = None
+        if TSIG_SIGNATURE in data:
+            try:
+                check = tsig.verify(data, self.keys, now=self._clock())
+            except DnsFormatError:
+                return _Immediate(self._formerr(data))
+            if isinstance(check, tsig.Failed):
+                metrics.DNS_TSIG_FAILURES.labels(error=check.error.name).inc()
+                log.info(
+                    "TSIG %s from %s (key %s)", check.error.name, addr[0], check.record.key_name
+                )
+                reply = error_response(data, Rcode.NOTAUTH)
+                return _Immediate(tsig.error_tsig(reply, check, now=self._clock()))
+            verified = check
+        try:
+            query = decode_message(data)
+        except DnsFormatError as exc:
+            log.debug("FORMERR to %s: %s", addr[0], exc)
+            return _Immediate(self._formerr(data))
+        self.queries += 1
+        assert self.engine is not None
+        decision = self.engine.resolve(
+            query,
+            client=_client_ip(addr),
+            transport=transport,
+            tsig_key=None if verified is None else verified.key.name,
+        )
+        metrics.DNS_DECISIONS.labels(reason=decision.reason.value).inc()
+        return decision, verified
+
+    def _formerr(self, data: bytes) -> bytes | None:
+        if data[2] & 0x80:
+            metrics.DNS_DROPPED.labels(reason="not_query").inc()
+            return None  # never answer a response (RFC 1035 §4.1.1 QR)
+        metrics.DNS_DECISIONS.labels(reason="formerr").inc()
+        metrics.DNS_QUERIES.labels(qtype="other", rcode="FORMERR").inc()
+        return error_response(data, Rcode.FORMERR)
+
+    def _encode_answer(
+        self, answer: Answer, data: bytes, transport: Transport, verified: tsig.Verified | None
+    ) -> bytes:
+        message = answer.message
+        qtype = qtype_label(message.questions[0].qtype) if message.questions else "other"
+        rcode = _rcode_label(message.header.rcode)
+        metrics.DNS_QUERIES.labels(qtype=qtype, rcode=rcode).inc()
+        if verified is not None:
+            wire = encode_message(message, max_size=answer.max_size - TSIG_ROOM)
+            signed, _ = tsig.sign(
+                wire, verified.key, now=self._clock(), request_mac=verified.record.mac
+            )
+            return signed
+        wire = encode_message(message, max_size=answer.max_size)
+        if answer.cacheable:
+            self.cache.put(transport, data, wire, qtype=qtype, rcode=rcode)
+        return wire
+
+    def _start_forward(self, decision: Forward, sock: socket.socket | None, addr: Any) -> None:
+        assert self._tg is not None
+        if self.forwarder is None or self._forwards_in_flight >= MAX_FORWARDS_IN_FLIGHT:
+            metrics.DNS_DROPPED.labels(reason="forward_overload").inc()
+            return
+        self._forwards_in_flight += 1
+        self._tg.create_task(self._forward_udp(decision, sock, addr))
+
+    async def _forward_udp(self, decision: Forward, sock: socket.socket | None, addr: Any) -> None:
+        try:
+            reply = await self._forward(decision)
+            if sock is not None and reply is not None:
+                with contextlib.suppress(OSError):
+                    sock.sendto(reply, addr)
+        except Exception:
+            log.exception("internal error forwarding a DNS query")
+            metrics.INTERNAL_ERRORS.labels(area="dns").inc()
+        finally:
+            self._forwards_in_flight -= 1
+
+    async def _forward(self, decision: Forward) -> bytes:
+        assert self.forwarder is not None
+        query = decision.query
+        qtype = qtype_label(query.questions[0].qtype)
+        reply = await self.forwarder.resolve(query)
+        if reply is None:
+            metrics.DNS_FORWARDER_TIMEOUTS.inc()
+            metrics.DNS_FORWARDED.labels(result="timeout").inc()
+            metrics.DNS_QUERIES.labels(qtype=qtype, rcode="SERVFAIL").inc()
+            return error_response_with_question(query, Rcode.SERVFAIL)
+        metrics.DNS_FORWARDED.labels(result="answered").inc()
+        metrics.DNS_QUERIES.labels(qtype=qtype, rcode=_rcode_label(reply.header.rcode)).inc()
+        return encode_message(reply, max_size=decision.max_size)
+
+    # --- TCP -----------------------------------------------------------------------------------
+
+    async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.tcp_connections >= self.config.tcp_max_connections:
+            metrics.DNS_DROPPED.labels(reason="tcp_connection_cap").inc()
+            writer.close()
+            return
+        self.tcp_connections += 1
+        metrics.DNS_TCP_CONNECTIONS.inc()
+        addr = writer.get_extra_info("peername") or ("", 0)
+        idle = self.config.tcp_idle_timeout
+        try:
+            while True:
+                try:
+                    head = await asyncio.wait_for(reader.readexactly(2), idle)
+                    (length,) = struct.unpack("!H", head)
+                    data = await asyncio.wait_for(reader.readexactly(length), idle)
+                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                    break  # RFC 7766 §6.2.3: the server closes idle connections
+                for reply in await self._tcp_replies(data, addr):
+                    writer.write(struct.pack("!H", len(reply)) + reply)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        except Exception:
+            log.exception("internal error on a DNS TCP connection")
+            metrics.INTERNAL_ERRORS.labels(area="dns").inc()
+        finally:
+            self.tcp_connections -= 1
+            metrics.DNS_TCP_CONNECTIONS.dec()
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _tcp_replies(self, data: bytes, addr: Any) -> list[bytes]:
+        hit = self.cache.get(Transport.TCP, data)
+        if hit is not None:
+            metrics.DNS_CACHE_LOOKUPS.labels(result="hit").inc()
+            return [hit]
+        metrics.DNS_CACHE_LOOKUPS.labels(result="miss").inc()
+        decided = self._decide(data, addr, Transport.TCP)
+        if isinstance(decided, _Immediate):
+            return [] if decided.reply is None else [decided.reply]
+        decision, verified = decided
+        match decision:
+            case Answer():
+                return [self._encode_answer(decision, data, Transport.TCP, verified)]
+            case Forward():
+                if self.forwarder is None:
+                    return []
+                return [await self._forward(decision)]
+            case Transfer():
+                return self._transfer(decision, verified, addr)
+            case Drop(reason=reason):
+                metrics.DNS_DROPPED.labels(reason=reason.value).inc()
+                return []
+
+    def _transfer(
+        self, decision: Transfer, verified: tsig.Verified | None, addr: Any
+    ) -> list[bytes]:
+        kind = "axfr" if decision.client_serial is None else "ixfr"
+        out: list[bytes] = []
+        mac: bytes | None = None
+        now = self._clock()
+        for message in xfr.transfer_messages(decision.query, decision.zone, decision.client_serial):
+            wire = message.pack()
+            if verified is not None:
+                if mac is None:
+                    wire, mac = tsig.sign(
+                        wire, verified.key, now=now, request_mac=verified.record.mac
+                    )
+                else:
+                    wire, mac = tsig.sign(wire, verified.key, now=now, prior_mac=mac)
+            out.append(wire)
+        self.transfers += 1
+        metrics.DNS_TRANSFERS.labels(type=kind, result="ok").inc()
+        log.info(
+            "%s of %s (serial %d) to %s%s",
+            kind.upper(),
+            decision.zone.origin,
+            decision.zone.serial,
+            addr[0],
+            "" if verified is None else f" (key {verified.key.name})",
+        )
+        return out
+
+    # --- NOTIFY --------------------------------------------------------------------------------
+
+    def _queue_notify(self, origins: Any) -> None:
+        if not self.config.secondaries:
+            return
+        self._notify_pending |= set(origins)
+        self._notify_event.set()
+
+    async def _notifier(self) -> None:
+        while True:
+            await self._notify_event.wait()
+            self._notify_event.clear()
+            origins, self._notify_pending = self._notify_pending, set()
+            jobs = [
+                self._notify(origin, secondary)
+                for origin in sorted(origins)
+                for secondary in self.config.secondaries
+            ]
+            await asyncio.gather(*jobs)
+
+    async def _notify(self, origin: str, secondary: Any) -> None:
+        """RFC 1996 §3.6: send NOTIFY, retry until the secondary answers (or give up)."""
+        if self.zones is None or origin not in self.zones.zones:
+            return
+        loop = asyncio.get_running_loop()
+        host, port = secondary.address
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        key = self.keys.get(secondary.key) if secondary.key else None
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            for _ in range(NOTIFY_ATTEMPTS):
+                zone = self.zones.zones.get(origin)
+                if zone is None:
+                    return
+                msg_id = secrets.randbits(16)
+                wire = xfr.notify_message(zone, msg_id).pack()
+                if key is not None:
+                    wire, _ = tsig.sign(wire, key, now=self._clock())
+                try:
+                    await loop.sock_sendto(sock, wire, (host, port))
+                    deadline = loop.time() + NOTIFY_TIMEOUT
+                    while True:
+                        remaining = deadline - loop.time()
+                        if remaining <= 0:
+                            raise TimeoutError
+                        reply, _ = await asyncio.wait_for(
+                            loop.sock_recvfrom(sock, 65535), remaining
+                        )
+                        if (
+                            len(reply) >= HEADER_SIZE
+                            and struct.unpack_from("!H", reply)[0] == msg_id
+                        ):
+                            break
+                except (TimeoutError, OSError):
+                    continue
+                rcode = reply[3] & 0xF
+                result = "ok" if rcode == 0 else _rcode_label(rcode).lower()
+                metrics.DNS_NOTIFIES.labels(result=result).inc()
+                log.info(
+                    "NOTIFY %s serial %d to %s:%d: %s", origin, zone.serial, host, port, result
+                )
+                return
+        metrics.DNS_NOTIFIES.labels(result="timeout").inc()
+        log.warning("NOTIFY %s to %s:%d: no answer", origin, host, port)
+
+
+def error_response_with_question(query: Any, rcode: int) -> bytes:
+    """A reply to a decoded ``query`` with ``rcode``, its question and no records."""
+    reply = query.reply(ra=1, aa=0)
+    reply.header.rcode = rcode
+    reply.rr, reply.auth = [], []
+    reply.ar = [rr for rr in query.ar if rr.rtype == 41]
+    data: bytes = reply.pack()
+    return data
+
+
+def _fmt(addresses: Sequence[tuple[str, int]]) -> str:
+    return ", ".join(f"{h}:{p}" for h, p in addresses)
+
+
+async def run(app: AppContext) -> None:
+    """Serve DNS until cancelled."""
+    async with asyncio.TaskGroup() as tg:
+        server = DnsServer(app)
+        app.statistics["dns"] = server.statistics
+        app.reload_hooks.append(server.reload)
+        try:
+            await server.start(tg)
+            await asyncio.Event().wait()
+        finally:
+            await server.close()
+            with contextlib.suppress(ValueError):
+                app.reload_hooks.remove(server.reload)
+            app.statistics.pop("dns", None)

@@ -1,0 +1,321 @@
+"""TSIG (RFC 8945) with HMAC-SHA256: verify signed requests, sign replies and NOTIFYs.
+
+dnslib does not implement TSIG, so this module works on wire bytes with ``struct`` and
+``hmac``. The clock is an argument (``now``, seconds since the epoch).
+
+Rules:
+* The TSIG RR must be the last record of the additional section (RFC 8945 §5.1); a TSIG
+  anywhere else, or one that does not parse, is a format error.
+* The MAC covers the message as it was before the TSIG was added (ARCOUNT one less, the original
+  ID) followed by the TSIG variables (RFC 8945 §4.3.3); a reply's MAC is preceded by the
+  request's MAC (§5.3); each later message of a multi-message reply (AXFR/IXFR) is preceded by
+  the previous message's MAC and covers only the timers (§5.3.1).
+* Verification results are values: ``Verified`` or ``Failed(error)`` (BADKEY, BADSIG, BADTIME);
+  the caller answers a failure with NOTAUTH and an unsigned TSIG carrying the error (§5.2).
+* Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ddi.errors import DnsFormatError
+
+TSIG_TYPE = 250
+CLASS_ANY = 255
+ALGORITHM = "hmac-sha256"
+DEFAULT_FUDGE = 300
+_HEADER = struct.Struct("!HHHHHH")
+_RR_FIXED = struct.Struct("!HHIH")
+_TIMERS = struct.Struct("!HIH")  # 48-bit time signed as (high 16, low 32), then fudge
+
+
+class TsigError(enum.IntEnum):
+    NOERROR = 0
+    BADSIG = 16
+    BADKEY = 17
+    BADTIME = 18
+    BADTRUNC = 22
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TsigKey:
+    name: str
+    """Key name, lower case, no trailing dot."""
+    secret: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TsigRecord:
+    key_name: str
+    algorithm: str
+    time_signed: int
+    fudge: int
+    mac: bytes
+    original_id: int
+    error: int
+    other: bytes
+    offset: int
+    """Where the TSIG RR starts in the message."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verified:
+    key: TsigKey
+    record: TsigRecord
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failed:
+    error: TsigError
+    record: TsigRecord
+
+
+def encode_name(name: str) -> bytes:
+    """Canonical (lower-case, uncompressed) wire form of an absolute name (RFC 4034 §6.2)."""
+    out = bytearray()
+    for label in name.rstrip(".").lower().split("."):
+        if label:
+            raw = label.encode("ascii")
+            out.append(len(raw))
+            out += raw
+    out.append(0)
+    return bytes(out)
+
+
+def _read_name(data: bytes, pos: int) -> tuple[str, int]:
+    labels: list[str] = []
+    end = -1
+    jumps = 0
+    while True:
+        if pos >= len(data):
+            raise DnsFormatError("name runs past the end of the message")
+        length = data[pos]
+        if length & 0xC0 == 0xC0:
+            if pos + 1 >= len(data):
+                raise DnsFormatError("truncated compression pointer")
+            if end < 0:
+                end = pos + 2
+            jumps += 1
+            if jumps > 64:
+                raise DnsFormatError("compression pointer loop")
+            pos = ((length & 0x3F) << 8) | data[pos + 1]
+            continue
+        if length & 0xC0:
+            raise DnsFormatError(f"bad label type at offset {pos}")
+        pos += 1
+        if length == 0:
+            break
+        if pos + length > len(data):
+            raise DnsFormatError("label runs past the end of the message")
+        labels.append(data[pos : pos + length].decode("ascii", "replace").lower())
+        pos += length
+    return ".".join(labels), (end if end >= 0 else pos)
+
+
+def find_tsig(data: bytes) -> TsigRecord | None:
+    """The TSIG record of ``data``, if it has one.
+
+    Raises:
+        DnsFormatError: the message does not parse, or a TSIG is not the last record.
+    """
+    if len(data) < _HEADER.size:
+        raise DnsFormatError("short header")
+    _, _, qd, an, ns, ar = _HEADER.unpack_from(data)
+    if ar == 0:
+        return None
+    pos = _HEADER.size
+    for _ in range(qd):
+        _, pos = _read_name(data, pos)
+        pos += 4
+    last_start = -1
+    last_type = -1
+    total = an + ns + ar
+    for i in range(total):
+        start = pos
+        _, pos = _read_name(data, pos)
+        if pos + _RR_FIXED.size > len(data):
+            raise DnsFormatError("truncated RR header")
+        rtype, _, _, rdlength = _RR_FIXED.unpack_from(data, pos)
+        pos += _RR_FIXED.size + rdlength
+        if pos > len(data):
+            raise DnsFormatError("truncated rdata")
+        if rtype == TSIG_TYPE and i != total - 1:
+            raise DnsFormatError("TSIG is not the last record (RFC 8945 §5.1)")
+        last_start, last_type = start, rtype
+    if last_type != TSIG_TYPE:
+        return None
+    key_name, pos = _read_name(data, last_start)
+    rtype, rclass, _, rdlength = _RR_FIXED.unpack_from(data, pos)
+    pos += _RR_FIXED.size
+    end = pos + rdlength
+    try:
+        algorithm, pos = _read_name(data, pos)
+        hi, lo, fudge = _TIMERS.unpack_from(data, pos)
+        pos += _TIMERS.size
+        (mac_size,) = struct.unpack_from("!H", data, pos)
+        pos += 2
+        mac = data[pos : pos + mac_size]
+        pos += mac_size
+        original_id, error, other_len = struct.unpack_from("!HHH", data, pos)
+        pos += 6
+        other = data[pos : pos + other_len]
+        pos += other_len
+    except struct.error:
+        raise DnsFormatError("truncated TSIG rdata") from None
+    if pos != end or len(mac) != mac_size or len(other) != other_len or rclass != CLASS_ANY:
+        raise DnsFormatError("malformed TSIG rdata")
+    return TsigRecord(
+        key_name=key_name,
+        algorithm=algorithm,
+        time_signed=(hi << 32) | lo,
+        fudge=fudge,
+        mac=mac,
+        original_id=original_id,
+        error=error,
+        other=other,
+        offset=last_start,
+    )
+
+
+def _unsigned(data: bytes, record: TsigRecord) -> bytes:
+    """The message as it was before the TSIG was added (RFC 8945 §4.3.2)."""
+    _, flags, qd, an, ns, ar = _HEADER.unpack_from(data)
+    head = _HEADER.pack(record.original_id, flags, qd, an, ns, ar - 1)
+    return head + data[_HEADER.size : record.offset]
+
+
+def _variables(
+    key_name: str, time_signed: int, fudge: int, error: int, other: bytes, *, timers_only: bool
+) -> bytes:
+    timers = _TIMERS.pack(time_signed >> 32, time_signed & 0xFFFFFFFF, fudge)
+    if timers_only:
+        return timers
+    return (
+        encode_name(key_name)
+        + struct.pack("!HI", CLASS_ANY, 0)
+        + encode_name(ALGORITHM)
+        + timers
+        + struct.pack("!HH", error, len(other))
+        + other
+    )
+
+
+def _mac(secret: bytes, *parts: bytes) -> bytes:
+    h = hmac.new(secret, digestmod=hashlib.sha256)
+    for part in parts:
+        h.update(part)
+    return h.digest()
+
+
+def _prefixed(mac: bytes) -> bytes:
+    return struct.pack("!H", len(mac)) + mac
+
+
+def verify(
+    data: bytes,
+    keys: Mapping[str, TsigKey],
+    *,
+    now: float,
+    request_mac: bytes | None = None,
+) -> Verified | Failed | None:
+    """Check the TSIG of ``data`` (a request, or with ``request_mac`` a reply to one).
+
+    Returns:
+        None when the message is unsigned, else ``Verified`` or ``Failed``.
+
+    Raises:
+        DnsFormatError: the message or its TSIG does not parse.
+    """
+    record = find_tsig(data)
+    if record is None:
+        return None
+    key = keys.get(record.key_name)
+    if key is None or record.algorithm != ALGORITHM:
+        return Failed(error=TsigError.BADKEY, record=record)
+    variables = _variables(
+        record.key_name,
+        record.time_signed,
+        record.fudge,
+        record.error,
+        record.other,
+        timers_only=False,
+    )
+    prefix = b"" if request_mac is None else _prefixed(request_mac)
+    expected = _mac(key.secret, prefix, _unsigned(data, record), variables)
+    # RFC 8945 §5.2.2: a MAC shorter than half the hash (or 10 bytes) is refused.
+    if len(record.mac) < 16 or not hmac.compare_digest(expected[: len(record.mac)], record.mac):
+        return Failed(error=TsigError.BADSIG, record=record)
+    # RFC 8945 §5.2.3: the time check follows the MAC check.
+    if abs(now - record.time_signed) > record.fudge:
+        return Failed(error=TsigError.BADTIME, record=record)
+    return Verified(key=key, record=record)
+
+
+def _append(data: bytes, key_name: str, rdata: bytes) -> bytes:
+    msg_id, flags, qd, an, ns, ar = _HEADER.unpack_from(data)
+    head = _HEADER.pack(msg_id, flags, qd, an, ns, ar + 1)
+    rr = encode_name(key_name) + _RR_FIXED.pack(TSIG_TYPE, CLASS_ANY, 0, len(rdata)) + rdata
+    return head + data[_HEADER.size :] + rr
+
+
+def _rdata(
+    time_signed: int, fudge: int, mac: bytes, original_id: int, error: int, other: bytes
+) -> bytes:
+    return (
+        encode_name(ALGORITHM)
+        + _TIMERS.pack(time_signed >> 32, time_signed & 0xFFFFFFFF, fudge)
+        + _prefixed(mac)
+        + struct.pack("!HHH", original_id, error, len(other))
+        + other
+    )
+
+
+def sign(
+    data: bytes,
+    key: TsigKey,
+    *,
+    now: float,
+    request_mac: bytes | None = None,
+    prior_mac: bytes | None = None,
+    fudge: int = DEFAULT_FUDGE,
+) -> tuple[bytes, bytes]:
+    """Sign ``data`` (an unsigned message): a request, a reply to a request with
+    ``request_mac``, or with ``prior_mac`` a later message of a multi-message reply.
+
+    Returns:
+        The signed message and its MAC (the next message's ``prior_mac``).
+    """
+    time_signed = int(now)
+    (original_id,) = struct.unpack_from("!H", data)
+    if prior_mac is not None:
+        variables = _variables(key.name, time_signed, fudge, 0, b"", timers_only=True)
+        mac = _mac(key.secret, _prefixed(prior_mac), data, variables)
+    else:
+        variables = _variables(key.name, time_signed, fudge, 0, b"", timers_only=False)
+        prefix = b"" if request_mac is None else _prefixed(request_mac)
+        mac = _mac(key.secret, prefix, data, variables)
+    return _append(data, key.name, _rdata(time_signed, fudge, mac, original_id, 0, b"")), mac
+
+
+def error_tsig(data: bytes, failure: Failed, *, now: float) -> bytes:
+    """Append the unsigned TSIG that reports ``failure`` to the error reply ``data``
+    (RFC 8945 §5.2: BADKEY/BADSIG replies carry an empty MAC)."""
+    other = b""
+    if failure.error is TsigError.BADTIME:
+        t = int(now)
+        other = _TIMERS.pack(t >> 32, t & 0xFFFFFFFF, 0)[:6]
+    rdata = _rdata(
+        failure.record.time_signed,
+        failure.record.fudge,
+        b"",
+        failure.record.original_id,
+        failure.error,
+        other,
+    )
+    return _append(data, failure.record.key_name, rdata)
