@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from ddi.api.common import APP_KEY, BadRequest, WriteArgs, change_response, read_body, text
+from ddi.errors import Invalid
 from ddi.ipam import validate
 from ddi.ipam.models import Host
 
@@ -32,6 +33,15 @@ MUTABLE = (
 )
 """Fields a write may carry. The store validates and normalises each (MAC case and
 separators, hostname label rules, ...) and raises Invalid naming the field."""
+
+
+def _check_boot(request: web.Request, fields: dict[str, Any]) -> None:
+    """A reservation made here may only name a boot profile the config defines."""
+    profile = fields.get("boot")
+    profiles = request.app[APP_KEY].config.boot.profiles
+    if profile and profile not in profiles:
+        known = ", ".join(sorted(profiles)) or "none are defined"
+        raise Invalid("boot", profile, f"no such boot profile ({known})")
 
 
 def _sorted_hosts(hosts: list[Host]) -> list[dict[str, Any]]:
@@ -62,6 +72,7 @@ async def add_host(request: web.Request) -> web.Response:
         raw = text(body, name, required=name in ("ip", "hostname"))
         if raw is not None:
             values[name] = raw
+    _check_boot(request, values)
     values["ip"] = validate.parse_ipv4(values["ip"])
     host = Host(id="", **values)
     change = await request.app[APP_KEY].store.add_host(
@@ -80,6 +91,7 @@ async def update_host(request: web.Request) -> web.Response:
     for name, value in fields.items():
         if value is not None and not isinstance(value, str):
             raise BadRequest(f"fields.{name} must be a string or null", field=name)
+    _check_boot(request, fields)
     change = await request.app[APP_KEY].store.update_host(
         request.match_info["key"],
         fields,

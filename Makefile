@@ -1,0 +1,55 @@
+# The two commands of the README: `make run` and `make test`. Both create the venv when needed.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CONFIG ?= examples/site.toml
+
+# Debian 12 packages the tests drive (real clients and the servers we compare against).
+DEBIAN_TOOLS := isc-dhcp-client udhcpc busybox bind9-dnsutils tftp-hpa curl iproute2 \
+	kea-admin kea-dhcp4-server dnsmasq-base nsd dnsperf postgresql knot-dnsutils systemd \
+	tcpdump
+
+.PHONY: run test lint venv debian-tools clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	@mkdir -p var/lib/ddi var/run
+	@echo "ddi: starting with $(CONFIG); in another shell:"
+	@echo "  export DDI_SOCKET=$(CURDIR)/var/run/ddi.sock PATH=$(CURDIR)/$(VENV)/bin:\$$PATH"
+	@echo "  ddi status"
+	exec $(VENV)/bin/ddi serve --config $(CONFIG)
+
+test: venv debian-tools
+	$(PY) -bb -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+# Installs what is missing, with retries (mirrors flake); without root it only says so, and the
+# tests that need a missing tool skip with the reason (under CI=true they fail instead).
+debian-tools:
+	@missing=$$(for p in $(DEBIAN_TOOLS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -z "$$missing" ]; then echo "debian-tools: all installed"; exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "debian-tools: not root, not installing:" $$missing; exit 0; fi; \
+	for attempt in 1 2 3 4; do \
+		if apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends $$missing; then exit 0; fi; \
+		echo "debian-tools: attempt $$attempt failed; retrying"; sleep $$((attempt * 15)); \
+	done; \
+	echo "debian-tools: could not install:" $$missing; exit 1
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache
