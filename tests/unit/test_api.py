@@ -1,0 +1,330 @@
+"""The admin API in process: a real store and index behind ``build_app``, the error middleware's
+mapping, the token gate, ``reload`` and ``serve`` with an injected shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import REGISTRY
+
+from ddi.api import build_app
+from ddi.app import AppContext, reload, serve
+from ddi.cli.client import ApiClient, Unreachable
+from ddi.config import Config, load_config
+from ddi.ipam.store import Store
+from ddi.ipam.views import IpamIndex
+
+SITE = """\
+[site]
+id = "apitest"
+domain = "site.example"
+data_dir = "data"
+
+[api]
+socket = "ddi.sock"
+
+[[subnets]]
+name = "lan"
+cidr = "198.18.0.0/24"
+gateway = "198.18.0.1"
+
+[boot.profiles.pxe]
+bios = "undionly.kpxe"
+
+[dhcp]
+enabled = false
+"""
+
+HOST = {"mac": "52:54:00:00:02:01", "ip": "198.18.0.20", "hostname": "web1"}
+
+
+def write_config(tmp_path: Path, text: str = SITE) -> Config:
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    return load_config(path)
+
+
+@pytest_asyncio.fixture
+async def context(tmp_path: Path) -> AsyncIterator[AppContext]:
+    config = write_config(tmp_path)
+    store = await Store.open(tmp_path / "ddi.sqlite")
+    await store.sync_subnets(config.subnets, actor="config", reason="test")
+    index = await IpamIndex.load(store)
+    store.subscribe(index.apply)
+    yield AppContext(config=config, store=store, index=index)
+    await store.close()
+
+
+async def _boom(request: web.Request) -> web.Response:
+    raise RuntimeError("a bug")
+
+
+@pytest_asyncio.fixture
+async def client(context: AppContext) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    app = build_app(context)
+    app.router.add_get("/test/boom", _boom)
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+async def call(
+    client: TestClient[web.Request, web.Application],
+    method: str,
+    path: str,
+    body: Any = None,
+    **kw: Any,
+) -> tuple[int, Any]:
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body))
+    async with client.request(method, path, data=data, **kw) as response:
+        return response.status, await response.json()
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.asyncio
+async def test_add_list_show(client: TestClient[web.Request, web.Application]) -> None:
+    status, body = await call(client, "POST", "/v1/hosts", {**HOST, "actor": "alice"})
+    assert status == 201
+    assert body["dry_run"] is False
+    assert body["change"]["actor"] == "alice"
+    assert body["host"]["hostname"] == "web1"
+    status, body = await call(client, "GET", "/v1/hosts")
+    assert status == 200
+    assert [h["ip"] for h in body["hosts"]] == ["198.18.0.20"]
+    status, body = await call(client, "GET", "/v1/hosts/52:54:00:00:02:01")
+    assert (status, body["host"]["hostname"]) == (200, "web1")
+
+
+@pytest.mark.asyncio
+async def test_conflict_is_409_naming_field_and_holder(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    await call(client, "POST", "/v1/hosts", HOST)
+    status, body = await call(
+        client, "POST", "/v1/hosts", {**HOST, "mac": "52:54:00:00:02:02", "hostname": "web2"}
+    )
+    assert status == 409
+    assert body["error"] == "conflict"
+    assert body["field"] == "ip"
+    assert body["value"] == "198.18.0.20"
+    assert "web1" in body["holder"]
+    assert "web1" in body["message"]
+
+
+@pytest.mark.asyncio
+async def test_unknown_host_is_404(client: TestClient[web.Request, web.Application]) -> None:
+    status, body = await call(client, "GET", "/v1/hosts/nosuch")
+    assert status == 404
+    assert (body["error"], body["kind"], body["key"]) == ("not_found", "host", "nosuch")
+    status, body = await call(client, "DELETE", "/v1/hosts/nosuch", {"reason": "x"})
+    assert status == 404
+
+
+@pytest.mark.asyncio
+async def test_invalid_values_are_422_naming_the_field(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    cases = {
+        "mac": {**HOST, "mac": "zz:zz"},
+        "ip": {**HOST, "ip": "300.1.2.3"},
+        "hostname": {**HOST, "hostname": "not_a.label"},
+        "boot": {**HOST, "boot": "nosuch"},
+    }
+    for field, payload in cases.items():
+        status, body = await call(client, "POST", "/v1/hosts", payload)
+        assert status == 422, field
+        assert body["error"] == "invalid"
+        assert body["field"] == field
+    status, body = await call(client, "POST", "/v1/hosts", {**HOST, "boot": "pxe"})
+    assert status == 201
+
+
+@pytest.mark.asyncio
+async def test_malformed_requests_are_400(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    for payload in (
+        b"{not json",
+        b"[1, 2]",
+        {"mac": HOST["mac"], "hostname": "x"},  # no ip
+        {**HOST, "ip": 5},
+        {**HOST, "colour": "blue"},
+        {**HOST, "dry_run": "yes"},
+    ):
+        status, body = await call(client, "POST", "/v1/hosts", payload)
+        assert status == 400, payload
+        assert body["error"] == "bad_request"
+    status, body = await call(client, "PATCH", "/v1/hosts/web1", {"fields": {}})
+    assert status == 400
+    for query in ("after=-1", "limit=0", "limit=many"):
+        status, body = await call(client, "GET", f"/v1/changes?{query}")
+        assert status == 400, query
+
+
+@pytest.mark.asyncio
+async def test_dry_run_answers_seq_0_and_writes_nothing(
+    client: TestClient[web.Request, web.Application], context: AppContext
+) -> None:
+    before = await context.store.last_seq()
+    status, body = await call(client, "POST", "/v1/hosts", {**HOST, "dry_run": True})
+    assert status == 200
+    assert body["dry_run"] is True
+    assert body["change"]["seq"] == 0
+    assert await context.store.hosts() == []
+    assert await context.store.last_seq() == before
+
+
+@pytest.mark.asyncio
+async def test_patch_and_delete_record_actor_and_reason(
+    client: TestClient[web.Request, web.Application], context: AppContext
+) -> None:
+    await call(client, "POST", "/v1/hosts", HOST)
+    status, body = await call(
+        client,
+        "PATCH",
+        "/v1/hosts/web1",
+        {"fields": {"boot_file": "x.efi"}, "actor": "bob", "reason": "uefi now"},
+    )
+    assert status == 200
+    assert body["host"]["boot_file"] == "x.efi"
+    assert body["host"]["version"] == 2
+    status, body = await call(client, "DELETE", "/v1/hosts/web1", {"reason": "gone"})
+    assert status == 200
+    entries = (await call(client, "GET", "/v1/changes?after=1"))[1]["changes"]
+    assert [(c["op"], c["actor"], c["reason"]) for c in entries] == [
+        ("upsert", "api", ""),
+        ("upsert", "bob", "uefi now"),
+        ("delete", "api", "gone"),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_unknown_route_and_method_answer_json(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    status, body = await call(client, "GET", "/v1/nothing")
+    assert (status, body["error"]) == (404, "not_found")
+    status, body = await call(client, "PUT", "/v1/hosts")
+    assert (status, body["error"]) == (405, "method_not_allowed")
+
+
+@pytest.mark.asyncio
+async def test_a_bug_is_500_logged_and_counted(
+    client: TestClient[web.Request, web.Application], caplog: pytest.LogCaptureFixture
+) -> None:
+    before = metric("ddi_internal_errors_total", area="api")
+    status, body = await call(client, "GET", "/test/boom")
+    assert status == 500
+    assert body["error"] == "internal"
+    assert "a bug" not in body["message"]  # details go to the log, not to the client
+    assert metric("ddi_internal_errors_total", area="api") == before + 1
+    assert "RuntimeError: a bug" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_requests_are_counted_by_route_template(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    labels = {"method": "GET", "route": "/v1/hosts/{key}", "status": "404"}
+    before = metric("ddi_api_requests_total", **labels)
+    await call(client, "GET", "/v1/hosts/52:54:00:00:09:09")
+    assert metric("ddi_api_requests_total", **labels) == before + 1
+
+
+@pytest.mark.asyncio
+async def test_token_gate(context: AppContext) -> None:
+    async with TestClient(TestServer(build_app(context, token="t0k"))) as gated:
+        status, body = await call(gated, "GET", "/v1/hosts")
+        assert (status, body["error"]) == (401, "unauthorized")
+        status, _ = await call(gated, "GET", "/v1/hosts", headers={"Authorization": "Bearer no"})
+        assert status == 401
+        status, _ = await call(gated, "GET", "/v1/hosts", headers={"Authorization": "Bearer t0k"})
+        assert status == 200
+        status, _ = await call(gated, "GET", "/healthz")
+        assert status == 200
+
+
+@pytest.mark.asyncio
+async def test_status_reports_each_area_and_survives_a_broken_one(
+    client: TestClient[web.Request, web.Application], context: AppContext
+) -> None:
+    def broken() -> dict[str, Any]:
+        raise ZeroDivisionError
+
+    context.statistics["dhcp"] = lambda: {"offers": 3}
+    context.statistics["zz"] = broken
+    status, body = await call(client, "GET", "/v1/status")
+    assert status == 200
+    assert body["site"] == "apitest"
+    assert body["store"]["subnets"] == 1
+    assert body["statistics"]["dhcp"] == {"offers": 3}
+    assert "error" in body["statistics"]["zz"]
+
+
+@pytest.mark.asyncio
+async def test_reload_applies_a_valid_config_and_keeps_the_old_on_error(
+    context: AppContext, tmp_path: Path
+) -> None:
+    seen: list[Config] = []
+
+    async def hook(config: Config) -> None:
+        seen.append(config)
+
+    async def broken_hook(config: Config) -> None:
+        raise RuntimeError("hook bug")
+
+    context.reload_hooks += [broken_hook, hook]
+    old = context.config
+    old.path.write_text(SITE + "\n[other]\n")
+    assert not await reload(context)
+    assert context.config is old
+    assert seen == []
+
+    old.path.write_text(
+        SITE.replace(
+            "[boot.profiles.pxe]",
+            '[[subnets]]\nname = "b"\ncidr = "198.18.1.0/24"\n\n[boot.profiles.pxe]',
+        )
+    )
+    errors = metric("ddi_internal_errors_total", area="reload")
+    assert await reload(context)
+    assert [s.name for s in context.config.subnets] == ["lan", "b"]
+    assert {s.name for s in await context.store.subnets()} == {"lan", "b"}
+    assert len(context.index.subnets()) == 2
+    assert seen == [context.config]
+    assert metric("ddi_internal_errors_total", area="reload") == errors + 1
+
+
+@pytest.mark.asyncio
+async def test_serve_runs_until_shutdown_and_removes_its_socket(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    shutdown = asyncio.Event()
+    task = asyncio.create_task(serve(config, shutdown=shutdown))
+    api = ApiClient(str(config.api.socket), timeout=5)
+    for _ in range(200):
+        if task.done():
+            task.result()
+        try:
+            status = await asyncio.to_thread(api.get, "/v1/status")
+            break
+        except Unreachable:
+            await asyncio.sleep(0.02)
+    else:
+        pytest.fail("serve did not answer")
+    assert status["site"] == "apitest"
+    assert status["store"]["path"] == str(tmp_path / "data" / "ddi.sqlite")
+    assert config.api.socket.stat().st_mode & 0o777 == 0o660
+    shutdown.set()
+    await asyncio.wait_for(task, 10)
+    assert not config.api.socket.exists()
+    assert (tmp_path / "data" / "ddi.sqlite").exists()
