@@ -413,6 +413,12 @@ class TftpTransfer:
         else:
             self.ignored += 1
 
+    def abort(self, message: str) -> None:
+        """End the transfer because the client is gone (the transport saw it unreachable)."""
+        if self._phase is not _Phase.DONE:
+            self.error_message = message
+            self._finish(Outcome.CLIENT_ERROR)
+
     def _on_ack(self, wire_block: int) -> None:
         if self._phase is _Phase.OACK_SENT:
             if wire_block != 0:

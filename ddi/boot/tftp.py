@@ -1,0 +1,407 @@
+"""TFTP server: the asyncio adapter around ``tftp_session.TftpTransfer``.
+
+One listening socket takes requests; each accepted read request gets its own socket, bound to
+an ephemeral port and connected to the client, which is its transfer ID (RFC 1350 §4): the
+kernel then drops datagrams from any other peer. Sockets are non-blocking and read with
+``loop.add_reader`` until ``BlockingIOError``; the session's timer is one ``loop.call_at``
+handle. Nothing here creates tasks: every transfer lives in callbacks and ends by closing its
+socket.
+
+Refusals (write requests, netascii, names outside the boot root, missing files, too many
+transfers) are answered from the listening socket with an error packet and counted by reason.
+A second request from a client address that already has a transfer is a retransmitted RRQ and
+is ignored. File reads are ``pread`` of a few blocks at a time from the page cache, done inline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ddi import metrics
+from ddi.boot.files import FileSource, PathRefusal, safe_path
+from ddi.boot.tftp_session import (
+    ErrorCode,
+    Outcome,
+    Refusal,
+    RefusalReason,
+    Request,
+    TftpTransfer,
+    TransferLimits,
+    decode_packet,
+    refusal_for,
+)
+from ddi.errors import TftpFormatError
+
+if TYPE_CHECKING:
+    from ddi.app import AppContext
+    from ddi.config import BootConfig, Config
+
+log = logging.getLogger(__name__)
+
+_RECV_SIZE = 65536
+_SOCKET_BUFFER = 4 * 1024 * 1024
+UNKNOWN_PROFILE = "-"
+"""Profile label of a fetched file that no profile names."""
+
+
+def limits_from_config(boot: BootConfig) -> TransferLimits:
+    return TransferLimits(
+        timeout=boot.tftp_timeout,
+        retries=boot.tftp_retries,
+        max_blksize=boot.tftp_max_blksize,
+        max_windowsize=boot.tftp_max_windowsize,
+    )
+
+
+def file_profiles(boot: BootConfig) -> dict[str, str]:
+    """Boot file name -> the (first) profile that names it, for the funnel's profile label."""
+    result: dict[str, str] = {}
+    for name, profile in boot.profiles.items():
+        for file in profile.files.values():
+            result.setdefault(file.lstrip("/"), name)
+    return result
+
+
+@dataclass
+class TftpSettings:
+    """What a transfer needs from the config; replaced as a whole on reload."""
+
+    root: Path
+    limits: TransferLimits = field(default_factory=TransferLimits)
+    max_transfers: int = 256
+    profiles: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, boot: BootConfig) -> TftpSettings:
+        return cls(
+            root=boot.root,
+            limits=limits_from_config(boot),
+            max_transfers=boot.tftp_max_transfers,
+            profiles=file_profiles(boot),
+        )
+
+
+_PATH_ERRORS: Mapping[PathRefusal, tuple[RefusalReason, ErrorCode, str]] = {
+    PathRefusal.NOT_FOUND: (RefusalReason.NOT_FOUND, ErrorCode.FILE_NOT_FOUND, "file not found"),
+    PathRefusal.NOT_A_FILE: (RefusalReason.NOT_FOUND, ErrorCode.FILE_NOT_FOUND, "not a file"),
+    PathRefusal.ABSOLUTE: (
+        RefusalReason.ACCESS,
+        ErrorCode.ACCESS_VIOLATION,
+        "absolute paths are not served",
+    ),
+    PathRefusal.TRAVERSAL: (
+        RefusalReason.ACCESS,
+        ErrorCode.ACCESS_VIOLATION,
+        "'..' is not allowed",
+    ),
+    PathRefusal.ESCAPE: (
+        RefusalReason.ACCESS,
+        ErrorCode.ACCESS_VIOLATION,
+        "path leaves the boot root",
+    ),
+}
+
+
+class _Transfer:
+    """One transfer's socket, timer and session."""
+
+    def __init__(
+        self,
+        server: TftpServer,
+        client: tuple[str, int],
+        session: TftpTransfer,
+        source: FileSource,
+        sock: socket.socket,
+        profile: str,
+    ) -> None:
+        self.server = server
+        self.client = client
+        self.session = session
+        self.source = source
+        self.sock = sock
+        self.profile = profile
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._loop = server.loop
+        self._loop.add_reader(sock.fileno(), self._readable)
+
+    def pump(self) -> None:
+        session = self.session
+        for datagram in session.datagrams_to_send(self._loop.time()):
+            try:
+                self.sock.send(datagram)
+            except (BlockingIOError, InterruptedError):
+                pass  # a full send buffer is a lost datagram: the session's timer repairs it
+            except OSError as exc:
+                log.debug("tftp send to %s failed: %s", self.client, exc)
+        if session.done:
+            self.close()
+            return
+        when = session.get_timer()
+        if when != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = None if when is None else self._loop.call_at(when, self._on_timer)
+            self._timer_at = when
+
+    def _readable(self) -> None:
+        try:
+            while True:
+                try:
+                    data = self.sock.recv(_RECV_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except ConnectionRefusedError:
+                    # ICMP port unreachable from an earlier send: the client is gone.
+                    self.session.abort("client unreachable")
+                    break
+                self.session.receive(data, self._loop.time())
+                if self.session.done:
+                    break
+            self.pump()
+        except Exception:  # noqa: BLE001 - the per-transfer bug boundary (R9): log, count, end it
+            self.server.internal_error(self)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        try:
+            self.session.handle_timer(self._loop.time())
+            self.pump()
+        except Exception:  # noqa: BLE001 - the per-transfer bug boundary (R9)
+            self.server.internal_error(self)
+
+    def close(self) -> None:
+        if self.sock.fileno() < 0:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        self.source.close()
+        self.server.finished(self)
+
+
+class TftpServer:
+    """The TFTP listener and its transfers."""
+
+    def __init__(
+        self,
+        settings: TftpSettings,
+        *,
+        host: str = "0.0.0.0",
+        port: int = 69,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.settings = settings
+        self.host = host
+        self.loop = loop or asyncio.get_running_loop()
+        self._requested_port = port
+        self._sock: socket.socket | None = None
+        self._transfers: dict[tuple[str, int], _Transfer] = {}
+        self._counts: dict[str, int] = {}
+        self._bytes_sent = 0
+
+    @property
+    def port(self) -> int:
+        assert self._sock is not None
+        port: int = self._sock.getsockname()[1]
+        return port
+
+    def start(self) -> None:
+        """Bind the listening socket. Raises OSError when the address cannot be used."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self._requested_port))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self._sock = sock
+        self.loop.add_reader(sock.fileno(), self._readable)
+        log.info("tftp on %s:%d serving %s", self.host, self.port, self.settings.root)
+
+    def close(self) -> None:
+        for transfer in list(self._transfers.values()):
+            transfer.close()
+        if self._sock is not None:
+            self.loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
+
+    async def reconfigure(self, settings: TftpSettings) -> None:
+        """New transfers use ``settings``; running ones finish with what they started with."""
+        self.settings = settings
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "port": self.port if self._sock is not None else None,
+            "active": len(self._transfers),
+            "bytes_sent": self._bytes_sent,
+            "requests": dict(sorted(self._counts.items())),
+        }
+
+    def _count(self, outcome: str) -> None:
+        self._counts[outcome] = self._counts.get(outcome, 0) + 1
+        metrics.BOOT_TFTP_REQUESTS.labels(outcome=outcome).inc()
+
+    def _readable(self) -> None:
+        assert self._sock is not None
+        while True:
+            try:
+                data, client = self._sock.recvfrom(_RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.debug("tftp listener: %s", exc)
+                return
+            try:
+                self._on_request(data, client)
+            except Exception:  # the per-request bug boundary (R9): log, count, drop
+                log.exception("tftp request from %s failed", client)
+                metrics.INTERNAL_ERRORS.labels(area="boot").inc()
+
+    def _refuse(self, refusal: Refusal, client: tuple[str, int]) -> None:
+        assert self._sock is not None
+        self._count(refusal.reason.value)
+        with contextlib.suppress(OSError):
+            self._sock.sendto(refusal.datagram(), client)
+
+    def _on_request(self, data: bytes, client: tuple[str, int]) -> None:
+        try:
+            request = decode_packet(data)
+        except TftpFormatError as exc:
+            self._count("malformed")
+            log.debug("tftp drop from %s: %s", client, exc)
+            return
+        if not isinstance(request, Request):
+            self._count("not_a_request")
+            return
+        if client in self._transfers:
+            return  # a retransmitted RRQ: the running transfer answers it
+        refusal = refusal_for(request)
+        if refusal is None and len(self._transfers) >= self.settings.max_transfers:
+            refusal = Refusal(
+                reason=RefusalReason.BUSY,
+                code=ErrorCode.NOT_DEFINED,
+                message="server busy, try again later",
+            )
+        if refusal is not None:
+            self._refuse(refusal, client)
+            return
+        path = safe_path(self.settings.root, request.filename)
+        if isinstance(path, PathRefusal):
+            reason, code, message = _PATH_ERRORS[path]
+            log.info("tftp %s refused for %s: %s", request.filename, client[0], path.value)
+            self._refuse(Refusal(reason=reason, code=code, message=message), client)
+            return
+        try:
+            source = FileSource(path)
+        except OSError as exc:
+            log.warning("tftp cannot open %s: %s", path, exc.strerror)
+            self._refuse(
+                Refusal(
+                    reason=RefusalReason.ACCESS,
+                    code=ErrorCode.ACCESS_VIOLATION,
+                    message="cannot read file",
+                ),
+                client,
+            )
+            return
+        self._start(request, source, client)
+
+    def _start(self, request: Request, source: FileSource, client: tuple[str, int]) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
+            sock.bind((self.host, 0))
+            sock.connect(client)
+        except OSError:
+            sock.close()
+            source.close()
+            raise
+        session = TftpTransfer(
+            request,
+            source,
+            size=source.size,
+            limits=self.settings.limits,
+            now=self.loop.time(),
+        )
+        profile = self.settings.profiles.get(request.filename.lstrip("/"), UNKNOWN_PROFILE)
+        transfer = _Transfer(self, client, session, source, sock, profile)
+        self._transfers[client] = transfer
+        metrics.BOOT_TFTP_ACTIVE.set(len(self._transfers))
+        metrics.BOOT_FETCHES_STARTED.labels(protocol="tftp", profile=profile).inc()
+        log.debug(
+            "tftp %s to %s:%d blksize %d windowsize %d",
+            request.filename,
+            client[0],
+            client[1],
+            session.negotiated.blksize,
+            session.negotiated.windowsize,
+        )
+        transfer.pump()
+
+    def finished(self, transfer: _Transfer) -> None:
+        if self._transfers.get(transfer.client) is transfer:
+            del self._transfers[transfer.client]
+        metrics.BOOT_TFTP_ACTIVE.set(len(self._transfers))
+        session = transfer.session
+        outcome = session.outcome or Outcome.CLIENT_ERROR
+        self._count(outcome.value)
+        self._bytes_sent += session.bytes_sent
+        metrics.BOOT_TFTP_SENT_BYTES.inc(session.bytes_sent)
+        metrics.BOOT_TFTP_RETRANSMISSIONS.inc(session.retransmissions)
+        if outcome is Outcome.COMPLETED:
+            metrics.BOOT_FETCHES_COMPLETED.labels(protocol="tftp", profile=transfer.profile).inc()
+        log.log(
+            logging.INFO if outcome is Outcome.COMPLETED else logging.WARNING,
+            "tftp %s to %s: %s (%d bytes, %d retransmissions)%s",
+            session.request.filename,
+            transfer.client[0],
+            outcome.value,
+            session.bytes_sent,
+            session.retransmissions,
+            f": {session.error_message}" if session.error_message else "",
+        )
+
+    def internal_error(self, transfer: _Transfer) -> None:
+        log.exception("tftp transfer of %s failed", transfer.session.request.filename)
+        metrics.INTERNAL_ERRORS.labels(area="boot").inc()
+        transfer.close()
+
+
+async def run(app: AppContext) -> None:
+    """Serve TFTP from ``boot.root`` on ``boot.tftp_listen:boot.tftp_port`` until cancelled."""
+    boot = app.config.boot
+    server = TftpServer(TftpSettings.from_config(boot), host=boot.tftp_listen, port=boot.tftp_port)
+    try:
+        server.start()
+    except OSError as exc:
+        if exc.errno == errno.EACCES:
+            log.error("tftp: port %d needs CAP_NET_BIND_SERVICE", boot.tftp_port)
+        raise
+    app.statistics["tftp"] = server.statistics
+
+    async def on_reload(config: Config) -> None:
+        await server.reconfigure(TftpSettings.from_config(config.boot))
+
+    app.reload_hooks.append(on_reload)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        app.reload_hooks.remove(on_reload)
+        app.statistics.pop("tftp", None)
+        server.close()
