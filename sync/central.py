@@ -1,0 +1,405 @@
+"""The central collector: an aiohttp service that every edge dials out to.
+
+Routes (JSON):
+
+* ``GET  /v1/sites``                       enrolled sites and their cursors
+* ``GET  /v1/sites/{site}``                the site's cursor: epoch, applied_seq, snapshot
+                                           progress (where an edge resumes)
+* ``POST /v1/sites/{site}/batches``        a signed batch → ``{result, epoch, applied_seq}``
+  (200 applied/duplicate; 409 gap with ``expected`` or snapshot_needed; 403/404/400 refused)
+* ``POST /v1/sites/{site}/snapshot``       a signed snapshot page → ``{result, next_page, …}``
+* ``POST /v1/sites/{site}/conflicts``      a signed conflict report from the site
+* ``GET  /v1/sites/{site}/down?after=N``   the site's down log, signed with central's key
+* ``GET  /v1/changes?after=N&limit=M``     the pull feed over every site, by ``gseq``
+* ``GET  /v1/sites/{site}/changes?after=N`` the same for one site
+* ``GET  /v1/sites/{site}/hosts|leases|records|subnets``  current objects
+* ``GET  /v1/conflicts``, ``/healthz``, ``/metrics``
+
+A refused message (unknown site, bad signature, another site's batch, a replay) is counted in
+``ddi_sync_central_refused_total`` and in the store's refusal table, and changes nothing else.
+The request body is read whole before anything is decided, so a connection cut mid-body
+applies nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+import tomllib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ddi import metrics
+from ddi.errors import ConfigError, SyncRefused
+from ddi.ipam.models import Kind
+from ddi.sdnotify import Notifier
+from sync import protocol
+from sync.central_store import CentralStore, Outcome, open_store
+from sync.protocol import Apply, Duplicate, Gap, NeedSnapshot, Refuse
+
+log = logging.getLogger(__name__)
+
+STORE_KEY = web.AppKey("store", CentralStore)
+SIGNING_KEY = web.AppKey("signing_key", Ed25519PrivateKey)
+FEED_LIMIT = 10_000
+
+
+# --- configuration ---
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CentralConfig:
+    path: Path
+    listen: tuple[str, int] = ("127.0.0.1", 8443)
+    """Address and port the collector listens on (``"0.0.0.0:8443"``)."""
+    database: str = "sqlite://central.sqlite"
+    """``sqlite:///abs/path`` or ``sqlite://relative/to/config`` or ``postgresql://…``."""
+    signing_key: Path
+    """Central's Ed25519 private key (PEM); edges hold its public key."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    insecure_http: bool = False
+    """Serve plain HTTP (labs only); otherwise tls_cert and tls_key are required."""
+    max_body_bytes: int = 64 * 1024 * 1024
+    """Largest batch or snapshot page accepted, in bytes."""
+
+
+_CENTRAL_KEYS = {
+    "listen",
+    "database",
+    "signing_key",
+    "tls_cert",
+    "tls_key",
+    "insecure_http",
+    "max_body_bytes",
+}
+
+
+def load_central_config(path: Path) -> CentralConfig:
+    """Parse ``[central]`` from a TOML file.
+
+    Raises:
+        ConfigError: unreadable file, unknown key, wrong type, missing TLS material.
+    """
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError("", f"cannot read {path}: {exc}") from None
+    extra = set(data) - {"central"}
+    if extra:
+        raise ConfigError(sorted(extra)[0], "unknown section (expected [central])")
+    table = data.get("central")
+    if not isinstance(table, dict):
+        raise ConfigError("central", "is required")
+    for key in table:
+        if key not in _CENTRAL_KEYS:
+            raise ConfigError(f"central.{key}", "unknown key")
+    base = path.parent
+
+    def text(name: str, default: str | None) -> str | None:
+        value = table.get(name, default)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ConfigError(f"central.{name}", "must be a non-empty string")
+        return value
+
+    def file(name: str, required: bool = False) -> Path | None:
+        value = text(name, None)
+        if value is None:
+            if required:
+                raise ConfigError(f"central.{name}", "is required")
+            return None
+        p = Path(value)
+        return p if p.is_absolute() else base / p
+
+    listen_text = text("listen", "127.0.0.1:8443")
+    assert listen_text is not None
+    host, _, port = listen_text.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError("central.listen", f"{listen_text!r} is not HOST:PORT")
+    insecure = table.get("insecure_http", False)
+    if not isinstance(insecure, bool):
+        raise ConfigError("central.insecure_http", "must be true or false")
+    max_body = table.get("max_body_bytes", 64 * 1024 * 1024)
+    if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1024:
+        raise ConfigError("central.max_body_bytes", "must be an integer >= 1024")
+    config = CentralConfig(
+        path=path,
+        listen=(host.strip("[]"), int(port)),
+        database=text("database", "sqlite://central.sqlite") or "",
+        signing_key=file("signing_key", required=True) or Path(),
+        tls_cert=file("tls_cert"),
+        tls_key=file("tls_key"),
+        insecure_http=insecure,
+        max_body_bytes=max_body,
+    )
+    if not insecure and (config.tls_cert is None or config.tls_key is None):
+        raise ConfigError(
+            "central.tls_cert", "tls_cert and tls_key are required without insecure_http"
+        )
+    return config
+
+
+def load_signing_key(config: CentralConfig) -> Ed25519PrivateKey:
+    try:
+        return protocol.load_private_key(config.signing_key.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            "central.signing_key", f"cannot load {config.signing_key}: {exc}"
+        ) from None
+
+
+# --- handlers ---
+
+
+def _refused(site: str, reason: str, detail: str = "") -> web.Response:
+    metrics.SYNC_CENTRAL_REFUSED.labels(reason=reason).inc()
+    status = {"unknown_site": 404, "malformed": 400, "version": 400}.get(reason, 403)
+    log.warning("refused message for site %s: %s %s", site, reason, detail)
+    return web.json_response(
+        {"result": "refused", "reason": reason, "detail": detail}, status=status
+    )
+
+
+async def _refuse_and_count(
+    store: CentralStore, site: str, reason: str, detail: str = ""
+) -> web.Response:
+    await store.count_refusal(site, reason)
+    return _refused(site, reason, detail)
+
+
+def _answer(outcome: Outcome, count: int) -> web.Response:
+    decision = outcome.decision
+    body: dict[str, Any] = {
+        "epoch": outcome.epoch,
+        "applied_seq": outcome.applied_seq,
+        "next_page": outcome.snapshot_next_page,
+    }
+    match decision:
+        case Apply():
+            metrics.SYNC_CENTRAL_BATCHES.labels(result="applied").inc()
+            metrics.SYNC_CENTRAL_ENTRIES.inc(count)
+            return web.json_response(body | {"result": "applied"})
+        case Duplicate():
+            metrics.SYNC_CENTRAL_BATCHES.labels(result="duplicate").inc()
+            return web.json_response(body | {"result": "duplicate"})
+        case Gap(expected=expected):
+            metrics.SYNC_CENTRAL_BATCHES.labels(result="gap").inc()
+            return web.json_response(body | {"result": "gap", "expected": expected}, status=409)
+        case NeedSnapshot():
+            metrics.SYNC_CENTRAL_BATCHES.labels(result="snapshot_needed").inc()
+            return web.json_response(body | {"result": "snapshot_needed"}, status=409)
+        case Refuse():
+            raise AssertionError("refusals are answered by the caller")
+
+
+async def _body(request: web.Request) -> bytes:
+    return await request.read()
+
+
+async def post_batch(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    site = request.match_info["site"]
+    try:
+        batch = protocol.decode_batch(await _body(request))
+    except SyncRefused as exc:
+        return await _refuse_and_count(store, site, exc.reason, exc.detail)
+    outcome = await store.apply_batch(site, batch)
+    if isinstance(outcome.decision, Refuse):
+        return await _refuse_and_count(
+            store, site, outcome.decision.reason.value, outcome.decision.detail
+        )
+    return _answer(outcome, len(batch.entries))
+
+
+async def post_snapshot(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    site = request.match_info["site"]
+    try:
+        page = protocol.decode_snapshot_page(await _body(request))
+    except SyncRefused as exc:
+        return await _refuse_and_count(store, site, exc.reason, exc.detail)
+    outcome = await store.apply_snapshot_page(site, page)
+    if isinstance(outcome.decision, Refuse):
+        return await _refuse_and_count(
+            store, site, outcome.decision.reason.value, outcome.decision.detail
+        )
+    return _answer(outcome, len(page.objects))
+
+
+async def post_conflicts(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    site = request.match_info["site"]
+    info = await store.site(site)
+    if info is None:
+        return await _refuse_and_count(store, site, "unknown_site", site)
+    try:
+        body = protocol.open_envelope(
+            await _body(request),
+            type_=protocol.CONFLICTS_TYPE,
+            site=site,
+            public_key=info.public_key,
+        )
+    except SyncRefused as exc:
+        return await _refuse_and_count(store, site, exc.reason, exc.detail)
+    conflicts = body.get("conflicts")
+    if not isinstance(conflicts, list) or not all(
+        isinstance(c, dict) and "id" in c for c in conflicts
+    ):
+        return await _refuse_and_count(store, site, "malformed", "conflicts must be a list")
+    count = await store.add_conflicts(site, conflicts)
+    return web.json_response({"result": "recorded", "count": count})
+
+
+def _int_query(request: web.Request, name: str, default: int, hi: int | None = None) -> int:
+    raw = request.query.get(name, str(default))
+    if not raw.isdigit():
+        raise web.HTTPBadRequest(
+            text=f'{{"error": "bad_request", "message": "{name} must be a non-negative integer"}}',
+            content_type="application/json",
+        )
+    value = int(raw)
+    return min(value, hi) if hi is not None else value
+
+
+async def get_down(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    site = request.match_info["site"]
+    if await store.site(site) is None:
+        return _refused(site, "unknown_site", site)
+    after = _int_query(request, "after", 0)
+    limit = _int_query(request, "limit", 200, hi=1000)
+    entries = await store.down(site, after=after, limit=limit)
+    envelope = protocol.seal(
+        protocol.DOWN_TYPE,
+        site=site,
+        body={"after": after, "entries": [e.to_image() for e in entries]},
+        key=request.app[SIGNING_KEY],
+    )
+    return web.Response(body=protocol.encode_envelope(envelope), content_type="application/json")
+
+
+async def get_site(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    info = await store.site(request.match_info["site"])
+    if info is None:
+        return web.json_response(
+            {"error": "not_found", "message": f"no site {request.match_info['site']}"}, status=404
+        )
+    return web.json_response(info.to_image())
+
+
+async def get_sites(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    refusals = await store.refusals()
+    sites = await store.sites()
+    known = {s.site for s in sites}
+    return web.json_response(
+        {
+            "sites": [s.to_image() | {"refused": refusals.get(s.site, {})} for s in sites],
+            "refused_unknown": {k: v for k, v in refusals.items() if k not in known},
+        }
+    )
+
+
+async def get_changes(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    site = request.match_info.get("site")
+    after = _int_query(request, "after", 0)
+    limit = _int_query(request, "limit", 1000, hi=FEED_LIMIT)
+    changes = await store.changes(after=after, limit=limit, site=site)
+    last = changes[-1]["gseq"] if changes else after
+    return web.json_response({"changes": changes, "next": last})
+
+
+def _objects_handler(kind: Kind) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        store = request.app[STORE_KEY]
+        site = request.match_info["site"]
+        objects = await store.objects(site, kind)
+        return web.json_response({f"{kind.value}s": [o["image"] for o in objects]})
+
+    return handler
+
+
+async def get_conflicts(request: web.Request) -> web.Response:
+    store = request.app[STORE_KEY]
+    return web.json_response({"conflicts": await store.conflicts(request.query.get("site"))})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    body, content_type = metrics.render()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+def build_app(
+    store: CentralStore, signing_key: Ed25519PrivateKey, *, max_body: int
+) -> web.Application:
+    app = web.Application(client_max_size=max_body)
+    app[STORE_KEY] = store
+    app[SIGNING_KEY] = signing_key
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/v1/sites", get_sites)
+    app.router.add_get("/v1/sites/{site}", get_site)
+    app.router.add_post("/v1/sites/{site}/batches", post_batch)
+    app.router.add_post("/v1/sites/{site}/snapshot", post_snapshot)
+    app.router.add_post("/v1/sites/{site}/conflicts", post_conflicts)
+    app.router.add_get("/v1/sites/{site}/down", get_down)
+    app.router.add_get("/v1/sites/{site}/changes", get_changes)
+    for kind in (Kind.HOST, Kind.LEASE, Kind.RECORD, Kind.SUBNET):
+        app.router.add_get(f"/v1/sites/{{site}}/{kind.value}s", _objects_handler(kind))
+    app.router.add_get("/v1/changes", get_changes)
+    app.router.add_get("/v1/conflicts", get_conflicts)
+    return app
+
+
+def _server_ssl(config: CentralConfig) -> ssl.SSLContext | None:
+    if config.insecure_http:
+        return None
+    assert config.tls_cert is not None
+    assert config.tls_key is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("central.tls_cert", f"cannot load {config.tls_cert}: {exc}") from None
+    return context
+
+
+async def serve(config: CentralConfig, *, shutdown: asyncio.Event | None = None) -> None:
+    """Run the collector until ``shutdown`` is set (or SIGTERM/SIGINT)."""
+    signing_key = load_signing_key(config)
+    context = _server_ssl(config)
+    stop = asyncio.Event() if shutdown is None else shutdown
+    loop = asyncio.get_running_loop()
+    if shutdown is None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+    notifier = Notifier.from_environ()
+    store = await open_store(config.database, base=config.path.parent)
+    try:
+        app = build_app(store, signing_key, max_body=config.max_body_bytes)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, config.listen[0], config.listen[1], ssl_context=context)
+            await site.start()
+            log.info("ddi-central listening on %s:%d", *config.listen)
+            notifier.notify("READY=1", f"STATUS=listening on {config.listen[0]}:{config.listen[1]}")
+            await stop.wait()
+            notifier.notify("STOPPING=1")
+        finally:
+            await runner.cleanup()
+    finally:
+        await store.close()
