@@ -70,8 +70,6 @@ CREATE TABLE lease (
     CHECK ("end" >= start)
 ) WITHOUT ROWID;
 CREATE INDEX lease_bound_end ON lease ("end") WHERE state = 'bound';
-CREATE INDEX lease_mac ON lease (mac);
-CREATE INDEX lease_client_id ON lease (client_id);
 
 CREATE TABLE record (
     id      TEXT PRIMARY KEY,

@@ -90,6 +90,8 @@ _LEASE_UPSERT = (
     'start = excluded.start, "end" = excluded."end", subnet = excluded.subnet'
 )
 _CHANGE_INSERT = f"INSERT INTO change ({_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode
+"""Compact JSON for change images; one encoder, not one per ``json.dumps`` call."""
 
 
 # --- row conversion -------------------------------------------------------------------------
@@ -292,7 +294,7 @@ class _Tx:
                     c.kind.value,
                     c.object_id,
                     c.op.value,
-                    json.dumps(c.image, separators=(",", ":")),
+                    _encode_json(c.image),
                     c.actor,
                     c.reason,
                     c.time,
@@ -727,18 +729,19 @@ class Store:
         """
         if not leases:
             return []
+        # The hot path: each lease is turned into text once (its image), and both the lease
+        # rows and the change rows go to SQLite in one executemany each.
+        images = [lease.to_image() for lease in leases]
+        rows = [
+            (i["ip"], i["mac"], i["client_id"], i["circuit_id"], i["hostname"], i["state"],
+             i["start"], i["end"], i["subnet"])
+            for i in images
+        ]  # fmt: skip
         try:
             async with self._transaction() as tx:
-                await tx.db.executemany(_LEASE_UPSERT, [_lease_row(lease) for lease in leases])
-                for lease in leases:
-                    tx.log(
-                        Kind.LEASE,
-                        str(lease.ip),
-                        Op.UPSERT,
-                        lease.to_image(),
-                        actor=actor,
-                        reason="",
-                    )
+                await tx.db.executemany(_LEASE_UPSERT, rows)
+                for image in images:
+                    tx.log(Kind.LEASE, image["ip"], Op.UPSERT, image, actor=actor, reason="")
         except sqlite3.IntegrityError as exc:
             raise Invalid("leases", f"batch of {len(leases)}", f"refused: {exc}") from None
         return tx.changes
