@@ -45,10 +45,10 @@ def _setup_logging(level: str) -> None:
     default="info",
     show_default=True,
 )
-def serve(config_path: Path, log_level: str) -> None:
+@click.option("--check", is_flag=True, help="Only validate the config file, then exit.")
+def serve(config_path: Path, log_level: str, check: bool) -> None:
     """Run the daemon: DHCP, netboot, DNS, the IPAM store and the admin API."""
     # The daemon's modules are imported only here: the other commands stay light.
-    from ddi.app import StartupError, run_daemon
     from ddi.config import load_config
     from ddi.errors import ConfigError
 
@@ -57,6 +57,11 @@ def serve(config_path: Path, log_level: str) -> None:
         config = load_config(config_path)
     except ConfigError as exc:
         raise ConfigRefused(f"config error: {exc}") from None
+    if check:
+        click.echo(f"config ok: {config.path}")
+        return
+    from ddi.app import StartupError, run_daemon
+
     try:
         run_daemon(config)
     except StartupError as exc:

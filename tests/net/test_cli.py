@@ -415,6 +415,12 @@ def test_invalid_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     result = ddi("serve", "--config", str(config))
     assert result.returncode == 2
     assert "config error: api.socket_mode: unknown key" in result.stderr
+    checked = ddi("serve", "--check", "--config", str(config))
+    assert checked.returncode == 2
+    assert "config error: api.socket_mode" in checked.stderr
+    config.write_text(CONFIG.format(api_extra="", subnets_extra=""))
+    checked = ddi("serve", "--check", "--config", str(config))
+    assert (checked.returncode, checked.stdout) == (0, f"config ok: {config.resolve()}\n")
     missing = ddi("serve", "--config", str(tmp_path / "none.toml"))
     assert missing.returncode == 2
     assert "config error:" in missing.stderr
