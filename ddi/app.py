@@ -35,6 +35,7 @@ from typing import Any
 from aiohttp import web
 
 import ddi.dns.server
+import sync.agent
 from ddi import __version__, metrics
 from ddi.api import build_app
 from ddi.config import Config, load_config
@@ -139,6 +140,8 @@ def _start_services(tg: asyncio.TaskGroup, app: AppContext) -> None:
     # --- services: one line per area ---
     if config.dns.enabled:
         tg.create_task(ddi.dns.server.run(app), name="dns")
+    if config.sync is not None:
+        tg.create_task(sync.agent.run(app), name="sync")
 
 
 async def reload(app: AppContext) -> bool:

@@ -129,6 +129,7 @@ def build_app(context: AppContext, *, token: str | None = None) -> web.Applicati
     """
     # Imported here, not at the top, so that route modules can import from ddi.api freely.
     from ddi.api import changes, hosts, leases, status, subnets
+    from ddi.api import sync as sync_api
 
     middlewares: list[Middleware] = [error_middleware]
     if token is not None:
@@ -143,4 +144,5 @@ def build_app(context: AppContext, *, token: str | None = None) -> web.Applicati
     app.add_routes(leases.routes)
     app.add_routes(changes.routes)
     app.add_routes(status.routes)
+    app.add_routes(sync_api.routes)
     return app

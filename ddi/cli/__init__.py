@@ -31,6 +31,7 @@ from ddi.cli.reserve import reserve
 from ddi.cli.serve import serve
 from ddi.cli.status import status
 from ddi.cli.subnet import subnet
+from ddi.cli.sync import sync
 
 __all__ = [
     "EXIT_DONE",
@@ -74,3 +75,4 @@ main.add_command(subnet)
 main.add_command(lease)
 main.add_command(changes)
 main.add_command(status)
+main.add_command(sync)

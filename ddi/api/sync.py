@@ -1,0 +1,79 @@
+"""Sync health and control: ``/v1/sync``.
+
+* ``GET  /v1/sync/status``     → link state, last success, backlog entries and the age of the
+  oldest unsynced change, epoch, acknowledged seq, open conflicts (``{"configured": false}``
+  without ``[sync]``)
+* ``POST /v1/sync/now``        ← ``{"timeout": seconds?}`` → runs a round now and answers with
+  the status after it (``"completed": false`` when it did not end in time)
+* ``GET  /v1/sync/conflicts``  → ``{"conflicts": [...]}`` (``?open=1`` for unresolved only)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp import web
+
+from ddi.api.common import APP_KEY, BadRequest, read_body
+from sync.agent import agent_for
+
+routes = web.RouteTableDef()
+
+
+async def _status(request: web.Request) -> dict[str, Any]:
+    app = request.app[APP_KEY]
+    if app.config.sync is None:
+        return {"configured": False}
+    store = app.store
+    state = await store.sync_state()
+    backlog, oldest = await store.outbox_backlog(state["cursor"])
+    conflicts = await store.sync_conflicts(open_only=True)
+    agent = agent_for(app)
+    live = dict(agent.statistics()) if agent is not None else {"link": "not running"}
+    return live | {
+        "configured": True,
+        "site": app.config.site.id,
+        "central": app.config.sync.central_url,
+        "epoch": state["epoch"],
+        "last_seq": state["last_seq"],
+        "acked_seq": state["cursor"],
+        "backlog_entries": backlog,
+        "oldest_unsynced_age": None if oldest is None else round(time.time() - oldest, 3),
+        "down_seq": state["down_cursor"],
+        "conflicts": len(conflicts),
+    }
+
+
+@routes.get("/v1/sync/status")
+async def status(request: web.Request) -> web.Response:
+    return web.json_response(await _status(request))
+
+
+@routes.post("/v1/sync/now")
+async def now(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    timeout = body.get("timeout", 30)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise BadRequest("timeout must be a positive number of seconds", field="timeout")
+    agent = agent_for(request.app[APP_KEY])
+    if agent is None:
+        return web.json_response(
+            {"error": "not_configured", "message": "sync is not configured or not running"},
+            status=409,
+        )
+    completed = True
+    try:
+        async with asyncio.timeout(float(timeout)):
+            await agent.sync_now()
+    except TimeoutError:
+        completed = False
+    return web.json_response(await _status(request) | {"completed": completed})
+
+
+@routes.get("/v1/sync/conflicts")
+async def conflicts(request: web.Request) -> web.Response:
+    open_only = request.query.get("open", "") in ("1", "true", "yes")
+    rows = await request.app[APP_KEY].store.sync_conflicts(open_only=open_only)
+    return web.json_response({"conflicts": rows})
