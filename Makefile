@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 CONFIG ?= examples/site.toml
+PYTEST_ARGS ?=
 
 # Debian 12 packages the tests drive (real clients and the servers we compare against).
 DEBIAN_TOOLS := isc-dhcp-client udhcpc busybox bind9-dnsutils tftp-hpa curl iproute2 \
@@ -28,7 +29,7 @@ run: venv
 	exec $(VENV)/bin/ddi serve --config $(CONFIG)
 
 test: venv debian-tools
-	$(PY) -bb -m pytest
+	$(PY) -bb -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff format --check .

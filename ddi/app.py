@@ -144,6 +144,17 @@ def _start_services(tg: asyncio.TaskGroup, app: AppContext) -> None:
         tg.create_task(sync.agent.run(app), name="sync")
 
 
+def _services_enabled(old: Config, new: Config) -> list[tuple[str, bool, bool]]:
+    """Which services each config starts; starting or stopping one needs a restart."""
+    return [
+        ("[dhcp]", old.dhcp.enabled, new.dhcp.enabled),
+        ("[dns]", old.dns.enabled, new.dns.enabled),
+        ("[boot] tftp", old.boot.tftp_enabled, new.boot.tftp_enabled),
+        ("[boot] http", old.boot.http_enabled, new.boot.http_enabled),
+        ("[sync]", old.sync is not None, new.sync is not None),
+    ]
+
+
 async def reload(app: AppContext) -> bool:
     """Read the config file again and apply it; on any refusal keep the running config.
 
@@ -163,6 +174,10 @@ async def reload(app: AppContext) -> bool:
     ):
         if old != new:
             log.warning("[%s] changed in %s: takes effect at the next restart", what, path)
+    for what, was, now in _services_enabled(app.config, config):
+        if was != now:
+            state = "enabled" if now else "disabled"
+            log.warning("%s %s in %s: takes effect at the next restart", what, state, path)
     try:
         await app.store.sync_subnets(config.subnets, actor=CONFIG_ACTOR, reason=f"reload of {path}")
     except StoreError as exc:
