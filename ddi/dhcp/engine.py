@@ -1,0 +1,801 @@
+"""The DHCPv4 server engine (RFC 2131 §4.3, RFC 3046, RFC 4702), sans-I/O.
+
+``DhcpEngine.handle(packet, inbound, now)`` takes a decoded request, where it came from and the
+wall-clock time, reads the IPAM through an ``IpamView``, and returns a ``Decision``:
+
+* ``Reply(packet, to, commit)``: send ``packet`` to ``to``; when ``commit`` is a lease, the
+  transport sends only after the lease is durable (DESIGN principle 4).
+* ``Commit(lease)``: make ``lease`` durable and send nothing (DECLINE, RELEASE).
+* ``Drop(reason)``: send nothing; the transport counts ``reason``.
+
+Rules:
+1. An address comes from, in order: the client's reservation (client-id, then MAC, then relay
+   circuit-id), its previous lease, the address it asks for when free, the next free pool
+   address. A reservation outside the subnet the client is on does not apply there.
+2. OFFERs are held in memory only (``offer_ttl``), bounded, keyed by client; only ACKs, DECLINEs
+   and RELEASEs produce lease writes.
+3. The subnet is the one whose ``interface`` the request came in on, or, for a relayed request,
+   the one holding giaddr (or listing it in ``relay_agents``); RFC 3527 link selection
+   (option 82 sub-option 5) overrides giaddr.
+4. Option 82 is copied unchanged into every reply (RFC 3046 §2.2).
+5. Reply addressing is ``reply_destination`` (RFC 2131 §4.1), a pure function.
+6. Nothing here reads the clock, draws randomness, does I/O or writes the store.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
+
+from ddi.dhcp.netboot import BootChoice, BootProfile, boot_facts, boot_options, select_boot
+from ddi.dhcp.options import (
+    ClientFqdn,
+    MessageType,
+    OptionCode,
+    RelayAgentSubOption,
+    decode_client_fqdn,
+    decode_relay_agent_information,
+    encode_classless_routes,
+    encode_client_fqdn,
+    encode_ip_list,
+    encode_u16,
+    encode_u32,
+    format_hex,
+)
+from ddi.dhcp.packet import (
+    BOOTREPLY,
+    BOOTREQUEST,
+    BROADCAST_FLAG,
+    MIN_MESSAGE_SIZE,
+    ZERO_ADDRESS,
+    DhcpPacket,
+)
+from ddi.errors import DhcpFormatError
+from ddi.ipam.allocator import Client, Problem, address_problem, next_free
+from ddi.ipam.models import Host, Lease, LeaseState, Subnet
+from ddi.ipam.validate import sanitize_hostname
+
+if TYPE_CHECKING:
+    from ddi.config import DhcpConfig
+    from ddi.ipam.views import IpamView
+
+BROADCAST_ADDRESS = IPv4Address("255.255.255.255")
+MAX_OFFERS = 65_536
+"""Outstanding OFFERs kept at most; past it the oldest is forgotten (its address frees)."""
+
+
+class DropReason(enum.StrEnum):
+    """Why a request got no reply (a bounded metric label)."""
+
+    NOT_BOOTREQUEST = "not-bootrequest"
+    NO_MESSAGE_TYPE = "no-message-type"
+    """BOOTP, or option 53 malformed: ddi serves DHCP only."""
+    UNEXPECTED_MESSAGE = "unexpected-message-type"
+    """A server's message (OFFER, ACK, NAK) or an unknown type sent to the server port."""
+    NO_CLIENT_IDENTITY = "no-client-identity"
+    BAD_OPTION = "bad-option"
+    NO_SUBNET = "no-subnet"
+    NO_SERVER_ADDRESS = "no-server-address"
+    OTHER_SERVER = "other-server"
+    """The client chose, or speaks to, another server (option 54 is not ours)."""
+    UNKNOWN_CLIENT = "unknown-client"
+    """Known-hosts-only subnet and no reservation."""
+    POOL_EXHAUSTED = "pool-exhausted"
+    BAD_REQUEST = "bad-request"
+    """A REQUEST that fits no RFC 2131 §4.3.2 state, or a DECLINE without option 50."""
+    NO_RECORD = "no-record"
+    """Non-authoritative: an INIT-REBOOT/RENEWING client we know nothing about."""
+    NOT_LEASED = "not-leased"
+    """RELEASE/DECLINE of an address this client does not hold."""
+
+
+class Rule(enum.StrEnum):
+    """Which rule produced a reply or a commit (a bounded metric and log label)."""
+
+    OFFER_RESERVATION = "offer-reservation"
+    OFFER_OUTSTANDING = "offer-outstanding"
+    OFFER_PREVIOUS = "offer-previous-lease"
+    OFFER_REQUESTED = "offer-requested"
+    OFFER_POOL = "offer-pool"
+    ACK_SELECTING = "ack-selecting"
+    ACK_INIT_REBOOT = "ack-init-reboot"
+    ACK_RENEWING = "ack-renewing"
+    ACK_INFORM = "ack-inform"
+    NAK_WRONG_SUBNET = "nak-wrong-subnet"
+    NAK_RESERVED_ELSEWHERE = "nak-reserved-elsewhere"
+    """The client has a reservation at another address."""
+    NAK_RESERVED = "nak-reserved"
+    """The address is another host's reservation."""
+    NAK_TAKEN = "nak-taken"
+    NAK_NOT_IN_POOL = "nak-not-in-pool"
+    NAK_UNKNOWN_CLIENT = "nak-unknown-client"
+    NAK_UNKNOWN_LEASE = "nak-unknown-lease"
+    DECLINED = "declined"
+    RELEASED = "released"
+
+
+_NAK_FOR_PROBLEM: Mapping[Problem, Rule] = {
+    Problem.OUTSIDE_SUBNET: Rule.NAK_WRONG_SUBNET,
+    Problem.NOT_IN_POOL: Rule.NAK_NOT_IN_POOL,
+    Problem.RESERVED: Rule.NAK_RESERVED,
+    Problem.LEASED: Rule.NAK_TAKEN,
+    Problem.QUARANTINED: Rule.NAK_TAKEN,
+    Problem.OFFERED: Rule.NAK_TAKEN,
+}
+
+
+class RequestState(enum.Enum):
+    """RFC 2131 §4.3.2: the client state a DHCPREQUEST is sent from."""
+
+    SELECTING = "selecting"
+    INIT_REBOOT = "init-reboot"
+    RENEWING = "renewing"  # also REBINDING: the server treats both alike
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inbound:
+    """Where a request came from, as the transport saw it."""
+
+    interface: str | None
+    """Ingress interface name; None when the transport cannot tell."""
+    local_ip: IPv4Address | None
+    """This server's address on that interface (the default server identifier)."""
+    src_ip: IPv4Address = ZERO_ADDRESS
+    src_port: int = 68
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Destination:
+    """Where a reply goes. ``ip`` 255.255.255.255 means broadcast on ``interface``."""
+
+    ip: IPv4Address
+    port: int
+    interface: str | None
+
+    @property
+    def broadcast(self) -> bool:
+        return self.ip == BROADCAST_ADDRESS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reply:
+    packet: DhcpPacket
+    to: Destination
+    rule: Rule
+    commit: Lease | None = None
+    """Sent only after this lease is durable."""
+    max_size: int = MIN_MESSAGE_SIZE
+    """The client's option 57 (at least 576): what ``encode_packet`` may use."""
+    boot: BootChoice | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Commit:
+    lease: Lease
+    rule: Rule
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Drop:
+    reason: DropReason
+
+
+Decision = Reply | Commit | Drop
+
+
+def reply_destination(
+    request: DhcpPacket,
+    message_type: MessageType,
+    interface: str | None,
+    *,
+    server_port: int,
+    client_port: int,
+) -> Destination:
+    """RFC 2131 §4.1, "If the 'giaddr' field in a DHCP message from a client is non-zero...".
+
+    Relayed: to the relay at giaddr, server port. Else a NAK is broadcast; else a client with
+    ciaddr (RENEWING, REBINDING, INFORM) gets unicast to ciaddr. Else broadcast on the ingress
+    interface: unicast to yiaddr before the client has an address needs an ARP entry written
+    for it, which needs CAP_NET_ADMIN, and every client accepts the broadcast.
+    """
+    if request.giaddr != ZERO_ADDRESS:
+        return Destination(ip=request.giaddr, port=server_port, interface=None)
+    if message_type is not MessageType.NAK and request.ciaddr != ZERO_ADDRESS:
+        return Destination(ip=request.ciaddr, port=client_port, interface=interface)
+    return Destination(ip=BROADCAST_ADDRESS, port=client_port, interface=interface)
+
+
+@dataclass(slots=True)
+class _Offer:
+    ip: IPv4Address
+    subnet: str
+    expires: float
+    rule: Rule
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Context:
+    """What every handler needs about one request."""
+
+    packet: DhcpPacket
+    inbound: Inbound
+    now: float
+    client: Client
+    server_id: IPv4Address
+    circuit_id: str | None
+    relay_info: bytes | None
+
+
+class DhcpEngine:
+    """RFC 2131 server decisions over an ``IpamView``; holds only the outstanding OFFERs."""
+
+    def __init__(
+        self,
+        config: DhcpConfig,
+        view: IpamView,
+        *,
+        profiles: Mapping[str, BootProfile] | None = None,
+        domain: str | None = None,
+        max_offers: int = MAX_OFFERS,
+    ) -> None:
+        self._config = config
+        self._max_offers = max_offers
+        self._view = view
+        self._profiles: Mapping[str, BootProfile] = profiles or {}
+        self._domain = domain
+        self._offers: dict[str, _Offer] = {}
+        self._offered: dict[IPv4Address, str] = {}
+        self._cursor: dict[str, IPv4Address] = {}
+
+    def statistics(self) -> dict[str, int]:
+        return {"offers_outstanding": len(self._offers)}
+
+    def handle(self, packet: DhcpPacket, inbound: Inbound, now: float) -> Decision:
+        """Decide what to do with one request.
+
+        Returns:
+            Reply, Commit or Drop; never raises for any decoded packet.
+        """
+        if packet.op != BOOTREQUEST:
+            return Drop(reason=DropReason.NOT_BOOTREQUEST)
+        message_type = packet.message_type
+        if message_type is None:
+            return Drop(reason=DropReason.NO_MESSAGE_TYPE)
+        client = Client(mac=packet.mac, client_id=packet.client_id)
+        if client.mac is None and client.client_id is None:
+            return Drop(reason=DropReason.NO_CLIENT_IDENTITY)
+        server_id = self._config.server_id or inbound.local_ip
+        if server_id is None:
+            return Drop(reason=DropReason.NO_SERVER_ADDRESS)
+        self._expire_offers(now)
+        try:
+            relay_info = packet.get(OptionCode.RELAY_AGENT_INFORMATION)
+            circuit_id = None
+            if relay_info is not None:
+                for code, value in decode_relay_agent_information(relay_info):
+                    if code == RelayAgentSubOption.CIRCUIT_ID and value:
+                        circuit_id = format_hex(value)
+                        break
+            ctx = _Context(
+                packet=packet,
+                inbound=inbound,
+                now=now,
+                client=client,
+                server_id=server_id,
+                circuit_id=circuit_id,
+                relay_info=relay_info,
+            )
+            match message_type:
+                case MessageType.DISCOVER:
+                    return self._discover(ctx)
+                case MessageType.REQUEST:
+                    return self._request(ctx)
+                case MessageType.DECLINE:
+                    return self._decline(ctx)
+                case MessageType.RELEASE:
+                    return self._release(ctx)
+                case MessageType.INFORM:
+                    return self._inform(ctx)
+                case _:
+                    return Drop(reason=DropReason.UNEXPECTED_MESSAGE)
+        except DhcpFormatError:
+            return Drop(reason=DropReason.BAD_OPTION)
+
+    # --- RFC 2131 §4.3.1: DHCPDISCOVER -------------------------------------------------------
+
+    def _discover(self, ctx: _Context) -> Decision:
+        subnet = self._subnet(ctx)
+        if subnet is None:
+            return Drop(reason=DropReason.NO_SUBNET)
+        host = self._reservation(ctx, subnet)
+        if host is not None:
+            ip, rule = host.ip, Rule.OFFER_RESERVATION
+        elif subnet.known_hosts_only:
+            return Drop(reason=DropReason.UNKNOWN_CLIENT)
+        else:
+            found = self._dynamic_address(ctx, subnet)
+            if found is None:
+                return Drop(reason=DropReason.POOL_EXHAUSTED)
+            ip, rule = found
+        self._hold_offer(ctx.client, ip, subnet, ctx.now, rule)
+        return self._lease_reply(ctx, MessageType.OFFER, subnet, host, ip, rule, commit=False)
+
+    def _dynamic_address(self, ctx: _Context, subnet: Subnet) -> tuple[IPv4Address, Rule] | None:
+        client, now = ctx.client, ctx.now
+
+        def usable(ip: IPv4Address) -> bool:
+            problem = address_problem(
+                ip, subnet, self._view, now, client=client, offered=self._offered
+            )
+            return problem is None
+
+        # RFC 2131 §4.3.1: the client's current or previous address, else the one it asks
+        # for, else a new one. A retransmitted DISCOVER gets the address already offered.
+        offer = self._offers.get(client.key)
+        if offer is not None and offer.subnet == subnet.name and usable(offer.ip):
+            return offer.ip, Rule.OFFER_OUTSTANDING
+        previous = self._view.lease_by_client(client.mac, client.client_id)
+        if previous is not None and usable(previous.ip):
+            return previous.ip, Rule.OFFER_PREVIOUS
+        requested = ctx.packet.requested_address()
+        if requested is not None and usable(requested):
+            return requested, Rule.OFFER_REQUESTED
+        ip = next_free(
+            subnet,
+            self._view,
+            now,
+            client=client,
+            offered=self._offered,
+            start=self._cursor.get(subnet.name),
+        )
+        if ip is None:
+            return None
+        self._cursor[subnet.name] = ip + 1 if ip != IPv4Address("255.255.255.255") else ip
+        return ip, Rule.OFFER_POOL
+
+    # --- RFC 2131 §4.3.2: DHCPREQUEST --------------------------------------------------------
+
+    def _request(self, ctx: _Context) -> Decision:
+        packet = ctx.packet
+        server_id = packet.server_identifier()
+        requested = packet.requested_address()
+        if server_id is not None:
+            # SELECTING: option 54 names the server the client chose, ciaddr MUST be zero and
+            # option 50 MUST hold the offered address.
+            if server_id != ctx.server_id:
+                # The client took another server's offer: release ours at once.
+                self._drop_offer(ctx.client.key)
+                return Drop(reason=DropReason.OTHER_SERVER)
+            if requested is None:
+                return Drop(reason=DropReason.BAD_REQUEST)
+            return self._confirm(ctx, requested, RequestState.SELECTING)
+        if packet.ciaddr != ZERO_ADDRESS:
+            # RENEWING (unicast) or REBINDING (broadcast): no option 54, no option 50, the
+            # address in ciaddr. Some clients add option 50 too; ciaddr wins.
+            return self._confirm(ctx, packet.ciaddr, RequestState.RENEWING)
+        if requested is not None:
+            # INIT-REBOOT: no option 54, ciaddr zero, option 50 the address the client had.
+            return self._confirm(ctx, requested, RequestState.INIT_REBOOT)
+        return Drop(reason=DropReason.BAD_REQUEST)
+
+    def _confirm(self, ctx: _Context, ip: IPv4Address, state: RequestState) -> Decision:
+        subnet = self._subnet(ctx, hint=ip)
+        if subnet is None:
+            return Drop(reason=DropReason.NO_SUBNET)
+        # RFC 2131 §4.3.2: an address not on the client's network MUST be NAKed (INIT-REBOOT;
+        # RENEWING/REBINDING "SHOULD" check the same).
+        if ip not in subnet.cidr:
+            return self._nak(ctx, subnet, Rule.NAK_WRONG_SUBNET)
+        host = self._reservation(ctx, subnet)
+        ack_rule = {
+            RequestState.SELECTING: Rule.ACK_SELECTING,
+            RequestState.INIT_REBOOT: Rule.ACK_INIT_REBOOT,
+            RequestState.RENEWING: Rule.ACK_RENEWING,
+        }[state]
+        if host is not None:
+            if ip != host.ip:
+                # A reservation (perhaps added while the client held a pool address) moves the
+                # client: NAK, and its next DISCOVER is offered the reserved address.
+                return self._nak(ctx, subnet, Rule.NAK_RESERVED_ELSEWHERE)
+            return self._lease_reply(ctx, MessageType.ACK, subnet, host, ip, ack_rule, commit=True)
+        if subnet.known_hosts_only:
+            return self._nak(ctx, subnet, Rule.NAK_UNKNOWN_CLIENT)
+        problem = address_problem(
+            ip, subnet, self._view, ctx.now, client=ctx.client, offered=self._offered
+        )
+        if problem is not None:
+            return self._nak(ctx, subnet, _NAK_FOR_PROBLEM[problem])
+        if state is not RequestState.SELECTING and not self._has_record(ctx, ip):
+            # RFC 2131 §4.3.2 INIT-REBOOT: "If the DHCP server has no record of this client,
+            # then it MUST remain silent" -- unless configured authoritative for its subnets,
+            # as ISC dhcpd's "authoritative", which NAKs so the client starts over at once.
+            if not self._config.authoritative:
+                return Drop(reason=DropReason.NO_RECORD)
+            return self._nak(ctx, subnet, Rule.NAK_UNKNOWN_LEASE)
+        return self._lease_reply(ctx, MessageType.ACK, subnet, None, ip, ack_rule, commit=True)
+
+    def _has_record(self, ctx: _Context, ip: IPv4Address) -> bool:
+        lease = self._view.lease_by_ip(ip)
+        if lease is not None and ctx.client.owns(lease):
+            return True
+        offer = self._offers.get(ctx.client.key)
+        return offer is not None and offer.ip == ip
+
+    # --- RFC 2131 §4.3.3: DHCPDECLINE --------------------------------------------------------
+
+    def _decline(self, ctx: _Context) -> Decision:
+        server_id = ctx.packet.server_identifier()
+        if server_id is not None and server_id != ctx.server_id:
+            return Drop(reason=DropReason.OTHER_SERVER)
+        ip = ctx.packet.requested_address()
+        if ip is None:
+            return Drop(reason=DropReason.BAD_REQUEST)
+        lease = self._view.lease_by_ip(ip)
+        offer = self._offers.get(ctx.client.key)
+        host = self._view.host_by_ip(ip)
+        holds = (
+            (lease is not None and ctx.client.owns(lease) and lease.state is LeaseState.BOUND)
+            or (offer is not None and offer.ip == ip)
+            or (host is not None and ctx.client.is_host(host))
+        )
+        if not holds:
+            return Drop(reason=DropReason.NOT_LEASED)
+        if lease is not None:
+            subnet_name = lease.subnet
+        elif offer is not None and offer.ip == ip:
+            subnet_name = offer.subnet
+        else:
+            subnet = self._subnet(ctx, hint=ip)
+            if subnet is None:
+                return Drop(reason=DropReason.NO_SUBNET)
+            subnet_name = subnet.name
+        self._drop_offer(ctx.client.key)
+        # RFC 2131 §3.1.5 and §4.3.3: the address is in use by something else on the link.
+        # It stays out of the pool for ``decline_quarantine`` seconds; the lease row makes that
+        # durable, so a restart does not hand it out again.
+        quarantine = Lease(
+            ip=ip,
+            mac=ctx.client.mac,
+            client_id=ctx.client.client_id,
+            state=LeaseState.DECLINED,
+            start=ctx.now,
+            end=ctx.now + self._config.decline_quarantine,
+            subnet=subnet_name,
+            circuit_id=ctx.circuit_id,
+        )
+        return Commit(lease=quarantine, rule=Rule.DECLINED)
+
+    # --- RFC 2131 §4.3.4: DHCPRELEASE --------------------------------------------------------
+
+    def _release(self, ctx: _Context) -> Decision:
+        server_id = ctx.packet.server_identifier()
+        if server_id is not None and server_id != ctx.server_id:
+            return Drop(reason=DropReason.OTHER_SERVER)
+        lease = self._view.lease_by_ip(ctx.packet.ciaddr)
+        if lease is None or lease.state is not LeaseState.BOUND or not ctx.client.owns(lease):
+            return Drop(reason=DropReason.NOT_LEASED)
+        # The lease row is kept, released, so the client's next DISCOVER gets it back.
+        released = replace(lease, state=LeaseState.RELEASED, end=ctx.now)
+        return Commit(lease=released, rule=Rule.RELEASED)
+
+    # --- RFC 2131 §4.3.5: DHCPINFORM ---------------------------------------------------------
+
+    def _inform(self, ctx: _Context) -> Decision:
+        subnet = self._subnet(ctx, hint=ctx.packet.ciaddr)
+        if subnet is None:
+            return Drop(reason=DropReason.NO_SUBNET)
+        host = self._reservation(ctx, subnet)
+        # "The server MUST NOT send a lease expiration time to the client and SHOULD NOT fill
+        # in 'yiaddr'."
+        return self._lease_reply(
+            ctx, MessageType.ACK, subnet, host, None, Rule.ACK_INFORM, commit=False
+        )
+
+    # --- selection ---------------------------------------------------------------------------
+
+    def _subnet(self, ctx: _Context, hint: IPv4Address | None = None) -> Subnet | None:
+        """Rule 3: the subnet the client is on."""
+        packet = ctx.packet
+        subnets = self._view.subnets()
+        if packet.giaddr != ZERO_ADDRESS:
+            link = self._link_selection(ctx) or packet.giaddr
+            for subnet in subnets:
+                if link in subnet.cidr:
+                    return subnet
+            for subnet in subnets:
+                if packet.giaddr in subnet.relay_agents:
+                    return subnet
+            return None
+        candidates = [s for s in subnets if s.interface == ctx.inbound.interface]
+        if len(candidates) > 1 and hint is not None:
+            for subnet in candidates:
+                if hint in subnet.cidr:
+                    return subnet
+        return candidates[0] if candidates else None
+
+    def _link_selection(self, ctx: _Context) -> IPv4Address | None:
+        """RFC 3527 §3: sub-option 5 names the client's link when giaddr cannot."""
+        if ctx.relay_info is None:
+            return None
+        for code, value in decode_relay_agent_information(ctx.relay_info):
+            if code == RelayAgentSubOption.LINK_SELECTION and len(value) == 4:
+                return IPv4Address(value)
+        return None
+
+    def _reservation(self, ctx: _Context, subnet: Subnet) -> Host | None:
+        """Rule 1: by client-id, then MAC, then (relayed only) circuit-id, in this subnet."""
+        view, client = self._view, ctx.client
+        host = None
+        if client.client_id is not None:
+            host = view.host_by_client_id(client.client_id)
+        if host is None and client.mac is not None:
+            host = view.host_by_mac(client.mac)
+        if host is None and ctx.circuit_id is not None:
+            host = view.host_by_circuit_id(ctx.circuit_id)
+        if host is None or host.ip not in subnet.cidr:
+            return None
+        return host
+
+    # --- offers ------------------------------------------------------------------------------
+
+    def _hold_offer(
+        self, client: Client, ip: IPv4Address, subnet: Subnet, now: float, rule: Rule
+    ) -> None:
+        self._drop_offer(client.key)
+        while len(self._offers) >= self._max_offers:
+            self._drop_offer(next(iter(self._offers)))
+        self._offers[client.key] = _Offer(
+            ip=ip, subnet=subnet.name, expires=now + self._config.offer_ttl, rule=rule
+        )
+        self._offered[ip] = client.key
+
+    def _drop_offer(self, key: str) -> None:
+        offer = self._offers.pop(key, None)
+        if offer is not None and self._offered.get(offer.ip) == key:
+            del self._offered[offer.ip]
+
+    def _expire_offers(self, now: float) -> None:
+        # Offers are inserted in expiry order (one TTL for all), so the oldest come first.
+        while self._offers:
+            key, offer = next(iter(self._offers.items()))
+            if offer.expires > now:
+                break
+            self._drop_offer(key)
+
+    # --- replies -----------------------------------------------------------------------------
+
+    def _hostname(self, ctx: _Context, host: Host | None, ip: IPv4Address | None) -> str | None:
+        """A reservation's own name; else the client's option 81/12 name, sanitised, unless a
+        reservation or static record owns it; else the name its lease already has."""
+        if host is not None:
+            return host.hostname
+        name = None
+        fqdn = ctx.packet.get(OptionCode.CLIENT_FQDN)
+        if fqdn is not None:
+            name = sanitize_hostname(decode_client_fqdn(fqdn).name)
+        if name is None:
+            raw = ctx.packet.get(OptionCode.HOST_NAME)
+            if raw is not None:
+                name = sanitize_hostname(raw)
+        if name is not None:
+            return None if self._view.name_owned(name) else name
+        if ip is not None:
+            lease = self._view.lease_by_ip(ip)
+            if lease is not None and ctx.client.owns(lease):
+                return lease.hostname
+        return None
+
+    def _lease_reply(
+        self,
+        ctx: _Context,
+        message_type: MessageType,
+        subnet: Subnet,
+        host: Host | None,
+        ip: IPv4Address | None,
+        rule: Rule,
+        *,
+        commit: bool,
+    ) -> Reply:
+        packet, now = ctx.packet, ctx.now
+        hostname = self._hostname(ctx, host, ip)
+        options: list[tuple[int, bytes]] = [
+            (OptionCode.MESSAGE_TYPE, bytes((message_type,))),
+            (OptionCode.SERVER_IDENTIFIER, ctx.server_id.packed),
+        ]
+        lease_time = subnet.lease_time
+        if ip is not None:
+            # RFC 2132 §9.11/§9.12: T1 defaults to 0.5 and T2 to 0.875 of the lease time.
+            options += [
+                (OptionCode.LEASE_TIME, encode_u32(lease_time)),
+                (OptionCode.RENEWAL_TIME, encode_u32(lease_time // 2)),
+                (OptionCode.REBINDING_TIME, encode_u32(lease_time * 7 // 8)),
+            ]
+        if ctx.relay_info is not None:
+            options.append((OptionCode.RELAY_AGENT_INFORMATION, ctx.relay_info))
+        parameters = self._parameters(ctx, subnet, host, hostname)
+        choice = None
+        siaddr = ZERO_ADDRESS
+        file = b""
+        if message_type is not MessageType.NAK:
+            choice = select_boot(
+                boot_facts(packet),
+                self._profiles,
+                host=host,
+                subnet=subnet,
+                server=ctx.server_id,
+                domain=self._domain,
+            )
+            if choice.offers_boot:
+                parameters.update(boot_options(choice))
+                siaddr = choice.siaddr or ZERO_ADDRESS
+                file = choice.file_field
+        options += _ordered(parameters, packet.parameter_request_list())
+        reply = DhcpPacket(
+            op=BOOTREPLY,
+            htype=packet.htype,
+            hlen=packet.hlen,
+            xid=packet.xid,
+            flags=packet.flags,
+            ciaddr=packet.ciaddr if message_type is MessageType.ACK else ZERO_ADDRESS,
+            yiaddr=ip or ZERO_ADDRESS,
+            siaddr=siaddr,
+            giaddr=packet.giaddr,
+            chaddr=packet.chaddr,
+            file=file,
+            options=tuple(options),
+        )
+        lease = None
+        if commit and ip is not None:
+            lease = Lease(
+                ip=ip,
+                mac=ctx.client.mac,
+                client_id=ctx.client.client_id,
+                hostname=hostname,
+                state=LeaseState.BOUND,
+                start=now,
+                end=now + lease_time,
+                subnet=subnet.name,
+                circuit_id=ctx.circuit_id,
+            )
+            self._drop_offer(ctx.client.key)
+        return Reply(
+            packet=reply,
+            to=self._destination(ctx, message_type),
+            rule=rule,
+            commit=lease,
+            max_size=_max_size(packet),
+            boot=choice,
+        )
+
+    def _parameters(
+        self, ctx: _Context, subnet: Subnet, host: Host | None, hostname: str | None
+    ) -> dict[int, bytes]:
+        """Configuration options available for this client, keyed by code."""
+        cidr = subnet.cidr
+        params: dict[int, bytes] = {OptionCode.SUBNET_MASK: cidr.netmask.packed}
+        if subnet.gateway is not None:
+            params[OptionCode.ROUTER] = subnet.gateway.packed
+        if subnet.dns_servers:
+            params[OptionCode.DOMAIN_NAME_SERVER] = encode_ip_list(subnet.dns_servers)
+        if subnet.domain:
+            params[OptionCode.DOMAIN_NAME] = subnet.domain.encode("ascii")
+        if cidr.prefixlen < 31:
+            params[OptionCode.BROADCAST_ADDRESS] = cidr.broadcast_address.packed
+        if subnet.mtu is not None:
+            params[OptionCode.INTERFACE_MTU] = encode_u16(subnet.mtu)
+        if subnet.routes:
+            # RFC 3442 §3: a client that gets option 121 ignores option 3, so the default
+            # route travels in 121 as well when there is a gateway.
+            routes = [(r.destination, r.gateway) for r in subnet.routes]
+            if subnet.gateway is not None and all(r.destination.prefixlen for r in subnet.routes):
+                routes.append((cidr.supernet(new_prefix=0), subnet.gateway))
+            params[OptionCode.CLASSLESS_STATIC_ROUTE] = encode_classless_routes(routes)
+        if subnet.ntp_servers:
+            params[OptionCode.NTP_SERVERS] = encode_ip_list(subnet.ntp_servers)
+        if host is not None:
+            params[OptionCode.HOST_NAME] = host.hostname.encode("ascii")
+        fqdn = ctx.packet.get(OptionCode.CLIENT_FQDN)
+        if fqdn is not None:
+            asked = decode_client_fqdn(fqdn)
+            # RFC 4702 §4: the server updates the A record itself (S=1); O=1 says it overrode
+            # a client that wanted to do it; N=0; E as the client sent.
+            flags = ClientFqdn.FLAG_S | (asked.flags & ClientFqdn.FLAG_E)
+            if not asked.flags & ClientFqdn.FLAG_S:
+                flags |= ClientFqdn.FLAG_O
+            name = ""
+            if hostname is not None:
+                name = f"{hostname}.{subnet.domain}" if subnet.domain else hostname
+            params[OptionCode.CLIENT_FQDN] = encode_client_fqdn(ClientFqdn(flags=flags, name=name))
+        return params
+
+    def _nak(self, ctx: _Context, subnet: Subnet, rule: Rule) -> Reply:
+        """RFC 2131 §4.3.2, table 3: yiaddr, ciaddr and siaddr zero; option 56 says why; a NAK
+        to a relay sets the broadcast bit so the relay broadcasts it on the client's link."""
+        packet = ctx.packet
+        options: list[tuple[int, bytes]] = [
+            (OptionCode.MESSAGE_TYPE, bytes((MessageType.NAK,))),
+            (OptionCode.SERVER_IDENTIFIER, ctx.server_id.packed),
+            (OptionCode.MESSAGE, rule.value.encode("ascii")),
+        ]
+        if ctx.relay_info is not None:
+            options.append((OptionCode.RELAY_AGENT_INFORMATION, ctx.relay_info))
+        flags = packet.flags
+        if packet.giaddr != ZERO_ADDRESS:
+            flags |= BROADCAST_FLAG
+        self._drop_offer(ctx.client.key)
+        reply = DhcpPacket(
+            op=BOOTREPLY,
+            htype=packet.htype,
+            hlen=packet.hlen,
+            xid=packet.xid,
+            flags=flags,
+            giaddr=packet.giaddr,
+            chaddr=packet.chaddr,
+            options=tuple(options),
+        )
+        return Reply(
+            packet=reply,
+            to=self._destination(ctx, MessageType.NAK),
+            rule=rule,
+            max_size=_max_size(packet),
+        )
+
+    def _destination(self, ctx: _Context, message_type: MessageType) -> Destination:
+        return reply_destination(
+            ctx.packet,
+            message_type,
+            ctx.inbound.interface,
+            server_port=self._config.port,
+            client_port=self._config.client_port,
+        )
+
+
+_DEFAULT_ORDER = (
+    OptionCode.SUBNET_MASK,
+    OptionCode.ROUTER,
+    OptionCode.DOMAIN_NAME_SERVER,
+    OptionCode.DOMAIN_NAME,
+    OptionCode.BROADCAST_ADDRESS,
+    OptionCode.INTERFACE_MTU,
+    OptionCode.CLASSLESS_STATIC_ROUTE,
+    OptionCode.NTP_SERVERS,
+    OptionCode.HOST_NAME,
+    OptionCode.CLIENT_FQDN,
+    OptionCode.VENDOR_SPECIFIC,
+    OptionCode.VENDOR_CLASS_IDENTIFIER,
+    OptionCode.TFTP_SERVER_NAME,
+    OptionCode.BOOTFILE_NAME,
+)
+
+
+def _ordered(params: Mapping[int, bytes], prl: tuple[int, ...]) -> list[tuple[int, bytes]]:
+    """The parameters the client asked for, in its option 55 order (RFC 2132 §9.8), then the
+    rest it needs anyway, in a fixed order (encode_packet leaves out the last first)."""
+    out: list[tuple[int, bytes]] = []
+    seen: set[int] = set()
+    for code in prl:
+        value = params.get(code)
+        if value is not None and code not in seen:
+            out.append((code, value))
+            seen.add(code)
+    for code in _DEFAULT_ORDER:
+        value = params.get(code)
+        if value is not None and code not in seen:
+            out.append((code, value))
+            seen.add(code)
+    for code, value in params.items():
+        if code not in seen:
+            out.append((code, value))
+    return out
+
+
+def _max_size(packet: DhcpPacket) -> int:
+    """RFC 2132 §9.10: the client's maximum message size, never below 576."""
+    try:
+        size = packet.max_message_size()
+    except DhcpFormatError:
+        return MIN_MESSAGE_SIZE
+    return MIN_MESSAGE_SIZE if size is None else max(size, MIN_MESSAGE_SIZE)

@@ -1,0 +1,173 @@
+"""Which address a dynamic client may have: the free-address rules and the pool scan (pure).
+
+Rules:
+* An address is usable by a client when it lies in one of the subnet's pools, is not the
+  subnet's gateway, is reserved for no other host, is not actively leased to another client,
+  is not quarantined after a DECLINE (RFC 2131 §3.1.5), and is not offered to another client.
+* A client is identified by its client-id when both sides have one, else by its hardware
+  address (RFC 2131 §4.2, "client identifier"); this is the store's rule too.
+* The pool scan starts at a caller-held cursor and wraps, so consecutive allocations cost O(1)
+  each on a filling pool instead of rescanning from the start.
+* Nothing here reads the clock (``now`` is passed in), writes, or does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Protocol
+
+from ddi.ipam.models import Host, Lease, LeaseState, Subnet
+
+
+class AllocationView(Protocol):
+    """The part of ``IpamView`` the allocator reads."""
+
+    def host_by_ip(self, ip: IPv4Address) -> Host | None: ...
+
+    def lease_by_ip(self, ip: IPv4Address) -> Lease | None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Client:
+    """Who is asking: hardware address and client-id in normalised colon hex."""
+
+    mac: str | None
+    client_id: str | None
+
+    @property
+    def key(self) -> str:
+        """One string per client, for in-memory maps (offers)."""
+        return f"id:{self.client_id}" if self.client_id else f"hw:{self.mac}"
+
+    def owns(self, lease: Lease) -> bool:
+        if self.client_id and lease.client_id:
+            return self.client_id == lease.client_id
+        return self.mac is not None and self.mac == lease.mac
+
+    def is_host(self, host: Host) -> bool:
+        if self.client_id and host.client_id:
+            return self.client_id == host.client_id
+        return self.mac is not None and self.mac == host.mac
+
+
+class Problem(enum.StrEnum):
+    """Why an address is not usable by a client."""
+
+    OUTSIDE_SUBNET = "outside-subnet"
+    NOT_IN_POOL = "not-in-pool"
+    RESERVED = "reserved"
+    LEASED = "leased"
+    QUARANTINED = "quarantined"
+    OFFERED = "offered"
+
+
+def quarantined(lease: Lease | None, now: float) -> bool:
+    """A DECLINEd address stays out of use until the lease's ``end`` (RFC 2131 §3.1.5)."""
+    return lease is not None and lease.state is LeaseState.DECLINED and lease.end > now
+
+
+def in_pool(ip: IPv4Address, subnet: Subnet) -> bool:
+    return any(ip in pool for pool in subnet.pools)
+
+
+def address_problem(
+    ip: IPv4Address,
+    subnet: Subnet,
+    view: AllocationView,
+    now: float,
+    *,
+    client: Client,
+    offered: Mapping[IPv4Address, str],
+) -> Problem | None:
+    """Why ``client`` may not have the dynamic address ``ip`` in ``subnet``, or None if it may."""
+    if ip not in subnet.cidr:
+        return Problem.OUTSIDE_SUBNET
+    if not in_pool(ip, subnet) or ip == subnet.gateway:
+        return Problem.NOT_IN_POOL
+    return _taken(ip, view, now, client, offered)
+
+
+def _taken(
+    ip: IPv4Address,
+    view: AllocationView,
+    now: float,
+    client: Client,
+    offered: Mapping[IPv4Address, str],
+) -> Problem | None:
+    host = view.host_by_ip(ip)
+    if host is not None and not client.is_host(host):
+        return Problem.RESERVED
+    lease = view.lease_by_ip(ip)
+    if lease is not None:
+        if quarantined(lease, now):
+            return Problem.QUARANTINED
+        if lease.active(now) and not client.owns(lease):
+            return Problem.LEASED
+    holder = offered.get(ip)
+    if holder is not None and holder != client.key:
+        return Problem.OFFERED
+    return None
+
+
+def next_free(
+    subnet: Subnet,
+    view: AllocationView,
+    now: float,
+    *,
+    client: Client,
+    offered: Mapping[IPv4Address, str],
+    start: IPv4Address | None = None,
+) -> IPv4Address | None:
+    """The first usable pool address at or after ``start`` (wrapping), or None when the
+    subnet's pools are exhausted.
+
+    Pools are scanned in address order; ``start`` outside every pool means "from the lowest".
+    """
+    pools = sorted(subnet.pools, key=lambda p: p.start)
+    if not pools:
+        return None
+    first = int(start) if start is not None and in_pool(start, subnet) else int(pools[0].start)
+    gateway = subnet.gateway
+    # Two passes over the pool list: from ``first`` to the end, then from the start up to it.
+    segments: list[tuple[int, int]] = []
+    for pool in pools:
+        lo, hi = int(pool.start), int(pool.end)
+        if hi < first:
+            continue
+        segments.append((max(lo, first), hi))
+    for pool in pools:
+        lo, hi = int(pool.start), int(pool.end)
+        if lo >= first:
+            break
+        segments.append((lo, min(hi, first - 1)))
+    for lo, hi in segments:
+        for value in range(lo, hi + 1):
+            ip = IPv4Address(value)
+            if ip == gateway:
+                continue
+            if _taken(ip, view, now, client, offered) is None:
+                return ip
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolUsage:
+    size: int
+    """Addresses in the subnet's pools."""
+    used: int
+    """Pool addresses actively leased, quarantined or reserved."""
+
+
+def pool_usage(
+    subnet: Subnet, *, leases: Iterable[Lease], reserved: Iterable[IPv4Address], now: float
+) -> PoolUsage:
+    """How full ``subnet``'s pools are, for the utilisation gauge."""
+    used: set[IPv4Address] = set()
+    for lease in leases:
+        if (lease.active(now) or quarantined(lease, now)) and in_pool(lease.ip, subnet):
+            used.add(lease.ip)
+    used.update(ip for ip in reserved if in_pool(ip, subnet))
+    return PoolUsage(size=sum(p.size for p in subnet.pools), used=len(used))
