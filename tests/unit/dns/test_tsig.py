@@ -1,0 +1,106 @@
+"""TSIG (RFC 8945) with HMAC-SHA256: sign/verify round trips, errors, multi-message chains."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from dnslib import DNSRecord
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ddi.dns import tsig
+from ddi.errors import DnsFormatError
+
+KEY = tsig.TsigKey(name="xfr.site.example", secret=b"0123456789abcdef0123456789abcdef")
+KEYS = {KEY.name: KEY}
+NOW = 1_800_000_000.0
+
+
+def _query() -> bytes:
+    q = DNSRecord.question("site.example", "AXFR")
+    q.header.id = 4242
+    data: bytes = q.pack()
+    return data
+
+
+def test_signed_request_verifies() -> None:
+    signed, mac = tsig.sign(_query(), KEY, now=NOW)
+    result = tsig.verify(signed, KEYS, now=NOW + 10)
+    assert isinstance(result, tsig.Verified)
+    assert result.key == KEY
+    assert result.record.mac == mac
+
+
+def test_unsigned_message_is_none() -> None:
+    assert tsig.verify(_query(), KEYS, now=NOW) is None
+
+
+def test_unknown_key_is_badkey() -> None:
+    other = tsig.TsigKey(name="other.example", secret=KEY.secret)
+    signed, _ = tsig.sign(_query(), other, now=NOW)
+    result = tsig.verify(signed, KEYS, now=NOW)
+    assert isinstance(result, tsig.Failed)
+    assert result.error is tsig.TsigError.BADKEY
+
+
+def test_wrong_secret_is_badsig() -> None:
+    forged = tsig.TsigKey(name=KEY.name, secret=b"x" * 32)
+    signed, _ = tsig.sign(_query(), forged, now=NOW)
+    result = tsig.verify(signed, KEYS, now=NOW)
+    assert isinstance(result, tsig.Failed)
+    assert result.error is tsig.TsigError.BADSIG
+
+
+def test_tampered_message_is_badsig() -> None:
+    signed, _ = tsig.sign(_query(), KEY, now=NOW)
+    tampered = signed[:13] + b"X" + signed[14:]
+    result = tsig.verify(tampered, KEYS, now=NOW)
+    assert isinstance(result, tsig.Failed)
+    assert result.error is tsig.TsigError.BADSIG
+
+
+def test_old_signature_is_badtime() -> None:
+    signed, _ = tsig.sign(_query(), KEY, now=NOW)
+    result = tsig.verify(signed, KEYS, now=NOW + 301)
+    assert isinstance(result, tsig.Failed)
+    assert result.error is tsig.TsigError.BADTIME
+
+
+def test_reply_chain_verifies_with_request_mac() -> None:
+    _, request_mac = tsig.sign(_query(), KEY, now=NOW)
+    reply, _ = tsig.sign(_query(), KEY, now=NOW, request_mac=request_mac)
+    assert isinstance(tsig.verify(reply, KEYS, now=NOW, request_mac=request_mac), tsig.Verified)
+    assert isinstance(tsig.verify(reply, KEYS, now=NOW, request_mac=b"z" * 32), tsig.Failed)
+
+
+def test_tsig_not_last_is_a_format_error() -> None:
+    signed, _ = tsig.sign(_query(), KEY, now=NOW)
+    extra = b"\x00" + bytes.fromhex("0010000100000000") + b"\x00\x01" + b"x"  # a TXT after it
+    data = bytearray(signed + extra)
+    data[11] += 1
+    with pytest.raises(DnsFormatError):
+        tsig.find_tsig(bytes(data))
+
+
+def test_error_tsig_reports_the_error() -> None:
+    forged = tsig.TsigKey(name=KEY.name, secret=b"x" * 32)
+    signed, _ = tsig.sign(_query(), forged, now=NOW)
+    failure = tsig.verify(signed, KEYS, now=NOW)
+    assert isinstance(failure, tsig.Failed)
+    header_only = signed[:2] + b"\x80\x09" + b"\x00" * 8
+    out = tsig.error_tsig(header_only, failure, now=NOW)
+    record = tsig.find_tsig(out)
+    assert record is not None
+    assert record.error == tsig.TsigError.BADSIG
+    assert record.mac == b""
+
+
+@given(st.binary(max_size=300))
+def test_find_tsig_raises_only_format_error(data: bytes) -> None:
+    with contextlib.suppress(DnsFormatError):
+        tsig.find_tsig(data)
+
+
+def test_names_are_canonical() -> None:
+    assert tsig.encode_name("Xfr.Site.Example.") == b"\x03xfr\x04site\x07example\x00"

@@ -1,0 +1,237 @@
+"""Zones from IPAM: reverse zone shapes, incremental changes, serials, ownership, journal."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+from typing import Any
+
+import pytest
+from dnslib import QTYPE
+
+from ddi.dns.zone import reverse_networks, reverse_origin
+from ddi.ipam.models import LeaseState, Op
+
+
+def names(z: Any, origin: str = "site.example") -> dict[str, list[str]]:
+    zone = z.zones[origin]
+    return {
+        n: sorted(str(rr.rdata) for rrs in node.values() for rr in rrs if rr.rtype != QTYPE.SOA)
+        for n, node in zone.rrsets.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("cidr", "zones"),
+    [
+        ("198.18.0.0/24", ["0.18.198.in-addr.arpa"]),
+        ("198.18.0.128/25", ["0.18.198.in-addr.arpa"]),
+        ("198.18.0.0/16", ["18.198.in-addr.arpa"]),
+        ("198.18.2.0/23", ["2.18.198.in-addr.arpa", "3.18.198.in-addr.arpa"]),
+        ("10.0.0.0/8", ["10.in-addr.arpa"]),
+        ("198.18.0.0/22", [f"{i}.18.198.in-addr.arpa" for i in range(4)]),
+    ],
+)
+def test_reverse_zones_sit_on_octet_boundaries(cidr: str, zones: list[str]) -> None:
+    assert [reverse_origin(n) for n in reverse_networks(IPv4Network(cidr))] == zones
+
+
+def test_build_has_apex_ns_and_glue(h: Any) -> None:
+    z = h.zones()
+    assert set(z.zones) == {"site.example", "0.18.198.in-addr.arpa"}
+    got = names(z)
+    assert got["site.example"] == ["ns.site.example."]
+    assert got["ns.site.example"] == ["198.18.0.1"]
+    assert z.zones["site.example"].serial == 10
+    assert names(z, "0.18.198.in-addr.arpa")["0.18.198.in-addr.arpa"] == ["ns.site.example."]
+
+
+def test_adding_a_reservation_adds_a_and_ptr_and_bumps_both_serials(h: Any) -> None:
+    z = h.zones()
+    res = z.apply([h.change(h.host("web", "198.18.0.10"), seq=50)])
+    assert res.changed == {"site.example", "0.18.198.in-addr.arpa"}
+    assert names(z)["web.site.example"] == ["198.18.0.10"]
+    assert names(z, "0.18.198.in-addr.arpa")["10.0.18.198.in-addr.arpa"] == ["web.site.example."]
+    assert z.zones["site.example"].serial == 50
+    assert z.zones["site.example"].soa.rdata.times[0] == 50
+
+
+def test_serial_increases_on_every_change_even_with_small_seq(h: Any) -> None:
+    z = h.zones(serial=100)
+    z.apply([h.change(h.host("a", "198.18.0.10"), seq=3)])
+    first = z.zones["site.example"].serial
+    z.apply([h.change(h.host("b", "198.18.0.11"), seq=4)])
+    assert first > 100
+    assert z.zones["site.example"].serial > first
+
+
+def test_a_change_outside_a_zone_leaves_its_serial(h: Any) -> None:
+    z = h.zones()
+    z.apply([h.change(h.record("x.site.example", "TXT", "hello"), seq=20)])
+    assert z.zones["site.example"].serial == 20
+    assert z.zones["0.18.198.in-addr.arpa"].serial == 10
+
+
+def test_a_no_op_change_leaves_the_serial(h: Any) -> None:
+    z = h.zones()
+    web = h.host("web", "198.18.0.10")
+    z.apply([h.change(web, seq=20)])
+    res = z.apply([h.change(web, seq=21)])
+    assert res.changed == frozenset()
+    assert z.zones["site.example"].serial == 20
+
+
+def test_moving_and_removing_a_reservation(h: Any) -> None:
+    z = h.zones()
+    z.apply([h.change(h.host("web", "198.18.0.10", hid="x"))])
+    z.apply([h.change(h.host("www", "198.18.0.12", hid="x"))])
+    got = names(z)
+    assert "web.site.example" not in got
+    assert got["www.site.example"] == ["198.18.0.12"]
+    rev = names(z, "0.18.198.in-addr.arpa")
+    assert "10.0.18.198.in-addr.arpa" not in rev
+    z.apply([h.change(h.host("www", "198.18.0.12", hid="x"), op=Op.DELETE)])
+    assert "www.site.example" not in names(z)
+    assert "12.0.18.198.in-addr.arpa" not in names(z, "0.18.198.in-addr.arpa")
+
+
+def test_bound_lease_with_hostname_appears_and_goes_when_it_ends(h: Any) -> None:
+    z = h.zones()
+    z.apply([h.change(h.lease("198.18.0.50", "laptop"))])
+    assert names(z)["laptop.site.example"] == ["198.18.0.50"]
+    assert names(z, "0.18.198.in-addr.arpa")["50.0.18.198.in-addr.arpa"] == ["laptop.site.example."]
+    z.apply([h.change(h.lease("198.18.0.50", "laptop", LeaseState.EXPIRED))])
+    assert "laptop.site.example" not in names(z)
+    assert "50.0.18.198.in-addr.arpa" not in names(z, "0.18.198.in-addr.arpa")
+
+
+def test_lease_without_hostname_gets_no_record(h: Any) -> None:
+    z = h.zones()
+    res = z.apply([h.change(h.lease("198.18.0.50", None))])
+    assert res.changed == frozenset()
+
+
+def test_lease_name_owned_by_a_reservation_is_a_collision(h: Any) -> None:
+    z = h.zones(h.FakeView(subnet_list=[h.subnet()], host_list=[h.host("web", "198.18.0.10")]))
+    res = z.apply([h.change(h.lease("198.18.0.50", "web"))])
+    assert res.collisions == ("web.site.example",)
+    assert z.collisions == 1
+    assert names(z)["web.site.example"] == ["198.18.0.10"]
+    assert "50.0.18.198.in-addr.arpa" not in names(z, "0.18.198.in-addr.arpa")
+
+
+def test_lease_name_owned_by_a_static_record_is_a_collision(h: Any) -> None:
+    z = h.zones(
+        h.FakeView(
+            subnet_list=[h.subnet()],
+            record_list=[h.record("printer.site.example", "A", "198.18.0.9")],
+        )
+    )
+    res = z.apply([h.change(h.lease("198.18.0.51", "printer"))])
+    assert res.collisions == ("printer.site.example",)
+    assert names(z)["printer.site.example"] == ["198.18.0.9"]
+
+
+def test_reservation_added_later_takes_the_name_from_a_lease(h: Any) -> None:
+    z = h.zones()
+    z.apply([h.change(h.lease("198.18.0.50", "web"))])
+    z.apply([h.change(h.host("web", "198.18.0.10"))])
+    assert names(z)["web.site.example"] == ["198.18.0.10"]
+    assert "50.0.18.198.in-addr.arpa" not in names(z, "0.18.198.in-addr.arpa")
+
+
+def test_the_reserved_clients_own_lease_is_not_a_collision(h: Any) -> None:
+    z = h.zones(h.FakeView(subnet_list=[h.subnet()], host_list=[h.host("web", "198.18.0.10")]))
+    res = z.apply([h.change(h.lease("198.18.0.10", "web"))])
+    assert res.collisions == ()
+    assert names(z)["web.site.example"] == ["198.18.0.10"]
+
+
+def test_existing_collision_is_counted_at_build(h: Any) -> None:
+    z = h.zones(
+        h.FakeView(
+            subnet_list=[h.subnet()],
+            host_list=[h.host("web", "198.18.0.10")],
+            lease_list=[h.lease("198.18.0.50", "web")],
+        )
+    )
+    assert z.collisions == 1
+
+
+def test_static_records_of_each_type(h: Any) -> None:
+    z = h.zones()
+    for rec in [
+        h.record("v6.site.example", "AAAA", "2001:db8::1"),
+        h.record("mail.site.example", "MX", "10 mx.site.example"),
+        h.record("_sip._udp.site.example", "SRV", "1 2 5060 sip.site.example"),
+        h.record("t.site.example", "TXT", "hello world"),
+        h.record("c.site.example", "CNAME", "v6.site.example"),
+        h.record("9.0.18.198.in-addr.arpa", "PTR", "printer.site.example"),
+        h.record("d.site.example", "NS", "ns1.other.example"),
+    ]:
+        z.apply([h.change(rec)])
+    got = names(z)
+    assert got["v6.site.example"] == ["2001:db8::1"]
+    assert got["mail.site.example"] == ["10 mx.site.example."]
+    assert got["_sip._udp.site.example"] == ["1 2 5060 sip.site.example."]
+    assert got["t.site.example"] == ['"hello world"']
+    assert got["c.site.example"] == ["v6.site.example."]
+    assert got["d.site.example"] == ["ns1.other.example."]
+    assert names(z, "0.18.198.in-addr.arpa")["9.0.18.198.in-addr.arpa"] == ["printer.site.example."]
+    assert z.zones["site.example"].delegations == {"d.site.example"}
+
+
+def test_bad_static_record_is_skipped_and_counted(h: Any) -> None:
+    z = h.zones()
+    z.apply([h.change(h.record("bad.site.example", "MX", "not-a-number mx"))])
+    assert "bad.site.example" not in names(z)
+    assert z.bad_records == 1
+
+
+def test_record_ttl_overrides_default(h: Any) -> None:
+    z = h.zones()
+    z.apply([h.change(h.record("x.site.example", "A", "198.18.0.3", ttl=60))])
+    assert z.zones["site.example"].rrsets["x.site.example"][QTYPE.A][0].ttl == 60
+
+
+def test_record_outside_every_zone_is_ignored(h: Any) -> None:
+    z = h.zones()
+    res = z.apply([h.change(h.record("x.elsewhere.example", "A", "198.18.0.3"))])
+    assert res.changed == frozenset()
+
+
+def test_journal_keeps_deltas_and_is_bounded(h: Any) -> None:
+    z = h.zones(journal_size=2)
+    for i in range(3):
+        z.apply([h.change(h.host(f"h{i}", f"198.18.0.{20 + i}"), seq=30 + i)])
+    zone = z.zones["site.example"]
+    assert [(d.old_serial, d.new_serial) for d in zone.journal] == [(30, 31), (31, 32)]
+    assert zone.deltas_since(10) is None
+    steps = zone.deltas_since(31)
+    assert steps is not None
+    assert [str(rr.rdata) for rr in steps[0].added] == ["198.18.0.22"]
+
+
+def test_one_batch_gives_one_serial_step(h: Any) -> None:
+    z = h.zones()
+    z.apply([h.change(h.lease(f"198.18.0.{60 + i}", f"c{i}"), seq=40 + i) for i in range(5)])
+    zone = z.zones["site.example"]
+    assert len(zone.journal) == 1
+    assert len(zone.journal[0].added) == 5
+
+
+def test_subnet_change_adds_and_removes_reverse_zones(h: Any) -> None:
+    z = h.zones(h.FakeView(subnet_list=[h.subnet()], host_list=[h.host("b", "198.19.0.5")]))
+    res = z.apply([h.change(h.subnet("198.19.0.0/23", name="lab"), seq=70)])
+    assert {"0.19.198.in-addr.arpa", "1.19.198.in-addr.arpa"} <= res.changed
+    assert names(z, "0.19.198.in-addr.arpa")["5.0.19.198.in-addr.arpa"] == ["b.site.example."]
+    z.apply([h.change(h.subnet("198.19.0.0/23", name="lab"), op=Op.DELETE, seq=71)])
+    assert "0.19.198.in-addr.arpa" not in z.zones
+
+
+def test_find_picks_the_closest_zone(h: Any) -> None:
+    z = h.zones()
+    zone = z.find("a.b.site.example")
+    assert zone is not None
+    assert zone.origin == "site.example"
+    assert z.find("example") is None
+    assert z.find("") is None
