@@ -497,14 +497,16 @@ class Store:
 
         After a commit the listeners get the changes. The commit and the notification run in
         a shielded task, so a caller cancelled while awaiting the commit cannot leave a
-        committed change unannounced.
+        committed change unannounced. A caller cancelled earlier gets a rollback: aiosqlite
+        runs statements in the order they were queued, so the ROLLBACK runs after whatever
+        statement the cancelled await had already queued, BEGIN included.
         """
         async with self._lock:
             if self._closed:
                 raise RuntimeError("store is closed")
             db = self._writer
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                await db.execute("BEGIN IMMEDIATE")
                 rows = await db.execute_fetchall(
                     "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'change'),"
                     " (SELECT value FROM meta WHERE key = 'epoch')"
@@ -515,19 +517,31 @@ class Store:
                 await tx.flush()
                 await self._before_commit(tx)
             except BaseException:
-                if db.in_transaction:
-                    await db.execute("ROLLBACK")
+                await self._rollback()
                 raise
             if dry_run:
-                await db.execute("ROLLBACK")
+                await self._rollback()
                 tx.changes[:] = [dataclasses.replace(c, seq=0) for c in tx.changes]
                 return
             await asyncio.shield(asyncio.ensure_future(self._commit(tx.changes)))
 
     async def _commit(self, changes: Sequence[Change]) -> None:
-        await self._writer.execute("COMMIT")
+        try:
+            await self._writer.execute("COMMIT")
+        except BaseException:
+            # SQLite leaves the transaction open after some failed COMMITs (SQLITE_BUSY);
+            # nothing of it may linger into the next writer's transaction.
+            log.exception("commit failed")
+            await self._rollback()
+            raise
         if changes:
             self._notify(changes)
+
+    async def _rollback(self) -> None:
+        """ROLLBACK, quietly accepting that no transaction was open (SQLite already rolled
+        back after an I/O error, or a cancelled BEGIN never ran)."""
+        with suppress(sqlite3.OperationalError):
+            await self._writer.execute("ROLLBACK")
 
     def _notify(self, changes: Sequence[Change]) -> None:
         # The changes are committed: one broken view must not hide that from the caller or from

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Awaitable, Sequence
 from ipaddress import IPv4Address, IPv4Network
@@ -799,3 +800,31 @@ async def test_concurrent_writes_are_serialised(store: Store, clock: Any) -> Non
 async def test_owner_is_kept(store: Store) -> None:
     await add_web1(store, owner=Owner.CENTRAL)
     assert (await store.find_host("web1")).owner is Owner.CENTRAL
+
+
+@pytest.mark.asyncio
+async def test_cancelled_writer_leaves_store_and_listeners_agreeing(store: Store) -> None:
+    import asyncio
+
+    from ddi.ipam.views import IpamIndex
+
+    index = await IpamIndex.load(store)
+    store.subscribe(index.apply)
+    for yields in range(0, 60, 2):
+        task = asyncio.create_task(
+            store.add_host(
+                host(f"c{yields}", f"198.18.0.{20 + yields}", f"52:54:00:00:02:{yields:02x}"),
+                actor="op",
+                reason="",
+            )
+        )
+        for _ in range(yields):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        # the next write waits for whatever the cancelled one left in flight
+        await store.commit_leases([])
+        await store.expire_leases(0)
+        assert index.state() == (await IpamIndex.load(store)).state()
+    assert index.seq == await store.last_seq()
