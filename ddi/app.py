@@ -34,6 +34,8 @@ from typing import Any
 
 from aiohttp import web
 
+import ddi.boot.http
+import ddi.boot.tftp
 import ddi.dns.server
 import sync.agent
 from ddi import __version__, metrics
@@ -142,6 +144,10 @@ def _start_services(tg: asyncio.TaskGroup, app: AppContext) -> None:
         tg.create_task(ddi.dns.server.run(app), name="dns")
     if config.sync is not None:
         tg.create_task(sync.agent.run(app), name="sync")
+    if config.boot.tftp_enabled:
+        tg.create_task(ddi.boot.tftp.run(app), name="tftp")
+    if config.boot.http_enabled:
+        tg.create_task(ddi.boot.http.run(app), name="http_boot")
 
 
 def _services_enabled(old: Config, new: Config) -> list[tuple[str, bool, bool]]:

@@ -128,6 +128,7 @@ def build_app(context: AppContext, *, token: str | None = None) -> web.Applicati
             ``Authorization: Bearer <token>``.
     """
     # Imported here, not at the top, so that route modules can import from ddi.api freely.
+    from ddi.api import boot as boot_api
     from ddi.api import changes, hosts, leases, status, subnets
     from ddi.api import sync as sync_api
 
@@ -140,6 +141,7 @@ def build_app(context: AppContext, *, token: str | None = None) -> web.Applicati
     app.router.add_get("/metrics", _metrics)
     # --- route modules: one line per area ---
     app.add_routes(hosts.routes)
+    app.add_routes(boot_api.routes)
     app.add_routes(subnets.routes)
     app.add_routes(leases.routes)
     app.add_routes(changes.routes)

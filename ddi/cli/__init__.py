@@ -13,6 +13,7 @@ from __future__ import annotations
 import click
 
 from ddi import __version__
+from ddi.cli.boot import boot
 from ddi.cli.changes import changes
 from ddi.cli.client import (
     EXIT_DONE,
@@ -70,6 +71,7 @@ def main(socket: str) -> None:
 
 # --- command groups: one line per area ---
 main.add_command(serve)
+main.add_command(boot)
 main.add_command(reserve)
 main.add_command(subnet)
 main.add_command(lease)

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 PXE_CLIENT = "PXEClient"
 HTTP_CLIENT = "HTTPClient"
 IPXE_USER_CLASS = b"iPXE"
+HTTP_ARCHES = frozenset({ClientArch.EFI_X86_64_HTTP, ClientArch.EFI_ARM64_HTTP})
 _ARCH_IN_VENDOR_CLASS = re.compile(r":Arch:(\d{5})")
 
 # PXE 2.1 §2.4.4: option 43 sub-option 6 (PXE_DISCOVERY_CONTROL), bit 3 (value 8) = "download
@@ -126,6 +127,33 @@ def facts_from_options(mac: str | None, options: Mapping[int, bytes]) -> BootFac
         is_http_client=vendor is not None and vendor.startswith(HTTP_CLIENT),
         is_ipxe=is_ipxe,
     )
+
+
+def request_options(
+    *,
+    arch: int | None,
+    user_class: str | None = None,
+    vendor_class: str | None = None,
+    ipxe_options: bool = False,
+) -> dict[int, bytes]:
+    """The options a netbooting client of this kind sends (for ``ddi boot explain``).
+
+    Without ``vendor_class`` a client with an arch sends the firmware's usual one:
+    ``HTTPClient:Arch:000NN`` for the UEFI HTTP arches (16, 19), else ``PXEClient:Arch:NNNNN``.
+    """
+    options: dict[int, bytes] = {}
+    if arch is not None:
+        options[OptionCode.CLIENT_ARCH] = arch.to_bytes(2, "big")
+        if vendor_class is None:
+            kind = HTTP_CLIENT if arch in HTTP_ARCHES else PXE_CLIENT
+            vendor_class = f"{kind}:Arch:{arch:05d}:UNDI:003016"
+    if vendor_class:
+        options[OptionCode.VENDOR_CLASS_IDENTIFIER] = vendor_class.encode("ascii", "replace")
+    if user_class:
+        options[OptionCode.USER_CLASS] = user_class.encode("ascii", "replace")
+    if ipxe_options:
+        options[OptionCode.IPXE_ENCAPSULATED] = b""
+    return options
 
 
 def boot_facts(packet: DhcpPacket) -> BootFacts:

@@ -1,0 +1,143 @@
+"""Netboot: ``GET /v1/boot/profiles`` and ``GET /v1/boot/explain``.
+
+``explain`` runs the DHCP engine's own selection (``select_boot`` and ``boot_options``) for a
+client described by MAC, architecture, user class and vendor class, against the running
+config and reservations, and answers with the options that would be sent and the rule and
+profile that chose them.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+from typing import Any
+
+from aiohttp import web
+
+from ddi.api.common import APP_KEY, BadRequest
+from ddi.config import BOOT_ARCH_KEYS
+from ddi.dhcp.netboot import (
+    BootChoice,
+    arch_name,
+    boot_options,
+    facts_from_options,
+    profiles_from_config,
+    request_options,
+    select_boot,
+)
+from ddi.dhcp.options import option_code_from_int
+from ddi.ipam.models import Subnet
+
+routes = web.RouteTableDef()
+
+_ARCH_KEY = {arch: key for key, arch in BOOT_ARCH_KEYS.items()}
+
+
+@routes.get("/v1/boot/profiles")
+async def list_profiles(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    config = app.config
+    hosts = list(app.index.hosts())
+    result = []
+    for name, profile in sorted(profiles_from_config(config.boot).items()):
+        result.append(
+            {
+                "name": name,
+                "files": {
+                    _ARCH_KEY.get(arch, str(arch)): file
+                    for arch, file in sorted(profile.files.items())
+                },
+                "ipxe_script": profile.ipxe_script,
+                "next_server": None if profile.next_server is None else str(profile.next_server),
+                "base_url": profile.base_url,
+                "subnets": [s.name for s in app.index.subnets() if s.boot == name],
+                "hosts": sum(1 for h in hosts if h.boot == name),
+            }
+        )
+    return web.json_response({"profiles": result})
+
+
+def _choice_image(choice: BootChoice) -> dict[str, Any]:
+    options = []
+    for code, value in boot_options(choice):
+        known = option_code_from_int(code)
+        options.append(
+            {
+                "code": int(code),
+                "name": known.name.lower() if not isinstance(known, int) else str(code),
+                "value": value.decode("utf-8", "replace") if code != 43 else value.hex(" "),
+            }
+        )
+    return {
+        "rule": choice.rule.value,
+        "profile": choice.profile,
+        "profile_source": choice.profile_source,
+        "arch": None if choice.arch is None else int(choice.arch),
+        "arch_name": arch_name(choice.arch),
+        "siaddr": None if choice.siaddr is None else str(choice.siaddr),
+        "file": choice.file_field.decode("utf-8", "replace"),
+        "options": options,
+        "problem": choice.problem,
+    }
+
+
+def _int(value: str | None, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or int(value) > 0xFFFF:
+        raise BadRequest(f"{name} must be a number 0-65535", field=name)
+    return int(value)
+
+
+@routes.get("/v1/boot/explain")
+async def explain(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    query = request.query
+    mac = (query.get("mac") or "").lower().replace("-", ":")
+    if not mac:
+        raise BadRequest("mac is required", field="mac")
+    arch = _int(query.get("arch"), "arch")
+    options = request_options(
+        arch=arch,
+        user_class=query.get("user_class") or None,
+        vendor_class=query.get("vendor_class"),
+    )
+    facts = facts_from_options(mac, options)
+    index = app.index
+    host = index.host_by_mac(mac)
+    subnet: Subnet | None = None
+    subnet_name = query.get("subnet")
+    if subnet_name:
+        subnet = index.subnet(subnet_name)
+        if subnet is None:
+            raise BadRequest(f"no subnet {subnet_name!r}", field="subnet")
+    else:
+        ip = host.ip if host is not None else None
+        if ip is None:
+            lease = index.lease_by_client(mac, None)
+            ip = None if lease is None else lease.ip
+        subnet = next((s for s in index.subnets() if ip is not None and ip in s.cidr), None)
+    server: IPv4Address | None = app.config.dhcp.server_id
+    choice = select_boot(
+        facts,
+        profiles_from_config(app.config.boot),
+        host=host,
+        subnet=subnet,
+        server=server,
+        domain=app.config.site.domain,
+    )
+    return web.json_response(
+        {
+            "client": {
+                "mac": mac,
+                "arch": facts.arch if facts.arch is None else int(facts.arch),
+                "vendor_class": facts.vendor_class,
+                "is_pxe_client": facts.is_pxe_client,
+                "is_http_client": facts.is_http_client,
+                "is_ipxe": facts.is_ipxe,
+            },
+            "host": None if host is None else host.to_image(),
+            "subnet": None if subnet is None else subnet.name,
+            "server": None if server is None else str(server),
+            **_choice_image(choice),
+        }
+    )
