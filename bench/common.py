@@ -1,0 +1,306 @@
+"""Shared pieces of the benchmark harness: sizes, result rows, processes, machine facts."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ddi.lab import Lab
+
+NOT_AVAILABLE = "not available"
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """How big each benchmark is. ``full`` is what the README quotes; ``smoke`` is for the
+    harness's own test and quick checks."""
+
+    name: str
+    dns_names: int
+    dns_queries: int
+    dns_seconds: float
+    dns_warmup: float
+    dns_rounds: int
+    dns_clients: int
+    dns_outstanding: int
+    dhcp_period: float
+    dhcp_start_rate: int
+    dhcp_max_rate: int
+    dhcp_bisect: int
+    dhcp_clients: int
+    storm_clients: int
+    mem_hosts: int
+    mem_leases: int
+    mem_records: int
+    sync_changes: int
+    sync_sites: int
+    sync_site_changes: int
+
+
+FULL = Profile(
+    name="full",
+    dns_names=10_000,
+    dns_queries=100_000,
+    dns_seconds=10.0,
+    dns_warmup=2.0,
+    dns_rounds=3,
+    dns_clients=4,
+    dns_outstanding=500,
+    dhcp_period=5.0,
+    dhcp_start_rate=250,
+    dhcp_max_rate=32_000,
+    dhcp_bisect=2,
+    dhcp_clients=30_000,
+    storm_clients=2_000,
+    mem_hosts=50_000,
+    mem_leases=100_000,
+    mem_records=100_000,
+    sync_changes=100_000,
+    sync_sites=20,
+    sync_site_changes=5_000,
+)
+
+SMOKE = Profile(
+    name="smoke",
+    dns_names=200,
+    dns_queries=1_000,
+    dns_seconds=1.0,
+    dns_warmup=0.5,
+    dns_rounds=1,
+    dns_clients=2,
+    dns_outstanding=20,
+    dhcp_period=1.0,
+    dhcp_start_rate=50,
+    dhcp_max_rate=100,
+    dhcp_bisect=0,
+    dhcp_clients=500,
+    storm_clients=20,
+    mem_hosts=500,
+    mem_leases=1_000,
+    mem_records=1_000,
+    sync_changes=1_000,
+    sync_sites=2,
+    sync_site_changes=200,
+)
+
+PROFILES = {p.name: p for p in (FULL, SMOKE)}
+
+
+@dataclass(slots=True)
+class Row:
+    """One line of a result table: a contender in a scenario, its numbers or why it has none."""
+
+    section: str
+    scenario: str
+    contender: str
+    metrics: dict[str, float | int | str | None] = field(default_factory=dict)
+    note: str = ""
+    available: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "section": self.section,
+            "scenario": self.scenario,
+            "contender": self.contender,
+            "available": self.available,
+            "metrics": self.metrics,
+            "note": self.note,
+        }
+
+
+def unavailable(section: str, scenario: str, contender: str, why: str) -> Row:
+    return Row(section, scenario, contender, note=f"{NOT_AVAILABLE}: {why}", available=False)
+
+
+@dataclass(slots=True)
+class Context:
+    """What every benchmark gets: the profile, a lab to make namespaces in, a work folder on
+    disk (fsync means something there) and one on tmpfs, and a log sink."""
+
+    profile: Profile
+    lab: Lab
+    workdir: Path
+    shmdir: Path
+    only_contenders: frozenset[str] | None = None
+    log: Callable[[str], None] = print
+
+    def wants(self, contender: str) -> bool:
+        return self.only_contenders is None or contender in self.only_contenders
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_total = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        first = Path("/proc/meminfo").read_text().splitlines()[0]
+        mem_total = int(first.split()[1]) * 1024
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "memory_bytes": mem_total,
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def tool_versions() -> dict[str, str]:
+    probes = {
+        "nsd": ["nsd", "-v"],
+        "dnsmasq": ["dnsmasq", "-v"],
+        "kea-dhcp4": ["kea-dhcp4", "-v"],
+        "dnsperf": ["dnsperf", "-h"],
+        "perfdhcp": ["perfdhcp", "-v"],
+    }
+    versions = {}
+    for name, argv in probes.items():
+        if shutil.which(argv[0]) is None:
+            versions[name] = "missing"
+            continue
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            versions[name] = "unknown"
+            continue
+        text = (out.stdout + out.stderr).strip().splitlines()
+        line = next((t for t in text if "ersion" in t or t[:1].isdigit()), text[0] if text else "")
+        versions[name] = line.strip()
+    return versions
+
+
+def median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile of an already sorted sequence."""
+    if not sorted_values:
+        return None
+    rank = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values)) - 1))
+    return sorted_values[rank]
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident set size of ``pid`` (VmRSS), or None if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def namespace_pids(ns: str, name: str) -> list[int]:
+    """PIDs in namespace ``ns`` whose command name is ``name`` (``ip netns exec`` execs, so the
+    server is the process we started, but a wrapper may sit in between)."""
+    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=10)
+    pids = []
+    for word in out.stdout.split():
+        with contextlib.suppress(OSError, ValueError):
+            comm = Path(f"/proc/{word}/comm").read_text().strip()
+            if comm == name:
+                pids.append(int(word))
+    return pids
+
+
+def descendant_pids(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    result, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        result.append(p)
+        todo.extend(children.get(p, ()))
+    return result
+
+
+def stop(proc: subprocess.Popen[str] | None, timeout: float = 10.0) -> None:
+    """SIGTERM the process group we started, then SIGKILL it if it lingers."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return check()
+
+
+def udp_dns_answers(ns: str, host: str, port: int, name: str = "site1.example") -> bool:
+    """True once a DNS server in ``ns`` answers a SOA query (dig, inside the namespace)."""
+    out = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "dig",
+            f"@{host}",
+            "-p",
+            str(port),
+            "+tries=1",
+            "+time=1",
+            name,
+            "SOA",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return "status: NOERROR" in out.stdout or "status: NXDOMAIN" in out.stdout
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def logfile(path: Path) -> Iterator[Any]:
+    f = path.open("w")
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+def missing_tools(*tools: str) -> list[str]:
+    return [t for t in tools if shutil.which(t) is None]

@@ -1,0 +1,289 @@
+"""DNS: dnsperf against NSD, dnsmasq and ddi serving the same zone, in interleaved rounds.
+
+Every server listens on 127.0.0.1 inside one lab namespace and dnsperf runs there too, so
+the servers and the load generator share the machine's cores, as they would in production on
+a small appliance. Each server gets a warm-up run first; then ``rounds`` rounds run every
+contender in turn (``-c clients -q outstanding -l seconds``), and the table quotes the median
+qps and loss. Latency percentiles come from one more run per contender with ``-v`` (dnsperf
+prints every reply's latency; that costs the client some speed, so qps is not taken from it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import data, ddi_site
+from bench.common import (
+    Context,
+    Row,
+    median,
+    missing_tools,
+    percentile,
+    rss_bytes,
+    stop,
+    udp_dns_answers,
+    unavailable,
+    wait_until,
+)
+
+SECTION = "dns"
+PORTS = {"nsd": 5301, "dnsmasq": 5302, "ddi": 5303}
+
+
+@dataclass(slots=True)
+class Server:
+    name: str
+    port: int
+    proc: subprocess.Popen[str] | None = None
+    daemon: ddi_site.DdiDaemon | None = None
+    note: str = ""
+
+    def pid(self) -> int | None:
+        if self.daemon is not None:
+            return self.daemon.pid
+        return None if self.proc is None else self.proc.pid
+
+    def close(self) -> None:
+        if self.daemon is not None:
+            self.daemon.stop()
+        stop(self.proc)
+
+
+def _start_nsd(ctx: Context, ns: str, names: list[data.Name]) -> Server:
+    folder = ctx.workdir / "nsd"
+    folder.mkdir()
+    forward, reverse = data.write_nsd_zones(folder, names)
+    port = PORTS["nsd"]
+    conf = folder / "nsd.conf"
+    conf.write_text(
+        "server:\n"
+        "  server-count: 1\n"
+        f"  ip-address: 127.0.0.1@{port}\n"
+        "  rrl-ratelimit: 0\n"
+        f'  zonesdir: "{folder}"\n'
+        '  database: ""\n'
+        f'  pidfile: "{folder}/nsd.pid"\n'
+        f'  xfrdfile: "{folder}/xfrd.state"\n'
+        f'  zonelistfile: "{folder}/zone.list"\n'
+        '  username: ""\n'
+        '  chroot: ""\n'
+        f'  logfile: "{folder}/nsd.log"\n'
+        "  verbosity: 0\n"
+        "remote-control:\n"
+        "  control-enable: no\n"
+        f"zone:\n  name: {data.DOMAIN}\n  zonefile: {forward.name}\n"
+        f"zone:\n  name: {data.REVERSE_ZONE}\n  zonefile: {reverse.name}\n"
+    )
+    out = (folder / "stdout").open("w")
+    proc = ctx.lab.popen(ns, "nsd", "-d", "-c", str(conf), stdout=out, stderr=subprocess.STDOUT)
+    out.close()
+    return Server("nsd", port, proc=proc, note="1 server process, RRL off")
+
+
+def _start_dnsmasq(ctx: Context, ns: str, names: list[data.Name]) -> Server:
+    folder = ctx.workdir / "dnsmasq-dns"
+    folder.mkdir()
+    hosts = data.write_hosts_file(folder / "hosts", names)
+    port = PORTS["dnsmasq"]
+    out = (folder / "stdout").open("w")
+    proc = ctx.lab.popen(
+        ns,
+        "dnsmasq",
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        f"--addn-hosts={hosts}",
+        f"--local=/{data.DOMAIN}/",
+        f"--local=/{data.REVERSE_ZONE}/",
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        f"--port={port}",
+        "--cache-size=10000",
+        "--user=root",
+        "--group=root",
+        f"--pid-file={folder}/pid",
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    out.close()
+    return Server("dnsmasq", port, proc=proc, note="addn-hosts, --local zones")
+
+
+def _start_ddi(ctx: Context, ns: str, names: list[data.Name]) -> Server:
+    workdir = ctx.workdir / "ddi-dns"
+    port = PORTS["ddi"]
+    subnet = ddi_site.SubnetSpec(name="bench", cidr="198.18.0.0/15")
+    ds = ddi_site.Dataset(key=f"dns{len(names)}", subnets=[subnet], hosts=names)
+    spent = ddi_site.prepare_store(workdir / "var", ds, ctx.log)
+    if spent:
+        ctx.log(f"  ddi store loaded in {spent:.0f} s")
+    cfg = ddi_site.config_text(
+        workdir, subnets=[subnet], dns={"listen": [f"127.0.0.1:{port}"], "ns_address": "198.18.0.1"}
+    )
+    daemon = ddi_site.DdiDaemon(ctx.lab, ns, workdir, cfg)
+    daemon.start()
+    return Server("ddi", port, daemon=daemon, note="reservations → A + PTR")
+
+
+STARTERS: dict[str, Callable[[Context, str, list[data.Name]], Server]] = {
+    "nsd": _start_nsd,
+    "dnsmasq": _start_dnsmasq,
+    "ddi": _start_ddi,
+}
+
+_NUM = r"([0-9.]+)"
+
+
+def parse_dnsperf(text: str) -> dict[str, Any]:
+    """The summary numbers of a dnsperf run."""
+    result: dict[str, Any] = {}
+    patterns = {
+        "sent": rf"Queries sent:\s+{_NUM}",
+        "completed": rf"Queries completed:\s+{_NUM}",
+        "lost": rf"Queries lost:\s+{_NUM}",
+        "qps": rf"Queries per second:\s+{_NUM}",
+        "avg_latency_ms": rf"Average Latency \(s\):\s+{_NUM}",
+    }
+    for key, pattern in patterns.items():
+        m = re.search(pattern, text)
+        if m:
+            result[key] = float(m.group(1))
+    if "avg_latency_ms" in result:
+        result["avg_latency_ms"] *= 1000
+    m = re.search(r"Response codes:\s+(.*)", text)
+    if m:
+        result["rcodes"] = m.group(1).strip()
+    if result.get("sent"):
+        result["loss_pct"] = 100.0 * result.get("lost", 0.0) / result["sent"]
+    return result
+
+
+def dnsperf(
+    ctx: Context, ns: str, port: int, queries: Path, seconds: float, *, verbose_to: Path | None
+) -> dict[str, Any]:
+    p = ctx.profile
+    argv = [
+        "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries),
+        "-c", str(p.dns_clients), "-q", str(p.dns_outstanding), "-l", f"{seconds:g}",
+    ]  # fmt: skip
+    if verbose_to is None:
+        out = ctx.lab.run(ns, *argv, check=False, timeout=seconds + 60)
+        return parse_dnsperf(out.stdout)
+    with verbose_to.open("w") as f:
+        proc = ctx.lab.popen(ns, *argv, "-v", stdout=f, stderr=subprocess.STDOUT)
+        proc.wait(timeout=seconds + 60)
+    latencies = []
+    summary_lines = []
+    with verbose_to.open() as f:
+        for line in f:
+            if line.startswith("> "):
+                parts = line.split()
+                if len(parts) >= 5:
+                    with contextlib.suppress(ValueError):
+                        latencies.append(float(parts[-1]))
+            else:
+                summary_lines.append(line)
+    verbose_to.unlink()
+    latencies.sort()
+    result = parse_dnsperf("".join(summary_lines))
+    for q in (50, 90, 99, 99.9):
+        value = percentile(latencies, q)
+        result[f"p{q:g}_ms"] = None if value is None else round(value * 1000, 3)
+    return result
+
+
+def run(ctx: Context) -> list[Row]:
+    p = ctx.profile
+    wanted = [name for name in STARTERS if ctx.wants(name)]
+    rows: list[Row] = []
+    lacking = missing_tools("dnsperf", "dig")
+    if lacking:
+        return [unavailable(SECTION, "udp", n, f"missing {', '.join(lacking)}") for n in wanted]
+    ns = ctx.lab.namespace("dns")
+    names = data.dns_names(p.dns_names)
+    queries = ctx.workdir / "queries.txt"
+    queries.write_text("\n".join(data.query_lines(names, p.dns_queries)) + "\n")
+    servers: dict[str, Server] = {}
+    try:
+        for name in wanted:
+            tool = {"nsd": "nsd", "dnsmasq": "dnsmasq"}.get(name)
+            if tool and missing_tools(tool):
+                rows.append(unavailable(SECTION, "udp", name, f"missing {tool}"))
+                continue
+            if name == "ddi":
+                why = ddi_site.missing("dns")
+                if why:
+                    rows.append(unavailable(SECTION, "udp", name, why))
+                    continue
+            ctx.log(f"  starting {name}")
+            try:
+                server = STARTERS[name](ctx, ns, names)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                rows.append(unavailable(SECTION, "udp", name, f"did not start: {exc}"))
+                continue
+            servers[name] = server
+            answers = functools.partial(udp_dns_answers, ns, "127.0.0.1", server.port)
+            if not wait_until(answers, 60, 0.2):
+                rows.append(unavailable(SECTION, "udp", name, "no answer to a SOA query"))
+                server.close()
+                del servers[name]
+        for server in servers.values():
+            ctx.log(f"  warm-up {server.name} {p.dns_warmup:g} s")
+            dnsperf(ctx, ns, server.port, queries, p.dns_warmup, verbose_to=None)
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+        for round_no in range(p.dns_rounds):
+            for server in servers.values():
+                r = dnsperf(ctx, ns, server.port, queries, p.dns_seconds, verbose_to=None)
+                ctx.log(
+                    f"  round {round_no + 1} {server.name}: {r.get('qps', 0):,.0f} qps,"
+                    f" loss {r.get('loss_pct', 0):.2f}%"
+                )
+                results[server.name].append(r)
+        latency: dict[str, dict[str, Any]] = {}
+        for server in servers.values():
+            seconds = min(p.dns_seconds, 5.0)
+            latency[server.name] = dnsperf(
+                ctx, ns, server.port, queries, seconds, verbose_to=ctx.shmdir / "dnsperf-v.txt"
+            )
+        for name, server in servers.items():
+            runs = results[name]
+            lat = latency[name]
+            pid = server.pid()
+            rss = rss_bytes(pid) if pid else None
+            rows.append(
+                Row(
+                    SECTION,
+                    "udp",
+                    name,
+                    {
+                        "qps": _round(median([r["qps"] for r in runs if "qps" in r])),
+                        "qps_runs": ", ".join(f"{r.get('qps', 0):.0f}" for r in runs),
+                        "loss_pct": _round(median([r.get("loss_pct", 0.0) for r in runs]), 3),
+                        "avg_ms": _round(median([r.get("avg_latency_ms", 0.0) for r in runs]), 3),
+                        "p50_ms": lat.get("p50_ms"),
+                        "p99_ms": lat.get("p99_ms"),
+                        "p99.9_ms": lat.get("p99.9_ms"),
+                        "rcodes": lat.get("rcodes", runs[-1].get("rcodes") if runs else None),
+                        "rss_mb": None if rss is None else round(rss / 2**20, 1),
+                    },
+                    note=server.note,
+                )
+            )
+    finally:
+        for server in servers.values():
+            server.close()
+    time.sleep(0.2)
+    return rows
+
+
+def _round(value: float | None, digits: int = 0) -> float | None:
+    return None if value is None else round(value, digits)

@@ -1,0 +1,183 @@
+"""Entry point: ``python -m bench`` (``make bench``) builds the lab, runs every benchmark with
+every contender, prints the tables and writes ``bench/results/bench-<date>.json``.
+
+    python -m bench                       # the full run the README quotes
+    python -m bench --profile smoke       # a tiny load, to check the harness
+    python -m bench --only dns,memory --contenders nsd,ddi
+
+Needs root (network namespaces) and the Debian tools: nsd, dnsmasq, kea-dhcp4, perfdhcp
+(kea-admin), dnsperf, dig; PostgreSQL for the sync benchmark's second backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench import dhcp, dns, memory, storm, syncbench
+from bench.common import PROFILES, Context, Row, machine, tool_versions
+from ddi.lab import Lab
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+SECTIONS: dict[str, Callable[[Context], list[Row]]] = {
+    "dns": dns.run,
+    "dhcp": dhcp.run,
+    "storm": storm.run,
+    "memory": memory.run,
+    "sync": syncbench.run,
+}
+
+# section -> (metric compared, True when more is better, columns shown)
+TABLES: dict[str, tuple[str, bool, list[str]]] = {
+    "dns": ("qps", True, ["qps", "loss_pct", "avg_ms", "p50_ms", "p99_ms", "rcodes"]),
+    "dhcp": ("rate", True, ["rate", "drops_pct", "do_ms", "ra_ms", "steps"]),
+    "storm": ("seconds", False, ["seconds", "dora_s", "resolve_s", "bound", "resolved"]),
+    "memory": ("rss_mb", False, ["rss_mb", "hosts", "leases", "records", "load_s"]),
+    "sync": ("seconds", False, ["seconds", "changes", "rate"]),
+}
+
+
+def add_ratios(rows: Sequence[Row]) -> None:
+    """Set ``ddi_ratio`` on every contender's row: ddi's value over the contender's, for the
+    section's metric (above 1 is ddi ahead for rates, behind for times and memory)."""
+    for row in rows:
+        spec = TABLES.get(row.section)
+        if spec is None or row.contender == "ddi" or not row.available:
+            continue
+        metric = spec[0]
+        ddi_row = next(
+            (r for r in rows if r.section == row.section and r.scenario == row.scenario
+             and r.contender == "ddi" and r.available),
+            None,
+        )  # fmt: skip
+        mine = row.metrics.get(metric)
+        if ddi_row is None or not isinstance(mine, int | float) or not mine:
+            row.metrics["ddi_ratio"] = None
+            continue
+        theirs = ddi_row.metrics.get(metric)
+        ok = isinstance(theirs, int | float)
+        row.metrics["ddi_ratio"] = round(theirs / mine, 2) if ok else None  # type: ignore[operator]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.3g}" if value < 10 else f"{value:.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def format_tables(rows: Sequence[Row]) -> str:
+    out = []
+    for section, (metric, higher, columns) in TABLES.items():
+        mine = [r for r in rows if r.section == section]
+        if not mine:
+            continue
+        ratio_head = f"ddi/x {metric}"
+        head = ["scenario", "contender", *columns, ratio_head, "note"]
+        body = []
+        for r in mine:
+            if r.available:
+                cells = [_cell(r.metrics.get(c)) for c in columns]
+                ratio = "" if r.contender == "ddi" else _cell(r.metrics.get("ddi_ratio"))
+            else:
+                cells = ["n/a"] * len(columns)
+                ratio = ""
+            body.append([r.scenario, r.contender, *cells, ratio, r.note])
+        widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
+        better = "higher" if higher else "lower"
+        out.append(f"\n== {section} ({metric}: {better} is better) ==")
+        for line in [head, *body]:
+            padded = [str(c).ljust(w) for c, w in zip(line[:-1], widths[:-1], strict=True)]
+            out.append("  ".join([*padded, str(line[-1])]).rstrip())
+    return "\n".join(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
+    parser.add_argument(
+        "--only", default="", help="sections, comma-separated: " + ",".join(SECTIONS)
+    )
+    parser.add_argument("--contenders", default="", help="e.g. nsd,dnsmasq,kea,ddi (default all)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results/)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench needs root: it builds network namespaces", file=sys.stderr)
+        return 1
+    sections = [s for s in args.only.split(",") if s] or list(SECTIONS)
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(unknown)}")
+    contenders = frozenset(c for c in args.contenders.split(",") if c) or None
+    profile = PROFILES[args.profile]
+    report = run_benchmarks(profile, sections, contenders, keep=args.keep)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = args.out or RESULTS / f"bench-{report['machine']['date'].replace(':', '')}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(report["table"])
+    print(f"\nwritten to {out}")
+    return 0
+
+
+def run_benchmarks(
+    profile: Any,
+    sections: Sequence[str],
+    contenders: frozenset[str] | None,
+    *,
+    keep: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``sections`` and return the report (machine, rows, formatted table)."""
+    say = log or (lambda text: print(text, flush=True))
+    workdir = Path(tempfile.mkdtemp(prefix="ddi-bench-", dir="/var/tmp"))
+    shmdir = Path(tempfile.mkdtemp(prefix="ddi-bench-", dir="/dev/shm"))
+    rows: list[Row] = []
+    started = time.monotonic()
+    info = machine()
+    say(f"bench {profile.name}: {info['nproc']} x {info['cpu_model']}, kernel {info['kernel']}")
+    try:
+        for section in sections:
+            lab = Lab(f"bn{os.getpid() % 100000}{section[:2]}")
+            folder = workdir / section
+            folder.mkdir()
+            ctx = Context(profile, lab, folder, shmdir, contenders, say)
+            say(f"[{section}]")
+            t0 = time.monotonic()
+            try:
+                rows += SECTIONS[section](ctx)
+            finally:
+                lab.close()
+            say(f"[{section}] done in {time.monotonic() - t0:.0f} s")
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(shmdir, ignore_errors=True)
+    add_ratios(rows)
+    return {
+        "profile": profile.name,
+        "machine": info,
+        "tools": tool_versions(),
+        "elapsed_s": round(time.monotonic() - started, 1),
+        "workdir": str(workdir) if keep else None,
+        "rows": [r.to_json() for r in rows],
+        "table": format_tables(rows),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

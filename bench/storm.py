@@ -1,0 +1,7 @@
+"""placeholder"""
+
+from bench.common import Context, Row
+
+
+def run(ctx: Context) -> list[Row]:
+    return []
