@@ -70,6 +70,8 @@ log = logging.getLogger(__name__)
 Listener = Callable[[Sequence[Change]], None]
 
 BUSY_TIMEOUT_MS = 5000
+CENTRAL_ACTOR = "central"
+"""The actor of changes that come down from central; only it may change central-owned objects."""
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _HOST_COLUMNS = (
     "id, ip, hostname, mac, client_id, circuit_id, boot, boot_file, boot_script, owner, version"
@@ -637,7 +639,8 @@ class Store:
 
         Raises:
             NotFound: no host matches ``key``.
-            Invalid, Conflict: as for :meth:`add_host`, or a field that cannot be changed.
+            Invalid, Conflict: as for :meth:`add_host`, a field that cannot be changed, or a
+                central-owned host changed by an actor other than ``central``.
         """
         for name, value in fields.items():
             if name not in _UPDATABLE_HOST_FIELDS:
@@ -645,6 +648,7 @@ class Store:
                 raise Invalid(name, str(value), why)
         async with self._transaction(dry_run=dry_run) as tx:
             old = await _find_host(tx.db, key)
+            _check_edge_may_change(old, describe_host(old), actor)
             image = old.to_image()
             for name, value in fields.items():
                 image[name] = None if value is None or value == "" else str(value)
@@ -671,9 +675,11 @@ class Store:
 
         Raises:
             NotFound: no host matches ``key``.
+            Invalid: the host is central-owned and ``actor`` is not ``central``.
         """
         async with self._transaction(dry_run=dry_run) as tx:
             host = await _find_host(tx.db, key)
+            _check_edge_may_change(host, describe_host(host), actor)
             await tx.db.execute("DELETE FROM host WHERE id = ?", (host.id,))
             tx.log(Kind.HOST, host.id, Op.DELETE, host.to_image(), actor=actor, reason=reason)
         return tx.changes[0]
@@ -850,12 +856,18 @@ class Store:
     async def remove_record(
         self, key: str, *, actor: str, reason: str, dry_run: bool = False
     ) -> Change:
-        """Delete the record with id ``key``. Raises NotFound."""
+        """Delete the record with id ``key``.
+
+        Raises:
+            NotFound: no such record.
+            Invalid: the record is central-owned and ``actor`` is not ``central``.
+        """
         async with self._transaction(dry_run=dry_run) as tx:
             rows = await tx.fetch(f"SELECT {_RECORD_COLUMNS} FROM record WHERE id = ?", (key,))
             if not rows:
                 raise NotFound("record", key)
             record = _record_from_row(rows[0])
+            _check_edge_may_change(record, _describe_record(record), actor)
             await tx.db.execute("DELETE FROM record WHERE id = ?", (record.id,))
             tx.log(Kind.RECORD, record.id, Op.DELETE, record.to_image(), actor=actor, reason=reason)
         return tx.changes[0]
@@ -1211,6 +1223,14 @@ async def _find_host(db: aiosqlite.Connection, key: str) -> Host:
         if rows:
             return _host_from_row(rows[0])
     raise NotFound("host", key)
+
+
+def _check_edge_may_change(thing: Host | Record, description: str, actor: str) -> None:
+    """Central-owned objects change only through central (the down log), never locally."""
+    if thing.owner is Owner.CENTRAL and actor != CENTRAL_ACTOR:
+        raise Invalid(
+            "owner", thing.owner.value, f"{description} is owned by central; change it there"
+        )
 
 
 def _normalise_host(host: Host) -> Host:

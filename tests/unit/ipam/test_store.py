@@ -828,3 +828,22 @@ async def test_cancelled_writer_leaves_store_and_listeners_agreeing(store: Store
         await store.expire_leases(0)
         assert index.state() == (await IpamIndex.load(store)).state()
     assert index.seq == await store.last_seq()
+
+
+@pytest.mark.asyncio
+async def test_central_owned_objects_change_only_through_central(store: Store) -> None:
+    await add_web1(store, owner=Owner.CENTRAL)
+    await store.add_record(
+        Record(id="r1", name="c.site.example", rtype="TXT", value="x", owner=Owner.CENTRAL),
+        actor="central",
+        reason="",
+    )
+    error = await refused(
+        store, Invalid, store.update_host("web1", {"boot": "x"}, actor="alice", reason="")
+    )
+    assert "owned by central" in str(error)
+    await refused(store, Invalid, store.remove_host("web1", actor="alice", reason=""))
+    await refused(store, Invalid, store.remove_record("r1", actor="alice", reason=""))
+    await store.update_host("web1", {"boot": "x"}, actor="central", reason="")
+    await store.remove_host("web1", actor="central", reason="")
+    await store.remove_record("r1", actor="central", reason="")
