@@ -130,6 +130,7 @@ def build_app(context: AppContext, *, token: str | None = None) -> web.Applicati
     # Imported here, not at the top, so that route modules can import from ddi.api freely.
     from ddi.api import boot as boot_api
     from ddi.api import changes, hosts, leases, status, subnets
+    from ddi.api import dns as dns_api
     from ddi.api import sync as sync_api
 
     middlewares: list[Middleware] = [error_middleware]
@@ -147,4 +148,5 @@ def build_app(context: AppContext, *, token: str | None = None) -> web.Applicati
     app.add_routes(changes.routes)
     app.add_routes(status.routes)
     app.add_routes(sync_api.routes)
+    app.add_routes(dns_api.routes)
     return app

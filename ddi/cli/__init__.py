@@ -26,6 +26,7 @@ from ddi.cli.client import (
     Unreachable,
     api,
 )
+from ddi.cli.dns import dns
 from ddi.cli.lease import lease
 from ddi.cli.output import json_option, print_fields, print_json, print_table
 from ddi.cli.reserve import reserve
@@ -77,4 +78,5 @@ main.add_command(subnet)
 main.add_command(lease)
 main.add_command(changes)
 main.add_command(status)
+main.add_command(dns)
 main.add_command(sync)
