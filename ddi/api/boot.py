@@ -24,7 +24,7 @@ from ddi.dhcp.netboot import (
     request_options,
     select_boot,
 )
-from ddi.dhcp.options import option_code_from_int
+from ddi.dhcp.options import OptionCode, option_code_from_int
 from ddi.ipam.models import Subnet
 
 routes = web.RouteTableDef()
@@ -63,7 +63,7 @@ def _choice_image(choice: BootChoice) -> dict[str, Any]:
         options.append(
             {
                 "code": int(code),
-                "name": known.name.lower() if not isinstance(known, int) else str(code),
+                "name": known.name.lower() if isinstance(known, OptionCode) else str(code),
                 "value": value.decode("utf-8", "replace") if code != 43 else value.hex(" "),
             }
         )
