@@ -175,3 +175,48 @@ DNS_NAME_COLLISIONS = Counter(
 )
 DNS_ZONE_SERIAL = Gauge("ddi_dns_zone_serial", "Current SOA serial, by zone", ["zone"])
 DNS_TCP_CONNECTIONS = Gauge("ddi_dns_tcp_connections", "Open DNS TCP connections")
+
+# --- dhcp ---
+DHCP_RECEIVED = Counter(
+    "ddi_dhcp_packets_received_total",
+    "DHCP packets received, by message type (malformed ones are counted as dropped)",
+    ["message_type"],
+)
+DHCP_SENT = Counter(
+    "ddi_dhcp_packets_sent_total", "DHCP replies sent, by message type", ["message_type"]
+)
+DHCP_DROPPED = Counter(
+    "ddi_dhcp_dropped_total",
+    "DHCP packets given no reply, by reason (malformed, overload, pool exhausted, ...)",
+    ["reason"],
+)
+DHCP_DECISIONS = Counter(
+    "ddi_dhcp_decisions_total",
+    "Replies and lease commits by the engine rule that made them",
+    ["rule"],
+)
+DHCP_LEASES = Gauge("ddi_dhcp_leases", "Leases in the store, by state", ["state"])
+DHCP_POOL_SIZE = Gauge("ddi_dhcp_pool_addresses", "Addresses in a subnet's pools", ["subnet"])
+DHCP_POOL_USED = Gauge(
+    "ddi_dhcp_pool_used_addresses",
+    "Pool addresses leased, quarantined or reserved, by subnet",
+    ["subnet"],
+)
+DHCP_POOL_UTILISATION = Gauge(
+    "ddi_dhcp_pool_utilisation_ratio", "Used over total pool addresses, by subnet", ["subnet"]
+)
+DHCP_QUEUE_DEPTH = Gauge("ddi_dhcp_queue_depth", "Received DHCP packets waiting for the engine")
+DHCP_COMMIT_PENDING = Gauge(
+    "ddi_dhcp_commit_pending", "Leases waiting to be committed before their reply goes out"
+)
+DHCP_COMMIT_BATCH = Histogram(
+    "ddi_dhcp_commit_batch_size",
+    "Leases per group commit (one transaction, one fsync)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+DHCP_COMMIT_LATENCY = Histogram(
+    "ddi_dhcp_lease_commit_seconds",
+    "Group-commit latency, from a lease's submission to its fsync",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+DHCP_EXPIRED = Counter("ddi_dhcp_leases_expired_total", "Leases reclaimed after their end")

@@ -193,16 +193,19 @@ def reply_destination(
     *,
     server_port: int,
     client_port: int,
+    relay_port: int | None = None,
 ) -> Destination:
     """RFC 2131 §4.1, "If the 'giaddr' field in a DHCP message from a client is non-zero...".
 
-    Relayed: to the relay at giaddr, server port. Else a NAK is broadcast; else a client with
+    Relayed: to the relay at giaddr, server port (or the relay's source port when it asked for
+    that with RFC 8357 sub-option 19: ``relay_port``). Else a NAK is broadcast; else a client with
     ciaddr (RENEWING, REBINDING, INFORM) gets unicast to ciaddr. Else broadcast on the ingress
     interface: unicast to yiaddr before the client has an address needs an ARP entry written
     for it, which needs CAP_NET_ADMIN, and every client accepts the broadcast.
     """
     if request.giaddr != ZERO_ADDRESS:
-        return Destination(ip=request.giaddr, port=server_port, interface=None)
+        port = server_port if relay_port is None else relay_port
+        return Destination(ip=request.giaddr, port=port, interface=None)
     if message_type is not MessageType.NAK and request.ciaddr != ZERO_ADDRESS:
         return Destination(ip=request.ciaddr, port=client_port, interface=interface)
     return Destination(ip=BROADCAST_ADDRESS, port=client_port, interface=interface)
@@ -227,6 +230,7 @@ class _Context:
     server_id: IPv4Address
     circuit_id: str | None
     relay_info: bytes | None
+    relay_port: int | None
 
 
 class DhcpEngine:
@@ -274,11 +278,14 @@ class DhcpEngine:
         try:
             relay_info = packet.get(OptionCode.RELAY_AGENT_INFORMATION)
             circuit_id = None
+            relay_port = None
             if relay_info is not None:
                 for code, value in decode_relay_agent_information(relay_info):
-                    if code == RelayAgentSubOption.CIRCUIT_ID and value:
+                    if code == RelayAgentSubOption.CIRCUIT_ID and value and circuit_id is None:
                         circuit_id = format_hex(value)
-                        break
+                    elif code == RelayAgentSubOption.RELAY_SOURCE_PORT:
+                        # RFC 8357 §5.1: answer the relay on the port it sent from.
+                        relay_port = inbound.src_port
             ctx = _Context(
                 packet=packet,
                 inbound=inbound,
@@ -287,6 +294,7 @@ class DhcpEngine:
                 server_id=server_id,
                 circuit_id=circuit_id,
                 relay_info=relay_info,
+                relay_port=relay_port,
             )
             match message_type:
                 case MessageType.DISCOVER:
@@ -453,6 +461,8 @@ class DhcpEngine:
                 return Drop(reason=DropReason.NO_SUBNET)
             subnet_name = subnet.name
         self._drop_offer(ctx.client.key)
+        # Held for no client until the quarantine lease is committed and visible.
+        self._hold_offer(f"declined:{ip}", ip, subnet_name, ctx.now, Rule.DECLINED)
         # RFC 2131 §3.1.5 and §4.3.3: the address is in use by something else on the link.
         # It stays out of the pool for ``decline_quarantine`` seconds; the lease row makes that
         # durable, so a restart does not hand it out again.
@@ -477,7 +487,9 @@ class DhcpEngine:
         lease = self._view.lease_by_ip(ctx.packet.ciaddr)
         if lease is None or lease.state is not LeaseState.BOUND or not ctx.client.owns(lease):
             return Drop(reason=DropReason.NOT_LEASED)
-        # The lease row is kept, released, so the client's next DISCOVER gets it back.
+        # The lease row is kept, released, so the client's next DISCOVER gets it back. Until
+        # the release is committed the view still shows the lease bound, so no hold is needed.
+        self._drop_offer(ctx.client.key)
         released = replace(lease, state=LeaseState.RELEASED, end=ctx.now)
         return Commit(lease=released, rule=Rule.RELEASED)
 
@@ -542,15 +554,19 @@ class DhcpEngine:
     # --- offers ------------------------------------------------------------------------------
 
     def _hold_offer(
-        self, client: Client, ip: IPv4Address, subnet: Subnet, now: float, rule: Rule
+        self, client: Client | str, ip: IPv4Address, subnet: Subnet | str, now: float, rule: Rule
     ) -> None:
-        self._drop_offer(client.key)
+        key = client if isinstance(client, str) else client.key
+        self._drop_offer(key)
         while len(self._offers) >= self._max_offers:
             self._drop_offer(next(iter(self._offers)))
-        self._offers[client.key] = _Offer(
-            ip=ip, subnet=subnet.name, expires=now + self._config.offer_ttl, rule=rule
+        self._offers[key] = _Offer(
+            ip=ip,
+            subnet=subnet if isinstance(subnet, str) else subnet.name,
+            expires=now + self._config.offer_ttl,
+            rule=rule,
         )
-        self._offered[ip] = client.key
+        self._offered[ip] = key
 
     def _drop_offer(self, key: str) -> None:
         offer = self._offers.pop(key, None)
@@ -660,7 +676,9 @@ class DhcpEngine:
                 subnet=subnet.name,
                 circuit_id=ctx.circuit_id,
             )
-            self._drop_offer(ctx.client.key)
+            # The view shows the lease only once it is committed; until then the address stays
+            # held for this client, so no one else is offered it meanwhile.
+            self._hold_offer(ctx.client, ip, subnet, now, rule)
         return Reply(
             packet=reply,
             to=self._destination(ctx, message_type),
@@ -750,6 +768,7 @@ class DhcpEngine:
             ctx.inbound.interface,
             server_port=self._config.port,
             client_port=self._config.client_port,
+            relay_port=ctx.relay_port,
         )
 
 

@@ -73,13 +73,14 @@ class OptionCode(IntEnum):
 
 
 class RelayAgentSubOption(IntEnum):
-    """Option 82 sub-options (RFC 3046 §2.0, RFC 3527, RFC 5107)."""
+    """Option 82 sub-options (RFC 3046 §2.0, RFC 3527, RFC 5107, RFC 8357)."""
 
     CIRCUIT_ID = 1
     REMOTE_ID = 2
     LINK_SELECTION = 5
     SUBSCRIBER_ID = 6
     SERVER_ID_OVERRIDE = 11
+    RELAY_SOURCE_PORT = 19  # RFC 8357
 
 
 class ClientArch(IntEnum):

@@ -279,7 +279,28 @@ def test_dora_commits_a_bound_lease() -> None:
         end=NOW + 3600,
         subnet="lan",
     )
-    assert h.engine.statistics() == {"offers_outstanding": 0}
+    # Held until the lease is visible in the view, then harmless: it is the client's own.
+    assert h.engine.statistics() == {"offers_outstanding": 1}
+
+
+def test_acked_address_stays_held_until_the_lease_is_visible() -> None:
+    h = _small_lan(2)
+    a = ClientSim(mac="52:54:00:00:00:01")
+    offer = reply_of(h.engine.handle(a.discover(), INBOUND, NOW))
+    ack = h.engine.handle(a.select(offer), INBOUND, NOW)  # not committed to the view
+    assert isinstance(ack, Reply)
+    other = reply_of(h.engine.handle(ClientSim(mac="52:54:00:00:00:02").discover(), INBOUND, NOW))
+    assert other.yiaddr != offer.yiaddr
+
+
+def test_relay_source_port_sub_option_answers_the_relay_port() -> None:
+    h = Harness()
+    relay_info = bytes([19, 0])
+    client = ClientSim(mac="52:54:00:00:00:01", giaddr=A("198.18.5.1"), relay_info=relay_info)
+    inbound = Inbound(interface="eth0", local_ip=SERVER, src_ip=A("198.18.5.1"), src_port=40000)
+    decision = h.handle(client.discover(), inbound=inbound)
+    assert isinstance(decision, Reply)
+    assert decision.to == Destination(ip=A("198.18.5.1"), port=40000, interface=None)
 
 
 def test_selecting_another_server_drops_and_frees_our_offer() -> None:
