@@ -1,0 +1,152 @@
+"""Configuration: a good file parses; each invalid key is refused with its dotted key and why."""
+
+from __future__ import annotations
+
+import copy
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ddi.config import load_config, parse_config
+from ddi.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+PATH = Path("/etc/ddi/ddi.toml")
+
+
+def base() -> dict[str, Any]:
+    return {
+        "site": {"id": "site1", "domain": "Site1.Example.", "data_dir": "state"},
+        "api": {"socket": "/run/ddi/ddi.sock"},
+        "subnets": [
+            {
+                "name": "lan",
+                "cidr": "198.18.0.0/24",
+                "gateway": "198.18.0.1",
+                "dns_servers": ["198.18.0.1"],
+                "pools": [{"start": "198.18.0.100", "end": "198.18.0.199"}],
+            },
+            {"name": "servers", "cidr": "198.18.1.0/24", "domain": "srv.site1.example"},
+        ],
+        "dhcp": {"enabled": False},
+    }
+
+
+def with_value(path: str, value: Any) -> dict[str, Any]:
+    """``base()`` with the key at dotted ``path`` (``subnets.0.cidr``) set, or deleted for
+    ``...``."""
+    data = base()
+    node: Any = data
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+    last = parts[-1]
+    if value is ...:
+        del node[last]
+    elif isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return data
+
+
+def test_valid_config_parses_to_typed_values() -> None:
+    config = parse_config(base(), path=PATH)
+    assert config.site.domain == "site1.example"
+    assert config.site.data_dir == Path("/etc/ddi/state")
+    lan, servers = config.subnets
+    assert lan.cidr == IPv4Network("198.18.0.0/24")
+    assert lan.gateway == IPv4Address("198.18.0.1")
+    assert lan.domain == "site1.example"  # the site domain unless the subnet sets one
+    assert servers.domain == "srv.site1.example"
+    assert lan.pools[0].size == 100
+    assert config.dhcp.enabled is False
+    assert config.sync is None
+
+
+def test_example_site_config_loads_as_it_is() -> None:
+    config = load_config(REPO / "examples" / "site.toml")
+    assert config.site.id
+    assert config.subnets
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key", "reason"),
+    [
+        ("site", ..., "site", "is required"),
+        ("site.id", ..., "site.id", "is required"),
+        ("site.id", "site 1", "site.id", "letters, digits"),
+        ("site.id", 7, "site.id", "must be a string, not an integer"),
+        ("site.domain", "bad..example", "site.domain", "not a valid domain"),
+        ("site.domian", "x.example", "site.domian", "did you mean 'domain'"),
+        ("sites", {}, "sites", "did you mean 'site'"),
+        ("subnets.0.cidr", "198.18.0.1/24", "subnets[0].cidr", "not an IPv4 network"),
+        ("subnets.0.cidr", "2001:db8::/64", "subnets[0].cidr", "not an IPv4 network"),
+        ("subnets.0.gateway", "198.18.9.1", "subnets[0].gateway", "outside the subnet"),
+        ("subnets.0.gateway", "gw", "subnets[0].gateway", "not an IPv4 address"),
+        ("subnets.0.lease_time", 10, "subnets[0].lease_time", "at least 60"),
+        ("subnets.0.lease_time", True, "subnets[0].lease_time", "not a boolean"),
+        ("subnets.0.dns_servers", ["x"], "subnets[0].dns_servers[0]", "not an IPv4 address"),
+        ("subnets.0.lease_tme", 600, "subnets[0].lease_tme", "did you mean 'lease_time'"),
+        ("subnets.0.pools.0.end", "198.18.2.10", "subnets[0].pools[0].end", "outside the subnet"),
+        ("subnets.0.pools.0.end", "198.18.0.255", "subnets[0].pools[0].end", "broadcast"),
+        ("subnets.0.pools.0.start", "198.18.0.0", "subnets[0].pools[0].start", "network"),
+        ("subnets.0.pools.0.end", "198.18.0.50", "subnets[0].pools[0].end", "before start"),
+        ("subnets.1.name", "lan", "subnets[1].name", "also subnets[0]"),
+        ("subnets.1.cidr", "198.18.0.128/25", "subnets[1].cidr", "overlaps subnets[0]"),
+        ("subnets.1.boot", "pxe", "subnets[1].boot", "no [boot.profiles.pxe]"),
+        ("subnets.1.mtu", 20, "subnets[1].mtu", "at least 68"),
+        ("api.listen", "127.0.0.1:8053", "api.listen", "needs token"),
+        ("dhcp.port", 70000, "dhcp.port", "at most 65535"),
+        ("dhcp.enabled", "yes", "dhcp.enabled", "true or false"),
+        ("dns.forwarders", ["resolver"], "dns.forwarders[0]", "not an IP address"),
+        ("sync.central_url", "http://c.example", "sync.central_url", "insecure_http"),
+    ],
+)
+def test_invalid_key_is_named_with_its_reason(path: str, value: Any, key: str, reason: str) -> None:
+    data = with_value(path, value)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, path=PATH)
+    assert caught.value.key == key
+    assert reason in caught.value.reason
+    assert str(caught.value).startswith(f"{key}: ")
+
+
+def test_unknown_top_level_key_without_a_near_match() -> None:
+    data = base() | {"zzz": 1}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, path=PATH)
+    assert (caught.value.key, caught.value.reason) == ("zzz", "unknown key")
+
+
+def test_load_config_refuses_unreadable_and_non_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[site\nid = 1\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+
+
+def test_relative_paths_resolve_against_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "api.token").write_text("s3cret\n")
+    (folder / "ddi.toml").write_text(
+        '[site]\nid = "s"\ndomain = "s.example"\ndata_dir = "data"\n'
+        '[api]\nsocket = "run/ddi.sock"\nlisten = "127.0.0.1:8053"\ntoken_file = "api.token"\n'
+    )
+    config = load_config(folder / "ddi.toml")
+    assert config.site.data_dir == folder / "data"
+    assert config.api.socket == folder / "run" / "ddi.sock"
+    assert config.api.token == "s3cret"
+    assert config.api.listen == ("127.0.0.1", 8053)
+
+
+def test_config_is_not_changed_by_parsing() -> None:
+    data = base()
+    before = copy.deepcopy(data)
+    parse_config(data, path=PATH)
+    assert data == before
