@@ -287,7 +287,7 @@ class _Api:
         unix = _bind_unix(api.socket)
         self._socket = (api.socket, os.stat(api.socket).st_ino)
         await self._add(build_app(app), unix)
-        app.api_endpoints.append(str(api.socket))
+        app.api_endpoints.append(os.path.normpath(api.socket))
         if api.listen is not None:
             tcp = _bind_tcp(*api.listen)
             await self._add(build_app(app, token=api.token), tcp)
@@ -339,7 +339,7 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StartupError(f"site.data_dir: cannot create {data_dir}: {exc.strerror}") from None
-    store_path = data_dir / STORE_FILE
+    store_path = Path(os.path.normpath(data_dir / STORE_FILE))
     store = await Store.open(store_path)
     api = _Api()
     signals: list[signal.Signals] = []
