@@ -21,12 +21,24 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# As root (with iproute2) the daemon runs in the lab: namespace ddi-site serving DHCP and DNS on
+# ddi0, and a client namespace ddi-client to try them from (examples/lab.toml). Otherwise, or
+# with LAB=no, it runs here with examples/site.toml: the API and the store, DHCP off.
+LAB ?= $(shell [ "$$(id -u)" = 0 ] && command -v ip >/dev/null && echo yes || echo no)
+LAB_CONFIG ?= examples/lab.toml
+
 run: venv
-	@mkdir -p var/lib/ddi var/run
-	@echo "ddi: starting with $(CONFIG); in another shell:"
+	@mkdir -p var/lib var/run
+	@echo "ddi: in another shell:"
 	@echo "  export DDI_SOCKET=$(CURDIR)/var/run/ddi.sock PATH=$(CURDIR)/$(VENV)/bin:\$$PATH"
 	@echo "  ddi status"
+ifeq ($(LAB),yes)
+	@echo "  ip netns exec ddi-client dhclient -sf /bin/true -1 -v eth0"
+	trap '$(PY) -m ddi.lab down' EXIT; $(PY) -m ddi.lab up && \
+		ip netns exec ddi-site $(CURDIR)/$(VENV)/bin/ddi serve --config $(LAB_CONFIG)
+else
 	exec $(VENV)/bin/ddi serve --config $(CONFIG)
+endif
 
 test: venv debian-tools
 	$(PY) -bb -m pytest $(PYTEST_ARGS)
