@@ -514,3 +514,10 @@ def test_sd_notify_ready_watchdog_and_stopping(own_daemon: Daemon, tmp_path: Pat
         own_daemon.signal(signal.SIGTERM)
         wait_for("STOPPING=1")
     assert own_daemon.stop() == 0
+
+
+@pytest.mark.parametrize("name", ["site.toml", "lab.toml"])
+def test_example_configs_pass_the_check(name: str) -> None:
+    result = ddi("serve", "--check", "--config", str(ROOT / "examples" / name))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("config ok: ")
