@@ -3,9 +3,9 @@
 Rules:
 * ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``; a new version is a new
   entry appended to the list, never an edit of a released one.
-* :func:`migrate` runs every pending step and the version bump in one transaction, so a
-  database is always at exactly one version.
-* A database newer than this code is refused rather than guessed at.
+* The store (the only module that talks to SQLite) runs every pending step and the version
+  bump in one transaction, so a database is always at exactly one version, and refuses a
+  database newer than this code rather than guessing at it.
 
 Layout choices:
 * Pools live inside the subnet row (its JSON image), not in a table of their own: subnets come
@@ -20,10 +20,9 @@ Layout choices:
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
 
 _V1 = """
 CREATE TABLE meta (
@@ -117,45 +116,3 @@ MIGRATIONS: Sequence[str] = (_V1,)
 """SQL scripts; entry ``i`` migrates from ``user_version`` i to i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def migrate(db: sqlite3.Connection) -> int:
-    """Bring ``db`` (opened with ``isolation_level=None``) to :data:`SCHEMA_VERSION`.
-
-    Returns:
-        The version the database was at before.
-
-    Raises:
-        RuntimeError: the database was written by a newer ddi.
-    """
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        (found,) = db.execute("PRAGMA user_version").fetchone()
-        if found > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"database schema version {found} is newer than this ddi ({SCHEMA_VERSION})"
-            )
-        for version in range(found, SCHEMA_VERSION):
-            for statement in _statements(MIGRATIONS[version]):
-                db.execute(statement)
-        # PRAGMA takes no bound parameters; the value is our own integer.
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-    return int(found)
-
-
-def _statements(script: str) -> list[str]:
-    """Split a script into statements (``executescript`` would commit our transaction)."""
-    statements: list[str] = []
-    pending = ""
-    for line in script.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            statements.append(pending.strip())
-            pending = ""
-    if pending.strip():
-        statements.append(pending.strip())
-    return statements

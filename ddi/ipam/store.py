@@ -314,6 +314,49 @@ class _Tx:
         return [Subnet.from_image(json.loads(image)) for (image,) in rows]
 
 
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring ``db`` (opened with ``isolation_level=None``) to :data:`schema.SCHEMA_VERSION`,
+    running each pending migration and the version bump in one transaction.
+
+    Returns:
+        The version the database was at before.
+
+    Raises:
+        RuntimeError: the database was written by a newer ddi.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        (found,) = db.execute("PRAGMA user_version").fetchone()
+        if found > schema.SCHEMA_VERSION:
+            raise RuntimeError(
+                f"database schema version {found} is newer than this ddi ({schema.SCHEMA_VERSION})"
+            )
+        for version in range(found, schema.SCHEMA_VERSION):
+            for statement in _statements(schema.MIGRATIONS[version]):
+                db.execute(statement)
+        # PRAGMA takes no bound parameters; the value is our own integer.
+        db.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION:d}")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return int(found)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements (``executescript`` would commit our transaction)."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements
+
+
 def _prepare(path: Path) -> None:
     """Create or migrate the database file (blocking; run in a thread)."""
     db = sqlite3.connect(path, isolation_level=None)
@@ -324,7 +367,7 @@ def _prepare(path: Path) -> None:
             raise RuntimeError(f"{path}: cannot use WAL journal mode (got {mode})")
         db.execute("PRAGMA synchronous = FULL")
         db.execute("PRAGMA foreign_keys = ON")
-        schema.migrate(db)
+        migrate(db)
     finally:
         db.close()
 

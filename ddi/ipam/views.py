@@ -69,6 +69,8 @@ class IpamIndex:
         """The last change this index reflects; :meth:`apply` skips changes at or below it."""
         self._subnets: dict[str, Subnet] = {}
         self._subnet_list: list[Subnet] = []
+        self._zones: list[str] = []
+        """The site domain and every subnet's domain: where a hostname label lives."""
         self._hosts: dict[str, Host] = {}
         self._by_mac: dict[str, Host] = {}
         self._by_client_id: dict[str, Host] = {}
@@ -172,14 +174,14 @@ class IpamIndex:
         """Whether a reservation or a static record owns ``name``.
 
         ``name`` is either one label (``web1``: owned when a reservation has that hostname or a
-        static record exists at ``web1.<site domain>``) or an absolute name (owned when a
-        static record has it or a reservation's name is it).
+        static record exists at ``web1.<site domain>`` or ``web1.<a subnet's domain>``) or an
+        absolute name (owned when a static record has it or a reservation's name is it).
         """
         text = name.lower().rstrip(".")
         if "." not in text:
             if text in self._by_name:
                 return True
-            return self.domain is not None and f"{text}.{self.domain}" in self._record_names
+            return any(f"{text}.{zone}" in self._record_names for zone in self._zones)
         if text in self._record_names:
             return True
         host = self._by_name.get(text.split(".", 1)[0])
@@ -223,6 +225,10 @@ class IpamIndex:
 
     def _sort_subnets(self) -> None:
         self._subnet_list = sorted(self._subnets.values(), key=lambda s: (s.cidr, s.name))
+        zones = {s.domain.lower().rstrip(".") for s in self._subnet_list if s.domain}
+        if self.domain:
+            zones.add(self.domain)
+        self._zones = sorted(zones)
 
     def _put_host(self, host: Host) -> None:
         self._hosts[host.id] = host

@@ -14,7 +14,7 @@ import pytest
 from ddi.errors import Conflict, Invalid, NotFound, StoreError
 from ddi.ipam import schema
 from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Owner, Record, Subnet
-from ddi.ipam.store import Store, _Tx
+from ddi.ipam.store import Store, _Tx, migrate
 
 MAC1 = "52:54:00:00:00:01"
 MAC2 = "52:54:00:00:00:02"
@@ -90,8 +90,8 @@ async def test_database_from_newer_version_is_refused(tmp_path: Path) -> None:
 def test_migrations_are_applied_once_each(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
     try:
-        assert schema.migrate(db) == 0
-        assert schema.migrate(db) == schema.SCHEMA_VERSION
+        assert migrate(db) == 0
+        assert migrate(db) == schema.SCHEMA_VERSION
         assert db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone() == ("1",)
     finally:
         db.close()

@@ -92,6 +92,15 @@ def test_name_owned_by_reservations_and_records() -> None:
     assert [r.id for r in index.records_at("mail.site.example.")] == ["r2"]
 
 
+def test_name_owned_label_under_a_subnet_domain_without_site_domain() -> None:
+    index = IpamIndex(
+        subnets=[LAB],
+        records=[Record(id="r3", name="printer.lab.site.example", rtype="A", value="198.18.1.5")],
+    )
+    assert index.name_owned("printer")
+    assert not index.name_owned("scanner")
+
+
 def test_lease_by_client_prefers_client_id_then_mac() -> None:
     index = IpamIndex(
         leases=[
