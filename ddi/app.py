@@ -36,6 +36,7 @@ from aiohttp import web
 
 import ddi.boot.http
 import ddi.boot.tftp
+import ddi.dhcp.server
 import ddi.dns.server
 import sync.agent
 from ddi import __version__, metrics
@@ -140,6 +141,8 @@ def _start_services(tg: asyncio.TaskGroup, app: AppContext) -> None:
     """
     config = app.config
     # --- services: one line per area ---
+    if config.dhcp.enabled:
+        tg.create_task(ddi.dhcp.server.run(app), name="dhcp")
     if config.dns.enabled:
         tg.create_task(ddi.dns.server.run(app), name="dns")
     if config.sync is not None:
@@ -237,7 +240,10 @@ def _status_line(app: AppContext) -> str:
 def _claim_socket_path(path: Path) -> None:
     """Make ``path`` free for a new listener: refuse when a live daemon answers on it,
     remove a stale socket left by one that died."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"api.socket: cannot create {path.parent}: {exc.strerror}") from None
     try:
         mode = path.lstat().st_mode
     except FileNotFoundError:
@@ -252,6 +258,10 @@ def _claim_socket_path(path: Path) -> None:
             path.unlink(missing_ok=True)
             return
     raise StartupError(f"api.socket: another process is serving at {path}")
+
+
+def _normalised(path: Path) -> Path:
+    return Path(os.path.normpath(path))
 
 
 def _bind_unix(path: Path) -> socket.socket:
@@ -287,7 +297,7 @@ class _Api:
         unix = _bind_unix(api.socket)
         self._socket = (api.socket, os.stat(api.socket).st_ino)
         await self._add(build_app(app), unix)
-        app.api_endpoints.append(os.path.normpath(api.socket))
+        app.api_endpoints.append(str(_normalised(api.socket)))
         if api.listen is not None:
             tcp = _bind_tcp(*api.listen)
             await self._add(build_app(app, token=api.token), tcp)
@@ -318,6 +328,17 @@ class _Api:
             self._socket = None
 
 
+def _prepare_data_dir(data_dir: Path) -> Path:
+    """Create ``data_dir`` if needed and return the store's path in it."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"site.data_dir: cannot create {data_dir}: {exc.strerror}") from None
+    if not os.access(data_dir, os.R_OK | os.W_OK | os.X_OK):
+        raise StartupError(f"site.data_dir: {data_dir} is not writable by this user")
+    return Path(os.path.normpath(data_dir / STORE_FILE))
+
+
 async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> None:
     """Run the daemon until ``shutdown`` is set (or, when it is None, SIGTERM/SIGINT).
 
@@ -334,19 +355,17 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
     notifier = Notifier.from_environ()
     loop = asyncio.get_running_loop()
 
-    data_dir = config.site.data_dir
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StartupError(f"site.data_dir: cannot create {data_dir}: {exc.strerror}") from None
-    store_path = Path(os.path.normpath(data_dir / STORE_FILE))
+    store_path = _prepare_data_dir(config.site.data_dir)
     store = await Store.open(store_path)
     api = _Api()
     signals: list[signal.Signals] = []
     try:
-        await store.sync_subnets(
-            config.subnets, actor=CONFIG_ACTOR, reason=f"start with {config.path}"
-        )
+        try:
+            await store.sync_subnets(
+                config.subnets, actor=CONFIG_ACTOR, reason=f"start with {config.path}"
+            )
+        except StoreError as exc:
+            raise StartupError(f"subnets: {exc}") from None
         index = await IpamIndex.load(store)
         store.subscribe(index.apply)
         store.subscribe(_count_changes)

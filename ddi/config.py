@@ -390,6 +390,8 @@ class DhcpConfig:
     """Server identifier (option 54); default: the address of the ingress interface."""
     authoritative: bool = True
     """NAK requests for addresses this server does not know (RFC 2131 §4.3.2)."""
+    expire_interval: float = 10.0
+    """Seconds between sweeps that mark ended leases expired (and refresh the pool gauges)."""
 
 
 def _dhcp(t: _Table | None) -> DhcpConfig:
@@ -407,6 +409,7 @@ def _dhcp(t: _Table | None) -> DhcpConfig:
         commit_delay=t.float_("commit_delay", 0.002, lo=0, hi=1),
         server_id=t.ip_("server_id", None),
         authoritative=t.bool_("authoritative", True),
+        expire_interval=t.float_("expire_interval", 10.0, lo=0.1, hi=3600),
     )
     t.done()
     return cfg

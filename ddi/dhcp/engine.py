@@ -254,6 +254,18 @@ class DhcpEngine:
         self._offered: dict[IPv4Address, str] = {}
         self._cursor: dict[str, IPv4Address] = {}
 
+    def reconfigure(
+        self,
+        config: DhcpConfig,
+        *,
+        profiles: Mapping[str, BootProfile] | None = None,
+        domain: str | None = None,
+    ) -> None:
+        """Take a reloaded configuration; outstanding offers are kept."""
+        self._config = config
+        self._profiles = profiles or {}
+        self._domain = domain
+
     def statistics(self) -> dict[str, int]:
         return {"offers_outstanding": len(self._offers)}
 

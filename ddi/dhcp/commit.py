@@ -1,0 +1,144 @@
+"""Group commit of DHCP leases: a reply that acknowledges a lease leaves only after the lease is
+durable (DESIGN principle 4), and many leases share one transaction and one fsync.
+
+The transport submits ``(lease, on_durable)`` without waiting; ``run`` takes whatever is pending
+(up to ``max_batch``), commits it with one ``store.commit_leases`` call, then calls each
+``on_durable`` (which sends the reply). While a commit is in flight new submissions gather for
+the next one, so the batch grows with the load. Pending work is bounded: past ``max_pending``
+``submit_nowait`` refuses and the transport counts the shed packet; the client retransmits.
+
+A batch the store refuses as a whole (``Invalid``) is retried one lease at a time so that one
+bad lease costs only its own reply. A store failure (disk full, I/O error) sends nothing for
+that batch: no lease is acknowledged that is not durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Any, Protocol
+
+from ddi import metrics
+from ddi.errors import Invalid
+from ddi.ipam.models import Change, Lease
+
+log = logging.getLogger(__name__)
+
+
+class LeaseWriter(Protocol):
+    async def commit_leases(
+        self, leases: Sequence[Lease], *, actor: str = "dhcp"
+    ) -> list[Change]: ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    lease: Lease
+    on_durable: Callable[[], None]
+    submitted: float
+
+
+class GroupCommitter:
+    """Collects leases and commits them in batches; see the module docstring."""
+
+    def __init__(
+        self,
+        store: LeaseWriter,
+        *,
+        max_batch: int,
+        max_pending: int,
+        delay: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._max_pending = max_pending
+        self._delay = delay
+        self._clock = clock
+        self._pending: deque[_Pending] = deque()
+        self._wakeup = asyncio.Event()
+        self.batches = 0
+        self.committed = 0
+        self.failed = 0
+        self.shed = 0
+
+    def submit_nowait(self, lease: Lease, on_durable: Callable[[], None]) -> bool:
+        """Queue ``lease``; ``on_durable`` runs once it is committed.
+
+        Returns:
+            False (and nothing is queued) when ``max_pending`` leases are already waiting.
+        """
+        if len(self._pending) >= self._max_pending:
+            self.shed += 1
+            return False
+        self._pending.append(_Pending(lease, on_durable, self._clock()))
+        self._wakeup.set()
+        return True
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "pending": len(self._pending),
+            "batches": self.batches,
+            "committed": self.committed,
+            "failed": self.failed,
+            "shed": self.shed,
+        }
+
+    async def run(self) -> None:
+        """Commit pending leases until cancelled."""
+        while True:
+            await self._wakeup.wait()
+            if self._delay > 0 and len(self._pending) < self._max_batch:
+                await asyncio.sleep(self._delay)  # let a burst gather into this batch
+            while self._pending:
+                self._wakeup.clear()
+                count = min(len(self._pending), self._max_batch)
+                batch = [self._pending.popleft() for _ in range(count)]
+                metrics.DHCP_COMMIT_PENDING.set(len(self._pending))
+                await self._commit(batch)
+            self._wakeup.clear()
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        # Retransmitted REQUESTs may put one address in a batch twice: the last image wins,
+        # every reply still goes out.
+        latest: dict[IPv4Address, Lease] = {}
+        for item in batch:
+            latest[item.lease.ip] = item.lease
+        try:
+            await self._store.commit_leases(list(latest.values()))
+        except Invalid as exc:
+            if len(batch) > 1:
+                for item in batch:
+                    await self._commit([item])
+                return
+            log.error("lease %s refused by the store: %s", batch[0].lease.ip, exc)
+            self._fail(batch)
+            return
+        except Exception:  # a store failure must not end the service; counted
+            log.exception("committing %d leases failed; their replies are not sent", len(batch))
+            self._fail(batch)
+            return
+        self.batches += 1
+        self.committed += len(batch)
+        metrics.DHCP_COMMIT_BATCH.observe(len(latest))
+        done = self._clock()
+        for item in batch:
+            metrics.DHCP_COMMIT_LATENCY.observe(done - item.submitted)
+            try:
+                item.on_durable()
+            except Exception:  # per-reply bug boundary (R9)
+                log.exception("sending the reply for lease %s failed", item.lease.ip)
+                metrics.INTERNAL_ERRORS.labels(area="dhcp").inc()
+
+    def _fail(self, batch: list[_Pending]) -> None:
+        self.failed += len(batch)
+        metrics.DHCP_DROPPED.labels(reason="commit-failed").inc(len(batch))

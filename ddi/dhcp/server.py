@@ -1,0 +1,365 @@
+"""DHCP transport: sockets on :67, a bounded queue, decode -> engine -> group commit -> send.
+
+One UDP socket per served interface, bound to 0.0.0.0:<port> with SO_BINDTODEVICE (so the
+ingress interface is known, and broadcasts leave by it), SO_BROADCAST and SO_REUSEADDR.
+Each socket is drained (``loop.add_reader``, then ``recvfrom`` until ``BlockingIOError``;
+DESIGN.md principle 7) into one bounded queue; past ``dhcp.queue_size`` packets are shed and
+counted (``reason="overload"``), never queued without bound. A ``call_soon`` step takes packets
+off the queue in batches and runs decode -> engine; replies that acknowledge a lease go to the
+group committer and leave only once it is durable; others leave at once. A slow store never
+blocks the receive path: only the committer awaits it.
+
+The per-packet bug boundary is in ``_process``: anything raised there other than a decoded
+``DhcpFormatError`` is a bug, logged with its traceback and counted in
+``ddi_internal_errors_total{area="dhcp"}``; that one packet is dropped and serving goes on.
+
+A maintenance task marks ended leases expired (``store.expire_leases``, which logs each as a
+change) and refreshes the lease and pool gauges every ``dhcp.expire_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import TYPE_CHECKING, Any, assert_never
+
+from ddi import metrics
+from ddi.dhcp.commit import GroupCommitter
+from ddi.dhcp.engine import Commit, DhcpEngine, Drop, Inbound, Reply
+from ddi.dhcp.netboot import profiles_from_config
+from ddi.dhcp.options import MessageType
+from ddi.dhcp.packet import decode_packet, encode_packet
+from ddi.errors import ConfigError, DhcpFormatError
+from ddi.ipam.allocator import pool_usage
+from ddi.ipam.models import LeaseState
+
+if TYPE_CHECKING:
+    from ddi.app import AppContext
+    from ddi.config import Config
+
+log = logging.getLogger(__name__)
+
+RCVBUF = 4 * 1024 * 1024
+"""Socket receive buffer: room for a boot storm's burst (PXE retries at 4/8/16 s)."""
+BATCH = 256
+"""Datagrams read, or handled, per loop wake-up before yielding."""
+MAX_DATAGRAM = 4096
+SIOCGIFADDR = 0x8915
+
+
+def interface_address(name: str) -> IPv4Address | None:
+    """The primary IPv4 address of interface ``name``, or None when it has none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            raw = fcntl.ioctl(probe.fileno(), SIOCGIFADDR, struct.pack("256s", name.encode()[:15]))
+        except OSError:
+            return None
+    return IPv4Address(raw[20:24])
+
+
+def _message_label(value: MessageType | int | None) -> str:
+    if isinstance(value, MessageType):
+        return value.name.lower()
+    return "none" if value is None else "other"
+
+
+@dataclass(slots=True)
+class _Listener:
+    sock: socket.socket
+    interface: str
+    local_ip: IPv4Address | None
+
+
+class DhcpServer:
+    """The DHCP service of one daemon: build with the app, ``start`` in a TaskGroup, ``close``."""
+
+    def __init__(self, app: AppContext, *, clock: Callable[[], float] = time.time) -> None:
+        self.app = app
+        self.config = app.config.dhcp
+        self._clock = clock
+        self.engine = DhcpEngine(
+            self.config,
+            app.index,
+            profiles=profiles_from_config(app.config.boot),
+            domain=app.config.site.domain,
+        )
+        self.committer = GroupCommitter(
+            app.store,
+            max_batch=self.config.commit_batch,
+            max_pending=self.config.queue_size,
+            delay=self.config.commit_delay,
+        )
+        self._listeners: list[_Listener] = []
+        self._queue: deque[tuple[bytes, Any, _Listener]] = deque()
+        self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.received = 0
+        self.sent = 0
+        self.dropped: dict[str, int] = {}
+        self._boot_problems: set[str] = set()
+        self._drop_counters: dict[str, Any] = {}
+        self._received_counters: dict[str, Any] = {}
+        self._sent_counters: dict[str, Any] = {}
+        self._rule_counters: dict[str, Any] = {}
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def interfaces(self) -> list[str]:
+        """``dhcp.interfaces``, else the ``interface`` of every subnet."""
+        if self.config.interfaces:
+            return list(self.config.interfaces)
+        return sorted({s.interface for s in self.app.index.subnets() if s.interface})
+
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        self._loop = asyncio.get_running_loop()
+        names = self.interfaces()
+        if not names:
+            log.warning("dhcp: no interface to serve (set dhcp.interfaces or subnets' interface)")
+        for name in names:
+            self._listen(name)
+        tg.create_task(self.committer.run(), name="dhcp-commit")
+        tg.create_task(self._maintain(), name="dhcp-expire")
+        log.info(
+            "dhcp serving on %s, port %d",
+            ", ".join(f"{x.interface} ({x.local_ip or 'no address'})" for x in self._listeners),
+            self.config.port,
+        )
+
+    def _listen(self, interface: str) -> None:
+        assert self._loop is not None
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.encode())
+            sock.bind(("0.0.0.0", self.config.port))
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(
+                "dhcp.interfaces",
+                f"cannot listen on {interface} port {self.config.port}: {exc.strerror or exc}",
+            ) from None
+        local_ip = interface_address(interface)
+        if local_ip is None and self.config.server_id is None:
+            log.warning("dhcp: %s has no IPv4 address and dhcp.server_id is unset", interface)
+        listener = _Listener(sock=sock, interface=interface, local_ip=local_ip)
+        self._loop.add_reader(sock.fileno(), self._readable, listener)
+        self._listeners.append(listener)
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for listener in self._listeners:
+            loop.remove_reader(listener.sock.fileno())
+            listener.sock.close()
+        self._listeners.clear()
+        self._queue.clear()
+
+    async def reload(self, config: Config) -> None:
+        if config.dhcp.interfaces != self.config.interfaces or config.dhcp.port != self.config.port:
+            log.warning("dhcp.interfaces/port changed: takes effect at the next restart")
+        self.config = config.dhcp
+        self.engine.reconfigure(
+            config.dhcp, profiles=profiles_from_config(config.boot), domain=config.site.domain
+        )
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "interfaces": [
+                {"name": x.interface, "address": None if x.local_ip is None else str(x.local_ip)}
+                for x in self._listeners
+            ],
+            "port": self.config.port,
+            "received": self.received,
+            "sent": self.sent,
+            "dropped": dict(sorted(self.dropped.items())),
+            "queue": len(self._queue),
+            "commit": self.committer.statistics(),
+            **self.engine.statistics(),
+        }
+
+    # --- receive -------------------------------------------------------------------------------
+
+    def _readable(self, listener: _Listener) -> None:
+        recvfrom = listener.sock.recvfrom
+        queue = self._queue
+        limit = self.config.queue_size
+        shed = 0
+        for _ in range(BATCH):
+            try:
+                data, addr = recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                continue
+            if len(queue) >= limit:
+                shed += 1
+                continue
+            queue.append((data, addr, listener))
+        if shed:
+            self._drop("overload", shed)
+        if queue and not self._scheduled:
+            self._scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._process)
+
+    def _process(self) -> None:
+        self._scheduled = False
+        queue = self._queue
+        now = self._clock()
+        for _ in range(BATCH):
+            if not queue:
+                break
+            data, addr, listener = queue.popleft()
+            try:
+                self._handle(data, addr, listener, now)
+            except Exception:  # the per-packet bug boundary (R9)
+                log.exception("internal error handling a DHCP packet from %s", addr)
+                metrics.INTERNAL_ERRORS.labels(area="dhcp").inc()
+        metrics.DHCP_QUEUE_DEPTH.set(len(queue))
+        if queue and not self._scheduled:
+            self._scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._process)
+
+    def _handle(self, data: bytes, addr: Any, listener: _Listener, now: float) -> None:
+        try:
+            packet = decode_packet(data)
+        except DhcpFormatError as exc:
+            log.debug("drop malformed packet from %s: %s", addr, exc)
+            self._drop("malformed")
+            return
+        self.received += 1
+        self._count(self._received_counters, metrics.DHCP_RECEIVED, packet.message_type)
+        inbound = Inbound(
+            interface=listener.interface,
+            local_ip=listener.local_ip,
+            src_ip=IPv4Address(addr[0]),
+            src_port=addr[1],
+        )
+        decision = self.engine.handle(packet, inbound, now)
+        match decision:
+            case Reply():
+                self._count_rule(decision.rule.value)
+                if decision.boot is not None and decision.boot.problem is not None:
+                    self._boot_problem(decision.boot.problem)
+                payload = encode_packet(decision.packet, max_size=decision.max_size)
+                if decision.commit is None:
+                    self._send(listener, payload, decision)
+                elif not self.committer.submit_nowait(
+                    decision.commit, lambda: self._send(listener, payload, decision)
+                ):
+                    self._drop("commit-overload")
+                else:
+                    metrics.DHCP_COMMIT_PENDING.set(self.committer.pending)
+            case Commit():
+                self._count_rule(decision.rule.value)
+                if not self.committer.submit_nowait(decision.lease, _nothing):
+                    self._drop("commit-overload")
+            case Drop(reason=reason):
+                log.debug("drop %s from %s: %s", packet.message_type, addr, reason.value)
+                self._drop(reason.value)
+            case _:
+                assert_never(decision)
+
+    def _send(self, listener: _Listener, payload: bytes, reply: Reply) -> None:
+        to = reply.to
+        try:
+            listener.sock.sendto(payload, (str(to.ip), to.port))
+        except OSError as exc:
+            log.debug("send to %s:%d failed: %s", to.ip, to.port, exc)
+            self._drop("send-failed")
+            return
+        self.sent += 1
+        self._count(self._sent_counters, metrics.DHCP_SENT, reply.packet.message_type)
+
+    # --- counting ------------------------------------------------------------------------------
+
+    def _drop(self, reason: str, n: int = 1) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + n
+        child = self._drop_counters.get(reason)
+        if child is None:
+            child = self._drop_counters[reason] = metrics.DHCP_DROPPED.labels(reason=reason)
+        child.inc(n)
+
+    def _count(self, cache: dict[str, Any], counter: Any, value: MessageType | int | None) -> None:
+        label = _message_label(value)
+        child = cache.get(label)
+        if child is None:
+            child = cache[label] = counter.labels(message_type=label)
+        child.inc()
+
+    def _count_rule(self, rule: str) -> None:
+        child = self._rule_counters.get(rule)
+        if child is None:
+            child = self._rule_counters[rule] = metrics.DHCP_DECISIONS.labels(rule=rule)
+        child.inc()
+
+    def _boot_problem(self, problem: str) -> None:
+        if problem not in self._boot_problems and len(self._boot_problems) < 1000:
+            self._boot_problems.add(problem)
+            log.warning("netboot: %s", problem)
+
+    # --- maintenance ---------------------------------------------------------------------------
+
+    async def _maintain(self) -> None:
+        while True:
+            try:
+                changes = await self.app.store.expire_leases(self._clock())
+            except Exception:  # a store failure must not end DHCP; logged, counted
+                log.exception("expiring leases failed")
+                metrics.INTERNAL_ERRORS.labels(area="dhcp").inc()
+            else:
+                if changes:
+                    metrics.DHCP_EXPIRED.inc(len(changes))
+                    log.info("%d leases expired", len(changes))
+            self.refresh_gauges()
+            await asyncio.sleep(self.config.expire_interval)
+
+    def refresh_gauges(self) -> None:
+        index = self.app.index
+        now = self._clock()
+        leases = list(index.leases())
+        by_state = dict.fromkeys(LeaseState, 0)
+        for lease in leases:
+            by_state[lease.state] += 1
+        for state, n in by_state.items():
+            metrics.DHCP_LEASES.labels(state=state.value).set(n)
+        reserved = [h.ip for h in index.hosts()]
+        for subnet in index.subnets():
+            usage = pool_usage(subnet, leases=leases, reserved=reserved, now=now)
+            metrics.DHCP_POOL_SIZE.labels(subnet=subnet.name).set(usage.size)
+            metrics.DHCP_POOL_USED.labels(subnet=subnet.name).set(usage.used)
+            ratio = usage.used / usage.size if usage.size else 0.0
+            metrics.DHCP_POOL_UTILISATION.labels(subnet=subnet.name).set(ratio)
+
+
+def _nothing() -> None:
+    return None
+
+
+async def run(app: AppContext) -> None:
+    """Serve DHCP until cancelled."""
+    async with asyncio.TaskGroup() as tg:
+        server = DhcpServer(app)
+        app.statistics["dhcp"] = server.statistics
+        app.reload_hooks.append(server.reload)
+        try:
+            await server.start(tg)
+            await asyncio.Event().wait()
+        finally:
+            await server.close()
+            with contextlib.suppress(ValueError):
+                app.reload_hooks.remove(server.reload)
+            app.statistics.pop("dhcp", None)

@@ -1,0 +1,258 @@
+"""The DHCP transport on loopback: a real Store, IpamIndex and sockets, in-process.
+
+The test client plays a relay on 127.0.0.1 (giaddr) that asks, with RFC 8357 sub-option 19,
+for replies on its own source port, so no privileged port and no broadcast are needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ddi import metrics
+from ddi.app import AppContext
+from ddi.config import Config, parse_config
+from ddi.dhcp import server as dhcp_server
+from ddi.dhcp.options import MessageType, OptionCode
+from ddi.dhcp.packet import BOOTREQUEST, DhcpPacket, decode_packet, encode_packet
+from ddi.ipam.models import Lease, LeaseState
+from ddi.ipam.store import Store
+from ddi.ipam.views import IpamIndex
+
+DOMAIN = "site.example"
+RELAY_INFO = bytes([1, 4]) + b"lo-1" + bytes([19, 0])
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_config(tmp_path: Path, port: int, **dhcp: Any) -> Config:
+    data = {
+        "site": {"id": "s1", "domain": DOMAIN, "data_dir": str(tmp_path)},
+        "api": {"socket": str(tmp_path / "api.sock")},
+        "subnets": [
+            {
+                "name": "lan",
+                "cidr": "198.18.0.0/24",
+                "gateway": "198.18.0.1",
+                "relay_agents": ["127.0.0.1"],
+                "pools": [{"start": "198.18.0.100", "end": "198.18.0.109"}],
+            }
+        ],
+        "dhcp": {"port": port, "interfaces": ["lo"], **dhcp},
+    }
+    return parse_config(data, path=tmp_path / "ddi.toml")
+
+
+@dataclass
+class Running:
+    app: AppContext
+    store: Store
+    server: dhcp_server.DhcpServer
+    port: int
+
+
+@contextlib.asynccontextmanager
+async def running(cfg: Config) -> AsyncIterator[Running]:
+    store = await Store.open(cfg.site.data_dir / "ddi.sqlite", domain=cfg.site.domain)
+    try:
+        await store.sync_subnets(cfg.subnets, actor="test", reason="setup")
+        index = await IpamIndex.load(store)
+        store.subscribe(index.apply)
+        app = AppContext(config=cfg, store=store, index=index)
+        task = asyncio.create_task(dhcp_server.run(app))
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if "dhcp" in app.statistics and app.statistics["dhcp"]()["interfaces"]:
+                break
+        else:
+            raise RuntimeError("dhcp service did not start")
+        server = app.statistics["dhcp"].__self__  # type: ignore[attr-defined]
+        try:
+            yield Running(app=app, store=store, server=server, port=cfg.dhcp.port)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        await store.close()
+
+
+class Relay:
+    """A UDP socket on 127.0.0.1 that sends relayed requests and reads the replies."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def request(
+        self, mac: int, message_type: MessageType, *, xid: int = 1, **options: bytes
+    ) -> DhcpPacket:
+        opts: list[tuple[int, bytes]] = [(OptionCode.MESSAGE_TYPE, bytes((message_type,)))]
+        for name, value in options.items():
+            opts.append((OptionCode[name.upper()], value))
+        opts.append((OptionCode.RELAY_AGENT_INFORMATION, RELAY_INFO))
+        return DhcpPacket(
+            op=BOOTREQUEST,
+            xid=xid,
+            hops=1,
+            giaddr=IPv4Address("127.0.0.1"),
+            chaddr=bytes.fromhex("525400") + mac.to_bytes(3, "big") + bytes(10),
+            options=tuple(opts),
+        )
+
+    def send(self, packet: DhcpPacket | bytes) -> None:
+        data = packet if isinstance(packet, bytes) else encode_packet(packet)
+        self.sock.sendto(data, ("127.0.0.1", self.port))
+
+    async def receive(self, wait: float = 3.0) -> DhcpPacket:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(wait):
+            data = await loop.sock_recv(self.sock, 4096)
+        return decode_packet(data)
+
+    async def exchange(self, packet: DhcpPacket) -> DhcpPacket:
+        self.send(packet)
+        return await self.receive()
+
+
+@pytest.fixture
+def relay_port() -> int:
+    return free_udp_port()
+
+
+def _internal_errors() -> float:
+    value = metrics.REGISTRY.get_sample_value("ddi_internal_errors_total", {"area": "dhcp"})
+    return value or 0.0
+
+
+@pytest.mark.asyncio
+async def test_relayed_dora_over_loopback_commits_before_the_ack(
+    tmp_path: Path, relay_port: int
+) -> None:
+    errors = _internal_errors()
+    async with running(make_config(tmp_path, relay_port)) as r:
+        relay = Relay(r.port)
+        try:
+            offer = await relay.exchange(relay.request(1, MessageType.DISCOVER, xid=7))
+            assert offer.message_type is MessageType.OFFER
+            assert offer.xid == 7
+            assert offer.yiaddr == IPv4Address("198.18.0.100")
+            assert offer.get(OptionCode.RELAY_AGENT_INFORMATION) == RELAY_INFO
+            assert offer.server_identifier() == IPv4Address("127.0.0.1")
+            assert await r.store.leases() == []  # an offer is never written
+            request = relay.request(
+                1,
+                MessageType.REQUEST,
+                xid=7,
+                requested_address=offer.yiaddr.packed,
+                server_identifier=IPv4Address("127.0.0.1").packed,
+            )
+            ack = await relay.exchange(request)
+            assert ack.message_type is MessageType.ACK
+            # Durable before acknowledged: the lease is in the database when the ACK arrives.
+            leases = await r.store.leases()
+            assert [(x.ip, x.mac, x.state) for x in leases] == [
+                (offer.yiaddr, "52:54:00:00:00:01", LeaseState.BOUND)
+            ]
+            changes = await r.store.changes()
+            assert any(
+                c.kind.value == "lease" and c.object_id == str(offer.yiaddr) for c in changes
+            )
+            stats = r.server.statistics()
+            assert stats["received"] == 2
+            assert stats["sent"] == 2
+            assert stats["commit"]["committed"] == 1
+        finally:
+            relay.close()
+    assert _internal_errors() == errors
+
+
+@pytest.mark.asyncio
+async def test_malformed_packets_are_counted_and_serving_goes_on(
+    tmp_path: Path, relay_port: int
+) -> None:
+    async with running(make_config(tmp_path, relay_port)) as r:
+        relay = Relay(r.port)
+        try:
+            relay.send(b"\x01" * 100)
+            relay.send(os.urandom(300))
+            offer = await relay.exchange(relay.request(2, MessageType.DISCOVER))
+            assert offer.message_type is MessageType.OFFER
+            assert r.server.statistics()["dropped"].get("malformed", 0) >= 1
+        finally:
+            relay.close()
+
+
+@pytest.mark.asyncio
+async def test_a_burst_beyond_the_queue_is_shed_and_counted(
+    tmp_path: Path, relay_port: int
+) -> None:
+    async with running(make_config(tmp_path, relay_port, queue_size=4)) as r:
+        relay = Relay(r.port)
+        try:
+            for n in range(40):  # sent before the loop runs the server's reader once
+                relay.send(relay.request(100 + n, MessageType.DISCOVER, xid=n))
+            replies = 0
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    await relay.receive(wait=0.5)
+                    replies += 1
+            stats = r.server.statistics()
+            assert stats["dropped"]["overload"] >= 1
+            assert replies + stats["dropped"]["overload"] == 40
+        finally:
+            relay.close()
+
+
+@pytest.mark.asyncio
+async def test_ended_leases_are_reclaimed_as_changes(tmp_path: Path, relay_port: int) -> None:
+    import time
+
+    cfg = make_config(tmp_path, relay_port, expire_interval=0.1)
+    async with running(cfg) as r:
+        old = Lease(ip=IPv4Address("198.18.0.105"), mac="52:54:00:00:00:09",
+                    start=time.time() - 100, end=time.time() - 1, subnet="lan")  # fmt: skip
+        await r.store.commit_leases([old])
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            lease = r.app.index.lease_by_ip(old.ip)
+            if lease is not None and lease.state is LeaseState.EXPIRED:
+                break
+        else:
+            raise AssertionError("lease not reclaimed")
+        sample = metrics.REGISTRY.get_sample_value("ddi_dhcp_pool_addresses", {"subnet": "lan"})
+        assert sample == 10
+
+
+@pytest.mark.asyncio
+async def test_unknown_interface_refuses_to_start(tmp_path: Path, relay_port: int) -> None:
+    from ddi.errors import ConfigError
+
+    cfg = make_config(tmp_path, relay_port, interfaces=["nosuch0"])
+    store = await Store.open(cfg.site.data_dir / "ddi.sqlite", domain=cfg.site.domain)
+    try:
+        index = await IpamIndex.load(store)
+        app = AppContext(config=cfg, store=store, index=index)
+        with pytest.raises(ExceptionGroup) as info:
+            await dhcp_server.run(app)
+        assert info.group_contains(ConfigError)
+    finally:
+        await store.close()
