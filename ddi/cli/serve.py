@@ -30,6 +30,13 @@ def _setup_logging(level: str) -> None:
     )
 
 
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    leaves: list[BaseException] = []
+    for exc in group.exceptions:
+        leaves += _leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+    return leaves
+
+
 @click.command()
 @click.option(
     "--config",
@@ -64,5 +71,9 @@ def serve(config_path: Path, log_level: str, check: bool) -> None:
 
     try:
         run_daemon(config)
-    except StartupError as exc:
-        raise CannotStart(f"cannot start: {exc}") from None
+    except* StartupError as group:
+        raise CannotStart(f"cannot start: {_leaves(group)[0]}") from None
+    except* OSError as group:
+        # A service that cannot bind its port, typically; bugs still end in a traceback.
+        reasons = "; ".join(str(e) for e in _leaves(group))
+        raise CannotStart(f"ddi stopped: {reasons}") from None

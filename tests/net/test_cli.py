@@ -521,3 +521,18 @@ def test_example_configs_pass_the_check(name: str) -> None:
     result = ddi("serve", "--check", "--config", str(ROOT / "examples" / name))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("config ok: ")
+
+
+def test_a_service_that_cannot_bind_stops_the_daemon_with_one_line(own_daemon: Daemon) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        own_daemon.config.write_text(
+            own_daemon.config.read_text() + f'\n[dns]\nlisten = ["127.0.0.1:{port}"]\n'
+        )
+        result = ddi("serve", "--config", str(own_daemon.config))
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ddi stopped: "), result.stderr
+    assert "in use" in last.lower()
+    assert not own_daemon.socket.exists()
