@@ -1,11 +1,28 @@
-"""``ddi lease``: DHCP leases."""
+"""``ddi lease``: DHCP leases (list, show, release)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import click
 
-from ddi.cli.client import api
-from ddi.cli.output import format_time, json_option, print_json, print_table
+from ddi.cli.client import api, quote_key, write_body, write_options
+from ddi.cli.output import Column, format_time, json_option, print_fields, print_json, print_table
+
+LEASE_COLUMNS: list[Column] = [
+    "ip",
+    "mac",
+    ("client_id", "CLIENT-ID"),
+    "hostname",
+    "state",
+    ("start", "START", format_time),
+    ("end", "END", format_time),
+    "subnet",
+]
+LEASE_FIELDS = ("ip", "mac", "client_id", "circuit_id", "hostname", "state", "subnet")
+
+STATES = ("bound", "released", "expired", "declined")
 
 
 @click.group()
@@ -14,23 +31,51 @@ def lease() -> None:
 
 
 @lease.command("list")
+@click.option("--subnet", metavar="NAME", help="Only leases in this subnet.")
+@click.option("--state", type=click.Choice(STATES), help="Only leases in this state.")
 @json_option
-def list_(as_json: bool) -> None:
-    """List leases (every state), by IP."""
-    leases = api().get("/v1/leases")["leases"]
+def list_(subnet: str | None, state: str | None, as_json: bool) -> None:
+    """List leases (every state unless --state), by IP."""
+    leases = api().get("/v1/leases", subnet=subnet, state=state)["leases"]
     if as_json:
         print_json(leases)
         return
-    print_table(
-        leases,
-        [
-            "ip",
-            "mac",
-            ("client_id", "CLIENT-ID"),
-            "hostname",
-            "state",
-            ("start", "START", format_time),
-            ("end", "END", format_time),
-            "subnet",
-        ],
-    )
+    print_table(leases, LEASE_COLUMNS)
+
+
+def _show_one(image: Mapping[str, Any]) -> None:
+    print_fields([(k, image.get(k)) for k in LEASE_FIELDS] + [
+        ("start", format_time(image.get("start"))),
+        ("end", format_time(image.get("end"))),
+    ])  # fmt: skip
+
+
+@lease.command("show")
+@click.argument("key", metavar="IP|MAC")
+@json_option
+def show(key: str, as_json: bool) -> None:
+    """Show the lease on an IP, or every lease of a MAC or client-id (bound first)."""
+    leases = api().get(f"/v1/leases/{quote_key(key)}")["leases"]
+    if as_json:
+        print_json(leases[0] if len(leases) == 1 else leases)
+        return
+    for i, image in enumerate(leases):
+        if i:
+            click.echo()
+        _show_one(image)
+
+
+@lease.command("release")
+@click.argument("ip")
+@write_options
+@json_option
+def release(ip: str, reason: str | None, dry_run: bool, as_json: bool) -> None:
+    """End the bound lease on IP now; the address returns to the pool (logged as a change)."""
+    result = api().post(f"/v1/leases/{quote_key(ip)}/release", write_body(reason, dry_run))
+    if as_json:
+        print_json(result)
+        return
+    if dry_run:
+        click.echo(f"dry run: would release {ip}; nothing written")
+    else:
+        click.echo(f"released {ip} (change {result['change']['seq']})")

@@ -49,6 +49,7 @@ from ddi.ipam.models import (
     Subnet,
 )
 from ddi.ipam.validate import (
+    check_host_address,
     host_address_problem,
     host_names,
     parse_circuit_id,
@@ -60,7 +61,6 @@ from ddi.ipam.validate import (
     parse_record_value,
     parse_rtype,
     parse_ttl,
-    subnet_for,
 )
 
 __all__ = ["Listener", "Snapshot", "Store", "describe_host"]
@@ -731,13 +731,7 @@ class Store:
         """Refuse ``host`` if it does not fit the site's subnets or collides with another
         host, an active lease of another client, or a static record (see :meth:`add_host`)."""
         subnets = await tx.subnets()
-        subnet = subnet_for(host.ip, subnets)
-        if subnet is None:
-            served = ", ".join(f"{s.name} {s.cidr}" for s in subnets) or "none"
-            raise Invalid("ip", str(host.ip), f"outside every subnet the site serves ({served})")
-        problem = host_address_problem(host.ip, subnet)
-        if problem is not None:
-            raise Invalid("ip", str(host.ip), f"is {problem}")
+        subnet = check_host_address(host.ip, subnets)
         if subnet.gateway == host.ip:
             raise Conflict("ip", str(host.ip), f"the gateway of subnet {subnet.name}")
         others = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv6Address
 
 import netaddr
@@ -22,6 +22,7 @@ from ddi.errors import Invalid
 from ddi.ipam.models import RECORD_TYPES, Subnet
 
 __all__ = [
+    "check_host_address",
     "format_hex",
     "host_address_problem",
     "host_names",
@@ -223,6 +224,22 @@ def host_address_problem(ip: IPv4Address, subnet: Subnet) -> str | None:
     if address == network.broadcast:
         return f"the broadcast address of subnet {subnet.name} ({subnet.cidr})"
     return None
+
+
+def check_host_address(ip: IPv4Address, subnets: Sequence[Subnet]) -> Subnet:
+    """The subnet in which ``ip`` may be a reservation's address.
+
+    Raises:
+        Invalid: ``ip`` is outside every subnet, or is a network or broadcast address.
+    """
+    subnet = subnet_for(ip, subnets)
+    if subnet is None:
+        served = ", ".join(f"{s.name} {s.cidr}" for s in subnets) or "none"
+        raise Invalid("ip", str(ip), f"outside every subnet the site serves ({served})")
+    problem = host_address_problem(ip, subnet)
+    if problem is not None:
+        raise Invalid("ip", str(ip), f"is {problem}")
+    return subnet
 
 
 def parse_rtype(raw: str) -> str:

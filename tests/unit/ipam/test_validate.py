@@ -205,3 +205,22 @@ def test_parse_rtype_and_ttl() -> None:
 
 def test_reverse_name() -> None:
     assert v.reverse_name(IPv4Address("198.18.0.10")) == "10.0.18.198.in-addr.arpa"
+
+
+def test_check_host_address() -> None:
+    assert v.check_host_address(IPv4Address("198.18.0.200"), [LAN, LAB]) is LAB
+    with pytest.raises(Invalid, match=r"outside every subnet the site serves \(lan"):
+        v.check_host_address(IPv4Address("198.19.0.1"), [LAN])
+    with pytest.raises(Invalid, match="outside every subnet the site serves \\(none\\)"):
+        v.check_host_address(IPv4Address("198.19.0.1"), [])
+    with pytest.raises(Invalid, match="broadcast address of subnet lab"):
+        v.check_host_address(IPv4Address("198.18.0.255"), [LAN, LAB])
+
+
+def test_host_names() -> None:
+    lab = Subnet(name="lab", cidr=IPv4Network("198.18.1.0/24"), domain="Lab.Site.Example.")
+    assert v.host_names("web1", IPv4Address("198.18.1.9"), [lab], "site.example") == {
+        "web1.site.example",
+        "web1.lab.site.example",
+    }
+    assert v.host_names("web1", IPv4Address("198.18.9.9"), [lab], None) == set()
