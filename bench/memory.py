@@ -1,7 +1,215 @@
-"""placeholder"""
+"""Memory: resident set size with the same reservations, leases and DNS records loaded.
 
-from bench.common import Context, Row
+dnsmasq gets ``--dhcp-hostsfile`` (reservations with names), a lease file and
+``--addn-hosts`` (A records); ddi gets the same objects in its store (loaded in-process, see
+``ddi_site``). Each serves DHCP on a lab interface in 198.18.0.0/15 and DNS on loopback; RSS
+(VmRSS) is read once the server answers a query for the last record and has idled a second.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from ipaddress import IPv4Address
+from pathlib import Path
+
+from bench import data, ddi_site
+from bench.common import (
+    Context,
+    Row,
+    missing_tools,
+    rss_bytes,
+    stop,
+    unavailable,
+    wait_until,
+)
+
+SECTION = "memory"
+SCENARIO = "loaded"
+NET = "198.18.0.0/15"
+POOL_END = "198.19.255.254"
+
+
+def _answers(ctx: Context, ns: str, port: int, name: str, want: IPv4Address) -> bool:
+    out = ctx.lab.run(
+        ns, "dig", "@127.0.0.1", "-p", str(port), "+short", "+tries=1", "+time=2", name, "A",
+        check=False,
+    )  # fmt: skip
+    return str(want) in out.stdout.split()
+
+
+def _settled_rss(pid: int) -> int | None:
+    time.sleep(1.0)
+    return rss_bytes(pid)
 
 
 def run(ctx: Context) -> list[Row]:
-    return []
+    p = ctx.profile
+    rows: list[Row] = []
+    lacking = missing_tools("dig")
+    if lacking:
+        return [unavailable(SECTION, SCENARIO, n, "missing dig") for n in ("dnsmasq", "ddi")]
+    ns, peer = ctx.lab.namespace("msrv"), ctx.lab.namespace("mcli")
+    ctx.lab.link(ns, "mem0", "198.18.0.1/15", peer, "cli0", None)
+    hosts = data.mem_hosts(p.mem_hosts)
+    leases = list(data.mem_leases(hosts, p.mem_leases))
+    records = data.mem_records(p.mem_records)
+    last = records[-1]
+    counts = {"hosts": len(hosts), "leases": len(leases), "records": len(records)}
+    if ctx.wants("dnsmasq"):
+        if missing_tools("dnsmasq"):
+            rows.append(unavailable(SECTION, SCENARIO, "dnsmasq", "missing dnsmasq"))
+        else:
+            rows.append(_dnsmasq(ctx, ns, hosts, leases, records, last, counts))
+    if ctx.wants("ddi"):
+        why = ddi_site.missing("dns")
+        if why:
+            rows.append(unavailable(SECTION, SCENARIO, "ddi", why))
+        else:
+            rows.append(_ddi(ctx, ns, hosts, leases, records, last, counts))
+    return rows
+
+
+def _dnsmasq(
+    ctx: Context,
+    ns: str,
+    hosts: list[data.Name],
+    leases: list[tuple[IPv4Address, str, str | None]],
+    records: list[data.Name],
+    last: data.Name,
+    counts: dict[str, int],
+) -> Row:
+    folder = ctx.workdir / "dnsmasq"
+    folder.mkdir()
+    with (folder / "dhcp-hosts").open("w") as f:
+        for n in hosts:
+            f.write(f"{n.mac},{n.ip},{n.hostname}\n")
+    expiry = int(time.time()) + 7 * 86400
+    with (folder / "leases").open("w") as f:
+        for ip, mac, hostname in leases:
+            f.write(f"{expiry} {mac} {ip} {hostname or '*'} *\n")
+    data.write_hosts_file(folder / "records", records)
+    port = 5311
+    started = time.monotonic()
+    out = (folder / "stdout").open("w")
+    proc = ctx.lab.popen(
+        ns,
+        "dnsmasq",
+        "--no-daemon",
+        "--conf-file=/dev/null",
+        "--no-resolv",
+        "--no-hosts",
+        f"--addn-hosts={folder / 'records'}",
+        f"--dhcp-hostsfile={folder / 'dhcp-hosts'}",
+        f"--dhcp-leasefile={folder / 'leases'}",
+        f"--dhcp-range=198.18.1.0,{POOL_END},255.254.0.0,7d",
+        "--dhcp-lease-max=1000000",
+        f"--domain={data.DOMAIN}",
+        f"--local=/{data.DOMAIN}/",
+        "--interface=mem0",
+        "--interface=lo",
+        "--bind-interfaces",
+        f"--port={port}",
+        "--no-ping",
+        "--quiet-dhcp",
+        "--user=root",
+        "--group=root",
+        f"--pid-file={folder / 'pid'}",
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    out.close()
+    try:
+        if not wait_until(lambda: _answers(ctx, ns, port, last.fqdn, last.ip), 120, 0.5):
+            return unavailable(SECTION, SCENARIO, "dnsmasq", "did not answer for its records")
+        load_s = time.monotonic() - started
+        lease_name = hosts[-1].fqdn if hosts else last.fqdn
+        leased_ok = not hosts or _answers(ctx, ns, port, lease_name, hosts[-1].ip)
+        rss = _settled_rss(proc.pid)
+        return Row(
+            SECTION,
+            SCENARIO,
+            "dnsmasq",
+            {
+                "rss_mb": None if rss is None else round(rss / 2**20, 1),
+                **counts,
+                "load_s": round(load_s, 1),
+            },
+            note="dhcp-hostsfile + leasefile + addn-hosts"
+            + ("" if leased_ok else "; a reserved host's name did not resolve"),
+        )
+    finally:
+        stop(proc)
+
+
+def _ddi(
+    ctx: Context,
+    ns: str,
+    hosts: list[data.Name],
+    leases: list[tuple[IPv4Address, str, str | None]],
+    records: list[data.Name],
+    last: data.Name,
+    counts: dict[str, int],
+) -> Row:
+    p = ctx.profile
+    workdir = ctx.workdir / "ddi"
+    pool_start = str(IPv4Address(int(hosts[-1].ip) + 1)) if hosts else "198.18.1.0"
+    dhcp_ready = ddi_site.missing("dhcp") is None
+    subnet = ddi_site.SubnetSpec(
+        "bench",
+        NET,
+        pools=((pool_start, POOL_END),),
+        interface="mem0" if dhcp_ready else None,
+        lease_time=7 * 86400,
+    )
+    ds = ddi_site.Dataset(
+        key=f"mem{p.mem_hosts}-{p.mem_leases}-{p.mem_records}",
+        subnets=[subnet],
+        hosts=hosts,
+        leases=leases,
+        records=records,
+        lease_subnet="bench",
+    )
+    try:
+        spent = ddi_site.prepare_store(Path(workdir / "var"), ds, ctx.log)
+    except Exception as exc:  # noqa: BLE001 - any loader failure makes the row unavailable
+        return unavailable(SECTION, SCENARIO, "ddi", f"loading the store failed: {exc!r}")
+    if spent:
+        ctx.log(f"  ddi store loaded in {spent:.0f} s")
+    port = 5312
+    cfg = ddi_site.config_text(
+        workdir,
+        subnets=[subnet],
+        dhcp={"interfaces": ["mem0"]} if dhcp_ready else None,
+        dns={"listen": [f"127.0.0.1:{port}"], "ns_address": "198.18.0.1"},
+    )
+    daemon = ddi_site.DdiDaemon(ctx.lab, ns, workdir, cfg)
+    started = time.monotonic()
+    try:
+        try:
+            daemon.start(timeout=300)
+        except RuntimeError as exc:
+            return unavailable(SECTION, SCENARIO, "ddi", f"did not start: {exc}")
+        if not wait_until(lambda: _answers(ctx, ns, port, last.fqdn, last.ip), 120, 0.5):
+            return unavailable(SECTION, SCENARIO, "ddi", "did not answer for its records")
+        load_s = time.monotonic() - started
+        assert daemon.pid is not None
+        rss = _settled_rss(daemon.pid)
+        store = daemon.status().get("store", {})
+        loaded = {k: store.get(k) for k in ("hosts", "leases", "records")}
+        note = "store + index + zones" + ("" if dhcp_ready else "; DHCP off (not landed)")
+        if loaded != counts:
+            note += f"; status shows {loaded}"
+        return Row(
+            SECTION,
+            SCENARIO,
+            "ddi",
+            {
+                "rss_mb": None if rss is None else round(rss / 2**20, 1),
+                **counts,
+                "load_s": round(load_s, 1),
+            },
+            note=note,
+        )
+    finally:
+        daemon.stop()

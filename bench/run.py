@@ -42,7 +42,7 @@ TABLES: dict[str, tuple[str, bool, list[str]]] = {
     "dhcp": ("rate", True, ["rate", "drops_pct", "do_ms", "ra_ms", "steps"]),
     "storm": ("seconds", False, ["seconds", "dora_s", "resolve_s", "bound", "resolved"]),
     "memory": ("rss_mb", False, ["rss_mb", "hosts", "leases", "records", "load_s"]),
-    "sync": ("seconds", False, ["seconds", "changes", "rate"]),
+    "sync": ("seconds", False, ["seconds", "changes", "rate", "start_s"]),
 }
 
 
