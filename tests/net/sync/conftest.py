@@ -23,6 +23,12 @@ import pytest
 PG_BIN = Path(os.environ.get("DDI_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sync_settings(**kw): [sync] settings for the edge of the `pair` fixture"
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -200,9 +200,9 @@ class FaultProxy:
 
 
 async def wait_for(
-    check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1
+    check: Callable[[], Any], *, within: float, what: str, interval: float = 0.1
 ) -> Any:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     last: Any = None
     while time.monotonic() < deadline:
         last = check()
@@ -211,7 +211,7 @@ async def wait_for(
         if last:
             return last
         await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    raise AssertionError(f"timed out after {within}s waiting for {what} (last: {last!r})")
 
 
 class Central:
@@ -253,14 +253,17 @@ class Central:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> None:
+    def _spawn(self) -> None:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [str(BIN / "ddi-central"), "serve", "--config", str(self.config)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        await wait_for(self._healthy, timeout=30, what="central to listen")
+
+    async def start(self) -> None:
+        self._spawn()
+        await wait_for(self._healthy, within=30, what="central to listen")
 
     async def _healthy(self) -> bool:
         assert self.proc is not None
@@ -349,7 +352,7 @@ class Edge:
     def api(self, timeout: float = 60.0) -> ApiClient:
         return ApiClient(str(self.socket), timeout=timeout)
 
-    async def start(self) -> None:
+    def _spawn(self) -> None:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ddi", "serve", "--config", str(self.config)],
@@ -357,7 +360,10 @@ class Edge:
                 stderr=subprocess.STDOUT,
                 env=os.environ | {"PYTHONUNBUFFERED": "1"},
             )
-        await wait_for(self._healthy, timeout=30, what="the edge daemon to serve")
+
+    async def start(self) -> None:
+        self._spawn()
+        await wait_for(self._healthy, within=30, what="the edge daemon to serve")
 
     def _healthy(self) -> bool:
         assert self.proc is not None
@@ -429,7 +435,8 @@ def edge_objects(db: Path) -> dict[tuple[str, str], dict[str, Any]]:
             host = Host.from_image(image | {"owner": Owner(row[9]).value, "version": row[10]})
             out[("host", host.id)] = host.to_image()
         for row in con.execute(
-            'SELECT ip, mac, client_id, circuit_id, hostname, state, start, "end", subnet FROM lease'
+            'SELECT ip, mac, client_id, circuit_id, hostname, state, start, "end", subnet'
+            " FROM lease"
         ):
             lease = Lease.from_image(
                 dict(
@@ -440,7 +447,7 @@ def edge_objects(db: Path) -> dict[tuple[str, str], dict[str, Any]]:
                     "start": row[6],
                     "end": row[7],
                     "subnet": row[8],
-                }  # fmt: skip
+                }
             )
             out[("lease", str(lease.ip))] = lease.to_image()
         for row in con.execute("SELECT id, name, rtype, value, ttl, owner, version FROM record"):
@@ -469,7 +476,7 @@ async def central_objects(central: Central) -> dict[tuple[str, str], dict[str, A
     return out
 
 
-async def wait_synced(edge: Edge, central: Central, *, timeout: float = 120) -> dict[str, Any]:
+async def wait_synced(edge: Edge, central: Central, *, within: float = 120) -> dict[str, Any]:
     async def done() -> dict[str, Any] | None:
         status = await edge.status()
         state = await central.get(f"/v1/sites/{SITE}")
@@ -482,7 +489,7 @@ async def wait_synced(edge: Edge, central: Central, *, timeout: float = 120) -> 
             return status
         return None
 
-    return await wait_for(done, timeout=timeout, what="the edge to catch up", interval=0.2)  # type: ignore[no-any-return]
+    return await wait_for(done, within=within, what="the edge to catch up", interval=0.2)  # type: ignore[no-any-return]
 
 
 async def assert_same(edge: Edge, central: Central) -> None:
