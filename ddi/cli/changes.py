@@ -32,12 +32,22 @@ def changes() -> None:
 
 
 @changes.command("list")
-@click.option("--after", type=click.IntRange(min=0), default=0, help="Only entries after SEQ.")
+@click.option(
+    "--after",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="SEQ",
+    help="Entries after SEQ, oldest first. Without it: the most recent LIMIT entries.",
+)
 @click.option("--limit", type=click.IntRange(min=1, max=10000), default=100, show_default=True)
 @json_option
-def list_(after: int, limit: int, as_json: bool) -> None:
-    """List change-log entries with seq > AFTER."""
-    entries = api().get("/v1/changes", after=after, limit=limit)["changes"]
+def list_(after: int | None, limit: int, as_json: bool) -> None:
+    """List change-log entries in commit order (seq rising)."""
+    client = api()
+    if after is None:
+        last_seq = int(client.get("/v1/changes", after=0, limit=1)["last_seq"])
+        after = max(0, last_seq - limit)
+    entries = client.get("/v1/changes", after=after, limit=limit)["changes"]
     if as_json:
         print_json(entries)
         return

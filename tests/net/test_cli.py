@@ -319,6 +319,8 @@ def test_changes_list_shows_rising_seq_with_the_user_and_reason(daemon: Daemon) 
     assert mine[0]["seq"] < mine[1]["seq"]
     after = daemon.json("changes", "list", "--after", str(mine[0]["seq"]))
     assert after[0]["seq"] == mine[1]["seq"]
+    latest = daemon.json("changes", "list", "--limit", "1")  # without --after: the newest
+    assert [c["seq"] for c in latest] == [daemon.json("status")["store"]["last_seq"]]
     table = daemon.cli("changes", "list")
     assert table.stdout.splitlines()[0].split() == [
         "SEQ", "TIME", "KIND", "OP", "OBJECT", "ACTOR", "REASON",
