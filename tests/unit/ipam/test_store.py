@@ -847,3 +847,65 @@ async def test_central_owned_objects_change_only_through_central(store: Store) -
     await store.update_host("web1", {"boot": "x"}, actor="central", reason="")
     await store.remove_host("web1", actor="central", reason="")
     await store.remove_record("r1", actor="central", reason="")
+
+
+@pytest.mark.asyncio
+async def test_lease_client_matched_by_circuit_id_when_nothing_else(
+    store: Store, clock: Any
+) -> None:
+    now = clock.now
+    await store.commit_leases(
+        [lease("198.18.0.150", None, now, now + 600, circuit_id="65:74:68:30")]
+    )
+    await refused(
+        store,
+        Conflict,
+        store.add_host(host("a", "198.18.0.150", circuit_id="eth1"), actor="op", reason=""),
+    )
+    await store.add_host(host("a", "198.18.0.150", circuit_id="eth0"), actor="op", reason="")
+
+
+@pytest.mark.asyncio
+async def test_single_object_reads(store: Store, clock: Any) -> None:
+    await store.add_record(
+        Record(id="r1", name="x.site.example", rtype="TXT", value="t"), actor="", reason=""
+    )
+    assert (await store.find_record("r1")).value == "t"
+    with pytest.raises(NotFound):
+        await store.find_record("r2")
+    assert await store.lease(IPv4Address("198.18.0.150")) is None
+    await store.commit_leases([lease("198.18.0.150", MAC9, clock.now, clock.now + 1)])
+    found = await store.lease(IPv4Address("198.18.0.150"))
+    assert found is not None
+    assert found.mac == MAC9
+
+
+@pytest.mark.asyncio
+async def test_unsubscribe_and_closed_store(db_path: Path) -> None:
+    store = await Store.open(db_path)
+    seen: list[Sequence[Change]] = []
+    store.subscribe(seen.append)
+    store.unsubscribe(seen.append)
+    await store.sync_subnets([Subnet(name="lan", cidr=IPv4Network("198.18.0.0/24"))],
+                             actor="config", reason="")  # fmt: skip
+    assert seen == []
+    await store.close()
+    await store.close()  # closing twice is harmless
+    with pytest.raises(RuntimeError, match="closed"):
+        await store.expire_leases(0)
+
+
+@pytest.mark.asyncio
+async def test_more_field_refusals(store: Store) -> None:
+    await add_web1(store)
+    await refused(store, Invalid, store.update_host("web1", {"ip": ""}, actor="", reason=""))
+    await refused(
+        store,
+        Invalid,
+        store.add_host(host("v", "198.18.0.30", MAC2, version=0), actor="", reason=""),
+    )
+    for bad in (
+        Record(id="bad id", name="x.site.example", rtype="TXT", value="t"),
+        Record(id="", name="x.site.example", rtype="TXT", value="t", version=0),
+    ):
+        await refused(store, Invalid, store.add_record(bad, actor="", reason=""))
