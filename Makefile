@@ -64,5 +64,12 @@ debian-tools:
 	done; \
 	echo "debian-tools: could not install:" $$missing; exit 1
 
+# Side-by-side benchmarks against NSD, dnsmasq and Kea (root: network namespaces; about
+# 20 minutes). BENCH_ARGS="--profile smoke" checks the harness in seconds; see bench/run.py.
+BENCH_ARGS ?=
+.PHONY: bench
+bench: venv debian-tools
+	$(PY) -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

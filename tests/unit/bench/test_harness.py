@@ -1,0 +1,114 @@
+"""The benchmark harness, end to end with a tiny load against a real server (NSD), plus its
+table and ratio logic. No timing assertions: the numbers are whatever this machine gives.
+
+Needs root (namespaces) and the Debian tools; outside CI it is skipped with the reason,
+under CI=true their absence is a failure (the integration rule).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(*tools: str) -> None:
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("needs root for network namespaces")
+    missing = [t for t in (*tools, "ip") if shutil.which(t) is None]
+    if missing:
+        problems.append(f"missing tools: {', '.join(missing)}")
+    if problems:
+        reason = "; ".join(problems)
+        if IN_CI:
+            pytest.fail(f"bench prerequisites missing under CI: {reason}")
+        pytest.skip(reason)
+
+
+def bench_module(name: str) -> ModuleType:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module(name)
+
+
+def test_smoke_run_measures_nsd_and_writes_the_report(tmp_path: Path) -> None:
+    require("nsd", "dnsperf", "dig")
+    out = tmp_path / "bench.json"
+    argv = [sys.executable, "-m", "bench", "--profile", "smoke", "--only", "dns",
+            "--contenders", "nsd", "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stdout + stderr
+    report = json.loads(out.read_text())
+    assert report["profile"] == "smoke"
+    assert report["machine"]["nproc"] >= 1
+    assert report["machine"]["cpu_model"]
+    assert report["machine"]["kernel"]
+    [row] = report["rows"]
+    assert (row["section"], row["contender"], row["available"]) == ("dns", "nsd", True)
+    assert row["metrics"]["qps"] > 0
+    assert "NOERROR" in row["metrics"]["rcodes"]
+    assert "NXDOMAIN" in row["metrics"]["rcodes"]
+    assert row["metrics"]["p99_ms"] is not None
+    assert "== dns" in stdout
+    assert "nsd" in report["table"]
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert f"bn{proc.pid % 100000}" not in namespaces
+
+
+def test_table_says_not_available_and_ratios_compare_ddi() -> None:
+    common = bench_module("bench.common")
+    run = bench_module("bench.run")
+    rows = [
+        common.Row("dns", "udp", "nsd", {"qps": 100_000.0}),
+        common.Row("dns", "udp", "ddi", {"qps": 50_000.0}),
+        common.unavailable("dhcp", "relay", "ddi", "ddi.dhcp.server has not landed"),
+        common.Row("dhcp", "relay", "kea", {"rate": 2_000.0}),
+    ]
+    run.add_ratios(rows)
+    assert rows[0].metrics["ddi_ratio"] == 0.5
+    assert rows[3].metrics["ddi_ratio"] is None
+    table = run.format_tables(rows)
+    assert "not available: ddi.dhcp.server has not landed" in table
+    assert "100,000" in table
+
+
+def test_parsers_read_dnsperf_and_perfdhcp_reports() -> None:
+    dns = bench_module("bench.dns")
+    dhcp = bench_module("bench.dhcp")
+    parsed = dns.parse_dnsperf(
+        "  Queries sent:         1000\n  Queries completed:    990 (99.00%)\n"
+        "  Queries lost:         10 (1.00%)\n"
+        "  Response codes:       NOERROR 891 (90.00%), NXDOMAIN 99 (10.00%)\n"
+        "  Queries per second:   12345.6\n"
+        "  Average Latency (s):  0.002000 (min 0.000010, max 0.010000)\n"
+    )
+    assert parsed["qps"] == 12345.6
+    assert parsed["loss_pct"] == 1.0
+    assert parsed["avg_latency_ms"] == pytest.approx(2.0)
+    perf = dhcp.parse_perfdhcp(
+        "Rate: 99.5 4-way exchanges/second, expected rate: 100\n"
+        "***Statistics for: DISCOVER-OFFER***\nsent packets: 200\nreceived packets: 199\n"
+        "avg delay: 0.700 ms\n"
+        "***Statistics for: REQUEST-ACK***\nsent packets: 199\nreceived packets: 198\n"
+        "avg delay: 0.500 ms\n"
+    )
+    assert perf["do_ms"] == 0.7
+    assert perf["ra_ms"] == 0.5
+    assert perf["drops_pct"] == pytest.approx(1.0)
