@@ -102,6 +102,7 @@ class AppContext:
             "config": str(self.config.path),
             "started": self.started,
             "uptime": round(time.monotonic() - self.started_monotonic, 3),
+            "event_loop": type(asyncio.get_running_loop()).__module__.partition(".")[0],
             "api": list(self.api_endpoints),
             "store": {
                 "path": None if self.store_path is None else str(self.store_path),

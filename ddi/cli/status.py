@@ -37,6 +37,7 @@ def status(as_json: bool) -> None:
             ("site", state.get("site")),
             ("version", state.get("version")),
             ("uptime", _uptime(float(state.get("uptime", 0)))),
+            ("event loop", state.get("event_loop")),
             ("config", state.get("config")),
             ("store", store.get("path")),
             ("epoch", store.get("epoch")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import http.client
+import importlib.util
 import json
 import os
 import signal
@@ -338,6 +339,7 @@ def test_subnet_lease_and_status_commands(daemon: Daemon) -> None:
     assert status["site"] == "clitest"
     assert status["version"]
     assert status["uptime"] >= 0
+    assert status["event_loop"] == ("uvloop" if importlib.util.find_spec("uvloop") else "asyncio")
     assert status["store"]["path"].endswith("ddi.sqlite")
     assert status["store"]["subnets"] == 1
     assert status["store"]["last_seq"] >= 1
