@@ -52,6 +52,13 @@ MAILA_TYPE = 254
 CLASS_IN = 1
 CLASS_ANY = 255
 MAX_CNAME_CHAIN = 8
+# Header flag bits (RFC 1035 §4.1.1, RFC 4035 §3.2).
+QR = 0x8000
+OPCODE_MASK = 0x7800
+AA = 0x0400
+RD = 0x0100
+RA = 0x0080
+CD = 0x0010
 
 
 class Opcode(enum.IntEnum):
@@ -189,7 +196,7 @@ class DnsEngine:
             return self._error(query, Rcode.REFUSED, Reason.REFUSED_CLASS, edns, max_size)
         if q.qtype in (MAILA_TYPE, MAILB_TYPE):
             return self._error(query, Rcode.NOTIMP, Reason.NOTIMP, edns, max_size)
-        qname = absolute(str(q.qname))
+        qname = _qname_key(q.qname.label)
         zone = self.zones.find(qname)
         if q.qtype in (AXFR_TYPE, IXFR_TYPE):
             return self._transfer(query, q.qtype, qname, zone, client, transport, signed, edns)
@@ -247,7 +254,7 @@ class DnsEngine:
             if qtype == IXFR_TYPE:
                 # RFC 1995 §2: over UDP, a reply that does not fit is the current SOA alone.
                 reply = self._reply(query, Rcode.NOERROR, aa=True, edns=edns)
-                reply.add_answer(zone.soa)
+                reply.rr.append(zone.soa)
                 return Answer(reply, Reason.IXFR_UDP, max_size)
             # RFC 5936 §4.2: AXFR is TCP only.
             return self._error(query, Rcode.FORMERR, Reason.TRANSFER_UDP, edns, max_size)
@@ -280,7 +287,7 @@ class DnsEngine:
                 if not reply.rr:
                     reply.header.aa = 0
                 ns_rrs = zone.node(cut)[NS_TYPE]  # type: ignore[index]
-                reply.add_auth(*ns_rrs)
+                reply.auth.extend(ns_rrs)
                 self._glue(reply, zone, ns_rrs)
                 reason = Reason.REFERRAL if not reply.rr else Reason.ANSWER
                 break
@@ -292,24 +299,24 @@ class DnsEngine:
                     # RFC 2308 §2.1 / RFC 6604: NXDOMAIN applies to the last name in a chain.
                     reply.header.rcode = Rcode.NXDOMAIN
                     reason = Reason.NXDOMAIN
-                reply.add_auth(zone.soa)
+                reply.auth.append(zone.soa)
                 break
             if qtype == ANY_TYPE:
                 # RFC 8482 §4.1: one RRset of the node's choosing.
                 rtype = min(node)
-                reply.add_answer(*node[rtype])
+                reply.rr.extend(node[rtype])
                 break
             rrs = node.get(qtype)
             if rrs is not None:
-                reply.add_answer(*rrs)
+                reply.rr.extend(rrs)
                 self._additional(reply, zone, qtype, rrs)
                 break
             cname = node.get(CNAME_TYPE)
             if cname is None:
                 reason = Reason.NODATA  # RFC 2308 §2.2: NOERROR, no answer, SOA in authority
-                reply.add_auth(zone.soa)
+                reply.auth.append(zone.soa)
                 break
-            reply.add_answer(*cname)
+            reply.rr.extend(cname)
             seen.add(name)
             target = absolute(str(cname[0].rdata.label))
             if target in seen or not zone.contains(target):
@@ -320,14 +327,18 @@ class DnsEngine:
     # --- helpers -------------------------------------------------------------------------------
 
     def _reply(self, query: Any, rcode: int, *, aa: bool, edns: Any, question: bool = True) -> Any:
-        qh = query.header
-        header = DNSHeader(id=qh.id, bitmap=0, qr=1, aa=int(aa), rd=qh.rd, rcode=rcode & 0xF)
-        header.opcode = qh.opcode
-        header.cd = qh.cd
-        header.ra = int(self.settings.forwarding)
-        reply = DNSRecord(header, questions=list(query.questions[:1]) if question else [])
+        # RFC 1035 §4.1.1: QR set; opcode, RD and (RFC 4035 §3.2.2) CD copied from the query.
+        flags = QR | (query.header.bitmap & (OPCODE_MASK | RD | CD)) | (rcode & 0xF)
+        if aa:
+            flags |= AA
+        if self.settings.forwarding:
+            flags |= RA
+        reply = DNSRecord(
+            DNSHeader(id=query.header.id, bitmap=flags),
+            questions=list(query.questions[:1]) if question else [],
+        )
         if edns is not None:
-            reply.add_ar(EDNS0(udp_len=self.settings.edns_udp_size, ext_rcode=rcode >> 4))
+            reply.ar.append(EDNS0(udp_len=self.settings.edns_udp_size, ext_rcode=rcode >> 4))
         return reply
 
     def _error(
@@ -368,6 +379,17 @@ class DnsEngine:
                     opt = [rr for rr in reply.ar if rr.rtype == OPT_TYPE]
                     reply.ar = [rr for rr in reply.ar if rr.rtype != OPT_TYPE] + extra + opt
                     reply.set_header_qa()
+
+
+def _qname_key(labels: tuple[bytes, ...]) -> str:
+    """The lookup key of a query name: lower case, dot-joined, no trailing dot. A label with a
+    dot or non-ASCII byte in it cannot match a zone name, and is mapped so that it does not."""
+    if any(b"." in part for part in labels):
+        return "\x00"
+    try:
+        return b".".join(labels).decode("ascii").lower()
+    except UnicodeDecodeError:
+        return "\x00"
 
 
 def qtype_label(qtype: int) -> str:

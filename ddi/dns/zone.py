@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Protocol
 
-from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A
+from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DNSLabel
 
 from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Record, Subnet
 
@@ -177,7 +177,16 @@ def _txt_strings(value: str) -> list[bytes]:
 
 
 def _key(rr: Any) -> tuple[int, int, str]:
-    return (rr.rtype, rr.ttl, rr.rdata.toZone())
+    """Identity of a record for diffs: type, TTL and rdata text (cached on records we built)."""
+    key: tuple[int, int, str] | None = getattr(rr, "ddi_key", None)
+    if key is None:
+        key = (rr.rtype, rr.ttl, rr.rdata.toZone())
+    return key
+
+
+def label(name: str) -> DNSLabel:
+    """A dnslib label for an absolute name (already validated: letters, digits, '-', '_')."""
+    return DNSLabel(tuple(part.encode() for part in name.split(".") if part))
 
 
 @dataclass(slots=True)
@@ -541,20 +550,25 @@ class Zones:
     def _rrsets_for(self, name: str, zone: Zone) -> dict[int, list[Any]]:
         s = self.settings
         ttl = s.ttl
-        owner = _fqdn(name)
         out: dict[int, list[Any]] = {}
 
-        def put(rtype: int, rdata: RD, rttl: int = ttl) -> None:
-            rrs = out.setdefault(rtype, [])
+        owner = label(name)
+        seen: set[tuple[int, int, str]] = set()
+
+        def put(rtype: int, rdata: RD, text: str, rttl: int = ttl) -> None:
+            key = (rtype, rttl, text)
+            if key in seen:
+                return
+            seen.add(key)
             rr = RR(owner, rtype, ttl=rttl, rdata=rdata)
-            if _key(rr) not in {_key(x) for x in rrs}:
-                rrs.append(rr)
+            rr.ddi_key = key
+            out.setdefault(rtype, []).append(rr)
 
         if name == zone.origin:
             out[SOA_TYPE] = [zone.soa]
-            put(NS_TYPE, NS(_fqdn(s.ns_name)))
+            put(NS_TYPE, NS(label(absolute(s.ns_name))), s.ns_name)
         if name == absolute(s.ns_name) and s.ns_address is not None:
-            put(QTYPE.A, A(str(s.ns_address)))
+            put(QTYPE.A, A(tuple(s.ns_address.packed)), str(s.ns_address))
         for rid in sorted(self._record_names.get(name, ())):
             record = self._records[rid]
             try:
@@ -562,23 +576,26 @@ class Zones:
             except ValueError:
                 self.bad_records += 1
                 continue
-            put(getattr(QTYPE, record.rtype), rdata, ttl if record.ttl is None else record.ttl)
+            rttl = ttl if record.ttl is None else record.ttl
+            put(getattr(QTYPE, record.rtype), rdata, record.value, rttl)
         for hid in sorted(self._host_names.get(name, ())):
-            put(QTYPE.A, A(str(self._hosts[hid].ip)))
+            ip = self._hosts[hid].ip
+            put(QTYPE.A, A(tuple(ip.packed)), str(ip))
         if not self.owns(name):
             for lip in sorted(self._lease_names.get(name, ())):
                 if not self._host_ips.get(lip):
-                    put(QTYPE.A, A(str(lip)))
+                    put(QTYPE.A, A(tuple(lip.packed)), str(lip))
         if name.endswith(".in-addr.arpa"):
-            ip = _ip_of_reverse(name)
-            if ip is not None:
-                for hid in sorted(self._host_ips.get(ip, ())):
-                    put(QTYPE.PTR, PTR(_fqdn(self._host_fqdn(self._hosts[hid]))))
-                lease = self._leases.get(ip)
-                if lease is not None and not self._host_ips.get(ip):
+            rev = _ip_of_reverse(name)
+            if rev is not None:
+                for hid in sorted(self._host_ips.get(rev, ())):
+                    target = self._host_fqdn(self._hosts[hid])
+                    put(QTYPE.PTR, PTR(label(target)), target)
+                lease = self._leases.get(rev)
+                if lease is not None and not self._host_ips.get(rev):
                     fqdn = self._lease_fqdn(lease)
                     if fqdn is not None and not self.owns(fqdn):
-                        put(QTYPE.PTR, PTR(_fqdn(fqdn)))
+                        put(QTYPE.PTR, PTR(label(fqdn)), fqdn)
         if CNAME_TYPE in out and len(out) > 1 and name != zone.origin:
             # RFC 1034 §3.6.2: a CNAME owner has no other data.
             out = {CNAME_TYPE: out[CNAME_TYPE]}
@@ -605,10 +622,10 @@ def _ip_of_reverse(name: str) -> IPv4Address | None:
     octets = name[: -len(".in-addr.arpa")].split(".")
     if len(octets) != 4 or not all(o.isdigit() and len(o) <= 3 for o in octets):
         return None
-    try:
-        return IPv4Address(".".join(reversed(octets)))
-    except ValueError:
+    values = [int(o) for o in reversed(octets)]
+    if max(values) > 255:
         return None
+    return IPv4Address(bytes(values))
 
 
 def _discard(index: dict[Any, set[Any]], key: Any, value: Any) -> None:
