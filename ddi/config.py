@@ -465,6 +465,9 @@ class BootConfig:
     """Largest block size granted to a client (RFC 2348: 8-65464)."""
     tftp_max_windowsize: int = 64
     """Largest window granted to a client (RFC 7440: 1-65535)."""
+    tftp_max_window_bytes: int = 65536
+    """Largest window in bytes (windowsize x blksize) granted: larger windows overrun client
+    socket buffers and lose their tail."""
     http_enabled: bool = True
     http_listen: str = "0.0.0.0"
     http_port: int = 8080
@@ -530,6 +533,7 @@ def _boot(t: _Table | None, base: Path) -> BootConfig:
         tftp_retries=t.int_("tftp_retries", 5, lo=1, hi=100),
         tftp_max_blksize=t.int_("tftp_max_blksize", 65464, lo=8, hi=65464),
         tftp_max_windowsize=t.int_("tftp_max_windowsize", 64, lo=1, hi=65535),
+        tftp_max_window_bytes=t.int_("tftp_max_window_bytes", 65536, lo=8, hi=1 << 30),
         http_enabled=t.bool_("http_enabled", True),
         http_listen=t.str_("http_listen", "0.0.0.0"),
         http_port=t.int_("http_port", 8080, lo=0, hi=65535),

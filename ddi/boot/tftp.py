@@ -58,6 +58,7 @@ def limits_from_config(boot: BootConfig) -> TransferLimits:
         retries=boot.tftp_retries,
         max_blksize=boot.tftp_max_blksize,
         max_windowsize=boot.tftp_max_windowsize,
+        max_window_bytes=boot.tftp_max_window_bytes,
     )
 
 

@@ -172,6 +172,16 @@ def test_negotiation_grants_clamps_and_ignores() -> None:
     )
 
 
+def test_window_is_capped_by_its_byte_budget() -> None:
+    limits = TransferLimits(max_window_bytes=65536)
+    req = rrq("f", ("windowsize", "16"), ("blksize", "8192"))
+    n = negotiate(req, size=None, limits=limits)
+    assert (n.blksize, n.windowsize) == (8192, 8)
+    assert n.oack == (("windowsize", "8"), ("blksize", "8192"))
+    n = negotiate(rrq("f", ("blksize", "1468"), ("windowsize", "8")), size=None, limits=limits)
+    assert n.windowsize == 8
+
+
 @pytest.mark.parametrize(
     "option",
     [
@@ -358,7 +368,7 @@ def test_block_numbers_wrap_past_65535() -> None:
 
 def test_duplicate_ack_across_the_wrap_is_still_a_duplicate() -> None:
     data = b"w" * (65537 * 8 + 3)
-    limits = TransferLimits(max_windowsize=65535)
+    limits = TransferLimits(max_windowsize=65535, max_window_bytes=65535 * 8)
     t, _ = transfer(data, rrq("f", ("blksize", "8"), ("windowsize", "65535")), limits)
     t.datagrams_to_send(0.0)
     t.receive(encode_ack(0), 0.0)
