@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 from dnslib import EDNS0, QTYPE, RR, SOA, TXT, DNSRecord
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ddi.dns.engine import Answer, Drop, Forward, Rcode, Reason, Transfer, Transport
 from ddi.dns.wire import decode_message, encode_message
+from ddi.errors import DnsFormatError
 
 UDP, TCP = Transport.UDP, Transport.TCP
 SITE_CLIENT = IPv4Address("198.18.0.77")
@@ -353,3 +356,31 @@ def test_txt_static_record(h: Any) -> None:
     )
     d = ask(eng, "t.site.example", "TXT")
     assert d.message.rr[0].rdata == TXT([b"v=spf1 -all", b"x"])
+
+
+_SAMPLES = [
+    DNSRecord.question("web.site.example").pack(),
+    DNSRecord.question("site.example", "AXFR").pack(),
+    DNSRecord.question("x.elsewhere.example", "ANY").pack(),
+]
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.sampled_from(_SAMPLES),
+    st.integers(min_value=2, max_value=40),
+    st.binary(min_size=1, max_size=8),
+    st.sampled_from([UDP, TCP]),
+)
+def test_mutated_queries_decode_resolve_and_encode_without_crashing(
+    eng: Any, sample: bytes, at: int, noise: bytes, transport: Transport
+) -> None:
+    data = sample[:at] + noise + sample[at + len(noise) :]
+    try:
+        query = decode_message(data)
+    except DnsFormatError:
+        return
+    decision = eng.resolve(query, client=SITE_CLIENT, transport=transport)
+    if isinstance(decision, Answer):
+        wire = encode_message(decision.message, max_size=decision.max_size)
+        assert len(wire) <= decision.max_size
