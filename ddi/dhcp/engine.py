@@ -647,7 +647,7 @@ class DhcpEngine:
         choice = None
         siaddr = ZERO_ADDRESS
         file = b""
-        if message_type is not MessageType.NAK:
+        if message_type is not MessageType.NAK and _may_netboot(packet):
             choice = select_boot(
                 boot_facts(packet),
                 self._profiles,
@@ -821,6 +821,22 @@ def _ordered(params: Mapping[int, bytes], prl: tuple[int, ...]) -> list[tuple[in
         if code not in seen:
             out.append((code, value))
     return out
+
+
+_NETBOOT_SIGNS = frozenset(
+    {
+        OptionCode.VENDOR_CLASS_IDENTIFIER,
+        OptionCode.USER_CLASS,
+        OptionCode.CLIENT_ARCH,
+        OptionCode.IPXE_ENCAPSULATED,
+    }
+)
+
+
+def _may_netboot(packet: DhcpPacket) -> bool:
+    """Whether the request carries any option netboot selection looks at (60, 77, 93, 175);
+    without one ``select_boot`` answers ``not-netboot``, so the hot path skips it."""
+    return any(code in _NETBOOT_SIGNS for code, _ in packet.options)
 
 
 def _max_size(packet: DhcpPacket) -> int:

@@ -232,8 +232,13 @@ def encode_packet(packet: DhcpPacket, *, max_size: int = MIN_MESSAGE_SIZE) -> by
         The UDP payload.
     """
     limit = max(max_size, MIN_MESSAGE_SIZE) - IP_UDP_OVERHEAD
-    fragments = [_option_fragments(code, value) for code, value in packet.options]
     options_room = limit - OPTIONS_OFFSET - 1  # keep one byte for End
+    if all(len(value) <= 255 for _, value in packet.options):
+        # The common case: short options that all fit in the options field, in order.
+        tlvs = [bytes((code, len(value))) + value for code, value in packet.options]
+        if sum(map(len, tlvs)) <= options_room:
+            return _assemble(packet, packet.sname, packet.file, tlvs)
+    fragments = [_option_fragments(code, value) for code, value in packet.options]
     regions, dropped = _layout(fragments, [options_room])
     overload = 0
     file_field = packet.file
@@ -262,6 +267,12 @@ def encode_packet(packet: DhcpPacket, *, max_size: int = MIN_MESSAGE_SIZE) -> by
             regions[0].insert(0, bytes((OptionCode.OVERLOAD, 1, overload)))
         else:
             regions, _ = _layout(fragments, [options_room])
+    return _assemble(packet, sname_field, file_field, regions[0])
+
+
+def _assemble(
+    packet: DhcpPacket, sname_field: bytes, file_field: bytes, tlvs: list[bytes]
+) -> bytes:
     if len(packet.chaddr) > 16 or len(sname_field) > SNAME_SIZE or len(file_field) > FILE_SIZE:
         raise ValueError("chaddr, sname or file is longer than its field")
     header = HEADER.pack(
@@ -281,7 +292,7 @@ def encode_packet(packet: DhcpPacket, *, max_size: int = MIN_MESSAGE_SIZE) -> by
         file_field,
         MAGIC_COOKIE,
     )
-    out = header + b"".join(regions[0]) + b"\xff"
+    out = header + b"".join(tlvs) + b"\xff"
     if len(out) < BOOTP_MIN_PAYLOAD:
         out += b"\0" * (BOOTP_MIN_PAYLOAD - len(out))
     return out
