@@ -373,7 +373,7 @@ class DhcpEngine:
         )
         if ip is None:
             return None
-        self._cursor[subnet.name] = ip + 1 if ip != IPv4Address("255.255.255.255") else ip
+        self._cursor[subnet.name] = ip + 1 if ip != BROADCAST_ADDRESS else ip
         return ip, Rule.OFFER_POOL
 
     # --- RFC 2131 §4.3.2: DHCPREQUEST --------------------------------------------------------
