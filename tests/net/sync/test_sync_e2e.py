@@ -114,7 +114,9 @@ async def test_ten_thousand_changes_made_while_central_is_down_arrive_in_order(
     assert status["link"] != "up"
     assert status["backlog_entries"] >= 10_000
     await central.start()
+    t0 = time.monotonic()
     await h.wait_synced(edge, central, within=180)
+    print(f"caught up in {time.monotonic() - t0:.1f} s")
     await h.assert_same(edge, central)
     feed = await central.feed(site=h.SITE)
     assert [c["seq"] for c in feed] == h.edge_log_seqs(edge.db)
