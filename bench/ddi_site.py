@@ -9,11 +9,14 @@ the data set and a hash of the store's code, and copied for the next run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import http.client
 import importlib.util
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,12 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import data
-from bench.common import stop
+from bench.common import descendant_pids, stop
 from ddi.lab import Lab
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / "results" / "cache"
 SITE_ID = "bench1"
+PROFILE_DIR: Path | None = None
+"""When set (``--py-spy``), every ddi daemon runs under ``py-spy record`` and leaves its
+collapsed stacks there (RSS figures are then py-spy's, not ddi's)."""
 
 
 SERVICES = {
@@ -265,6 +271,11 @@ class DdiDaemon:
         """Start and wait for /healthz. Raises RuntimeError with the log's tail on failure."""
         log = self.log_path.open("a")
         argv = [sys.executable, "-m", "ddi", "serve", "--config", str(self.config_path)]
+        if PROFILE_DIR is not None:
+            PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+            out = PROFILE_DIR / f"{self.workdir.parent.name}-{self.workdir.name}.txt"
+            pyspy = str(Path(sys.executable).parent / "py-spy")
+            argv = [pyspy, "record", "-f", "raw", "-r", "250", "-o", str(out), "--", *argv]
         if self.lab is None or self.ns is None:
             self.proc = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True
@@ -304,5 +315,12 @@ class DdiDaemon:
         return " | ".join(text[-lines:])
 
     def stop(self) -> None:
+        if PROFILE_DIR is not None and self.proc is not None and self.proc.poll() is None:
+            # Stop the daemon under py-spy, so that py-spy sees it exit and writes its stacks.
+            for pid in descendant_pids(self.proc.pid)[1:]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=30)
         stop(self.proc, timeout=20)
         self.proc = None

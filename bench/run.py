@@ -12,6 +12,7 @@ Needs root (network namespaces) and the Debian tools: nsd, dnsmasq, kea-dhcp4, p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import dhcp, dns, memory, storm, syncbench
+from bench import ddi_site, dhcp, dns, memory, storm, syncbench
 from bench.common import PROFILES, Context, Row, machine, tool_versions
 from ddi.lab import Lab
 
@@ -115,6 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--contenders", default="", help="e.g. nsd,dnsmasq,kea,ddi (default all)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results/)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--py-spy",
+        action="store_true",
+        help="run ddi under py-spy; collapsed stacks go to bench/results/profiles/",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=N",
+        help="override a profile size, e.g. --set dns_rounds=1 (see bench/common.py Profile)",
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("bench needs root: it builds network namespaces", file=sys.stderr)
@@ -124,7 +137,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s): {', '.join(unknown)}")
     contenders = frozenset(c for c in args.contenders.split(",") if c) or None
+    if args.py_spy:
+        ddi_site.PROFILE_DIR = RESULTS / "profiles"
     profile = PROFILES[args.profile]
+    overrides: dict[str, Any] = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        current = getattr(profile, key, None)
+        if current is None or key == "name" or not value:
+            parser.error(f"--set {item}: not a profile field")
+        overrides[key] = type(current)(value)
+    if overrides:
+        profile = dataclasses.replace(profile, name=f"{profile.name}+custom", **overrides)
     report = run_benchmarks(profile, sections, contenders, keep=args.keep)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = args.out or RESULTS / f"bench-{report['machine']['date'].replace(':', '')}.json"
