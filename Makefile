@@ -26,6 +26,7 @@ venv: $(VENV)/.installed
 # with LAB=no, it runs here with examples/site.toml: the API and the store, DHCP off.
 LAB ?= $(shell [ "$$(id -u)" = 0 ] && command -v ip >/dev/null && echo yes || echo no)
 LAB_CONFIG ?= examples/lab.toml
+LAB_CLIENT_MAC := 52:54:00:00:00:10
 
 run: venv
 	@mkdir -p var/lib var/run
@@ -33,8 +34,10 @@ run: venv
 	@echo "  export DDI_SOCKET=$(CURDIR)/var/run/ddi.sock PATH=$(CURDIR)/$(VENV)/bin:\$$PATH"
 	@echo "  ddi status"
 ifeq ($(LAB),yes)
-	@echo "  ip netns exec ddi-client dhclient -sf /bin/true -1 -v eth0"
+	@echo "  ddi reserve add --mac $(LAB_CLIENT_MAC) --ip 198.18.0.10 --hostname client1"
+	@echo "  ip netns exec ddi-client dhclient -sf /bin/true -lf /tmp/ddi-lab.leases -1 -v eth0"
 	trap '$(PY) -m ddi.lab down' EXIT; $(PY) -m ddi.lab up && \
+		ip -n ddi-client link set eth0 address $(LAB_CLIENT_MAC) && \
 		ip netns exec ddi-site $(CURDIR)/$(VENV)/bin/ddi serve --config $(LAB_CONFIG)
 else
 	exec $(VENV)/bin/ddi serve --config $(CONFIG)
