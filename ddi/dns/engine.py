@@ -29,6 +29,7 @@ Pure: no sockets, no clock.
 from __future__ import annotations
 
 import enum
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
@@ -36,6 +37,7 @@ from typing import Any
 
 from dnslib import EDNS0, QTYPE, RR, DNSHeader, DNSRecord
 
+from ddi.dns.wire import HEADER, rr_tail
 from ddi.dns.zone import CNAME_TYPE, NS_TYPE, Zone, Zones, absolute
 
 OPT_TYPE = 41
@@ -151,6 +153,24 @@ class Drop:
     reason: Reason
 
 
+@dataclass(frozen=True, slots=True)
+class WireAnswer:
+    """An encoded reply from the fast path (``DnsEngine.resolve_wire``)."""
+
+    data: bytes
+    reason: Reason
+    qtype: int
+    rcode: int
+
+
+_OPT_HEAD = struct.Struct("!BHHIH")  # root name, TYPE, CLASS (payload size), TTL, RDLENGTH
+_QTAIL = struct.Struct("!HH")
+_NOT_FAST = frozenset({0, NS_TYPE, CNAME_TYPE, MX_TYPE, SRV_TYPE, 249, 250, IXFR_TYPE, AXFR_TYPE,
+                       MAILB_TYPE, MAILA_TYPE, ANY_TYPE, OPT_TYPE})  # fmt: skip
+"""Query types the fast path leaves to ``resolve``: CNAME chains, additional-section processing,
+transfers, ANY, meta types."""
+
+
 Decision = Answer | Forward | Transfer | Drop
 
 
@@ -203,6 +223,97 @@ class DnsEngine:
         if zone is None:
             return self._outside(query, client, edns, max_size)
         return self._authoritative(query, qname, q.qtype, zone, edns, max_size, signed)
+
+    def resolve_wire(self, data: bytes, transport: Transport) -> WireAnswer | None:
+        """The fast path for the common query, from bytes to bytes without dnslib.
+
+        It applies only to a plain QUERY (one question, class IN, no answer/authority records,
+        at most an EDNS version 0 OPT) for a name inside a local zone with no zone cut on its
+        path, of a type that needs no CNAME chasing and no additional section; the reply is the
+        RRset (answer), or the SOA with NOERROR (NODATA) or NXDOMAIN, exactly as ``resolve``
+        builds it. Anything else returns None: the caller decodes and calls ``resolve``.
+        """
+        if len(data) < 17:
+            return None
+        msg_id, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(data)
+        if flags & (QR | OPCODE_MASK) or qdcount != 1 or ancount or nscount or arcount > 1:
+            return None
+        labels: list[bytes] = []
+        pos = 12
+        end = len(data)
+        while True:
+            length = data[pos]
+            pos += 1
+            if length == 0:
+                break
+            if length > 63 or pos + length > end:
+                return None  # a compression pointer or a bad length: the full path decides
+            labels.append(data[pos : pos + length])
+            pos += length
+            if pos >= end:
+                return None
+        if pos + 4 > end:
+            return None
+        qtype, qclass = _QTAIL.unpack_from(data, pos)
+        qend = pos + 4
+        if qclass != CLASS_IN or qtype in _NOT_FAST:
+            return None
+        edns = False
+        max_size = 65535 if transport is Transport.TCP else 512
+        if arcount:
+            if qend + 11 > end:
+                return None
+            root, rtype, payload, ttl, rdlength = _OPT_HEAD.unpack_from(data, qend)
+            if root or rtype != OPT_TYPE or qend + 11 + rdlength != end or ttl & 0x00FF0000:
+                return None  # not a lone OPT, or EDNS version > 0 (BADVERS)
+            edns = True
+            if transport is Transport.UDP:
+                max_size = max(512, min(payload, self.settings.edns_udp_size))
+        elif qend != end:
+            return None
+        name = _qname_key(tuple(labels))
+        zone = self.zones.find(name)
+        if zone is None or zone.cut_above(name) is not None:
+            return None
+        node = zone.node(name)
+        reply_flags = QR | AA | (flags & (RD | CD))
+        if self.settings.forwarding:
+            reply_flags |= RA
+        answers: list[Any] = []
+        authority: Any = None
+        if node is None:
+            if zone.exists(name):
+                reason = Reason.NODATA
+            else:
+                reason = Reason.NXDOMAIN
+                reply_flags |= Rcode.NXDOMAIN
+            authority = zone.soa
+        else:
+            rrs = node.get(qtype)
+            if rrs is not None:
+                answers = rrs
+                reason = Reason.ANSWER
+            elif CNAME_TYPE in node:
+                return None
+            else:
+                reason = Reason.NODATA
+                authority = zone.soa
+        out = [
+            HEADER.pack(msg_id, reply_flags, 1, len(answers), 1 if authority else 0, int(edns)),
+            data[12:qend],
+        ]
+        for rr in answers:
+            out.append(b"\xc0\x0c")  # RFC 1035 §4.1.4: the owner is the question's name
+            out.append(getattr(rr, "ddi_wire", None) or rr_tail(rr))
+        if authority is not None:
+            out.append(_suffix_pointer(labels, zone.origin))
+            out.append(getattr(authority, "ddi_wire", None) or rr_tail(authority))
+        if edns:
+            out.append(_OPT_HEAD.pack(0, OPT_TYPE, self.settings.edns_udp_size, 0, 0))
+        reply = b"".join(out)
+        if len(reply) > max_size:
+            return None  # the full path truncates
+        return WireAnswer(reply, reason, qtype, reply_flags & 0xF)
 
     # --- rules ---------------------------------------------------------------------------------
 
@@ -379,6 +490,13 @@ class DnsEngine:
                     opt = [rr for rr in reply.ar if rr.rtype == OPT_TYPE]
                     reply.ar = [rr for rr in reply.ar if rr.rtype != OPT_TYPE] + extra + opt
                     reply.set_header_qa()
+
+
+def _suffix_pointer(labels: Sequence[bytes], origin: str) -> bytes:
+    """A compression pointer to ``origin`` inside the question name (which lies within it)."""
+    skip = len(labels) - (origin.count(".") + 1)
+    offset = 12 + sum(1 + len(part) for part in labels[:skip])
+    return (0xC000 | offset).to_bytes(2, "big")
 
 
 def _qname_key(labels: tuple[bytes, ...]) -> str:

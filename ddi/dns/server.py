@@ -308,6 +308,9 @@ class DnsServer:
     ) -> bytes | None:
         """Answer ``data``: the reply bytes, or None when nothing is to be sent now (dropped,
         or handed to a forwarding task)."""
+        fast = self._fast(data, transport)
+        if fast is not None:
+            return fast
         decided = self._decide(data, addr, transport)
         if isinstance(decided, _Immediate):
             return decided.reply
@@ -323,6 +326,22 @@ class DnsServer:
             case Drop(reason=reason):
                 metrics.DNS_DROPPED.labels(reason=reason.value).inc()
                 return None
+
+    def _fast(self, data: bytes, transport: Transport) -> bytes | None:
+        """The engine's bytes-to-bytes path for plain local queries (never for signed ones)."""
+        if TSIG_SIGNATURE in data:
+            return None
+        assert self.engine is not None
+        fast = self.engine.resolve_wire(data, transport)
+        if fast is None:
+            return None
+        self.queries += 1
+        qtype = qtype_label(fast.qtype)
+        rcode = _rcode_label(fast.rcode)
+        metrics.DNS_DECISIONS.labels(reason=fast.reason.value).inc()
+        metrics.DNS_QUERIES.labels(qtype=qtype, rcode=rcode).inc()
+        self.cache.put(transport, data, fast.data, qtype=qtype, rcode=rcode)
+        return fast.data
 
     def _decide(
         self, data: bytes, addr: Any, transport: Transport
@@ -463,6 +482,9 @@ class DnsServer:
             metrics.DNS_CACHE_LOOKUPS.labels(result="hit").inc()
             return [hit]
         metrics.DNS_CACHE_LOOKUPS.labels(result="miss").inc()
+        fast = self._fast(data, Transport.TCP)
+        if fast is not None:
+            return [fast]
         decided = self._decide(data, addr, Transport.TCP)
         if isinstance(decided, _Immediate):
             return [] if decided.reply is None else [decided.reply]

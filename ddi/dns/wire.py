@@ -85,12 +85,10 @@ def pack(message: Any) -> bytes:
         out.append(_QUESTION.pack(q.qtype, q.qclass))
     for section in sections:
         for rr in section:
+            out.append(_owner_wire(rr.rname.label, suffixes))
             tail = getattr(rr, "ddi_wire", None)
             if tail is None:
-                tail = _rr_tail(rr)
-                with contextlib.suppress(AttributeError):
-                    rr.ddi_wire = tail
-            out.append(_owner_wire(rr.rname.label, suffixes))
+                tail = rr_tail(rr)
             out.append(tail)
     return b"".join(out)
 
@@ -123,8 +121,15 @@ class _FlatBuffer(DNSBuffer):  # type: ignore[misc]
         self.encode_name_nocompress(name)
 
 
+def rr_tail(rr: Any) -> bytes:
+    """Type, class, TTL, RDLENGTH and uncompressed RDATA of ``rr``, kept on the record."""
+    tail = _rr_tail(rr)
+    with contextlib.suppress(AttributeError):
+        rr.ddi_wire = tail
+    return tail
+
+
 def _rr_tail(rr: Any) -> bytes:
-    """Type, class, TTL, RDLENGTH and uncompressed RDATA of ``rr``."""
     if rr.rtype == OPT_TYPE:
         body = b"".join(_QUESTION.pack(o.code, len(o.data)) + o.data for o in rr.rdata)
     else:

@@ -1,0 +1,118 @@
+"""The bytes-to-bytes fast path gives exactly the reply the full engine gives, or declines."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address
+from typing import Any
+
+import pytest
+from dnslib import EDNS0, DNSRecord
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ddi.dns.engine import Answer, Reason, Transport
+from ddi.dns.wire import decode_message, encode_message
+
+CLIENT = IPv4Address("198.18.0.77")
+NAMES = [
+    "web.site.example",
+    "WEB.Site.example",
+    "www.site.example",
+    "site.example",
+    "ns.site.example",
+    "nope.site.example",
+    "a.b.nope.site.example",
+    "deep.site.example",
+    "x.sub.site.example",
+    "10.0.18.198.in-addr.arpa",
+    "99.0.18.198.in-addr.arpa",
+    "0.18.198.in-addr.arpa",
+    "elsewhere.example",
+]
+TYPES = ["A", "AAAA", "PTR", "TXT", "SOA", "NS", "MX", "CNAME", "SRV", "ANY", "CAA"]
+
+
+@pytest.fixture
+def eng(h: Any) -> Any:
+    view = h.FakeView(
+        subnet_list=[h.subnet()],
+        host_list=[h.host("web", "198.18.0.10")],
+        record_list=[
+            h.record("www.site.example", "CNAME", "web.site.example"),
+            h.record("web.site.example", "TXT", "hello"),
+            h.record("a.b.deep.site.example", "TXT", "deep"),
+            h.record("sub.site.example", "NS", "ns.sub.site.example"),
+        ],
+    )
+    return h.engine(h.zones(view))
+
+
+def _same(eng: Any, data: bytes, transport: Transport) -> None:
+    fast = eng.resolve_wire(data, transport)
+    full = eng.resolve(decode_message(data), client=CLIENT, transport=transport)
+    if fast is None:
+        return
+    assert isinstance(full, Answer)
+    assert fast.reason is full.reason
+    expected = encode_message(full.message, max_size=full.max_size)
+    got = decode_message(fast.data)
+    want = decode_message(expected)
+    assert str(got).lower() == str(want).lower()
+    assert got.header.bitmap == want.header.bitmap
+    assert got.questions[0].qname.label == want.questions[0].qname.label  # case kept
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=300)
+@given(
+    st.sampled_from(NAMES),
+    st.sampled_from(TYPES),
+    st.sampled_from([None, 0, 512, 1232, 4096]),
+    st.booleans(),
+    st.sampled_from([Transport.UDP, Transport.TCP]),
+)
+def test_fast_path_matches_the_engine(
+    eng: Any, name: str, qtype: str, edns: int | None, rd: bool, transport: Transport
+) -> None:
+    q = DNSRecord.question(name, qtype)
+    q.header.rd = int(rd)
+    if edns is not None:
+        q.add_ar(EDNS0(udp_len=edns))
+    _same(eng, q.pack(), transport)
+
+
+def test_fast_path_answers_the_common_cases(eng: Any) -> None:
+    for name, qtype, reason in [
+        ("web.site.example", "A", Reason.ANSWER),
+        ("nope.site.example", "A", Reason.NXDOMAIN),
+        ("web.site.example", "AAAA", Reason.NODATA),
+        ("b.deep.site.example", "A", Reason.NODATA),
+        ("10.0.18.198.in-addr.arpa", "PTR", Reason.ANSWER),
+    ]:
+        got = eng.resolve_wire(DNSRecord.question(name, qtype).pack(), Transport.UDP)
+        assert got is not None
+        assert got.reason is reason
+
+
+def test_fast_path_declines_what_it_does_not_do(eng: Any) -> None:
+    for name, qtype in [
+        ("www.site.example", "A"),  # CNAME chase
+        ("x.sub.site.example", "A"),  # below a zone cut
+        ("site.example", "MX"),  # additional section
+        ("elsewhere.example", "A"),  # not local
+        ("site.example", "ANY"),
+    ]:
+        assert eng.resolve_wire(DNSRecord.question(name, qtype).pack(), Transport.UDP) is None
+    q = DNSRecord.question("web.site.example")
+    q.add_ar(EDNS0(udp_len=1232, version=1))
+    assert eng.resolve_wire(q.pack(), Transport.UDP) is None
+    q = DNSRecord.question("web.site.example")
+    q.header.opcode = 4
+    assert eng.resolve_wire(q.pack(), Transport.UDP) is None
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=80))
+def test_fast_path_never_raises(eng: Any, data: bytes) -> None:
+    header = b"\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    eng.resolve_wire(header + data, Transport.UDP)
+    eng.resolve_wire(data, Transport.TCP)
