@@ -162,7 +162,7 @@ class _Transfer:
                     break
                 except ConnectionRefusedError:
                     # ICMP port unreachable from an earlier send: the client is gone.
-                    self.session.abort("client unreachable")
+                    self.session.abort(Outcome.UNREACHABLE, "ICMP port unreachable")
                     break
                 self.session.receive(data, self._loop.time())
                 if self.session.done:
@@ -234,6 +234,7 @@ class TftpServer:
 
     def close(self) -> None:
         for transfer in list(self._transfers.values()):
+            transfer.session.abort(Outcome.ABORTED, "server stopping")
             transfer.close()
         if self._sock is not None:
             self.loop.remove_reader(self._sock.fileno())
@@ -360,7 +361,7 @@ class TftpServer:
             del self._transfers[transfer.client]
         metrics.BOOT_TFTP_ACTIVE.set(len(self._transfers))
         session = transfer.session
-        outcome = session.outcome or Outcome.CLIENT_ERROR
+        outcome = session.outcome or Outcome.ABORTED
         self._count(outcome.value)
         self._bytes_sent += session.bytes_sent
         metrics.BOOT_TFTP_SENT_BYTES.inc(session.bytes_sent)
@@ -381,6 +382,7 @@ class TftpServer:
     def internal_error(self, transfer: _Transfer) -> None:
         log.exception("tftp transfer of %s failed", transfer.session.request.filename)
         metrics.INTERNAL_ERRORS.labels(area="boot").inc()
+        transfer.session.abort(Outcome.ABORTED, "internal error")
         transfer.close()
 
 

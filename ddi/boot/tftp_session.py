@@ -323,6 +323,9 @@ class Outcome(enum.StrEnum):
     COMPLETED = "completed"
     TIMEOUT = "timeout"
     CLIENT_ERROR = "client_error"
+    UNREACHABLE = "unreachable"
+    ABORTED = "aborted"
+    """The server stopped or a bug ended the transfer."""
 
 
 class _Phase(enum.Enum):
@@ -424,11 +427,11 @@ class TftpTransfer:
         else:
             self.ignored += 1
 
-    def abort(self, message: str) -> None:
-        """End the transfer because the client is gone (the transport saw it unreachable)."""
+    def abort(self, outcome: Outcome, message: str) -> None:
+        """End the transfer from outside: the client is unreachable, or the server stops."""
         if self._phase is not _Phase.DONE:
             self.error_message = message
-            self._finish(Outcome.CLIENT_ERROR)
+            self._finish(outcome)
 
     def _on_ack(self, wire_block: int) -> None:
         if self._phase is _Phase.OACK_SENT:

@@ -69,3 +69,27 @@ def test_blksize_out_of_range_is_refused() -> None:
     with pytest.raises(ConfigError) as err:
         parse("[boot]\ntftp_max_blksize = 70000\n[boot.profiles.rack]\n")
     assert err.value.key == "boot.tftp_max_blksize"
+
+
+def test_unreadable_script_template_names_its_key(tmp_path: Path) -> None:
+    from ddi.boot.http import DEFAULT_SCRIPT, load_scripts
+
+    (tmp_path / "host.ipxe").write_text("#!ipxe\nchain {base_url}/x\n")
+    cfg = parse_config(
+        tomllib.loads(
+            BASE
+            + '[boot]\nscript_template = "host.ipxe"\n[boot.profiles.rack]\n'
+            + 'default_script = "missing.ipxe"\n'
+        ),
+        path=tmp_path / "site.toml",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_scripts(cfg.boot)
+    assert err.value.key == "boot.profiles.rack.default_script"
+    ok = parse_config(
+        tomllib.loads(BASE + '[boot]\nscript_template = "host.ipxe"\n[boot.profiles.rack]\n'),
+        path=tmp_path / "site.toml",
+    )
+    scripts = load_scripts(ok.boot)
+    assert scripts.host["rack"] == "#!ipxe\nchain {base_url}/x\n"
+    assert scripts.fallback != DEFAULT_SCRIPT

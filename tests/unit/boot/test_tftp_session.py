@@ -380,3 +380,24 @@ def test_duplicate_ack_across_the_wrap_is_still_a_duplicate() -> None:
     assert t.datagrams_to_send(0.0) == []
     t.receive(encode_ack(2), 0.0)
     assert t.outcome is Outcome.COMPLETED
+
+
+@given(st.lists(st.binary(max_size=80), max_size=30))
+def test_no_datagram_sequence_makes_a_transfer_raise(datagrams: list[bytes]) -> None:
+    t, _ = transfer(b"p" * 3000, rrq("f", ("blksize", "512"), ("windowsize", "2")))
+    now = 0.0
+    for dgram in datagrams:
+        t.receive(dgram, now)
+        t.datagrams_to_send(now)
+        now += 0.4
+        t.handle_timer(now)
+    assert t.outcome in (None, *Outcome)
+
+
+def test_abort_ends_the_transfer_with_the_given_outcome() -> None:
+    t, _ = transfer(b"x" * 600, rrq())
+    t.datagrams_to_send(0.0)
+    t.abort(Outcome.UNREACHABLE, "gone")
+    assert (t.outcome, t.error_message, t.get_timer()) == (Outcome.UNREACHABLE, "gone", None)
+    t.abort(Outcome.ABORTED, "again")
+    assert t.outcome is Outcome.UNREACHABLE
