@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ddi import metrics
 from ddi.errors import ConfigError, SyncRefused
 from ddi.ipam.models import Kind
-from ddi.sdnotify import Notifier
+from ddi.sdnotify import Notifier, run_watchdog, watchdog_interval
 from sync import protocol
 from sync.central_store import CentralStore, Outcome, open_store
 from sync.protocol import Apply, Duplicate, Gap, NeedSnapshot, Refuse
@@ -397,7 +397,13 @@ async def serve(config: CentralConfig, *, shutdown: asyncio.Event | None = None)
             await site.start()
             log.info("ddi-central listening on %s:%d", *config.listen)
             notifier.notify("READY=1", f"STATUS=listening on {config.listen[0]}:{config.listen[1]}")
-            await stop.wait()
+            interval = watchdog_interval()
+            async with asyncio.TaskGroup() as tg:
+                if interval is not None:
+                    watchdog = tg.create_task(run_watchdog(notifier, interval), name="watchdog")
+                await stop.wait()
+                if interval is not None:
+                    watchdog.cancel()
             notifier.notify("STOPPING=1")
         finally:
             await runner.cleanup()
