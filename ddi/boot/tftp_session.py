@@ -74,12 +74,6 @@ class Request:
     mode: str
     options: tuple[tuple[str, str], ...] = ()
 
-    def option(self, name: str) -> str | None:
-        for key, value in self.options:
-            if key == name:
-                return value
-        return None
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Data:

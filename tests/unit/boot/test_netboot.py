@@ -293,3 +293,50 @@ def test_templates_keep_ipxe_variables() -> None:
     assert render_template(template, {"base_url": "B", "hostname": "h", "mac": "m"}) == (
         "chain B/${net0/mac}/h ${mac}"
     )
+
+
+def test_request_options_build_what_firmware_sends() -> None:
+    from ddi.dhcp.netboot import request_options
+
+    uefi = facts_from_options(MAC, request_options(arch=7))
+    assert (uefi.is_pxe_client, uefi.arch) == (True, ClientArch.EFI_BC)
+    http = facts_from_options(MAC, request_options(arch=16))
+    assert http.is_http_client
+    assert http.vendor_class == "HTTPClient:Arch:00016:UNDI:003016"
+    ipxe = facts_from_options(MAC, request_options(arch=None, ipxe_options=True))
+    assert ipxe.is_ipxe
+    assert ipxe.arch is None
+    custom = request_options(arch=0, vendor_class="", user_class="iPXE")
+    assert OptionCode.VENDOR_CLASS_IDENTIFIER not in custom
+    assert custom[OptionCode.USER_CLASS] == b"iPXE"
+
+
+def test_http_client_host_url_override_and_names() -> None:
+    from ddi.dhcp.netboot import arch_name
+
+    facts = pxe(19, vendor="HTTPClient:Arch:00019")
+    choice = choose(facts, host(boot_file="https://img.example/{hostname}.efi"))
+    assert (choice.rule, choice.filename) == (BootRule.HOST_FILE, "https://img.example/node1.efi")
+    assert choice.vendor_class == b"HTTPClient"
+    assert arch_name(None) == "none"
+    assert arch_name(ClientArch.EFI_ARM64) == "EFI_ARM64 (11)"
+    assert BootChoice(rule=BootRule.NO_PROFILE).file_field == b""
+
+
+def test_profiles_without_http_server_have_no_script_default() -> None:
+    from ddi.config import BootConfig, BootProfileConfig
+    from ddi.dhcp.netboot import profiles_from_config
+
+    boot = BootConfig(
+        root=Path("/srv"),
+        http_enabled=False,
+        profiles={"p": BootProfileConfig(name="p", files={0: "f"})},
+    )
+    profile = profiles_from_config(boot)["p"]
+    assert (profile.ipxe_script, profile.base_url) == (None, None)
+    # iPXE without a script URL falls back to the arch file.
+    choice = select_boot(pxe(0, ipxe=True), {"p": profile}, host=None, subnet=SUBNET_P)
+    assert choice.rule is BootRule.ARCH_FILE
+
+
+SUBNET_P = Subnet(name="p", cidr=IPv4Network("198.18.3.0/24"), boot="p")

@@ -111,6 +111,8 @@ def test_request_round_trip_and_case_folding() -> None:
         b"\x00\x04\x00\x01\x00",  # ACK too long
         b"\x00\x09\x00\x01",  # unknown opcode
         b"\x00\x01f\xff\x00octet\x00",  # name not UTF-8
+        b"\x00\x01f\x00oct\xe9t\x00",  # mode not ASCII
+        b"\x00\x01f\x00octet\x00\x00v\x00",  # empty option name
     ],
 )
 def test_malformed_datagrams_raise_format_error(raw: bytes) -> None:
