@@ -13,9 +13,10 @@ Rules, in order; the first that applies wins and names itself (``BootRule``):
 3. iPXE (user class ``iPXE`` or option 175 present): the host's ``boot_script``
    (``host-script``), else the profile's iPXE script URL (``ipxe-script``). iPXE never gets the
    file it was itself loaded from, so it cannot chain-load itself in a loop.
-4. UEFI HTTP clients (vendor class ``HTTPClient``): the host's ``boot_file`` if it is a URL
-   (``host-file``), else the profile's file for the arch as a full URL (``http-url``); the
-   reply carries option 60 ``HTTPClient`` (UEFI spec 2.5+ §24.7.2).
+4. UEFI HTTP clients (vendor class ``HTTPClient``): the host's ``boot_file`` (``host-file``),
+   else the profile's file for the arch (``http-url``), as a full URL (a path is joined to the
+   boot HTTP server's base URL); the reply carries option 60 ``HTTPClient`` (UEFI spec 2.5+
+   §24.7.2).
 5. Everything else (PXE ROMs, iPXE without a script): the host's ``boot_file``
    (``host-file``), else the profile's file for the arch (``arch-file``), served by TFTP from
    ``next_server``. ``PXEClient`` ROMs also get option 60 ``PXEClient`` and option 43 with
@@ -317,16 +318,17 @@ def select_boot(
             return _url(base, BootRule.IPXE_SCRIPT, render_template(profile.ipxe_script, values))
 
     if facts.is_http_client:
-        if host is not None and host.boot_file is not None and "://" in host.boot_file:
-            url = render_template(host.boot_file, values)
-            return _url(base, BootRule.HOST_FILE, url, vendor_class=HTTP_CLIENT.encode())
-        entry = None if profile is None else profile.files.get(arch)
-        if entry is not None:
-            url = render_template(entry, values)
-            if "://" not in url:
-                url = f"{values.get('base_url', '')}/{url.lstrip('/')}"
-            return _url(base, BootRule.HTTP_URL, url, vendor_class=HTTP_CLIENT.encode())
-        return _no_file(base, profile, arch)
+        if host is not None and host.boot_file is not None:
+            entry, rule = host.boot_file, BootRule.HOST_FILE
+        elif profile is not None and arch in profile.files:
+            entry, rule = profile.files[arch], BootRule.HTTP_URL
+        else:
+            return _no_file(base, profile, arch)
+        url = render_template(entry, values)
+        if "://" not in url:
+            # A path: served by the boot HTTP server.
+            url = f"{values.get('base_url', '')}/{url.lstrip('/')}"
+        return _url(base, rule, url, vendor_class=HTTP_CLIENT.encode())
 
     if host is not None and host.boot_file is not None:
         filename, rule = render_template(host.boot_file, values), BootRule.HOST_FILE

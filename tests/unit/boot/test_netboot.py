@@ -321,6 +321,8 @@ def test_http_client_host_url_override_and_names() -> None:
     assert arch_name(None) == "none"
     assert arch_name(ClientArch.EFI_ARM64) == "EFI_ARM64 (11)"
     assert BootChoice(rule=BootRule.NO_PROFILE).file_field == b""
+    relative = choose(facts, host(boot_file="hosts/{hostname}.efi"))
+    assert relative.filename == "http://198.18.0.1:8080/hosts/node1.efi"
 
 
 def test_profiles_without_http_server_have_no_script_default() -> None:
