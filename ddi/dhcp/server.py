@@ -50,8 +50,12 @@ log = logging.getLogger(__name__)
 
 RCVBUF = 4 * 1024 * 1024
 """Socket receive buffer: room for a boot storm's burst (PXE retries at 4/8/16 s)."""
-BATCH = 256
-"""Datagrams read, or handled, per loop wake-up before yielding."""
+READ_BATCH = 256
+"""Datagrams read per wake-up of a socket's reader before yielding to the loop."""
+PROCESS_BATCH = 64
+"""Packets taken through the engine per loop iteration. Small, so that the loop comes round
+often to the store's completions: a group commit needs several loop round trips, and the
+replies it holds wait for them."""
 MAX_DATAGRAM = 4096
 SIOCGIFADDR = 0x8915
 
@@ -196,7 +200,7 @@ class DhcpServer:
         queue = self._queue
         limit = self.config.queue_size
         shed = 0
-        for _ in range(BATCH):
+        for _ in range(READ_BATCH):
             try:
                 data, addr = recvfrom(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):
@@ -218,7 +222,7 @@ class DhcpServer:
         self._scheduled = False
         queue = self._queue
         now = self._clock()
-        for _ in range(BATCH):
+        for _ in range(PROCESS_BATCH):
             if not queue:
                 break
             data, addr, listener = queue.popleft()
