@@ -208,3 +208,18 @@ def test_tftp_and_http_serve_from_the_daemon(daemon: Daemon, tmp_path: Path) -> 
     status = json.loads(daemon.cli("status", "--json").stdout)
     assert status["statistics"]["tftp"]["requests"] == {"completed": 1}
     assert status["statistics"]["http_boot"]["requests"] == {"script_200": 1}
+    text = metrics_text(daemon.socket)
+    assert 'ddi_boot_fetches_completed_total{profile="rack",protocol="tftp"} 1.0' in text
+    assert 'ddi_boot_fetches_started_total{profile="other",protocol="http"} 1.0' in text
+    assert 'ddi_boot_tftp_requests_total{outcome="completed"} 1.0' in text
+
+
+def metrics_text(path: Path) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(str(path))
+        s.sendall(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks).decode()

@@ -298,3 +298,28 @@ async def test_client_that_vanishes_times_out_and_frees_its_slot(server: TftpSer
             if server.statistics()["active"] == 0:
                 break
     assert server.statistics()["requests"] == {"timeout": 1}
+
+
+@pytest.mark.asyncio
+async def test_requests_beyond_the_transfer_limit_get_busy(boot_root: Path) -> None:
+    settings = TftpSettings(root=boot_root, limits=TransferLimits(timeout=5.0), max_transfers=1)
+    srv = TftpServer(settings, host="127.0.0.1", port=0)
+    srv.start()
+    rrq = encode_request(Request(opcode=Opcode.RRQ, filename="big.bin", mode="octet"))
+    try:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second,
+        ):
+            first.settimeout(3)
+            second.settimeout(3)
+            first.sendto(rrq, ("127.0.0.1", srv.port))
+            assert isinstance(decode_packet(await asyncio.to_thread(first.recv, 65536)), Data)
+            first.sendto(rrq, ("127.0.0.1", srv.port))  # a retransmitted RRQ: ignored
+            second.sendto(rrq, ("127.0.0.1", srv.port))
+            busy = decode_packet(await asyncio.to_thread(second.recv, 65536))
+            assert busy == Error(code=ErrorCode.NOT_DEFINED, message="server busy, try again later")
+            assert srv.statistics()["active"] == 1
+    finally:
+        srv.close()
+    assert srv.statistics()["requests"] == {"busy": 1, "aborted": 1}
