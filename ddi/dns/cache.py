@@ -22,8 +22,8 @@ from dataclasses import dataclass
 class CachedAnswer:
     body: bytes
     """The reply without its first two bytes (the ID)."""
-    qtype: str
-    rcode: str
+    label: tuple[str, str]
+    """(qtype, rcode): the metric labels of the reply, counted on every hit."""
 
 
 class AnswerCache:
@@ -54,7 +54,7 @@ class AnswerCache:
         table = self._tables[transport]
         if len(table) >= self.capacity:
             del table[next(iter(table))]
-        table[query[2:]] = CachedAnswer(reply[2:], qtype, rcode)
+        table[query[2:]] = CachedAnswer(reply[2:], (qtype, rcode))
 
     def invalidate(self) -> None:
         self.generation += 1

@@ -275,7 +275,7 @@ class DnsServer:
                     sendto(data[:2] + entry.body, addr)
                 except OSError:
                     metrics.DNS_DROPPED.labels(reason="send_failed").inc()
-                label = (entry.qtype, entry.rcode)
+                label = entry.label
                 hits[label] = hits.get(label, 0) + 1
                 continue
             misses += 1
