@@ -349,19 +349,28 @@ class SyncAgent:
             if not pending:
                 return
             epoch = pending[0].epoch
-            chosen = next_batch([c for c in pending if c.epoch == epoch], self._limits)
-            batch = await asyncio.to_thread(
-                protocol.make_batch,
-                site=self._site,
-                epoch=epoch,
-                from_seq=self.cursor + 1,
-                to_seq=chosen[-1].seq,
-                entries=[c.to_image() for c in chosen],
-                key=self._key,
-            )
-            body = await asyncio.to_thread(protocol.encode_batch, batch)
+            same_epoch = [c for c in pending if c.epoch == epoch]
+            body, count = await asyncio.to_thread(self._encode_batch, same_epoch, epoch)
             status, answer = await self._post(f"/v1/sites/{self._site}/batches", body)
-            await self._batch_answer(status, answer, len(chosen))
+            await self._batch_answer(status, answer, count)
+
+    def _encode_batch(self, pending: Sequence[Change], epoch: int) -> tuple[bytes, int]:
+        """The signed, encoded next batch from ``pending`` and its entry count (CPU work,
+        run in a thread so the event loop keeps serving)."""
+        images = [c.to_image() for c in pending]
+        encoded = [protocol.canonical(i) for i in images]
+        chosen = next_batch(pending, self._limits, sizes=[len(e) for e in encoded])
+        n = len(chosen)
+        batch = protocol.make_batch(
+            site=self._site,
+            epoch=epoch,
+            from_seq=self.cursor + 1,
+            to_seq=chosen[-1].seq,
+            entries=images[:n],
+            key=self._key,
+            encoded=encoded[:n],
+        )
+        return protocol.encode_batch(batch), n
 
     async def _batch_answer(self, status: int, answer: Mapping[str, Any], count: int) -> None:
         result = str(answer.get("result", ""))

@@ -231,7 +231,7 @@ _KIND_RANK = {k.value: i for i, k in enumerate(protocol.KIND_ORDER)}
 
 
 def _dumps(value: Any) -> str:
-    return protocol.canonical(value).decode("utf-8")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 class _SqlCentralStore:
@@ -474,7 +474,9 @@ class _SqlCentralStore:
         }
         entries: list[JsonObject] = []
         for key in sorted(staged.keys() | current.keys(), key=lambda k: (_KIND_RANK[k[0]], k[1])):
-            if key in staged and staged[key] != current.get(key):
+            if key in staged and (
+                key not in current or json.loads(staged[key]) != json.loads(current[key])
+            ):
                 image = json.loads(staged[key])
                 entries.append(
                     base | {"kind": key[0], "object_id": key[1], "op": "upsert"} | {"image": image}

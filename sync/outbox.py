@@ -40,8 +40,11 @@ def entry_size(change: Change) -> int:
     return len(canonical(change.to_image())) + 1
 
 
-def next_batch(backlog: Sequence[Change], limits: OutboxLimits) -> list[Change]:
-    """The prefix of ``backlog`` (in seq order) that the next batch carries.
+def next_batch(
+    backlog: Sequence[Change], limits: OutboxLimits, *, sizes: Sequence[int] | None = None
+) -> list[Change]:
+    """The prefix of ``backlog`` (in seq order) that the next batch carries; ``sizes`` are
+    the entries' sizes when the caller has them (default: ``entry_size``).
 
     Returns:
         At most ``max_entries`` entries within ``max_bytes``; at least one when the backlog
@@ -49,8 +52,8 @@ def next_batch(backlog: Sequence[Change], limits: OutboxLimits) -> list[Change]:
     """
     chosen: list[Change] = []
     size = 0
-    for change in backlog[: limits.max_entries]:
-        cost = entry_size(change)
+    for i, change in enumerate(backlog[: limits.max_entries]):
+        cost = entry_size(change) if sizes is None else sizes[i] + 1
         if chosen and size + cost > limits.max_bytes:
             break
         chosen.append(change)

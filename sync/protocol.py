@@ -218,6 +218,8 @@ class Batch:
     """``Change.to_image()`` of each entry, in seq order."""
     sha256: str
     sig: str
+    entries_json: bytes = field(default=b"", compare=False, repr=False)
+    """``canonical(list(entries))`` when the sender built the batch (not part of the value)."""
 
     def header(self) -> dict[str, Any]:
         """The signed part: everything but the entries (covered by ``sha256``) and ``sig``."""
@@ -243,35 +245,35 @@ def make_batch(
     to_seq: int,
     entries: Sequence[JsonObject],
     key: Ed25519PrivateKey,
+    encoded: Sequence[bytes] | None = None,
 ) -> Batch:
-    """A signed batch. ``entries`` are ``Change.to_image()`` values."""
-    images = tuple(dict(e) for e in entries)
-    sha = digest([dict(e) for e in images])
-    unsigned = Batch(
-        version=PROTOCOL_VERSION,
-        site=site,
-        epoch=epoch,
-        from_seq=from_seq,
-        to_seq=to_seq,
-        entries=images,
-        sha256=sha,
-        sig="",
-    )
-    sig = _sign(key, unsigned.header())
-    return Batch(
-        version=unsigned.version,
-        site=site,
-        epoch=epoch,
-        from_seq=from_seq,
-        to_seq=to_seq,
-        entries=images,
-        sha256=sha,
-        sig=sig,
-    )
+    """A signed batch. ``entries`` are ``Change.to_image()`` values; ``encoded``, when given,
+    is ``canonical(entry)`` of each (computed once by the sender and reused here)."""
+    images = tuple(entries)
+    parts = encoded if encoded is not None else [canonical(e) for e in images]
+    entries_json = b"[" + b",".join(parts) + b"]"
+    sha = hashlib.sha256(entries_json).hexdigest()
+    fields: dict[str, Any] = {
+        "version": PROTOCOL_VERSION,
+        "site": site,
+        "epoch": epoch,
+        "from_seq": from_seq,
+        "to_seq": to_seq,
+        "entries": images,
+        "sha256": sha,
+    }
+    unsigned = Batch(**fields, sig="")
+    return Batch(**fields, sig=_sign(key, unsigned.header()), entries_json=entries_json)
 
 
 def encode_batch(batch: Batch) -> bytes:
-    return canonical(batch.to_image())
+    """``canonical(batch.to_image())``, reusing the entries' bytes when the batch has them."""
+    if not batch.entries_json:
+        return canonical(batch.to_image())
+    # "entries" sorts before every other key, so the canonical form is the entries array
+    # followed by the canonical header with the signature.
+    rest = canonical(batch.header() | {"sig": batch.sig})
+    return b'{"entries":' + batch.entries_json + b"," + rest[1:]
 
 
 def decode_batch(data: bytes) -> Batch:
@@ -392,7 +394,7 @@ def check(batch: Batch, state: SiteState | None, *, site: str) -> Decision:
     assert state is not None
     if not _verify(state.public_key, batch.header(), batch.sig):
         return Refuse(reason=RefuseReason.BAD_SIGNATURE)
-    if digest([dict(e) for e in batch.entries]) != batch.sha256:
+    if digest(list(batch.entries)) != batch.sha256:
         return Refuse(reason=RefuseReason.BAD_DIGEST)
     problem = _check_entries(batch)
     if problem is not None:

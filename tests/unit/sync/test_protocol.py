@@ -86,6 +86,7 @@ def test_canonical_sorts_keys_without_spaces_in_utf8() -> None:
 def test_batch_round_trips(from_seq: int, n: int, epoch: int, site: str) -> None:
     b = batch(from_seq, from_seq + n, epoch=epoch, site=site)
     assert protocol.decode_batch(protocol.encode_batch(b)) == b
+    assert protocol.encode_batch(b) == protocol.canonical(b.to_image())
 
 
 def test_next_batch_applies() -> None:
