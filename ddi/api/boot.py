@@ -14,9 +14,10 @@ from typing import Any
 from aiohttp import web
 
 from ddi.api.common import APP_KEY, BadRequest
-from ddi.config import BOOT_ARCH_KEYS
+from ddi.config import BOOT_ARCH_KEYS, Config
 from ddi.dhcp.netboot import (
     BootChoice,
+    BootRule,
     arch_name,
     boot_options,
     facts_from_options,
@@ -25,11 +26,13 @@ from ddi.dhcp.netboot import (
     select_boot,
 )
 from ddi.dhcp.options import OptionCode, option_code_from_int
+from ddi.dhcp.server import interface_address
 from ddi.ipam.models import Subnet
 
 routes = web.RouteTableDef()
 
 _ARCH_KEY = {arch: key for key, arch in BOOT_ARCH_KEYS.items()}
+TFTP_RULES = frozenset({BootRule.ARCH_FILE, BootRule.HOST_FILE})
 
 
 @routes.get("/v1/boot/profiles")
@@ -56,9 +59,24 @@ async def list_profiles(request: web.Request) -> web.Response:
     return web.json_response({"profiles": result})
 
 
+def _server_address(config: Config, subnet: Subnet | None) -> IPv4Address | None:
+    """The server address the DHCP engine would use for this client: ``dhcp.server_id``, else
+    the address of the subnet's interface (a relayed subnet: that of the ingress interface,
+    unknown here)."""
+    if config.dhcp.server_id is not None:
+        return config.dhcp.server_id
+    if subnet is not None and subnet.interface is not None:
+        return interface_address(subnet.interface)
+    return None
+
+
 def _choice_image(choice: BootChoice) -> dict[str, Any]:
     options = []
+    pending_server = choice.rule in TFTP_RULES and choice.siaddr is None
     for code, value in boot_options(choice):
+        if code == OptionCode.BOOTFILE_NAME and pending_server:
+            # The engine fills siaddr and option 66 with its own address on the client's link.
+            options.append({"code": 66, "name": "tftp_server_name", "value": "{server}"})
         known = option_code_from_int(code)
         options.append(
             {
@@ -73,7 +91,7 @@ def _choice_image(choice: BootChoice) -> dict[str, Any]:
         "profile_source": choice.profile_source,
         "arch": None if choice.arch is None else int(choice.arch),
         "arch_name": arch_name(choice.arch),
-        "siaddr": None if choice.siaddr is None else str(choice.siaddr),
+        "siaddr": str(choice.siaddr) if choice.siaddr else ("{server}" if pending_server else None),
         "file": choice.file_field.decode("utf-8", "replace"),
         "options": options,
         "problem": choice.problem,
@@ -116,7 +134,7 @@ async def explain(request: web.Request) -> web.Response:
             lease = index.lease_by_client(mac, None)
             ip = None if lease is None else lease.ip
         subnet = next((s for s in index.subnets() if ip is not None and ip in s.cidr), None)
-    server: IPv4Address | None = app.config.dhcp.server_id
+    server = _server_address(app.config, subnet)
     choice = select_boot(
         facts,
         profiles_from_config(app.config.boot),

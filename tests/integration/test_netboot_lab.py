@@ -195,5 +195,10 @@ def test_reserved_host_boots_bios_then_uefi_then_ipxe_from_its_profile(
     assert (explain["rule"], explain["profile"], explain["file"]) == (
         "arch-file", "special", "special.kpxe",
     )  # fmt: skip
+    # the same options as the OFFER the client got (the daemon runs in srv, next to ddi0)
+    assert explain["siaddr"] == SERVER
+    assert {o["code"]: o["value"] for o in explain["options"]} == {
+        43: "06 01 08 ff", 60: "PXEClient", 66: SERVER, 67: "special.kpxe",
+    }  # fmt: skip
     status = daemon.cli_json("status")
     assert status["statistics"]["tftp"]["requests"] == {"completed": 1}

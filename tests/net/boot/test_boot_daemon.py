@@ -159,7 +159,9 @@ def test_explain_unreserved_uefi_client_uses_subnet_profile(daemon: Daemon) -> N
     assert result["rule"] == "arch-file"
     assert (result["profile"], result["profile_source"]) == ("rack", "subnet")
     assert result["file"] == "ipxe.efi"
-    assert [o["code"] for o in result["options"]] == [43, 60, 67]  # type: ignore[union-attr]
+    # no dhcp.server_id and no interface on the subnet: the engine's own address, unknown here
+    assert [o["code"] for o in result["options"]] == [43, 60, 66, 67]  # type: ignore[union-attr]
+    assert result["siaddr"] == "{server}"
 
 
 def test_explain_reserved_host_profile_and_ipxe(daemon: Daemon) -> None:
