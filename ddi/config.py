@@ -592,6 +592,10 @@ class DnsConfig:
     tcp_idle_timeout: float = 10.0
     cache_size: int = 10_000
     """Encoded answers kept in the wire cache."""
+    journal_size: int = 100
+    """Zone changes kept per zone for IXFR; a secondary further behind gets a full AXFR."""
+    edns_udp_size: int = 1232
+    """Largest UDP reply sent to an EDNS client (RFC 6891; 1232 avoids fragmentation)."""
 
 
 def _tsig_key(name: str, t: _Table) -> TsigKeyConfig:
@@ -646,6 +650,8 @@ def _dns(t: _Table | None) -> DnsConfig:
         tcp_max_connections=t.int_("tcp_max_connections", 128, lo=1, hi=100_000),
         tcp_idle_timeout=t.float_("tcp_idle_timeout", 10.0, lo=0.1, hi=3600),
         cache_size=t.int_("cache_size", 10_000, lo=0, hi=10_000_000),
+        journal_size=t.int_("journal_size", 100, lo=0, hi=100_000),
+        edns_udp_size=t.int_("edns_udp_size", 1232, lo=512, hi=65535),
     )
     t.done()
     return cfg

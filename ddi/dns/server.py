@@ -88,7 +88,13 @@ def zone_settings(config: Config) -> ZoneSettings:
             if isinstance(addr, IPv4Address) and not addr.is_unspecified:
                 ns_address = addr
                 break
-    return ZoneSettings(domain=domain, ns_name=ns_name, ns_address=ns_address, ttl=dns.ttl)
+    return ZoneSettings(
+        domain=domain,
+        ns_name=ns_name,
+        ns_address=ns_address,
+        ttl=dns.ttl,
+        journal_size=dns.journal_size,
+    )
 
 
 def engine_settings(config: Config) -> EngineSettings:
@@ -101,6 +107,7 @@ def engine_settings(config: Config) -> EngineSettings:
         forwarding=bool(dns.forwarders),
         recursion_from=tuple(recursion_from),
         allow_transfer=tuple(dns.allow_transfer),
+        edns_udp_size=dns.edns_udp_size,
     )
 
 
