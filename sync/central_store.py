@@ -140,6 +140,11 @@ async def open_store(url: str, *, base: Path | None = None) -> CentralStore:
 
 
 class _Tx(Protocol):
+    async def insert(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Append rows (PostgreSQL: COPY, the fast bulk path)."""
+
     async def execute(self, sql: str, *args: Any) -> None: ...
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
     async def fetchall(self, sql: str, *args: Any) -> list[tuple[Any, ...]]: ...
@@ -227,6 +232,10 @@ CREATE TABLE IF NOT EXISTS refusal (
 );
 """
 
+_CHANGE_COLUMNS = (
+    "gseq", "site", "epoch", "seq", "kind", "object_id", "op", "image", "actor", "reason",
+    "time", "received_at",
+)  # fmt: skip
 _KIND_RANK = {k.value: i for i, k in enumerate(protocol.KIND_ORDER)}
 
 
@@ -354,11 +363,7 @@ class _SqlCentralStore:
                 )
             )
             final[(str(e["kind"]), str(e["object_id"]))] = (gseq, e)
-        await tx.executemany(
-            "INSERT INTO change (gseq, site, epoch, seq, kind, object_id, op, image, actor,"
-            " reason, time, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        await tx.insert("change", _CHANGE_COLUMNS, rows)
         upserts = [
             (site, kind, oid, _dumps(e.get("image") or {}), gseq)
             for (kind, oid), (gseq, e) in final.items()
@@ -701,6 +706,14 @@ class _SqliteTx:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
 
+    async def insert(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        marks = ", ".join("?" * len(columns))
+        await self._db.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+        )
+
     async def execute(self, sql: str, *args: Any) -> None:
         await self._db.execute(sql, args)
 
@@ -770,6 +783,11 @@ def _numbered(sql: str) -> str:
 class _PostgresTx:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
+
+    async def insert(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        await self._conn.copy_records_to_table(table, records=rows, columns=list(columns))
 
     async def execute(self, sql: str, *args: Any) -> None:
         await self._conn.execute(_numbered(sql), *args)
