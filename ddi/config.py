@@ -382,6 +382,10 @@ class DhcpConfig:
     """Seconds a DECLINEd address stays out of the pool (RFC 2131 §3.1.5)."""
     queue_size: int = 4096
     """Packets waiting for the engine; a burst beyond this is shed and counted."""
+    queue_max_age: float = 2.0
+    """Seconds a received packet may wait for the engine; older ones are dropped as stale
+    (counted): the client has retransmitted by then, and answering old packets first is how an
+    overloaded server stops answering anyone."""
     commit_batch: int = 256
     """Leases committed together in one transaction and one fsync at most."""
     commit_delay: float = 0.002
@@ -405,6 +409,7 @@ def _dhcp(t: _Table | None) -> DhcpConfig:
         offer_ttl=t.float_("offer_ttl", 30.0, lo=1, hi=3600),
         decline_quarantine=t.int_("decline_quarantine", 600, lo=0, hi=30 * 86400),
         queue_size=t.int_("queue_size", 4096, lo=1, hi=1_000_000),
+        queue_max_age=t.float_("queue_max_age", 2.0, lo=0.01, hi=60),
         commit_batch=t.int_("commit_batch", 256, lo=1, hi=100_000),
         commit_delay=t.float_("commit_delay", 0.002, lo=0, hi=1),
         server_id=t.ip_("server_id", None),

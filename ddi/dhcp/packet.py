@@ -57,6 +57,7 @@ _OVERLOAD_FILE = 1
 _OVERLOAD_SNAME = 2
 
 ZERO_ADDRESS = IPv4Address(0)
+_ZERO4 = bytes(4)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,15 +172,20 @@ def decode_packet(data: bytes) -> DhcpPacket:
         xid=xid,
         secs=secs,
         flags=flags,
-        ciaddr=IPv4Address(ciaddr),
-        yiaddr=IPv4Address(yiaddr),
-        siaddr=IPv4Address(siaddr),
-        giaddr=IPv4Address(giaddr),
+        ciaddr=_address(ciaddr),
+        yiaddr=_address(yiaddr),
+        siaddr=_address(siaddr),
+        giaddr=_address(giaddr),
         chaddr=chaddr,
         sname=sname.rstrip(b"\0"),
         file=file.rstrip(b"\0"),
         options=tuple(found.items()),
     )
+
+
+def _address(raw: bytes) -> IPv4Address:
+    # Most of a request's address fields are zero: share one value instead of parsing each.
+    return ZERO_ADDRESS if raw == _ZERO4 else IPv4Address(raw)
 
 
 def _read_options(

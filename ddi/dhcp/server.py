@@ -4,10 +4,11 @@ One UDP socket per served interface, bound to 0.0.0.0:<port> with SO_BINDTODEVIC
 ingress interface is known, and broadcasts leave by it), SO_BROADCAST and SO_REUSEADDR.
 Each socket is drained (``loop.add_reader``, then ``recvfrom`` until ``BlockingIOError``;
 DESIGN.md principle 7) into one bounded queue; past ``dhcp.queue_size`` packets are shed and
-counted (``reason="overload"``), never queued without bound. A ``call_soon`` step takes packets
-off the queue in batches and runs decode -> engine; replies that acknowledge a lease go to the
-group committer and leave only once it is durable; others leave at once. A slow store never
-blocks the receive path: only the committer awaits it.
+counted (``reason="overload"``), never queued without bound, and a packet that waited longer
+than ``dhcp.queue_max_age`` is dropped as ``stale`` instead of answered late. A ``call_soon``
+step takes packets off the queue in batches and runs decode -> engine; replies that acknowledge
+a lease go to the group committer and leave only once it is durable; others leave at once. A
+slow store never blocks the receive path: only the committer awaits it.
 
 The per-packet bug boundary is in ``_process``: anything raised there other than a decoded
 ``DhcpFormatError`` is a bug, logged with its traceback and counted in
@@ -103,7 +104,7 @@ class DhcpServer:
             delay=self.config.commit_delay,
         )
         self._listeners: list[_Listener] = []
-        self._queue: deque[tuple[bytes, Any, _Listener]] = deque()
+        self._queue: deque[tuple[bytes, Any, _Listener, float]] = deque()
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.received = 0
@@ -199,6 +200,8 @@ class DhcpServer:
         recvfrom = listener.sock.recvfrom
         queue = self._queue
         limit = self.config.queue_size
+        assert self._loop is not None
+        arrived = self._loop.time()
         shed = 0
         for _ in range(READ_BATCH):
             try:
@@ -210,7 +213,7 @@ class DhcpServer:
             if len(queue) >= limit:
                 shed += 1
                 continue
-            queue.append((data, addr, listener))
+            queue.append((data, addr, listener, arrived))
         if shed:
             self._drop("overload", shed)
         if queue and not self._scheduled:
@@ -222,15 +225,23 @@ class DhcpServer:
         self._scheduled = False
         queue = self._queue
         now = self._clock()
+        assert self._loop is not None
+        oldest = self._loop.time() - self.config.queue_max_age
+        stale = 0
         for _ in range(PROCESS_BATCH):
             if not queue:
                 break
-            data, addr, listener = queue.popleft()
+            data, addr, listener, arrived = queue.popleft()
+            if arrived < oldest:
+                stale += 1
+                continue
             try:
                 self._handle(data, addr, listener, now)
             except Exception:  # the per-packet bug boundary (R9)
                 log.exception("internal error handling a DHCP packet from %s", addr)
                 metrics.INTERNAL_ERRORS.labels(area="dhcp").inc()
+        if stale:
+            self._drop("stale", stale)
         metrics.DHCP_QUEUE_DEPTH.set(len(queue))
         if queue and not self._scheduled:
             self._scheduled = True

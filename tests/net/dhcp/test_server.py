@@ -256,3 +256,25 @@ async def test_unknown_interface_refuses_to_start(tmp_path: Path, relay_port: in
         assert info.group_contains(ConfigError)
     finally:
         await store.close()
+
+
+@pytest.mark.asyncio
+async def test_packets_that_waited_too_long_are_dropped_as_stale(
+    tmp_path: Path, relay_port: int
+) -> None:
+    cfg = make_config(tmp_path, relay_port, queue_max_age=0.01, queue_size=10_000)
+    async with running(cfg) as r:
+        relay = Relay(r.port)
+        try:
+            for n in range(400):  # read at once, then worked through 64 per loop iteration
+                relay.send(relay.request(1000 + n, MessageType.DISCOVER, xid=n))
+            replies = 0
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    await relay.receive(wait=0.5)
+                    replies += 1
+            dropped = r.server.statistics()["dropped"]
+            assert dropped.get("stale", 0) >= 1
+            assert replies + sum(dropped.values()) == 400
+        finally:
+            relay.close()
