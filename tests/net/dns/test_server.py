@@ -97,3 +97,14 @@ async def test_unreachable_forwarder_servfails_in_time_and_local_names_answer(
         assert took < 2.5
         out = await h.dig(r, "ns.site.example", "A", "+short")
         assert out.strip() == "127.0.0.1"
+
+
+async def test_reload_rebuilds_zones_with_a_higher_serial(tmp_path: Path, h: Any) -> None:
+    h.need("dig")
+    port = h.free_port()
+    async with h.running(h.config(tmp_path, port), port) as r:
+        before = r.server.zones.zones["site.example"].serial
+        await r.server.reload(h.config(tmp_path, port, ttl=60, ns_address="198.18.0.53"))
+        assert r.server.zones.zones["site.example"].serial > before
+        out = await h.dig(r, "ns.site.example", "A", "+noall", "+answer")
+        assert "\t60\tIN\tA\t198.18.0.53" in out
