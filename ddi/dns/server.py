@@ -229,8 +229,30 @@ class DnsServer:
         return stats
 
     async def reload(self, config: Config) -> None:
-        if config.dns.listen != self.config.listen or config.dns.port != self.config.port:
+        """Apply a reloaded config: zones, engine rules, TSIG keys, secondaries and forwarders
+        at once; listeners, TCP limits and the cache size at the next restart."""
+        old = self.config
+        if (config.dns.listen, config.dns.port) != (old.listen, old.port):
             log.warning("dns.listen changed: takes effect at the next restart")
+        self.config = config.dns
+        self.keys = {
+            k.name: tsig.TsigKey(name=k.name, secret=k.secret)
+            for k in config.dns.tsig_keys.values()
+        }
+        if (config.dns.forwarders, config.dns.forward_timeout) != (
+            old.forwarders,
+            old.forward_timeout,
+        ):
+            if self.forwarder is not None:
+                self.forwarder.close()
+                self.forwarder = None
+            if config.dns.forwarders:
+                self.forwarder = Forwarder(
+                    config.dns.forwarders, timeout=config.dns.forward_timeout
+                )
+                self.forwarder.start()
+        if config.dns.secondaries and not old.secondaries and self._tg is not None:
+            self._tg.create_task(self._notifier(), name="dns-notify")
         serial = max(z.serial for z in self.zones.zones.values()) if self.zones else 0
         self._build(config, max(serial + 1, await self.app.store.last_seq()))
         self._queue_notify(self.zones.zones if self.zones else ())
