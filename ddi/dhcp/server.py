@@ -53,7 +53,7 @@ RCVBUF = 4 * 1024 * 1024
 """Socket receive buffer: room for a boot storm's burst (PXE retries at 4/8/16 s)."""
 READ_BATCH = 256
 """Datagrams read per wake-up of a socket's reader before yielding to the loop."""
-PROCESS_BATCH = 64
+PROCESS_BATCH = 16
 """Packets taken through the engine per loop iteration. Small, so that the loop comes round
 often to the store's completions: a group commit needs several loop round trips, and the
 replies it holds wait for them."""

@@ -266,7 +266,7 @@ async def test_packets_that_waited_too_long_are_dropped_as_stale(
     async with running(cfg) as r:
         relay = Relay(r.port)
         try:
-            for n in range(400):  # read at once, then worked through 64 per loop iteration
+            for n in range(400):  # read at once, handled a few per loop iteration
                 relay.send(relay.request(1000 + n, MessageType.DISCOVER, xid=n))
             replies = 0
             with contextlib.suppress(TimeoutError):
