@@ -71,6 +71,14 @@ async def run(app: AppContext) -> None:
         app.statistics.pop("sync", None)
 
 
+def _reason(data: bytes) -> str:
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        return "refused"
+    return str(answer.get("reason", "refused")) if isinstance(answer, dict) else "refused"
+
+
 class _Retry(Exception):
     """Central answered something this round cannot go on from; retry after backoff."""
 
@@ -264,8 +272,16 @@ class SyncAgent:
         return f"{self._config.central_url}{path}"
 
     async def _get(self, path: str, **query: int) -> tuple[int, bytes]:
+        """A GET signed with the site's key (central serves the cursor and the down log
+        only to the site itself)."""
         assert self._session is not None
-        async with self._session.get(self._url(path), params=query) as response:
+        if query:
+            path = f"{path}?{'&'.join(f'{k}={v}' for k, v in query.items())}"
+        auth = protocol.sign_request(
+            site=self._site, method="GET", path=path, now=self._clock(), key=self._key
+        )
+        headers = {protocol.AUTH_HEADER: auth}
+        async with self._session.get(self._url(path), headers=headers) as response:
             return response.status, await response.read()
 
     async def _post(self, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
@@ -283,8 +299,8 @@ class SyncAgent:
 
     async def _central_state(self) -> dict[str, Any]:
         status, data = await self._get(f"/v1/sites/{self._site}")
-        if status == 404:
-            raise SyncRefused("unknown_site", f"central does not know site {self._site}")
+        if status in (403, 404):
+            raise SyncRefused(_reason(data), f"central refused the cursor request ({status})")
         if status != 200:
             raise _Retry(f"central answered {status} to the cursor request")
         try:
@@ -444,6 +460,8 @@ class SyncAgent:
         while True:
             path = f"/v1/sites/{self._site}/down"
             status, data = await self._get(path, after=down_cursor, limit=DOWN_PAGE)
+            if status in (403, 404):
+                raise SyncRefused(_reason(data), f"central refused the down-log request ({status})")
             if status != 200:
                 raise _Retry(f"central answered {status} to the down-log request")
             body = protocol.open_envelope(

@@ -24,9 +24,11 @@ applies nothing.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import signal
 import ssl
+import time
 import tomllib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,6 +49,8 @@ from sync.protocol import Apply, Duplicate, Gap, NeedSnapshot, Refuse
 log = logging.getLogger(__name__)
 
 STORE_KEY = web.AppKey("store", CentralStore)
+READ_TOKEN = web.AppKey("read_token", str)
+"""Bearer token for the pull feed and object reads; "" when reads are open."""
 SIGNING_KEY = web.AppKey("signing_key", Ed25519PrivateKey)
 FEED_LIMIT = 10_000
 
@@ -69,6 +73,9 @@ class CentralConfig:
     """Serve plain HTTP (labs only); otherwise tls_cert and tls_key are required."""
     max_body_bytes: int = 64 * 1024 * 1024
     """Largest batch or snapshot page accepted, in bytes."""
+    read_token: str | None = None
+    """Bearer token central IPAM consumers must send to read the pull feed, the objects and
+    the conflicts (``read_token_file`` reads it from a file); unset: reads are open."""
 
 
 _CENTRAL_KEYS = {
@@ -79,6 +86,8 @@ _CENTRAL_KEYS = {
     "tls_key",
     "insecure_http",
     "max_body_bytes",
+    "read_token",
+    "read_token_file",
 }
 
 
@@ -129,8 +138,20 @@ def load_central_config(path: Path) -> CentralConfig:
     max_body = table.get("max_body_bytes", 64 * 1024 * 1024)
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1024:
         raise ConfigError("central.max_body_bytes", "must be an integer >= 1024")
+    read_token = text("read_token", None)
+    token_file = file("read_token_file")
+    if token_file is not None:
+        if read_token is not None:
+            raise ConfigError("central.read_token_file", "give read_token or read_token_file")
+        try:
+            read_token = token_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                "central.read_token_file", f"cannot read {token_file}: {exc}"
+            ) from None
     config = CentralConfig(
         path=path,
+        read_token=read_token,
         listen=(host.strip("[]"), int(port)),
         database=text("database", "sqlite://central.sqlite") or "",
         signing_key=file("signing_key", required=True) or Path(),
@@ -268,11 +289,48 @@ def _int_query(request: web.Request, name: str, default: int, hi: int | None = N
     return min(value, hi) if hi is not None else value
 
 
+async def _site_request_refused(request: web.Request, site: str) -> web.Response | None:
+    """A refusal unless the request carries ``site``'s valid signature (see
+    ``protocol.verify_request``)."""
+    store = request.app[STORE_KEY]
+    info = await store.site(site)
+    if info is None:
+        return await _refuse_and_count(store, site, "unknown_site", site)
+    refused = protocol.verify_request(
+        request.headers.get(protocol.AUTH_HEADER),
+        site=site,
+        method=request.method,
+        path=request.path_qs,
+        now=time.time(),
+        public_key=info.public_key,
+    )
+    if refused is None:
+        return None
+    return await _refuse_and_count(store, site, refused.reason.value, refused.detail)
+
+
+def _reader_refused(request: web.Request) -> web.Response | None:
+    """The pull feed and object reads need ``Authorization: Bearer <read_token>`` when the
+    collector has one."""
+    token = request.app[READ_TOKEN]
+    if not token:
+        return None
+    given = request.headers.get("Authorization", "")
+    if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return None
+    return web.json_response(
+        {"error": "unauthorized", "message": "a bearer token is required"},
+        status=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 async def get_down(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     site = request.match_info["site"]
-    if await store.site(site) is None:
-        return _refused(site, "unknown_site", site)
+    refused = await _site_request_refused(request, site)
+    if refused is not None:
+        return refused
     after = _int_query(request, "after", 0)
     limit = _int_query(request, "limit", 200, hi=1000)
     entries = await store.down(site, after=after, limit=limit)
@@ -286,17 +344,26 @@ async def get_down(request: web.Request) -> web.Response:
 
 
 async def get_site(request: web.Request) -> web.Response:
+    """The site's cursor: for the site itself (signed request) or a reader."""
     store = request.app[STORE_KEY]
-    info = await store.site(request.match_info["site"])
+    site = request.match_info["site"]
+    if request.headers.get(protocol.AUTH_HEADER) is not None:
+        refused = await _site_request_refused(request, site)
+    else:
+        refused = _reader_refused(request)
+    if refused is not None:
+        return refused
+    info = await store.site(site)
     if info is None:
-        return web.json_response(
-            {"error": "not_found", "message": f"no site {request.match_info['site']}"}, status=404
-        )
+        return web.json_response({"error": "not_found", "message": f"no site {site}"}, status=404)
     return web.json_response(info.to_image())
 
 
 async def get_sites(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
+    refused = _reader_refused(request)
+    if refused is not None:
+        return refused
     refusals = await store.refusals()
     sites = await store.sites()
     known = {s.site for s in sites}
@@ -310,6 +377,9 @@ async def get_sites(request: web.Request) -> web.Response:
 
 async def get_changes(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
+    refused = _reader_refused(request)
+    if refused is not None:
+        return refused
     site = request.match_info.get("site")
     after = _int_query(request, "after", 0)
     limit = _int_query(request, "limit", 1000, hi=FEED_LIMIT)
@@ -321,6 +391,9 @@ async def get_changes(request: web.Request) -> web.Response:
 def _objects_handler(kind: Kind) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         store = request.app[STORE_KEY]
+        refused = _reader_refused(request)
+        if refused is not None:
+            return refused
         site = request.match_info["site"]
         objects = await store.objects(site, kind)
         return web.json_response({f"{kind.value}s": [o["image"] for o in objects]})
@@ -330,6 +403,9 @@ def _objects_handler(kind: Kind) -> Callable[[web.Request], Awaitable[web.Respon
 
 async def get_conflicts(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
+    refused = _reader_refused(request)
+    if refused is not None:
+        return refused
     return web.json_response({"conflicts": await store.conflicts(request.query.get("site"))})
 
 
@@ -343,10 +419,15 @@ async def get_metrics(request: web.Request) -> web.Response:
 
 
 def build_app(
-    store: CentralStore, signing_key: Ed25519PrivateKey, *, max_body: int
+    store: CentralStore,
+    signing_key: Ed25519PrivateKey,
+    *,
+    max_body: int,
+    read_token: str | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=max_body)
     app[STORE_KEY] = store
+    app[READ_TOKEN] = read_token or ""
     app[SIGNING_KEY] = signing_key
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", get_metrics)
@@ -389,7 +470,9 @@ async def serve(config: CentralConfig, *, shutdown: asyncio.Event | None = None)
     notifier = Notifier.from_environ()
     store = await open_store(config.database, base=config.path.parent)
     try:
-        app = build_app(store, signing_key, max_body=config.max_body_bytes)
+        app = build_app(
+            store, signing_key, max_body=config.max_body_bytes, read_token=config.read_token
+        )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:

@@ -49,6 +49,10 @@ BATCH_TYPE = "ddi-sync-batch"
 SNAPSHOT_TYPE = "ddi-sync-snapshot"
 DOWN_TYPE = "ddi-sync-down"
 CONFLICTS_TYPE = "ddi-sync-conflicts"
+REQUEST_TYPE = "ddi-sync-request"
+AUTH_HEADER = "X-DDI-Site-Auth"
+MAX_CLOCK_SKEW = 300.0
+"""Seconds a signed request's time may differ from central's clock."""
 
 KIND_ORDER: tuple[Kind, ...] = (Kind.SUBNET, Kind.HOST, Kind.RECORD, Kind.LEASE)
 """The order snapshot pages walk the objects in: (kind in this order, object id)."""
@@ -64,6 +68,7 @@ class RefuseReason(enum.StrEnum):
     MALFORMED = "malformed"
     VERSION = "version"
     REPLAY = "replay"
+    STALE = "stale"
 
 
 # --- canonical JSON and keys ---
@@ -561,6 +566,41 @@ def check_snapshot_page(page: SnapshotPage, state: SiteState | None, *, site: st
     if page.page > state.snapshot_next_page:
         return Gap(expected=state.snapshot_next_page)
     return Apply()
+
+
+# --- signed requests: an edge proves who reads its cursor and down log ---
+
+
+def sign_request(*, site: str, method: str, path: str, now: float, key: Ed25519PrivateKey) -> str:
+    """The ``X-DDI-Site-Auth`` value for a request: ``<site> <unix time> <signature>``."""
+    when = int(now)
+    header = {"type": REQUEST_TYPE, "site": site, "method": method, "path": path, "time": when}
+    return f"{site} {when} {_sign(key, header)}"
+
+
+def verify_request(
+    value: str | None,
+    *,
+    site: str,
+    method: str,
+    path: str,
+    now: float,
+    public_key: bytes | Ed25519PublicKey,
+) -> Refuse | None:
+    """Why a signed request is refused, or None when ``value`` proves ``site`` sent it within
+    ``MAX_CLOCK_SKEW`` seconds of ``now``."""
+    parts = (value or "").split(" ")
+    if len(parts) != 3 or not parts[1].lstrip("-").isdigit():
+        return Refuse(reason=RefuseReason.BAD_SIGNATURE, detail="missing or malformed auth")
+    claimed, when, sig = parts[0], int(parts[1]), parts[2]
+    if claimed != site:
+        return Refuse(reason=RefuseReason.WRONG_SITE, detail=f"{claimed} asked for {site}")
+    header = {"type": REQUEST_TYPE, "site": site, "method": method, "path": path, "time": when}
+    if not _verify(public_key, header, sig):
+        return Refuse(reason=RefuseReason.BAD_SIGNATURE)
+    if abs(now - when) > MAX_CLOCK_SKEW:
+        return Refuse(reason=RefuseReason.STALE, detail=f"request time {when}, now {int(now)}")
+    return None
 
 
 # --- signed envelopes: the down log (central → site) and conflict reports (site → central) ---

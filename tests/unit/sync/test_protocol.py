@@ -306,3 +306,24 @@ def test_keys_load_from_pem_and_raw_base64() -> None:
     assert protocol.public_key_raw(loaded.public_key()) == PUBLIC
     with pytest.raises(ValueError, match="32 bytes"):
         protocol.load_public_key(b"bm90IGEga2V5")
+
+
+def test_signed_request_verifies_only_for_its_site_path_and_time() -> None:
+    auth = protocol.sign_request(site="s1", method="GET", path="/v1/sites/s1/down?after=0",
+                                 now=1000.0, key=KEY)  # fmt: skip
+    ok = {"site": "s1", "method": "GET", "path": "/v1/sites/s1/down?after=0", "public_key": PUBLIC}
+    assert protocol.verify_request(auth, now=1100.0, **ok) is None  # type: ignore[arg-type]
+    stale = protocol.verify_request(auth, now=1000.0 + 301, **ok)  # type: ignore[arg-type]
+    assert stale is not None
+    assert stale.reason is RefuseReason.STALE
+    moved = ok | {"path": "/v1/sites/s1/down?after=5"}
+    refused = protocol.verify_request(auth, now=1000.0, **moved)  # type: ignore[arg-type]
+    assert refused == Refuse(reason=RefuseReason.BAD_SIGNATURE)
+    other = ok | {"site": "s2"}
+    wrong = protocol.verify_request(auth, now=1000.0, **other)  # type: ignore[arg-type]
+    assert wrong is not None
+    assert wrong.reason is RefuseReason.WRONG_SITE
+    for bad in (None, "", "s1 x sig", "s1 1000"):
+        missing = protocol.verify_request(bad, now=1000.0, **ok)  # type: ignore[arg-type]
+        assert missing is not None
+        assert missing.reason is RefuseReason.BAD_SIGNATURE
