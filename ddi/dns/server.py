@@ -26,7 +26,7 @@ import secrets
 import socket
 import struct
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import TYPE_CHECKING, Any
@@ -47,7 +47,7 @@ from ddi.dns.engine import (
     qtype_label,
 )
 from ddi.dns.forward import Forwarder
-from ddi.dns.wire import HEADER_SIZE, decode_message, encode_message, error_response
+from ddi.dns.wire import HEADER_SIZE, decode_message, encode_message, error_response, pack
 from ddi.dns.zone import Zones, ZoneSettings
 from ddi.errors import DnsFormatError
 from ddi.ipam.models import Change
@@ -490,8 +490,11 @@ class DnsServer:
                     data = await asyncio.wait_for(reader.readexactly(length), idle)
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     break  # RFC 7766 §6.2.3: the server closes idle connections
-                for reply in await self._tcp_replies(data, addr):
+                for n, reply in enumerate(await self._tcp_replies(data, addr), 1):
                     writer.write(struct.pack("!H", len(reply)) + reply)
+                    if n % 8 == 0:  # a long transfer: let the other clients in between
+                        await writer.drain()
+                        await asyncio.sleep(0)
                 await writer.drain()
         except ConnectionError:
             pass
@@ -505,7 +508,7 @@ class DnsServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _tcp_replies(self, data: bytes, addr: Any) -> list[bytes]:
+    async def _tcp_replies(self, data: bytes, addr: Any) -> Iterable[bytes]:
         hit = self.cache.get(Transport.TCP, data)
         if hit is not None:
             metrics.DNS_CACHE_LOOKUPS.labels(result="hit").inc()
@@ -533,13 +536,14 @@ class DnsServer:
 
     def _transfer(
         self, decision: Transfer, verified: tsig.Verified | None, addr: Any
-    ) -> list[bytes]:
+    ) -> Iterator[bytes]:
+        """The transfer's messages, packed and signed one by one as the connection takes them
+        (the record list is fixed when the first is asked for: a consistent snapshot)."""
         kind = "axfr" if decision.client_serial is None else "ixfr"
-        out: list[bytes] = []
         mac: bytes | None = None
         now = self._clock()
         for message in xfr.transfer_messages(decision.query, decision.zone, decision.client_serial):
-            wire = message.pack()
+            wire = pack(message)
             if verified is not None:
                 if mac is None:
                     wire, mac = tsig.sign(
@@ -547,7 +551,7 @@ class DnsServer:
                     )
                 else:
                     wire, mac = tsig.sign(wire, verified.key, now=now, prior_mac=mac)
-            out.append(wire)
+            yield wire
         self.transfers += 1
         metrics.DNS_TRANSFERS.labels(type=kind, result="ok").inc()
         log.info(
@@ -558,7 +562,6 @@ class DnsServer:
             addr[0],
             "" if verified is None else f" (key {verified.key.name})",
         )
-        return out
 
     # --- NOTIFY --------------------------------------------------------------------------------
 

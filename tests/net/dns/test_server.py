@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ddi.ipam.models import Host, Record
+from ddi.ipam.models import Host, Lease, Record
 
 pytestmark = pytest.mark.asyncio
 
@@ -108,3 +108,28 @@ async def test_reload_rebuilds_zones_with_a_higher_serial(tmp_path: Path, h: Any
         assert r.server.zones.zones["site.example"].serial > before
         out = await h.dig(r, "ns.site.example", "A", "+noall", "+answer")
         assert "\t60\tIN\tA\t198.18.0.53" in out
+
+
+async def test_multi_message_axfr_is_signed_throughout(tmp_path: Path, h: Any) -> None:
+    h.need("dig")
+    port = h.free_port()
+    async with h.running(h.config(tmp_path, port), port) as r:
+        leases = [
+            Lease(
+                ip=IPv4Address(f"198.19.{i // 250}.{i % 250 + 1}"),
+                mac=f"52:54:00:00:{i // 256:02x}:{i % 256:02x}",
+                hostname=f"c{i}",
+                start=0.0,
+                end=4e9,
+                subnet="lab",
+            )
+            for i in range(450)
+        ]
+        await r.store.commit_leases(leases)
+        key = f"hmac-sha256:{h.KEY}:{h.SECRET}"
+        out = await h.dig(r, "-y", key, "site.example", "AXFR")
+        assert "XFR size: 454 records (messages 3" in out, out[-400:]
+        assert "failure" not in out.lower()
+        assert "Transfer failed" not in out
+        out = await h.dig(r, "-y", key, "0.19.198.in-addr.arpa", "AXFR")
+        assert out.count("\tPTR\t") == 250
