@@ -361,6 +361,16 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
     api = _Api()
     signals: list[signal.Signals] = []
     try:
+        # Before the API answers: whoever sees the daemon up may signal it at once, and a
+        # signal that arrives during start-up is acted on as soon as the TaskGroup runs.
+        if own_process:
+            for signum, event in (
+                (signal.SIGTERM, stop),
+                (signal.SIGINT, stop),
+                (signal.SIGHUP, reload_requested),
+            ):
+                loop.add_signal_handler(signum, event.set)
+                signals.append(signum)
         try:
             await store.sync_subnets(
                 config.subnets, actor=CONFIG_ACTOR, reason=f"start with {config.path}"
@@ -375,14 +385,6 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
         metrics.STORE_LAST_SEQ.set(await store.last_seq())
         metrics.STORE_EPOCH.set(await store.epoch())
         await api.start(app)
-        if own_process:
-            for signum, event in (
-                (signal.SIGTERM, stop),
-                (signal.SIGINT, stop),
-                (signal.SIGHUP, reload_requested),
-            ):
-                loop.add_signal_handler(signum, event.set)
-                signals.append(signum)
         try:
             async with asyncio.TaskGroup() as tg:
                 _start_services(tg, app)
@@ -401,10 +403,13 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
         except* _Stop:
             pass
     finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
-        await api.stop()
-        await store.close()
+        try:
+            await api.stop()
+            await store.close()
+        finally:
+            # Last: a repeated SIGTERM during the shutdown must not cut it short.
+            for signum in signals:
+                loop.remove_signal_handler(signum)
     log.info("stopped")
 
 

@@ -517,7 +517,8 @@ def test_sd_notify_ready_watchdog_and_stopping(own_daemon: Daemon, tmp_path: Pat
         wait_for("RELOADING=1")
         own_daemon.signal(signal.SIGTERM)
         wait_for("STOPPING=1")
-    assert own_daemon.stop() == 0
+    assert own_daemon.proc is not None
+    assert own_daemon.proc.wait(timeout=20) == 0
 
 
 @pytest.mark.parametrize("name", ["site.toml", "lab.toml"])
