@@ -599,8 +599,9 @@ class DnsServer:
                     return
                 msg_id = secrets.randbits(16)
                 wire = xfr.notify_message(zone, msg_id).pack()
+                request_mac = b""
                 if key is not None:
-                    wire, _ = tsig.sign(wire, key, now=self._clock())
+                    wire, request_mac = tsig.sign(wire, key, now=self._clock())
                 try:
                     await loop.sock_sendto(sock, wire, (host, port))
                     deadline = loop.time() + NOTIFY_TIMEOUT
@@ -620,6 +621,16 @@ class DnsServer:
                     continue
                 rcode = reply[3] & 0xF
                 result = "ok" if rcode == 0 else _rcode_label(rcode).lower()
+                if key is not None and rcode == 0:
+                    # RFC 8945 §5.3: the answer to a signed request is signed with the same key.
+                    try:
+                        check = tsig.verify(
+                            reply, {key.name: key}, now=self._clock(), request_mac=request_mac
+                        )
+                    except DnsFormatError:
+                        check = None
+                    if not isinstance(check, tsig.Verified):
+                        result = "bad_tsig"
                 metrics.DNS_NOTIFIES.labels(result=result).inc()
                 log.info(
                     "NOTIFY %s serial %d to %s:%d: %s", origin, zone.serial, host, port, result

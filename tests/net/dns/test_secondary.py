@@ -11,6 +11,13 @@ from typing import Any
 import pytest
 
 from ddi.ipam.models import Host
+from ddi.metrics import REGISTRY
+
+
+def _notifies(result: str) -> float:
+    value = REGISTRY.get_sample_value("ddi_dns_notifies_total", {"result": result})
+    return value or 0.0
+
 
 pytestmark = pytest.mark.asyncio
 
@@ -76,6 +83,7 @@ async def test_nsd_secondary_transfers_with_tsig_and_follows_notify(tmp_path: Pa
         NSD_CONF.format(port=nsd_port, dir=nsd_dir, key=h.KEY, secret=h.SECRET, primary=port)
     )
     cfg = h.config(tmp_path, port, secondaries=[{"address": f"127.0.0.1:{nsd_port}", "key": h.KEY}])
+    ok_before, bad_before = _notifies("ok"), _notifies("bad_tsig")
     async with h.running(cfg, port) as r:
         await r.store.add_host(
             Host(id="", ip=IPv4Address("198.18.0.10"), hostname="web", mac="52:54:00:00:00:01"),
@@ -100,3 +108,5 @@ async def test_nsd_secondary_transfers_with_tsig_and_follows_notify(tmp_path: Pa
                 nsd.kill()
                 log, _ = nsd.communicate()
         assert "TSIG verified with key xfr.site.example" in log, log
+        assert _notifies("ok") > ok_before  # NSD answered our signed NOTIFY, signed
+        assert _notifies("bad_tsig") == bad_before
