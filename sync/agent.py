@@ -329,7 +329,7 @@ class SyncAgent:
             applied = await self._send_snapshot(epoch, local["snapshot_seq"], central)
         await self._ship(applied)
         await self._pull_down(local["down_cursor"])
-        await self._report_conflicts(local["conflicts_reported"])
+        await self._report_conflicts(local["conflicts_reported"], local["resolutions_reported"])
         await self._refresh_backlog()
 
     async def _set_cursor(self, applied: int) -> None:
@@ -490,8 +490,16 @@ class SyncAgent:
             if len(entries) < DOWN_PAGE:
                 return
 
-    async def _report_conflicts(self, reported: int) -> None:
-        conflicts = await self._store.sync_conflicts(after_id=reported)
+    async def _report_conflicts(self, reported: int, resolutions: int) -> None:
+        """Send central the conflicts it has not seen, and the resolutions since the last
+        report (central records both idempotently by conflict id)."""
+        rows = await self._store.sync_conflicts()
+        conflicts = [
+            c
+            for c in rows
+            if c["id"] > reported
+            or (c["resolved_at"] is not None and int(c["resolved_at"] * 1000) > resolutions)
+        ]
         if not conflicts:
             return
         envelope = protocol.seal(
@@ -505,4 +513,8 @@ class SyncAgent:
         )
         if status != 200:
             raise _Retry(f"central answered {status} to the conflict report: {answer}")
-        await self._store.set_sync_state(conflicts_reported=max(c["id"] for c in conflicts))
+        resolved = [int(c["resolved_at"] * 1000) for c in conflicts if c["resolved_at"] is not None]
+        await self._store.set_sync_state(
+            conflicts_reported=max([reported] + [c["id"] for c in conflicts]),
+            resolutions_reported=max([resolutions, *resolved]),
+        )

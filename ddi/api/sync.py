@@ -6,6 +6,9 @@
 * ``POST /v1/sync/now``        ← ``{"timeout": seconds?}`` → runs a round now and answers with
   the status after it (``"completed": false`` when it did not end in time)
 * ``GET  /v1/sync/conflicts``  → ``{"conflicts": [...]}`` (``?open=1`` for unresolved only)
+* ``POST /v1/sync/conflicts/{id}/resolve`` ← ``{"keep": "edge"|"central", actor, reason}`` →
+  ``{"conflict": row}``; keeping central removes the colliding edge hosts and applies central's
+  reservation in one transaction (409 when it still cannot apply)
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ddi.api.common import APP_KEY, BadRequest, read_body
+from ddi.api.common import APP_KEY, BadRequest, WriteArgs, read_body
+from ddi.ipam.models import Owner
 from sync.agent import agent_for
 
 routes = web.RouteTableDef()
@@ -77,3 +81,19 @@ async def conflicts(request: web.Request) -> web.Response:
     open_only = request.query.get("open", "") in ("1", "true", "yes")
     rows = await request.app[APP_KEY].store.sync_conflicts(open_only=open_only)
     return web.json_response({"conflicts": rows})
+
+
+@routes.post("/v1/sync/conflicts/{id}/resolve")
+async def resolve(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    args = WriteArgs(request, body)
+    keep = body.get("keep")
+    if keep not in ("edge", "central"):
+        raise BadRequest("keep must be 'edge' or 'central'", field="keep")
+    raw_id = request.match_info["id"]
+    if not raw_id.isdigit():
+        raise BadRequest("the conflict id is a number", field="id")
+    row = await request.app[APP_KEY].store.resolve_sync_conflict(
+        int(raw_id), keep=Owner(keep), actor=args.actor, reason=args.reason
+    )
+    return web.json_response({"conflict": row})

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ddi.cli.client import api
+from ddi.cli.client import actor, api
 from ddi.cli.output import format_time, json_option, print_fields, print_json, print_table
 
 
@@ -96,3 +96,20 @@ def conflicts(open_only: bool, as_json: bool) -> None:
             "state",
         ],
     )
+
+
+@sync.command()
+@click.argument("conflict_id", type=int)
+@click.option("--keep", type=click.Choice(["edge", "central"]), required=True,
+              help="edge: keep serving the site's object; central: replace the colliding "
+                   "site hosts by central's reservation.")  # fmt: skip
+@click.option("--reason", default="", help="Why (recorded in the change log).")
+@json_option
+def resolve(conflict_id: int, keep: str, reason: str, as_json: bool) -> None:
+    """Resolve a conflict with a central reservation."""
+    body = {"keep": keep, "actor": actor(), "reason": reason}
+    row = api().post(f"/v1/sync/conflicts/{conflict_id}/resolve", body)["conflict"]
+    if as_json:
+        print_json(row)
+    else:
+        click.echo(f"conflict {row['id']} resolved: kept {keep}")

@@ -943,12 +943,20 @@ class Store:
         """``cursor`` (seq central acknowledged), ``down_cursor`` (last down-log entry
         applied), ``floor`` (entries up to it were compacted away), ``snapshot_seq`` (the
         as-of seq of the current epoch's snapshot), ``conflicts_reported`` (highest
-        conflict id reported to central), ``epoch`` and ``last_seq``."""
+        conflict id reported to central), ``resolutions_reported`` (resolutions up to this
+        unix time in milliseconds were reported), ``epoch`` and ``last_seq``."""
         rows = await self._read("SELECT key, value FROM meta WHERE key LIKE 'sync.%'")
         state = {k.removeprefix("sync."): int(v) for k, v in rows}
         result = {
             name: state.get(name, 0)
-            for name in ("cursor", "down_cursor", "floor", "snapshot_seq", "conflicts_reported")
+            for name in (
+                "cursor",
+                "down_cursor",
+                "floor",
+                "snapshot_seq",
+                "conflicts_reported",
+                "resolutions_reported",
+            )
         }
         result["epoch"] = await self.epoch()
         result["last_seq"] = await self.last_seq()
@@ -1208,6 +1216,69 @@ class Store:
             " AND resolved_at IS NULL",
             (now, object_id),
         )
+
+    async def resolve_sync_conflict(
+        self, conflict_id: int, *, keep: Owner, actor: str, reason: str
+    ) -> dict[str, Any]:
+        """Resolve an open conflict, in one transaction.
+
+        ``keep=EDGE``: the edge's object stays and central's reservation is set aside.
+        ``keep=CENTRAL``: the edge-owned hosts that collide with central's reservation are
+        removed and the reservation is applied (each with its change-log entry).
+
+        Returns:
+            The conflict row, now resolved.
+
+        Raises:
+            NotFound: no open conflict ``conflict_id``.
+            Conflict, Invalid: central's reservation still cannot apply (an active lease of
+                another client, a static record, an address outside every subnet); nothing
+                is changed.
+        """
+        rows = await self._read(
+            "SELECT object_id, central_image FROM conflict WHERE id = ? AND resolved_at IS NULL",
+            (conflict_id,),
+        )
+        if not rows or rows[0][1] is None:
+            raise NotFound("open conflict", str(conflict_id))
+        object_id, central_text = rows[0]
+        now = self._clock()
+        async with self._transaction() as tx:
+            if keep is Owner.CENTRAL:
+                host = _normalise_host(Host.from_image(json.loads(central_text)))
+                for row in await tx.fetch(
+                    f"SELECT {_HOST_COLUMNS} FROM host WHERE owner = 'edge' AND (id = ? OR ip = ?"
+                    " OR hostname = ? OR mac = ? OR client_id = ? OR circuit_id = ?)",
+                    (host.id, str(host.ip), host.hostname, host.mac, host.client_id,
+                     host.circuit_id),
+                ):  # fmt: skip
+                    holder = _host_from_row(row)
+                    await tx.db.execute("DELETE FROM host WHERE id = ?", (holder.id,))
+                    tx.log(Kind.HOST, holder.id, Op.DELETE, holder.to_image(), actor=actor,
+                           reason=reason)  # fmt: skip
+                existing = await tx.fetch("SELECT 1 FROM host WHERE id = ?", (host.id,))
+                await self._check_host(tx, host)
+                if existing:
+                    await tx.db.execute(
+                        "UPDATE host SET ip = ?, hostname = ?, mac = ?, client_id = ?,"
+                        " circuit_id = ?, boot = ?, boot_file = ?, boot_script = ?, owner = ?,"
+                        " version = ? WHERE id = ?",
+                        (*_host_row(host)[1:], host.id),
+                    )
+                else:
+                    await tx.db.execute(
+                        f"INSERT INTO host ({_HOST_COLUMNS})"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        _host_row(host),
+                    )
+                tx.log(Kind.HOST, host.id, Op.UPSERT, host.to_image(), actor=actor, reason=reason)
+                await self._resolve_sync_conflicts(tx, object_id, now)
+            else:
+                await tx.db.execute(
+                    "UPDATE conflict SET resolved_at = ? WHERE id = ?", (now, conflict_id)
+                )
+        (resolved,) = [c for c in await self.sync_conflicts() if c["id"] == conflict_id]
+        return resolved
 
     async def sync_conflicts(
         self, *, after_id: int = 0, open_only: bool = False

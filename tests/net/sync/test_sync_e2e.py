@@ -317,6 +317,24 @@ async def test_central_reservation_reaches_edge_and_conflicting_ones_are_reporte
     )  # fmt: skip
     assert mac2 in cli.stdout
     assert h.ip_of(50) in cli.stdout
+    by_mac = next(c for c in edge_conflicts if c["field"] == "mac")
+    resolved = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "ddi", "--socket", str(edge.socket), "sync", "resolve",
+         str(by_mac["id"]), "--keep", "central", "--reason", "rack moved"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert resolved.returncode == 0, resolved.stdout + resolved.stderr
+    taken = await asyncio.to_thread(edge.api().get, f"/v1/hosts/{mac2}")
+    assert taken["host"]["owner"] == "central"
+    assert taken["host"]["ip"] == h.ip_of(901)
+
+    async def resolved_at_central() -> bool:
+        answer = await asyncio.to_thread(central.cli, "conflicts", "--json")
+        return any(r["field"] == "mac" and r["resolved_at"] for r in json.loads(answer.stdout))
+
+    await h.wait_for(resolved_at_central, within=30, what="the resolution at central")
+    await h.wait_synced(edge, central)
     await h.assert_same(edge, central)
 
 

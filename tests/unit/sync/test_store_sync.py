@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from ddi.errors import Conflict, NotFound
 from ddi.ipam.models import Host, Kind, Lease, Op, Owner, Subnet
 from ddi.ipam.store import Store
 
@@ -166,3 +167,43 @@ async def test_central_reservation_colliding_with_edge_state_is_a_conflict(store
     assert await store.apply_central_host(Op.UPSERT, same_mac) is None
     open_ = await store.sync_conflicts(open_only=True)
     assert sorted(c["object_id"] for c in open_) == sorted(["e" * 32, mine.object_id, "f" * 32])
+
+
+@pytest.mark.asyncio
+async def test_resolving_a_conflict_keeps_edge_or_takes_central(store: Store) -> None:
+    mine = await store.add_host(host(10), actor="t", reason="r")
+    await store.commit_leases(
+        [
+            Lease(
+                ip=IPv4Address("198.18.0.30"),
+                mac="02:00:00:00:00:09",
+                start=NOW,
+                end=NOW + 60,
+                subnet="lab",
+            )
+        ]
+    )
+    clash = host(21, id="d" * 32, mac=host(10).mac)
+    by_mac = await store.apply_central_host(Op.UPSERT, clash.to_image())
+    by_lease = await store.apply_central_host(Op.UPSERT, host(30, id="e" * 32).to_image())
+    assert by_mac is not None
+    assert by_lease is not None
+    last = await store.last_seq()
+    with pytest.raises(Conflict, match=r"198\.18\.0\.30"):
+        await store.resolve_sync_conflict(by_lease["id"], keep=Owner.CENTRAL, actor="t",
+                                          reason="r")  # fmt: skip
+    assert await store.last_seq() == last
+    kept = await store.resolve_sync_conflict(by_lease["id"], keep=Owner.EDGE, actor="t", reason="r")
+    assert kept["resolved_at"] == NOW
+    taken = await store.resolve_sync_conflict(by_mac["id"], keep=Owner.CENTRAL, actor="op",
+                                              reason="rack moved")  # fmt: skip
+    assert taken["resolved_at"] == NOW
+    changes = await store.changes(after=last)
+    assert [(c.op, c.object_id) for c in changes] == [
+        (Op.DELETE, mine.object_id),
+        (Op.UPSERT, "d" * 32),
+    ]
+    assert (await store.find_host(host(10).mac or "")).owner is Owner.CENTRAL
+    assert await store.sync_conflicts(open_only=True) == []
+    with pytest.raises(NotFound):
+        await store.resolve_sync_conflict(by_mac["id"], keep=Owner.EDGE, actor="t", reason="r")
