@@ -107,10 +107,6 @@ def reverse_origin(net: IPv4Network) -> str:
     return ".".join(reversed(octets)) + ".in-addr.arpa"
 
 
-def _fqdn(name: str) -> str:
-    return name + "."
-
-
 def record_rdata(rtype: str, value: str) -> RD:
     """Presentation-form rdata of a static record → dnslib rdata. Names in ``value`` are absolute.
 
@@ -125,17 +121,17 @@ def record_rdata(rtype: str, value: str) -> RD:
             case "AAAA":
                 return AAAA(value.strip())
             case "CNAME":
-                return CNAME(_fqdn(absolute(value.strip())))
+                return CNAME(label(absolute(value.strip())))
             case "PTR":
-                return PTR(_fqdn(absolute(value.strip())))
+                return PTR(label(absolute(value.strip())))
             case "NS":
-                return NS(_fqdn(absolute(value.strip())))
+                return NS(label(absolute(value.strip())))
             case "MX":
                 pref, host = parts
-                return MX(_fqdn(absolute(host)), int(pref))
+                return MX(label(absolute(host)), int(pref))
             case "SRV":
                 prio, weight, port, target = parts
-                return SRV(int(prio), int(weight), int(port), _fqdn(absolute(target)))
+                return SRV(int(prio), int(weight), int(port), label(absolute(target)))
             case "TXT":
                 return TXT(_txt_strings(value))
     except (ValueError, TypeError, AttributeError) as exc:
@@ -185,7 +181,10 @@ def _key(rr: Any) -> tuple[int, int, str]:
 
 
 def label(name: str) -> DNSLabel:
-    """A dnslib label for an absolute name (already validated: letters, digits, '-', '_')."""
+    """A dnslib label for an absolute name (already validated: letters, digits, '-', '_').
+
+    Built from a tuple of labels: dnslib's parsing of a ``str`` name compares bytes with str,
+    which ``python -bb`` turns into an error."""
     return DNSLabel(tuple(part.encode() for part in name.split(".") if part))
 
 
@@ -527,9 +526,8 @@ class Zones:
         s = self.settings
         rname = s.hostmaster or f"hostmaster.{s.domain}"
         times = (serial, s.refresh, s.retry, s.expire, s.ttl)
-        return RR(
-            _fqdn(origin), SOA_TYPE, ttl=s.ttl, rdata=SOA(_fqdn(s.ns_name), _fqdn(rname), times)
-        )
+        rdata = SOA(label(absolute(s.ns_name)), label(absolute(rname)), times)
+        return RR(label(origin), SOA_TYPE, ttl=s.ttl, rdata=rdata)
 
     def _recompute(self, name: str, touched: dict[str, tuple[list[Any], list[Any]]]) -> None:
         zone = self.find(name)

@@ -16,6 +16,7 @@ import pytest_asyncio
 from dnslib import QTYPE, RR, A, DNSRecord
 
 from ddi.dns.forward import Forwarder
+from ddi.dns.zone import label
 
 pytestmark = pytest.mark.asyncio
 
@@ -77,7 +78,7 @@ async def test_truncated_upstream_reply_is_fetched_over_tcp(upstream: Upstream) 
     fwd = Forwarder([("127.0.0.1", upstream.port)], timeout=2.0)
     fwd.start()
     try:
-        query = DNSRecord.question("big.elsewhere.example")
+        query = DNSRecord.question(label("big.elsewhere.example"))
         query.header.id = 4321
         reply = await fwd.resolve(query)
         assert reply is not None
@@ -95,7 +96,7 @@ async def test_answers_are_cached_for_their_ttl(upstream: Upstream) -> None:
     fwd.start()
     try:
         for msg_id in (1, 2):
-            query = DNSRecord.question("www.elsewhere.example")
+            query = DNSRecord.question(label("www.elsewhere.example"))
             query.header.id = msg_id
             reply = await fwd.resolve(query)
             assert reply is not None
@@ -104,7 +105,7 @@ async def test_answers_are_cached_for_their_ttl(upstream: Upstream) -> None:
         assert upstream.udp_queries == 1
         assert reply.rr[0].ttl == 50  # aged by its 10 s in the cache
         now[0] += 60
-        assert await fwd.resolve(DNSRecord.question("www.elsewhere.example")) is not None
+        assert await fwd.resolve(DNSRecord.question(label("www.elsewhere.example"))) is not None
         assert upstream.udp_queries == 2
     finally:
         fwd.close()

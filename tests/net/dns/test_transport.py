@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from dnslib import DNSRecord
 
+from ddi.dns.zone import label
 from ddi.ipam.models import Record
 
 pytestmark = pytest.mark.asyncio
@@ -50,7 +51,7 @@ async def test_answer_cache_hits_and_is_invalidated_by_a_change(tmp_path: Path, 
             actor="t",
             reason="t",
         )
-        q = DNSRecord.question("a.site.example")
+        q = DNSRecord.question(label("a.site.example"))
         q.header.id = 1
         first = await _udp(port, q.pack())
         q.header.id = 2
@@ -85,7 +86,7 @@ async def test_big_answer_truncates_over_udp_and_dig_retries_over_tcp(
                 actor="t",
                 reason="t",
             )
-        q = DNSRecord.question("many.site.example")
+        q = DNSRecord.question(label("many.site.example"))
         reply = await _udp(port, q.pack())
         assert reply is not None
         assert len(reply) <= 512
@@ -99,7 +100,7 @@ async def test_big_answer_truncates_over_udp_and_dig_retries_over_tcp(
 
 
 async def _tcp_query(writer: asyncio.StreamWriter, name: str, msg_id: int) -> None:
-    q = DNSRecord.question(name)
+    q = DNSRecord.question(label(name))
     q.header.id = msg_id
     wire = q.pack()
     writer.write(struct.pack("!H", len(wire)) + wire)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ddi.dns.engine import Answer, Drop, Forward, Rcode, Reason, Transfer, Transport
 from ddi.dns.wire import decode_message, encode_message
+from ddi.dns.zone import label
 from ddi.errors import DnsFormatError
 
 UDP, TCP = Transport.UDP, Transport.TCP
@@ -46,7 +47,7 @@ def eng(h: Any) -> Any:
 
 
 def ask(eng: Any, name: str, qtype: str = "A", *, client: Any = SITE_CLIENT, **kw: Any) -> Any:
-    q = DNSRecord.question(name, qtype)
+    q = DNSRecord.question(label(name), qtype)
     return eng.resolve(q, client=client, transport=kw.pop("transport", UDP), **kw)
 
 
@@ -175,7 +176,7 @@ def test_outside_name_without_forwarders_is_refused(h: Any) -> None:
 
 
 def test_outside_name_without_rd_is_refused(eng: Any) -> None:
-    q = DNSRecord.question("www.elsewhere.example")
+    q = DNSRecord.question(label("www.elsewhere.example"))
     q.header.rd = 0
     d = eng.resolve(q, client=SITE_CLIENT, transport=UDP)
     assert d.reason is Reason.REFUSED_NO_RD
@@ -187,7 +188,7 @@ def test_local_names_answer_any_client(eng: Any) -> None:
 
 @pytest.mark.parametrize("opcode", [1, 2, 4, 5, 6, 15])
 def test_unknown_or_unserved_opcode_is_notimp(eng: Any, opcode: int) -> None:
-    q = DNSRecord.question("web.site.example")
+    q = DNSRecord.question(label("web.site.example"))
     q.header.opcode = opcode
     d = eng.resolve(q, client=SITE_CLIENT, transport=UDP)
     assert d.reason is Reason.NOTIMP
@@ -196,8 +197,8 @@ def test_unknown_or_unserved_opcode_is_notimp(eng: Any, opcode: int) -> None:
 
 
 def test_two_questions_is_formerr(eng: Any) -> None:
-    q = DNSRecord.question("web.site.example")
-    q.add_question(*DNSRecord.question("site.example").questions)
+    q = DNSRecord.question(label("web.site.example"))
+    q.add_question(*DNSRecord.question(label("site.example")).questions)
     d = eng.resolve(q, client=SITE_CLIENT, transport=UDP)
     assert d.message.header.rcode == Rcode.FORMERR
 
@@ -209,20 +210,20 @@ def test_no_question_is_formerr(eng: Any) -> None:
 
 
 def test_two_opt_records_is_formerr(eng: Any) -> None:
-    q = DNSRecord.question("web.site.example")
+    q = DNSRecord.question(label("web.site.example"))
     q.add_ar(EDNS0(udp_len=1232))
     q.add_ar(EDNS0(udp_len=1232))
     assert eng.resolve(q, client=SITE_CLIENT, transport=UDP).reason is Reason.FORMERR
 
 
 def test_a_response_is_dropped(eng: Any) -> None:
-    q = DNSRecord.question("web.site.example")
+    q = DNSRecord.question(label("web.site.example"))
     q.header.qr = 1
     assert eng.resolve(q, client=SITE_CLIENT, transport=UDP) == Drop(Reason.NOT_QUERY)
 
 
 def test_edns_version_1_is_badvers(eng: Any) -> None:
-    q = DNSRecord.question("web.site.example")
+    q = DNSRecord.question(label("web.site.example"))
     q.add_ar(EDNS0(udp_len=1232, version=1))
     d = eng.resolve(q, client=SITE_CLIENT, transport=UDP)
     assert d.reason is Reason.BADVERS
@@ -231,12 +232,12 @@ def test_edns_version_1_is_badvers(eng: Any) -> None:
 
 
 def test_chaos_class_is_refused(eng: Any) -> None:
-    q = DNSRecord.question("version.bind", "TXT", "CH")
+    q = DNSRecord.question(label("version.bind"), "TXT", "CH")
     assert eng.resolve(q, client=SITE_CLIENT, transport=UDP).reason is Reason.REFUSED_CLASS
 
 
 def test_edns_reply_carries_opt_and_without_edns_none(eng: Any) -> None:
-    q = DNSRecord.question("web.site.example")
+    q = DNSRecord.question(label("web.site.example"))
     q.add_ar(EDNS0(udp_len=4096))
     d = eng.resolve(q, client=SITE_CLIENT, transport=UDP)
     assert [rr.rtype for rr in d.message.ar] == [QTYPE.OPT]
@@ -247,7 +248,7 @@ def test_edns_reply_carries_opt_and_without_edns_none(eng: Any) -> None:
 
 
 def test_small_edns_size_is_treated_as_512(eng: Any) -> None:
-    q = DNSRecord.question("web.site.example")
+    q = DNSRecord.question(label("web.site.example"))
     q.add_ar(EDNS0(udp_len=100))
     assert eng.resolve(q, client=SITE_CLIENT, transport=UDP).max_size == 512
 
@@ -276,13 +277,13 @@ def test_answer_over_512_without_edns_is_truncated(h: Any) -> None:
 
 def test_answer_fits_the_client_edns_size(h: Any) -> None:
     eng = _big_txt_engine(h)
-    q = DNSRecord.question("big.site.example", "TXT")
+    q = DNSRecord.question(label("big.site.example"), "TXT")
     q.add_ar(EDNS0(udp_len=1232))
     d = eng.resolve(q, client=SITE_CLIENT, transport=UDP)
     reply = decode_message(encode_message(d.message, max_size=d.max_size))
     assert reply.header.tc == 0
     assert len(reply.rr) == 5
-    q = DNSRecord.question("big.site.example", "TXT")
+    q = DNSRecord.question(label("big.site.example"), "TXT")
     q.add_ar(EDNS0(udp_len=800))
     d = eng.resolve(q, client=SITE_CLIENT, transport=UDP)
     wire = encode_message(d.message, max_size=d.max_size)
@@ -320,8 +321,10 @@ def test_axfr_of_a_non_apex_is_notauth(eng: Any) -> None:
 
 
 def test_ixfr_carries_the_client_serial(eng: Any) -> None:
-    q = DNSRecord.question("site.example", "IXFR")
-    q.add_auth(RR("site.example.", QTYPE.SOA, rdata=SOA("a.", "b.", (7, 0, 0, 0, 0))))
+    q = DNSRecord.question(label("site.example"), "IXFR")
+    q.add_auth(
+        RR(label("site.example"), QTYPE.SOA, rdata=SOA(label("a"), label("b"), (7, 0, 0, 0, 0)))
+    )
     d = eng.resolve(q, client=IPv4Address("198.18.0.2"), transport=TCP)
     assert isinstance(d, Transfer)
     assert d.client_serial == 7
@@ -336,7 +339,7 @@ def test_ixfr_without_soa_is_formerr(eng: Any) -> None:
 
 
 def test_mailb_is_notimp(eng: Any) -> None:
-    q = DNSRecord.question("web.site.example")
+    q = DNSRecord.question(label("web.site.example"))
     q.questions[0].qtype = 253
     assert eng.resolve(q, client=SITE_CLIENT, transport=UDP).reason is Reason.NOTIMP
 
@@ -359,9 +362,9 @@ def test_txt_static_record(h: Any) -> None:
 
 
 _SAMPLES = [
-    DNSRecord.question("web.site.example").pack(),
-    DNSRecord.question("site.example", "AXFR").pack(),
-    DNSRecord.question("x.elsewhere.example", "ANY").pack(),
+    DNSRecord.question(label("web.site.example")).pack(),
+    DNSRecord.question(label("site.example"), "AXFR").pack(),
+    DNSRecord.question(label("x.elsewhere.example"), "ANY").pack(),
 ]
 
 

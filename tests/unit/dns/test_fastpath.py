@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ddi.dns.engine import Answer, Reason, Transport
 from ddi.dns.wire import decode_message, encode_message
+from ddi.dns.zone import label
 
 CLIENT = IPv4Address("198.18.0.77")
 NAMES = [
@@ -73,7 +74,7 @@ def _same(eng: Any, data: bytes, transport: Transport) -> None:
 def test_fast_path_matches_the_engine(
     eng: Any, name: str, qtype: str, edns: int | None, rd: bool, transport: Transport
 ) -> None:
-    q = DNSRecord.question(name, qtype)
+    q = DNSRecord.question(label(name), qtype)
     q.header.rd = int(rd)
     if edns is not None:
         q.add_ar(EDNS0(udp_len=edns))
@@ -88,7 +89,7 @@ def test_fast_path_answers_the_common_cases(eng: Any) -> None:
         ("b.deep.site.example", "A", Reason.NODATA),
         ("10.0.18.198.in-addr.arpa", "PTR", Reason.ANSWER),
     ]:
-        got = eng.resolve_wire(DNSRecord.question(name, qtype).pack(), Transport.UDP)
+        got = eng.resolve_wire(DNSRecord.question(label(name), qtype).pack(), Transport.UDP)
         assert got is not None
         assert got.reason is reason
 
@@ -101,11 +102,13 @@ def test_fast_path_declines_what_it_does_not_do(eng: Any) -> None:
         ("elsewhere.example", "A"),  # not local
         ("site.example", "ANY"),
     ]:
-        assert eng.resolve_wire(DNSRecord.question(name, qtype).pack(), Transport.UDP) is None
-    q = DNSRecord.question("web.site.example")
+        assert (
+            eng.resolve_wire(DNSRecord.question(label(name), qtype).pack(), Transport.UDP) is None
+        )
+    q = DNSRecord.question(label("web.site.example"))
     q.add_ar(EDNS0(udp_len=1232, version=1))
     assert eng.resolve_wire(q.pack(), Transport.UDP) is None
-    q = DNSRecord.question("web.site.example")
+    q = DNSRecord.question(label("web.site.example"))
     q.header.opcode = 4
     assert eng.resolve_wire(q.pack(), Transport.UDP) is None
 

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ddi.dns import tsig
+from ddi.dns.zone import label
 from ddi.errors import DnsFormatError
 
 KEY = tsig.TsigKey(name="xfr.site.example", secret=b"0123456789abcdef0123456789abcdef")
@@ -18,7 +19,7 @@ NOW = 1_800_000_000.0
 
 
 def _query() -> bytes:
-    q = DNSRecord.question("site.example", "AXFR")
+    q = DNSRecord.question(label("site.example"), "AXFR")
     q.header.id = 4242
     data: bytes = q.pack()
     return data

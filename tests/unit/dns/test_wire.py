@@ -9,9 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ddi.dns.wire import decode_message, error_response, patch_id
+from ddi.dns.zone import label
 from ddi.errors import DnsFormatError
 
-QUERY = DNSRecord.question("web.site.example").pack()
+QUERY = DNSRecord.question(label("web.site.example")).pack()
 
 
 @given(st.binary(max_size=600))

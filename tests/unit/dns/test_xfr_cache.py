@@ -8,6 +8,7 @@ from dnslib import QTYPE, DNSRecord
 
 from ddi.dns.cache import AnswerCache
 from ddi.dns.xfr import axfr_records, ixfr_records, notify_message, transfer_messages
+from ddi.dns.zone import label
 
 
 def _serials(records: list[Any]) -> list[int]:
@@ -58,7 +59,7 @@ def test_transfer_is_split_into_messages(h: Any) -> None:
         ],
     )
     zone = h.zones(view).zones["site.example"]
-    query = DNSRecord.question("site.example", "AXFR")
+    query = DNSRecord.question(label("site.example"), "AXFR")
     messages = list(transfer_messages(query, zone, None))
     assert len(messages) == 3
     assert all(m.header.aa and m.header.id == query.header.id for m in messages)
