@@ -6,11 +6,11 @@ from ipaddress import IPv4Address
 from typing import Any
 
 import pytest
-from dnslib import EDNS0, DNSRecord
+from dnslib import EDNS0, DNSLabel, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ddi.dns.engine import Answer, Reason, Transport
+from ddi.dns.engine import Answer, Reason, Transport, qtype_label
 from ddi.dns.wire import decode_message, encode_message
 from ddi.dns.zone import label
 
@@ -119,3 +119,83 @@ def test_fast_path_never_raises(eng: Any, data: bytes) -> None:
     header = b"\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
     eng.resolve_wire(header + data, Transport.UDP)
     eng.resolve_wire(data, Transport.TCP)
+
+
+HEADER = bytes.fromhex("abcd01000001000000000000")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xc0\x0c\x00\x01\x00\x01",  # a compression pointer in the question
+        b"\x03web\x04site",  # the name runs off the end
+        b"\x03web\x04site\x07example\x00\x00",  # no room for type and class
+        b"\x03web\x04site\x07example\x00\x00\x01\x00\x01" + b"\x00\x00\x29",  # stray bytes
+    ],
+)
+def test_fast_path_declines_odd_wire(eng: Any, body: bytes) -> None:
+    assert eng.resolve_wire(HEADER + body, Transport.UDP) is None
+
+
+def test_fast_path_declines_a_short_opt(eng: Any) -> None:
+    data = bytes.fromhex("abcd01000001000000000001") + b"\x03web\x04site\x07example\x00"
+    assert eng.resolve_wire(data + b"\x00\x01\x00\x01" + b"\x00\x00\x29", Transport.UDP) is None
+
+
+def test_fast_path_sets_ra_when_forwarding(h: Any) -> None:
+    eng = h.engine(h.zones(), forwarding=True)
+    got = eng.resolve_wire(DNSRecord.question(label("ns.site.example")).pack(), Transport.UDP)
+    assert got is not None
+    assert decode_message(got.data).header.ra == 1
+
+
+def test_fast_path_leaves_truncation_to_the_engine(h: Any) -> None:
+    records = [
+        h.record("big.site.example", "TXT", f'"{chr(97 + i) * 200}"', rid=f"t{i}") for i in range(5)
+    ]
+    eng = h.engine(h.zones(h.FakeView(subnet_list=[h.subnet()], record_list=records)))
+    query = DNSRecord.question(label("big.site.example"), "TXT").pack()
+    assert eng.resolve_wire(query, Transport.UDP) is None
+    assert eng.resolve_wire(query, Transport.TCP) is not None
+
+
+def test_names_with_dots_or_non_ascii_in_a_label_match_nothing(eng: Any) -> None:
+    for labels in [(b"web.site", b"example"), (b"w\xe9b", b"site", b"example")]:
+        q = DNSRecord.question(label("x.example"))
+        q.questions[0].qname = DNSLabel(labels)
+        d = eng.resolve(q, client=CLIENT, transport=Transport.UDP)
+        assert d.reason is Reason.REFUSED_NOT_LOCAL
+
+
+def test_opt_as_question_type_is_formerr(eng: Any) -> None:
+    q = DNSRecord.question(label("web.site.example"))
+    q.questions[0].qtype = 41
+    assert eng.resolve(q, client=CLIENT, transport=Transport.UDP).reason is Reason.FORMERR
+
+
+def test_local_caller_may_recurse(h: Any) -> None:
+    eng = h.engine(h.zones(), forwarding=True)
+    q = DNSRecord.question(label("www.elsewhere.example"))
+    assert eng.resolve(q, client=None, transport=Transport.UDP).reason is Reason.FORWARD
+
+
+def test_cname_into_a_delegation_answers_then_refers(h: Any) -> None:
+    view = h.FakeView(
+        subnet_list=[h.subnet()],
+        record_list=[
+            h.record("alias.site.example", "CNAME", "host.sub.site.example"),
+            h.record("sub.site.example", "NS", "ns1.elsewhere.example"),
+        ],
+    )
+    eng = h.engine(h.zones(view))
+    d = eng.resolve(
+        DNSRecord.question(label("alias.site.example")), client=CLIENT, transport=Transport.UDP
+    )
+    assert d.reason is Reason.ANSWER
+    assert d.message.header.aa == 1
+    assert [str(rr.rdata) for rr in d.message.auth] == ["ns1.elsewhere.example."]
+
+
+def test_qtype_labels_are_bounded() -> None:
+    assert qtype_label(1) == "A"
+    assert qtype_label(65280) == "other"
