@@ -5,10 +5,12 @@ ingress interface is known, and broadcasts leave by it), SO_BROADCAST and SO_REU
 Each socket is drained (``loop.add_reader``, then ``recvfrom`` until ``BlockingIOError``;
 DESIGN.md principle 7) into one bounded queue; past ``dhcp.queue_size`` packets are shed and
 counted (``reason="overload"``), never queued without bound, and a packet that waited longer
-than ``dhcp.queue_max_age`` is dropped as ``stale`` instead of answered late. A ``call_soon``
-step takes packets off the queue in batches and runs decode -> engine; replies that acknowledge
-a lease go to the group committer and leave only once it is durable; others leave at once. A
-slow store never blocks the receive path: only the committer awaits it.
+than ``dhcp.queue_max_age`` is dropped as ``stale`` instead of answered late. Packets that
+continue an exchange (REQUEST, DECLINE, RELEASE, INFORM) queue apart and go first, and evict
+DISCOVERs when the queue is full: under overload, new exchanges wait, begun ones do not.
+A ``call_soon`` step takes packets off the queues in small batches and runs decode -> engine;
+replies that acknowledge a lease go to the group committer and leave only once it is durable;
+others leave at once. A slow store never blocks the receive path: only the committer awaits it.
 
 The per-packet bug boundary is in ``_process``: anything raised there other than a decoded
 ``DhcpFormatError`` is a bug, logged with its traceback and counted in
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_Queued = tuple[bytes, Any, "_Listener", float]
+
 RCVBUF = 4 * 1024 * 1024
 """Socket receive buffer: room for a boot storm's burst (PXE retries at 4/8/16 s)."""
 READ_BATCH = 256
@@ -75,6 +79,12 @@ def _message_label(value: MessageType | int | None) -> str:
     if isinstance(value, MessageType):
         return value.name.lower()
     return "none" if value is None else "other"
+
+
+def _starts_exchange(data: bytes) -> bool:
+    """A glance, before decoding: is this a DHCPDISCOVER? Clients put option 53 first
+    (RFC 2131 §4.1 does not require it; a packet that does not is simply not prioritised)."""
+    return len(data) < 243 or data[240] != 53 or data[241] != 1 or data[242] == 1
 
 
 @dataclass(slots=True)
@@ -104,7 +114,11 @@ class DhcpServer:
             delay=self.config.commit_delay,
         )
         self._listeners: list[_Listener] = []
-        self._queue: deque[tuple[bytes, Any, _Listener, float]] = deque()
+        self._queue: deque[_Queued] = deque()
+        """DISCOVERs (and anything not recognised at a glance): new exchanges."""
+        self._urgent: deque[_Queued] = deque()
+        """Everything else (REQUEST, DECLINE, RELEASE, INFORM): exchanges under way, which the
+        engine takes first, so an overload costs new exchanges rather than half-done ones."""
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.received = 0
@@ -170,6 +184,7 @@ class DhcpServer:
             listener.sock.close()
         self._listeners.clear()
         self._queue.clear()
+        self._urgent.clear()
 
     async def reload(self, config: Config) -> None:
         if config.dhcp.interfaces != self.config.interfaces or config.dhcp.port != self.config.port:
@@ -189,7 +204,7 @@ class DhcpServer:
             "received": self.received,
             "sent": self.sent,
             "dropped": dict(sorted(self.dropped.items())),
-            "queue": len(self._queue),
+            "queue": len(self._queue) + len(self._urgent),
             "commit": self.committer.statistics(),
             **self.engine.statistics(),
         }
@@ -198,7 +213,7 @@ class DhcpServer:
 
     def _readable(self, listener: _Listener) -> None:
         recvfrom = listener.sock.recvfrom
-        queue = self._queue
+        queue, urgent = self._queue, self._urgent
         limit = self.config.queue_size
         assert self._loop is not None
         arrived = self._loop.time()
@@ -210,28 +225,39 @@ class DhcpServer:
                 break
             except OSError:
                 continue
-            if len(queue) >= limit:
+            item = (data, addr, listener, arrived)
+            if not _starts_exchange(data):
+                if len(queue) + len(urgent) >= limit:
+                    if not queue:
+                        shed += 1
+                        continue
+                    queue.popleft()  # an exchange under way beats a new one
+                    shed += 1
+                urgent.append(item)
+            elif len(queue) + len(urgent) >= limit:
                 shed += 1
-                continue
-            queue.append((data, addr, listener, arrived))
+            else:
+                queue.append(item)
         if shed:
             self._drop("overload", shed)
-        if queue and not self._scheduled:
+        if (queue or urgent) and not self._scheduled:
             self._scheduled = True
-            assert self._loop is not None
             self._loop.call_soon(self._process)
 
     def _process(self) -> None:
         self._scheduled = False
-        queue = self._queue
+        queue, urgent = self._queue, self._urgent
         now = self._clock()
         assert self._loop is not None
         oldest = self._loop.time() - self.config.queue_max_age
         stale = 0
         for _ in range(PROCESS_BATCH):
-            if not queue:
+            if urgent:
+                data, addr, listener, arrived = urgent.popleft()
+            elif queue:
+                data, addr, listener, arrived = queue.popleft()
+            else:
                 break
-            data, addr, listener, arrived = queue.popleft()
             if arrived < oldest:
                 stale += 1
                 continue
@@ -242,10 +268,9 @@ class DhcpServer:
                 metrics.INTERNAL_ERRORS.labels(area="dhcp").inc()
         if stale:
             self._drop("stale", stale)
-        metrics.DHCP_QUEUE_DEPTH.set(len(queue))
-        if queue and not self._scheduled:
+        metrics.DHCP_QUEUE_DEPTH.set(len(queue) + len(urgent))
+        if (queue or urgent) and not self._scheduled:
             self._scheduled = True
-            assert self._loop is not None
             self._loop.call_soon(self._process)
 
     def _handle(self, data: bytes, addr: Any, listener: _Listener, now: float) -> None:

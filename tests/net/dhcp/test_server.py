@@ -278,3 +278,33 @@ async def test_packets_that_waited_too_long_are_dropped_as_stale(
             assert replies + sum(dropped.values()) == 400
         finally:
             relay.close()
+
+
+@pytest.mark.asyncio
+async def test_under_overload_a_request_beats_new_discovers(
+    tmp_path: Path, relay_port: int
+) -> None:
+    async with running(make_config(tmp_path, relay_port, queue_size=4)) as r:
+        relay = Relay(r.port)
+        try:
+            offer = await relay.exchange(relay.request(1, MessageType.DISCOVER, xid=1))
+            for n in range(40):  # all read before the engine runs: the queue overflows
+                relay.send(relay.request(200 + n, MessageType.DISCOVER, xid=100 + n))
+            request = relay.request(
+                1,
+                MessageType.REQUEST,
+                xid=1,
+                requested_address=offer.yiaddr.packed,
+                server_identifier=IPv4Address("127.0.0.1").packed,
+            )
+            relay.send(request)
+            kinds = []
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    kinds.append((await relay.receive(wait=0.5)).message_type)
+            # The REQUEST evicted a queued DISCOVER rather than being shed itself.
+            assert kinds.count(MessageType.ACK) == 1
+            assert kinds.count(MessageType.OFFER) <= 3
+            assert r.server.statistics()["dropped"]["overload"] >= 37
+        finally:
+            relay.close()
