@@ -8,15 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from ddi.lab import Lab
 
 from .conftest import DaemonHandle, require
-
-# The shared fixture's /healthz poll leaves a socket unclosed when the daemon is not up yet
-# (tests/integration/conftest.py api_get); that ResourceWarning is not about DNS.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 BODY = """
 [[subnets]]
