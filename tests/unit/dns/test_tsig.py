@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from dnslib import DNSRecord
+from dnslib import EDNS0, DNSRecord
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -105,3 +105,66 @@ def test_find_tsig_raises_only_format_error(data: bytes) -> None:
 
 def test_names_are_canonical() -> None:
     assert tsig.encode_name("Xfr.Site.Example.") == b"\x03xfr\x04site\x07example\x00"
+
+
+def test_later_messages_of_a_transfer_chain_on_the_prior_mac() -> None:
+    import hashlib
+    import hmac
+    import struct
+
+    _, mac1 = tsig.sign(_query(), KEY, now=NOW, request_mac=b"r" * 32)
+    second, mac2 = tsig.sign(_query(), KEY, now=NOW, prior_mac=mac1)
+    # RFC 8945 §5.3.1: prior MAC (length-prefixed), the unsigned message, then only the timers.
+    timers = struct.pack("!HIH", int(NOW) >> 32, int(NOW) & 0xFFFFFFFF, 300)
+    prefix = struct.pack("!H", 32) + mac1
+    expected = hmac.new(KEY.secret, prefix + _query() + timers, hashlib.sha256).digest()
+    assert mac2 == expected
+    record = tsig.find_tsig(second)
+    assert record is not None
+    assert record.mac == mac2
+
+
+def test_edns_query_without_tsig_is_unsigned() -> None:
+    q = DNSRecord.question(label("site.example"))
+    q.add_ar(EDNS0(udp_len=1232))
+    assert tsig.find_tsig(q.pack()) is None
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"\xc0",  # a pointer cut in half
+        b"\xc0\x0c",  # points at itself's question: fine; then the RR header is missing
+        b"\x00\x00\xfa\x00\xff\x00\x00\x00\x00\x00\x10",  # rdata shorter than RDLENGTH
+        b"\x40abc",  # an unknown label type
+    ],
+)
+def test_truncated_or_odd_additional_records_are_format_errors(tail: bytes) -> None:
+    data = bytearray(DNSRecord.question(label("a.example")).pack() + tail)
+    data[11] = 1
+    with pytest.raises(DnsFormatError):
+        tsig.find_tsig(bytes(data))
+
+
+def test_compression_pointer_loop_is_a_format_error() -> None:
+    data = bytearray(DNSRecord.question(label("a.example")).pack())
+    data[11] = 1
+    start = len(data)
+    data += struct_pointer(start)
+    with pytest.raises(DnsFormatError):
+        tsig.find_tsig(bytes(data))
+
+
+def struct_pointer(offset: int) -> bytes:
+    return (0xC000 | offset).to_bytes(2, "big")
+
+
+def test_badtime_error_carries_the_server_time() -> None:
+    signed, _ = tsig.sign(_query(), KEY, now=NOW)
+    failure = tsig.verify(signed, KEYS, now=NOW + 1000)
+    assert isinstance(failure, tsig.Failed)
+    out = tsig.error_tsig(signed[:2] + b"\x80\x09" + b"\x00" * 8, failure, now=NOW + 1000)
+    record = tsig.find_tsig(out)
+    assert record is not None
+    assert record.error == tsig.TsigError.BADTIME
+    assert int.from_bytes(record.other, "big") == int(NOW + 1000)
