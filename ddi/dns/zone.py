@@ -361,7 +361,7 @@ class Zones:
                         dirty.add(old_record.name)
                         self._drop_record(old_record)
                     if change.op is Op.UPSERT:
-                        record = Record.from_image(change.image)
+                        record = _normalised(Record.from_image(change.image))
                         self._add_record(record)
                         dirty.add(record.name)
                 case Kind.SUBNET:

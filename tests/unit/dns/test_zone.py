@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from dnslib import QTYPE
 
-from ddi.dns.zone import reverse_networks, reverse_origin
+from ddi.dns.zone import record_rdata, reverse_networks, reverse_origin
 from ddi.ipam.models import LeaseState, Op
 
 
@@ -235,3 +235,63 @@ def test_find_picks_the_closest_zone(h: Any) -> None:
     assert zone.origin == "site.example"
     assert z.find("example") is None
     assert z.find("") is None
+
+
+def test_removing_a_static_record(h: Any) -> None:
+    z = h.zones()
+    rec = h.record("x.site.example", "A", "198.18.0.3")
+    z.apply([h.change(rec)])
+    res = z.apply([h.change(rec, op=Op.DELETE)])
+    assert res.changed == {"site.example"}
+    assert "x.site.example" not in names(z)
+
+
+def test_a_deleted_lease_loses_its_records(h: Any) -> None:
+    z = h.zones()
+    lease = h.lease("198.18.0.50", "laptop")
+    z.apply([h.change(lease)])
+    z.apply([h.change(lease, op=Op.DELETE)])
+    assert "laptop.site.example" not in names(z)
+
+
+def test_cname_excludes_other_data_at_its_name(h: Any) -> None:
+    z = h.zones(h.FakeView(subnet_list=[h.subnet()], host_list=[h.host("web", "198.18.0.10")]))
+    z.apply([h.change(h.record("web.site.example", "CNAME", "other.site.example"))])
+    node = z.zones["site.example"].rrsets["web.site.example"]
+    assert list(node) == [QTYPE.CNAME]
+
+
+def test_record_names_are_normalised(h: Any) -> None:
+    z = h.zones()
+    z.apply([h.change(h.record("Mixed.Site.Example.", "a", "198.18.0.4"))])
+    assert names(z)["mixed.site.example"] == ["198.18.0.4"]
+    assert z.statistics()["zones"]["site.example"] > 10
+
+
+@pytest.mark.parametrize(
+    ("value", "strings"),
+    [
+        ('"a \\" b" "c"', [b'a " b', b"c"]),
+        ("plain text", [b"plain text"]),
+        ("x" * 300, [b"x" * 255, b"x" * 45]),
+    ],
+)
+def test_txt_values(value: str, strings: list[bytes]) -> None:
+    assert record_rdata("TXT", value).data == strings
+
+
+@pytest.mark.parametrize(
+    ("rtype", "value"),
+    [
+        ("TXT", '"a" b'),
+        ("TXT", '"unclosed'),
+        ("TXT", '"' + "x" * 256 + '"'),
+        ("A", "not-an-address"),
+        ("MX", "10"),
+        ("SRV", "1 2 x target.example"),
+        ("HINFO", "x"),
+    ],
+)
+def test_bad_record_values_raise_value_error(rtype: str, value: str) -> None:
+    with pytest.raises(ValueError, match=rtype):
+        record_rdata(rtype, value)
