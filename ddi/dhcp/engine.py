@@ -253,6 +253,7 @@ class DhcpEngine:
         self._offers: dict[str, _Offer] = {}
         self._offered: dict[IPv4Address, str] = {}
         self._cursor: dict[str, IPv4Address] = {}
+        self._subnet_cache: dict[str, tuple[Subnet, dict[int, bytes]]] = {}
 
     def reconfigure(
         self,
@@ -704,6 +705,29 @@ class DhcpEngine:
         self, ctx: _Context, subnet: Subnet, host: Host | None, hostname: str | None
     ) -> dict[int, bytes]:
         """Configuration options available for this client, keyed by code."""
+        params = dict(self._subnet_parameters(subnet))
+        if host is not None:
+            params[OptionCode.HOST_NAME] = host.hostname.encode("ascii")
+        fqdn = ctx.packet.get(OptionCode.CLIENT_FQDN)
+        if fqdn is not None:
+            asked = decode_client_fqdn(fqdn)
+            # RFC 4702 §4: the server updates the A record itself (S=1); O=1 says it overrode
+            # a client that wanted to do it; N=0; E as the client sent.
+            flags = ClientFqdn.FLAG_S | (asked.flags & ClientFqdn.FLAG_E)
+            if not asked.flags & ClientFqdn.FLAG_S:
+                flags |= ClientFqdn.FLAG_O
+            name = ""
+            if hostname is not None:
+                name = f"{hostname}.{subnet.domain}" if subnet.domain else hostname
+            params[OptionCode.CLIENT_FQDN] = encode_client_fqdn(ClientFqdn(flags=flags, name=name))
+        return params
+
+    def _subnet_parameters(self, subnet: Subnet) -> Mapping[int, bytes]:
+        """The subnet's own options, encoded once per subnet value (subnets are frozen: a
+        changed subnet is a new value, and the cache entry is replaced)."""
+        cached = self._subnet_cache.get(subnet.name)
+        if cached is not None and cached[0] is subnet:
+            return cached[1]
         cidr = subnet.cidr
         params: dict[int, bytes] = {OptionCode.SUBNET_MASK: cidr.netmask.packed}
         if subnet.gateway is not None:
@@ -725,20 +749,7 @@ class DhcpEngine:
             params[OptionCode.CLASSLESS_STATIC_ROUTE] = encode_classless_routes(routes)
         if subnet.ntp_servers:
             params[OptionCode.NTP_SERVERS] = encode_ip_list(subnet.ntp_servers)
-        if host is not None:
-            params[OptionCode.HOST_NAME] = host.hostname.encode("ascii")
-        fqdn = ctx.packet.get(OptionCode.CLIENT_FQDN)
-        if fqdn is not None:
-            asked = decode_client_fqdn(fqdn)
-            # RFC 4702 §4: the server updates the A record itself (S=1); O=1 says it overrode
-            # a client that wanted to do it; N=0; E as the client sent.
-            flags = ClientFqdn.FLAG_S | (asked.flags & ClientFqdn.FLAG_E)
-            if not asked.flags & ClientFqdn.FLAG_S:
-                flags |= ClientFqdn.FLAG_O
-            name = ""
-            if hostname is not None:
-                name = f"{hostname}.{subnet.domain}" if subnet.domain else hostname
-            params[OptionCode.CLIENT_FQDN] = encode_client_fqdn(ClientFqdn(flags=flags, name=name))
+        self._subnet_cache[subnet.name] = (subnet, params)
         return params
 
     def _nak(self, ctx: _Context, subnet: Subnet, rule: Rule) -> Reply:

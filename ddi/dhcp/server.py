@@ -125,6 +125,7 @@ class DhcpServer:
         self.sent = 0
         self.dropped: dict[str, int] = {}
         self._boot_problems: set[str] = set()
+        self._sources: dict[str, IPv4Address] = {}
         self._drop_counters: dict[str, Any] = {}
         self._received_counters: dict[str, Any] = {}
         self._sent_counters: dict[str, Any] = {}
@@ -285,7 +286,7 @@ class DhcpServer:
         inbound = Inbound(
             interface=listener.interface,
             local_ip=listener.local_ip,
-            src_ip=IPv4Address(addr[0]),
+            src_ip=self._source_address(addr[0]),
             src_port=addr[1],
         )
         decision = self.engine.handle(packet, inbound, now)
@@ -312,6 +313,15 @@ class DhcpServer:
                 self._drop(reason.value)
             case _:
                 assert_never(decision)
+
+    def _source_address(self, text: str) -> IPv4Address:
+        # Sources repeat (relays, the 0.0.0.0 of unconfigured clients): parse each once.
+        found = self._sources.get(text)
+        if found is None:
+            if len(self._sources) >= 4096:
+                self._sources.clear()
+            found = self._sources[text] = IPv4Address(text)
+        return found
 
     def _send(self, listener: _Listener, payload: bytes, reply: Reply) -> None:
         to = reply.to

@@ -879,3 +879,15 @@ def test_reply_destination(
 
 def test_inbound_defaults() -> None:
     assert INBOUND.src_port == 68
+
+
+def test_a_changed_subnet_changes_the_options_at_once() -> None:
+    from ddi.ipam.models import Kind, Op
+
+    h = Harness()
+    first = reply_of(h.handle(ClientSim(mac="52:54:00:00:00:01").discover()))
+    assert first.get(OptionCode.ROUTER) == A("198.18.0.1").packed
+    changed = replace(LAN, gateway=A("198.18.0.254"))
+    h._apply(Kind.SUBNET, "lan", Op.UPSERT, changed.to_image())
+    second = reply_of(h.handle(ClientSim(mac="52:54:00:00:00:02").discover()))
+    assert second.get(OptionCode.ROUTER) == A("198.18.0.254").packed
