@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 _AGENTS: dict[int, SyncAgent] = {}
 DOWN_PAGE = 200
+MAX_RESTARTS = 5
+"""Rounds started over at once (gap, new epoch) before the agent backs off instead."""
 
 
 def agent_for(app: AppContext) -> SyncAgent | None:
@@ -141,6 +143,7 @@ class SyncAgent:
         self._wake = asyncio.Event()
         self._rounds = 0
         self._in_round = False
+        self._restarts = 0
         self._round_done = asyncio.Condition()
         self._coalesced_at: int | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -176,6 +179,10 @@ class SyncAgent:
             "snapshots_sent": self.snapshots_sent,
         }
 
+    def oldest_unsynced_age(self) -> float:
+        """Seconds since the oldest unacknowledged change (0 when none); read at scrape."""
+        return 0.0 if self.oldest is None else max(0.0, self._clock() - self.oldest)
+
     def _on_change(self, changes: Sequence[Change]) -> None:
         self.backlog += len(changes)
         if self.oldest is None and changes:
@@ -201,6 +208,7 @@ class SyncAgent:
 
     async def run(self) -> None:
         self._store.subscribe(self._on_change)
+        metrics.SYNC_OLDEST_AGE.set_function(self.oldest_unsynced_age)
         timeout = aiohttp.ClientTimeout(total=self._config.timeout)
         connector = aiohttp.TCPConnector(ssl=self._ssl, limit=1)
         self._session = aiohttp.ClientSession(timeout=timeout, connector=connector)
@@ -212,20 +220,36 @@ class SyncAgent:
                 try:
                     await self._round()
                 except _Restart:
+                    self._restarts += 1
+                    if self._restarts <= MAX_RESTARTS:
+                        continue
+                    await self._failed(_Retry("central keeps asking to start over"))
                     continue
                 except (aiohttp.ClientError, TimeoutError, SyncRefused, _Retry) as exc:
-                    self._down(exc)
-                    delay = self._backoff.next_delay()
-                    log.info("sync: %s; retrying in %.1f s", self.last_error, delay)
-                    await self._finish_round()
-                    await self._sleep(delay)
+                    await self._failed(exc)
                     continue
+                except Exception as exc:  # the sync task's bug boundary (R9)
+                    # A bug here must not take DHCP and DNS down with the daemon: log it
+                    # with its traceback, count it, and retry after the backoff.
+                    log.exception("sync: internal error")
+                    metrics.INTERNAL_ERRORS.labels(area="sync").inc()
+                    await self._failed(exc)
+                    continue
+                self._restarts = 0
                 self._up()
                 await self._finish_round()
                 await self._sleep(self._config.poll_interval)
         finally:
             self._store.unsubscribe(self._on_change)
             await self._session.close()
+
+    async def _failed(self, exc: BaseException) -> None:
+        self._restarts = 0
+        self._down(exc)
+        delay = self._backoff.next_delay()
+        log.info("sync: %s; retrying in %.1f s", self.last_error, delay)
+        await self._finish_round()
+        await self._sleep(delay)
 
     async def _finish_round(self) -> None:
         self._in_round = False
@@ -262,7 +286,6 @@ class SyncAgent:
         self.backlog, self.oldest = await self._store.outbox_backlog(self.cursor)
         self.conflicts = len(await self._store.sync_conflicts(open_only=True))
         metrics.SYNC_BACKLOG.set(self.backlog)
-        metrics.SYNC_OLDEST_AGE.set(0 if self.oldest is None else self._clock() - self.oldest)
         metrics.SYNC_CONFLICTS.set(self.conflicts)
         return state
 
@@ -309,6 +332,10 @@ class SyncAgent:
             raise _Retry("central's cursor is not JSON") from None
         if not isinstance(answer, dict):
             raise _Retry("central's cursor is not an object")
+        for name in ("epoch", "applied_seq"):
+            value = answer.get(name, 0)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise _Retry(f"central's cursor has a malformed {name}")
         return answer
 
     # --- a round ---
@@ -344,7 +371,6 @@ class SyncAgent:
             backlog, self.oldest = await self._store.outbox_backlog(self.cursor)
             self.backlog = backlog
             metrics.SYNC_BACKLOG.set(backlog)
-            metrics.SYNC_OLDEST_AGE.set(0 if self.oldest is None else self._clock() - self.oldest)
             action = plan(backlog, self._limits, coalesced_at=self._coalesced_at)
             if action is Housekeeping.COALESCE:
                 dropped = await self._store.coalesce_outbox(self.cursor)
@@ -392,12 +418,17 @@ class SyncAgent:
         result = str(answer.get("result", ""))
         metrics.SYNC_BATCHES.labels(result=result or "error").inc()
         if result in ("applied", "duplicate"):
+            applied = answer.get("applied_seq")
+            if isinstance(applied, bool) or not isinstance(applied, int) or applied < 0:
+                raise _Retry(f"central acknowledged without a valid applied_seq: {answer}")
             self.batches_sent += 1
             metrics.SYNC_ENTRIES.inc(count)
-            await self._set_cursor(int(answer["applied_seq"]))
+            await self._set_cursor(applied)
             return
         if result == "gap":
-            expected = int(answer["expected"])
+            expected = answer.get("expected")
+            if isinstance(expected, bool) or not isinstance(expected, int) or expected < 1:
+                raise _Retry(f"central reported a gap without a valid expected seq: {answer}")
             log.warning("sync: central expects seq %d (cursor was %d)", expected, self.cursor)
             await self._set_cursor(expected - 1)
             raise _Restart

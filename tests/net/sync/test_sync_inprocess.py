@@ -229,3 +229,35 @@ async def test_interrupted_snapshot_resumes_at_centrals_next_page(world: World) 
         o["object_id"] for o in await world.central.objects(SITE) if o["kind"] == "host"
     }
     assert central_hosts == {h.id for h in await world.edge.hosts()}
+
+
+@pytest.mark.asyncio
+async def test_agent_survives_a_central_that_answers_nonsense(world: World) -> None:
+    answers = iter([{"epoch": "x"}, [1, 2], {"epoch": 1, "applied_seq": -4}])
+
+    async def cursor(request: web.Request) -> web.Response:
+        return web.json_response(next(answers, {"epoch": 0, "applied_seq": 0}))
+
+    async def batch(request: web.Request) -> web.Response:
+        return web.json_response({"result": "applied"})
+
+    app = web.Application()
+    app.router.add_get("/v1/sites/s1", cursor)
+    app.router.add_post("/v1/sites/s1/batches", batch)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    config = replace(world.config, central_url=f"http://127.0.0.1:{port}", insecure_http=True)
+    before = REGISTRY.get_sample_value("ddi_internal_errors_total", {"area": "sync"}) or 0.0
+    try:
+        async with running(world, config) as agent:
+            await until(lambda: agent._rounds >= 5, "five failed rounds")
+            assert agent.link == "down"
+            assert "applied_seq" in (agent.last_error or "")
+    finally:
+        await runner.cleanup()
+    after = REGISTRY.get_sample_value("ddi_internal_errors_total", {"area": "sync"}) or 0.0
+    assert after == before
+    assert (await world.edge.sync_state())["cursor"] == 0
