@@ -19,6 +19,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import time
 import uuid
@@ -31,7 +32,7 @@ from typing import Any, Protocol
 import aiosqlite
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
-from ddi.errors import ConfigError, Conflict, NotFound
+from ddi.errors import ConfigError, Conflict, Invalid, NotFound
 from ddi.ipam.models import Host, Kind, Op, Owner
 from sync import protocol
 from sync.protocol import (
@@ -580,6 +581,7 @@ class _SqlCentralStore:
 
         Raises:
             NotFound: unknown site.
+            Invalid: the address is outside every subnet the site reported.
             Conflict: the site's IP, MAC or hostname is held by another of its hosts.
         """
         image = host.to_image() | {"owner": Owner.CENTRAL.value}
@@ -588,6 +590,16 @@ class _SqlCentralStore:
             if row is None:
                 raise NotFound("site", site)
             if op is Op.UPSERT:
+                cidrs = [
+                    ipaddress.IPv4Network(json.loads(text)["cidr"])
+                    for (text,) in await tx.fetchall(
+                        "SELECT image FROM object WHERE site = ? AND kind = 'subnet'", site
+                    )
+                ]
+                address = ipaddress.IPv4Address(str(host.ip))
+                if cidrs and not any(address in cidr for cidr in cidrs):
+                    served = ", ".join(str(c) for c in cidrs)
+                    raise Invalid("ip", str(host.ip), f"outside every subnet of {site} ({served})")
                 for (img_text,) in await tx.fetchall(
                     "SELECT image FROM object WHERE site = ? AND kind = 'host' AND object_id <> ?",
                     site,

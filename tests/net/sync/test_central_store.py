@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from ddi.errors import Conflict, NotFound
+from ddi.errors import Conflict, Invalid, NotFound
 from ddi.ipam.models import Change, Host, Kind, Op, Owner
 from sync import protocol
 from sync.central_store import CentralStore, open_store
@@ -157,6 +157,12 @@ async def test_down_log_and_conflicts(store: CentralStore) -> None:
         await store.add_down("s1", Op.UPSERT, clash)
     with pytest.raises(NotFound):
         await store.add_down("nosuch", Op.UPSERT, clash)
+    subnet = {"name": "lab", "cidr": "198.18.0.0/16"}
+    entry = Change(epoch=1, seq=2, kind=Kind.SUBNET, object_id="lab", op=Op.UPSERT, image=subnet)
+    await store.apply_batch("s1", make("s1", 2, [entry.to_image()]))
+    far = Host(id="f" * 32, ip="198.51.100.7", hostname="far", mac="52:54:00:aa:00:09")  # type: ignore[arg-type]
+    with pytest.raises(Invalid, match="outside every subnet"):
+        await store.add_down("s1", Op.UPSERT, far)
     fine = Host(id="d" * 32, ip="198.18.9.9", hostname="pxe1", mac="52:54:00:aa:00:02")  # type: ignore[arg-type]
     entry = await store.add_down("s1", Op.UPSERT, fine)
     assert entry.dseq == 1
