@@ -141,6 +141,12 @@ async def open_store(url: str, *, base: Path | None = None) -> CentralStore:
 
 
 class _Tx(Protocol):
+    async def upsert_objects(self, site: str, rows: Sequence[tuple[str, str, str, int]]) -> None:
+        """Insert or replace ``(kind, object_id, image, gseq)`` objects of ``site``."""
+
+    async def delete_objects(self, site: str, keys: Sequence[tuple[str, str]]) -> None:
+        """Delete ``(kind, object_id)`` objects of ``site``."""
+
     async def insert(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
@@ -374,16 +380,9 @@ class _SqlCentralStore:
             (site, kind, oid) for (kind, oid), (_, e) in final.items() if e["op"] == Op.DELETE.value
         ]
         if upserts:
-            await tx.executemany(
-                "INSERT INTO object (site, kind, object_id, image, gseq) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (site, kind, object_id) DO UPDATE"
-                " SET image = excluded.image, gseq = excluded.gseq",
-                upserts,
-            )
+            await tx.upsert_objects(site, [u[1:] for u in upserts])
         if deletes:
-            await tx.executemany(
-                "DELETE FROM object WHERE site = ? AND kind = ? AND object_id = ?", deletes
-            )
+            await tx.delete_objects(site, [d[1:] for d in deletes])
 
     async def apply_batch(self, site: str, batch: Batch) -> Outcome:
         """Decide on ``batch`` and, when it is next in line, apply it, all in one transaction."""
@@ -714,9 +713,25 @@ class _SqlCentralStore:
 # --- SQLite ---
 
 
+_OBJECT_UPSERT = (
+    "INSERT INTO object (site, kind, object_id, image, gseq) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (site, kind, object_id) DO UPDATE"
+    " SET image = excluded.image, gseq = excluded.gseq"
+)
+
+
 class _SqliteTx:
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
+
+    async def upsert_objects(self, site: str, rows: Sequence[tuple[str, str, str, int]]) -> None:
+        await self._db.executemany(_OBJECT_UPSERT, [(site, *r) for r in rows])
+
+    async def delete_objects(self, site: str, keys: Sequence[tuple[str, str]]) -> None:
+        await self._db.executemany(
+            "DELETE FROM object WHERE site = ? AND kind = ? AND object_id = ?",
+            [(site, *k) for k in keys],
+        )
 
     async def insert(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
@@ -795,6 +810,25 @@ def _numbered(sql: str) -> str:
 class _PostgresTx:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
+
+    async def upsert_objects(self, site: str, rows: Sequence[tuple[str, str, str, int]]) -> None:
+        # One statement over arrays: one round trip instead of one per row.
+        kinds, ids, images, gseqs = (list(column) for column in zip(*rows, strict=True))
+        await self._conn.execute(
+            "INSERT INTO object (site, kind, object_id, image, gseq)"
+            " SELECT $1, k, o, i, g FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[])"
+            " AS t(k, o, i, g) ON CONFLICT (site, kind, object_id) DO UPDATE"
+            " SET image = excluded.image, gseq = excluded.gseq",
+            site, kinds, ids, images, gseqs,
+        )  # fmt: skip
+
+    async def delete_objects(self, site: str, keys: Sequence[tuple[str, str]]) -> None:
+        kinds, ids = (list(column) for column in zip(*keys, strict=True))
+        await self._conn.execute(
+            "DELETE FROM object WHERE site = $1 AND (kind, object_id) IN"
+            " (SELECT k, o FROM unnest($2::text[], $3::text[]) AS t(k, o))",
+            site, kinds, ids,
+        )  # fmt: skip
 
     async def insert(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
