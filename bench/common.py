@@ -121,6 +121,15 @@ class Row:
 
 
 def unavailable(section: str, scenario: str, contender: str, why: str) -> Row:
+    """A row without numbers, saying why (one line: a traceback's last line, at most 240
+    characters)."""
+    if "Traceback" in why:
+        head = why.split("Traceback", 1)[0].strip()
+        last = [line for line in why.splitlines() if line.strip()][-1]
+        why = f"{head} {last.strip()}"
+    why = " ".join(why.split())
+    if len(why) > 240:
+        why = why[:237] + "..."
     return Row(section, scenario, contender, note=f"{NOT_AVAILABLE}: {why}", available=False)
 
 
