@@ -11,7 +11,7 @@ import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
@@ -306,5 +306,42 @@ async def test_under_overload_a_request_beats_new_discovers(
             assert kinds.count(MessageType.ACK) == 1
             assert kinds.count(MessageType.OFFER) <= 3
             assert r.server.statistics()["dropped"]["overload"] >= 37
+        finally:
+            relay.close()
+
+
+@pytest.mark.asyncio
+async def test_release_is_committed_without_a_reply_and_reload_takes_effect(
+    tmp_path: Path, relay_port: int
+) -> None:
+    cfg = make_config(tmp_path, relay_port)
+    async with running(cfg) as r:
+        relay = Relay(r.port)
+        try:
+            offer = await relay.exchange(relay.request(3, MessageType.DISCOVER))
+            server_id = IPv4Address("127.0.0.1").packed
+            ack = await relay.exchange(
+                relay.request(
+                    3,
+                    MessageType.REQUEST,
+                    requested_address=offer.yiaddr.packed,
+                    server_identifier=server_id,
+                )
+            )
+            assert ack.message_type is MessageType.ACK
+            release = relay.request(3, MessageType.RELEASE, server_identifier=server_id)
+            relay.send(replace(release, ciaddr=ack.yiaddr))
+            for _ in range(100):
+                await asyncio.sleep(0.02)
+                lease = r.app.index.lease_by_ip(ack.yiaddr)
+                if lease is not None and lease.state is LeaseState.RELEASED:
+                    break
+            else:
+                raise AssertionError("release not committed")
+
+            new = make_config(tmp_path, relay_port, server_id="198.18.0.1")
+            await r.server.reload(new)
+            again = await relay.exchange(relay.request(4, MessageType.DISCOVER))
+            assert again.server_identifier() == IPv4Address("198.18.0.1")
         finally:
             relay.close()

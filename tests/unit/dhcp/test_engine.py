@@ -891,3 +891,93 @@ def test_a_changed_subnet_changes_the_options_at_once() -> None:
     h._apply(Kind.SUBNET, "lan", Op.UPSERT, changed.to_image())
     second = reply_of(h.handle(ClientSim(mac="52:54:00:00:00:02").discover()))
     assert second.get(OptionCode.ROUTER) == A("198.18.0.254").packed
+
+
+# --- corners --------------------------------------------------------------------------------------
+
+
+def test_reconfigure_keeps_offers_and_takes_the_new_settings() -> None:
+    from ddi.config import DhcpConfig
+
+    h = Harness()
+    h.handle(ClientSim(mac="52:54:00:00:00:01").discover())
+    h.engine.reconfigure(DhcpConfig(server_id=A("198.18.0.53")))
+    assert h.engine.statistics() == {"offers_outstanding": 1}
+    offer = reply_of(h.handle(ClientSim(mac="52:54:00:00:00:02").discover()))
+    assert offer.server_identifier() == A("198.18.0.53")
+
+
+def test_requests_and_informs_without_a_subnet_are_dropped() -> None:
+    h = Harness()
+    inbound = Inbound(interface="eth9", local_ip=SERVER)
+    client = ClientSim(mac="52:54:00:00:00:01")
+    for packet in (
+        client.message(MessageType.REQUEST, requested=A("198.18.0.100"), server_id=SERVER),
+        client.message(MessageType.INFORM, ciaddr=A("198.18.0.50")),
+    ):
+        assert dropped(h.handle(packet, inbound=inbound)) is DropReason.NO_SUBNET
+    reserved = Harness(hosts=(host(mac="52:54:00:00:00:01", ip="198.18.0.10", hostname="w"),))
+    decline = client.message(MessageType.DECLINE, requested=A("198.18.0.10"))
+    assert dropped(reserved.handle(decline, inbound=inbound)) is DropReason.NO_SUBNET
+
+
+def test_shared_interface_without_a_hint_takes_the_first_subnet() -> None:
+    far_here = replace(FAR, interface="eth0", relay_agents=())
+    h = Harness(subnets=(LAN, far_here))
+    client = ClientSim(mac="52:54:00:00:00:01")
+    decision = h.handle(client.message(MessageType.INFORM, ciaddr=A("10.1.1.1")))
+    assert isinstance(decision, Reply)
+    assert reply_of(decision).get(OptionCode.ROUTER) == A("198.18.0.1").packed
+
+
+def test_pxe_client_without_a_profile_gets_no_boot_options() -> None:
+    pxe = ((OptionCode.VENDOR_CLASS_IDENTIFIER, b"PXEClient:Arch:00000:UNDI:002001"),)
+    h = Harness()
+    decision = h.handle(ClientSim(mac="52:54:00:00:00:01", extra=pxe).discover())
+    assert isinstance(decision, Reply)
+    assert decision.boot is not None
+    assert not decision.boot.offers_boot
+    assert decision.packet.file == b""
+
+
+def test_client_fqdn_that_asks_to_update_itself_and_an_owned_name() -> None:
+    h = Harness(hosts=(host(mac="52:54:00:00:00:aa", ip="198.18.0.10", hostname="taken"),))
+    fqdn = bytes([ClientFqdn.FLAG_S, 0, 0]) + b"taken"
+    ack = ClientSim(mac="52:54:00:00:00:01", extra=((OptionCode.CLIENT_FQDN, fqdn),)).dora(h)
+    assert ack.commit is not None
+    assert ack.commit.hostname is None
+    answer = decode_client_fqdn(reply_of(ack).get(OptionCode.CLIENT_FQDN) or b"")
+    assert answer.flags == ClientFqdn.FLAG_S
+    assert answer.name == ""
+
+
+def test_bare_subnet_sends_only_mask_and_point_to_point_has_no_broadcast() -> None:
+    bare = replace(
+        LAN,
+        cidr=IPv4Network("198.18.0.0/31"),
+        gateway=None,
+        dns_servers=(),
+        domain=None,
+        pools=(Pool(start=A("198.18.0.0"), end=A("198.18.0.1")),),
+    )
+    h = Harness(subnets=(bare,))
+    offer = reply_of(h.handle(ClientSim(mac="52:54:00:00:00:01", prl=()).discover()))
+    assert [c for c, _ in offer.options][5:] == [OptionCode.SUBNET_MASK]
+
+
+def test_explicit_default_route_is_not_doubled() -> None:
+    lan = replace(
+        LAN,
+        routes=(Route(destination=IPv4Network("0.0.0.0/0"), gateway=A("198.18.0.9")),),
+    )
+    h = Harness(subnets=(lan,))
+    offer = reply_of(h.handle(ClientSim(mac="52:54:00:00:00:01").discover()))
+    routes = decode_classless_routes(offer.get(OptionCode.CLASSLESS_STATIC_ROUTE) or b"")
+    assert routes == ((IPv4Network("0.0.0.0/0"), A("198.18.0.9")),)
+
+
+def test_options_outside_the_known_order_still_go_out_last() -> None:
+    from ddi.dhcp.engine import _ordered
+
+    params = {OptionCode.SUBNET_MASK: b"m", 250: b"x", OptionCode.ROUTER: b"r"}
+    assert _ordered(params, (3,)) == [(3, b"r"), (1, b"m"), (250, b"x")]
