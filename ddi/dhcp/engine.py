@@ -13,7 +13,9 @@ Rules:
    circuit-id), its previous lease, the address it asks for when free, the next free pool
    address. A reservation outside the subnet the client is on does not apply there.
 2. OFFERs are held in memory only (``offer_ttl``), bounded, keyed by client; only ACKs, DECLINEs
-   and RELEASEs produce lease writes.
+   and RELEASEs produce lease writes. An acknowledged or declined address stays held the same
+   way until its lease is committed and visible in the view, so the group-commit window can
+   never hand one address to two clients.
 3. The subnet is the one whose ``interface`` the request came in on, or, for a relayed request,
    the one holding giaddr (or listing it in ``relay_agents``); RFC 3527 link selection
    (option 82 sub-option 5) overrides giaddr.
