@@ -5,6 +5,7 @@
 * ``POST   /v1/hosts``        ← ``{mac?, client_id?, circuit_id?, ip, hostname, boot?, boot_file?,
   boot_script?, actor, reason, dry_run}`` → 201 ``{"change", "host", "dry_run"}`` (200 on a dry run)
 * ``PATCH  /v1/hosts/{key}``  ← ``{"fields": {name: value|null}, actor, reason, dry_run}``
+  → ``{"change", "host", "before", "dry_run"}``
 * ``DELETE /v1/hosts/{key}``  ← ``{actor, reason, dry_run}``
 """
 
@@ -92,14 +93,12 @@ async def update_host(request: web.Request) -> web.Response:
         if value is not None and not isinstance(value, str):
             raise BadRequest(f"fields.{name} must be a string or null", field=name)
     _check_boot(request, fields)
-    change = await request.app[APP_KEY].store.update_host(
-        request.match_info["key"],
-        fields,
-        actor=args.actor,
-        reason=args.reason,
-        dry_run=args.dry_run,
+    store = request.app[APP_KEY].store
+    before = await store.find_host(request.match_info["key"])
+    change = await store.update_host(
+        before.id, fields, actor=args.actor, reason=args.reason, dry_run=args.dry_run
     )
-    return change_response(change, host=change.image)
+    return change_response(change, host=change.image, before=before.to_image())
 
 
 @routes.delete("/v1/hosts/{key}")

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import click
 
 from ddi.cli.client import api, quote_key, write_body, write_options
-from ddi.cli.output import Column, json_option, print_fields, print_json, print_table
+from ddi.cli.output import Column, cell, json_option, print_fields, print_json, print_table
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,7 +69,16 @@ def _show_change(result: Mapping[str, Any], verb: str, dry_run: bool) -> None:
         click.echo(f"dry run: would {verb} host {name}; nothing written")
     else:
         click.echo(f"{verb} host {name} (change seq {seq})")
-    print_fields((key, host.get(key)) for key in HOST_FIELDS)
+    before = result.get("before")
+    if before is None:
+        print_fields((key, host.get(key)) for key in HOST_FIELDS)
+        return
+    print_fields(
+        (key, host.get(key))
+        if before.get(key) == host.get(key)
+        else (key, f"{cell(before.get(key))} -> {cell(host.get(key))}")
+        for key in HOST_FIELDS
+    )
 
 
 @click.group()

@@ -294,6 +294,7 @@ def test_set_changes_fields_and_bumps_the_version(daemon: Daemon) -> None:
         "http://198.18.0.1/h.ipxe", "--reason", "moved",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert "198.18.0.60 -> 198.18.0.61" in result.stdout
     host = daemon.json("reserve", "show", "host60")
     assert host["ip"] == "198.18.0.61"
     assert host["boot_script"] == "http://198.18.0.1/h.ipxe"

@@ -198,6 +198,7 @@ async def test_patch_and_delete_record_actor_and_reason(
     assert status == 200
     assert body["host"]["boot_file"] == "x.efi"
     assert body["host"]["version"] == 2
+    assert (body["before"]["boot_file"], body["before"]["version"]) == (None, 1)
     status, body = await call(client, "DELETE", "/v1/hosts/web1", {"reason": "gone"})
     assert status == 200
     entries = (await call(client, "GET", "/v1/changes?after=1"))[1]["changes"]
