@@ -8,6 +8,7 @@ import http.client
 import importlib.util
 import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -542,3 +543,17 @@ def test_a_service_that_cannot_bind_stops_the_daemon_with_one_line(own_daemon: D
     assert last.startswith("ddi stopped: "), result.stderr
     assert "in use" in last.lower()
     assert not own_daemon.socket.exists()
+
+
+def test_a_write_without_actor_records_the_socket_peer(daemon: Daemon) -> None:
+    conn = _UnixConnection(daemon.socket)
+    body = json.dumps({"mac": "52:54:00:00:01:5a", "ip": "198.18.0.90", "hostname": "peer90"})
+    try:
+        conn.request("POST", "/v1/hosts", body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        conn.close()
+    assert response.status == 201, answer
+    # SO_PEERCRED: the account of the connecting process
+    assert answer["change"]["actor"] == pwd.getpwuid(os.getuid()).pw_name
