@@ -157,6 +157,11 @@ class Destination:
     port: int
     interface: str | None
 
+    hwaddr: bytes | None = None
+    """Set for a client that has no address yet and did not ask for broadcast: its hardware
+    address. The transport then sends a link-layer unicast to ``ip`` (yiaddr) at ``hwaddr``
+    when it can write frames (CAP_NET_RAW), else broadcasts on ``interface``."""
+
     @property
     def broadcast(self) -> bool:
         return self.ip == BROADCAST_ADDRESS
@@ -196,20 +201,27 @@ def reply_destination(
     server_port: int,
     client_port: int,
     relay_port: int | None = None,
+    yiaddr: IPv4Address = ZERO_ADDRESS,
 ) -> Destination:
     """RFC 2131 §4.1, "If the 'giaddr' field in a DHCP message from a client is non-zero...".
 
     Relayed: to the relay at giaddr, server port (or the relay's source port when it asked for
     that with RFC 8357 sub-option 19: ``relay_port``). Else a NAK is broadcast; else a client with
-    ciaddr (RENEWING, REBINDING, INFORM) gets unicast to ciaddr. Else broadcast on the ingress
-    interface: unicast to yiaddr before the client has an address needs an ARP entry written
-    for it, which needs CAP_NET_ADMIN, and every client accepts the broadcast.
+    ciaddr (RENEWING, REBINDING, INFORM) gets unicast to ciaddr. Else, when the broadcast bit is
+    set, broadcast; else unicast to the client's hardware address and yiaddr (``hwaddr`` set:
+    the transport falls back to broadcast when it cannot write link-layer frames).
     """
     if request.giaddr != ZERO_ADDRESS:
         port = server_port if relay_port is None else relay_port
         return Destination(ip=request.giaddr, port=port, interface=None)
-    if message_type is not MessageType.NAK and request.ciaddr != ZERO_ADDRESS:
+    if message_type is MessageType.NAK:
+        return Destination(ip=BROADCAST_ADDRESS, port=client_port, interface=interface)
+    if request.ciaddr != ZERO_ADDRESS:
         return Destination(ip=request.ciaddr, port=client_port, interface=interface)
+    if not request.broadcast and yiaddr != ZERO_ADDRESS and request.hlen and request.hlen <= 16:
+        return Destination(
+            ip=yiaddr, port=client_port, interface=interface, hwaddr=request.chaddr[: request.hlen]
+        )
     return Destination(ip=BROADCAST_ADDRESS, port=client_port, interface=interface)
 
 
@@ -696,7 +708,7 @@ class DhcpEngine:
             self._hold_offer(ctx.client, ip, subnet, now, rule)
         return Reply(
             packet=reply,
-            to=self._destination(ctx, message_type),
+            to=self._destination(ctx, message_type, ip or ZERO_ADDRESS),
             rule=rule,
             commit=lease,
             max_size=_max_size(packet),
@@ -786,7 +798,9 @@ class DhcpEngine:
             max_size=_max_size(packet),
         )
 
-    def _destination(self, ctx: _Context, message_type: MessageType) -> Destination:
+    def _destination(
+        self, ctx: _Context, message_type: MessageType, yiaddr: IPv4Address = ZERO_ADDRESS
+    ) -> Destination:
         return reply_destination(
             ctx.packet,
             message_type,
@@ -794,6 +808,7 @@ class DhcpEngine:
             server_port=self._config.port,
             client_port=self._config.client_port,
             relay_port=ctx.relay_port,
+            yiaddr=yiaddr,
         )
 
 

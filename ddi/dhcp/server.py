@@ -75,6 +75,51 @@ def interface_address(name: str) -> IPv4Address | None:
     return IPv4Address(raw[20:24])
 
 
+ETH_P_IP = 0x0800
+
+
+def _frame_socket(interface: str) -> socket.socket | None:
+    """A send-only packet socket (protocol 0: it receives nothing), or None when the process
+    lacks CAP_NET_RAW or the interface has no Ethernet-like link layer."""
+    if interface == "lo":
+        return None
+    try:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, 0)
+    except OSError as exc:
+        log.info("dhcp: no packet socket (%s): replies to new clients are broadcast", exc)
+        return None
+    sock.setblocking(False)
+    return sock
+
+
+def _checksum(data: bytes) -> int:
+    """RFC 1071 Internet checksum."""
+    if len(data) % 2:
+        data += b"\0"
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+_IPV4 = struct.Struct("!BBHHHBBH4s4s")
+_UDP = struct.Struct("!HHHH")
+
+
+def udp_datagram(
+    src: IPv4Address, dst: IPv4Address, sport: int, dport: int, payload: bytes
+) -> bytes:
+    """``payload`` in a UDP header (RFC 768) in an IPv4 header (RFC 791), checksums filled in:
+    what a packet socket sends, the kernel adding the link-layer header."""
+    length = _UDP.size + len(payload)
+    pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, socket.IPPROTO_UDP, length)
+    udp_sum = _checksum(pseudo + _UDP.pack(sport, dport, length, 0) + payload) or 0xFFFF
+    header = _IPV4.pack(0x45, 0, 20 + length, 0, 0, 64, socket.IPPROTO_UDP, 0, src.packed,
+                        dst.packed)  # fmt: skip
+    header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+    return header + _UDP.pack(sport, dport, length, udp_sum) + payload
+
+
 def _message_label(value: MessageType | int | None) -> str:
     if isinstance(value, MessageType):
         return value.name.lower()
@@ -92,6 +137,9 @@ class _Listener:
     sock: socket.socket
     interface: str
     local_ip: IPv4Address | None
+    frames: socket.socket | None = None
+    """A packet socket for link-layer unicast to clients without an address (RFC 2131 §4.1);
+    None without CAP_NET_RAW (those replies are then broadcast)."""
 
 
 class DhcpServer:
@@ -174,7 +222,9 @@ class DhcpServer:
         local_ip = interface_address(interface)
         if local_ip is None and self.config.server_id is None:
             log.warning("dhcp: %s has no IPv4 address and dhcp.server_id is unset", interface)
-        listener = _Listener(sock=sock, interface=interface, local_ip=local_ip)
+        listener = _Listener(
+            sock=sock, interface=interface, local_ip=local_ip, frames=_frame_socket(interface)
+        )
         self._loop.add_reader(sock.fileno(), self._readable, listener)
         self._listeners.append(listener)
 
@@ -183,6 +233,8 @@ class DhcpServer:
         for listener in self._listeners:
             loop.remove_reader(listener.sock.fileno())
             listener.sock.close()
+            if listener.frames is not None:
+                listener.frames.close()
         self._listeners.clear()
         self._queue.clear()
         self._urgent.clear()
@@ -326,7 +378,20 @@ class DhcpServer:
     def _send(self, listener: _Listener, payload: bytes, reply: Reply) -> None:
         to = reply.to
         try:
-            listener.sock.sendto(payload, (str(to.ip), to.port))
+            if to.hwaddr is None:
+                listener.sock.sendto(payload, (str(to.ip), to.port))
+            elif (
+                listener.frames is not None
+                and listener.local_ip is not None
+                and len(to.hwaddr) == 6
+            ):
+                # RFC 2131 §4.1: unicast to yiaddr at chaddr; the client cannot answer ARP yet.
+                datagram = udp_datagram(
+                    listener.local_ip, to.ip, self.config.port, to.port, payload
+                )
+                listener.frames.sendto(datagram, (listener.interface, ETH_P_IP, 0, 0, to.hwaddr))
+            else:
+                listener.sock.sendto(payload, ("255.255.255.255", to.port))
         except OSError as exc:
             log.debug("send to %s:%d failed: %s", to.ip, to.port, exc)
             self._drop("send-failed")

@@ -269,7 +269,10 @@ def test_dora_commits_a_bound_lease() -> None:
     h = Harness()
     client = ClientSim(mac="52:54:00:00:00:01", client_id=b"\x01\x52\x54\x00\x00\x00\x01")
     ack = client.dora(h)
-    assert ack.to == Destination(ip=A("255.255.255.255"), port=68, interface="eth0")
+    # RFC 2131 §4.1: no broadcast bit, no ciaddr: unicast to yiaddr at the client's MAC.
+    assert ack.to == Destination(
+        ip=A("198.18.0.100"), port=68, interface="eth0", hwaddr=bytes.fromhex("525400000001")
+    )
     assert ack.commit == Lease(
         ip=A("198.18.0.100"),
         mac="52:54:00:00:00:01",
@@ -875,6 +878,23 @@ def test_reply_destination(
     request = DhcpPacket(op=1, xid=1, giaddr=A(giaddr), ciaddr=A(ciaddr), flags=flags)
     to = reply_destination(request, message_type, "eth0", server_port=67, client_port=68)
     assert (str(to.ip), to.port, to.interface) == expected
+
+
+def test_client_without_address_is_answered_at_its_hardware_address() -> None:
+    request = DhcpPacket(op=1, xid=1, chaddr=bytes.fromhex("525400000001") + bytes(10))
+    to = reply_destination(
+        request, MessageType.OFFER, "eth0", server_port=67, client_port=68, yiaddr=A("198.18.0.7")
+    )
+    assert to == Destination(
+        ip=A("198.18.0.7"), port=68, interface="eth0", hwaddr=bytes.fromhex("525400000001")
+    )
+    assert not to.broadcast
+    flagged = replace(request, flags=BROADCAST_FLAG)
+    to = reply_destination(
+        flagged, MessageType.OFFER, "eth0", server_port=67, client_port=68, yiaddr=A("198.18.0.7")
+    )
+    assert to.broadcast
+    assert to.hwaddr is None
 
 
 def test_inbound_defaults() -> None:
