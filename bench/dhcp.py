@@ -10,7 +10,8 @@ and namespace ``dcli`` (``cli0`` 198.18.0.2/16 and 198.19.0.1/32). Two scenarios
   198.19.0.1, a remote subnet (198.19.0.0/16) the server reaches through a route.
 
 For each, the request rate ``-r`` doubles from ``dhcp_start_rate`` while the exchanges lost
-stay under 1% (and perfdhcp keeps up with the rate asked), then bisects between the last rate
+stay under 1% (and perfdhcp keeps up with the rate asked; if the first rate fails, it halves
+down to one that passes), then bisects between the last rate
 that passed and the first that failed; the table gives the highest 4-way exchange rate measured
 with under 1% lost, and perfdhcp's average DISCOVER→OFFER and REQUEST→ACK delays at that rate.
 Each contender starts from an empty lease database for each scenario.
@@ -37,6 +38,7 @@ RELAY_NET = "198.19.0.0/16"
 DIRECT_POOL = ("198.18.1.0", "198.18.255.254")
 RELAY_POOL = ("198.19.1.0", "198.19.255.254")
 MAX_DROPS_PCT = 1.0
+MIN_RATE = 20
 
 
 @dataclass(slots=True)
@@ -237,6 +239,12 @@ def search(ctx: Context, lab2: Lab2, scenario: str, name: str) -> dict[str, Any]
             failed = rate
             break
         rate *= 2
+    # Failing at the very first rate: halve down until one passes (or the rate is tiny).
+    while best is None and failed is not None and failed > MIN_RATE:
+        rate = max(MIN_RATE, failed // 2)
+        if attempt(rate):
+            break
+        failed = rate
     if failed is not None and best is not None:
         lo, hi = best["asked"], failed
         for _ in range(p.dhcp_bisect):
