@@ -358,3 +358,27 @@ def test_sigkill_right_after_acks_loses_no_acknowledged_lease(lab: Lab, ddi_daem
         lease = leases.get(result["mac"])
         assert lease is not None, f"acknowledged lease of {result['mac']} lost"
         assert (lease["ip"], lease["state"]) == (result["ip"], "bound")
+
+
+# --- reply addressing ------------------------------------------------------------------------
+
+
+def test_replies_to_a_client_without_address_are_link_layer_unicast(
+    lab: Lab, ddi_daemon: Any
+) -> None:
+    require("udhcpc", "tcpdump")
+    cli, _rly, _daemon = _setup(lab, ddi_daemon)
+    mac = "52:54:00:dd:00:01"
+    _set_mac(lab, cli, mac)
+    argv = ["tcpdump", "-n", "-l", "-e", "-i", "eth0", "udp", "and", "src", "port", "67"]
+    dump = lab.popen(cli, *argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    ip = _udhcpc_once(lab, cli)
+    line = _wait_line(
+        dump, re.compile(r"> (\S+), ethertype IPv4.*198\.18\.0\.1\.67 > (\S+)\.68:"), 5
+    )
+    dump.send_signal(signal.SIGTERM)
+    dump.wait(timeout=10)
+    assert line is not None, "no reply seen by tcpdump"
+    assert line.group(1) == mac  # to the client's MAC, not ff:ff:ff:ff:ff:ff
+    assert line.group(2) == ip  # and to yiaddr, not 255.255.255.255
