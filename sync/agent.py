@@ -365,16 +365,21 @@ class SyncAgent:
             self.cursor = applied
 
     async def _ship(self, applied: int) -> None:
-        """Send the backlog after ``applied``, one acknowledged batch at a time."""
+        """Send the backlog after ``applied``, one acknowledged batch at a time.
+
+        The backlog is counted once; then each acknowledgement takes its entries off and
+        each committed change (``_on_change``) adds one, so no batch pays for a count.
+        """
         await self._set_cursor(applied)
+        self.backlog, self.oldest = await self._store.outbox_backlog(self.cursor)
         while True:
-            backlog, self.oldest = await self._store.outbox_backlog(self.cursor)
-            self.backlog = backlog
-            metrics.SYNC_BACKLOG.set(backlog)
+            metrics.SYNC_BACKLOG.set(self.backlog)
+            backlog = self.backlog
             action = plan(backlog, self._limits, coalesced_at=self._coalesced_at)
             if action is Housekeeping.COALESCE:
                 dropped = await self._store.coalesce_outbox(self.cursor)
-                self._coalesced_at = backlog - dropped
+                self.backlog, self.oldest = await self._store.outbox_backlog(self.cursor)
+                self._coalesced_at = self.backlog
                 metrics.SYNC_HOUSEKEEPING.labels(action="coalesce").inc()
                 log.info("sync: backlog %d, coalesced %d superseded entries", backlog, dropped)
                 continue
@@ -384,17 +389,17 @@ class SyncAgent:
                 metrics.SYNC_HOUSEKEEPING.labels(action="new_epoch").inc()
                 log.warning("sync: backlog %d over the hard limit; new epoch %d", backlog, epoch)
                 raise _Restart
-            if backlog == 0:
-                self._coalesced_at = None
-                return
             pending = await self._store.changes(after=self.cursor, limit=self._limits.max_entries)
             if not pending:
+                self.backlog, self.oldest, self._coalesced_at = 0, None, None
                 return
+            self.oldest = pending[0].time
             epoch = pending[0].epoch
             same_epoch = [c for c in pending if c.epoch == epoch]
             body, count = await asyncio.to_thread(self._encode_batch, same_epoch, epoch)
             status, answer = await self._post(f"/v1/sites/{self._site}/batches", body)
             await self._batch_answer(status, answer, count)
+            self.backlog = max(0, self.backlog - count)
 
     def _encode_batch(self, pending: Sequence[Change], epoch: int) -> tuple[bytes, int]:
         """The signed, encoded next batch from ``pending`` and its entry count (CPU work,
