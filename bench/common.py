@@ -190,7 +190,7 @@ def tool_versions() -> dict[str, str]:
             continue
         text = (out.stdout + out.stderr).strip().splitlines()
         line = next((t for t in text if "ersion" in t or t[:1].isdigit()), text[0] if text else "")
-        versions[name] = line.strip()
+        versions[name] = line.split("  ")[0].strip()
     return versions
 
 

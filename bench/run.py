@@ -69,6 +69,60 @@ def add_ratios(rows: Sequence[Row]) -> None:
         row.metrics["ddi_ratio"] = round(theirs / mine, 2) if ok else None  # type: ignore[operator]
 
 
+def _find(
+    rows: Sequence[Row], section: str, contender: str, scenario: str | None = None
+) -> list[Row]:
+    return [
+        r
+        for r in rows
+        if r.section == section
+        and r.contender == contender
+        and (scenario is None or r.scenario.startswith(scenario))
+    ]
+
+
+def targets(rows: Sequence[Row]) -> list[dict[str, Any]]:
+    """Issue 7's targets, each with the measured value and met / not met / not measured."""
+    found: list[dict[str, Any]] = []
+
+    def add(target: str, values: list[Any], ok: Callable[[float], bool]) -> None:
+        measured = [v for v in values if isinstance(v, int | float)]
+        if not values or len(measured) < len(values):
+            verdict = "not measured"
+        else:
+            verdict = "met" if all(ok(v) for v in measured) else "not met"
+        shown = ", ".join(_cell(v) for v in values) if values else "-"
+        found.append({"target": target, "measured": shown, "verdict": verdict})
+
+    def ratios(section: str, contender: str) -> list[Any]:
+        return [r.metrics.get("ddi_ratio") if r.available else None
+                for r in _find(rows, section, contender)]  # fmt: skip
+
+    def metric(section: str, scenario: str | None, name: str) -> list[Any]:
+        return [r.metrics.get(name) if r.available else None
+                for r in _find(rows, section, "ddi", scenario)]  # fmt: skip
+
+    add("DNS qps >= 1.0x dnsmasq", ratios("dns", "dnsmasq"), lambda v: v >= 1.0)
+    add("DNS qps >= 0.5x NSD", ratios("dns", "nsd"), lambda v: v >= 0.5)
+    add("DHCP rate >= 1.0x Kea (direct, relay)", ratios("dhcp", "kea"), lambda v: v >= 1.0)
+    add("boot storm < 10 s", metric("storm", None, "seconds"), lambda v: v < 10)
+    add("memory < 200 MB (full set)", metric("memory", None, "rss_mb")[:1], lambda v: v < 200)
+    add("100k changes at central < 60 s (SQLite, PostgreSQL)",
+        [r.metrics.get("seconds") if r.available else None
+         for r in _find(rows, "sync", "ddi") if "queued" in r.scenario],
+        lambda v: v < 60)  # fmt: skip
+    return found
+
+
+def format_targets(found: Sequence[dict[str, Any]]) -> str:
+    if not found:
+        return ""
+    width = max(len(t["target"]) for t in found)
+    lines = ["\n== targets (issue 7) =="]
+    lines += [f"{t['target'].ljust(width)}  {t['verdict']:<12}  {t['measured']}" for t in found]
+    return "\n".join(lines)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"
@@ -192,6 +246,10 @@ def run_benchmarks(
             shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(shmdir, ignore_errors=True)
     add_ratios(rows)
+    found = targets(rows)
+    if profile.name != "full":
+        for t in found:
+            t["verdict"] = f"({t['verdict']} at {profile.name} size: not the target's load)"
     return {
         "profile": profile.name,
         "machine": info,
@@ -199,7 +257,8 @@ def run_benchmarks(
         "elapsed_s": round(time.monotonic() - started, 1),
         "workdir": str(workdir) if keep else None,
         "rows": [r.to_json() for r in rows],
-        "table": format_tables(rows),
+        "targets": found,
+        "table": format_tables(rows) + "\n" + format_targets(found),
     }
 
 

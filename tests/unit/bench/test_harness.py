@@ -68,6 +68,8 @@ def test_smoke_run_measures_nsd_and_writes_the_report(tmp_path: Path) -> None:
     assert row["metrics"]["p99_ms"] is not None
     assert "== dns" in stdout
     assert "nsd" in report["table"]
+    verdicts = {t["target"]: t["verdict"] for t in report["targets"]}
+    assert "not measured" in verdicts["DNS qps >= 0.5x NSD"]  # ddi was not in this run
     namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"bn{proc.pid % 100000}" not in namespaces
 
