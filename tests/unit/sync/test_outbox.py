@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -67,3 +68,10 @@ def test_backoff_grows_exponentially_until_the_cap() -> None:
         ceilings.append(b.ceiling())
         b.next_delay()
     assert ceilings == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+
+
+def test_backoff_refuses_nonsense_bounds() -> None:
+    with pytest.raises(ValueError, match="base"):
+        Backoff(base=0, cap=1, rng=lambda: 0.5)
+    with pytest.raises(ValueError, match="base"):
+        Backoff(base=2, cap=1, rng=lambda: 0.5)

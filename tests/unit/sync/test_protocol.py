@@ -292,6 +292,7 @@ def test_down_entries_must_increase_past_the_cursor() -> None:
         ]
     }
     assert [e.dseq for e in protocol.down_entries(body, after=2)] == [3, 4]
+    assert [e.to_image() for e in protocol.down_entries(body, after=2)] == body["entries"]
     with pytest.raises(SyncRefused):
         protocol.down_entries(body, after=3)
 
@@ -327,3 +328,112 @@ def test_signed_request_verifies_only_for_its_site_path_and_time() -> None:
         missing = protocol.verify_request(bad, now=1000.0, **ok)  # type: ignore[arg-type]
         assert missing is not None
         assert missing.reason is RefuseReason.BAD_SIGNATURE
+
+
+def test_decoded_batch_encodes_canonically_without_cached_entries() -> None:
+    b = protocol.decode_batch(protocol.encode_batch(batch(1, 3)))
+    assert not b.entries_json
+    assert protocol.encode_batch(b) == protocol.canonical(b.to_image())
+
+
+@pytest.mark.parametrize(
+    ("image", "detail"),
+    [
+        ({"kind": "nope"}, "unknown kind"),
+        ({"op": "merge"}, "unknown op"),
+        ({"object_id": 5}, "object_id/image"),
+        ({"seq": True}, "seq/epoch"),
+    ],
+)
+def test_entries_with_bad_fields_are_malformed(image: dict[str, Any], detail: str) -> None:
+    entry = change(11).to_image() | image
+    b = protocol.make_batch(site="s1", epoch=1, from_seq=11, to_seq=11, entries=[entry], key=KEY)
+    decision = protocol.check(b, state(epoch=1, applied_seq=10), site="s1")
+    assert isinstance(decision, Refuse)
+    assert decision.reason is RefuseReason.MALFORMED
+    assert detail in decision.detail
+
+
+def test_batch_ending_before_it_starts_is_malformed() -> None:
+    b = protocol.make_batch(site="s1", epoch=1, from_seq=11, to_seq=10, entries=[], key=KEY)
+    assert _reason(b) is RefuseReason.MALFORMED
+
+
+def test_key_loaders_refuse_other_key_types() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    other = ec.generate_private_key(ec.SECP256R1())
+    private = other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())  # fmt: skip
+    public = other.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    with pytest.raises(ValueError, match="Ed25519"):
+        protocol.load_private_key(private)
+    with pytest.raises(ValueError, match="Ed25519"):
+        protocol.load_public_key(public)
+    with pytest.raises(ValueError, match="neither"):
+        protocol.load_public_key(b"!!not base64!!")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"after": "x"},
+        {"after": ["host"]},
+        {"last": "yes"},
+        {"objects": [{"kind": "host"}]},
+        {"objects": "x"},
+        {"site": 5},
+    ],
+)
+def test_malformed_snapshot_pages_are_refused(changes: dict[str, Any]) -> None:
+    image = _page(1).to_image() | changes
+    with pytest.raises(SyncRefused, match="malformed"):
+        protocol.decode_snapshot_page(protocol.canonical(image))
+
+
+def test_snapshot_page_checks_site_and_signature_first() -> None:
+    assert protocol.check_snapshot_page(_page(0), None, site="s1") == Refuse(
+        reason=RefuseReason.UNKNOWN_SITE, detail="s1"
+    )
+    forged = dataclasses.replace(_page(0), sig=protocol.make_snapshot_page(
+        site="s1", epoch=9, as_of_seq=1, page=0, after=None, objects=[], last=True, key=KEY
+    ).sig)  # fmt: skip
+    assert protocol.check_snapshot_page(forged, state(), site="s1") == Refuse(
+        reason=RefuseReason.BAD_SIGNATURE
+    )
+    empty = protocol.make_snapshot_page(
+        site="s1", epoch=2, as_of_seq=5, page=3, after=("host", "x"), objects=[], last=True,
+        key=KEY,
+    )  # fmt: skip
+    assert empty.last_key == ("host", "x")
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (
+            {"type": protocol.DOWN_TYPE, "version": 1, "site": "s1", "body": [], "sig": ""},
+            "malformed",
+        ),
+        (
+            {"type": protocol.DOWN_TYPE, "version": 2, "site": "s1", "body": {}, "sig": ""},
+            "version",
+        ),
+    ],
+)
+def test_envelopes_need_an_object_body_and_our_version(body: dict[str, Any], error: str) -> None:
+    with pytest.raises(SyncRefused, match=error):
+        protocol.open_envelope(protocol.canonical(body), type_=protocol.DOWN_TYPE, site="s1",
+                               public_key=PUBLIC)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [{"dseq": 1, "op": 3, "image": {}}, {"dseq": 1, "op": "upsert", "image": []}, {"op": "upsert"}],
+)
+def test_malformed_down_entries_are_refused(entry: dict[str, Any]) -> None:
+    with pytest.raises(SyncRefused, match="malformed"):
+        protocol.down_entries({"entries": [entry]}, after=0)
