@@ -267,6 +267,10 @@ class DdiDaemon:
 
     def start(self, timeout: float = 120.0) -> None:
         """Start and wait for /healthz. Raises RuntimeError with the log's tail on failure."""
+        self.spawn()
+        self.wait_healthy(timeout)
+
+    def spawn(self) -> None:
         log = self.log_path.open("a")
         argv = [sys.executable, "-m", "ddi", "serve", "--config", str(self.config_path)]
         if PROFILE_DIR is not None:
@@ -281,6 +285,9 @@ class DdiDaemon:
         else:
             self.proc = self.lab.popen(self.ns, *argv, stdout=log, stderr=subprocess.STDOUT)
         log.close()
+
+    def wait_healthy(self, timeout: float = 120.0) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

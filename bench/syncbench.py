@@ -253,7 +253,9 @@ def _scenario(
             cfg = cfg.replace(f'id = "{ddi_site.SITE_ID}"', f'id = "{site}"', 1)
             daemon = ddi_site.DdiDaemon(None, None, workdir, cfg)
             edges.append(Edge(site, daemon, last))
-            daemon.start()
+            daemon.spawn()
+        for e in edges:
+            e.daemon.wait_healthy(180)
         target = {e.site: e.last_seq for e in edges}
         total = sum(target.values())
         spawned = time.monotonic()
