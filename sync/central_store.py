@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import aiosqlite
-import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+import asyncpg
 
 from ddi.errors import ConfigError, Conflict, Invalid, NotFound
 from ddi.ipam.models import Host, Kind, Op, Owner
