@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import ddi_site, dhcp, dns, memory, storm, syncbench
-from bench.common import PROFILES, Context, Row, machine, tool_versions
+from bench.common import PROFILES, Context, Row, machine, tool_versions, unavailable
 from ddi.lab import Lab
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -203,10 +203,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides[key] = type(current)(value)
     if overrides:
         profile = dataclasses.replace(profile, name=f"{profile.name}+custom", **overrides)
-    report = run_benchmarks(profile, sections, contenders, keep=args.keep)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = args.out or RESULTS / f"bench-{report['machine']['date'].replace(':', '')}.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    stamp = time.strftime("%Y-%m-%dT%H%M%SZ", time.gmtime())
+    out = args.out or RESULTS / f"bench-{stamp}.json"
+
+    def save(report: dict[str, Any]) -> None:
+        out.write_text(json.dumps(report, indent=2) + "\n")
+
+    report = run_benchmarks(profile, sections, contenders, keep=args.keep, progress=save)
+    save(report)
     print(report["table"])
     print(f"\nwritten to {out}")
     return 0
@@ -219,14 +224,19 @@ def run_benchmarks(
     *,
     keep: bool = False,
     log: Callable[[str], None] | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Run ``sections`` and return the report (machine, rows, formatted table)."""
+    """Run ``sections`` and return the report (machine, rows, formatted table).
+
+    A section that fails in the harness itself gives a "not available" row with the error and
+    the run goes on; ``progress`` gets the report so far after each section."""
     say = log or (lambda text: print(text, flush=True))
     workdir = Path(tempfile.mkdtemp(prefix="ddi-bench-", dir="/var/tmp"))
     shmdir = Path(tempfile.mkdtemp(prefix="ddi-bench-", dir="/dev/shm"))
     rows: list[Row] = []
     started = time.monotonic()
     info = machine()
+    tools = tool_versions()
     say(f"bench {profile.name}: {info['nproc']} x {info['cpu_model']}, kernel {info['kernel']}")
     try:
         for section in sections:
@@ -238,13 +248,29 @@ def run_benchmarks(
             t0 = time.monotonic()
             try:
                 rows += SECTIONS[section](ctx)
+            except Exception as exc:  # noqa: BLE001 - one broken section must not lose the rest
+                say(f"[{section}] harness error: {exc!r}")
+                rows.append(unavailable(section, "-", "harness", f"error: {exc!r}"))
             finally:
                 lab.close()
             say(f"[{section}] done in {time.monotonic() - t0:.0f} s")
+            if progress is not None:
+                progress(_report(profile, info, tools, started, rows, workdir if keep else None))
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(shmdir, ignore_errors=True)
+    return _report(profile, info, tools, started, rows, workdir if keep else None)
+
+
+def _report(
+    profile: Any,
+    info: dict[str, Any],
+    tools: dict[str, str],
+    started: float,
+    rows: list[Row],
+    workdir: Path | None,
+) -> dict[str, Any]:
     add_ratios(rows)
     found = targets(rows)
     if profile.name != "full":
@@ -253,9 +279,9 @@ def run_benchmarks(
     return {
         "profile": profile.name,
         "machine": info,
-        "tools": tool_versions(),
+        "tools": tools,
         "elapsed_s": round(time.monotonic() - started, 1),
-        "workdir": str(workdir) if keep else None,
+        "workdir": None if workdir is None else str(workdir),
         "rows": [r.to_json() for r in rows],
         "targets": found,
         "table": format_tables(rows) + "\n" + format_targets(found),
