@@ -16,6 +16,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Protocol, assert_never
 
 from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Record, Subnet
+from ddi.ipam.store import LeaseImage
 from ddi.ipam.validate import host_names
 
 if TYPE_CHECKING:
@@ -208,7 +209,14 @@ class IpamIndex:
                     # Leases are never deleted, only moved to another state.
                     self._drop_lease(IPv4Address(change.object_id))
                     if change.op is Op.UPSERT:
-                        self._put_lease(Lease.from_image(change.image))
+                        image = change.image
+                        # A lease the store committed in this process comes with its value.
+                        lease = (
+                            image.lease
+                            if isinstance(image, LeaseImage)
+                            else Lease.from_image(image)
+                        )
+                        self._put_lease(lease)
                 case Kind.RECORD:
                     self._drop_record(change.object_id)
                     if change.op is Op.UPSERT:

@@ -1,0 +1,68 @@
+"""The lease group commit's fast path: multi-row statements, images, and the index fed from
+the committed Lease values."""
+
+from __future__ import annotations
+
+import json
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ddi.ipam.models import Lease, LeaseState, Subnet
+from ddi.ipam.store import LeaseImage, Store
+from ddi.ipam.views import IpamIndex
+
+BIG = Subnet(name="big", cidr=IPv4Network("198.18.0.0/16"))
+
+
+def leases(n: int, now: float, *, offset: int = 0, **fields: Any) -> list[Lease]:
+    return [
+        Lease(
+            ip=IPv4Address(0xC6120000 + 256 + i),
+            mac=f"02:00:00:00:{(i + offset) >> 8 & 0xFF:02x}:{(i + offset) & 0xFF:02x}",
+            client_id=None if i % 3 else f"01:02:00:00:00:00:{i & 0xFF:02x}",
+            hostname=None if i % 2 else f"h{i}",
+            start=now,
+            end=now + 600.5,
+            subnet="big",
+            circuit_id=None if i % 5 else "70:6f:72:74",
+            **fields,
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.asyncio
+async def test_batch_larger_than_one_statement_writes_every_row_and_change(
+    db_path: Path, clock: Any
+) -> None:
+    async with await Store.open(db_path, clock=clock) as store:
+        await store.sync_subnets([BIG], actor="config", reason="")
+        index = await IpamIndex.load(store)
+        store.subscribe(index.apply)
+        last = await store.last_seq()
+        batch = leases(1234, clock.now)
+        changes = await store.commit_leases(batch)
+        assert [c.seq for c in changes] == list(range(last + 1, last + 1235))
+        assert await store.leases() == sorted(batch, key=lambda x: int(x.ip))
+        stored = await store.changes(after=last, limit=5000)
+        assert stored == changes
+        for change, lease in zip(stored, batch, strict=True):
+            assert change.object_id == str(lease.ip)
+            assert Lease.from_image(change.image) == lease
+        # The same leases again, now released: upserts, not duplicates.
+        again = leases(1234, clock.now, state=LeaseState.RELEASED)
+        await store.commit_leases(again)
+        assert await store.leases() == sorted(again, key=lambda x: int(x.ip))
+        # The index fed from the committed values equals one loaded from the database.
+        assert index.state() == (await IpamIndex.load(store)).state()
+
+
+def test_lease_image_is_the_plain_image_and_keeps_its_lease(now: float) -> None:
+    [lease] = leases(1, now)
+    image = LeaseImage(lease)
+    assert image == lease.to_image()
+    assert json.loads(json.dumps(image)) == lease.to_image()
+    assert image.lease is lease
