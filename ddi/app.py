@@ -55,6 +55,10 @@ SHUTDOWN_DEADLINE = 15.0
 (below systemd's TimeoutStopSec=20 in the shipped unit)."""
 API_SHUTDOWN_TIMEOUT = 5.0
 """Seconds in-flight admin API requests get to finish at shutdown."""
+SERVICE_SETTLE = 0.1
+"""Seconds between starting the services and ``READY=1``. Services bind their sockets as they
+start; a service that cannot bind then fails the start (no READY=1, exit 1) instead of
+stopping a daemon that systemd already took as running."""
 STORE_FILE = "ddi.sqlite"
 CONFIG_ACTOR = "config"
 """The change-log actor of changes that come from the config file (subnets)."""
@@ -396,7 +400,7 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
                     _stop_on(stop, notifier, deadline=SHUTDOWN_DEADLINE if own_process else None),
                     name="stop",
                 )
-                await asyncio.sleep(0)  # let the services bind before READY=1
+                await asyncio.sleep(SERVICE_SETTLE)
                 metrics.STARTED.set(app.started)
                 notifier.notify("READY=1", _status_line(app), f"MAINPID={os.getpid()}")
                 log.info("ddi %s serving site %s", __version__, config.site.id)

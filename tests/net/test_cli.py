@@ -542,6 +542,7 @@ def test_a_service_that_cannot_bind_stops_the_daemon_with_one_line(own_daemon: D
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("ddi stopped: "), result.stderr
     assert "in use" in last.lower()
+    assert "serving site" not in result.stderr  # it never reported itself ready
     assert not own_daemon.socket.exists()
 
 
