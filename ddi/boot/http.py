@@ -263,7 +263,11 @@ async def run(app: AppContext) -> None:
     """Serve HTTP boot on ``boot.http_listen:boot.http_port`` until cancelled."""
     boot = app.config.boot
     server = HttpBootServer(HttpBootSettings.from_config(app.config), app.index)
-    await server.start(boot.http_listen, boot.http_port)
+    try:
+        await server.start(boot.http_listen, boot.http_port)
+    except OSError as exc:
+        where = f"{boot.http_listen}:{boot.http_port}"
+        raise ConfigError("boot.http_port", f"cannot listen on {where}: {exc.strerror}") from None
     app.statistics["http_boot"] = server.statistics
 
     async def on_reload(config: Config) -> None:

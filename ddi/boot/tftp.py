@@ -38,7 +38,7 @@ from ddi.boot.tftp_session import (
     decode_packet,
     refusal_for,
 )
-from ddi.errors import TftpFormatError
+from ddi.errors import ConfigError, TftpFormatError
 
 if TYPE_CHECKING:
     from ddi.app import AppContext
@@ -393,9 +393,11 @@ async def run(app: AppContext) -> None:
     try:
         server.start()
     except OSError as exc:
-        if exc.errno == errno.EACCES:
-            log.error("tftp: port %d needs CAP_NET_BIND_SERVICE", boot.tftp_port)
-        raise
+        hint = " (needs CAP_NET_BIND_SERVICE)" if exc.errno == errno.EACCES else ""
+        where = f"{boot.tftp_listen}:{boot.tftp_port}"
+        raise ConfigError(
+            "boot.tftp_port", f"cannot listen on {where}: {exc.strerror}{hint}"
+        ) from None
     app.statistics["tftp"] = server.statistics
 
     async def on_reload(config: Config) -> None:

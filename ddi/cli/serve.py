@@ -73,6 +73,9 @@ def serve(config_path: Path, log_level: str, check: bool) -> None:
         run_daemon(config)
     except* StartupError as group:
         raise CannotStart(f"cannot start: {_leaves(group)[0]}") from None
+    except* ConfigError as group:
+        # A service that cannot use what its section names (a port in use, an interface).
+        raise CannotStart(f"cannot start: {_leaves(group)[0]}") from None
     except* OSError as group:
         # A service that cannot bind its port, typically; bugs still end in a traceback.
         reasons = "; ".join(str(e) for e in _leaves(group))

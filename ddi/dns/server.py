@@ -49,7 +49,7 @@ from ddi.dns.engine import (
 from ddi.dns.forward import Forwarder
 from ddi.dns.wire import HEADER_SIZE, decode_message, encode_message, error_response, pack
 from ddi.dns.zone import Zones, ZoneSettings
-from ddi.errors import DnsFormatError
+from ddi.errors import ConfigError, DnsFormatError
 from ddi.ipam.models import Change
 
 if TYPE_CHECKING:
@@ -186,14 +186,20 @@ class DnsServer:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
         sock.setblocking(False)
-        sock.bind((host, port))
-        port = sock.getsockname()[1]
+        try:
+            sock.bind((host, port))
+            port = sock.getsockname()[1]
+            server = await asyncio.start_server(
+                self._tcp_client, host, port, reuse_address=True, family=family
+            )
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(
+                "dns.listen", f"cannot listen on {host}:{port}: {exc.strerror}"
+            ) from None
         loop = asyncio.get_running_loop()
         loop.add_reader(sock.fileno(), self._udp_readable, sock)
         self._udp.append(sock)
-        server = await asyncio.start_server(
-            self._tcp_client, host, port, reuse_address=True, family=family
-        )
         self._tcp.append(server)
         self.addresses.append((host, port))
 

@@ -540,7 +540,8 @@ def test_a_service_that_cannot_bind_stops_the_daemon_with_one_line(own_daemon: D
         result = ddi("serve", "--config", str(own_daemon.config))
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("ddi stopped: "), result.stderr
+    assert last.startswith("cannot start: dns.listen: "), result.stderr
+    assert f"127.0.0.1:{port}" in last
     assert "in use" in last.lower()
     assert "serving site" not in result.stderr  # it never reported itself ready
     assert not own_daemon.socket.exists()
