@@ -3,9 +3,16 @@
 * ``GET    /v1/hosts``        → ``{"hosts": [image, …]}`` by IP
 * ``GET    /v1/hosts/{key}``  → ``{"host": image}``; key = id, MAC, client-id, IP or hostname
 * ``POST   /v1/hosts``        ← ``{mac?, client_id?, circuit_id?, ip, hostname, boot?, boot_file?,
-  boot_script?, actor, reason, dry_run}`` → 201 ``{"change", "host", "dry_run"}`` (200 on a dry run)
+  boot_script?, dhcp?, actor, reason, dry_run}`` → 201 ``{"change", "host", "dry_run"}`` (200 on a
+  dry run)
 * ``PATCH  /v1/hosts/{key}``  ← ``{"fields": {name: value|null}, actor, reason, dry_run}``
   → ``{"change", "host", "before", "dry_run"}``
+
+``dhcp`` is the host's own DHCP options, in their image form: ``{"lease_time": 600,
+"gateway": IP, "dns_servers": [IP], "domain": NAME, "mtu": 1400, "routes": [{"destination":
+"10.0.0.0/8", "gateway": IP}], "ntp_servers": [IP]}``, each key optional (absent: the subnet's).
+In a PATCH, ``fields.dhcp`` is merged into the host's: a key set to null returns that option to
+the subnet's, and ``"dhcp": null`` returns them all.
 * ``DELETE /v1/hosts/{key}``  ← ``{actor, reason, dry_run}``
 """
 
@@ -45,6 +52,12 @@ def _check_boot(request: web.Request, fields: dict[str, Any]) -> None:
         raise Invalid("boot", profile, f"no such boot profile ({known})")
 
 
+def _dhcp_object(value: Any) -> dict[str, Any] | None:
+    if value is not None and not isinstance(value, dict):
+        raise BadRequest("dhcp must be an object or null", field="dhcp")
+    return value
+
+
 def _sorted_hosts(hosts: list[Host]) -> list[dict[str, Any]]:
     return [h.to_image() for h in sorted(hosts, key=lambda h: (h.ip, h.hostname))]
 
@@ -65,7 +78,7 @@ async def show_host(request: web.Request) -> web.Response:
 async def add_host(request: web.Request) -> web.Response:
     body = await read_body(request)
     args = WriteArgs(request, body)
-    unknown = set(body) - {*MUTABLE, "actor", "reason", "dry_run"}
+    unknown = set(body) - {*MUTABLE, "dhcp", "actor", "reason", "dry_run"}
     if unknown:
         raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
     values: dict[str, Any] = {}
@@ -75,7 +88,7 @@ async def add_host(request: web.Request) -> web.Response:
             values[name] = raw
     _check_boot(request, values)
     values["ip"] = validate.parse_ipv4(values["ip"])
-    host = Host(id="", **values)
+    host = Host(id="", dhcp=validate.parse_host_dhcp(_dhcp_object(body.get("dhcp"))), **values)
     change = await request.app[APP_KEY].store.add_host(
         host, actor=args.actor, reason=args.reason, dry_run=args.dry_run
     )
@@ -90,7 +103,9 @@ async def update_host(request: web.Request) -> web.Response:
     if not isinstance(fields, dict) or not fields:
         raise BadRequest("fields must be a non-empty object", field="fields")
     for name, value in fields.items():
-        if value is not None and not isinstance(value, str):
+        if name == "dhcp":
+            _dhcp_object(value)
+        elif value is not None and not isinstance(value, str):
             raise BadRequest(f"fields.{name} must be a string or null", field=name)
     _check_boot(request, fields)
     store = request.app[APP_KEY].store

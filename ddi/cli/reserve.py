@@ -39,6 +39,29 @@ HOST_FIELDS = (
 
 CLEARABLE = ("mac", "client_id", "circuit_id", "boot", "boot_file", "boot_script")
 
+DHCP_OPTIONS = {
+    "lease_time": "lease_time",
+    "router": "gateway",
+    "dns_server": "dns_servers",
+    "domain": "domain",
+    "mtu": "mtu",
+    "route": "routes",
+    "ntp_server": "ntp_servers",
+}
+"""Per-host DHCP option flags (``--lease-time``, ...) and the key each sets in the host's
+``dhcp`` image; ``--clear dhcp`` clears them all."""
+
+DHCP_ROWS = (
+    ("lease_time", "lease_time"),
+    ("router", "gateway"),
+    ("dns_servers", "dns_servers"),
+    ("domain", "domain"),
+    ("mtu", "mtu"),
+    ("routes", "routes"),
+    ("ntp_servers", "ntp_servers"),
+)
+"""``reserve show`` rows for the host's DHCP options: label, image key."""
+
 
 def _host_options(*, required: bool) -> Callable[[F], F]:
     def decorate(f: F) -> F:
@@ -61,6 +84,61 @@ def _host_options(*, required: bool) -> Callable[[F], F]:
     return decorate
 
 
+def _dhcp_options(f: F) -> F:
+    options = [
+        click.option(
+            "--lease-time", type=int, metavar="SECONDS", help="Lease time (T1, T2 follow)."
+        ),
+        click.option("--router", metavar="IP", help="Router (option 3) for this host."),
+        click.option("--dns-server", multiple=True, metavar="IP", help="DNS server (repeatable)."),
+        click.option("--domain", metavar="NAME", help="Domain name (option 15)."),
+        click.option("--mtu", type=int, metavar="N", help="Interface MTU (option 26)."),
+        click.option(
+            "--route",
+            multiple=True,
+            metavar="DEST/LEN=GATEWAY",
+            help="Classless static route, option 121 (repeatable).",
+        ),
+        click.option("--ntp-server", multiple=True, metavar="IP", help="NTP server (repeatable)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _route(text: str) -> dict[str, str]:
+    destination, sep, gateway = text.partition("=")
+    if not sep or not destination.strip() or not gateway.strip():
+        raise click.BadParameter(f"{text!r} is not DEST/LEN=GATEWAY", param_hint="--route")
+    return {"destination": destination.strip(), "gateway": gateway.strip()}
+
+
+def _dhcp_given(given: dict[str, Any]) -> dict[str, Any]:
+    """Pop the DHCP option flags out of ``given``; return the ``dhcp`` image keys they set."""
+    out: dict[str, Any] = {}
+    for flag, key in DHCP_OPTIONS.items():
+        value = given.pop(flag, None)
+        if value is None or value == ():
+            continue
+        if flag == "route":
+            value = [_route(r) for r in value]
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[key] = value
+    return out
+
+
+def _host_rows(host: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = [(key, host.get(key)) for key in HOST_FIELDS]
+    options = host.get("dhcp") or {}
+    for label, key in DHCP_ROWS:
+        value = options.get(key)
+        if key == "routes" and value:
+            value = [f"{r['destination']}={r['gateway']}" for r in value]
+        rows.append((label, "(subnet)" if value is None else value))
+    return rows
+
+
 def _show_change(result: Mapping[str, Any], verb: str, dry_run: bool) -> None:
     host = result.get("host") or result["change"].get("image", {})
     seq = result["change"].get("seq")
@@ -71,13 +149,11 @@ def _show_change(result: Mapping[str, Any], verb: str, dry_run: bool) -> None:
         click.echo(f"{verb} host {name} (change seq {seq})")
     before = result.get("before")
     if before is None:
-        print_fields((key, host.get(key)) for key in HOST_FIELDS)
+        print_fields(_host_rows(host))
         return
     print_fields(
-        (key, host.get(key))
-        if before.get(key) == host.get(key)
-        else (key, f"{cell(before.get(key))} -> {cell(host.get(key))}")
-        for key in HOST_FIELDS
+        (key, new) if old == new else (key, f"{cell(old)} -> {cell(new)}")
+        for (key, old), (_, new) in zip(_host_rows(before), _host_rows(host), strict=True)
     )
 
 
@@ -88,6 +164,7 @@ def reserve() -> None:
 
 @reserve.command("add")
 @_host_options(required=True)
+@_dhcp_options
 @write_options
 @json_option
 def add(
@@ -102,11 +179,15 @@ def add(
     reason: str | None,
     dry_run: bool,
     as_json: bool,
+    **dhcp_flags: Any,
 ) -> None:
-    """Reserve IP and HOSTNAME for the client with MAC, CLIENT-ID or CIRCUIT-ID."""
+    """Reserve IP and HOSTNAME for the client with MAC, CLIENT-ID or CIRCUIT-ID.
+
+    The DHCP option flags give this host its own values; without them it gets its subnet's.
+    """
     if not (mac or client_id or circuit_id):
         raise click.UsageError("give at least one of --mac, --client-id, --circuit-id")
-    fields = {
+    fields: dict[str, Any] = {
         "mac": mac,
         "client_id": client_id,
         "circuit_id": circuit_id,
@@ -116,6 +197,9 @@ def add(
         "boot_file": boot_file,
         "boot_script": boot_script,
     }
+    dhcp = _dhcp_given(dhcp_flags)
+    if dhcp:
+        fields["dhcp"] = dhcp
     result = api().post("/v1/hosts", write_body(reason, dry_run, **fields))
     if as_json:
         print_json(result)
@@ -143,18 +227,20 @@ def show(key: str, as_json: bool) -> None:
     if as_json:
         print_json(host)
     else:
-        print_fields((k, host.get(k)) for k in HOST_FIELDS)
+        print_fields(_host_rows(host))
 
 
 @reserve.command("set")
 @click.argument("key")
 @_host_options(required=False)
+@_dhcp_options
 @click.option(
     "--clear",
     "clear",
     multiple=True,
-    type=click.Choice([c.replace("_", "-") for c in CLEARABLE]),
-    help="Remove an optional field (repeatable).",
+    type=click.Choice([c.replace("_", "-") for c in (*CLEARABLE, *DHCP_OPTIONS, "dhcp")]),
+    help="Remove an optional field, return a DHCP option to the subnet's, or (dhcp) all of"
+    " them (repeatable).",
 )
 @write_options
 @json_option
@@ -164,15 +250,27 @@ def set_(
     reason: str | None,
     dry_run: bool,
     as_json: bool,
-    **given: str | None,
+    **given: Any,
 ) -> None:
     """Change fields of the reservation KEY (id, MAC, client-id, IP or hostname)."""
-    fields: dict[str, str | None] = {k: v for k, v in given.items() if v is not None}
+    dhcp: dict[str, Any] | None = _dhcp_given(given)
+    fields: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     for name in clear:
         field = name.replace("-", "_")
-        if field in fields:
+        if field == "dhcp":
+            if dhcp:
+                raise click.UsageError("--clear dhcp and a DHCP option flag contradict each other")
+            dhcp = None
+        elif field in DHCP_OPTIONS:
+            if dhcp is None or DHCP_OPTIONS[field] in dhcp:
+                raise click.UsageError(f"--{name} and --clear {name} contradict each other")
+            dhcp[DHCP_OPTIONS[field]] = None
+        elif field in fields:
             raise click.UsageError(f"--{name} and --clear {name} contradict each other")
-        fields[field] = None
+        else:
+            fields[field] = None
+    if dhcp is None or dhcp:
+        fields["dhcp"] = dhcp
     if not fields:
         raise click.UsageError("nothing to change: give at least one field option or --clear")
     result = api().patch(f"/v1/hosts/{quote_key(key)}", write_body(reason, dry_run, fields=fields))

@@ -22,6 +22,9 @@ Rules:
 4. Option 82 is copied unchanged into every reply (RFC 3046 §2.2).
 5. Reply addressing is ``reply_destination`` (RFC 2131 §4.1), a pure function.
 6. Nothing here reads the clock, draws randomness, does I/O or writes the store.
+7. The fast path: a reply whose options only its subnet decides (no reservation, no relay
+   information, no client FQDN, no netboot) reuses the option list built for the same subnet
+   value, message type, server id and parameter request list.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ if TYPE_CHECKING:
 BROADCAST_ADDRESS = IPv4Address("255.255.255.255")
 MAX_OFFERS = 65_536
 """Outstanding OFFERs kept at most; past it the oldest is forgotten (its address frees)."""
+MAX_PLAIN_OPTIONS = 4096
+"""Reply option lists kept for reuse (rule 7) at most; past it the cache starts over."""
 
 
 class DropReason(enum.StrEnum):
@@ -268,6 +273,10 @@ class DhcpEngine:
         self._offered: dict[IPv4Address, str] = {}
         self._cursor: dict[str, IPv4Address] = {}
         self._subnet_cache: dict[str, tuple[Subnet, dict[int, bytes]]] = {}
+        self._plain_options: dict[
+            tuple[str, MessageType, IPv4Address, bool, bytes | None],
+            tuple[Subnet, tuple[tuple[int, bytes], ...]],
+        ] = {}
 
     def reconfigure(
         self,
@@ -280,6 +289,7 @@ class DhcpEngine:
         self._config = config
         self._profiles = profiles or {}
         self._domain = domain
+        self._plain_options.clear()
 
     def statistics(self) -> dict[str, int]:
         return {"offers_outstanding": len(self._offers)}
@@ -642,13 +652,39 @@ class DhcpEngine:
         *,
         commit: bool,
     ) -> Reply:
-        packet, now = ctx.packet, ctx.now
+        if host is not None and host.dhcp is not None:
+            # The reservation's own lease time (and so T1/T2), router, DNS servers, domain,
+            # MTU, routes and NTP servers over the subnet's; the subnet's name and pools stay.
+            subnet = host.dhcp.overlay(subnet)
+        packet = ctx.packet
         hostname = self._hostname(ctx, host, ip)
+        lease_time = subnet.lease_time
+        choice = None
+        siaddr = ZERO_ADDRESS
+        file = b""
+        # Rule 7: when only the subnet decides the options, reuse the ones built last time.
+        plain_key = None
+        if (
+            host is None
+            and ctx.relay_info is None
+            and packet.get(OptionCode.CLIENT_FQDN) is None
+            and (message_type is MessageType.NAK or not _may_netboot(packet))
+        ):
+            plain_key = (
+                subnet.name,
+                message_type,
+                ctx.server_id,
+                ip is not None,
+                packet.get(OptionCode.PARAMETER_REQUEST_LIST),
+            )
+            cached = self._plain_options.get(plain_key)
+            if cached is not None and cached[0] is subnet:
+                return self._reply(ctx, message_type, subnet, ip, rule, cached[1], hostname,
+                                   commit=commit)  # fmt: skip
         options: list[tuple[int, bytes]] = [
             (OptionCode.MESSAGE_TYPE, bytes((message_type,))),
             (OptionCode.SERVER_IDENTIFIER, ctx.server_id.packed),
         ]
-        lease_time = subnet.lease_time
         if ip is not None:
             # RFC 2132 §9.11/§9.12: T1 defaults to 0.5 and T2 to 0.875 of the lease time.
             options += [
@@ -659,9 +695,6 @@ class DhcpEngine:
         if ctx.relay_info is not None:
             options.append((OptionCode.RELAY_AGENT_INFORMATION, ctx.relay_info))
         parameters = self._parameters(ctx, subnet, host, hostname)
-        choice = None
-        siaddr = ZERO_ADDRESS
-        file = b""
         if message_type is not MessageType.NAK and _may_netboot(packet):
             choice = select_boot(
                 boot_facts(packet),
@@ -676,6 +709,30 @@ class DhcpEngine:
                 siaddr = choice.siaddr or ZERO_ADDRESS
                 file = choice.file_field
         options += _ordered(parameters, packet.parameter_request_list())
+        built = tuple(options)
+        if plain_key is not None:
+            if len(self._plain_options) >= MAX_PLAIN_OPTIONS:
+                self._plain_options.clear()
+            self._plain_options[plain_key] = (subnet, built)
+        return self._reply(ctx, message_type, subnet, ip, rule, built, hostname, commit=commit,
+                           siaddr=siaddr, file=file, choice=choice)  # fmt: skip
+
+    def _reply(
+        self,
+        ctx: _Context,
+        message_type: MessageType,
+        subnet: Subnet,
+        ip: IPv4Address | None,
+        rule: Rule,
+        options: tuple[tuple[int, bytes], ...],
+        hostname: str | None,
+        *,
+        commit: bool,
+        siaddr: IPv4Address = ZERO_ADDRESS,
+        file: bytes = b"",
+        choice: BootChoice | None = None,
+    ) -> Reply:
+        packet, now = ctx.packet, ctx.now
         reply = DhcpPacket(
             op=BOOTREPLY,
             htype=packet.htype,
@@ -688,7 +745,7 @@ class DhcpEngine:
             giaddr=packet.giaddr,
             chaddr=packet.chaddr,
             file=file,
-            options=tuple(options),
+            options=options,
         )
         lease = None
         if commit and ip is not None:
@@ -699,7 +756,7 @@ class DhcpEngine:
                 hostname=hostname,
                 state=LeaseState.BOUND,
                 start=now,
-                end=now + lease_time,
+                end=now + subnet.lease_time,
                 subnet=subnet.name,
                 circuit_id=ctx.circuit_id,
             )
@@ -719,7 +776,10 @@ class DhcpEngine:
         self, ctx: _Context, subnet: Subnet, host: Host | None, hostname: str | None
     ) -> dict[int, bytes]:
         """Configuration options available for this client, keyed by code."""
-        params = dict(self._subnet_parameters(subnet))
+        if host is not None and host.dhcp is not None:
+            params = _subnet_options(subnet)  # per-host values: encoded per reply, not cached
+        else:
+            params = dict(self._subnet_parameters(subnet))
         if host is not None:
             params[OptionCode.HOST_NAME] = host.hostname.encode("ascii")
         fqdn = ctx.packet.get(OptionCode.CLIENT_FQDN)
@@ -742,27 +802,7 @@ class DhcpEngine:
         cached = self._subnet_cache.get(subnet.name)
         if cached is not None and cached[0] is subnet:
             return cached[1]
-        cidr = subnet.cidr
-        params: dict[int, bytes] = {OptionCode.SUBNET_MASK: cidr.netmask.packed}
-        if subnet.gateway is not None:
-            params[OptionCode.ROUTER] = subnet.gateway.packed
-        if subnet.dns_servers:
-            params[OptionCode.DOMAIN_NAME_SERVER] = encode_ip_list(subnet.dns_servers)
-        if subnet.domain:
-            params[OptionCode.DOMAIN_NAME] = subnet.domain.encode("ascii")
-        if cidr.prefixlen < 31:
-            params[OptionCode.BROADCAST_ADDRESS] = cidr.broadcast_address.packed
-        if subnet.mtu is not None:
-            params[OptionCode.INTERFACE_MTU] = encode_u16(subnet.mtu)
-        if subnet.routes:
-            # RFC 3442 §3: a client that gets option 121 ignores option 3, so the default
-            # route travels in 121 as well when there is a gateway.
-            routes = [(r.destination, r.gateway) for r in subnet.routes]
-            if subnet.gateway is not None and all(r.destination.prefixlen for r in subnet.routes):
-                routes.append((cidr.supernet(new_prefix=0), subnet.gateway))
-            params[OptionCode.CLASSLESS_STATIC_ROUTE] = encode_classless_routes(routes)
-        if subnet.ntp_servers:
-            params[OptionCode.NTP_SERVERS] = encode_ip_list(subnet.ntp_servers)
+        params = _subnet_options(subnet)
         self._subnet_cache[subnet.name] = (subnet, params)
         return params
 
@@ -810,6 +850,32 @@ class DhcpEngine:
             relay_port=ctx.relay_port,
             yiaddr=yiaddr,
         )
+
+
+def _subnet_options(subnet: Subnet) -> dict[int, bytes]:
+    """The configuration options ``subnet`` gives its clients, keyed by code."""
+    cidr = subnet.cidr
+    params: dict[int, bytes] = {OptionCode.SUBNET_MASK: cidr.netmask.packed}
+    if subnet.gateway is not None:
+        params[OptionCode.ROUTER] = subnet.gateway.packed
+    if subnet.dns_servers:
+        params[OptionCode.DOMAIN_NAME_SERVER] = encode_ip_list(subnet.dns_servers)
+    if subnet.domain:
+        params[OptionCode.DOMAIN_NAME] = subnet.domain.encode("ascii")
+    if cidr.prefixlen < 31:
+        params[OptionCode.BROADCAST_ADDRESS] = cidr.broadcast_address.packed
+    if subnet.mtu is not None:
+        params[OptionCode.INTERFACE_MTU] = encode_u16(subnet.mtu)
+    if subnet.routes:
+        # RFC 3442 §3: a client that gets option 121 ignores option 3, so the default
+        # route travels in 121 as well when there is a gateway.
+        routes = [(r.destination, r.gateway) for r in subnet.routes]
+        if subnet.gateway is not None and all(r.destination.prefixlen for r in subnet.routes):
+            routes.append((cidr.supernet(new_prefix=0), subnet.gateway))
+        params[OptionCode.CLASSLESS_STATIC_ROUTE] = encode_classless_routes(routes)
+    if subnet.ntp_servers:
+        params[OptionCode.NTP_SERVERS] = encode_ip_list(subnet.ntp_servers)
+    return params
 
 
 _DEFAULT_ORDER = (

@@ -228,6 +228,12 @@ def _read_options(
 # --- encode --------------------------------------------------------------------------------
 
 
+MAX_ENCODED_OPTIONS = 1024
+_ENCODED_OPTIONS: dict[tuple[tuple[int, bytes], ...], bytes] = {}
+"""Option lists already laid out as TLVs: replies repeat a few lists (the engine reuses the
+list of each subnet and request shape), so most replies skip the layout."""
+
+
 def encode_packet(packet: DhcpPacket, *, max_size: int = MIN_MESSAGE_SIZE) -> bytes:
     """Serialise ``packet`` for a receiver that takes IP datagrams up to ``max_size`` bytes.
 
@@ -239,11 +245,15 @@ def encode_packet(packet: DhcpPacket, *, max_size: int = MIN_MESSAGE_SIZE) -> by
     """
     limit = max(max_size, MIN_MESSAGE_SIZE) - IP_UDP_OVERHEAD
     options_room = limit - OPTIONS_OFFSET - 1  # keep one byte for End
-    if all(len(value) <= 255 for _, value in packet.options):
+    encoded = _ENCODED_OPTIONS.get(packet.options)
+    if encoded is None and all(len(value) <= 255 for _, value in packet.options):
         # The common case: short options that all fit in the options field, in order.
-        tlvs = [bytes((code, len(value))) + value for code, value in packet.options]
-        if sum(map(len, tlvs)) <= options_room:
-            return _assemble(packet, packet.sname, packet.file, tlvs)
+        encoded = b"".join([bytes((code, len(value))) + value for code, value in packet.options])
+        if len(_ENCODED_OPTIONS) >= MAX_ENCODED_OPTIONS:
+            _ENCODED_OPTIONS.clear()
+        _ENCODED_OPTIONS[packet.options] = encoded
+    if encoded is not None and len(encoded) <= options_room:
+        return _assemble(packet, packet.sname, packet.file, [encoded])
     fragments = [_option_fragments(code, value) for code, value in packet.options]
     regions, dropped = _layout(fragments, [options_room])
     overload = 0

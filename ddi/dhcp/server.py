@@ -175,8 +175,10 @@ class DhcpServer:
         self._boot_problems: set[str] = set()
         self._sources: dict[str, IPv4Address] = {}
         self._drop_counters: dict[str, Any] = {}
-        self._received_counters: dict[str, Any] = {}
-        self._sent_counters: dict[str, Any] = {}
+        self._received_counters: dict[Any, Any] = {}
+        self._sent_counters: dict[Any, Any] = {}
+        self._tallies: dict[Any, int] = {}
+        self._tally_scheduled = False
         self._rule_counters: dict[str, Any] = {}
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -238,6 +240,7 @@ class DhcpServer:
         self._listeners.clear()
         self._queue.clear()
         self._urgent.clear()
+        self._flush_tallies()
 
     async def reload(self, config: Config) -> None:
         if config.dhcp.interfaces != self.config.interfaces or config.dhcp.port != self.config.port:
@@ -322,6 +325,7 @@ class DhcpServer:
         if stale:
             self._drop("stale", stale)
         metrics.DHCP_QUEUE_DEPTH.set(len(queue) + len(urgent))
+        metrics.DHCP_COMMIT_PENDING.set(self.committer.pending)
         if (queue or urgent) and not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._process)
@@ -354,8 +358,6 @@ class DhcpServer:
                     decision.commit, lambda: self._send(listener, payload, decision)
                 ):
                     self._drop("commit-overload")
-                else:
-                    metrics.DHCP_COMMIT_PENDING.set(self.committer.pending)
             case Commit():
                 self._count_rule(decision.rule.value)
                 if not self.committer.submit_nowait(decision.lease, _nothing):
@@ -408,18 +410,37 @@ class DhcpServer:
             child = self._drop_counters[reason] = metrics.DHCP_DROPPED.labels(reason=reason)
         child.inc(n)
 
-    def _count(self, cache: dict[str, Any], counter: Any, value: MessageType | int | None) -> None:
-        label = _message_label(value)
-        child = cache.get(label)
+    def _count(self, cache: dict[Any, Any], counter: Any, value: MessageType | int | None) -> None:
+        child = cache.get(value)
         if child is None:
-            child = cache[label] = counter.labels(message_type=label)
-        child.inc()
+            if len(cache) >= 512:  # bounded: unknown message types share the "other" label
+                cache.clear()
+            child = cache[value] = counter.labels(message_type=_message_label(value))
+        self._tally(child)
 
     def _count_rule(self, rule: str) -> None:
         child = self._rule_counters.get(rule)
         if child is None:
             child = self._rule_counters[rule] = metrics.DHCP_DECISIONS.labels(rule=rule)
-        child.inc()
+        self._tally(child)
+
+    def _tally(self, child: Any) -> None:
+        """Count one for a per-packet counter; the counters are incremented together once per
+        loop iteration (each ``inc`` takes a lock: once per packet and label is measurable)."""
+        tallies = self._tallies
+        tallies[child] = tallies.get(child, 0) + 1
+        if not self._tally_scheduled:
+            self._tally_scheduled = True
+            if self._loop is None:
+                self._flush_tallies()
+            else:
+                self._loop.call_soon(self._flush_tallies)
+
+    def _flush_tallies(self) -> None:
+        self._tally_scheduled = False
+        tallies, self._tallies = self._tallies, {}
+        for child, n in tallies.items():
+            child.inc(n)
 
     def _boot_problem(self, problem: str) -> None:
         if problem not in self._boot_problems and len(self._boot_problems) < 1000:

@@ -70,7 +70,9 @@ def quarantined(lease: Lease | None, now: float) -> bool:
 
 
 def in_pool(ip: IPv4Address, subnet: Subnet) -> bool:
-    return any(ip in pool for pool in subnet.pools)
+    # Integer comparisons: IPv4Address's ordering operators are Python-level and slow.
+    value = int(ip)
+    return any(int(pool.start) <= value <= int(pool.end) for pool in subnet.pools)
 
 
 def address_problem(

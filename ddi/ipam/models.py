@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
@@ -157,6 +157,92 @@ class Subnet:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HostDhcpOptions:
+    """A reservation's own DHCP options; each None (or empty list) inherits the subnet's.
+
+    The image lists only the fields that are set, so ``{}`` and a missing ``dhcp`` key both
+    mean "all from the subnet".
+    """
+
+    lease_time: int | None = None
+    """Seconds; T1 and T2 follow from it as they do for the subnet's."""
+    gateway: IPv4Address | None = None
+    """Router (option 3), and the default route of option 121 when routes are sent."""
+    dns_servers: tuple[IPv4Address, ...] | None = None
+    domain: str | None = None
+    mtu: int | None = None
+    routes: tuple[Route, ...] | None = None
+    ntp_servers: tuple[IPv4Address, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("dns_servers", "routes", "ntp_servers"):
+            if getattr(self, name) == ():
+                object.__setattr__(self, name, None)
+        if self.domain == "":
+            object.__setattr__(self, "domain", None)
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, name) is None for name in _HOST_DHCP_FIELDS)
+
+    def overlay(self, subnet: Subnet) -> Subnet:
+        """``subnet`` with this host's values in place of the subnet's."""
+        changes: dict[str, Any] = {
+            name: getattr(self, name)
+            for name in _HOST_DHCP_FIELDS
+            if getattr(self, name) is not None
+        }
+        return replace(subnet, **changes) if changes else subnet
+
+    def to_image(self) -> dict[str, Any]:
+        image: dict[str, Any] = {}
+        if self.lease_time is not None:
+            image["lease_time"] = self.lease_time
+        if self.gateway is not None:
+            image["gateway"] = str(self.gateway)
+        if self.dns_servers is not None:
+            image["dns_servers"] = [str(a) for a in self.dns_servers]
+        if self.domain is not None:
+            image["domain"] = self.domain
+        if self.mtu is not None:
+            image["mtu"] = self.mtu
+        if self.routes is not None:
+            image["routes"] = [r.to_image() for r in self.routes]
+        if self.ntp_servers is not None:
+            image["ntp_servers"] = [str(a) for a in self.ntp_servers]
+        return image
+
+    @classmethod
+    def from_image(cls, image: JsonObject) -> HostDhcpOptions:
+        def addresses(name: str) -> tuple[IPv4Address, ...] | None:
+            value = image.get(name)
+            return None if value is None else tuple(IPv4Address(a) for a in value)
+
+        routes = image.get("routes")
+        lease_time = image.get("lease_time")
+        mtu = image.get("mtu")
+        return cls(
+            lease_time=None if lease_time is None else int(lease_time),
+            gateway=_opt_ip(image.get("gateway")),
+            dns_servers=addresses("dns_servers"),
+            domain=image.get("domain"),
+            mtu=None if mtu is None else int(mtu),
+            routes=None if routes is None else tuple(Route.from_image(r) for r in routes),
+            ntp_servers=addresses("ntp_servers"),
+        )
+
+
+_HOST_DHCP_FIELDS = (
+    "lease_time",
+    "gateway",
+    "dns_servers",
+    "domain",
+    "mtu",
+    "routes",
+    "ntp_servers",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Host:
     """A reservation: one host object. Its A and PTR records derive from it.
 
@@ -178,8 +264,14 @@ class Host:
     """Per-host override of the boot file the profile would give."""
     boot_script: str | None = None
     """Per-host override of the iPXE script URL the profile would give."""
+    dhcp: HostDhcpOptions | None = None
+    """Per-host DHCP options over the subnet's; None (never an empty value) when there are none."""
     owner: Owner = Owner.EDGE
     version: int = 1
+
+    def __post_init__(self) -> None:
+        if self.dhcp is not None and self.dhcp.is_empty():
+            object.__setattr__(self, "dhcp", None)
 
     def to_image(self) -> dict[str, Any]:
         return {
@@ -192,6 +284,7 @@ class Host:
             "boot": self.boot,
             "boot_file": self.boot_file,
             "boot_script": self.boot_script,
+            "dhcp": None if self.dhcp is None else self.dhcp.to_image(),
             "owner": self.owner.value,
             "version": self.version,
         }
@@ -208,6 +301,8 @@ class Host:
             boot=image.get("boot"),
             boot_file=image.get("boot_file"),
             boot_script=image.get("boot_script"),
+            # Images written before per-host options existed have no "dhcp" key.
+            dhcp=None if image.get("dhcp") is None else HostDhcpOptions.from_image(image["dhcp"]),
             owner=Owner(image.get("owner", "edge")),
             version=int(image.get("version", 1)),
         )

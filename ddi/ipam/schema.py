@@ -112,7 +112,12 @@ CREATE INDEX conflict_open ON conflict (kind, object_id) WHERE resolved_at IS NU
 INSERT INTO meta (key, value) VALUES ('epoch', '1');
 """
 
-MIGRATIONS: Sequence[str] = (_V1,)
+_V2 = """
+-- HostDhcpOptions.to_image() as JSON; NULL: every option comes from the subnet.
+ALTER TABLE host ADD COLUMN dhcp TEXT;
+"""
+
+MIGRATIONS: Sequence[str] = (_V1, _V2)
 """SQL scripts; entry ``i`` migrates from ``user_version`` i to i + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -41,6 +41,7 @@ from ddi.ipam import schema
 from ddi.ipam.models import (
     Change,
     Host,
+    HostDhcpOptions,
     Kind,
     Lease,
     LeaseState,
@@ -51,11 +52,13 @@ from ddi.ipam.models import (
 )
 from ddi.ipam.validate import (
     check_host_address,
+    check_host_dhcp,
     host_address_problem,
     host_names,
     parse_circuit_id,
     parse_client_id,
     parse_dns_name,
+    parse_host_dhcp,
     parse_hostname,
     parse_ipv4,
     parse_mac,
@@ -76,13 +79,21 @@ CENTRAL_ACTOR = "central"
 """The actor of changes that come down from central; only it may change central-owned objects."""
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _HOST_COLUMNS = (
-    "id, ip, hostname, mac, client_id, circuit_id, boot, boot_file, boot_script, owner, version"
+    "id, ip, hostname, mac, client_id, circuit_id, boot, boot_file, boot_script, owner, version,"
+    " dhcp"
 )
+_HOST_INSERT = f"INSERT INTO host ({_HOST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_HOST_UPDATE = (
+    "UPDATE host SET ip = ?, hostname = ?, mac = ?, client_id = ?, circuit_id = ?, boot = ?,"
+    " boot_file = ?, boot_script = ?, owner = ?, version = ?, dhcp = ? WHERE id = ?"
+)
+"""Parameters: ``_host_row(host)`` for the insert, ``(*_host_row(host)[1:], host.id)`` for
+the update."""
 _LEASE_COLUMNS = 'ip, mac, client_id, circuit_id, hostname, state, start, "end", subnet'
 _RECORD_COLUMNS = "id, name, rtype, value, ttl, owner, version"
 _CHANGE_COLUMNS = "seq, epoch, kind, object_id, op, image, actor, reason, time"
 _UPDATABLE_HOST_FIELDS = frozenset(
-    {"ip", "hostname", "mac", "client_id", "circuit_id", "boot", "boot_file", "boot_script"}
+    {"ip", "hostname", "mac", "client_id", "circuit_id", "boot", "boot_file", "boot_script", "dhcp"}
 )
 _NAME_TYPES = ("A", "AAAA", "CNAME")
 """Record types that give a name an address, and so may not take a reservation's name."""
@@ -177,6 +188,7 @@ def _host_from_row(row: Sequence[Any]) -> Host:
         boot_script=row[8],
         owner=Owner(row[9]),
         version=row[10],
+        dhcp=None if row[11] is None else HostDhcpOptions.from_image(json.loads(row[11])),
     )
 
 
@@ -193,6 +205,7 @@ def _host_row(host: Host) -> tuple[Any, ...]:
         host.boot_script,
         host.owner.value,
         host.version,
+        None if host.dhcp is None else json.dumps(host.dhcp.to_image()),
     )
 
 
@@ -730,7 +743,7 @@ class Store:
                 raise Conflict("id", host.id, "another host")
             await self._check_host(tx, host)
             await tx.db.execute(
-                f"INSERT INTO host ({_HOST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _HOST_INSERT,
                 _host_row(host),
             )
             tx.log(Kind.HOST, host.id, Op.UPSERT, host.to_image(), actor=actor, reason=reason)
@@ -747,8 +760,10 @@ class Store:
     ) -> Change:
         """Change some fields of the host found by ``key``; its version goes up by one.
 
-        ``fields`` may hold ip, hostname, mac, client_id, circuit_id, boot, boot_file and
-        boot_script; an empty string or None clears an optional field. The result is
+        ``fields`` may hold ip, hostname, mac, client_id, circuit_id, boot, boot_file,
+        boot_script and dhcp; an empty string or None clears an optional field. ``dhcp`` is
+        merged into the host's options: each key given is set, a key given as None returns
+        to the subnet's value, and ``dhcp`` None (or ``{}``) returns them all. The result is
         validated as :meth:`add_host` does, ignoring the host itself.
 
         Raises:
@@ -765,6 +780,9 @@ class Store:
             _check_edge_may_change(old, describe_host(old), actor)
             image = old.to_image()
             for name, value in fields.items():
+                if name == "dhcp":
+                    image["dhcp"] = _merge_dhcp(old, value)
+                    continue
                 image[name] = None if value is None or value == "" else str(value)
             if image["ip"] is None:
                 raise Invalid("ip", "", "a reservation needs an address")
@@ -772,11 +790,10 @@ class Store:
                 raise Invalid("hostname", "", "a reservation needs a hostname")
             image["ip"] = str(parse_ipv4(image["ip"]))
             image["version"] = old.version + 1
-            host = _normalise_host(Host.from_image(image))
+            host = _normalise_host(_host_from_image(image))
             await self._check_host(tx, host)
             await tx.db.execute(
-                "UPDATE host SET ip = ?, hostname = ?, mac = ?, client_id = ?, circuit_id = ?,"
-                " boot = ?, boot_file = ?, boot_script = ?, owner = ?, version = ? WHERE id = ?",
+                _HOST_UPDATE,
                 (*_host_row(host)[1:], host.id),
             )
             tx.log(Kind.HOST, host.id, Op.UPSERT, host.to_image(), actor=actor, reason=reason)
@@ -805,6 +822,8 @@ class Store:
         subnet = check_host_address(host.ip, subnets)
         if subnet.gateway == host.ip:
             raise Conflict("ip", str(host.ip), f"the gateway of subnet {subnet.name}")
+        if host.dhcp is not None:
+            check_host_dhcp(host.dhcp, subnet)
         others = [
             _host_from_row(row)
             for row in await tx.fetch(
@@ -1225,14 +1244,12 @@ class Store:
                 )
             if existing is None:
                 await tx.db.execute(
-                    f"INSERT INTO host ({_HOST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _HOST_INSERT,
                     _host_row(host),
                 )
             else:
                 await tx.db.execute(
-                    "UPDATE host SET ip = ?, hostname = ?, mac = ?, client_id = ?,"
-                    " circuit_id = ?, boot = ?, boot_file = ?, boot_script = ?, owner = ?,"
-                    " version = ? WHERE id = ?",
+                    _HOST_UPDATE,
                     (*_host_row(host)[1:], host.id),
                 )
             tx.log(
@@ -1364,15 +1381,12 @@ class Store:
                 await self._check_host(tx, host)
                 if existing:
                     await tx.db.execute(
-                        "UPDATE host SET ip = ?, hostname = ?, mac = ?, client_id = ?,"
-                        " circuit_id = ?, boot = ?, boot_file = ?, boot_script = ?, owner = ?,"
-                        " version = ? WHERE id = ?",
+                        _HOST_UPDATE,
                         (*_host_row(host)[1:], host.id),
                     )
                 else:
                     await tx.db.execute(
-                        f"INSERT INTO host ({_HOST_COLUMNS})"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        _HOST_INSERT,
                         _host_row(host),
                     )
                 tx.log(Kind.HOST, host.id, Op.UPSERT, host.to_image(), actor=actor, reason=reason)
@@ -1461,6 +1475,7 @@ def _normalise_host(host: Host) -> Host:
         boot=host.boot or None,
         boot_file=host.boot_file or None,
         boot_script=host.boot_script or None,
+        dhcp=parse_host_dhcp(host.dhcp),
         owner=Owner(host.owner),
     )
     if host.mac is None and host.client_id is None and host.circuit_id is None:
@@ -1470,6 +1485,28 @@ def _normalise_host(host: Host) -> Host:
     if host.version < 1:
         raise Invalid("version", str(host.version), "must be 1 or more")
     return host
+
+
+def _merge_dhcp(old: Host, given: Any) -> dict[str, Any] | None:
+    """``update_host``'s ``dhcp`` field: the host's options with the given keys set (a None
+    value returns that key to the subnet's); None or ``{}`` alone clears them all."""
+    if given is None or given == {}:
+        return None
+    if not isinstance(given, Mapping):
+        raise Invalid("dhcp", str(given), "an object of DHCP options is expected")
+    merged = {} if old.dhcp is None else old.dhcp.to_image()
+    for name, value in given.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+def _host_from_image(image: Mapping[str, Any]) -> Host:
+    """``Host.from_image`` for an image whose ``dhcp`` part is not yet validated."""
+    host = Host.from_image({**image, "dhcp": None})
+    return dataclasses.replace(host, dhcp=parse_host_dhcp(image.get("dhcp")))
 
 
 def _check_subnets(subnets: Iterable[Subnet]) -> None:

@@ -13,22 +13,25 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Sequence
-from ipaddress import IPv4Address, IPv6Address
+from collections.abc import Iterable, Mapping, Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
+from typing import Any
 
 import netaddr
 
 from ddi.errors import Invalid
-from ddi.ipam.models import RECORD_TYPES, Subnet
+from ddi.ipam.models import RECORD_TYPES, HostDhcpOptions, Route, Subnet
 
 __all__ = [
     "check_host_address",
+    "check_host_dhcp",
     "format_hex",
     "host_address_problem",
     "host_names",
     "parse_circuit_id",
     "parse_client_id",
     "parse_dns_name",
+    "parse_host_dhcp",
     "parse_hostname",
     "parse_ipv4",
     "parse_mac",
@@ -53,6 +56,19 @@ _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _OWNER_LABEL = re.compile(r"^(\*|[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)$")
 _ID_MAX_BYTES = 255  # one DHCP option's worth (RFC 2132 §2)
 _TXT_MAX = 4000
+LEASE_TIME_RANGE = (60, 365 * 86400)
+"""Seconds a lease may last: the same bounds as a subnet's ``lease_time`` in the config."""
+MTU_RANGE = (68, 65535)
+"""RFC 2132 §5.1: the interface MTU option's minimum legal value is 68."""
+HOST_DHCP_FIELDS = (
+    "lease_time",
+    "gateway",
+    "dns_servers",
+    "domain",
+    "mtu",
+    "routes",
+    "ntp_servers",
+)
 
 
 def format_hex(data: bytes) -> str:
@@ -329,3 +345,116 @@ def host_names(
         if zone:
             names.add(f"{hostname}.{zone.lower().rstrip('.')}")
     return names
+
+
+def _int_in(field: str, raw: Any, bounds: tuple[int, int]) -> int:
+    lo, hi = bounds
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise Invalid(field, str(raw), "not an integer")
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise Invalid(field, str(raw), "not an integer") from None
+    if not lo <= value <= hi:
+        raise Invalid(field, str(raw), f"must be from {lo} to {hi}")
+    return value
+
+
+def _address_list(field: str, raw: Any) -> tuple[IPv4Address, ...]:
+    if isinstance(raw, str) or not isinstance(raw, Sequence):
+        raise Invalid(field, str(raw), "a list of IPv4 addresses is expected")
+    return tuple(
+        parse_ipv4(a if isinstance(a, str | IPv4Address) else str(a), field=field) for a in raw
+    )
+
+
+def parse_route(raw: Any) -> Route:
+    """A classless static route from ``{"destination": "10.0.0.0/8", "gateway": IP}``, a
+    :class:`Route`, or the CLI's ``DEST/LEN=GATEWAY`` text.
+
+    Raises:
+        Invalid (field ``routes``): malformed, or the destination has host bits set.
+    """
+    if isinstance(raw, Route):
+        return raw
+    if isinstance(raw, str):
+        dest_text, sep, gateway_text = raw.partition("=")
+        if not sep:
+            raise Invalid("routes", raw, "expected DEST/LEN=GATEWAY")
+        raw = {"destination": dest_text.strip(), "gateway": gateway_text.strip()}
+    if not isinstance(raw, Mapping) or set(raw) != {"destination", "gateway"}:
+        raise Invalid("routes", str(raw), "expected destination and gateway")
+    try:
+        destination = IPv4Network(str(raw["destination"]))
+    except ValueError as exc:  # also host bits set: 10.0.0.1/8
+        raise Invalid("routes", str(raw["destination"]), f"bad destination: {exc}") from None
+    return Route(destination=destination, gateway=parse_ipv4(raw["gateway"], field="routes"))
+
+
+def parse_host_dhcp(raw: Mapping[str, Any] | HostDhcpOptions | None) -> HostDhcpOptions | None:
+    """A reservation's DHCP options from their image (or a value), checked field by field.
+
+    Each field is optional; None or an empty list inherits the subnet's value.
+
+    Returns:
+        The normalised options, or None when none is set.
+
+    Raises:
+        Invalid: naming the field: an unknown one, a lease time or MTU out of range, a
+            malformed address, domain or route.
+    """
+    if raw is None:
+        return None
+    if isinstance(raw, HostDhcpOptions):
+        raw = raw.to_image()
+    if not isinstance(raw, Mapping):
+        raise Invalid("dhcp", str(raw), "an object of DHCP options is expected")
+    for name in raw:
+        if name not in HOST_DHCP_FIELDS:
+            raise Invalid(
+                name, str(raw[name]), f"unknown DHCP option field ({', '.join(HOST_DHCP_FIELDS)})"
+            )
+
+    def given(name: str) -> Any:
+        value = raw.get(name)
+        return None if value is None or value == "" or value == [] else value
+
+    lease_time, gateway, dns, domain = (given(n) for n in HOST_DHCP_FIELDS[:4])
+    mtu, routes, ntp = (given(n) for n in HOST_DHCP_FIELDS[4:])
+    if routes is not None and (isinstance(routes, str) or not isinstance(routes, Sequence)):
+        raise Invalid("routes", str(routes), "a list of routes is expected")
+    options = HostDhcpOptions(
+        lease_time=None
+        if lease_time is None
+        else _int_in("lease_time", lease_time, LEASE_TIME_RANGE),
+        gateway=None if gateway is None else parse_ipv4(gateway, field="gateway"),
+        dns_servers=None if dns is None else _address_list("dns_servers", dns),
+        domain=None if domain is None else parse_dns_name(str(domain), field="domain"),
+        mtu=None if mtu is None else _int_in("mtu", mtu, MTU_RANGE),
+        routes=None if routes is None else tuple(parse_route(r) for r in routes),
+        ntp_servers=None if ntp is None else _address_list("ntp_servers", ntp),
+    )
+    return None if options.is_empty() else options
+
+
+def check_host_dhcp(options: HostDhcpOptions, subnet: Subnet) -> None:
+    """Refuse a reservation's options that cannot work on its subnet: a router or a route's
+    gateway off the subnet (the client could not reach it), or a duplicate route.
+
+    Raises:
+        Invalid: naming ``gateway`` or ``routes``.
+    """
+    if options.gateway is not None:
+        problem = host_address_problem(options.gateway, subnet)
+        if problem is not None:
+            raise Invalid("gateway", str(options.gateway), f"the router is {problem}")
+    seen: set[IPv4Network] = set()
+    for route in options.routes or ():
+        problem = host_address_problem(route.gateway, subnet)
+        if problem is not None:
+            raise Invalid(
+                "routes", f"{route.destination}={route.gateway}", f"the gateway is {problem}"
+            )
+        if route.destination in seen:
+            raise Invalid("routes", str(route.destination), "the destination is given twice")
+        seen.add(route.destination)

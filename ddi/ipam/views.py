@@ -206,17 +206,16 @@ class IpamIndex:
                     if change.op is Op.UPSERT:
                         self._put_host(Host.from_image(change.image))
                 case Kind.LEASE:
-                    # Leases are never deleted, only moved to another state.
+                    # Leases are never deleted, only moved to another state. A lease the store
+                    # committed in this process comes with its value: no parsing.
+                    image = change.image
+                    if isinstance(image, LeaseImage):
+                        self._drop_lease(image.lease.ip)
+                        self._put_lease(image.lease)
+                        continue
                     self._drop_lease(IPv4Address(change.object_id))
                     if change.op is Op.UPSERT:
-                        image = change.image
-                        # A lease the store committed in this process comes with its value.
-                        lease = (
-                            image.lease
-                            if isinstance(image, LeaseImage)
-                            else Lease.from_image(image)
-                        )
-                        self._put_lease(lease)
+                        self._put_lease(Lease.from_image(image))
                 case Kind.RECORD:
                     self._drop_record(change.object_id)
                     if change.op is Op.UPSERT:

@@ -1,0 +1,84 @@
+"""``ddi reserve`` with per-host DHCP options, against a real ``ddi serve`` process (the
+harness of test_cli.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.net.test_cli import Daemon, add
+
+OPTION_FLAGS = (
+    "--lease-time", "600", "--router", "198.18.0.254",
+    "--dns-server", "198.18.0.53", "--dns-server", "198.18.0.54",
+    "--domain", "lab.site.example", "--mtu", "9000",
+    "--route", "10.0.0.0/8=198.18.0.3", "--ntp-server", "198.18.0.123",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    d = Daemon(tmp_path_factory.mktemp("ddi"))
+    d.start()
+    yield d
+    assert d.stop() == 0, d.log.read_text()
+
+
+def test_add_with_dhcp_options_and_show_them(daemon: Daemon) -> None:
+    result = add(daemon, 10, *OPTION_FLAGS)
+    assert result.returncode == 0, result.stderr
+    host = daemon.json("reserve", "show", "host10")
+    assert host["dhcp"] == {
+        "lease_time": 600,
+        "gateway": "198.18.0.254",
+        "dns_servers": ["198.18.0.53", "198.18.0.54"],
+        "domain": "lab.site.example",
+        "mtu": 9000,
+        "routes": [{"destination": "10.0.0.0/8", "gateway": "198.18.0.3"}],
+        "ntp_servers": ["198.18.0.123"],
+    }
+    shown = daemon.cli("reserve", "show", "host10")
+    assert shown.returncode == 0, shown.stderr
+    lines = {
+        line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in shown.stdout.splitlines()
+    }
+    assert lines["lease_time"] == "600"
+    assert lines["router"] == "198.18.0.254"
+    assert lines["dns_servers"] == "198.18.0.53,198.18.0.54"
+    assert lines["routes"] == "10.0.0.0/8=198.18.0.3"
+    assert lines["mtu"] == "9000"
+
+
+def test_set_and_clear_single_options(daemon: Daemon) -> None:
+    assert add(daemon, 20).returncode == 0
+    plain = daemon.cli("reserve", "show", "host20")
+    assert any(line.split() == ["router:", "(subnet)"] for line in plain.stdout.splitlines())
+    result = daemon.cli("reserve", "set", "host20", "--mtu", "1400", "--lease-time", "900")
+    assert result.returncode == 0, result.stderr
+    assert "(subnet) -> 1400" in result.stdout
+    assert daemon.json("reserve", "show", "host20")["dhcp"] == {"lease_time": 900, "mtu": 1400}
+    cleared = daemon.cli("reserve", "set", "host20", "--clear", "mtu")
+    assert cleared.returncode == 0, cleared.stderr
+    assert daemon.json("reserve", "show", "host20")["dhcp"] == {"lease_time": 900}
+    assert daemon.cli("reserve", "set", "host20", "--clear", "dhcp").returncode == 0
+    assert daemon.json("reserve", "show", "host20")["dhcp"] is None
+    contradiction = daemon.cli("reserve", "set", "host20", "--mtu", "1400", "--clear", "mtu")
+    assert contradiction.returncode == 2
+
+
+def test_bad_options_exit_1_naming_the_field_and_change_nothing(daemon: Daemon) -> None:
+    assert add(daemon, 30).returncode == 0
+    for flags, field in (
+        (("--lease-time", "5"), "lease_time"),
+        (("--router", "198.18.9.1"), "gateway"),
+        (("--mtu", "40"), "mtu"),
+        (("--route", "10.0.0.1/8=198.18.0.3"), "routes"),
+        (("--dns-server", "nope"), "dns_servers"),
+    ):
+        result = daemon.cli("reserve", "set", "host30", *flags)
+        assert result.returncode == 1, (flags, result.stdout)
+        assert field in result.stderr, (flags, result.stderr)
+    assert daemon.json("reserve", "show", "host30")["version"] == 1
+    malformed = daemon.cli("reserve", "set", "host30", "--route", "10.0.0.0/8")
+    assert malformed.returncode == 2
