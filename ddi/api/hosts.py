@@ -6,7 +6,8 @@
   boot_script?, dhcp?, actor, reason, dry_run}`` → 201 ``{"change", "host", "dry_run"}`` (200 on a
   dry run)
 * ``PATCH  /v1/hosts/{key}``  ← ``{"fields": {name: value|null}, actor, reason, dry_run}``
-  → ``{"change", "host", "before", "dry_run"}``
+  → ``{"change", "host", "before", "dry_run"}``; when the fields already hold these values
+  nothing is written: ``{"change": null, "host": <current image>, "dry_run"}``
 
 ``dhcp`` is the host's own DHCP options, in their image form: ``{"lease_time": 600,
 "gateway": IP, "dns_servers": [IP], "domain": NAME, "mtu": 1400, "routes": [{"destination":
@@ -113,6 +114,10 @@ async def update_host(request: web.Request) -> web.Response:
     change = await store.update_host(
         before.id, fields, actor=args.actor, reason=args.reason, dry_run=args.dry_run
     )
+    if change is None:
+        return web.json_response(
+            {"change": None, "host": before.to_image(), "dry_run": args.dry_run}
+        )
     return change_response(change, host=change.image, before=before.to_image())
 
 

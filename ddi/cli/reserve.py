@@ -276,6 +276,8 @@ def set_(
     result = api().patch(f"/v1/hosts/{quote_key(key)}", write_body(reason, dry_run, fields=fields))
     if as_json:
         print_json(result)
+    elif result.get("change") is None:
+        click.echo(f"no change: {result['host']['hostname']} already has these values")
     else:
         _show_change(result, "change" if dry_run else "changed", dry_run)
 

@@ -757,7 +757,7 @@ class Store:
         actor: str,
         reason: str,
         dry_run: bool = False,
-    ) -> Change:
+    ) -> Change | None:
         """Change some fields of the host found by ``key``; its version goes up by one.
 
         ``fields`` may hold ip, hostname, mac, client_id, circuit_id, boot, boot_file,
@@ -765,6 +765,10 @@ class Store:
         merged into the host's options: each key given is set, a key given as None returns
         to the subnet's value, and ``dhcp`` None (or ``{}``) returns them all. The result is
         validated as :meth:`add_host` does, ignoring the host itself.
+
+        Returns:
+            The change written, or None when the fields already hold these values: then
+            nothing is written, the version stays and no change-log entry is made.
 
         Raises:
             NotFound: no host matches ``key``.
@@ -791,6 +795,8 @@ class Store:
             image["ip"] = str(parse_ipv4(image["ip"]))
             image["version"] = old.version + 1
             host = _normalise_host(_host_from_image(image))
+            if dataclasses.replace(host, version=old.version) == old:
+                return None
             await self._check_host(tx, host)
             await tx.db.execute(
                 _HOST_UPDATE,

@@ -82,3 +82,16 @@ def test_bad_options_exit_1_naming_the_field_and_change_nothing(daemon: Daemon) 
     assert daemon.json("reserve", "show", "host30")["version"] == 1
     malformed = daemon.cli("reserve", "set", "host30", "--route", "10.0.0.0/8")
     assert malformed.returncode == 2
+
+
+def test_set_with_nothing_changing_writes_nothing_and_says_so(daemon: Daemon) -> None:
+    assert add(daemon, 40, "--mtu", "1400").returncode == 0
+    last_seq = daemon.json("status")["store"]["last_seq"]
+    same = daemon.cli("reserve", "set", "host40", "--ip", "198.18.0.40", "--mtu", "1400")
+    assert same.returncode == 0, same.stderr
+    assert same.stdout.strip() == "no change: host40 already has these values"
+    answer = daemon.json("reserve", "set", "host40", "--hostname", "host40")
+    assert answer["change"] is None
+    assert answer["host"]["version"] == 1
+    assert daemon.json("status")["store"]["last_seq"] == last_seq
+    assert daemon.json("reserve", "show", "host40")["version"] == 1
