@@ -8,6 +8,9 @@ counted (``reason="overload"``), never queued without bound, and a packet that w
 than ``dhcp.queue_max_age`` is dropped as ``stale`` instead of answered late. Packets that
 continue an exchange (REQUEST, DECLINE, RELEASE, INFORM) queue apart and go first, and evict
 DISCOVERs when the queue is full: under overload, new exchanges wait, begun ones do not.
+Under a backlog of DISCOVERs the newest is answered first and a full queue sheds its oldest
+(``LIFO_BACKLOG``): answering a client that gave up long ago only wastes the capacity that an
+overload lacks.
 A ``call_soon`` step takes packets off the queues in small batches and runs decode -> engine;
 replies that acknowledge a lease go to the group committer and leave only once it is durable;
 others leave at once. A slow store never blocks the receive path: only the committer awaits it.
@@ -61,6 +64,10 @@ PROCESS_BATCH = 16
 """Packets taken through the engine per loop iteration. Small, so that the loop comes round
 often to the store's completions: a group commit needs several loop round trips, and the
 replies it holds wait for them."""
+LIFO_BACKLOG = 64
+"""DISCOVERs waiting past which the newest is answered first (adaptive LIFO): under a backlog
+the oldest ones' clients have most likely given up or retransmitted already, while an answer
+to the newest still completes an exchange. The oldest age out as ``stale``."""
 MAX_DATAGRAM = 4096
 SIOCGIFADDR = 0x8915
 
@@ -292,6 +299,9 @@ class DhcpServer:
                 urgent.append(item)
             elif len(queue) + len(urgent) >= limit:
                 shed += 1
+                if queue:
+                    queue.popleft()  # the oldest DISCOVER makes room for the newest
+                    queue.append(item)
             else:
                 queue.append(item)
         if shed:
@@ -307,9 +317,14 @@ class DhcpServer:
         assert self._loop is not None
         oldest = self._loop.time() - self.config.queue_max_age
         stale = 0
+        while queue and queue[0][3] < oldest:
+            queue.popleft()
+            stale += 1
         for _ in range(PROCESS_BATCH):
             if urgent:
                 data, addr, listener, arrived = urgent.popleft()
+            elif len(queue) > LIFO_BACKLOG:
+                data, addr, listener, arrived = queue.pop()
             elif queue:
                 data, addr, listener, arrived = queue.popleft()
             else:
