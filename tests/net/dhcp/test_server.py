@@ -65,8 +65,8 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running(cfg: Config) -> AsyncIterator[Running]:
-    store = await Store.open(cfg.site.data_dir / "ddi.sqlite", domain=cfg.site.domain)
+async def running(cfg: Config, store_type: type[Store] = Store) -> AsyncIterator[Running]:
+    store = await store_type.open(cfg.site.data_dir / "ddi.sqlite", domain=cfg.site.domain)
     try:
         await store.sync_subnets(cfg.subnets, actor="test", reason="setup")
         index = await IpamIndex.load(store)
@@ -141,6 +141,51 @@ def relay_port() -> int:
 def _internal_errors() -> float:
     value = metrics.REGISTRY.get_sample_value("ddi_internal_errors_total", {"area": "dhcp"})
     return value or 0.0
+
+
+class GatedStore(Store):
+    """A store whose lease commits wait at the last step before COMMIT until ``gate`` opens."""
+
+    gate: asyncio.Event
+    reached: asyncio.Event
+
+    async def _before_commit(self, tx: Any) -> None:
+        if any(c.kind.value == "lease" for c in tx.changes):
+            self.reached.set()
+            await self.gate.wait()
+
+
+@pytest.mark.asyncio
+async def test_the_ack_leaves_only_once_its_lease_is_committed(
+    tmp_path: Path, relay_port: int
+) -> None:
+    GatedStore.gate = asyncio.Event()
+    GatedStore.reached = asyncio.Event()
+    async with running(make_config(tmp_path, relay_port), store_type=GatedStore) as r:
+        relay = Relay(r.port)
+        try:
+            offer = await relay.exchange(relay.request(1, MessageType.DISCOVER, xid=9))
+            relay.send(
+                relay.request(
+                    1,
+                    MessageType.REQUEST,
+                    xid=9,
+                    requested_address=offer.yiaddr.packed,
+                    server_identifier=IPv4Address("127.0.0.1").packed,
+                )
+            )
+            async with asyncio.timeout(3):
+                await GatedStore.reached.wait()
+            # Rows written, transaction open, COMMIT not yet run: no ACK, nothing visible.
+            with pytest.raises(TimeoutError):
+                await relay.receive(wait=0.3)
+            assert await r.store.leases() == []
+            GatedStore.gate.set()
+            ack = await relay.receive()
+            assert ack.message_type is MessageType.ACK
+            assert [x.ip for x in await r.store.leases()] == [offer.yiaddr]
+        finally:
+            relay.close()
 
 
 @pytest.mark.asyncio
