@@ -4,12 +4,23 @@ malformed request into a 400, and the shape of a write's answer.
 Route modules read ``request.app[APP_KEY]`` (the daemon's ``AppContext``) and raise the store's
 ``Conflict`` / ``NotFound`` / ``Invalid`` or ``BadRequest``; the middleware in ``ddi.api`` maps
 them to HTTP once.
+
+Who a write is recorded as (the change log's ``actor``) is decided here, never taken on trust:
+
+* On the unix socket: the connecting process's account, from SO_PEERCRED. An ``actor`` in the
+  body is ignored, except from root, which may name the user it acts for: recorded as
+  ``"root as alice"`` (the CLI sends ``$SUDO_USER`` when run through sudo). Root without an
+  actor, or naming itself, is ``"root"``.
+* On the TCP listener (bearer token): ``"api-token"``, or ``"api-token:<actor>"`` when the body
+  names one. A ``:`` or a space never occurs in a local account name, so neither form can pass
+  for a local user, nor for ``central``, the one actor that may change central-owned objects.
 """
 
 from __future__ import annotations
 
 import json
 import pwd
+import re
 import socket
 import struct
 from typing import TYPE_CHECKING, Any
@@ -82,29 +93,71 @@ def query_int(request: web.Request, name: str, default: int, *, lo: int, hi: int
     return value
 
 
-def peer_user(request: web.Request) -> str | None:
-    """The user at the other end of a unix-socket connection (SO_PEERCRED), if known."""
+TOKEN_ACTOR = "api-token"
+"""The actor of a write on the TCP listener; ``api-token:<name>`` when the client names one."""
+UNKNOWN_PEER = "unix-peer-unknown"
+"""The actor of a unix-socket write whose peer credentials cannot be read."""
+_CLAIMED_ACTOR = re.compile(r"^[A-Za-z0-9._@+-]{1,64}$")
+
+
+def _peer_uid(request: web.Request) -> int | None:
     sock = request.transport.get_extra_info("socket") if request.transport else None
-    if sock is None or sock.family != socket.AF_UNIX or not hasattr(socket, "SO_PEERCRED"):
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
         return None
     try:
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     except OSError:
         return None
     _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+def _on_unix_socket(request: web.Request) -> bool:
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    return sock is not None and sock.family == socket.AF_UNIX
+
+
+def peer_user(request: web.Request) -> str | None:
+    """The user at the other end of a unix-socket connection (SO_PEERCRED), if known."""
+    uid = _peer_uid(request) if _on_unix_socket(request) else None
+    if uid is None:
+        return None
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return f"uid:{uid}"
 
 
+def write_actor(request: web.Request, claimed: str | None) -> str:
+    """The change log's actor for a write whose body named ``claimed`` (module docstring).
+
+    Raises:
+        BadRequest: ``claimed`` is used and is not 1-64 letters, digits or ``._@+-``.
+    """
+    if _on_unix_socket(request):
+        user = peer_user(request)
+        if user is None:
+            return UNKNOWN_PEER
+        if _peer_uid(request) != 0 or not claimed or claimed == user:
+            return user
+        return f"{user} as {_checked_actor(claimed)}"
+    return f"{TOKEN_ACTOR}:{_checked_actor(claimed)}" if claimed else TOKEN_ACTOR
+
+
+def _checked_actor(claimed: str) -> str:
+    if not _CLAIMED_ACTOR.match(claimed):
+        raise BadRequest("actor must be 1-64 letters, digits or '._@+-'", field="actor")
+    return claimed
+
+
 class WriteArgs:
-    """``actor``, ``reason`` and ``dry_run`` of a write request."""
+    """``actor``, ``reason`` and ``dry_run`` of a write request; ``actor`` is the one recorded
+    (:func:`write_actor`), not simply the one the body names."""
 
     __slots__ = ("actor", "dry_run", "reason")
 
     def __init__(self, request: web.Request, body: dict[str, Any]) -> None:
-        self.actor = text(body, "actor") or peer_user(request) or "api"
+        self.actor = write_actor(request, text(body, "actor"))
         self.reason = text(body, "reason") or ""
         self.dry_run = flag(body, "dry_run")
 

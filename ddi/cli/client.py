@@ -162,7 +162,12 @@ def api(ctx: click.Context | None = None) -> ApiClient:
 
 
 def actor() -> str:
-    """The operating-system user running the CLI; the change log records it."""
+    """Who the CLI says it acts for: the user who ran sudo when running as root through it,
+    else the operating-system user. The daemon records the socket peer's own account and
+    takes this name only from root (``root as alice``), see ``ddi.api.common``."""
+    sudo_user = os.environ.get("SUDO_USER")
+    if os.geteuid() == 0 and sudo_user:
+        return sudo_user
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -3,11 +3,15 @@ harness of test_cli.py)."""
 
 from __future__ import annotations
 
+import os
+import pwd
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
-from tests.net.test_cli import Daemon, add
+from tests.net.test_cli import ROOT, Daemon, add
 
 OPTION_FLAGS = (
     "--lease-time", "600", "--router", "198.18.0.254",
@@ -95,3 +99,20 @@ def test_set_with_nothing_changing_writes_nothing_and_says_so(daemon: Daemon) ->
     assert answer["host"]["version"] == 1
     assert daemon.json("status")["store"]["last_seq"] == last_seq
     assert daemon.json("reserve", "show", "host40")["version"] == 1
+
+
+def test_root_through_sudo_is_recorded_as_acting_for_the_sudo_user(daemon: Daemon) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the socket peer must be uid 0")
+    result = subprocess.run(
+        [sys.executable, "-m", "ddi", "--socket", str(daemon.socket), "reserve", "add",
+         "--mac", "52:54:00:00:01:32", "--ip", "198.18.0.50", "--hostname", "host50"],
+        cwd=ROOT, capture_output=True, text=True, timeout=30, check=False,
+        env={**os.environ, "SUDO_USER": "alice"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    entries = daemon.json("changes", "list")
+    root = pwd.getpwuid(0).pw_name
+    assert [c["actor"] for c in entries if c["image"].get("hostname") == "host50"] == [
+        f"{root} as alice"
+    ]

@@ -96,7 +96,7 @@ async def test_add_list_show(client: TestClient[web.Request, web.Application]) -
     status, body = await call(client, "POST", "/v1/hosts", {**HOST, "actor": "alice"})
     assert status == 201
     assert body["dry_run"] is False
-    assert body["change"]["actor"] == "alice"
+    assert body["change"]["actor"] == "api-token:alice"  # over TCP: prefixed, never a local user
     assert body["host"]["hostname"] == "web1"
     status, body = await call(client, "GET", "/v1/hosts")
     assert status == 200
@@ -203,9 +203,9 @@ async def test_patch_and_delete_record_actor_and_reason(
     assert status == 200
     entries = (await call(client, "GET", "/v1/changes?after=1"))[1]["changes"]
     assert [(c["op"], c["actor"], c["reason"]) for c in entries] == [
-        ("upsert", "api", ""),
-        ("upsert", "bob", "uefi now"),
-        ("delete", "api", "gone"),
+        ("upsert", "api-token", ""),  # a TCP client: the token's actor, not a local user
+        ("upsert", "api-token:bob", "uefi now"),
+        ("delete", "api-token", "gone"),
     ]
 
 
