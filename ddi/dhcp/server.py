@@ -181,6 +181,7 @@ class DhcpServer:
         self.dropped: dict[str, int] = {}
         self._boot_problems: set[str] = set()
         self._sources: dict[str, IPv4Address] = {}
+        self._texts: dict[IPv4Address, str] = {}
         self._drop_counters: dict[str, Any] = {}
         self._received_counters: dict[Any, Any] = {}
         self._sent_counters: dict[Any, Any] = {}
@@ -392,11 +393,20 @@ class DhcpServer:
             found = self._sources[text] = IPv4Address(text)
         return found
 
+    def _address_text(self, ip: IPv4Address) -> str:
+        # Destinations repeat (relays): format each once, as sources are parsed once.
+        text = self._texts.get(ip)
+        if text is None:
+            if len(self._texts) >= 4096:
+                self._texts.clear()
+            text = self._texts[ip] = str(ip)
+        return text
+
     def _send(self, listener: _Listener, payload: bytes, reply: Reply) -> None:
         to = reply.to
         try:
             if to.hwaddr is None:
-                listener.sock.sendto(payload, (str(to.ip), to.port))
+                listener.sock.sendto(payload, (self._address_text(to.ip), to.port))
             elif (
                 listener.frames is not None
                 and listener.local_ip is not None

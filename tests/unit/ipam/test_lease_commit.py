@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ddi.ipam.models import Lease, LeaseState, Subnet
-from ddi.ipam.store import LeaseImage, Store
+from ddi.ipam.store import LeaseImage, Store, _image_texts
 from ddi.ipam.views import IpamIndex
 
 BIG = Subnet(name="big", cidr=IPv4Network("198.18.0.0/16"))
@@ -66,3 +66,13 @@ def test_lease_image_is_the_plain_image_and_keeps_its_lease(now: float) -> None:
     assert image == lease.to_image()
     assert json.loads(json.dumps(image)) == lease.to_image()
     assert image.lease is lease
+
+
+def test_batch_image_texts_equal_one_encoding_each(now: float) -> None:
+    odd = leases(3, now)
+    odd[1] = Lease(ip=IPv4Address("198.18.0.7"), mac=None, hostname='we"},{"ip":ird\u00e9',
+                   start=now, end=now + 1, subnet='s},{"ip":')  # fmt: skip
+    for batch in (leases(1, now), leases(7, now), odd):
+        images = [LeaseImage(x) for x in batch]
+        expected = [json.dumps(i, separators=(",", ":")) for i in images]
+        assert _image_texts(images) == expected
