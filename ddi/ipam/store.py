@@ -1249,7 +1249,7 @@ class Store:
                 return None
             try:
                 host = _normalise_host(Host.from_image(central))
-            except (Invalid, KeyError, ValueError) as exc:
+            except (Invalid, KeyError, ValueError, TypeError) as exc:  # a malformed image
                 field = exc.field if isinstance(exc, Invalid) else "image"
                 return await self._sync_conflict(tx, object_id, field, str(exc), None, central, now)
             if existing is not None and existing.to_image() == host.to_image():

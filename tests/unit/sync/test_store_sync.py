@@ -170,6 +170,20 @@ async def test_central_reservation_colliding_with_edge_state_is_a_conflict(store
 
 
 @pytest.mark.asyncio
+async def test_malformed_central_image_is_a_conflict_not_a_crash(store: Store) -> None:
+    last = await store.last_seq()
+    bad_options = host(22, id="b" * 32, mac="52:54:00:00:00:22").to_image() | {"dhcp": {"mtu": [1]}}
+    missing_ip = {k: v for k, v in host(23, id="a" * 32).to_image().items() if k != "ip"}
+    results = [await store.apply_central_host(Op.UPSERT, i) for i in (bad_options, missing_ip)]
+    assert [(r or {}).get("field") for r in results] == ["image", "image"]
+    assert await store.last_seq() == last
+    assert {c["object_id"] for c in await store.sync_conflicts(open_only=True)} == {
+        "b" * 32,
+        "a" * 32,
+    }
+
+
+@pytest.mark.asyncio
 async def test_resolving_a_conflict_keeps_edge_or_takes_central(store: Store) -> None:
     mine = await store.add_host(host(10), actor="t", reason="r")
     await store.commit_leases(
