@@ -238,9 +238,10 @@ class _Offer:
     rule: Rule
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class _Context:
-    """What every handler needs about one request."""
+    """What every handler needs about one request (private and never changed after it is
+    made; not frozen, which would make each request pay for a checked ``__init__``)."""
 
     packet: DhcpPacket
     inbound: Inbound

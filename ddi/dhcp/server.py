@@ -34,7 +34,7 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any, assert_never
 
@@ -147,6 +147,8 @@ class _Listener:
     frames: socket.socket | None = None
     """A packet socket for link-layer unicast to clients without an address (RFC 2131 §4.1);
     None without CAP_NET_RAW (those replies are then broadcast)."""
+    inbounds: dict[Any, Inbound] = field(default_factory=dict)
+    """The ``Inbound`` of each source address seen lately."""
 
 
 class DhcpServer:
@@ -355,12 +357,17 @@ class DhcpServer:
             return
         self.received += 1
         self._count(self._received_counters, metrics.DHCP_RECEIVED, packet.message_type)
-        inbound = Inbound(
-            interface=listener.interface,
-            local_ip=listener.local_ip,
-            src_ip=self._source_address(addr[0]),
-            src_port=addr[1],
-        )
+        # Sources repeat (relays, the 0.0.0.0:68 of unconfigured clients): one value each.
+        inbound = listener.inbounds.get(addr)
+        if inbound is None:
+            if len(listener.inbounds) >= 4096:
+                listener.inbounds.clear()
+            inbound = listener.inbounds[addr] = Inbound(
+                interface=listener.interface,
+                local_ip=listener.local_ip,
+                src_ip=self._source_address(addr[0]),
+                src_port=addr[1],
+            )
         decision = self.engine.handle(packet, inbound, now)
         match decision:
             case Reply():
