@@ -1,0 +1,95 @@
+"""STYLE.md R18, enforced: the protocol cores import no I/O, clock or randomness and never
+their transports; only the two stores import a database driver; the CLI talks to the daemon
+through its API only; the edge agent never imports the collector."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+IO = {"asyncio", "socket", "ssl", "aiosqlite", "sqlite3", "aiohttp", "asyncpg",
+      "prometheus_client", "time", "random", "ddi.metrics"}  # fmt: skip
+DRIVERS = {"aiosqlite", "asyncpg", "sqlite3"}
+
+PURE: dict[str, set[str]] = {
+    # module: what it must not import besides IO
+    "ddi.errors": set(),
+    "ddi.ipam.models": set(),
+    "ddi.ipam.validate": set(),
+    "ddi.ipam.allocator": {"ddi.ipam.store"},
+    "ddi.dhcp.options": set(),
+    "ddi.dhcp.packet": set(),
+    "ddi.dhcp.engine": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},
+    "ddi.dhcp.netboot": {"ddi.dhcp.server", "ddi.boot.tftp", "ddi.boot.http"},
+    "ddi.boot.tftp_session": {"os", "pathlib", "ddi.boot.tftp", "ddi.boot.files"},
+    "ddi.dns.zone": {"ddi.dns.server", "ddi.dns.forward"},
+    "ddi.dns.engine": {"ddi.dns.server", "ddi.dns.forward"},
+    "ddi.dns.wire": {"ddi.dns.server", "ddi.dns.forward"},
+    "ddi.dns.cache": {"ddi.dns.server", "ddi.dns.forward"},
+    "ddi.dns.tsig": {"ddi.dns.server", "ddi.dns.forward"},
+    "ddi.dns.xfr": {"ddi.dns.server", "ddi.dns.forward"},
+    "sync.protocol": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
+    "sync.outbox": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
+    "sync.backoff": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
+}
+DRIVER_MODULES = {"ddi.ipam.store", "sync.central_store"}
+
+
+def _imports(module: str) -> set[str]:
+    spec = importlib.util.find_spec(module)
+    assert spec is not None
+    assert spec.origin is not None
+    tree = ast.parse(Path(spec.origin).read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def _hits(module: str, forbidden: set[str]) -> set[str]:
+    return {n for n in _imports(module) for f in forbidden if n == f or n.startswith(f + ".")}
+
+
+def _all_modules() -> list[str]:
+    found = []
+    for package in ("ddi", "sync"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            found.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(PURE))
+def test_pure_module_imports_no_io_and_no_transport(module: str) -> None:
+    bad = _hits(module, IO | PURE[module])
+    assert not bad, f"{module} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("module", [m for m in _all_modules() if m not in DRIVER_MODULES])
+def test_only_the_stores_import_a_database_driver(module: str) -> None:
+    assert not _hits(module, DRIVERS), f"{module} imports a database driver"
+
+
+# `ddi serve` starts the daemon itself; every other command only speaks to its API.
+CLI_CLIENTS = [m for m in _all_modules() if m.startswith("ddi.cli") and m != "ddi.cli.serve"]
+
+
+@pytest.mark.parametrize("module", CLI_CLIENTS)
+def test_the_cli_talks_to_the_daemon_only(module: str) -> None:
+    bad = _hits(module, {"ddi.ipam.store", "ddi.app", "sync", "aiohttp"})
+    assert not bad, f"{module} imports {sorted(bad)}"
+
+
+def test_the_edge_agent_never_imports_the_collector() -> None:
+    assert not _hits("sync.agent", {"sync.central", "sync.central_store", "sync.central_cli"})
+
+
+def test_every_pure_module_exists() -> None:
+    assert set(PURE) <= set(_all_modules())
