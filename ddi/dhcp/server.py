@@ -372,8 +372,8 @@ class DhcpServer:
         match decision:
             case Reply():
                 self._count_rule(decision.rule.value)
-                if decision.boot is not None and decision.boot.problem is not None:
-                    self._boot_problem(decision.boot.problem)
+                if decision.boot is not None:
+                    self._count_boot(decision)
                 payload = encode_packet(decision.packet, max_size=decision.max_size)
                 if decision.commit is None:
                     self._send(listener, payload, decision)
@@ -390,6 +390,16 @@ class DhcpServer:
                 self._drop(reason.value)
             case _:
                 assert_never(decision)
+
+    def _count_boot(self, reply: Reply) -> None:
+        boot = reply.boot
+        assert boot is not None
+        if boot.problem is not None:
+            self._boot_problem(boot.problem)
+        # The netboot funnel's first step: an OFFER that carries boot options.
+        if boot.offers_boot and reply.packet.message_type is MessageType.OFFER:
+            profile = boot.profile or "-"
+            metrics.BOOT_OFFERS.labels(profile=profile, rule=boot.rule.value).inc()
 
     def _source_address(self, text: str) -> IPv4Address:
         # Sources repeat (relays, the 0.0.0.0 of unconfigured clients): parse each once.

@@ -164,6 +164,13 @@ def test_uefi_pxe_then_ipxe_get_file_then_script_and_fetch_both(
     statistics = daemon.cli_json("status")["statistics"]
     assert statistics["tftp"]["requests"] == {"completed": 1}
     assert statistics["http_boot"]["requests"] == {"script_404": 1}
+    # The funnel's first step: both OFFERs carried boot options from the subnet's profile.
+    offers = [
+        line
+        for line in daemon.api("/metrics").splitlines()
+        if line.startswith("ddi_boot_offers_total{")
+    ]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in offers) == 2, offers
 
 
 def test_reserved_host_boots_bios_then_uefi_then_ipxe_from_its_profile(
