@@ -683,6 +683,9 @@ class SyncConfig:
     """Past this many unsent entries, entries for the same object coalesce to the newest."""
     outbox_hard_limit: int = 1_000_000
     """Past this many, a new epoch starts and central is brought in line by a snapshot."""
+    history_keep: int = 100_000
+    """Acknowledged change-log entries kept (for ``ddi changes list``); older ones are deleted
+    once central has them, so the log stays bounded."""
     backoff_base: float = 1.0
     backoff_cap: float = 300.0
     poll_interval: float = 5.0
@@ -710,6 +713,7 @@ def _sync(t: _Table | None) -> SyncConfig | None:
         batch_max_bytes=t.int_("batch_max_bytes", 1_000_000, lo=1024, hi=100_000_000),
         outbox_soft_limit=t.int_("outbox_soft_limit", 100_000, lo=1),
         outbox_hard_limit=t.int_("outbox_hard_limit", 1_000_000, lo=1),
+        history_keep=t.int_("history_keep", 100_000, lo=0),
         backoff_base=t.float_("backoff_base", 1.0, lo=0.01, hi=3600),
         backoff_cap=t.float_("backoff_cap", 300.0, lo=0.01, hi=86400),
         poll_interval=t.float_("poll_interval", 5.0, lo=0.01, hi=3600),

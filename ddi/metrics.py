@@ -93,7 +93,9 @@ SYNC_DOWN_APPLIED = Counter(
     "ddi_sync_down_entries_total", "Down-log entries from central, by result", ["result"]
 )
 SYNC_HOUSEKEEPING = Counter(
-    "ddi_sync_housekeeping_total", "Outbox coalescing runs and epoch roll-overs", ["action"]
+    "ddi_sync_housekeeping_total",
+    "Outbox coalescing runs, epoch roll-overs and trims of acknowledged history",
+    ["action"],
 )
 SYNC_CENTRAL_BATCHES = Counter(
     "ddi_sync_central_batches_total",

@@ -392,6 +392,11 @@ class SyncAgent:
             pending = await self._store.changes(after=self.cursor, limit=self._limits.max_entries)
             if not pending:
                 self.backlog, self.oldest, self._coalesced_at = 0, None, None
+                trimmed = await self._store.trim_acknowledged(
+                    self.cursor, keep=self._config.history_keep
+                )
+                if trimmed:
+                    metrics.SYNC_HOUSEKEEPING.labels(action="trim").inc()
                 return
             self.oldest = pending[0].time
             epoch = pending[0].epoch

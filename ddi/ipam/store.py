@@ -1137,6 +1137,31 @@ class Store:
             deleted = cursor.rowcount
         return int(deleted)
 
+    async def trim_acknowledged(self, cursor: int, *, keep: int) -> int:
+        """Delete the entries central has acknowledged (``seq <= cursor``) beyond the newest
+        ``keep`` of them, so the log stays bounded; unacknowledged entries are never touched.
+        The floor rises to the highest seq deleted.
+
+        Returns:
+            The number of entries deleted.
+        """
+        async with self._transaction() as tx:
+            rows = await tx.fetch(
+                "SELECT seq FROM change WHERE seq <= ? ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                (cursor, keep),
+            )
+            if not rows:
+                return 0
+            upto = int(rows[0][0])
+            deleted = (await tx.db.execute("DELETE FROM change WHERE seq <= ?", (upto,))).rowcount
+            floor = await tx.fetch("SELECT value FROM meta WHERE key = 'sync.floor'")
+            await tx.db.execute(
+                "INSERT INTO meta (key, value) VALUES ('sync.floor', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(max(upto, int(floor[0][0]) if floor else 0)),),
+            )
+        return int(deleted)
+
     async def roll_epoch(self, *, at_least: int = 0) -> tuple[int, int]:
         """Start a new epoch: the change log so far is dropped and central will be brought in
         line by a snapshot as of the last seq. Seqs keep counting up.

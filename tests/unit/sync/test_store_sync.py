@@ -51,6 +51,22 @@ async def test_sync_state_defaults_and_updates(store: Store) -> None:
 
 
 @pytest.mark.asyncio
+async def test_trimming_deletes_only_acknowledged_history_beyond_what_is_kept(
+    store: Store,
+) -> None:
+    for n in range(10, 20):  # seq 2..11 (seq 1 is the subnet)
+        await store.add_host(host(n), actor="t", reason="r")
+    assert await store.trim_acknowledged(8, keep=3) == 5  # acked 1..8, newest 3 (6..8) stay
+    assert [c.seq for c in await store.changes(after=0, limit=100)] == [6, 7, 8, 9, 10, 11]
+    assert (await store.sync_state())["floor"] == 5
+    assert await store.trim_acknowledged(8, keep=3) == 0  # nothing more to trim
+    assert await store.trim_acknowledged(11, keep=0) == 6  # all acknowledged, none kept
+    assert await store.changes(after=0) == []
+    assert (await store.sync_state())["floor"] == 11
+    assert await store.last_seq() == 11
+
+
+@pytest.mark.asyncio
 async def test_coalescing_keeps_the_newest_entry_per_object_past_the_cursor(store: Store) -> None:
     change = await store.add_host(host(10), actor="t", reason="r")
     for name in ("a", "b", "c"):
