@@ -77,6 +77,7 @@ debian-tools:
 BENCH_ARGS ?=
 .PHONY: bench
 bench: venv debian-tools
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
