@@ -19,12 +19,17 @@ Rules:
   ``max(serial + 1, seq)`` of the last change applied, so it keeps growing across restarts when
   the initial serial is the store's last change sequence number.
 * Pure: no I/O, no clock; records are dnslib values.
+
+Memory: a name's records are kept as compact keys ``(type, TTL, rdata text)`` (the SOA as a
+marker standing for the zone's current SOA); dnslib RRs are built when a node is read (answers
+for hot names are cached as wire bytes by the caller), and for the journal's deltas.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Protocol
@@ -36,6 +41,9 @@ from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Record, S
 SOA_TYPE = 6
 NS_TYPE = 2
 CNAME_TYPE = 5
+
+Key = tuple[int, int, str]
+"""A record's identity and content: type, TTL and rdata in presentation form."""
 
 
 class ZoneSource(Protocol):
@@ -172,12 +180,12 @@ def _txt_strings(value: str) -> list[bytes]:
     return out
 
 
-def _key(rr: Any) -> tuple[int, int, str]:
-    """Identity of a record for diffs: type, TTL and rdata text (cached on records we built)."""
-    key: tuple[int, int, str] | None = getattr(rr, "ddi_key", None)
-    if key is None:
-        key = (rr.rtype, rr.ttl, rr.rdata.toZone())
-    return key
+def make_rr(owner: DNSLabel, key: Key) -> Any:
+    """The dnslib RR of ``key`` (valid by construction: built from rdata that parsed)."""
+    rtype, ttl, text = key
+    rr = RR(owner, rtype, ttl=ttl, rdata=record_rdata(QTYPE[rtype], text))
+    rr.ddi_key = key
+    return rr
 
 
 def label(name: str) -> DNSLabel:
@@ -196,7 +204,8 @@ class Zone:
     serial: int
     soa: Any
     """The SOA RR (rebuilt on every serial change)."""
-    rrsets: dict[str, dict[int, list[Any]]] = field(default_factory=dict)
+    data: dict[str, tuple[Key, ...]] = field(default_factory=dict)
+    """Each owner name's records as keys, grouped by type; an SOA key stands for ``soa``."""
     children: dict[str, int] = field(default_factory=dict)
     """Count of owner names strictly below each name: a name with children exists (RFC 8020
     empty non-terminal) even without RRsets."""
@@ -207,11 +216,25 @@ class Zone:
     def contains(self, name: str) -> bool:
         return name == self.origin or name.endswith("." + self.origin)
 
+    @property
+    def rrsets(self) -> Mapping[str, dict[int, list[Any]]]:
+        """Every node, as :meth:`node` builds it (read-only)."""
+        return _Nodes(self)
+
     def node(self, name: str) -> dict[int, list[Any]] | None:
-        return self.rrsets.get(name)
+        """The RRsets at ``name`` (dnslib RRs built on each call), or None."""
+        keys = self.data.get(name)
+        if keys is None:
+            return None
+        owner = label(name)
+        out: dict[int, list[Any]] = {}
+        for key in keys:
+            rr = self.soa if key[0] == SOA_TYPE else make_rr(owner, key)
+            out.setdefault(key[0], []).append(rr)
+        return out
 
     def exists(self, name: str) -> bool:
-        return name in self.rrsets or name in self.children
+        return name in self.data or name in self.children
 
     def cut_above(self, name: str) -> str | None:
         """The closest zone cut at or above ``name`` (below the apex), if any."""
@@ -225,8 +248,8 @@ class Zone:
 
     def all_records(self) -> Iterator[Any]:
         """Every RR except the SOA, in a stable order (for AXFR)."""
-        for name in sorted(self.rrsets):
-            for rtype, rrs in sorted(self.rrsets[name].items()):
+        for name in sorted(self.data):
+            for rtype, rrs in sorted(self.node(name).items()):  # type: ignore[union-attr]
                 if rtype == SOA_TYPE and name == self.origin:
                     continue
                 yield from rrs
@@ -239,16 +262,16 @@ class Zone:
                 return steps[i:]
         return None
 
-    def _set(self, name: str, rrsets: dict[int, list[Any]]) -> None:
-        had = name in self.rrsets
-        if rrsets:
-            self.rrsets[name] = rrsets
+    def _set(self, name: str, keys: tuple[Key, ...]) -> None:
+        had = name in self.data
+        if keys:
+            self.data[sys.intern(name)] = keys
             if not had:
                 self._count_ancestors(name, 1)
         elif had:
-            del self.rrsets[name]
+            del self.data[name]
             self._count_ancestors(name, -1)
-        if name != self.origin and NS_TYPE in rrsets:
+        if name != self.origin and any(k[0] == NS_TYPE for k in keys):
             self.delegations.add(name)
         else:
             self.delegations.discard(name)
@@ -263,6 +286,30 @@ class Zone:
                 self.children.pop(name, None)
 
 
+class _Nodes(Mapping[str, dict[int, list[Any]]]):
+    """A zone's nodes as a read-only mapping of name → RRsets."""
+
+    __slots__ = ("_zone",)
+
+    def __init__(self, zone: Zone) -> None:
+        self._zone = zone
+
+    def __getitem__(self, name: str) -> dict[int, list[Any]]:
+        node = self._zone.node(name)
+        if node is None:
+            raise KeyError(name)
+        return node
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._zone.data)
+
+    def __len__(self) -> int:
+        return len(self._zone.data)
+
+
+Touched = dict[str, tuple[list[tuple[str, Key]], list[tuple[str, Key]]]]
+
+
 class Zones:
     """Every local zone, kept in step with IPAM by :meth:`apply`."""
 
@@ -273,10 +320,11 @@ class Zones:
         self._leases: dict[IPv4Address, Lease] = {}
         self._records: dict[str, Record] = {}
         self._subnets: dict[str, Subnet] = {}
-        self._host_names: dict[str, set[str]] = {}
-        self._host_ips: dict[IPv4Address, set[str]] = {}
-        self._lease_names: dict[str, set[IPv4Address]] = {}
-        self._record_names: dict[str, set[str]] = {}
+        # Indexes of the sources by name / address (tuples: nearly always one member).
+        self._host_names: dict[str, tuple[str, ...]] = {}
+        self._host_ips: dict[IPv4Address, tuple[str, ...]] = {}
+        self._lease_names: dict[str, tuple[IPv4Address, ...]] = {}
+        self._record_names: dict[str, tuple[str, ...]] = {}
         self.zones: dict[str, Zone] = {}
         self.collisions = 0
         self.bad_records = 0
@@ -313,7 +361,7 @@ class Zones:
     def statistics(self) -> dict[str, Any]:
         return {
             "zones": {origin: z.serial for origin, z in sorted(self.zones.items())},
-            "names": sum(len(z.rrsets) for z in self.zones.values()),
+            "names": sum(len(z.data) for z in self.zones.values()),
             "collisions": self.collisions,
             "bad_records": self.bad_records,
         }
@@ -375,7 +423,7 @@ class Zones:
             for ip in self._lease_names.get(name, ()):
                 dirty.add(reverse_name(ip))
         self.collisions += len(collisions)
-        touched: dict[str, tuple[list[Any], list[Any]]] = {}
+        touched: Touched = {}
         if subnets_moved:
             self._move_reverse_zones(last_seq, touched)
         for name in dirty:
@@ -392,8 +440,8 @@ class Zones:
                     Delta(
                         old_serial=old,
                         new_serial=zone.serial,
-                        removed=tuple(removed),
-                        added=tuple(added),
+                        removed=tuple(make_rr(label(n), k) for n, k in removed),
+                        added=tuple(make_rr(label(n), k) for n, k in added),
                     )
                 )
             changed.add(origin)
@@ -422,15 +470,15 @@ class Zones:
 
     def _lease_refused(self, lease: Lease, name: str) -> bool:
         """True when the lease's name collides with a name it does not own."""
-        holders = self._host_names.get(name, set())
+        holders = self._host_names.get(name, ())
         if any(self._hosts[h].ip == lease.ip for h in holders):
             return False  # the reservation's own client: its record already covers it
         return bool(holders or self._record_names.get(name) or self._host_ips.get(lease.ip))
 
     def _add_host(self, host: Host) -> None:
         self._hosts[host.id] = host
-        self._host_names.setdefault(self._host_fqdn(host), set()).add(host.id)
-        self._host_ips.setdefault(host.ip, set()).add(host.id)
+        _add(self._host_names, self._host_fqdn(host), host.id)
+        _add(self._host_ips, host.ip, host.id)
 
     def _drop_host(self, host: Host) -> None:
         del self._hosts[host.id]
@@ -441,7 +489,7 @@ class Zones:
         self._leases[lease.ip] = lease
         fqdn = self._lease_fqdn(lease)
         if fqdn is not None:
-            self._lease_names.setdefault(fqdn, set()).add(lease.ip)
+            _add(self._lease_names, fqdn, lease.ip)
 
     def _drop_lease(self, lease: Lease) -> None:
         del self._leases[lease.ip]
@@ -452,7 +500,7 @@ class Zones:
     def _add_record(self, record: Record) -> None:
         record = _normalised(record)
         self._records[record.id] = record
-        self._record_names.setdefault(record.name, set()).add(record.id)
+        _add(self._record_names, record.name, record.id)
 
     def _drop_record(self, record: Record) -> None:
         record = self._records.pop(record.id)
@@ -475,9 +523,7 @@ class Zones:
         self.zones[origin] = zone
         return zone
 
-    def _move_reverse_zones(
-        self, seq: int, touched: dict[str, tuple[list[Any], list[Any]]]
-    ) -> None:
+    def _move_reverse_zones(self, seq: int, touched: Touched) -> None:
         wanted = self._reverse_origins()
         current = {o for o in self.zones if o != self.settings.domain}
         for origin in current - wanted:
@@ -504,11 +550,10 @@ class Zones:
         names |= {reverse_name(ip) for ip in self._host_ips}
         names |= {reverse_name(ip) for ip in self._leases}
         names |= set(self.zones)
-        touched: dict[str, tuple[list[Any], list[Any]]] = {}
         for name in names:
-            self._recompute(name, touched)
+            self._recompute(name, None)
         for origin, zone in self.zones.items():
-            if not any(rrs for rrs in zone.rrsets.get(origin, {}).values()):
+            if not zone.data.get(origin):
                 raise AssertionError(f"zone {origin} has no apex")
         for name in self._lease_names:
             for ip in self._lease_names[name]:
@@ -518,9 +563,6 @@ class Zones:
     def _bump(self, zone: Zone, seq: int) -> None:
         zone.serial = max(zone.serial + 1, seq) & 0xFFFFFFFF
         zone.soa = self._soa(zone.origin, zone.serial)
-        apex = zone.rrsets.get(zone.origin)
-        if apex is not None:
-            apex[SOA_TYPE] = [zone.soa]
 
     def _soa(self, origin: str, serial: int) -> Any:
         s = self.settings
@@ -529,75 +571,71 @@ class Zones:
         rdata = SOA(label(absolute(s.ns_name)), label(absolute(rname)), times)
         return RR(label(origin), SOA_TYPE, ttl=s.ttl, rdata=rdata)
 
-    def _recompute(self, name: str, touched: dict[str, tuple[list[Any], list[Any]]]) -> None:
+    def _recompute(self, name: str, touched: Touched | None) -> None:
+        """Rebuild ``name``'s records; with ``touched``, collect what moved per zone."""
         zone = self.find(name)
         if zone is None:
             return
-        new = self._rrsets_for(name, zone)
-        old = zone.rrsets.get(name, {})
-        old_rrs = {_key(rr): rr for rrs in old.values() for rr in rrs if rr.rtype != SOA_TYPE}
-        new_rrs = {_key(rr): rr for rrs in new.values() for rr in rrs if rr.rtype != SOA_TYPE}
-        removed = [rr for k, rr in old_rrs.items() if k not in new_rrs]
-        added = [rr for k, rr in new_rrs.items() if k not in old_rrs]
+        new = self._keys_for(name, zone)
+        old = zone.data.get(name, ())
         zone._set(name, new)
+        if touched is None or old == new:
+            return
+        removed = [(name, k) for k in old if k[0] != SOA_TYPE and k not in new]
+        added = [(name, k) for k in new if k[0] != SOA_TYPE and k not in old]
         if removed or added:
             acc = touched.setdefault(zone.origin, ([], []))
             acc[0].extend(removed)
             acc[1].extend(added)
 
-    def _rrsets_for(self, name: str, zone: Zone) -> dict[int, list[Any]]:
+    def _keys_for(self, name: str, zone: Zone) -> tuple[Key, ...]:
+        """``name``'s records as keys, grouped by type in the order they first appear."""
         s = self.settings
         ttl = s.ttl
-        out: dict[int, list[Any]] = {}
+        out: dict[int, list[Key]] = {}
+        seen: set[Key] = set()
 
-        owner = label(name)
-        seen: set[tuple[int, int, str]] = set()
-
-        def put(rtype: int, rdata: RD, text: str, rttl: int = ttl) -> None:
-            key = (rtype, rttl, text)
+        def put(rtype: int, text: str, rttl: int = ttl) -> None:
+            key = (rtype, rttl, sys.intern(text))
             if key in seen:
                 return
             seen.add(key)
-            rr = RR(owner, rtype, ttl=rttl, rdata=rdata)
-            rr.ddi_key = key
-            out.setdefault(rtype, []).append(rr)
+            out.setdefault(rtype, []).append(key)
 
         if name == zone.origin:
-            out[SOA_TYPE] = [zone.soa]
-            put(NS_TYPE, NS(label(absolute(s.ns_name))), s.ns_name)
+            out[SOA_TYPE] = [(SOA_TYPE, s.ttl, "")]
+            put(NS_TYPE, s.ns_name)
         if name == absolute(s.ns_name) and s.ns_address is not None:
-            put(QTYPE.A, A(tuple(s.ns_address.packed)), str(s.ns_address))
+            put(QTYPE.A, str(s.ns_address))
         for rid in sorted(self._record_names.get(name, ())):
             record = self._records[rid]
             try:
-                rdata = record_rdata(record.rtype, record.value)
+                record_rdata(record.rtype, record.value)
             except ValueError:
                 self.bad_records += 1
                 continue
             rttl = ttl if record.ttl is None else record.ttl
-            put(getattr(QTYPE, record.rtype), rdata, record.value, rttl)
+            put(getattr(QTYPE, record.rtype), record.value, rttl)
         for hid in sorted(self._host_names.get(name, ())):
-            ip = self._hosts[hid].ip
-            put(QTYPE.A, A(tuple(ip.packed)), str(ip))
+            put(QTYPE.A, str(self._hosts[hid].ip))
         if not self.owns(name):
             for lip in sorted(self._lease_names.get(name, ())):
                 if not self._host_ips.get(lip):
-                    put(QTYPE.A, A(tuple(lip.packed)), str(lip))
+                    put(QTYPE.A, str(lip))
         if name.endswith(".in-addr.arpa"):
             rev = _ip_of_reverse(name)
             if rev is not None:
                 for hid in sorted(self._host_ips.get(rev, ())):
-                    target = self._host_fqdn(self._hosts[hid])
-                    put(QTYPE.PTR, PTR(label(target)), target)
+                    put(QTYPE.PTR, self._host_fqdn(self._hosts[hid]))
                 lease = self._leases.get(rev)
                 if lease is not None and not self._host_ips.get(rev):
                     fqdn = self._lease_fqdn(lease)
                     if fqdn is not None and not self.owns(fqdn):
-                        put(QTYPE.PTR, PTR(label(fqdn)), fqdn)
+                        put(QTYPE.PTR, fqdn)
         if CNAME_TYPE in out and len(out) > 1 and name != zone.origin:
             # RFC 1034 §3.6.2: a CNAME owner has no other data.
             out = {CNAME_TYPE: out[CNAME_TYPE]}
-        return out
+        return tuple(k for keys in out.values() for k in keys)
 
 
 def _normalised(record: Record) -> Record:
@@ -626,9 +664,17 @@ def _ip_of_reverse(name: str) -> IPv4Address | None:
     return IPv4Address(bytes(values))
 
 
-def _discard(index: dict[Any, set[Any]], key: Any, value: Any) -> None:
+def _add(index: dict[Any, tuple[Any, ...]], key: Any, value: Any) -> None:
+    members = index.get(key, ())
+    if value not in members:
+        index[key] = (*members, value)
+
+
+def _discard(index: dict[Any, tuple[Any, ...]], key: Any, value: Any) -> None:
     members = index.get(key)
-    if members is not None:
-        members.discard(value)
-        if not members:
+    if members is not None and value in members:
+        rest = tuple(m for m in members if m != value)
+        if rest:
+            index[key] = rest
+        else:
             del index[key]
