@@ -36,6 +36,7 @@ from typing import Any, Self, TypeVar
 
 import aiosqlite
 
+from ddi import metrics
 from ddi.errors import Conflict, Invalid, NotFound
 from ddi.ipam import schema
 from ddi.ipam.models import (
@@ -691,8 +692,9 @@ class Store:
         for listener in list(self._listeners):
             try:
                 listener(changes)
-            except Exception:
+            except Exception:  # a listener bug (R9): logged with traceback, counted
                 log.exception("change listener %r failed", listener)
+                metrics.INTERNAL_ERRORS.labels(area="store").inc()
 
     async def _in_writer_thread(self, function: Callable[..., _T], *args: Any) -> _T:
         """Run ``function(*args)`` in the writer connection's thread, queued after the
