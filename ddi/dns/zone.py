@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DNSLabel
 
 from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Record, Subnet
+from ddi.ipam.multimap import MultiMap
 
 SOA_TYPE = 6
 NS_TYPE = 2
@@ -204,8 +205,9 @@ class Zone:
     serial: int
     soa: Any
     """The SOA RR (rebuilt on every serial change)."""
-    data: dict[str, tuple[Key, ...]] = field(default_factory=dict)
-    """Each owner name's records as keys, grouped by type; an SOA key stands for ``soa``."""
+    data: dict[str, Key | tuple[Key, ...]] = field(default_factory=dict)
+    """Each owner name's records as keys, grouped by type; an SOA key stands for ``soa``. A
+    name with one record (nearly all of them) holds its key bare: see :meth:`keys`."""
     children: dict[str, int] = field(default_factory=dict)
     """Count of owner names strictly below each name: a name with children exists (RFC 8020
     empty non-terminal) even without RRsets."""
@@ -221,10 +223,17 @@ class Zone:
         """Every node, as :meth:`node` builds it (read-only)."""
         return _Nodes(self)
 
+    def keys(self, name: str) -> tuple[Key, ...]:
+        """``name``'s record keys (empty when it has none)."""
+        held = self.data.get(name)
+        if held is None:
+            return ()
+        return (held,) if isinstance(held[0], int) else held
+
     def node(self, name: str) -> dict[int, list[Any]] | None:
         """The RRsets at ``name`` (dnslib RRs built on each call), or None."""
-        keys = self.data.get(name)
-        if keys is None:
+        keys = self.keys(name)
+        if not keys:
             return None
         owner = label(name)
         out: dict[int, list[Any]] = {}
@@ -265,7 +274,7 @@ class Zone:
     def _set(self, name: str, keys: tuple[Key, ...]) -> None:
         had = name in self.data
         if keys:
-            self.data[sys.intern(name)] = keys
+            self.data[sys.intern(name)] = keys[0] if len(keys) == 1 else keys
             if not had:
                 self._count_ancestors(name, 1)
         elif had:
@@ -320,11 +329,11 @@ class Zones:
         self._leases: dict[IPv4Address, Lease] = {}
         self._records: dict[str, Record] = {}
         self._subnets: dict[str, Subnet] = {}
-        # Indexes of the sources by name / address (tuples: nearly always one member).
-        self._host_names: dict[str, tuple[str, ...]] = {}
-        self._host_ips: dict[IPv4Address, tuple[str, ...]] = {}
-        self._lease_names: dict[str, tuple[IPv4Address, ...]] = {}
-        self._record_names: dict[str, tuple[str, ...]] = {}
+        # Indexes of the sources by name / address.
+        self._host_names: MultiMap[str, str] = MultiMap()
+        self._host_ips: MultiMap[IPv4Address, str] = MultiMap()
+        self._lease_names: MultiMap[str, IPv4Address] = MultiMap()
+        self._record_names: MultiMap[str, str] = MultiMap()
         self.zones: dict[str, Zone] = {}
         self.collisions = 0
         self.bad_records = 0
@@ -356,7 +365,7 @@ class Zones:
 
     def owns(self, name: str) -> bool:
         """True when a reservation or a static record owns ``name`` (absolute form)."""
-        return bool(self._host_names.get(name) or self._record_names.get(name))
+        return name in self._host_names or name in self._record_names
 
     def statistics(self) -> dict[str, Any]:
         return {
@@ -420,7 +429,7 @@ class Zones:
                         self._subnets[subnet.name] = subnet
         # A forward name's ownership decides its leases' PTRs too.
         for name in list(dirty):
-            for ip in self._lease_names.get(name, ()):
+            for ip in self._lease_names.get(name):
                 dirty.add(reverse_name(ip))
         self.collisions += len(collisions)
         touched: Touched = {}
@@ -470,41 +479,41 @@ class Zones:
 
     def _lease_refused(self, lease: Lease, name: str) -> bool:
         """True when the lease's name collides with a name it does not own."""
-        holders = self._host_names.get(name, ())
+        holders = self._host_names.get(name)
         if any(self._hosts[h].ip == lease.ip for h in holders):
             return False  # the reservation's own client: its record already covers it
-        return bool(holders or self._record_names.get(name) or self._host_ips.get(lease.ip))
+        return bool(holders) or name in self._record_names or lease.ip in self._host_ips
 
     def _add_host(self, host: Host) -> None:
         self._hosts[host.id] = host
-        _add(self._host_names, self._host_fqdn(host), host.id)
-        _add(self._host_ips, host.ip, host.id)
+        self._host_names.add(self._host_fqdn(host), host.id)
+        self._host_ips.add(host.ip, host.id)
 
     def _drop_host(self, host: Host) -> None:
         del self._hosts[host.id]
-        _discard(self._host_names, self._host_fqdn(host), host.id)
-        _discard(self._host_ips, host.ip, host.id)
+        self._host_names.discard(self._host_fqdn(host), host.id)
+        self._host_ips.discard(host.ip, host.id)
 
     def _add_lease(self, lease: Lease) -> None:
         self._leases[lease.ip] = lease
         fqdn = self._lease_fqdn(lease)
         if fqdn is not None:
-            _add(self._lease_names, fqdn, lease.ip)
+            self._lease_names.add(fqdn, lease.ip)
 
     def _drop_lease(self, lease: Lease) -> None:
         del self._leases[lease.ip]
         fqdn = self._lease_fqdn(lease)
         if fqdn is not None:
-            _discard(self._lease_names, fqdn, lease.ip)
+            self._lease_names.discard(fqdn, lease.ip)
 
     def _add_record(self, record: Record) -> None:
         record = _normalised(record)
         self._records[record.id] = record
-        _add(self._record_names, record.name, record.id)
+        self._record_names.add(record.name, record.id)
 
     def _drop_record(self, record: Record) -> None:
         record = self._records.pop(record.id)
-        _discard(self._record_names, record.name, record.id)
+        self._record_names.discard(record.name, record.id)
 
     # --- zone set ------------------------------------------------------------------------------
 
@@ -553,10 +562,10 @@ class Zones:
         for name in names:
             self._recompute(name, None)
         for origin, zone in self.zones.items():
-            if not zone.data.get(origin):
+            if not zone.keys(origin):
                 raise AssertionError(f"zone {origin} has no apex")
         for name in self._lease_names:
-            for ip in self._lease_names[name]:
+            for ip in self._lease_names.get(name):
                 if self._lease_refused(self._leases[ip], name):
                     self.collisions += 1
 
@@ -577,7 +586,7 @@ class Zones:
         if zone is None:
             return
         new = self._keys_for(name, zone)
-        old = zone.data.get(name, ())
+        old = zone.keys(name)
         zone._set(name, new)
         if touched is None or old == new:
             return
@@ -607,7 +616,7 @@ class Zones:
             put(NS_TYPE, s.ns_name)
         if name == absolute(s.ns_name) and s.ns_address is not None:
             put(QTYPE.A, str(s.ns_address))
-        for rid in sorted(self._record_names.get(name, ())):
+        for rid in sorted(self._record_names.get(name)):
             record = self._records[rid]
             try:
                 record_rdata(record.rtype, record.value)
@@ -616,19 +625,19 @@ class Zones:
                 continue
             rttl = ttl if record.ttl is None else record.ttl
             put(getattr(QTYPE, record.rtype), record.value, rttl)
-        for hid in sorted(self._host_names.get(name, ())):
+        for hid in sorted(self._host_names.get(name)):
             put(QTYPE.A, str(self._hosts[hid].ip))
         if not self.owns(name):
-            for lip in sorted(self._lease_names.get(name, ())):
-                if not self._host_ips.get(lip):
+            for lip in sorted(self._lease_names.get(name)):
+                if lip not in self._host_ips:
                     put(QTYPE.A, str(lip))
         if name.endswith(".in-addr.arpa"):
             rev = _ip_of_reverse(name)
             if rev is not None:
-                for hid in sorted(self._host_ips.get(rev, ())):
+                for hid in sorted(self._host_ips.get(rev)):
                     put(QTYPE.PTR, self._host_fqdn(self._hosts[hid]))
                 lease = self._leases.get(rev)
-                if lease is not None and not self._host_ips.get(rev):
+                if lease is not None and rev not in self._host_ips:
                     fqdn = self._lease_fqdn(lease)
                     if fqdn is not None and not self.owns(fqdn):
                         put(QTYPE.PTR, fqdn)
@@ -662,19 +671,3 @@ def _ip_of_reverse(name: str) -> IPv4Address | None:
     if max(values) > 255:
         return None
     return IPv4Address(bytes(values))
-
-
-def _add(index: dict[Any, tuple[Any, ...]], key: Any, value: Any) -> None:
-    members = index.get(key, ())
-    if value not in members:
-        index[key] = (*members, value)
-
-
-def _discard(index: dict[Any, tuple[Any, ...]], key: Any, value: Any) -> None:
-    members = index.get(key)
-    if members is not None and value in members:
-        rest = tuple(m for m in members if m != value)
-        if rest:
-            index[key] = rest
-        else:
-            del index[key]

@@ -195,7 +195,25 @@ def _write_lease_batch(
 # --- row conversion -------------------------------------------------------------------------
 
 
-def _host_from_row(row: Sequence[Any]) -> Host:
+_HOST_SHARED = (2, 3, 4)
+"""Host columns whose values repeat in other rows: hostname, mac, client_id."""
+_LEASE_SHARED = (1, 2, 4, 8)
+"""Lease columns whose values repeat in other rows: mac, client_id, hostname, subnet."""
+
+
+def _shared(row: Sequence[Any], columns: tuple[int, ...], strings: dict[str, str]) -> list[Any]:
+    """``row`` with the text in ``columns`` replaced by the equal string already in
+    ``strings``: one copy of each repeated value among the rows loaded together."""
+    out = list(row)
+    for i in columns:
+        if out[i] is not None:
+            out[i] = strings.setdefault(out[i], out[i])
+    return out
+
+
+def _host_from_row(row: Sequence[Any], strings: dict[str, str] | None = None) -> Host:
+    if strings is not None:
+        row = _shared(row, _HOST_SHARED, strings)
     return Host(
         id=row[0],
         ip=IPv4Address(row[1]),
@@ -229,7 +247,9 @@ def _host_row(host: Host) -> tuple[Any, ...]:
     )
 
 
-def _lease_from_row(row: Sequence[Any]) -> Lease:
+def _lease_from_row(row: Sequence[Any], strings: dict[str, str] | None = None) -> Lease:
+    if strings is not None:
+        row = _shared(row, _LEASE_SHARED, strings)
     return Lease(
         ip=IPv4Address(row[0]),
         mac=row[1],
@@ -624,10 +644,19 @@ class Store:
     async def snapshot(self) -> Snapshot:
         """Every object and the seq they reflect, with no write committing in between."""
         async with self._lock:
+            # Reservations and their clients' leases repeat MACs, client-ids, hostnames and
+            # subnet names: load one copy of each (the snapshot feeds long-lived indexes).
+            strings: dict[str, str] = {}
+            host_rows = await self._read(f"SELECT {_HOST_COLUMNS} FROM host")
+            hosts = sorted((_host_from_row(r, strings) for r in host_rows), key=_ip_key)
+            del host_rows
+            lease_rows = await self._read(f"SELECT {_LEASE_COLUMNS} FROM lease")
+            leases = sorted((_lease_from_row(r, strings) for r in lease_rows), key=_ip_key)
+            del lease_rows, strings
             return Snapshot(
                 subnets=await self.subnets(),
-                hosts=await self.hosts(),
-                leases=await self.leases(),
+                hosts=hosts,
+                leases=leases,
                 records=await self.records(),
                 last_seq=await self.last_seq(),
             )

@@ -16,6 +16,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Protocol, assert_never
 
 from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Record, Subnet
+from ddi.ipam.multimap import MultiMap
 from ddi.ipam.store import LeaseImage
 from ddi.ipam.validate import host_names
 
@@ -79,10 +80,11 @@ class IpamIndex:
         self._by_ip: dict[IPv4Address, Host] = {}
         self._by_name: dict[str, Host] = {}
         self._leases: dict[IPv4Address, Lease] = {}
-        self._leases_by_mac: dict[str, dict[IPv4Address, Lease]] = {}
-        self._leases_by_client_id: dict[str, dict[IPv4Address, Lease]] = {}
+        self._leases_by_mac: MultiMap[str, IPv4Address] = MultiMap()
+        self._leases_by_client_id: MultiMap[str, IPv4Address] = MultiMap()
         self._records: dict[str, Record] = {}
-        self._record_names: dict[str, dict[str, Record]] = {}
+        self._record_names: MultiMap[str, str] = MultiMap()
+        """Owner name → record ids."""
         for subnet in subnets:
             self._subnets[subnet.name] = subnet
         self._sort_subnets()
@@ -151,12 +153,13 @@ class IpamIndex:
         if client_id is not None:
             found = self._leases_by_client_id.get(client_id)
             if found:
-                return max(found.values(), key=_lease_rank)
+                return max((self._leases[ip] for ip in found), key=_lease_rank)
         if mac is None:
             return None
+        leases = self._leases
         candidates = [
             lease
-            for lease in self._leases_by_mac.get(mac, {}).values()
+            for lease in (leases[ip] for ip in self._leases_by_mac.get(mac))
             if lease.client_id is None or client_id is None or lease.client_id == client_id
         ]
         return max(candidates, key=_lease_rank) if candidates else None
@@ -169,7 +172,8 @@ class IpamIndex:
 
     def records_at(self, name: str) -> Iterable[Record]:
         """Static records whose owner name is ``name`` (absolute, without the trailing dot)."""
-        return self._record_names.get(name.lower().rstrip("."), {}).values()
+        records = self._records
+        return [records[rid] for rid in self._record_names.get(name.lower().rstrip("."))]
 
     def name_owned(self, name: str) -> bool:
         """Whether a reservation or a static record owns ``name``.
@@ -266,36 +270,28 @@ class IpamIndex:
     def _put_lease(self, lease: Lease) -> None:
         self._leases[lease.ip] = lease
         if lease.mac is not None:
-            self._leases_by_mac.setdefault(lease.mac, {})[lease.ip] = lease
+            self._leases_by_mac.add(lease.mac, lease.ip)
         if lease.client_id is not None:
-            self._leases_by_client_id.setdefault(lease.client_id, {})[lease.ip] = lease
+            self._leases_by_client_id.add(lease.client_id, lease.ip)
 
     def _drop_lease(self, ip: IPv4Address) -> None:
         old = self._leases.pop(ip, None)
         if old is None:
             return
-        for table, key in (
-            (self._leases_by_mac, old.mac),
-            (self._leases_by_client_id, old.client_id),
-        ):
-            if key is not None and (held := table.get(key)) is not None:
-                held.pop(ip, None)
-                if not held:
-                    del table[key]
+        if old.mac is not None:
+            self._leases_by_mac.discard(old.mac, ip)
+        if old.client_id is not None:
+            self._leases_by_client_id.discard(old.client_id, ip)
 
     def _put_record(self, record: Record) -> None:
         self._records[record.id] = record
-        self._record_names.setdefault(record.name, {})[record.id] = record
+        self._record_names.add(record.name, record.id)
 
     def _drop_record(self, record_id: str) -> None:
         old = self._records.pop(record_id, None)
         if old is None:
             return
-        at_name = self._record_names.get(old.name)
-        if at_name is not None:
-            at_name.pop(record_id, None)
-            if not at_name:
-                del self._record_names[old.name]
+        self._record_names.discard(old.name, record_id)
 
     # --- comparison (tests, diagnostics) ---
 
@@ -310,8 +306,8 @@ class IpamIndex:
             sorted(self._by_ip.items()),
             sorted(self._by_name.items()),
             sorted(self._leases.items()),
-            sorted((k, sorted(v.items())) for k, v in self._leases_by_mac.items()),
-            sorted((k, sorted(v.items())) for k, v in self._leases_by_client_id.items()),
+            sorted((k, sorted(v)) for k, v in self._leases_by_mac.items()),
+            sorted((k, sorted(v)) for k, v in self._leases_by_client_id.items()),
             sorted(self._records.items()),
             sorted((k, sorted(v)) for k, v in self._record_names.items()),
         )
