@@ -43,6 +43,7 @@ from ddi import __version__, metrics
 from ddi.api import build_app
 from ddi.config import Config, load_config
 from ddi.errors import ConfigError, DdiError, StoreError
+from ddi.heap import release_free_memory
 from ddi.ipam.models import Change
 from ddi.ipam.store import Store
 from ddi.ipam.views import IpamIndex
@@ -205,6 +206,7 @@ async def reload(app: AppContext) -> bool:
         except Exception:  # a hook's bug must not stop the others or the daemon
             log.exception("reload hook %r failed", hook)
             metrics.INTERNAL_ERRORS.labels(area="reload").inc()
+    release_free_memory()  # what rebuilding the zones freed
     metrics.RELOADS.labels(result="ok").inc()
     log.info("reloaded %s", path)
     return True
@@ -401,6 +403,7 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
                     name="stop",
                 )
                 await asyncio.sleep(SERVICE_SETTLE)
+                release_free_memory()  # what loading the index and building the zones freed
                 metrics.STARTED.set(app.started)
                 notifier.notify("READY=1", _status_line(app), f"MAINPID={os.getpid()}")
                 log.info("ddi %s serving site %s", __version__, config.site.id)
