@@ -36,7 +36,17 @@ from typing import Any, Protocol
 
 from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DNSLabel
 
-from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Record, Subnet
+from ddi.ipam.models import (
+    Change,
+    Host,
+    Kind,
+    Lease,
+    LeaseImage,
+    LeaseState,
+    Op,
+    Record,
+    Subnet,
+)
 from ddi.ipam.multimap import MultiMap
 
 SOA_TYPE = 6
@@ -327,6 +337,7 @@ class Zones:
         self._serial_floor = max(1, serial)
         self._hosts: dict[str, Host] = {}
         self._leases: dict[IPv4Address, Lease] = {}
+        """Bound leases with a hostname: the only ones that make DNS data."""
         self._records: dict[str, Record] = {}
         self._subnets: dict[str, Subnet] = {}
         # Indexes of the sources by name / address.
@@ -406,7 +417,14 @@ class Zones:
                         dirty |= self._lease_names_of(old_lease)
                         self._drop_lease(old_lease)
                     if change.op is Op.UPSERT:
-                        lease = Lease.from_image(change.image)
+                        image = change.image
+                        # A lease committed in this process carries its value: no parsing, and
+                        # the index and the zones share one object.
+                        lease = (
+                            image.lease
+                            if isinstance(image, LeaseImage)
+                            else Lease.from_image(image)
+                        )
                         self._add_lease(lease)
                         dirty |= self._lease_names_of(lease)
                         name = self._lease_fqdn(lease)
@@ -460,12 +478,12 @@ class Zones:
     # --- sources -------------------------------------------------------------------------------
 
     def _host_fqdn(self, host: Host) -> str:
-        return f"{absolute(host.hostname)}.{self.settings.domain}"
+        return sys.intern(f"{absolute(host.hostname)}.{self.settings.domain}")
 
     def _lease_fqdn(self, lease: Lease) -> str | None:
         if lease.state is not LeaseState.BOUND or not lease.hostname:
             return None
-        return f"{absolute(lease.hostname)}.{self.settings.domain}"
+        return sys.intern(f"{absolute(lease.hostname)}.{self.settings.domain}")
 
     def _host_names_of(self, host: Host) -> set[str]:
         return {self._host_fqdn(host), reverse_name(host.ip)}
@@ -495,15 +513,15 @@ class Zones:
         self._host_ips.discard(host.ip, host.id)
 
     def _add_lease(self, lease: Lease) -> None:
-        self._leases[lease.ip] = lease
         fqdn = self._lease_fqdn(lease)
         if fqdn is not None:
+            self._leases[lease.ip] = lease
             self._lease_names.add(fqdn, lease.ip)
 
     def _drop_lease(self, lease: Lease) -> None:
-        del self._leases[lease.ip]
         fqdn = self._lease_fqdn(lease)
         if fqdn is not None:
+            del self._leases[lease.ip]
             self._lease_names.discard(fqdn, lease.ip)
 
     def _add_record(self, record: Record) -> None:

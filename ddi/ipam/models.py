@@ -354,6 +354,18 @@ class Lease:
         )
 
 
+class LeaseImage(dict[str, Any]):
+    """A lease's change image (exactly ``lease.to_image()``) that also keeps the ``Lease``
+    value it came from, so that in-process listeners (``IpamIndex.apply``) need not parse the
+    image back. Everything else sees a plain JSON object."""
+
+    __slots__ = ("lease",)
+
+    def __init__(self, lease: Lease) -> None:
+        super().__init__(lease.to_image())
+        self.lease = lease
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Record:
     """A static DNS record. ``name`` is absolute, lower case, without the trailing dot;

@@ -45,6 +45,7 @@ from ddi.ipam.models import (
     HostDhcpOptions,
     Kind,
     Lease,
+    LeaseImage,
     LeaseState,
     Op,
     Owner,
@@ -121,18 +122,6 @@ _SEQ_AND_EPOCH = (
 
 _LEASE_KIND = Kind.LEASE.value
 _UPSERT_OP = Op.UPSERT.value
-
-
-class LeaseImage(dict[str, Any]):
-    """A lease's change image (exactly ``lease.to_image()``) that also keeps the ``Lease``
-    value it came from, so that in-process listeners (``IpamIndex.apply``) need not parse the
-    image back. Everything else sees a plain JSON object."""
-
-    __slots__ = ("lease",)
-
-    def __init__(self, lease: Lease) -> None:
-        super().__init__(lease.to_image())
-        self.lease = lease
 
 
 _NEXT_LEASE = '},{"ip":'

@@ -15,9 +15,18 @@ from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Protocol, assert_never
 
-from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Record, Subnet
+from ddi.ipam.models import (
+    Change,
+    Host,
+    Kind,
+    Lease,
+    LeaseImage,
+    LeaseState,
+    Op,
+    Record,
+    Subnet,
+)
 from ddi.ipam.multimap import MultiMap
-from ddi.ipam.store import LeaseImage
 from ddi.ipam.validate import host_names
 
 if TYPE_CHECKING:
