@@ -215,9 +215,12 @@ class Zone:
     serial: int
     soa: Any
     """The SOA RR (rebuilt on every serial change)."""
-    data: dict[str, Key | tuple[Key, ...]] = field(default_factory=dict)
-    """Each owner name's records as keys, grouped by type; an SOA key stands for ``soa``. A
-    name with one record (nearly all of them) holds its key bare: see :meth:`keys`."""
+    data: dict[str, str | Key | tuple[Key, ...]] = field(default_factory=dict)
+    """Each owner name's records as keys, grouped by type; an SOA key stands for ``soa``.
+    Nearly every name has one record: one key is held bare, and one record of ``plain_type``
+    with ``plain_ttl`` (a host's A or PTR) as its rdata text alone. See :meth:`keys`."""
+    plain_type: int = 1
+    plain_ttl: int = 300
     children: dict[str, int] = field(default_factory=dict)
     """Count of owner names strictly below each name: a name with children exists (RFC 8020
     empty non-terminal) even without RRsets."""
@@ -238,6 +241,8 @@ class Zone:
         held = self.data.get(name)
         if held is None:
             return ()
+        if isinstance(held, str):
+            return ((self.plain_type, self.plain_ttl, held),)
         return (held,) if isinstance(held[0], int) else held
 
     def node(self, name: str) -> dict[int, list[Any]] | None:
@@ -284,7 +289,7 @@ class Zone:
     def _set(self, name: str, keys: tuple[Key, ...]) -> None:
         had = name in self.data
         if keys:
-            self.data[sys.intern(name)] = keys[0] if len(keys) == 1 else keys
+            self.data[name] = self._compact(keys)
             if not had:
                 self._count_ancestors(name, 1)
         elif had:
@@ -294,6 +299,14 @@ class Zone:
             self.delegations.add(name)
         else:
             self.delegations.discard(name)
+
+    def _compact(self, keys: tuple[Key, ...]) -> str | Key | tuple[Key, ...]:
+        if len(keys) != 1:
+            return keys
+        key = keys[0]
+        if key[0] == self.plain_type and key[1] == self.plain_ttl:
+            return key[2]
+        return key
 
     def _count_ancestors(self, name: str, step: int) -> None:
         while name != self.origin:
@@ -545,7 +558,14 @@ class Zones:
         }
 
     def _add_zone(self, origin: str, serial: int) -> Zone:
-        zone = Zone(origin=origin, serial=serial, soa=self._soa(origin, serial))
+        plain = QTYPE.PTR if origin.endswith(".in-addr.arpa") else QTYPE.A
+        zone = Zone(
+            origin=origin,
+            serial=serial,
+            soa=self._soa(origin, serial),
+            plain_type=plain,
+            plain_ttl=self.settings.ttl,
+        )
         zone.journal = deque(maxlen=self.settings.journal_size)
         self.zones[origin] = zone
         return zone
@@ -623,7 +643,7 @@ class Zones:
         seen: set[Key] = set()
 
         def put(rtype: int, text: str, rttl: int = ttl) -> None:
-            key = (rtype, rttl, sys.intern(text))
+            key = (rtype, rttl, text)
             if key in seen:
                 return
             seen.add(key)

@@ -77,6 +77,8 @@ Listener = Callable[[Sequence[Change]], None]
 _T = TypeVar("_T")
 
 BUSY_TIMEOUT_MS = 5000
+READ_CHUNK = 2000
+"""Rows per fetch when loading a whole table."""
 CENTRAL_ACTOR = "central"
 """The actor of changes that come down from central; only it may change central-owned objects."""
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -190,22 +192,38 @@ _LEASE_SHARED = (1, 2, 4, 8)
 """Lease columns whose values repeat in other rows: mac, client_id, hostname, subnet."""
 
 
-def _shared(row: Sequence[Any], columns: tuple[int, ...], strings: dict[str, str]) -> list[Any]:
-    """``row`` with the text in ``columns`` replaced by the equal string already in
-    ``strings``: one copy of each repeated value among the rows loaded together."""
-    out = list(row)
-    for i in columns:
-        if out[i] is not None:
-            out[i] = strings.setdefault(out[i], out[i])
-    return out
+@dataclasses.dataclass(slots=True)
+class _Shared:
+    """One copy of each value repeated among the rows loaded together: reservations and their
+    clients' leases repeat MACs, client-ids, hostnames, subnet names and addresses."""
+
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)
+    addresses: dict[str, IPv4Address] = dataclasses.field(default_factory=dict)
+
+    def row(self, row: Sequence[Any], columns: tuple[int, ...]) -> list[Any]:
+        out = list(row)
+        texts = self.texts
+        for i in columns:
+            if out[i] is not None:
+                out[i] = texts.setdefault(out[i], out[i])
+        return out
+
+    def address(self, text: str, *, keep: bool) -> IPv4Address:
+        found = self.addresses.get(text)
+        if found is None:
+            found = IPv4Address(text)
+            if keep:
+                self.addresses[text] = found
+        return found
 
 
-def _host_from_row(row: Sequence[Any], strings: dict[str, str] | None = None) -> Host:
-    if strings is not None:
-        row = _shared(row, _HOST_SHARED, strings)
+def _host_from_row(row: Sequence[Any], shared: _Shared | None = None) -> Host:
+    ip = IPv4Address(row[1]) if shared is None else shared.address(row[1], keep=True)
+    if shared is not None:
+        row = shared.row(row, _HOST_SHARED)
     return Host(
         id=row[0],
-        ip=IPv4Address(row[1]),
+        ip=ip,
         hostname=row[2],
         mac=row[3],
         client_id=row[4],
@@ -236,11 +254,12 @@ def _host_row(host: Host) -> tuple[Any, ...]:
     )
 
 
-def _lease_from_row(row: Sequence[Any], strings: dict[str, str] | None = None) -> Lease:
-    if strings is not None:
-        row = _shared(row, _LEASE_SHARED, strings)
+def _lease_from_row(row: Sequence[Any], shared: _Shared | None = None) -> Lease:
+    ip = IPv4Address(row[0]) if shared is None else shared.address(row[0], keep=False)
+    if shared is not None:
+        row = shared.row(row, _LEASE_SHARED)
     return Lease(
-        ip=IPv4Address(row[0]),
+        ip=ip,
         mac=row[1],
         client_id=row[2],
         circuit_id=row[3],
@@ -577,22 +596,30 @@ class Store:
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(await self._reader.execute_fetchall(sql, params))
 
+    async def _read_each(self, sql: str, convert: Callable[[Any], _T]) -> list[_T]:
+        """Every row of ``sql`` through ``convert``, fetched :data:`READ_CHUNK` rows at a time."""
+        out: list[_T] = []
+        async with self._reader.execute(sql) as cursor:
+            while rows := await cursor.fetchmany(READ_CHUNK):
+                out.extend(map(convert, rows))
+        return out
+
     async def subnets(self) -> list[Subnet]:
         rows = await self._read("SELECT image FROM subnet")
         subnets = [Subnet.from_image(json.loads(image)) for (image,) in rows]
         return sorted(subnets, key=lambda s: (s.cidr, s.name))
 
     async def hosts(self) -> list[Host]:
-        rows = await self._read(f"SELECT {_HOST_COLUMNS} FROM host")
-        return sorted(map(_host_from_row, rows), key=_ip_key)
+        hosts = await self._read_each(f"SELECT {_HOST_COLUMNS} FROM host", _host_from_row)
+        return sorted(hosts, key=_ip_key)
 
     async def leases(self) -> list[Lease]:
-        rows = await self._read(f"SELECT {_LEASE_COLUMNS} FROM lease")
-        return sorted(map(_lease_from_row, rows), key=_ip_key)
+        leases = await self._read_each(f"SELECT {_LEASE_COLUMNS} FROM lease", _lease_from_row)
+        return sorted(leases, key=_ip_key)
 
     async def records(self) -> list[Record]:
-        rows = await self._read(f"SELECT {_RECORD_COLUMNS} FROM record")
-        return sorted(map(_record_from_row, rows), key=lambda r: (r.name, r.rtype, r.value))
+        records = await self._read_each(f"SELECT {_RECORD_COLUMNS} FROM record", _record_from_row)
+        return sorted(records, key=lambda r: (r.name, r.rtype, r.value))
 
     async def find_host(self, key: str) -> Host:
         """The host whose id, MAC, IP, hostname, client-id or circuit-id is ``key``.
@@ -633,20 +660,28 @@ class Store:
     async def snapshot(self) -> Snapshot:
         """Every object and the seq they reflect, with no write committing in between."""
         async with self._lock:
-            # Reservations and their clients' leases repeat MACs, client-ids, hostnames and
-            # subnet names: load one copy of each (the snapshot feeds long-lived indexes).
-            strings: dict[str, str] = {}
-            host_rows = await self._read(f"SELECT {_HOST_COLUMNS} FROM host")
-            hosts = sorted((_host_from_row(r, strings) for r in host_rows), key=_ip_key)
-            del host_rows
-            lease_rows = await self._read(f"SELECT {_LEASE_COLUMNS} FROM lease")
-            leases = sorted((_lease_from_row(r, strings) for r in lease_rows), key=_ip_key)
-            del lease_rows, strings
+            # The snapshot feeds long-lived indexes: rows are read in chunks (no peak of
+            # temporaries to fragment the heap) and repeated values are loaded once.
+            shared = _Shared()
+            hosts = await self._read_each(
+                f"SELECT {_HOST_COLUMNS} FROM host",
+                functools.partial(_host_from_row, shared=shared),
+            )
+            leases = await self._read_each(
+                f"SELECT {_LEASE_COLUMNS} FROM lease",
+                functools.partial(_lease_from_row, shared=shared),
+            )
+            records = await self._read_each(
+                f"SELECT {_RECORD_COLUMNS} FROM record", _record_from_row
+            )
+            hosts.sort(key=_ip_key)
+            leases.sort(key=_ip_key)
+            records.sort(key=lambda r: (r.name, r.rtype, r.value))
             return Snapshot(
                 subnets=await self.subnets(),
                 hosts=hosts,
                 leases=leases,
-                records=await self.records(),
+                records=records,
                 last_seq=await self.last_seq(),
             )
 

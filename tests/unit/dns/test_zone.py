@@ -295,3 +295,28 @@ def test_txt_values(value: str, strings: list[bytes]) -> None:
 def test_bad_record_values_raise_value_error(rtype: str, value: str) -> None:
     with pytest.raises(ValueError, match=rtype):
         record_rdata(rtype, value)
+
+
+def test_compact_forms_read_back_as_the_records_they_stand_for(h: Any) -> None:
+    z = h.zones()
+    z.apply(
+        [
+            h.change(h.host("web", "198.18.0.10"), seq=20),
+            h.change(h.record("x.site.example", "A", "198.18.0.3", ttl=60), seq=21),
+            h.change(h.record("two.site.example", "A", "198.18.0.4"), seq=22),
+            h.change(h.record("two.site.example", "TXT", "hello"), seq=23),
+        ]
+    )
+    forward, reverse = z.zones["site.example"], z.zones["0.18.198.in-addr.arpa"]
+    # One A (or PTR) with the default TTL: its rdata text alone.
+    assert forward.data["web.site.example"] == "198.18.0.10"
+    assert reverse.data["10.0.18.198.in-addr.arpa"] == "web.site.example"
+    assert forward.keys("web.site.example") == ((QTYPE.A, 300, "198.18.0.10"),)
+    assert reverse.keys("10.0.18.198.in-addr.arpa") == ((QTYPE.PTR, 300, "web.site.example"),)
+    # One record of another TTL: its key; several: a tuple of keys.
+    assert forward.data["x.site.example"] == (QTYPE.A, 60, "198.18.0.3")
+    assert forward.keys("x.site.example") == ((QTYPE.A, 60, "198.18.0.3"),)
+    assert len(forward.keys("two.site.example")) == 2
+    assert set(forward.node("two.site.example") or {}) == {QTYPE.A, QTYPE.TXT}
+    assert forward.keys("nothing.site.example") == ()
+    assert forward.node("nothing.site.example") is None

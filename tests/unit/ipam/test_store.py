@@ -58,6 +58,25 @@ async def add_web1(store: Store, **fields: Any) -> Change:
 
 
 @pytest.mark.asyncio
+async def test_snapshot_loads_one_copy_of_values_a_host_and_its_lease_share(
+    store: Store, clock: Any
+) -> None:
+    await add_web1(store)
+    await store.commit_leases([lease("198.18.0.10", MAC1, 0.0, 3600.0, hostname="web1")])
+    await store.commit_leases([lease("198.18.0.50", MAC2, 0.0, 3600.0)])
+    snap = await store.snapshot()
+    (web1,) = snap.hosts
+    reserved, dynamic = snap.leases
+    assert (reserved.ip, reserved.mac, reserved.hostname) == (web1.ip, web1.mac, web1.hostname)
+    assert reserved.ip is web1.ip
+    assert reserved.mac is web1.mac
+    assert reserved.hostname is web1.hostname
+    assert reserved.subnet is dynamic.subnet
+    assert snap.hosts == await store.hosts()
+    assert snap.leases == await store.leases()
+
+
+@pytest.mark.asyncio
 async def test_new_store_is_at_schema_version_with_epoch_1(store: Store, db_path: Path) -> None:
     assert await store.epoch() == 1
     db = sqlite3.connect(db_path)
