@@ -143,6 +143,7 @@ class DnsServer:
         *,
         clock: Callable[[], float] = time.time,
         udp_slots: int = UDP_SLOTS,
+        udp_slot_size: int = UDP_SLOT_SIZE,
     ) -> None:
         self.app = app
         self.config = app.config.dns
@@ -157,6 +158,7 @@ class DnsServer:
         self.forwarder: Forwarder | None = None
         self._udp: list[socket.socket] = []
         self._udp_slots = udp_slots if udp_batch.AVAILABLE else 0
+        self._udp_slot_size = udp_slot_size
         self._batches: list[udp_batch.BatchSocket] = []
         self._tcp: list[asyncio.Server] = []
         self._tg: asyncio.TaskGroup | None = None
@@ -221,7 +223,7 @@ class DnsServer:
             ) from None
         loop = asyncio.get_running_loop()
         if self._udp_slots:
-            batch = udp_batch.BatchSocket(sock, self._udp_slots, UDP_SLOT_SIZE)
+            batch = udp_batch.BatchSocket(sock, self._udp_slots, self._udp_slot_size)
             loop.add_reader(sock.fileno(), self._udp_batch_readable, batch)
             self._batches.append(batch)
         else:

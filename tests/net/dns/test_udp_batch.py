@@ -1,0 +1,325 @@
+"""Batched UDP (recvmmsg/sendmmsg) on loopback: the batch object on its own, then the DNS
+service answering through it and through the recvfrom loop alike."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dnslib import EDNS0, QTYPE, RR, A, DNSRecord
+from prometheus_client import REGISTRY
+
+from ddi.app import AppContext
+from ddi.config import Config
+from ddi.dns import udp_batch
+from ddi.dns.server import DnsServer
+from ddi.dns.zone import label
+from ddi.ipam.models import Host, Record
+from ddi.ipam.store import Store
+from ddi.ipam.views import IpamIndex
+
+needs_batch = pytest.mark.skipif(not udp_batch.AVAILABLE, reason=udp_batch.UNAVAILABLE_REASON)
+PATHS = [pytest.param(64, id="recvmmsg", marks=needs_batch), pytest.param(0, id="recvfrom")]
+
+
+def _pair(family: socket.AddressFamily, host: str) -> tuple[socket.socket, socket.socket]:
+    server = socket.socket(family, socket.SOCK_DGRAM)
+    server.bind((host, 0))
+    server.setblocking(False)
+    client = socket.socket(family, socket.SOCK_DGRAM)
+    client.bind((host, 0))
+    client.settimeout(2.0)
+    return server, client
+
+
+@pytest.fixture
+def v4() -> Iterator[tuple[socket.socket, socket.socket, socket.socket]]:
+    server, client = _pair(socket.AF_INET, "127.0.0.1")
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other.bind(("127.0.0.1", 0))
+    other.settimeout(2.0)
+    with server, client, other:
+        yield server, client, other
+
+
+def _receive_all(batch: udp_batch.BatchSocket, want: int) -> int:
+    """Loopback delivers on send; retry briefly all the same."""
+    deadline = time.monotonic() + 2.0
+    while True:
+        n = batch.receive()
+        if n >= want or time.monotonic() > deadline:
+            return n
+        time.sleep(0.01)
+
+
+# --- the batch object ----------------------------------------------------------------------
+
+
+@needs_batch
+def test_one_receive_takes_every_waiting_datagram_and_replies_reach_their_senders(
+    v4: tuple[socket.socket, socket.socket, socket.socket],
+) -> None:
+    server, client, other = v4
+    batch = udp_batch.BatchSocket(server, slots=16, slot_size=256)
+    target = server.getsockname()
+    senders = [client, other] * 5
+    for i, s in enumerate(senders):
+        s.sendto(bytes([0, i]) + b"query%d" % i, target)
+    assert _receive_all(batch, 10) == 10
+    assert batch.receive_calls == 1
+    assert batch.keys() == [b"query%d" % i for i in range(10)]
+    assert [batch.peer(i) for i in range(10)] == [s.getsockname() for s in senders]
+    skipped = {3, 6}  # gaps: the replies after them move down in the send vector
+    for i in range(10):
+        if i not in skipped:
+            assert batch.queue_body(i, b"reply%d" % i)
+    assert batch.flush() == (8, 0)
+    assert batch.send_calls == 1
+    got: dict[int, bytes] = {}
+    for s in (client, other):
+        for _ in range(4):
+            data, addr = s.recvfrom(512)
+            assert addr == target
+            got[data[1]] = data
+            assert senders[data[1]] is s
+    assert got == {i: bytes([0, i]) + b"reply%d" % i for i in range(10) if i not in skipped}
+
+    # The next batch, answered in order, uses the prefilled send vector again.
+    for i in range(3):
+        client.sendto(bytes([1, i]) + b"again", target)
+    assert _receive_all(batch, 3) == 3
+    for i in range(3):
+        assert batch.queue_reply(i, batch.datagram(i)[:2] + b"ok")
+    assert batch.flush() == (3, 0)
+    assert sorted(client.recvfrom(512)[0] for _ in range(3)) == [
+        bytes([1, i]) + b"ok" for i in range(3)
+    ]
+
+
+@needs_batch
+def test_ipv6_peer_address_is_given_as_recvfrom_gives_it() -> None:
+    try:
+        server, client = _pair(socket.AF_INET6, "::1")
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback: {exc}")
+    with server, client:
+        batch = udp_batch.BatchSocket(server, slots=4, slot_size=128)
+        client.sendto(b"\x00\x07question", server.getsockname())
+        assert _receive_all(batch, 1) == 1
+        assert batch.peer(0) == client.getsockname()
+        assert batch.datagram(0) == b"\x00\x07question"
+        assert batch.queue_body(0, b"answer")
+        assert batch.flush() == (1, 0)
+        assert client.recvfrom(128) == (b"\x00\x07answer", server.getsockname())
+
+
+@needs_batch
+def test_a_datagram_longer_than_its_slot_is_flagged_truncated(
+    v4: tuple[socket.socket, socket.socket, socket.socket],
+) -> None:
+    server, client, _ = v4
+    batch = udp_batch.BatchSocket(server, slots=4, slot_size=64)
+    target = server.getsockname()
+    client.sendto(b"\x00\x01" + bytes(98), target)  # 100 bytes: cut to 64
+    client.sendto(b"\x00\x02" + bytes(62), target)  # exactly 64: whole
+    client.sendto(b"\x00\x03short", target)
+    assert _receive_all(batch, 3) == 3
+    assert batch.keys() == [None, None, b"short"]
+    assert batch.truncated(0)
+    assert batch.datagram(0) == b"\x00\x01" + bytes(62)
+    assert not batch.truncated(1)
+    assert batch.datagram(1) == b"\x00\x02" + bytes(62)
+    assert not batch.truncated(2)
+
+
+# --- the DNS service -----------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def serving(cfg: Config, **options: Any) -> AsyncIterator[DnsServer]:
+    store = await Store.open(cfg.site.data_dir / "ddi.sqlite", domain=cfg.site.domain)
+    try:
+        await store.sync_subnets(cfg.subnets, actor="test", reason="setup")
+        index = await IpamIndex.load(store)
+        store.subscribe(index.apply)
+        app = AppContext(config=cfg, store=store, index=index)
+        await store.add_host(
+            Host(id="", ip=IPv4Address("198.18.0.10"), hostname="web", mac="52:54:00:00:00:01"),
+            actor="t",
+            reason="t",
+        )
+        async with asyncio.TaskGroup() as tg:
+            server = DnsServer(app, **options)
+            await server.start(tg)
+            try:
+                yield server
+            finally:
+                await server.close()
+    finally:
+        await store.close()
+
+
+async def _exchange(
+    queries: list[bytes], address: tuple[Any, ...], wait: float = 3.0
+) -> list[bytes]:
+    """Send every query at once from one socket, then collect the replies."""
+    loop = asyncio.get_running_loop()
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        for q in queries:
+            sock.sendto(q, address)
+        replies = []
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                while len(replies) < len(queries):
+                    replies.append(await loop.sock_recv(sock, 65535))
+        return replies
+
+
+def _query(name: str, msg_id: int, qtype: str = "A", bufsize: int | None = None) -> bytes:
+    q = DNSRecord.question(label(name), qtype)
+    q.header.id = msg_id
+    if bufsize is not None:
+        q.add_ar(EDNS0(udp_len=bufsize))
+    return bytes(q.pack())
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("slots", PATHS)
+async def test_queries_in_flight_get_their_own_answers_and_are_counted(
+    tmp_path: Path, h: Any, slots: int
+) -> None:
+    port = h.free_port()
+    names = ["web.site.example", "nowhere.site.example"]
+    queries = [_query(names[i % 2], 1000 + i) for i in range(100)]
+    noerror = _sample("ddi_dns_queries_total", qtype="A", rcode="NOERROR")
+    nxdomain = _sample("ddi_dns_queries_total", qtype="A", rcode="NXDOMAIN")
+    async with serving(h.config(tmp_path, port), udp_slots=slots) as server:
+        replies = await _exchange(queries, ("127.0.0.1", port))
+        assert len(replies) == 100
+        for wire in replies:
+            reply = DNSRecord.parse(wire)
+            i = reply.header.id - 1000
+            assert str(reply.q.qname) == names[i % 2] + "."
+            if i % 2 == 0:
+                assert [str(rr.rdata) for rr in reply.rr] == ["198.18.0.10"]
+            else:
+                assert reply.header.rcode == 3  # NXDOMAIN
+        stats = server.statistics()
+        assert stats["udp_io"] == ("recvmmsg" if slots else "recvfrom")
+        # The first query of each name is a miss answered by the engine, then cached.
+        assert (stats["cache"]["hits"], stats["cache"]["misses"]) == (98, 2)
+        if slots:
+            assert stats["udp_batches"]["receive_calls"] < 10
+            assert stats["udp_batches"]["send_calls"] < 10
+    assert _sample("ddi_dns_queries_total", qtype="A", rcode="NOERROR") - noerror == 50
+    assert _sample("ddi_dns_queries_total", qtype="A", rcode="NXDOMAIN") - nxdomain == 50
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("slots", PATHS)
+async def test_ipv6_listener_answers_ipv6_clients(tmp_path: Path, h: Any, slots: int) -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("::1", 0))
+        except OSError as exc:
+            pytest.skip(f"no IPv6 loopback: {exc}")
+        port = probe.getsockname()[1]
+    cfg = h.config(tmp_path, port, listen=[f"[::1]:{port}"])
+    async with serving(cfg, udp_slots=slots):
+        queries = [_query("web.site.example", 7 + i) for i in range(3)]
+        replies = [DNSRecord.parse(w) for w in await _exchange(queries, ("::1", port))]
+        assert sorted(r.header.id for r in replies) == [7, 8, 9]
+        assert all([str(rr.rdata) for rr in r.rr] == ["198.18.0.10"] for r in replies)
+
+
+@pytest.mark.asyncio
+@needs_batch
+async def test_reply_larger_than_a_slot_is_sent_on_its_own(tmp_path: Path, h: Any) -> None:
+    port = h.free_port()
+    async with serving(h.config(tmp_path, port), udp_slots=8, udp_slot_size=128) as server:
+        for i in range(12):
+            await server.app.store.add_record(
+                Record(id="", name="many.site.example", rtype="A", value=f"198.18.0.{i + 1}"),
+                actor="t",
+                reason="t",
+            )
+        # Twice: the first is answered by the engine, the second from the cache.
+        queries = [_query("many.site.example", i, bufsize=1232) for i in (1, 2)]
+        queries.insert(1, _query("web.site.example", 3))
+        replies = {
+            r.header.id: r
+            for r in map(DNSRecord.parse, await _exchange(queries, ("127.0.0.1", port)))
+        }
+        assert sorted(replies) == [1, 2, 3]
+        for i in (1, 2):
+            assert len(replies[i].rr) == 12
+            assert replies[i].header.tc == 0
+        assert [str(rr.rdata) for rr in replies[3].rr] == ["198.18.0.10"]
+        assert server.statistics()["cache"]["hits"] == 1
+
+
+@pytest.mark.asyncio
+@needs_batch
+async def test_query_longer_than_a_slot_gets_formerr(tmp_path: Path, h: Any) -> None:
+    port = h.free_port()
+    async with serving(h.config(tmp_path, port), udp_slots=8, udp_slot_size=128):
+        long_name = ".".join(["a" * 60] * 3) + ".site.example"
+        queries = [_query(long_name, 41), _query("web.site.example", 42)]
+        replies = {
+            r.header.id: r
+            for r in map(DNSRecord.parse, await _exchange(queries, ("127.0.0.1", port)))
+        }
+        assert sorted(replies) == [41, 42]
+        assert replies[41].header.rcode == 1  # FORMERR
+        assert [str(rr.rdata) for rr in replies[42].rr] == ["198.18.0.10"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("slots", PATHS)
+async def test_forwarded_miss_is_answered_later_to_its_sender(
+    tmp_path: Path, h: Any, slots: int
+) -> None:
+    loop = asyncio.get_running_loop()
+    upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    upstream.bind(("127.0.0.1", 0))
+    upstream.setblocking(False)
+
+    async def answer() -> None:
+        while True:
+            data, addr = await loop.sock_recvfrom(upstream, 65535)
+            query = DNSRecord.parse(data)
+            reply = query.reply()
+            reply.add_answer(RR(query.q.qname, QTYPE.A, ttl=60, rdata=A("198.18.7.7")))
+            await loop.sock_sendto(upstream, reply.pack(), addr)
+
+    task = asyncio.create_task(answer())
+    try:
+        port = h.free_port()
+        cfg = h.config(tmp_path, port, forwarders=[f"127.0.0.1:{upstream.getsockname()[1]}"])
+        async with serving(cfg, udp_slots=slots):
+            queries = [_query("www.elsewhere.example", 50), _query("web.site.example", 51)]
+            replies = {
+                r.header.id: r
+                for r in map(DNSRecord.parse, await _exchange(queries, ("127.0.0.1", port)))
+            }
+            assert sorted(replies) == [50, 51]
+            assert [str(rr.rdata) for rr in replies[50].rr] == ["198.18.7.7"]
+            assert [str(rr.rdata) for rr in replies[51].rr] == ["198.18.0.10"]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        upstream.close()
