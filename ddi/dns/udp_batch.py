@@ -278,18 +278,26 @@ class BatchSocket:
             return False
         o = self.offsets[i] + 2
         self.view[o : o + n - 2] = body
-        self._queue(i, n)
+        k = self.queued
+        if k != i:
+            self._move(k, i)
+        self._send_iov_words[2 * k + 1] = n
+        self.queued = k + 1
         return True
 
     def _queue(self, i: int, n: int) -> None:
         k = self.queued
         if k != i:
-            # Reply k answers slot i: point send header k at peer i and iovec k at buffer i.
-            self._send_words[k * self._hdr_words + self._name_word] = self._name_at[i]
-            self._send_iov_words[2 * k] = self._buffer_at[i]
-            self._compacted = True
+            self._move(k, i)
         self._send_iov_words[2 * k + 1] = n
         self.queued = k + 1
+
+    def _move(self, k: int, i: int) -> None:
+        """Reply ``k`` answers slot ``i``: point send header ``k`` at peer ``i`` and iovec
+        ``k`` at buffer ``i`` (restored from the template by ``flush``)."""
+        self._send_words[k * self._hdr_words + self._name_word] = self._name_at[i]
+        self._send_iov_words[2 * k] = self._buffer_at[i]
+        self._compacted = True
 
     def flush(self) -> tuple[int, int]:
         """Send the queued replies with ``sendmmsg``.
