@@ -38,7 +38,6 @@ import ddi.boot.http
 import ddi.boot.tftp
 import ddi.dhcp.server
 import ddi.dns.server
-import sync.agent
 from ddi import __version__, metrics
 from ddi.api import build_app
 from ddi.config import Config, load_config
@@ -152,6 +151,9 @@ def _start_services(tg: asyncio.TaskGroup, app: AppContext) -> None:
     if config.dns.enabled:
         tg.create_task(ddi.dns.server.run(app), name="dns")
     if config.sync is not None:
+        # Loaded here: a site without [sync] does not carry its HTTP client and signatures.
+        import sync.agent
+
         tg.create_task(sync.agent.run(app), name="sync")
     if config.boot.tftp_enabled:
         tg.create_task(ddi.boot.tftp.run(app), name="tftp")

@@ -15,15 +15,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ddi.api.common import APP_KEY, BadRequest, WriteArgs, read_body
 from ddi.ipam.models import Owner
-from sync.agent import agent_for
+
+if TYPE_CHECKING:
+    from ddi.app import AppContext
+    from sync.agent import SyncAgent
 
 routes = web.RouteTableDef()
+
+
+def agent_for(app: AppContext) -> SyncAgent | None:
+    """The running sync agent, or None. sync.agent (an HTTP client and a signature stack) is
+    imported only on a site that syncs: app.py loads it when ``[sync]`` is configured."""
+    if app.config.sync is None:
+        return None
+    from sync.agent import agent_for as running_agent
+
+    return running_agent(app)
 
 
 async def _status(request: web.Request) -> dict[str, Any]:
