@@ -208,7 +208,6 @@ async def reload(app: AppContext) -> bool:
         except Exception:  # a hook's bug must not stop the others or the daemon
             log.exception("reload hook %r failed", hook)
             metrics.INTERNAL_ERRORS.labels(area="reload").inc()
-    release_free_memory()  # what rebuilding the zones freed
     metrics.RELOADS.labels(result="ok").inc()
     log.info("reloaded %s", path)
     return True
@@ -405,7 +404,7 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
                     name="stop",
                 )
                 await asyncio.sleep(SERVICE_SETTLE)
-                release_free_memory()  # what loading the index and building the zones freed
+                release_free_memory()  # what loading the index freed
                 metrics.STARTED.set(app.started)
                 notifier.notify("READY=1", _status_line(app), f"MAINPID={os.getpid()}")
                 log.info("ddi %s serving site %s", __version__, config.site.id)

@@ -53,6 +53,7 @@ from ddi.dns.forward import Forwarder
 from ddi.dns.wire import HEADER_SIZE, decode_message, encode_message, error_response, pack
 from ddi.dns.zone import Zones, ZoneSettings
 from ddi.errors import ConfigError, DnsFormatError
+from ddi.heap import release_free_memory
 from ddi.ipam.models import Change
 
 if TYPE_CHECKING:
@@ -202,6 +203,7 @@ class DnsServer:
         self.engine = DnsEngine(engine_settings(config), self.zones)
         self.cache.invalidate()
         self._set_serial_gauges(self.zones.zones)
+        release_free_memory()  # the build's temporaries (and a replaced zone set)
 
     async def _listen(self, host: str, port: int) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -677,6 +677,8 @@ class Store:
             hosts.sort(key=_ip_key)
             leases.sort(key=_ip_key)
             records.sort(key=lambda r: (r.name, r.rtype, r.value))
+            # A one-off read of every table: its pages need not stay in the reader's cache.
+            await self._reader.execute("PRAGMA shrink_memory")
             return Snapshot(
                 subnets=await self.subnets(),
                 hosts=hosts,
