@@ -20,6 +20,7 @@ lives here.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -131,8 +132,10 @@ class AppContext:
 
 
 def _count_changes(changes: Sequence[Change]) -> None:
-    for change in changes:
-        metrics.STORE_CHANGES.labels(kind=change.kind.value, op=change.op.value).inc()
+    # One labelled increment per (kind, op) of the batch: a DHCP batch holds many leases.
+    counts = collections.Counter((change.kind.value, change.op.value) for change in changes)
+    for (kind, op), count in counts.items():
+        metrics.STORE_CHANGES.labels(kind=kind, op=op).inc(count)
     if changes:
         metrics.STORE_LAST_SEQ.set(changes[-1].seq)
         metrics.STORE_EPOCH.set(changes[-1].epoch)
