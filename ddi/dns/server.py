@@ -363,11 +363,15 @@ class DnsServer:
                     sendto(reply, addr)
                 except OSError:
                     metrics.DNS_DROPPED.labels(reason="send_failed").inc()
+        self._count_udp(hits, misses)
+
+    def _count_udp(self, hits: dict[tuple[str, str], int], misses: int) -> None:
+        """One wake-up's cache hits (per metric label) and misses, counted once each."""
         if hits:
             total = 0
-            for (qtype, rcode), n in hits.items():
-                metrics.DNS_QUERIES.labels(qtype=qtype, rcode=rcode).inc(n)
-                total += n
+            for (qtype, rcode), count in hits.items():
+                metrics.DNS_QUERIES.labels(qtype=qtype, rcode=rcode).inc(count)
+                total += count
             self.cache.hits += total
             metrics.DNS_CACHE_LOOKUPS.labels(result="hit").inc(total)
         if misses:
@@ -402,16 +406,7 @@ class DnsServer:
             failed += batch.flush()[1]
         if failed:
             metrics.DNS_DROPPED.labels(reason="send_failed").inc(failed)
-        if hits:
-            total = 0
-            for (qtype, rcode), count in hits.items():
-                metrics.DNS_QUERIES.labels(qtype=qtype, rcode=rcode).inc(count)
-                total += count
-            self.cache.hits += total
-            metrics.DNS_CACHE_LOOKUPS.labels(result="hit").inc(total)
-        if misses:
-            self.cache.misses += misses
-            metrics.DNS_CACHE_LOOKUPS.labels(result="miss").inc(misses)
+        self._count_udp(hits, misses)
 
     def _udp_batch_miss(self, batch: udp_batch.BatchSocket, i: int) -> int:
         """Answer slot ``i`` by the slow path; returns 1 when its reply could not be sent."""
