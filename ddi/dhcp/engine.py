@@ -1,12 +1,9 @@
 """The DHCPv4 server engine (RFC 2131 §4.3, RFC 3046, RFC 4702), sans-I/O.
 
 ``DhcpEngine.handle(packet, inbound, now)`` takes a decoded request, where it came from and the
-wall-clock time, reads the IPAM through an ``IpamView``, and returns a ``Decision``:
-
-* ``Reply(packet, to, commit)``: send ``packet`` to ``to``; when ``commit`` is a lease, the
-  transport sends only after the lease is durable (DESIGN principle 4).
-* ``Commit(lease)``: make ``lease`` durable and send nothing (DECLINE, RELEASE).
-* ``Drop(reason)``: send nothing; the transport counts ``reason``.
+wall-clock time, reads the IPAM through an ``IpamView``, and returns a ``Decision`` (a
+``Reply``, ``Commit`` or ``Drop``: ``ddi.dhcp.decision``); the reply's options are built by
+``ddi.dhcp.reply_options``.
 
 Rules:
 1. An address comes from, in order: the client's reservation (client-id, then MAC, then relay
@@ -20,7 +17,7 @@ Rules:
    the one holding giaddr (or listing it in ``relay_agents``); RFC 3527 link selection
    (option 82 sub-option 5) overrides giaddr.
 4. Option 82 is copied unchanged into every reply (RFC 3046 §2.2).
-5. Reply addressing is ``reply_destination`` (RFC 2131 §4.1), a pure function.
+5. Reply addressing is ``ddi.dhcp.decision.reply_destination`` (RFC 2131 §4.1).
 6. Nothing here reads the clock, draws randomness, does I/O or writes the store.
 7. The fast path: a reply whose options only its subnet decides (no reservation, no relay
    information, no client FQDN, no netboot) reuses the option list built for the same subnet
@@ -35,29 +32,31 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
+from ddi.dhcp.decision import (
+    BROADCAST_ADDRESS,
+    Commit,
+    Decision,
+    Destination,
+    Drop,
+    DropReason,
+    Inbound,
+    Reply,
+    Rule,
+    reply_destination,
+    reply_max_size,
+)
 from ddi.dhcp.netboot import BootChoice, BootProfile, boot_facts, boot_options, select_boot
 from ddi.dhcp.options import (
-    ClientFqdn,
     MessageType,
     OptionCode,
     RelayAgentSubOption,
     decode_client_fqdn,
     decode_relay_agent_information,
-    encode_classless_routes,
-    encode_client_fqdn,
-    encode_ip_list,
-    encode_u16,
     encode_u32,
     format_hex,
 )
-from ddi.dhcp.packet import (
-    BOOTREPLY,
-    BOOTREQUEST,
-    BROADCAST_FLAG,
-    MIN_MESSAGE_SIZE,
-    ZERO_ADDRESS,
-    DhcpPacket,
-)
+from ddi.dhcp.packet import BOOTREPLY, BOOTREQUEST, BROADCAST_FLAG, ZERO_ADDRESS, DhcpPacket
+from ddi.dhcp.reply_options import may_netboot, ordered_options, reply_parameters
 from ddi.errors import DhcpFormatError
 from ddi.ipam.allocator import Client, Problem, address_problem, next_free
 from ddi.ipam.models import Host, Lease, LeaseState, Subnet
@@ -67,61 +66,10 @@ if TYPE_CHECKING:
     from ddi.config import DhcpConfig
     from ddi.ipam.views import IpamView
 
-BROADCAST_ADDRESS = IPv4Address("255.255.255.255")
 MAX_OFFERS = 65_536
 """Outstanding OFFERs kept at most; past it the oldest is forgotten (its address frees)."""
 MAX_PLAIN_OPTIONS = 4096
 """Reply option lists kept for reuse (rule 7) at most; past it the cache starts over."""
-
-
-class DropReason(enum.StrEnum):
-    """Why a request got no reply (a bounded metric label)."""
-
-    NOT_BOOTREQUEST = "not-bootrequest"
-    NO_MESSAGE_TYPE = "no-message-type"
-    """BOOTP, or option 53 malformed: ddi serves DHCP only."""
-    UNEXPECTED_MESSAGE = "unexpected-message-type"
-    """A server's message (OFFER, ACK, NAK) or an unknown type sent to the server port."""
-    NO_CLIENT_IDENTITY = "no-client-identity"
-    BAD_OPTION = "bad-option"
-    NO_SUBNET = "no-subnet"
-    NO_SERVER_ADDRESS = "no-server-address"
-    OTHER_SERVER = "other-server"
-    """The client chose, or speaks to, another server (option 54 is not ours)."""
-    UNKNOWN_CLIENT = "unknown-client"
-    """Known-hosts-only subnet and no reservation."""
-    POOL_EXHAUSTED = "pool-exhausted"
-    BAD_REQUEST = "bad-request"
-    """A REQUEST that fits no RFC 2131 §4.3.2 state, or a DECLINE without option 50."""
-    NO_RECORD = "no-record"
-    """Non-authoritative: an INIT-REBOOT/RENEWING client we know nothing about."""
-    NOT_LEASED = "not-leased"
-    """RELEASE/DECLINE of an address this client does not hold."""
-
-
-class Rule(enum.StrEnum):
-    """Which rule produced a reply or a commit (a bounded metric and log label)."""
-
-    OFFER_RESERVATION = "offer-reservation"
-    OFFER_OUTSTANDING = "offer-outstanding"
-    OFFER_PREVIOUS = "offer-previous-lease"
-    OFFER_REQUESTED = "offer-requested"
-    OFFER_POOL = "offer-pool"
-    ACK_SELECTING = "ack-selecting"
-    ACK_INIT_REBOOT = "ack-init-reboot"
-    ACK_RENEWING = "ack-renewing"
-    ACK_INFORM = "ack-inform"
-    NAK_WRONG_SUBNET = "nak-wrong-subnet"
-    NAK_RESERVED_ELSEWHERE = "nak-reserved-elsewhere"
-    """The client has a reservation at another address."""
-    NAK_RESERVED = "nak-reserved"
-    """The address is another host's reservation."""
-    NAK_TAKEN = "nak-taken"
-    NAK_NOT_IN_POOL = "nak-not-in-pool"
-    NAK_UNKNOWN_CLIENT = "nak-unknown-client"
-    NAK_UNKNOWN_LEASE = "nak-unknown-lease"
-    DECLINED = "declined"
-    RELEASED = "released"
 
 
 _NAK_FOR_PROBLEM: Mapping[Problem, Rule] = {
@@ -140,94 +88,6 @@ class RequestState(enum.Enum):
     SELECTING = "selecting"
     INIT_REBOOT = "init-reboot"
     RENEWING = "renewing"  # also REBINDING: the server treats both alike
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Inbound:
-    """Where a request came from, as the transport saw it."""
-
-    interface: str | None
-    """Ingress interface name; None when the transport cannot tell."""
-    local_ip: IPv4Address | None
-    """This server's address on that interface (the default server identifier)."""
-    src_ip: IPv4Address = ZERO_ADDRESS
-    src_port: int = 68
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Destination:
-    """Where a reply goes. ``ip`` 255.255.255.255 means broadcast on ``interface``."""
-
-    ip: IPv4Address
-    port: int
-    interface: str | None
-
-    hwaddr: bytes | None = None
-    """Set for a client that has no address yet and did not ask for broadcast: its hardware
-    address. The transport then sends a link-layer unicast to ``ip`` (yiaddr) at ``hwaddr``
-    when it can write frames (CAP_NET_RAW), else broadcasts on ``interface``."""
-
-    @property
-    def broadcast(self) -> bool:
-        return self.ip == BROADCAST_ADDRESS
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reply:
-    packet: DhcpPacket
-    to: Destination
-    rule: Rule
-    commit: Lease | None = None
-    """Sent only after this lease is durable."""
-    max_size: int = MIN_MESSAGE_SIZE
-    """The client's option 57 (at least 576): what ``encode_packet`` may use."""
-    boot: BootChoice | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Commit:
-    lease: Lease
-    rule: Rule
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Drop:
-    reason: DropReason
-
-
-Decision = Reply | Commit | Drop
-
-
-def reply_destination(
-    request: DhcpPacket,
-    message_type: MessageType,
-    interface: str | None,
-    *,
-    server_port: int,
-    client_port: int,
-    relay_port: int | None = None,
-    yiaddr: IPv4Address = ZERO_ADDRESS,
-) -> Destination:
-    """RFC 2131 §4.1, "If the 'giaddr' field in a DHCP message from a client is non-zero...".
-
-    Relayed: to the relay at giaddr, server port (or the relay's source port when it asked for
-    that with RFC 8357 sub-option 19: ``relay_port``). Else a NAK is broadcast; else a client with
-    ciaddr (RENEWING, REBINDING, INFORM) gets unicast to ciaddr. Else, when the broadcast bit is
-    set, broadcast; else unicast to the client's hardware address and yiaddr (``hwaddr`` set:
-    the transport falls back to broadcast when it cannot write link-layer frames).
-    """
-    if request.giaddr != ZERO_ADDRESS:
-        port = server_port if relay_port is None else relay_port
-        return Destination(ip=request.giaddr, port=port, interface=None)
-    if message_type is MessageType.NAK:
-        return Destination(ip=BROADCAST_ADDRESS, port=client_port, interface=interface)
-    if request.ciaddr != ZERO_ADDRESS:
-        return Destination(ip=request.ciaddr, port=client_port, interface=interface)
-    if not request.broadcast and yiaddr != ZERO_ADDRESS and request.hlen and request.hlen <= 16:
-        return Destination(
-            ip=yiaddr, port=client_port, interface=interface, hwaddr=request.chaddr[: request.hlen]
-        )
-    return Destination(ip=BROADCAST_ADDRESS, port=client_port, interface=interface)
 
 
 @dataclass(slots=True)
@@ -669,7 +529,7 @@ class DhcpEngine:
             host is None
             and ctx.relay_info is None
             and packet.get(OptionCode.CLIENT_FQDN) is None
-            and (message_type is MessageType.NAK or not _may_netboot(packet))
+            and (message_type is MessageType.NAK or not may_netboot(packet))
         ):
             plain_key = (
                 subnet.name,
@@ -695,8 +555,8 @@ class DhcpEngine:
             ]
         if ctx.relay_info is not None:
             options.append((OptionCode.RELAY_AGENT_INFORMATION, ctx.relay_info))
-        parameters = self._parameters(ctx, subnet, host, hostname)
-        if message_type is not MessageType.NAK and _may_netboot(packet):
+        parameters = reply_parameters(packet, subnet, host, hostname, self._subnet_cache)
+        if message_type is not MessageType.NAK and may_netboot(packet):
             choice = select_boot(
                 boot_facts(packet),
                 self._profiles,
@@ -709,7 +569,7 @@ class DhcpEngine:
                 parameters.update(boot_options(choice))
                 siaddr = choice.siaddr or ZERO_ADDRESS
                 file = choice.file_field
-        options += _ordered(parameters, packet.parameter_request_list())
+        options += ordered_options(parameters, packet.parameter_request_list())
         built = tuple(options)
         if plain_key is not None:
             if len(self._plain_options) >= MAX_PLAIN_OPTIONS:
@@ -769,43 +629,9 @@ class DhcpEngine:
             to=self._destination(ctx, message_type, ip or ZERO_ADDRESS),
             rule=rule,
             commit=lease,
-            max_size=_max_size(packet),
+            max_size=reply_max_size(packet),
             boot=choice,
         )
-
-    def _parameters(
-        self, ctx: _Context, subnet: Subnet, host: Host | None, hostname: str | None
-    ) -> dict[int, bytes]:
-        """Configuration options available for this client, keyed by code."""
-        if host is not None and host.dhcp is not None:
-            params = _subnet_options(subnet)  # per-host values: encoded per reply, not cached
-        else:
-            params = dict(self._subnet_parameters(subnet))
-        if host is not None:
-            params[OptionCode.HOST_NAME] = host.hostname.encode("ascii")
-        fqdn = ctx.packet.get(OptionCode.CLIENT_FQDN)
-        if fqdn is not None:
-            asked = decode_client_fqdn(fqdn)
-            # RFC 4702 §4: the server updates the A record itself (S=1); O=1 says it overrode
-            # a client that wanted to do it; N=0; E as the client sent.
-            flags = ClientFqdn.FLAG_S | (asked.flags & ClientFqdn.FLAG_E)
-            if not asked.flags & ClientFqdn.FLAG_S:
-                flags |= ClientFqdn.FLAG_O
-            name = ""
-            if hostname is not None:
-                name = f"{hostname}.{subnet.domain}" if subnet.domain else hostname
-            params[OptionCode.CLIENT_FQDN] = encode_client_fqdn(ClientFqdn(flags=flags, name=name))
-        return params
-
-    def _subnet_parameters(self, subnet: Subnet) -> Mapping[int, bytes]:
-        """The subnet's own options, encoded once per subnet value (subnets are frozen: a
-        changed subnet is a new value, and the cache entry is replaced)."""
-        cached = self._subnet_cache.get(subnet.name)
-        if cached is not None and cached[0] is subnet:
-            return cached[1]
-        params = _subnet_options(subnet)
-        self._subnet_cache[subnet.name] = (subnet, params)
-        return params
 
     def _nak(self, ctx: _Context, subnet: Subnet, rule: Rule) -> Reply:
         """RFC 2131 §4.3.2, table 3: yiaddr, ciaddr and siaddr zero; option 56 says why; a NAK
@@ -836,7 +662,7 @@ class DhcpEngine:
             packet=reply,
             to=self._destination(ctx, MessageType.NAK),
             rule=rule,
-            max_size=_max_size(packet),
+            max_size=reply_max_size(packet),
         )
 
     def _destination(
@@ -851,93 +677,3 @@ class DhcpEngine:
             relay_port=ctx.relay_port,
             yiaddr=yiaddr,
         )
-
-
-def _subnet_options(subnet: Subnet) -> dict[int, bytes]:
-    """The configuration options ``subnet`` gives its clients, keyed by code."""
-    cidr = subnet.cidr
-    params: dict[int, bytes] = {OptionCode.SUBNET_MASK: cidr.netmask.packed}
-    if subnet.gateway is not None:
-        params[OptionCode.ROUTER] = subnet.gateway.packed
-    if subnet.dns_servers:
-        params[OptionCode.DOMAIN_NAME_SERVER] = encode_ip_list(subnet.dns_servers)
-    if subnet.domain:
-        params[OptionCode.DOMAIN_NAME] = subnet.domain.encode("ascii")
-    if cidr.prefixlen < 31:
-        params[OptionCode.BROADCAST_ADDRESS] = cidr.broadcast_address.packed
-    if subnet.mtu is not None:
-        params[OptionCode.INTERFACE_MTU] = encode_u16(subnet.mtu)
-    if subnet.routes:
-        # RFC 3442 §3: a client that gets option 121 ignores option 3, so the default
-        # route travels in 121 as well when there is a gateway.
-        routes = [(r.destination, r.gateway) for r in subnet.routes]
-        if subnet.gateway is not None and all(r.destination.prefixlen for r in subnet.routes):
-            routes.append((cidr.supernet(new_prefix=0), subnet.gateway))
-        params[OptionCode.CLASSLESS_STATIC_ROUTE] = encode_classless_routes(routes)
-    if subnet.ntp_servers:
-        params[OptionCode.NTP_SERVERS] = encode_ip_list(subnet.ntp_servers)
-    return params
-
-
-_DEFAULT_ORDER = (
-    OptionCode.SUBNET_MASK,
-    OptionCode.ROUTER,
-    OptionCode.DOMAIN_NAME_SERVER,
-    OptionCode.DOMAIN_NAME,
-    OptionCode.BROADCAST_ADDRESS,
-    OptionCode.INTERFACE_MTU,
-    OptionCode.CLASSLESS_STATIC_ROUTE,
-    OptionCode.NTP_SERVERS,
-    OptionCode.HOST_NAME,
-    OptionCode.CLIENT_FQDN,
-    OptionCode.VENDOR_SPECIFIC,
-    OptionCode.VENDOR_CLASS_IDENTIFIER,
-    OptionCode.TFTP_SERVER_NAME,
-    OptionCode.BOOTFILE_NAME,
-)
-
-
-def _ordered(params: Mapping[int, bytes], prl: tuple[int, ...]) -> list[tuple[int, bytes]]:
-    """The parameters the client asked for, in its option 55 order (RFC 2132 §9.8), then the
-    rest it needs anyway, in a fixed order (encode_packet leaves out the last first)."""
-    out: list[tuple[int, bytes]] = []
-    seen: set[int] = set()
-    for code in prl:
-        value = params.get(code)
-        if value is not None and code not in seen:
-            out.append((code, value))
-            seen.add(code)
-    for code in _DEFAULT_ORDER:
-        value = params.get(code)
-        if value is not None and code not in seen:
-            out.append((code, value))
-            seen.add(code)
-    for code, value in params.items():
-        if code not in seen:
-            out.append((code, value))
-    return out
-
-
-_NETBOOT_SIGNS = frozenset(
-    {
-        OptionCode.VENDOR_CLASS_IDENTIFIER,
-        OptionCode.USER_CLASS,
-        OptionCode.CLIENT_ARCH,
-        OptionCode.IPXE_ENCAPSULATED,
-    }
-)
-
-
-def _may_netboot(packet: DhcpPacket) -> bool:
-    """Whether the request carries any option netboot selection looks at (60, 77, 93, 175);
-    without one ``select_boot`` answers ``not-netboot``, so the hot path skips it."""
-    return any(code in _NETBOOT_SIGNS for code, _ in packet.options)
-
-
-def _max_size(packet: DhcpPacket) -> int:
-    """RFC 2132 §9.10: the client's maximum message size, never below 576."""
-    try:
-        size = packet.max_message_size()
-    except DhcpFormatError:
-        return MIN_MESSAGE_SIZE
-    return MIN_MESSAGE_SIZE if size is None else max(size, MIN_MESSAGE_SIZE)

@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any, assert_never
 
 from ddi import metrics
 from ddi.dhcp.commit import GroupCommitter
-from ddi.dhcp.engine import Commit, DhcpEngine, Drop, Inbound, Reply
+from ddi.dhcp.decision import Commit, Drop, Inbound, Reply
+from ddi.dhcp.engine import DhcpEngine
 from ddi.dhcp.netboot import profiles_from_config
 from ddi.dhcp.options import MessageType
 from ddi.dhcp.packet import decode_packet, encode_packet

@@ -11,7 +11,8 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from ddi.config import DhcpConfig
-from ddi.dhcp.engine import Commit, Decision, DhcpEngine, Drop, Inbound, Reply
+from ddi.dhcp.decision import Commit, Decision, Drop, Inbound, Reply
+from ddi.dhcp.engine import DhcpEngine
 from ddi.dhcp.netboot import BootProfile
 from ddi.dhcp.options import MessageType, OptionCode
 from ddi.dhcp.packet import BOOTREQUEST, ZERO_ADDRESS, DhcpPacket, decode_packet, encode_packet

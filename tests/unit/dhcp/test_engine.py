@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ddi.dhcp.engine import (
+from ddi.dhcp.decision import (
     Commit,
     Destination,
     DropReason,
@@ -997,7 +997,7 @@ def test_explicit_default_route_is_not_doubled() -> None:
 
 
 def test_options_outside_the_known_order_still_go_out_last() -> None:
-    from ddi.dhcp.engine import _ordered
+    from ddi.dhcp.reply_options import ordered_options as _ordered
 
     params = {OptionCode.SUBNET_MASK: b"m", 250: b"x", OptionCode.ROUTER: b"r"}
     assert _ordered(params, (3,)) == [(3, b"r"), (1, b"m"), (250, b"x")]

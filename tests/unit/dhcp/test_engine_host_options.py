@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
-from ddi.dhcp.engine import Reply
+from ddi.dhcp.decision import Reply
 from ddi.dhcp.options import (
     MessageType,
     OptionCode,

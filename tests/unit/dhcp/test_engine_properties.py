@@ -9,7 +9,7 @@ from ipaddress import IPv4Address
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ddi.dhcp.engine import Commit, Reply
+from ddi.dhcp.decision import Commit, Reply
 from ddi.dhcp.options import MessageType
 from ddi.dhcp.packet import ZERO_ADDRESS
 from ddi.ipam.models import LeaseState, Pool

@@ -10,7 +10,7 @@ import pytest
 
 from ddi.dhcp import engine as engine_module
 from ddi.dhcp import packet as packet_module
-from ddi.dhcp.engine import Reply
+from ddi.dhcp.decision import Reply
 from ddi.dhcp.options import OptionCode
 from ddi.dhcp.packet import decode_packet, encode_packet
 from ddi.ipam.models import Change, Kind, Op
