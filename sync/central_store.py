@@ -8,7 +8,7 @@ database. Both run the same SQL through a small ``_Tx`` seam; only the DDL, the 
 style and the row locks differ.
 
 Rules:
-* A batch or snapshot page is decided (``sync.protocol.check``) and applied inside ONE
+* A batch or snapshot page is decided (``sync.admission.check``) and applied inside ONE
   transaction that first locks the site's row, so two collectors never apply the same batch
   and a refused or failed batch leaves nothing behind.
 * The global feed cursor ``gseq`` is allocated from a counter row locked for the rest of the
@@ -34,7 +34,8 @@ import asyncpg
 
 from ddi.errors import ConfigError, Conflict, Invalid, NotFound
 from ddi.ipam.models import Host, Kind, Op, Owner
-from sync import protocol
+from sync import admission, protocol
+from sync.admission import SiteState
 from sync.protocol import (
     Apply,
     Batch,
@@ -44,7 +45,6 @@ from sync.protocol import (
     Gap,
     NeedSnapshot,
     Refuse,
-    SiteState,
     SnapshotPage,
 )
 
@@ -388,7 +388,7 @@ class _SqlCentralStore:
         """Decide on ``batch`` and, when it is next in line, apply it, all in one transaction."""
         async with self._transaction() as tx:
             state, _ = await self._locked_state(tx, site)
-            decision = protocol.check(batch, state, site=site)
+            decision = admission.check(batch, state, site=site)
             if state is None:
                 return Outcome(decision=decision, epoch=0, applied_seq=0)
             if not isinstance(decision, Apply):
@@ -413,7 +413,7 @@ class _SqlCentralStore:
         """Stage a snapshot page; the last one replaces the site's objects."""
         async with self._transaction() as tx:
             state, _ = await self._locked_state(tx, site)
-            decision = protocol.check_snapshot_page(page, state, site=site)
+            decision = admission.check_snapshot_page(page, state, site=site)
             if state is None:
                 return Outcome(decision=decision, epoch=0, applied_seq=0)
             if not isinstance(decision, Apply):

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ddi.ipam.models import Change
-from sync.protocol import canonical
+from sync.signing import canonical
 
 
 class Housekeeping(enum.Enum):

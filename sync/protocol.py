@@ -1,33 +1,19 @@
-"""The sync wire format: signed batches of change-log entries, snapshot pages, and signed
-messages in either direction, plus the pure decision central takes on each batch.
+"""The sync wire format: signed batches of change-log entries, snapshot pages, signed requests
+and signed messages in either direction, and the decisions central answers them with.
 
 Rules:
-* Every message is canonical JSON: keys sorted, no insignificant whitespace, UTF-8, no NaN.
-  ``decode(encode(x)) == x`` and ``encode`` is a function of the value alone, so both ends
-  hash and sign the same bytes.
 * A batch carries ``sha256`` (hex) of the canonical bytes of its ``entries`` and ``sig``
   (base64 Ed25519) over the canonical bytes of its header: type, version, site, epoch,
   ``from_seq``, ``to_seq`` and ``sha256``. The ``type`` field separates the signature
   domains, so a batch signature never verifies as a snapshot page or a down message.
 * Sites sign what they send up with their own key; central signs what it sends down
   (the per-site down log) with its key.
-* ``check`` decides, from the batch and central's state for the site, one of ``Apply``,
-  ``Duplicate``, ``Gap``, ``NeedSnapshot`` or ``Refuse``. It reads no clock, no database
-  and no socket: the caller looks the state up and carries the decision out.
-
-Sequencing (per site, within one epoch): central keeps ``applied_seq``, the ``to_seq`` of the
-last batch it applied, and that batch's ``sha256``. The next batch must start at
-``applied_seq + 1``; entries inside a batch need not be contiguous (the edge coalesces
-superseded entries) but are strictly increasing and inside ``[from_seq, to_seq]``. A batch that
-starts later is a gap; the exact last batch again is a duplicate (its response was lost); any
-other batch wholly at or below ``applied_seq``, or from an older epoch, is a replay. A newer
-epoch means the edge started over: central needs a snapshot first.
+* Canonical JSON, digests, keys and signatures are ``sync.signing``'s; central's decision on a
+  batch or snapshot page is ``sync.admission``'s.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import hashlib
 import json
@@ -35,12 +21,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ddi.errors import SyncRefused
 from ddi.ipam.models import Kind, Op
+
+# The ``X as X`` names are re-exported: the agent, central, its CLI and the tests call them as
+# ``protocol.<name>``.
+from sync.signing import canonical as canonical
+from sync.signing import digest as digest
+from sync.signing import generate_key as generate_key
+from sync.signing import load_private_key as load_private_key
+from sync.signing import load_public_key as load_public_key
+from sync.signing import private_key_pem as private_key_pem
+from sync.signing import public_key_pem as public_key_pem
+from sync.signing import public_key_raw as public_key_raw
+from sync.signing import sign, verify
 
 PROTOCOL_VERSION = 1
 JsonObject = Mapping[str, Any]
@@ -71,98 +67,38 @@ class RefuseReason(enum.StrEnum):
     STALE = "stale"
 
 
-# --- canonical JSON and keys ---
+# --- what central answers ---
 
 
-def canonical(value: Any) -> bytes:
-    """The canonical bytes of a JSON value: sorted keys, no spaces, UTF-8, no NaN/Infinity.
-
-    Raises:
-        ValueError: ``value`` holds a float that JSON cannot carry (NaN, Infinity).
-        TypeError: ``value`` holds something that is not JSON.
-    """
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Apply:
+    """Apply the message in one transaction."""
 
 
-def digest(value: Any) -> str:
-    """Hex SHA-256 of ``canonical(value)``."""
-    return hashlib.sha256(canonical(value)).hexdigest()
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Duplicate:
+    """Already applied; answer the current cursor and change nothing."""
 
 
-def generate_key() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Gap:
+    """Out of order: the sender must resume at ``expected`` (a seq, or a snapshot page)."""
+
+    expected: int
 
 
-def private_key_pem(key: Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NeedSnapshot:
+    """Central cannot continue from this batch: the site must send a snapshot."""
 
 
-def public_key_pem(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refuse:
+    reason: RefuseReason
+    detail: str = ""
 
 
-def public_key_raw(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def load_private_key(data: bytes) -> Ed25519PrivateKey:
-    """An Ed25519 private key from PEM (PKCS#8).
-
-    Raises:
-        ValueError: not a PEM Ed25519 private key.
-    """
-    key = serialization.load_pem_private_key(data, password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError("not an Ed25519 private key")
-    return key
-
-
-def load_public_key(data: bytes) -> Ed25519PublicKey:
-    """An Ed25519 public key from PEM (SubjectPublicKeyInfo), or 32 raw bytes in base64.
-
-    Raises:
-        ValueError: neither form, or not Ed25519.
-    """
-    text = data.strip()
-    if text.startswith(b"-----BEGIN"):
-        key = serialization.load_pem_public_key(text)
-        if not isinstance(key, Ed25519PublicKey):
-            raise ValueError("not an Ed25519 public key")
-        return key
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        raise ValueError("neither PEM nor base64") from None
-    if len(raw) != 32:
-        raise ValueError("a raw Ed25519 public key is 32 bytes")
-    return Ed25519PublicKey.from_public_bytes(raw)
-
-
-def _sign(key: Ed25519PrivateKey, header: JsonObject) -> str:
-    return base64.b64encode(key.sign(canonical(header))).decode("ascii")
-
-
-def _verify(public_key: bytes | Ed25519PublicKey, header: JsonObject, sig: str) -> bool:
-    try:
-        raw_sig = base64.b64decode(sig, validate=True)
-        key = (
-            public_key
-            if isinstance(public_key, Ed25519PublicKey)
-            else Ed25519PublicKey.from_public_bytes(public_key)
-        )
-        key.verify(raw_sig, canonical(header))
-    except (InvalidSignature, binascii.Error, ValueError):
-        return False
-    return True
-
+Decision = Apply | Duplicate | Gap | NeedSnapshot | Refuse
 
 # --- field readers for peer input: each failure is SyncRefused(malformed) ---
 
@@ -268,7 +204,7 @@ def make_batch(
         "sha256": sha,
     }
     unsigned = Batch(**fields, sig="")
-    return Batch(**fields, sig=_sign(key, unsigned.header()), entries_json=entries_json)
+    return Batch(**fields, sig=sign(key, unsigned.header()), entries_json=entries_json)
 
 
 def encode_batch(batch: Batch) -> bytes:
@@ -299,125 +235,6 @@ def decode_batch(data: bytes) -> Batch:
         sha256=_str(obj, "sha256"),
         sig=_str(obj, "sig"),
     )
-
-
-# --- central's view of a site, and the decision ---
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SiteState:
-    """What central knows about a site when a message from it arrives."""
-
-    site: str
-    public_key: bytes
-    """Raw 32-byte Ed25519 public key enrolled for the site."""
-    epoch: int = 0
-    """Epoch of the applied entries; 0 before the first batch or snapshot."""
-    applied_seq: int = 0
-    last_sha256: str = ""
-    """``sha256`` of the last applied batch (a retransmission of it is a duplicate)."""
-    snapshot_epoch: int = 0
-    """Epoch of a snapshot being received (0: none)."""
-    snapshot_as_of: int = 0
-    snapshot_next_page: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Apply:
-    """Apply the message in one transaction."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Duplicate:
-    """Already applied; answer the current cursor and change nothing."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Gap:
-    """Out of order: the sender must resume at ``expected`` (a seq, or a snapshot page)."""
-
-    expected: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NeedSnapshot:
-    """Central cannot continue from this batch: the site must send a snapshot."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Refuse:
-    reason: RefuseReason
-    detail: str = ""
-
-
-Decision = Apply | Duplicate | Gap | NeedSnapshot | Refuse
-
-
-def _refuse_common(
-    version: int, claimed_site: str, site: str, state: SiteState | None
-) -> Refuse | None:
-    if state is None:
-        return Refuse(reason=RefuseReason.UNKNOWN_SITE, detail=site)
-    if claimed_site != site or state.site != site:
-        return Refuse(reason=RefuseReason.WRONG_SITE, detail=f"{claimed_site} sent to {site}")
-    if version != PROTOCOL_VERSION:
-        return Refuse(reason=RefuseReason.VERSION, detail=f"version {version}")
-    return None
-
-
-def _check_entries(batch: Batch) -> str | None:
-    """Why the entries do not fit the batch header, or None when they do."""
-    if batch.to_seq < batch.from_seq:
-        return "to_seq before from_seq"
-    previous = batch.from_seq - 1
-    for i, entry in enumerate(batch.entries):
-        seq, epoch = entry.get("seq"), entry.get("epoch")
-        if isinstance(seq, bool) or not isinstance(seq, int) or epoch != batch.epoch:
-            return f"entries[{i}]: seq/epoch do not match the batch"
-        if not previous < seq <= batch.to_seq:
-            return f"entries[{i}]: seq {seq} out of order or outside the batch"
-        if entry.get("kind") not in Kind.__members__.values():
-            return f"entries[{i}]: unknown kind"
-        if entry.get("op") not in Op.__members__.values():
-            return f"entries[{i}]: unknown op"
-        if not isinstance(entry.get("object_id"), str) or not isinstance(entry.get("image"), dict):
-            return f"entries[{i}]: object_id/image missing"
-        previous = seq
-    return None
-
-
-def check(batch: Batch, state: SiteState | None, *, site: str) -> Decision:
-    """Central's decision on ``batch``, posted for ``site``, given the site's state.
-
-    Returns:
-        ``Refuse`` for an unknown site, a batch of another site, a bad signature or digest,
-        bad structure, or a replay; otherwise the sequencing decision.
-    """
-    refused = _refuse_common(batch.version, batch.site, site, state)
-    if refused is not None:
-        return refused
-    assert state is not None
-    if not _verify(state.public_key, batch.header(), batch.sig):
-        return Refuse(reason=RefuseReason.BAD_SIGNATURE)
-    if digest(list(batch.entries)) != batch.sha256:
-        return Refuse(reason=RefuseReason.BAD_DIGEST)
-    problem = _check_entries(batch)
-    if problem is not None:
-        return Refuse(reason=RefuseReason.MALFORMED, detail=problem)
-    if batch.epoch < state.epoch:
-        return Refuse(reason=RefuseReason.REPLAY, detail=f"epoch {batch.epoch} < {state.epoch}")
-    if state.epoch == 0:
-        # Nothing applied yet: only a log that starts at the beginning can be replayed here.
-        return Apply() if batch.from_seq == 1 else NeedSnapshot()
-    if batch.epoch > state.epoch:
-        return NeedSnapshot()
-    if batch.to_seq <= state.applied_seq:
-        if batch.to_seq == state.applied_seq and batch.sha256 == state.last_sha256:
-            return Duplicate()
-        return Refuse(reason=RefuseReason.REPLAY, detail=f"to_seq {batch.to_seq} already applied")
-    if batch.from_seq != state.applied_seq + 1:
-        return Gap(expected=state.applied_seq + 1)
-    return Apply()
 
 
 # --- snapshot pages ---
@@ -494,7 +311,7 @@ def make_snapshot_page(
         "sha256": digest([dict(o) for o in images]),
     }
     unsigned = SnapshotPage(**fields, sig="")
-    return SnapshotPage(**fields, sig=_sign(key, unsigned.header()))
+    return SnapshotPage(**fields, sig=sign(key, unsigned.header()))
 
 
 def encode_snapshot_page(page: SnapshotPage) -> bytes:
@@ -535,39 +352,6 @@ def decode_snapshot_page(data: bytes) -> SnapshotPage:
     )
 
 
-def check_snapshot_page(page: SnapshotPage, state: SiteState | None, *, site: str) -> Decision:
-    """Central's decision on a snapshot page.
-
-    Returns:
-        ``Apply`` for the next page (page 0 also restarts an abandoned snapshot),
-        ``Duplicate`` for a page already staged or a snapshot already complete,
-        ``Gap(expected=next page)`` for a page ahead, ``Refuse`` for bad input or an old epoch.
-    """
-    refused = _refuse_common(page.version, page.site, site, state)
-    if refused is not None:
-        return refused
-    assert state is not None
-    if not _verify(state.public_key, page.header(), page.sig):
-        return Refuse(reason=RefuseReason.BAD_SIGNATURE)
-    if digest([dict(o) for o in page.objects]) != page.sha256:
-        return Refuse(reason=RefuseReason.BAD_DIGEST)
-    if page.epoch < state.epoch:
-        return Refuse(reason=RefuseReason.REPLAY, detail=f"epoch {page.epoch} < {state.epoch}")
-    if page.epoch == state.epoch:
-        # This epoch's snapshot is complete (deltas may already follow it).
-        return Duplicate()
-    if page.page == 0:
-        same = (state.snapshot_epoch, state.snapshot_as_of) == (page.epoch, page.as_of_seq)
-        return Duplicate() if same and state.snapshot_next_page > 0 else Apply()
-    if (state.snapshot_epoch, state.snapshot_as_of) != (page.epoch, page.as_of_seq):
-        return Gap(expected=0)
-    if page.page < state.snapshot_next_page:
-        return Duplicate()
-    if page.page > state.snapshot_next_page:
-        return Gap(expected=state.snapshot_next_page)
-    return Apply()
-
-
 # --- signed requests: an edge proves who reads its cursor and down log ---
 
 
@@ -575,7 +359,7 @@ def sign_request(*, site: str, method: str, path: str, now: float, key: Ed25519P
     """The ``X-DDI-Site-Auth`` value for a request: ``<site> <unix time> <signature>``."""
     when = int(now)
     header = {"type": REQUEST_TYPE, "site": site, "method": method, "path": path, "time": when}
-    return f"{site} {when} {_sign(key, header)}"
+    return f"{site} {when} {sign(key, header)}"
 
 
 def verify_request(
@@ -596,7 +380,7 @@ def verify_request(
     if claimed != site:
         return Refuse(reason=RefuseReason.WRONG_SITE, detail=f"{claimed} asked for {site}")
     header = {"type": REQUEST_TYPE, "site": site, "method": method, "path": path, "time": when}
-    if not _verify(public_key, header, sig):
+    if not verify(public_key, header, sig):
         return Refuse(reason=RefuseReason.BAD_SIGNATURE)
     if abs(now - when) > MAX_CLOCK_SKEW:
         return Refuse(reason=RefuseReason.STALE, detail=f"request time {when}, now {int(now)}")
@@ -641,7 +425,7 @@ def seal(type_: str, *, site: str, body: JsonObject, key: Ed25519PrivateKey) -> 
         version=PROTOCOL_VERSION,
         site=site,
         body=dict(body),
-        sig=_sign(key, unsigned.header()),
+        sig=sign(key, unsigned.header()),
     )
 
 
@@ -673,7 +457,7 @@ def open_envelope(
         raise SyncRefused(RefuseReason.VERSION.value, f"version {envelope.version}")
     if envelope.site != site:
         raise SyncRefused(RefuseReason.WRONG_SITE.value, f"{envelope.site} is not {site}")
-    if not _verify(public_key, envelope.header(), envelope.sig):
+    if not verify(public_key, envelope.header(), envelope.sig):
         raise SyncRefused(RefuseReason.BAD_SIGNATURE.value)
     return body
 

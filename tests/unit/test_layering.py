@@ -35,6 +35,8 @@ PURE: dict[str, set[str]] = {
     "ddi.dns.tsig": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.xfr": {"ddi.dns.server", "ddi.dns.forward"},
     "sync.protocol": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
+    "sync.signing": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
+    "sync.admission": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
     "sync.outbox": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
     "sync.backoff": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
 }

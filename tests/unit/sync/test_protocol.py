@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from ddi.errors import SyncRefused
 from ddi.ipam.models import Change, Kind, Op
-from sync import protocol
+from sync import admission, protocol
+from sync.admission import SiteState
 from sync.protocol import (
     Apply,
     Batch,
@@ -22,7 +23,6 @@ from sync.protocol import (
     NeedSnapshot,
     Refuse,
     RefuseReason,
-    SiteState,
 )
 
 KEY = protocol.generate_key()
@@ -90,70 +90,70 @@ def test_batch_round_trips(from_seq: int, n: int, epoch: int, site: str) -> None
 
 
 def test_next_batch_applies() -> None:
-    assert protocol.check(batch(1, 10), state(), site="s1") == Apply()
-    assert protocol.check(batch(11, 20), state(epoch=1, applied_seq=10), site="s1") == Apply()
+    assert admission.check(batch(1, 10), state(), site="s1") == Apply()
+    assert admission.check(batch(11, 20), state(epoch=1, applied_seq=10), site="s1") == Apply()
 
 
 def test_retransmitted_last_batch_is_duplicate() -> None:
     b = batch(11, 20)
     st_ = state(epoch=1, applied_seq=20, last_sha256=b.sha256)
-    assert protocol.check(b, st_, site="s1") == Duplicate()
+    assert admission.check(b, st_, site="s1") == Duplicate()
 
 
 def test_older_batch_is_replay() -> None:
     b = batch(1, 10)
     st_ = state(epoch=1, applied_seq=20, last_sha256="x")
-    decision = protocol.check(b, st_, site="s1")
+    decision = admission.check(b, st_, site="s1")
     assert isinstance(decision, Refuse)
     assert decision.reason is RefuseReason.REPLAY
 
 
 def test_older_epoch_is_replay() -> None:
-    decision = protocol.check(batch(21, 30, epoch=1), state(epoch=2, applied_seq=20), site="s1")
+    decision = admission.check(batch(21, 30, epoch=1), state(epoch=2, applied_seq=20), site="s1")
     assert isinstance(decision, Refuse)
     assert decision.reason is RefuseReason.REPLAY
 
 
 def test_batch_after_a_hole_is_gap() -> None:
-    assert protocol.check(batch(15, 20), state(epoch=1, applied_seq=10), site="s1") == Gap(
+    assert admission.check(batch(15, 20), state(epoch=1, applied_seq=10), site="s1") == Gap(
         expected=11
     )
 
 
 def test_overlapping_batch_is_gap() -> None:
-    assert protocol.check(batch(5, 20), state(epoch=1, applied_seq=10), site="s1") == Gap(
+    assert admission.check(batch(5, 20), state(epoch=1, applied_seq=10), site="s1") == Gap(
         expected=11
     )
 
 
 def test_newer_epoch_needs_snapshot() -> None:
-    assert protocol.check(batch(11, 20, epoch=2), state(epoch=1, applied_seq=10), site="s1") == (
+    assert admission.check(batch(11, 20, epoch=2), state(epoch=1, applied_seq=10), site="s1") == (
         NeedSnapshot()
     )
 
 
 def test_fresh_site_needs_snapshot_unless_log_starts_at_one() -> None:
-    assert protocol.check(batch(7, 9), state(), site="s1") == NeedSnapshot()
+    assert admission.check(batch(7, 9), state(), site="s1") == NeedSnapshot()
 
 
 def test_unknown_site_is_refused() -> None:
-    decision = protocol.check(batch(1, 2), None, site="s9")
+    decision = admission.check(batch(1, 2), None, site="s9")
     assert decision == Refuse(reason=RefuseReason.UNKNOWN_SITE, detail="s9")
 
 
 def test_other_sites_batch_is_refused() -> None:
-    decision = protocol.check(batch(1, 2, site="s2"), state(), site="s1")
+    decision = admission.check(batch(1, 2, site="s2"), state(), site="s1")
     assert isinstance(decision, Refuse)
     assert decision.reason is RefuseReason.WRONG_SITE
 
 
 def test_batch_signed_by_another_key_is_refused() -> None:
-    decision = protocol.check(batch(1, 2, key=OTHER_KEY), state(), site="s1")
+    decision = admission.check(batch(1, 2, key=OTHER_KEY), state(), site="s1")
     assert decision == Refuse(reason=RefuseReason.BAD_SIGNATURE)
 
 
 def _reason(b: Batch) -> RefuseReason | None:
-    decision = protocol.check(b, state(epoch=1, applied_seq=10), site="s1")
+    decision = admission.check(b, state(epoch=1, applied_seq=10), site="s1")
     return decision.reason if isinstance(decision, Refuse) else None
 
 
@@ -247,18 +247,18 @@ def test_snapshot_page_round_trips() -> None:
 
 def test_snapshot_pages_are_sequenced() -> None:
     fresh = state(epoch=1, applied_seq=10)
-    assert protocol.check_snapshot_page(_page(0), fresh, site="s1") == Apply()
-    assert protocol.check_snapshot_page(_page(1), fresh, site="s1") == Gap(expected=0)
+    assert admission.check_snapshot_page(_page(0), fresh, site="s1") == Apply()
+    assert admission.check_snapshot_page(_page(1), fresh, site="s1") == Gap(expected=0)
     staged = state(
         epoch=1, applied_seq=10, snapshot_epoch=2, snapshot_as_of=100, snapshot_next_page=2
     )
-    assert protocol.check_snapshot_page(_page(2), staged, site="s1") == Apply()
-    assert protocol.check_snapshot_page(_page(1), staged, site="s1") == Duplicate()
-    assert protocol.check_snapshot_page(_page(0), staged, site="s1") == Duplicate()
-    assert protocol.check_snapshot_page(_page(4), staged, site="s1") == Gap(expected=2)
+    assert admission.check_snapshot_page(_page(2), staged, site="s1") == Apply()
+    assert admission.check_snapshot_page(_page(1), staged, site="s1") == Duplicate()
+    assert admission.check_snapshot_page(_page(0), staged, site="s1") == Duplicate()
+    assert admission.check_snapshot_page(_page(4), staged, site="s1") == Gap(expected=2)
     done = state(epoch=2, applied_seq=100)
-    assert protocol.check_snapshot_page(_page(5), done, site="s1") == Duplicate()
-    old = protocol.check_snapshot_page(_page(0, epoch=1), done, site="s1")
+    assert admission.check_snapshot_page(_page(5), done, site="s1") == Duplicate()
+    old = admission.check_snapshot_page(_page(0, epoch=1), done, site="s1")
     assert isinstance(old, Refuse)
     assert old.reason is RefuseReason.REPLAY
 
@@ -266,7 +266,7 @@ def test_snapshot_pages_are_sequenced() -> None:
 def test_snapshot_page_with_forged_object_is_refused() -> None:
     p = _page(0)
     forged = dataclasses.replace(p, objects=({"kind": "host", "object_id": "x", "image": {}},))
-    decision = protocol.check_snapshot_page(forged, state(), site="s1")
+    decision = admission.check_snapshot_page(forged, state(), site="s1")
     assert decision == Refuse(reason=RefuseReason.BAD_DIGEST)
 
 
@@ -348,7 +348,7 @@ def test_decoded_batch_encodes_canonically_without_cached_entries() -> None:
 def test_entries_with_bad_fields_are_malformed(image: dict[str, Any], detail: str) -> None:
     entry = change(11).to_image() | image
     b = protocol.make_batch(site="s1", epoch=1, from_seq=11, to_seq=11, entries=[entry], key=KEY)
-    decision = protocol.check(b, state(epoch=1, applied_seq=10), site="s1")
+    decision = admission.check(b, state(epoch=1, applied_seq=10), site="s1")
     assert isinstance(decision, Refuse)
     assert decision.reason is RefuseReason.MALFORMED
     assert detail in decision.detail
@@ -395,13 +395,13 @@ def test_malformed_snapshot_pages_are_refused(changes: dict[str, Any]) -> None:
 
 
 def test_snapshot_page_checks_site_and_signature_first() -> None:
-    assert protocol.check_snapshot_page(_page(0), None, site="s1") == Refuse(
+    assert admission.check_snapshot_page(_page(0), None, site="s1") == Refuse(
         reason=RefuseReason.UNKNOWN_SITE, detail="s1"
     )
     forged = dataclasses.replace(_page(0), sig=protocol.make_snapshot_page(
         site="s1", epoch=9, as_of_seq=1, page=0, after=None, objects=[], last=True, key=KEY
     ).sig)  # fmt: skip
-    assert protocol.check_snapshot_page(forged, state(), site="s1") == Refuse(
+    assert admission.check_snapshot_page(forged, state(), site="s1") == Refuse(
         reason=RefuseReason.BAD_SIGNATURE
     )
     empty = protocol.make_snapshot_page(
