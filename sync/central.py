@@ -43,7 +43,8 @@ from ddi.errors import ConfigError, SyncRefused
 from ddi.ipam.models import Kind
 from ddi.sdnotify import Notifier, run_watchdog, watchdog_interval
 from sync import protocol
-from sync.central_store import CentralStore, Outcome, open_store
+from sync.central_sql import Outcome
+from sync.central_store import CentralStore, open_store
 from sync.protocol import Apply, Duplicate, Gap, NeedSnapshot, Refuse
 
 log = logging.getLogger(__name__)
