@@ -22,13 +22,11 @@ import dataclasses
 import functools
 import json
 import logging
-import re
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime
 from ipaddress import IPv4Address
 from pathlib import Path
 from types import TracebackType
@@ -42,7 +40,6 @@ from ddi.ipam import schema
 from ddi.ipam.models import (
     Change,
     Host,
-    HostDhcpOptions,
     Kind,
     Lease,
     LeaseImage,
@@ -52,21 +49,51 @@ from ddi.ipam.models import (
     Record,
     Subnet,
 )
+from ddi.ipam.rows import (
+    CHANGE_COLUMNS,
+    CHANGE_INSERT,
+    HOST_COLUMNS,
+    HOST_INSERT,
+    HOST_UPDATE,
+    LEASE_COLUMNS,
+    LEASE_UPSERT,
+    RECORD_COLUMNS,
+    Shared,
+    change_from_row,
+    encode_json,
+    host_from_row,
+    host_row,
+    image_texts,
+    lease_from_row,
+    lease_row,
+    record_from_row,
+    record_row,
+)
 from ddi.ipam.validate import (
     check_host_address,
     check_host_dhcp,
-    host_address_problem,
     host_names,
     parse_circuit_id,
     parse_client_id,
     parse_dns_name,
-    parse_host_dhcp,
     parse_hostname,
     parse_ipv4,
     parse_mac,
     parse_record_value,
     parse_rtype,
     parse_ttl,
+)
+from ddi.ipam.write_checks import (
+    OBJECT_ID,
+    check_edge_may_change,
+    check_subnets,
+    describe_host,
+    describe_lease,
+    describe_record,
+    host_from_image,
+    merge_dhcp,
+    normalise_host,
+    same_client,
 )
 
 __all__ = ["LeaseImage", "Listener", "Snapshot", "Store", "describe_host"]
@@ -79,38 +106,11 @@ _T = TypeVar("_T")
 BUSY_TIMEOUT_MS = 5000
 READ_CHUNK = 2000
 """Rows per fetch when loading a whole table."""
-CENTRAL_ACTOR = "central"
-"""The actor of changes that come down from central; only it may change central-owned objects."""
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_HOST_COLUMNS = (
-    "id, ip, hostname, mac, client_id, circuit_id, boot, boot_file, boot_script, owner, version,"
-    " dhcp"
-)
-_HOST_INSERT = f"INSERT INTO host ({_HOST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_HOST_UPDATE = (
-    "UPDATE host SET ip = ?, hostname = ?, mac = ?, client_id = ?, circuit_id = ?, boot = ?,"
-    " boot_file = ?, boot_script = ?, owner = ?, version = ?, dhcp = ? WHERE id = ?"
-)
-"""Parameters: ``_host_row(host)`` for the insert, ``(*_host_row(host)[1:], host.id)`` for
-the update."""
-_LEASE_COLUMNS = 'ip, mac, client_id, circuit_id, hostname, state, start, "end", subnet'
-_RECORD_COLUMNS = "id, name, rtype, value, ttl, owner, version"
-_CHANGE_COLUMNS = "seq, epoch, kind, object_id, op, image, actor, reason, time"
 _UPDATABLE_HOST_FIELDS = frozenset(
     {"ip", "hostname", "mac", "client_id", "circuit_id", "boot", "boot_file", "boot_script", "dhcp"}
 )
 _NAME_TYPES = ("A", "AAAA", "CNAME")
 """Record types that give a name an address, and so may not take a reservation's name."""
-
-_LEASE_UPSERT = (
-    f"INSERT INTO lease ({_LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id, "
-    "circuit_id = excluded.circuit_id, hostname = excluded.hostname, state = excluded.state, "
-    'start = excluded.start, "end" = excluded."end", subnet = excluded.subnet'
-)
-_CHANGE_INSERT = f"INSERT INTO change ({_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_encode_json = json.JSONEncoder(separators=(",", ":")).encode
-"""Compact JSON for change images; one encoder, not one per ``json.dumps`` call."""
 
 
 _BATCH_ROWS = 500
@@ -124,25 +124,6 @@ _SEQ_AND_EPOCH = (
 
 _LEASE_KIND = Kind.LEASE.value
 _UPSERT_OP = Op.UPSERT.value
-
-
-_NEXT_LEASE = '},{"ip":'
-
-
-def _image_texts(images: Sequence[LeaseImage]) -> list[str]:
-    """Each image's compact JSON text, from ONE encoder call for the whole batch.
-
-    Every image's first key is "ip", and a quote inside a JSON string is always escaped, so
-    ``},{"ip":`` occurs in the batch's text exactly between two images.
-    """
-    parts = _encode_json(images)[1:-1].split(_NEXT_LEASE)
-    if len(parts) != len(images):  # not a lease image after all: one call each
-        return [_encode_json(image) for image in images]
-    last = len(parts) - 1
-    return [
-        ("" if i == 0 else '{"ip":') + part + ("" if i == last else "}")
-        for i, part in enumerate(parts)
-    ]
 
 
 @functools.lru_cache(maxsize=64)
@@ -170,188 +151,17 @@ def _write_lease_batch(
         epoch = int(epoch)
         for first in range(0, len(rows), _BATCH_ROWS):
             chunk = rows[first : first + _BATCH_ROWS]
-            db.execute(_rows_sql(_LEASE_UPSERT, 9, len(chunk)), [v for row in chunk for v in row])
+            db.execute(_rows_sql(LEASE_UPSERT, 9, len(chunk)), [v for row in chunk for v in row])
             values: list[Any] = []
             for i in range(first, first + len(chunk)):
                 values += (seq + 1 + i, epoch, _LEASE_KIND, rows[i][0], _UPSERT_OP, texts[i], actor,
                            "", now)  # fmt: skip
-            db.execute(_rows_sql(_CHANGE_INSERT, 9, len(chunk)), values)
+            db.execute(_rows_sql(CHANGE_INSERT, 9, len(chunk)), values)
     except BaseException:
         with suppress(sqlite3.OperationalError):
             db.execute("ROLLBACK")
         raise
     return seq, epoch
-
-
-# --- row conversion -------------------------------------------------------------------------
-
-
-_HOST_SHARED = (2, 3, 4)
-"""Host columns whose values repeat in other rows: hostname, mac, client_id."""
-_LEASE_SHARED = (1, 2, 4, 8)
-"""Lease columns whose values repeat in other rows: mac, client_id, hostname, subnet."""
-
-
-@dataclasses.dataclass(slots=True)
-class _Shared:
-    """One copy of each value repeated among the rows loaded together: reservations and their
-    clients' leases repeat MACs, client-ids, hostnames, subnet names and addresses."""
-
-    texts: dict[str, str] = dataclasses.field(default_factory=dict)
-    addresses: dict[str, IPv4Address] = dataclasses.field(default_factory=dict)
-
-    def row(self, row: Sequence[Any], columns: tuple[int, ...]) -> list[Any]:
-        out = list(row)
-        texts = self.texts
-        for i in columns:
-            if out[i] is not None:
-                out[i] = texts.setdefault(out[i], out[i])
-        return out
-
-    def address(self, text: str, *, keep: bool) -> IPv4Address:
-        found = self.addresses.get(text)
-        if found is None:
-            found = IPv4Address(text)
-            if keep:
-                self.addresses[text] = found
-        return found
-
-
-def _host_from_row(row: Sequence[Any], shared: _Shared | None = None) -> Host:
-    ip = IPv4Address(row[1]) if shared is None else shared.address(row[1], keep=True)
-    if shared is not None:
-        row = shared.row(row, _HOST_SHARED)
-    return Host(
-        id=row[0],
-        ip=ip,
-        hostname=row[2],
-        mac=row[3],
-        client_id=row[4],
-        circuit_id=row[5],
-        boot=row[6],
-        boot_file=row[7],
-        boot_script=row[8],
-        owner=Owner(row[9]),
-        version=row[10],
-        dhcp=None if row[11] is None else HostDhcpOptions.from_image(json.loads(row[11])),
-    )
-
-
-def _host_row(host: Host) -> tuple[Any, ...]:
-    return (
-        host.id,
-        str(host.ip),
-        host.hostname,
-        host.mac,
-        host.client_id,
-        host.circuit_id,
-        host.boot,
-        host.boot_file,
-        host.boot_script,
-        host.owner.value,
-        host.version,
-        None if host.dhcp is None else json.dumps(host.dhcp.to_image()),
-    )
-
-
-def _lease_from_row(row: Sequence[Any], shared: _Shared | None = None) -> Lease:
-    ip = IPv4Address(row[0]) if shared is None else shared.address(row[0], keep=False)
-    if shared is not None:
-        row = shared.row(row, _LEASE_SHARED)
-    return Lease(
-        ip=ip,
-        mac=row[1],
-        client_id=row[2],
-        circuit_id=row[3],
-        hostname=row[4],
-        state=LeaseState(row[5]),
-        start=row[6],
-        end=row[7],
-        subnet=row[8],
-    )
-
-
-def _lease_row(lease: Lease) -> tuple[Any, ...]:
-    return (
-        str(lease.ip),
-        lease.mac,
-        lease.client_id,
-        lease.circuit_id,
-        lease.hostname,
-        lease.state.value,
-        lease.start,
-        lease.end,
-        lease.subnet,
-    )
-
-
-def _record_from_row(row: Sequence[Any]) -> Record:
-    return Record(
-        id=row[0],
-        name=row[1],
-        rtype=row[2],
-        value=row[3],
-        ttl=row[4],
-        owner=Owner(row[5]),
-        version=row[6],
-    )
-
-
-def _record_row(record: Record) -> tuple[Any, ...]:
-    return (
-        record.id,
-        record.name,
-        record.rtype,
-        record.value,
-        record.ttl,
-        record.owner.value,
-        record.version,
-    )
-
-
-def _change_from_row(row: Sequence[Any]) -> Change:
-    return Change(
-        seq=row[0],
-        epoch=row[1],
-        kind=Kind(row[2]),
-        object_id=row[3],
-        op=Op(row[4]),
-        image=json.loads(row[5]),
-        actor=row[6],
-        reason=row[7],
-        time=row[8],
-    )
-
-
-# --- holder descriptions (what a Conflict names) ----------------------------------------------
-
-
-def describe_host(host: Host) -> str:
-    """``host web1 (52:54:00:00:00:01, 198.18.0.10)``: how a conflict names a reservation."""
-    key = host.mac or host.client_id or host.circuit_id
-    return f"host {host.hostname} ({key}, {host.ip})"
-
-
-def _describe_lease(lease: Lease) -> str:
-    until = datetime.fromtimestamp(lease.end, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    client = lease.client_id or lease.mac or lease.circuit_id or "an unknown client"
-    return f"the active lease of {client} (until {until})"
-
-
-def _describe_record(record: Record) -> str:
-    return f"record {record.name} {record.rtype} {record.value}"
-
-
-def _same_client(lease: Lease, host: Host) -> bool:
-    """Whether ``lease`` belongs to the client ``host`` identifies (client-id first, RFC 2131
-    §4.2; then MAC; then circuit-id)."""
-    if host.client_id and lease.client_id:
-        return host.client_id == lease.client_id
-    if host.mac and lease.mac:
-        return host.mac == lease.mac
-    if host.circuit_id and lease.circuit_id:
-        return host.circuit_id == lease.circuit_id
-    return False
 
 
 def _ip_key(value: Host | Lease) -> int:
@@ -414,7 +224,7 @@ class _Tx:
         if not pending:
             return
         await self.db.executemany(
-            _CHANGE_INSERT,
+            CHANGE_INSERT,
             [
                 (
                     c.seq,
@@ -422,7 +232,7 @@ class _Tx:
                     c.kind.value,
                     c.object_id,
                     c.op.value,
-                    _encode_json(c.image),
+                    encode_json(c.image),
                     c.actor,
                     c.reason,
                     c.time,
@@ -610,15 +420,15 @@ class Store:
         return sorted(subnets, key=lambda s: (s.cidr, s.name))
 
     async def hosts(self) -> list[Host]:
-        hosts = await self._read_each(f"SELECT {_HOST_COLUMNS} FROM host", _host_from_row)
+        hosts = await self._read_each(f"SELECT {HOST_COLUMNS} FROM host", host_from_row)
         return sorted(hosts, key=_ip_key)
 
     async def leases(self) -> list[Lease]:
-        leases = await self._read_each(f"SELECT {_LEASE_COLUMNS} FROM lease", _lease_from_row)
+        leases = await self._read_each(f"SELECT {LEASE_COLUMNS} FROM lease", lease_from_row)
         return sorted(leases, key=_ip_key)
 
     async def records(self) -> list[Record]:
-        records = await self._read_each(f"SELECT {_RECORD_COLUMNS} FROM record", _record_from_row)
+        records = await self._read_each(f"SELECT {RECORD_COLUMNS} FROM record", record_from_row)
         return sorted(records, key=lambda r: (r.name, r.rtype, r.value))
 
     async def find_host(self, key: str) -> Host:
@@ -631,22 +441,22 @@ class Store:
 
     async def find_record(self, key: str) -> Record:
         """The record with id ``key``. Raises NotFound."""
-        rows = await self._read(f"SELECT {_RECORD_COLUMNS} FROM record WHERE id = ?", (key,))
+        rows = await self._read(f"SELECT {RECORD_COLUMNS} FROM record WHERE id = ?", (key,))
         if not rows:
             raise NotFound("record", key)
-        return _record_from_row(rows[0])
+        return record_from_row(rows[0])
 
     async def lease(self, ip: IPv4Address) -> Lease | None:
-        rows = await self._read(f"SELECT {_LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(ip),))
-        return _lease_from_row(rows[0]) if rows else None
+        rows = await self._read(f"SELECT {LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(ip),))
+        return lease_from_row(rows[0]) if rows else None
 
     async def changes(self, *, after: int = 0, limit: int = 1000) -> list[Change]:
         """Change-log entries with ``seq > after``, oldest first, at most ``limit``."""
         rows = await self._read(
-            f"SELECT {_CHANGE_COLUMNS} FROM change WHERE seq > ? ORDER BY seq LIMIT ?",
+            f"SELECT {CHANGE_COLUMNS} FROM change WHERE seq > ? ORDER BY seq LIMIT ?",
             (after, limit),
         )
-        return [_change_from_row(row) for row in rows]
+        return [change_from_row(row) for row in rows]
 
     async def last_seq(self) -> int:
         """The highest seq ever written (0 for a new store), even if its entry was deleted."""
@@ -662,18 +472,16 @@ class Store:
         async with self._lock:
             # The snapshot feeds long-lived indexes: rows are read in chunks (no peak of
             # temporaries to fragment the heap) and repeated values are loaded once.
-            shared = _Shared()
+            shared = Shared()
             hosts = await self._read_each(
-                f"SELECT {_HOST_COLUMNS} FROM host",
-                functools.partial(_host_from_row, shared=shared),
+                f"SELECT {HOST_COLUMNS} FROM host",
+                functools.partial(host_from_row, shared=shared),
             )
             leases = await self._read_each(
-                f"SELECT {_LEASE_COLUMNS} FROM lease",
-                functools.partial(_lease_from_row, shared=shared),
+                f"SELECT {LEASE_COLUMNS} FROM lease",
+                functools.partial(lease_from_row, shared=shared),
             )
-            records = await self._read_each(
-                f"SELECT {_RECORD_COLUMNS} FROM record", _record_from_row
-            )
+            records = await self._read_each(f"SELECT {RECORD_COLUMNS} FROM record", record_from_row)
             hosts.sort(key=_ip_key)
             leases.sort(key=_ip_key)
             records.sort(key=lambda r: (r.name, r.rtype, r.value))
@@ -774,7 +582,7 @@ class Store:
         Raises:
             Invalid: duplicate names, overlapping networks, a gateway or pool outside its subnet.
         """
-        _check_subnets(subnets)
+        check_subnets(subnets)
         async with self._transaction() as tx:
             current = {
                 name: json.loads(image)
@@ -811,7 +619,7 @@ class Store:
                 leased to another client; the MAC, client-id, circuit-id or hostname is held by
                 another host; or a static A/AAAA/CNAME record has the host's name.
         """
-        host = _normalise_host(host)
+        host = normalise_host(host)
         if not host.id:
             host = dataclasses.replace(host, id=uuid.uuid4().hex)
         async with self._transaction(dry_run=dry_run) as tx:
@@ -819,8 +627,8 @@ class Store:
                 raise Conflict("id", host.id, "another host")
             await self._check_host(tx, host)
             await tx.db.execute(
-                _HOST_INSERT,
-                _host_row(host),
+                HOST_INSERT,
+                host_row(host),
             )
             tx.log(Kind.HOST, host.id, Op.UPSERT, host.to_image(), actor=actor, reason=reason)
         return tx.changes[0]
@@ -857,11 +665,11 @@ class Store:
                 raise Invalid(name, str(value), why)
         async with self._transaction(dry_run=dry_run) as tx:
             old = await _find_host(tx.db, key)
-            _check_edge_may_change(old, describe_host(old), actor)
+            check_edge_may_change(old, describe_host(old), actor)
             image = old.to_image()
             for name, value in fields.items():
                 if name == "dhcp":
-                    image["dhcp"] = _merge_dhcp(old, value)
+                    image["dhcp"] = merge_dhcp(old, value)
                     continue
                 image[name] = None if value is None or value == "" else str(value)
             if image["ip"] is None:
@@ -870,13 +678,13 @@ class Store:
                 raise Invalid("hostname", "", "a reservation needs a hostname")
             image["ip"] = str(parse_ipv4(image["ip"]))
             image["version"] = old.version + 1
-            host = _normalise_host(_host_from_image(image))
+            host = normalise_host(host_from_image(image))
             if dataclasses.replace(host, version=old.version) == old:
                 return None
             await self._check_host(tx, host)
             await tx.db.execute(
-                _HOST_UPDATE,
-                (*_host_row(host)[1:], host.id),
+                HOST_UPDATE,
+                (*host_row(host)[1:], host.id),
             )
             tx.log(Kind.HOST, host.id, Op.UPSERT, host.to_image(), actor=actor, reason=reason)
         return tx.changes[0]
@@ -892,7 +700,7 @@ class Store:
         """
         async with self._transaction(dry_run=dry_run) as tx:
             host = await _find_host(tx.db, key)
-            _check_edge_may_change(host, describe_host(host), actor)
+            check_edge_may_change(host, describe_host(host), actor)
             await tx.db.execute("DELETE FROM host WHERE id = ?", (host.id,))
             tx.log(Kind.HOST, host.id, Op.DELETE, host.to_image(), actor=actor, reason=reason)
         return tx.changes[0]
@@ -907,9 +715,9 @@ class Store:
         if host.dhcp is not None:
             check_host_dhcp(host.dhcp, subnet)
         others = [
-            _host_from_row(row)
+            host_from_row(row)
             for row in await tx.fetch(
-                f"SELECT {_HOST_COLUMNS} FROM host WHERE id != ? AND (ip = ? OR hostname = ?"
+                f"SELECT {HOST_COLUMNS} FROM host WHERE id != ? AND (ip = ? OR hostname = ?"
                 " OR mac = ? OR client_id = ? OR circuit_id = ?)",
                 (
                     host.id,
@@ -926,23 +734,21 @@ class Store:
             for other in others:
                 if mine is not None and getattr(other, field) == mine:
                     raise Conflict(field, str(mine), describe_host(other))
-        rows = await tx.fetch(f"SELECT {_LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(host.ip),))
+        rows = await tx.fetch(f"SELECT {LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(host.ip),))
         if rows:
-            lease = _lease_from_row(rows[0])
-            if lease.active(tx.now) and not _same_client(lease, host):
-                raise Conflict("ip", str(host.ip), _describe_lease(lease))
+            lease = lease_from_row(rows[0])
+            if lease.active(tx.now) and not same_client(lease, host):
+                raise Conflict("ip", str(host.ip), describe_lease(lease))
         names = sorted(host_names(host.hostname, host.ip, subnets, self.domain))
         if names:
             marks = ", ".join("?" * len(names))
             rows = await tx.fetch(
-                f"SELECT {_RECORD_COLUMNS} FROM record WHERE name IN ({marks})"
+                f"SELECT {RECORD_COLUMNS} FROM record WHERE name IN ({marks})"
                 " AND rtype IN ('A', 'AAAA', 'CNAME') ORDER BY name, rtype",
                 names,
             )
             if rows:
-                raise Conflict(
-                    "hostname", host.hostname, _describe_record(_record_from_row(rows[0]))
-                )
+                raise Conflict("hostname", host.hostname, describe_record(record_from_row(rows[0])))
 
     # --- leases ---
 
@@ -965,7 +771,7 @@ class Store:
         # event loop. COMMIT (the fsync) is a second call, after the ``_before_commit`` seam.
         rows: list[tuple[Any, ...]] = []
         images = [LeaseImage(lease) for lease in leases]
-        texts = _image_texts(images)
+        texts = image_texts(images)
         for lease, image in zip(leases, images, strict=True):
             ip = image["ip"]
             rows.append(
@@ -1015,10 +821,10 @@ class Store:
             Invalid: the lease is not bound.
         """
         async with self._transaction(dry_run=dry_run) as tx:
-            rows = await tx.fetch(f"SELECT {_LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(ip),))
+            rows = await tx.fetch(f"SELECT {LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(ip),))
             if not rows:
                 raise NotFound("lease", str(ip))
-            lease = _lease_from_row(rows[0])
+            lease = lease_from_row(rows[0])
             if lease.state is not LeaseState.BOUND:
                 raise Invalid("ip", str(ip), f"the lease is {lease.state.value}, not bound")
             released = dataclasses.replace(
@@ -1026,7 +832,7 @@ class Store:
                 state=LeaseState.RELEASED,
                 end=max(lease.start, min(lease.end, tx.now)),
             )
-            await tx.db.execute(_LEASE_UPSERT, _lease_row(released))
+            await tx.db.execute(LEASE_UPSERT, lease_row(released))
             tx.log(Kind.LEASE, str(ip), Op.UPSERT, released.to_image(), actor=actor, reason=reason)
         return tx.changes[0]
 
@@ -1034,7 +840,7 @@ class Store:
         """Mark every bound lease with ``end <= now`` expired; one change per lease."""
         async with self._transaction() as tx:
             rows = await tx.fetch(
-                f"SELECT {_LEASE_COLUMNS} FROM lease WHERE state = 'bound' AND \"end\" <= ?",
+                f"SELECT {LEASE_COLUMNS} FROM lease WHERE state = 'bound' AND \"end\" <= ?",
                 (now,),
             )
             if rows:
@@ -1043,7 +849,7 @@ class Store:
                     (now,),
                 )
             for row in rows:
-                lease = dataclasses.replace(_lease_from_row(row), state=LeaseState.EXPIRED)
+                lease = dataclasses.replace(lease_from_row(row), state=LeaseState.EXPIRED)
                 tx.log(
                     Kind.LEASE,
                     str(lease.ip),
@@ -1077,7 +883,7 @@ class Store:
             ttl=parse_ttl(record.ttl),
             owner=Owner(record.owner),
         )
-        if not _ID.match(record.id):
+        if not OBJECT_ID.match(record.id):
             raise Invalid("id", record.id, "1 to 64 letters, digits, '-' or '_'")
         if record.version < 1:
             raise Invalid("version", str(record.version), "must be 1 or more")
@@ -1086,8 +892,8 @@ class Store:
                 raise Conflict("id", record.id, "another record")
             await self._check_record(tx, record)
             await tx.db.execute(
-                f"INSERT INTO record ({_RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                _record_row(record),
+                f"INSERT INTO record ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                record_row(record),
             )
             tx.log(Kind.RECORD, record.id, Op.UPSERT, record.to_image(), actor=actor, reason=reason)
         return tx.changes[0]
@@ -1102,37 +908,37 @@ class Store:
             Invalid: the record is central-owned and ``actor`` is not ``central``.
         """
         async with self._transaction(dry_run=dry_run) as tx:
-            rows = await tx.fetch(f"SELECT {_RECORD_COLUMNS} FROM record WHERE id = ?", (key,))
+            rows = await tx.fetch(f"SELECT {RECORD_COLUMNS} FROM record WHERE id = ?", (key,))
             if not rows:
                 raise NotFound("record", key)
-            record = _record_from_row(rows[0])
-            _check_edge_may_change(record, _describe_record(record), actor)
+            record = record_from_row(rows[0])
+            check_edge_may_change(record, describe_record(record), actor)
             await tx.db.execute("DELETE FROM record WHERE id = ?", (record.id,))
             tx.log(Kind.RECORD, record.id, Op.DELETE, record.to_image(), actor=actor, reason=reason)
         return tx.changes[0]
 
     async def _check_record(self, tx: _Tx, record: Record) -> None:
         at_name = [
-            _record_from_row(row)
+            record_from_row(row)
             for row in await tx.fetch(
-                f"SELECT {_RECORD_COLUMNS} FROM record WHERE name = ? AND id != ?"
+                f"SELECT {RECORD_COLUMNS} FROM record WHERE name = ? AND id != ?"
                 " ORDER BY rtype, value",
                 (record.name, record.id),
             )
         ]
         for other in at_name:
             if (other.rtype, other.value) == (record.rtype, record.value):
-                raise Conflict("record", f"{record.name} {record.rtype}", _describe_record(other))
+                raise Conflict("record", f"{record.name} {record.rtype}", describe_record(other))
         for other in at_name:
             if record.rtype == "CNAME" or other.rtype == "CNAME":
                 # RFC 1034 §3.6.2: a CNAME name has no other data.
-                raise Conflict("name", record.name, _describe_record(other))
+                raise Conflict("name", record.name, describe_record(other))
         if record.rtype not in _NAME_TYPES:
             return
         label = record.name.split(".", 1)[0]
         subnets = await tx.subnets()
-        for row in await tx.fetch(f"SELECT {_HOST_COLUMNS} FROM host WHERE hostname = ?", (label,)):
-            host = _host_from_row(row)
+        for row in await tx.fetch(f"SELECT {HOST_COLUMNS} FROM host WHERE hostname = ?", (label,)):
+            host = host_from_row(row)
             if record.name in host_names(host.hostname, host.ip, subnets, self.domain):
                 raise Conflict("name", record.name, describe_host(host))
 
@@ -1266,9 +1072,9 @@ class Store:
     async def _objects_after(self, kind: Kind, key: str | None, limit: int) -> list[dict[str, Any]]:
         table, column, columns = {
             Kind.SUBNET: ("subnet", "name", "name, image"),
-            Kind.HOST: ("host", "id", _HOST_COLUMNS),
-            Kind.RECORD: ("record", "id", _RECORD_COLUMNS),
-            Kind.LEASE: ("lease", "ip", _LEASE_COLUMNS),
+            Kind.HOST: ("host", "id", HOST_COLUMNS),
+            Kind.RECORD: ("record", "id", RECORD_COLUMNS),
+            Kind.LEASE: ("lease", "ip", LEASE_COLUMNS),
         }[kind]
         where = "" if key is None else f" WHERE {column} > ?"
         rows = await self._read(
@@ -1281,13 +1087,13 @@ class Store:
             if kind is Kind.SUBNET:
                 oid, image = row[0], json.loads(row[1])
             elif kind is Kind.HOST:
-                host = _host_from_row(row)
+                host = host_from_row(row)
                 oid, image = host.id, host.to_image()
             elif kind is Kind.RECORD:
-                record = _record_from_row(row)
+                record = record_from_row(row)
                 oid, image = record.id, record.to_image()
             else:
-                lease = _lease_from_row(row)
+                lease = lease_from_row(row)
                 oid, image = str(lease.ip), lease.to_image()
             out.append({"kind": kind.value, "object_id": oid, "image": image})
         return out
@@ -1309,9 +1115,9 @@ class Store:
         async with self._transaction() as tx:
             object_id = str(central.get("id", ""))
             existing_rows = await tx.fetch(
-                f"SELECT {_HOST_COLUMNS} FROM host WHERE id = ?", (object_id,)
+                f"SELECT {HOST_COLUMNS} FROM host WHERE id = ?", (object_id,)
             )
-            existing = _host_from_row(existing_rows[0]) if existing_rows else None
+            existing = host_from_row(existing_rows[0]) if existing_rows else None
             if existing is not None and existing.owner is Owner.EDGE:
                 return await self._sync_conflict(
                     tx, object_id, "id", object_id, existing.to_image(), central, now
@@ -1330,7 +1136,7 @@ class Store:
                 await self._resolve_sync_conflicts(tx, object_id, now)
                 return None
             try:
-                host = _normalise_host(Host.from_image(central))
+                host = normalise_host(Host.from_image(central))
             except (Invalid, KeyError, ValueError, TypeError) as exc:  # a malformed image
                 field = exc.field if isinstance(exc, Invalid) else "image"
                 return await self._sync_conflict(tx, object_id, field, str(exc), None, central, now)
@@ -1348,13 +1154,13 @@ class Store:
                 )
             if existing is None:
                 await tx.db.execute(
-                    _HOST_INSERT,
-                    _host_row(host),
+                    HOST_INSERT,
+                    host_row(host),
                 )
             else:
                 await tx.db.execute(
-                    _HOST_UPDATE,
-                    (*_host_row(host)[1:], host.id),
+                    HOST_UPDATE,
+                    (*host_row(host)[1:], host.id),
                 )
             tx.log(
                 Kind.HOST,
@@ -1372,24 +1178,24 @@ class Store:
         if field in ("ip", "mac", "client_id", "circuit_id", "hostname"):
             value = str(host.ip) if field == "ip" else getattr(host, field)
             rows = await tx.fetch(
-                f"SELECT {_HOST_COLUMNS} FROM host WHERE {field} = ? AND id != ?",
+                f"SELECT {HOST_COLUMNS} FROM host WHERE {field} = ? AND id != ?",
                 (value, host.id),
             )
             if rows:
-                return _host_from_row(rows[0]).to_image()
+                return host_from_row(rows[0]).to_image()
         if field == "ip":
             rows = await tx.fetch(
-                f"SELECT {_LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(host.ip),)
+                f"SELECT {LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(host.ip),)
             )
             if rows:
-                return _lease_from_row(rows[0]).to_image()
+                return lease_from_row(rows[0]).to_image()
         if field == "hostname":
             rows = await tx.fetch(
-                f"SELECT {_RECORD_COLUMNS} FROM record WHERE name LIKE ? ORDER BY name LIMIT 1",
+                f"SELECT {RECORD_COLUMNS} FROM record WHERE name LIKE ? ORDER BY name LIMIT 1",
                 (f"{host.hostname}.%",),
             )
             if rows:
-                return _record_from_row(rows[0]).to_image()
+                return record_from_row(rows[0]).to_image()
         return None
 
     async def _sync_conflict(
@@ -1470,14 +1276,14 @@ class Store:
         now = self._clock()
         async with self._transaction() as tx:
             if keep is Owner.CENTRAL:
-                host = _normalise_host(Host.from_image(json.loads(central_text)))
+                host = normalise_host(Host.from_image(json.loads(central_text)))
                 for row in await tx.fetch(
-                    f"SELECT {_HOST_COLUMNS} FROM host WHERE owner = 'edge' AND (id = ? OR ip = ?"
+                    f"SELECT {HOST_COLUMNS} FROM host WHERE owner = 'edge' AND (id = ? OR ip = ?"
                     " OR hostname = ? OR mac = ? OR client_id = ? OR circuit_id = ?)",
                     (host.id, str(host.ip), host.hostname, host.mac, host.client_id,
                      host.circuit_id),
                 ):  # fmt: skip
-                    holder = _host_from_row(row)
+                    holder = host_from_row(row)
                     await tx.db.execute("DELETE FROM host WHERE id = ?", (holder.id,))
                     tx.log(Kind.HOST, holder.id, Op.DELETE, holder.to_image(), actor=actor,
                            reason=reason)  # fmt: skip
@@ -1485,13 +1291,13 @@ class Store:
                 await self._check_host(tx, host)
                 if existing:
                     await tx.db.execute(
-                        _HOST_UPDATE,
-                        (*_host_row(host)[1:], host.id),
+                        HOST_UPDATE,
+                        (*host_row(host)[1:], host.id),
                     )
                 else:
                     await tx.db.execute(
-                        _HOST_INSERT,
-                        _host_row(host),
+                        HOST_INSERT,
+                        host_row(host),
                     )
                 tx.log(Kind.HOST, host.id, Op.UPSERT, host.to_image(), actor=actor, reason=reason)
                 await self._resolve_sync_conflicts(tx, object_id, now)
@@ -1547,95 +1353,9 @@ async def _find_host(db: aiosqlite.Connection, key: str) -> Host:
     for column, value in candidates:
         rows = list(
             await db.execute_fetchall(
-                f"SELECT {_HOST_COLUMNS} FROM host WHERE {column} = ?", (value,)
+                f"SELECT {HOST_COLUMNS} FROM host WHERE {column} = ?", (value,)
             )
         )
         if rows:
-            return _host_from_row(rows[0])
+            return host_from_row(rows[0])
     raise NotFound("host", key)
-
-
-def _check_edge_may_change(thing: Host | Record, description: str, actor: str) -> None:
-    """Central-owned objects change only through central (the down log), never locally."""
-    if thing.owner is Owner.CENTRAL and actor != CENTRAL_ACTOR:
-        raise Invalid(
-            "owner", thing.owner.value, f"{description} is owned by central; change it there"
-        )
-
-
-def _normalise_host(host: Host) -> Host:
-    """Validate each field of ``host`` on its own and return it in normalised form."""
-
-    def optional(value: str | None, parse: Callable[[str], str]) -> str | None:
-        return None if value is None or value == "" else parse(value)
-
-    host = dataclasses.replace(
-        host,
-        ip=parse_ipv4(host.ip),
-        hostname=parse_hostname(host.hostname),
-        mac=optional(host.mac, parse_mac),
-        client_id=optional(host.client_id, parse_client_id),
-        circuit_id=optional(host.circuit_id, parse_circuit_id),
-        boot=host.boot or None,
-        boot_file=host.boot_file or None,
-        boot_script=host.boot_script or None,
-        dhcp=parse_host_dhcp(host.dhcp),
-        owner=Owner(host.owner),
-    )
-    if host.mac is None and host.client_id is None and host.circuit_id is None:
-        raise Invalid("mac", "", "a reservation needs a MAC, a client-id or a circuit-id")
-    if host.id and not _ID.match(host.id):
-        raise Invalid("id", host.id, "1 to 64 letters, digits, '-' or '_'")
-    if host.version < 1:
-        raise Invalid("version", str(host.version), "must be 1 or more")
-    return host
-
-
-def _merge_dhcp(old: Host, given: Any) -> dict[str, Any] | None:
-    """``update_host``'s ``dhcp`` field: the host's options with the given keys set (a None
-    value returns that key to the subnet's); None or ``{}`` alone clears them all."""
-    if given is None or given == {}:
-        return None
-    if not isinstance(given, Mapping):
-        raise Invalid("dhcp", str(given), "an object of DHCP options is expected")
-    merged = {} if old.dhcp is None else old.dhcp.to_image()
-    for name, value in given.items():
-        if value is None:
-            merged.pop(name, None)
-        else:
-            merged[name] = value
-    return merged
-
-
-def _host_from_image(image: Mapping[str, Any]) -> Host:
-    """``Host.from_image`` for an image whose ``dhcp`` part is not yet validated."""
-    host = Host.from_image({**image, "dhcp": None})
-    return dataclasses.replace(host, dhcp=parse_host_dhcp(image.get("dhcp")))
-
-
-def _check_subnets(subnets: Iterable[Subnet]) -> None:
-    seen: dict[str, Subnet] = {}
-    for subnet in subnets:
-        if subnet.name in seen:
-            raise Invalid("subnet", subnet.name, "the name is used twice")
-        for other in seen.values():
-            if subnet.cidr.overlaps(other.cidr):
-                raise Invalid(
-                    "subnet",
-                    subnet.name,
-                    f"{subnet.cidr} overlaps subnet {other.name} ({other.cidr})",
-                )
-        seen[subnet.name] = subnet
-        if subnet.gateway is not None and subnet.gateway not in subnet.cidr:
-            raise Invalid(
-                "subnet", subnet.name, f"gateway {subnet.gateway} is outside {subnet.cidr}"
-            )
-        for pool in subnet.pools:
-            if pool.start > pool.end:
-                raise Invalid("subnet", subnet.name, f"pool {pool.start}-{pool.end} is reversed")
-            for end in (pool.start, pool.end):
-                problem = host_address_problem(end, subnet)
-                if problem is not None:
-                    raise Invalid(
-                        "subnet", subnet.name, f"pool {pool.start}-{pool.end}: {end} is {problem}"
-                    )

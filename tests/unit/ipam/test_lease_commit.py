@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from ddi.ipam.models import Lease, LeaseState, Subnet
-from ddi.ipam.store import LeaseImage, Store, _image_texts
+from ddi.ipam.rows import image_texts as _image_texts
+from ddi.ipam.store import LeaseImage, Store
 from ddi.ipam.views import IpamIndex
 
 BIG = Subnet(name="big", cidr=IPv4Network("198.18.0.0/16"))

@@ -1,0 +1,231 @@
+"""How the model values map onto the site database's rows: the column lists, the statements
+that take those rows, the compact JSON of change images, and conversion both ways.
+
+Rules:
+* Pure: no database driver, no I/O. The store runs the statements; this module only says what
+  a row of each table holds, in the order the column lists name.
+* A ``*_row`` function and its ``*_from_row`` are inverses for the columns they cover.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from ipaddress import IPv4Address
+from typing import Any
+
+from ddi.ipam.models import (
+    Change,
+    Host,
+    HostDhcpOptions,
+    Kind,
+    Lease,
+    LeaseImage,
+    LeaseState,
+    Op,
+    Owner,
+    Record,
+)
+
+__all__ = [
+    "CHANGE_COLUMNS",
+    "CHANGE_INSERT",
+    "HOST_COLUMNS",
+    "HOST_INSERT",
+    "HOST_UPDATE",
+    "LEASE_COLUMNS",
+    "LEASE_UPSERT",
+    "RECORD_COLUMNS",
+    "Shared",
+    "change_from_row",
+    "encode_json",
+    "host_from_row",
+    "host_row",
+    "image_texts",
+    "lease_from_row",
+    "lease_row",
+    "record_from_row",
+    "record_row",
+]
+
+HOST_COLUMNS = (
+    "id, ip, hostname, mac, client_id, circuit_id, boot, boot_file, boot_script, owner, version,"
+    " dhcp"
+)
+HOST_INSERT = f"INSERT INTO host ({HOST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+HOST_UPDATE = (
+    "UPDATE host SET ip = ?, hostname = ?, mac = ?, client_id = ?, circuit_id = ?, boot = ?,"
+    " boot_file = ?, boot_script = ?, owner = ?, version = ?, dhcp = ? WHERE id = ?"
+)
+"""Parameters: ``host_row(host)`` for the insert, ``(*host_row(host)[1:], host.id)`` for
+the update."""
+LEASE_COLUMNS = 'ip, mac, client_id, circuit_id, hostname, state, start, "end", subnet'
+RECORD_COLUMNS = "id, name, rtype, value, ttl, owner, version"
+CHANGE_COLUMNS = "seq, epoch, kind, object_id, op, image, actor, reason, time"
+
+LEASE_UPSERT = (
+    f"INSERT INTO lease ({LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id, "
+    "circuit_id = excluded.circuit_id, hostname = excluded.hostname, state = excluded.state, "
+    'start = excluded.start, "end" = excluded."end", subnet = excluded.subnet'
+)
+CHANGE_INSERT = f"INSERT INTO change ({CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+encode_json = json.JSONEncoder(separators=(",", ":")).encode
+"""Compact JSON for change images; one encoder, not one per ``json.dumps`` call."""
+
+
+_NEXT_LEASE = '},{"ip":'
+
+
+def image_texts(images: Sequence[LeaseImage]) -> list[str]:
+    """Each image's compact JSON text, from ONE encoder call for the whole batch.
+
+    Every image's first key is "ip", and a quote inside a JSON string is always escaped, so
+    ``},{"ip":`` occurs in the batch's text exactly between two images.
+    """
+    parts = encode_json(images)[1:-1].split(_NEXT_LEASE)
+    if len(parts) != len(images):  # not a lease image after all: one call each
+        return [encode_json(image) for image in images]
+    last = len(parts) - 1
+    return [
+        ("" if i == 0 else '{"ip":') + part + ("" if i == last else "}")
+        for i, part in enumerate(parts)
+    ]
+
+
+_HOST_SHARED = (2, 3, 4)
+"""Host columns whose values repeat in other rows: hostname, mac, client_id."""
+_LEASE_SHARED = (1, 2, 4, 8)
+"""Lease columns whose values repeat in other rows: mac, client_id, hostname, subnet."""
+
+
+@dataclasses.dataclass(slots=True)
+class Shared:
+    """One copy of each value repeated among the rows loaded together: reservations and their
+    clients' leases repeat MACs, client-ids, hostnames, subnet names and addresses."""
+
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)
+    addresses: dict[str, IPv4Address] = dataclasses.field(default_factory=dict)
+
+    def row(self, row: Sequence[Any], columns: tuple[int, ...]) -> list[Any]:
+        out = list(row)
+        texts = self.texts
+        for i in columns:
+            if out[i] is not None:
+                out[i] = texts.setdefault(out[i], out[i])
+        return out
+
+    def address(self, text: str, *, keep: bool) -> IPv4Address:
+        found = self.addresses.get(text)
+        if found is None:
+            found = IPv4Address(text)
+            if keep:
+                self.addresses[text] = found
+        return found
+
+
+def host_from_row(row: Sequence[Any], shared: Shared | None = None) -> Host:
+    ip = IPv4Address(row[1]) if shared is None else shared.address(row[1], keep=True)
+    if shared is not None:
+        row = shared.row(row, _HOST_SHARED)
+    return Host(
+        id=row[0],
+        ip=ip,
+        hostname=row[2],
+        mac=row[3],
+        client_id=row[4],
+        circuit_id=row[5],
+        boot=row[6],
+        boot_file=row[7],
+        boot_script=row[8],
+        owner=Owner(row[9]),
+        version=row[10],
+        dhcp=None if row[11] is None else HostDhcpOptions.from_image(json.loads(row[11])),
+    )
+
+
+def host_row(host: Host) -> tuple[Any, ...]:
+    return (
+        host.id,
+        str(host.ip),
+        host.hostname,
+        host.mac,
+        host.client_id,
+        host.circuit_id,
+        host.boot,
+        host.boot_file,
+        host.boot_script,
+        host.owner.value,
+        host.version,
+        None if host.dhcp is None else json.dumps(host.dhcp.to_image()),
+    )
+
+
+def lease_from_row(row: Sequence[Any], shared: Shared | None = None) -> Lease:
+    ip = IPv4Address(row[0]) if shared is None else shared.address(row[0], keep=False)
+    if shared is not None:
+        row = shared.row(row, _LEASE_SHARED)
+    return Lease(
+        ip=ip,
+        mac=row[1],
+        client_id=row[2],
+        circuit_id=row[3],
+        hostname=row[4],
+        state=LeaseState(row[5]),
+        start=row[6],
+        end=row[7],
+        subnet=row[8],
+    )
+
+
+def lease_row(lease: Lease) -> tuple[Any, ...]:
+    return (
+        str(lease.ip),
+        lease.mac,
+        lease.client_id,
+        lease.circuit_id,
+        lease.hostname,
+        lease.state.value,
+        lease.start,
+        lease.end,
+        lease.subnet,
+    )
+
+
+def record_from_row(row: Sequence[Any]) -> Record:
+    return Record(
+        id=row[0],
+        name=row[1],
+        rtype=row[2],
+        value=row[3],
+        ttl=row[4],
+        owner=Owner(row[5]),
+        version=row[6],
+    )
+
+
+def record_row(record: Record) -> tuple[Any, ...]:
+    return (
+        record.id,
+        record.name,
+        record.rtype,
+        record.value,
+        record.ttl,
+        record.owner.value,
+        record.version,
+    )
+
+
+def change_from_row(row: Sequence[Any]) -> Change:
+    return Change(
+        seq=row[0],
+        epoch=row[1],
+        kind=Kind(row[2]),
+        object_id=row[3],
+        op=Op(row[4]),
+        image=json.loads(row[5]),
+        actor=row[6],
+        reason=row[7],
+        time=row[8],
+    )

@@ -1,0 +1,160 @@
+"""The checks the store runs on what it is asked to write, and how a refusal names the holder.
+
+Rules:
+* Pure: no database, no clock. The store calls these inside or before its transaction; what
+  needs other rows (collisions with hosts, leases, records) is checked by the store itself.
+* Each check raises :class:`~ddi.errors.Invalid` or :class:`~ddi.errors.Conflict` naming the
+  field; a Conflict names its holder with the ``describe_*`` functions (``host web1 (…)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ddi.errors import Invalid
+from ddi.ipam.models import Host, Lease, Owner, Record, Subnet
+from ddi.ipam.validate import (
+    host_address_problem,
+    parse_circuit_id,
+    parse_client_id,
+    parse_host_dhcp,
+    parse_hostname,
+    parse_ipv4,
+    parse_mac,
+)
+
+__all__ = [
+    "CENTRAL_ACTOR",
+    "OBJECT_ID",
+    "check_edge_may_change",
+    "check_subnets",
+    "describe_host",
+    "describe_lease",
+    "describe_record",
+    "host_from_image",
+    "merge_dhcp",
+    "normalise_host",
+    "same_client",
+]
+
+CENTRAL_ACTOR = "central"
+"""The actor of changes that come down from central; only it may change central-owned objects."""
+OBJECT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def describe_host(host: Host) -> str:
+    """``host web1 (52:54:00:00:00:01, 198.18.0.10)``: how a conflict names a reservation."""
+    key = host.mac or host.client_id or host.circuit_id
+    return f"host {host.hostname} ({key}, {host.ip})"
+
+
+def describe_lease(lease: Lease) -> str:
+    until = datetime.fromtimestamp(lease.end, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    client = lease.client_id or lease.mac or lease.circuit_id or "an unknown client"
+    return f"the active lease of {client} (until {until})"
+
+
+def describe_record(record: Record) -> str:
+    return f"record {record.name} {record.rtype} {record.value}"
+
+
+def same_client(lease: Lease, host: Host) -> bool:
+    """Whether ``lease`` belongs to the client ``host`` identifies (client-id first, RFC 2131
+    §4.2; then MAC; then circuit-id)."""
+    if host.client_id and lease.client_id:
+        return host.client_id == lease.client_id
+    if host.mac and lease.mac:
+        return host.mac == lease.mac
+    if host.circuit_id and lease.circuit_id:
+        return host.circuit_id == lease.circuit_id
+    return False
+
+
+def check_edge_may_change(thing: Host | Record, description: str, actor: str) -> None:
+    """Central-owned objects change only through central (the down log), never locally."""
+    if thing.owner is Owner.CENTRAL and actor != CENTRAL_ACTOR:
+        raise Invalid(
+            "owner", thing.owner.value, f"{description} is owned by central; change it there"
+        )
+
+
+def normalise_host(host: Host) -> Host:
+    """Validate each field of ``host`` on its own and return it in normalised form."""
+
+    def optional(value: str | None, parse: Callable[[str], str]) -> str | None:
+        return None if value is None or value == "" else parse(value)
+
+    host = dataclasses.replace(
+        host,
+        ip=parse_ipv4(host.ip),
+        hostname=parse_hostname(host.hostname),
+        mac=optional(host.mac, parse_mac),
+        client_id=optional(host.client_id, parse_client_id),
+        circuit_id=optional(host.circuit_id, parse_circuit_id),
+        boot=host.boot or None,
+        boot_file=host.boot_file or None,
+        boot_script=host.boot_script or None,
+        dhcp=parse_host_dhcp(host.dhcp),
+        owner=Owner(host.owner),
+    )
+    if host.mac is None and host.client_id is None and host.circuit_id is None:
+        raise Invalid("mac", "", "a reservation needs a MAC, a client-id or a circuit-id")
+    if host.id and not OBJECT_ID.match(host.id):
+        raise Invalid("id", host.id, "1 to 64 letters, digits, '-' or '_'")
+    if host.version < 1:
+        raise Invalid("version", str(host.version), "must be 1 or more")
+    return host
+
+
+def merge_dhcp(old: Host, given: Any) -> dict[str, Any] | None:
+    """``update_host``'s ``dhcp`` field: the host's options with the given keys set (a None
+    value returns that key to the subnet's); None or ``{}`` alone clears them all."""
+    if given is None or given == {}:
+        return None
+    if not isinstance(given, Mapping):
+        raise Invalid("dhcp", str(given), "an object of DHCP options is expected")
+    merged = {} if old.dhcp is None else old.dhcp.to_image()
+    for name, value in given.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+def host_from_image(image: Mapping[str, Any]) -> Host:
+    """``Host.from_image`` for an image whose ``dhcp`` part is not yet validated."""
+    host = Host.from_image({**image, "dhcp": None})
+    return dataclasses.replace(host, dhcp=parse_host_dhcp(image.get("dhcp")))
+
+
+def check_subnets(subnets: Iterable[Subnet]) -> None:
+    seen: dict[str, Subnet] = {}
+    for subnet in subnets:
+        if subnet.name in seen:
+            raise Invalid("subnet", subnet.name, "the name is used twice")
+        for other in seen.values():
+            if subnet.cidr.overlaps(other.cidr):
+                raise Invalid(
+                    "subnet",
+                    subnet.name,
+                    f"{subnet.cidr} overlaps subnet {other.name} ({other.cidr})",
+                )
+        seen[subnet.name] = subnet
+        if subnet.gateway is not None and subnet.gateway not in subnet.cidr:
+            raise Invalid(
+                "subnet", subnet.name, f"gateway {subnet.gateway} is outside {subnet.cidr}"
+            )
+        for pool in subnet.pools:
+            if pool.start > pool.end:
+                raise Invalid("subnet", subnet.name, f"pool {pool.start}-{pool.end} is reversed")
+            for end in (pool.start, pool.end):
+                problem = host_address_problem(end, subnet)
+                if problem is not None:
+                    raise Invalid(
+                        "subnet", subnet.name, f"pool {pool.start}-{pool.end}: {end} is {problem}"
+                    )
