@@ -20,6 +20,8 @@ PURE: dict[str, set[str]] = {
     "ddi.errors": set(),
     "ddi.ipam.models": set(),
     "ddi.ipam.validate": set(),
+    "ddi.ipam.rows": {"ddi.ipam.store"},
+    "ddi.ipam.write_checks": {"ddi.ipam.store"},
     "ddi.ipam.allocator": {"ddi.ipam.store"},
     "ddi.dhcp.options": set(),
     "ddi.dhcp.packet": set(),
