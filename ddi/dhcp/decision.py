@@ -22,6 +22,7 @@ from ddi.dhcp.options import MessageType
 from ddi.dhcp.packet import MIN_MESSAGE_SIZE, ZERO_ADDRESS, DhcpPacket
 from ddi.errors import DhcpFormatError
 from ddi.ipam.models import Lease
+from ddi.values import slot_builder
 
 BROADCAST_ADDRESS = IPv4Address("255.255.255.255")
 
@@ -132,6 +133,10 @@ class Drop:
 Decision = Reply | Commit | Drop
 
 
+_new_destination = slot_builder(Destination)
+"""``Destination(ip, port, interface, hwaddr)`` through its slots (ddi.values): the hot path."""
+
+
 def reply_destination(
     request: DhcpPacket,
     message_type: MessageType,
@@ -152,16 +157,14 @@ def reply_destination(
     """
     if request.giaddr != ZERO_ADDRESS:
         port = server_port if relay_port is None else relay_port
-        return Destination(ip=request.giaddr, port=port, interface=None)
+        return _new_destination(request.giaddr, port, None, None)
     if message_type is MessageType.NAK:
-        return Destination(ip=BROADCAST_ADDRESS, port=client_port, interface=interface)
+        return _new_destination(BROADCAST_ADDRESS, client_port, interface, None)
     if request.ciaddr != ZERO_ADDRESS:
-        return Destination(ip=request.ciaddr, port=client_port, interface=interface)
+        return _new_destination(request.ciaddr, client_port, interface, None)
     if not request.broadcast and yiaddr != ZERO_ADDRESS and request.hlen and request.hlen <= 16:
-        return Destination(
-            ip=yiaddr, port=client_port, interface=interface, hwaddr=request.chaddr[: request.hlen]
-        )
-    return Destination(ip=BROADCAST_ADDRESS, port=client_port, interface=interface)
+        return _new_destination(yiaddr, client_port, interface, request.chaddr[: request.hlen])
+    return _new_destination(BROADCAST_ADDRESS, client_port, interface, None)
 
 
 def reply_max_size(packet: DhcpPacket) -> int:

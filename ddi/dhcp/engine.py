@@ -55,12 +55,20 @@ from ddi.dhcp.options import (
     encode_u32,
     format_hex,
 )
-from ddi.dhcp.packet import BOOTREPLY, BOOTREQUEST, BROADCAST_FLAG, ZERO_ADDRESS, DhcpPacket
+from ddi.dhcp.packet import (
+    BOOTREPLY,
+    BOOTREQUEST,
+    BROADCAST_FLAG,
+    ZERO_ADDRESS,
+    DhcpPacket,
+    new_packet,
+)
 from ddi.dhcp.reply_options import may_netboot, ordered_options, reply_parameters
 from ddi.errors import DhcpFormatError
 from ddi.ipam.allocator import Client, Problem, address_problem, next_free
 from ddi.ipam.models import Host, Lease, LeaseState, Subnet
 from ddi.ipam.validate import sanitize_hostname
+from ddi.values import slot_builder
 
 if TYPE_CHECKING:
     from ddi.config import DhcpConfig
@@ -68,6 +76,9 @@ if TYPE_CHECKING:
 
 MAX_OFFERS = 65_536
 """Outstanding OFFERs kept at most; past it the oldest is forgotten (its address frees)."""
+_new_lease = slot_builder(Lease)
+_new_reply = slot_builder(Reply)
+
 MAX_PLAIN_OPTIONS = 4096
 """Reply option lists kept for reuse (rule 7) at most; past it the cache starts over."""
 
@@ -594,23 +605,27 @@ class DhcpEngine:
         choice: BootChoice | None = None,
     ) -> Reply:
         packet, now = ctx.packet, ctx.now
-        reply = DhcpPacket(
+        # The values of every reply and lease are built through their slots (ddi.values).
+        reply = new_packet(
             op=BOOTREPLY,
             htype=packet.htype,
             hlen=packet.hlen,
+            hops=0,
             xid=packet.xid,
+            secs=0,
             flags=packet.flags,
             ciaddr=packet.ciaddr if message_type is MessageType.ACK else ZERO_ADDRESS,
             yiaddr=ip or ZERO_ADDRESS,
             siaddr=siaddr,
             giaddr=packet.giaddr,
             chaddr=packet.chaddr,
+            sname=b"",
             file=file,
             options=options,
         )
         lease = None
         if commit and ip is not None:
-            lease = Lease(
+            lease = _new_lease(
                 ip=ip,
                 mac=ctx.client.mac,
                 client_id=ctx.client.client_id,
@@ -624,7 +639,7 @@ class DhcpEngine:
             # The view shows the lease only once it is committed; until then the address stays
             # held for this client, so no one else is offered it meanwhile.
             self._hold_offer(ctx.client, ip, subnet, now, rule)
-        return Reply(
+        return _new_reply(
             packet=reply,
             to=self._destination(ctx, message_type, ip or ZERO_ADDRESS),
             rule=rule,

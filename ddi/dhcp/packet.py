@@ -19,7 +19,6 @@ Rules:
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address
@@ -34,6 +33,7 @@ from ddi.dhcp.options import (
     message_type_from_int,
 )
 from ddi.errors import DhcpFormatError
+from ddi.values import slot_builder
 
 # RFC 2131 §2: op htype hlen hops xid secs flags ciaddr yiaddr siaddr giaddr chaddr sname file,
 # then the RFC 2132 §2 magic cookie: 240 bytes before the first option.
@@ -165,53 +165,14 @@ def decode_packet(data: bytes) -> DhcpPacket:
     if overload & _OVERLOAD_SNAME:
         _read_options(data, SNAME_OFFSET, SNAME_OFFSET + SNAME_SIZE, found, options_field=False)
         sname = b""
-    return _decoded(op, htype, hlen, hops, xid, secs, flags, _address(ciaddr), _address(yiaddr),
+    return new_packet(op, htype, hlen, hops, xid, secs, flags, _address(ciaddr), _address(yiaddr),
                     _address(siaddr), _address(giaddr), chaddr, sname.rstrip(b"\0"),
                     file.rstrip(b"\0"), tuple(found.items()))  # fmt: skip
 
 
-(_SET_OP, _SET_HTYPE, _SET_HLEN, _SET_HOPS, _SET_XID, _SET_SECS, _SET_FLAGS, _SET_CIADDR,
- _SET_YIADDR, _SET_SIADDR, _SET_GIADDR, _SET_CHADDR, _SET_SNAME, _SET_FILE, _SET_OPTIONS) = (
-    getattr(DhcpPacket, f.name).__set__ for f in dataclasses.fields(DhcpPacket)
-)  # fmt: skip
-
-
-def _decoded(
-    op: int,
-    htype: int,
-    hlen: int,
-    hops: int,
-    xid: int,
-    secs: int,
-    flags: int,
-    ciaddr: IPv4Address,
-    yiaddr: IPv4Address,
-    siaddr: IPv4Address,
-    giaddr: IPv4Address,
-    chaddr: bytes,
-    sname: bytes,
-    file: bytes,
-    options: tuple[tuple[int, bytes], ...],
-) -> DhcpPacket:
-    """The packet ``DhcpPacket(...)`` would make, its fields set through their slots: the
-    frozen ``__init__`` costs 6 us a packet here, this 2 (every field is given)."""
-    packet: DhcpPacket = object.__new__(DhcpPacket)
-    _SET_OP(packet, op)
-    _SET_HTYPE(packet, htype)
-    _SET_HLEN(packet, hlen)
-    _SET_HOPS(packet, hops)
-    _SET_XID(packet, xid)
-    _SET_SECS(packet, secs)
-    _SET_FLAGS(packet, flags)
-    _SET_CIADDR(packet, ciaddr)
-    _SET_YIADDR(packet, yiaddr)
-    _SET_SIADDR(packet, siaddr)
-    _SET_GIADDR(packet, giaddr)
-    _SET_CHADDR(packet, chaddr)
-    _SET_SNAME(packet, sname)
-    _SET_FILE(packet, file)
-    _SET_OPTIONS(packet, options)
-    return packet
+new_packet = slot_builder(DhcpPacket)
+"""``DhcpPacket(...)`` with every field given by position: 2 µs a packet instead of the frozen
+``__init__``'s 6 (the decoder and the engine's replies make one per message)."""
 
 
 def _address(raw: bytes) -> IPv4Address:

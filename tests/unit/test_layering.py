@@ -18,6 +18,7 @@ DRIVERS = {"aiosqlite", "asyncpg", "sqlite3"}
 PURE: dict[str, set[str]] = {
     # module: what it must not import besides IO
     "ddi.errors": set(),
+    "ddi.values": set(),
     "ddi.ipam.models": set(),
     "ddi.ipam.validate": set(),
     "ddi.ipam.rows": {"ddi.ipam.store"},
