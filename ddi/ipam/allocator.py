@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Protocol
 
-from ddi.ipam.models import Host, Lease, LeaseState, Subnet
+from ddi.ipam.models import Host, Lease, LeaseState, Pool, Subnet
 
 
 class AllocationView(Protocol):
@@ -69,10 +69,28 @@ def quarantined(lease: Lease | None, now: float) -> bool:
     return lease is not None and lease.state is LeaseState.DECLINED and lease.end > now
 
 
+def pool_ranges(subnet: Subnet) -> tuple[tuple[int, int], ...]:
+    """The subnet's pools as (first, last) integers in address order, computed once per pools
+    value: IPv4Address's ordering operators are Python-level and slow on the hot path."""
+    pools = subnet.pools
+    cached = _RANGES.get(id(pools))
+    if cached is not None and cached[0] is pools:
+        return cached[1]
+    ranges = tuple(sorted((int(pool.start), int(pool.end)) for pool in pools))
+    if len(_RANGES) >= _MAX_RANGES:
+        _RANGES.clear()
+    _RANGES[id(pools)] = (pools, ranges)
+    return ranges
+
+
+_RANGES: dict[int, tuple[tuple[Pool, ...], tuple[tuple[int, int], ...]]] = {}
+"""pool_ranges' memo, by the identity of the pools tuple (kept, so the id stays its own)."""
+_MAX_RANGES = 256
+
+
 def in_pool(ip: IPv4Address, subnet: Subnet) -> bool:
-    # Integer comparisons: IPv4Address's ordering operators are Python-level and slow.
     value = int(ip)
-    return any(int(pool.start) <= value <= int(pool.end) for pool in subnet.pools)
+    return any(lo <= value <= hi for lo, hi in pool_ranges(subnet))
 
 
 def address_problem(
@@ -128,28 +146,25 @@ def next_free(
 
     Pools are scanned in address order; ``start`` outside every pool means "from the lowest".
     """
-    pools = sorted(subnet.pools, key=lambda p: p.start)
-    if not pools:
+    ranges = pool_ranges(subnet)
+    if not ranges:
         return None
-    first = int(start) if start is not None and in_pool(start, subnet) else int(pools[0].start)
-    gateway = subnet.gateway
+    first = int(start) if start is not None and in_pool(start, subnet) else ranges[0][0]
+    gateway = -1 if subnet.gateway is None else int(subnet.gateway)
     # Two passes over the pool list: from ``first`` to the end, then from the start up to it.
     segments: list[tuple[int, int]] = []
-    for pool in pools:
-        lo, hi = int(pool.start), int(pool.end)
-        if hi < first:
-            continue
-        segments.append((max(lo, first), hi))
-    for pool in pools:
-        lo, hi = int(pool.start), int(pool.end)
+    for lo, hi in ranges:
+        if hi >= first:
+            segments.append((max(lo, first), hi))
+    for lo, hi in ranges:
         if lo >= first:
             break
         segments.append((lo, min(hi, first - 1)))
     for lo, hi in segments:
         for value in range(lo, hi + 1):
-            ip = IPv4Address(value)
-            if ip == gateway:
+            if value == gateway:
                 continue
+            ip = IPv4Address(value)
             if _taken(ip, view, now, client, offered) is None:
                 return ip
     return None
