@@ -96,6 +96,9 @@ from ddi.ipam.write_checks import (
     normalise_host,
     same_client,
 )
+from ddi.values import slot_builder
+
+_new_change = slot_builder(Change)
 
 __all__ = ["LeaseImage", "Listener", "Snapshot", "Store", "describe_host"]
 
@@ -792,7 +795,7 @@ class Store(SyncStore):
                 raise Invalid("leases", f"batch of {len(leases)}", f"refused: {exc}") from None
             tx = _Tx(self._writer, epoch=epoch, seq=seq + len(leases), now=now)
             tx.changes = [
-                Change(
+                _new_change(  # every field given: built through its slots (ddi.values)
                     epoch=epoch,
                     seq=seq + i,
                     kind=Kind.LEASE,
