@@ -19,8 +19,7 @@ from ddi.api import build_app
 from ddi.app import AppContext, reload, serve
 from ddi.cli.client import ApiClient, Unreachable
 from ddi.config import Config, load_config
-from ddi.ipam.store import Store
-from ddi.ipam.views import IpamIndex
+from tests.app_context import app_context
 
 SITE = """\
 [site]
@@ -55,12 +54,8 @@ def write_config(tmp_path: Path, text: str = SITE) -> Config:
 @pytest_asyncio.fixture
 async def context(tmp_path: Path) -> AsyncIterator[AppContext]:
     config = write_config(tmp_path)
-    store = await Store.open(tmp_path / "ddi.sqlite")
-    await store.sync_subnets(config.subnets, actor="config", reason="test")
-    index = await IpamIndex.load(store)
-    store.subscribe(index.apply)
-    yield AppContext(config=config, store=store, index=index)
-    await store.close()
+    async with app_context(config, database=tmp_path / "ddi.sqlite") as context:
+        yield context
 
 
 async def _boom(request: web.Request) -> web.Response:

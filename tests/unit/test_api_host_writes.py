@@ -23,8 +23,7 @@ from ddi.api import build_app
 from ddi.app import AppContext
 from ddi.config import load_config
 from ddi.ipam.models import Op
-from ddi.ipam.store import Store
-from ddi.ipam.views import IpamIndex
+from tests.app_context import app_context
 
 SITE = """\
 [site]
@@ -51,12 +50,8 @@ Client = TestClient[web.Request, web.Application]
 async def context(tmp_path: Path) -> AsyncIterator[AppContext]:
     (tmp_path / "site.toml").write_text(SITE)
     config = load_config(tmp_path / "site.toml")
-    store = await Store.open(tmp_path / "ddi.sqlite")
-    await store.sync_subnets(config.subnets, actor="config", reason="test")
-    index = await IpamIndex.load(store)
-    store.subscribe(index.apply)
-    yield AppContext(config=config, store=store, index=index)
-    await store.close()
+    async with app_context(config, database=tmp_path / "ddi.sqlite") as context:
+        yield context
 
 
 @pytest_asyncio.fixture

@@ -27,6 +27,7 @@ from ddi.dhcp.packet import BOOTREQUEST, DhcpPacket, decode_packet, encode_packe
 from ddi.ipam.models import Lease, LeaseState
 from ddi.ipam.store import Store
 from ddi.ipam.views import IpamIndex
+from tests.app_context import app_context
 
 DOMAIN = "site.example"
 RELAY_INFO = bytes([1, 4]) + b"lo-1" + bytes([19, 0])
@@ -66,12 +67,8 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running(cfg: Config, store_type: type[Store] = Store) -> AsyncIterator[Running]:
-    store = await store_type.open(cfg.site.data_dir / "ddi.sqlite", domain=cfg.site.domain)
-    try:
-        await store.sync_subnets(cfg.subnets, actor="test", reason="setup")
-        index = await IpamIndex.load(store)
-        store.subscribe(index.apply)
-        app = AppContext(config=cfg, store=store, index=index)
+    async with app_context(cfg, store_type=store_type) as app:
+        store = app.store
         task = asyncio.create_task(dhcp_server.run(app))
         for _ in range(200):
             await asyncio.sleep(0.01)
@@ -86,8 +83,6 @@ async def running(cfg: Config, store_type: type[Store] = Store) -> AsyncIterator
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-    finally:
-        await store.close()
 
 
 class Relay:

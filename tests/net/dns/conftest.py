@@ -20,7 +20,7 @@ from ddi.app import AppContext
 from ddi.config import Config, parse_config
 from ddi.dns import server as dns_server
 from ddi.ipam.store import Store
-from ddi.ipam.views import IpamIndex
+from tests.app_context import app_context
 
 DOMAIN = "site.example"
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMw=="
@@ -86,12 +86,8 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running(cfg: Config, port: int) -> AsyncIterator[Running]:
-    store = await Store.open(cfg.site.data_dir / "ddi.sqlite", domain=cfg.site.domain)
-    try:
-        await store.sync_subnets(cfg.subnets, actor="test", reason="setup")
-        index = await IpamIndex.load(store)
-        store.subscribe(index.apply)
-        app = AppContext(config=cfg, store=store, index=index)
+    async with app_context(cfg) as app:
+        store = app.store
         task = asyncio.create_task(dns_server.run(app))
         for _ in range(200):
             await asyncio.sleep(0.01)
@@ -106,8 +102,6 @@ async def running(cfg: Config, port: int) -> AsyncIterator[Running]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-    finally:
-        await store.close()
 
 
 async def dig(r: Running, *args: str) -> str:

@@ -16,14 +16,12 @@ import pytest
 from dnslib import EDNS0, QTYPE, RR, A, DNSRecord
 from prometheus_client import REGISTRY
 
-from ddi.app import AppContext
 from ddi.config import Config
 from ddi.dns import udp_batch
 from ddi.dns.server import DnsServer
 from ddi.dns.zone import label
 from ddi.ipam.models import Host, Record
-from ddi.ipam.store import Store
-from ddi.ipam.views import IpamIndex
+from tests.app_context import app_context
 
 needs_batch = pytest.mark.skipif(not udp_batch.AVAILABLE, reason=udp_batch.UNAVAILABLE_REASON)
 PATHS = [pytest.param(64, id="recvmmsg", marks=needs_batch), pytest.param(0, id="recvfrom")]
@@ -144,13 +142,8 @@ def test_a_datagram_longer_than_its_slot_is_flagged_truncated(
 
 @contextlib.asynccontextmanager
 async def serving(cfg: Config, **options: Any) -> AsyncIterator[DnsServer]:
-    store = await Store.open(cfg.site.data_dir / "ddi.sqlite", domain=cfg.site.domain)
-    try:
-        await store.sync_subnets(cfg.subnets, actor="test", reason="setup")
-        index = await IpamIndex.load(store)
-        store.subscribe(index.apply)
-        app = AppContext(config=cfg, store=store, index=index)
-        await store.add_host(
+    async with app_context(cfg) as app:
+        await app.store.add_host(
             Host(id="", ip=IPv4Address("198.18.0.10"), hostname="web", mac="52:54:00:00:00:01"),
             actor="t",
             reason="t",
@@ -162,8 +155,6 @@ async def serving(cfg: Config, **options: Any) -> AsyncIterator[DnsServer]:
                 yield server
             finally:
                 await server.close()
-    finally:
-        await store.close()
 
 
 async def _exchange(
