@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
@@ -182,13 +182,13 @@ class HostDhcpOptions:
             object.__setattr__(self, "domain", None)
 
     def is_empty(self) -> bool:
-        return all(getattr(self, name) is None for name in _HOST_DHCP_FIELDS)
+        return all(getattr(self, name) is None for name in HOST_DHCP_FIELDS)
 
     def overlay(self, subnet: Subnet) -> Subnet:
         """``subnet`` with this host's values in place of the subnet's."""
         changes: dict[str, Any] = {
             name: getattr(self, name)
-            for name in _HOST_DHCP_FIELDS
+            for name in HOST_DHCP_FIELDS
             if getattr(self, name) is not None
         }
         return replace(subnet, **changes) if changes else subnet
@@ -231,15 +231,8 @@ class HostDhcpOptions:
         )
 
 
-_HOST_DHCP_FIELDS = (
-    "lease_time",
-    "gateway",
-    "dns_servers",
-    "domain",
-    "mtu",
-    "routes",
-    "ntp_servers",
-)
+HOST_DHCP_FIELDS = tuple(f.name for f in fields(HostDhcpOptions))
+"""The per-host DHCP option fields, in declaration order."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

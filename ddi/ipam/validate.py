@@ -20,7 +20,7 @@ from typing import Any
 import netaddr
 
 from ddi.errors import Invalid
-from ddi.ipam.models import RECORD_TYPES, HostDhcpOptions, Route, Subnet
+from ddi.ipam.models import HOST_DHCP_FIELDS, RECORD_TYPES, HostDhcpOptions, Route, Subnet
 
 __all__ = [
     "check_host_address",
@@ -60,15 +60,6 @@ LEASE_TIME_RANGE = (60, 365 * 86400)
 """Seconds a lease may last: the same bounds as a subnet's ``lease_time`` in the config."""
 MTU_RANGE = (68, 65535)
 """RFC 2132 §5.1: the interface MTU option's minimum legal value is 68."""
-HOST_DHCP_FIELDS = (
-    "lease_time",
-    "gateway",
-    "dns_servers",
-    "domain",
-    "mtu",
-    "routes",
-    "ntp_servers",
-)
 
 
 def format_hex(data: bytes) -> str:
