@@ -26,7 +26,6 @@ from ddi.dhcp.options import MessageType, OptionCode
 from ddi.dhcp.packet import BOOTREQUEST, DhcpPacket, decode_packet, encode_packet
 from ddi.ipam.models import Lease, LeaseState
 from ddi.ipam.store import Store
-from ddi.ipam.views import IpamIndex
 from tests.app_context import app_context
 
 DOMAIN = "site.example"
@@ -287,15 +286,10 @@ async def test_unknown_interface_refuses_to_start(tmp_path: Path, relay_port: in
     from ddi.errors import ConfigError
 
     cfg = make_config(tmp_path, relay_port, interfaces=["nosuch0"])
-    store = await Store.open(cfg.site.data_dir / "ddi.sqlite", domain=cfg.site.domain)
-    try:
-        index = await IpamIndex.load(store)
-        app = AppContext(config=cfg, store=store, index=index)
+    async with app_context(cfg) as app:
         with pytest.raises(ExceptionGroup) as info:
             await dhcp_server.run(app)
         assert info.group_contains(ConfigError)
-    finally:
-        await store.close()
 
 
 @pytest.mark.asyncio

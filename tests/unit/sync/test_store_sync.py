@@ -39,6 +39,13 @@ def host(n: int, **kw: object) -> Host:
     return Host(**values)  # type: ignore[arg-type]
 
 
+async def lease_30_to_another_client(store: Store) -> None:
+    """198.18.0.30 actively leased to a client no reservation names."""
+    lease = Lease(ip=IPv4Address("198.18.0.30"), mac="02:00:00:00:00:09", start=NOW,
+                  end=NOW + 60, subnet="lab")  # fmt: skip
+    await store.commit_leases([lease])
+
+
 @pytest.mark.asyncio
 async def test_sync_state_defaults_and_updates(store: Store) -> None:
     state = await store.sync_state()
@@ -148,17 +155,7 @@ async def test_central_reservation_is_applied_with_owner_central(store: Store) -
 @pytest.mark.asyncio
 async def test_central_reservation_colliding_with_edge_state_is_a_conflict(store: Store) -> None:
     mine = await store.add_host(host(10), actor="t", reason="r")
-    await store.commit_leases(
-        [
-            Lease(
-                ip=IPv4Address("198.18.0.30"),
-                mac="02:00:00:00:00:09",
-                start=NOW,
-                end=NOW + 60,
-                subnet="lab",
-            )
-        ]
-    )
+    await lease_30_to_another_client(store)
     last = await store.last_seq()
     same_mac = host(21, id="d" * 32, mac="52:54:00:00:00:0a").to_image()
     leased_ip = host(30, id="e" * 32, mac="52:54:00:00:00:77").to_image()
@@ -202,17 +199,7 @@ async def test_malformed_central_image_is_a_conflict_not_a_crash(store: Store) -
 @pytest.mark.asyncio
 async def test_resolving_a_conflict_keeps_edge_or_takes_central(store: Store) -> None:
     mine = await store.add_host(host(10), actor="t", reason="r")
-    await store.commit_leases(
-        [
-            Lease(
-                ip=IPv4Address("198.18.0.30"),
-                mac="02:00:00:00:00:09",
-                start=NOW,
-                end=NOW + 60,
-                subnet="lab",
-            )
-        ]
-    )
+    await lease_30_to_another_client(store)
     clash = host(21, id="d" * 32, mac=host(10).mac)
     by_mac = await store.apply_central_host(Op.UPSERT, clash.to_image())
     by_lease = await store.apply_central_host(Op.UPSERT, host(30, id="e" * 32).to_image())
