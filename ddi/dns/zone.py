@@ -41,7 +41,6 @@ from ddi.ipam.models import (
     Host,
     Kind,
     Lease,
-    LeaseImage,
     LeaseState,
     Op,
     Record,
@@ -430,14 +429,7 @@ class Zones:
                         dirty |= self._lease_names_of(old_lease)
                         self._drop_lease(old_lease)
                     if change.op is Op.UPSERT:
-                        image = change.image
-                        # A lease committed in this process carries its value: no parsing, and
-                        # the index and the zones share one object.
-                        lease = (
-                            image.lease
-                            if isinstance(image, LeaseImage)
-                            else Lease.from_image(image)
-                        )
+                        lease = Lease.from_image(change.image)
                         self._add_lease(lease)
                         dirty |= self._lease_names_of(lease)
                         name = self._lease_fqdn(lease)

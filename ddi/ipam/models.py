@@ -334,6 +334,8 @@ class Lease:
 
     @classmethod
     def from_image(cls, image: JsonObject) -> Lease:
+        if isinstance(image, LeaseImage):
+            return image.lease  # committed in this process: the value itself, no parsing
         return cls(
             ip=IPv4Address(image["ip"]),
             mac=image.get("mac"),
@@ -349,8 +351,9 @@ class Lease:
 
 class LeaseImage(dict[str, Any]):
     """A lease's change image (exactly ``lease.to_image()``) that also keeps the ``Lease``
-    value it came from, so that in-process listeners (``IpamIndex.apply``) need not parse the
-    image back. Everything else sees a plain JSON object."""
+    value it came from, so that in-process listeners (the IPAM index, the DNS zones) share that
+    value instead of parsing the image back (``Lease.from_image``). Everything else sees a
+    plain JSON object."""
 
     __slots__ = ("lease",)
 

@@ -20,7 +20,6 @@ from ddi.ipam.models import (
     Host,
     Kind,
     Lease,
-    LeaseImage,
     LeaseState,
     Op,
     Record,
@@ -219,16 +218,14 @@ class IpamIndex:
                     if change.op is Op.UPSERT:
                         self._put_host(Host.from_image(change.image))
                 case Kind.LEASE:
-                    # Leases are never deleted, only moved to another state. A lease the store
-                    # committed in this process comes with its value: no parsing.
-                    image = change.image
-                    if isinstance(image, LeaseImage):
-                        self._drop_lease(image.lease.ip)
-                        self._put_lease(image.lease)
-                        continue
-                    self._drop_lease(IPv4Address(change.object_id))
+                    # Leases are moved to another state rather than deleted; a lease the store
+                    # committed in this process is its value (``Lease.from_image``).
                     if change.op is Op.UPSERT:
-                        self._put_lease(Lease.from_image(image))
+                        lease = Lease.from_image(change.image)
+                        self._drop_lease(lease.ip)
+                        self._put_lease(lease)
+                    else:
+                        self._drop_lease(IPv4Address(change.object_id))
                 case Kind.RECORD:
                     self._drop_record(change.object_id)
                     if change.op is Op.UPSERT:
