@@ -424,12 +424,16 @@ class Store(SyncStore):
         subnets = [Subnet.from_image(json.loads(image)) for (image,) in rows]
         return sorted(subnets, key=lambda s: (s.cidr, s.name))
 
-    async def hosts(self) -> list[Host]:
-        hosts = await self._read_each(f"SELECT {HOST_COLUMNS} FROM host", host_from_row)
+    async def hosts(self, *, shared: Shared | None = None) -> list[Host]:
+        """Every reservation by address; ``shared`` loads one copy of values repeated across
+        the rows read with it (the start-up snapshot)."""
+        convert = functools.partial(host_from_row, shared=shared)
+        hosts = await self._read_each(f"SELECT {HOST_COLUMNS} FROM host", convert)
         return sorted(hosts, key=_ip_key)
 
-    async def leases(self) -> list[Lease]:
-        leases = await self._read_each(f"SELECT {LEASE_COLUMNS} FROM lease", lease_from_row)
+    async def leases(self, *, shared: Shared | None = None) -> list[Lease]:
+        convert = functools.partial(lease_from_row, shared=shared)
+        leases = await self._read_each(f"SELECT {LEASE_COLUMNS} FROM lease", convert)
         return sorted(leases, key=_ip_key)
 
     async def records(self) -> list[Record]:
@@ -478,18 +482,9 @@ class Store(SyncStore):
             # The snapshot feeds long-lived indexes: rows are read in chunks (no peak of
             # temporaries to fragment the heap) and repeated values are loaded once.
             shared = Shared()
-            hosts = await self._read_each(
-                f"SELECT {HOST_COLUMNS} FROM host",
-                functools.partial(host_from_row, shared=shared),
-            )
-            leases = await self._read_each(
-                f"SELECT {LEASE_COLUMNS} FROM lease",
-                functools.partial(lease_from_row, shared=shared),
-            )
-            records = await self._read_each(f"SELECT {RECORD_COLUMNS} FROM record", record_from_row)
-            hosts.sort(key=_ip_key)
-            leases.sort(key=_ip_key)
-            records.sort(key=lambda r: (r.name, r.rtype, r.value))
+            hosts = await self.hosts(shared=shared)
+            leases = await self.leases(shared=shared)
+            records = await self.records()
             # A one-off read of every table: its pages need not stay in the reader's cache.
             await self._reader.execute("PRAGMA shrink_memory")
             return Snapshot(
