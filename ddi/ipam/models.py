@@ -98,6 +98,17 @@ class Route:
         )
 
 
+LEASE_TIME_RANGE = (60, 365 * 86400)
+"""Seconds a lease may last, for a subnet (in the config) and for a reservation alike."""
+MTU_RANGE = (68, 65535)
+"""RFC 2132 §5.1: the interface MTU option's minimum legal value is 68."""
+
+
+def _bounds(bounds: tuple[int, int]) -> dict[str, int]:
+    """Field metadata the config parser reads (``ddi.config.table.setting`` for sections)."""
+    return {"lo": bounds[0], "hi": bounds[1]}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Subnet:
     """A network the site serves, directly on ``interface`` or through relays inside ``cidr``."""
@@ -107,14 +118,14 @@ class Subnet:
     gateway: IPv4Address | None = None
     dns_servers: tuple[IPv4Address, ...] = ()
     domain: str | None = None
-    lease_time: int = 3600
+    lease_time: int = field(default=3600, metadata=_bounds(LEASE_TIME_RANGE))
     pools: tuple[Pool, ...] = ()
     interface: str | None = None
     relay_agents: tuple[IPv4Address, ...] = ()
     """giaddrs outside ``cidr`` that also relay for this subnet (a giaddr inside it always does)."""
     boot: str | None = None
     known_hosts_only: bool = False
-    mtu: int | None = None
+    mtu: int | None = field(default=None, metadata=_bounds(MTU_RANGE))
     routes: tuple[Route, ...] = ()
     ntp_servers: tuple[IPv4Address, ...] = ()
 
@@ -170,7 +181,7 @@ class HostDhcpOptions:
     """Router (option 3), and the default route of option 121 when routes are sent."""
     dns_servers: tuple[IPv4Address, ...] | None = None
     domain: str | None = None
-    mtu: int | None = None
+    mtu: int | None = field(default=None, metadata=_bounds(MTU_RANGE))
     routes: tuple[Route, ...] | None = None
     ntp_servers: tuple[IPv4Address, ...] | None = None
 

@@ -20,7 +20,15 @@ from typing import Any
 import netaddr
 
 from ddi.errors import Invalid
-from ddi.ipam.models import HOST_DHCP_FIELDS, RECORD_TYPES, HostDhcpOptions, Route, Subnet
+from ddi.ipam.models import (
+    HOST_DHCP_FIELDS,
+    LEASE_TIME_RANGE,
+    MTU_RANGE,
+    RECORD_TYPES,
+    HostDhcpOptions,
+    Route,
+    Subnet,
+)
 
 __all__ = [
     "check_host_address",
@@ -56,10 +64,6 @@ _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _OWNER_LABEL = re.compile(r"^(\*|[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)$")
 _ID_MAX_BYTES = 255  # one DHCP option's worth (RFC 2132 §2)
 _TXT_MAX = 4000
-LEASE_TIME_RANGE = (60, 365 * 86400)
-"""Seconds a lease may last: the same bounds as a subnet's ``lease_time`` in the config."""
-MTU_RANGE = (68, 65535)
-"""RFC 2132 §5.1: the interface MTU option's minimum legal value is 68."""
 
 
 def format_hex(data: bytes) -> str:

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ddi.config import load_config, parse_config
+from ddi.config import (
+    ApiConfig,
+    BootConfig,
+    BootProfileConfig,
+    DhcpConfig,
+    DnsConfig,
+    SecondaryConfig,
+    SyncConfig,
+    TsigKeyConfig,
+    load_config,
+    parse_config,
+)
 from ddi.errors import ConfigError
+from ddi.ipam.models import Subnet
 
 REPO = Path(__file__).resolve().parents[2]
 PATH = Path("/etc/ddi/ddi.toml")
@@ -150,3 +163,112 @@ def test_config_is_not_changed_by_parsing() -> None:
     before = copy.deepcopy(data)
     parse_config(data, path=PATH)
     assert data == before
+
+
+# Each section's dataclass declares its defaults and bounds once; the parser reads them from
+# there. These tests hold the two together: an empty section parses to the declared defaults,
+# and every declared bound is refused one step outside it.
+
+MINIMAL: dict[str, Any] = {"site": {"id": "s", "domain": "s.example"}}
+SYNC = {
+    "central_url": "https://central.example",
+    "site_key": "k.pem",
+    "central_public_key": "c.pem",
+}
+SECTIONS: list[tuple[str, type, dict[str, Any]]] = [
+    ("api", ApiConfig, {}),
+    ("dhcp", DhcpConfig, {}),
+    ("boot", BootConfig, {}),
+    ("dns", DnsConfig, {}),
+    ("sync", SyncConfig, SYNC),
+]
+
+
+def parsed_section(name: str, section: dict[str, Any]) -> Any:
+    return getattr(parse_config(MINIMAL | {name: section}, path=PATH), name)
+
+
+def declared_defaults(cls: type) -> dict[str, Any]:
+    found = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            found[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            found[f.name] = f.default_factory()
+    return found
+
+
+@pytest.mark.parametrize(("name", "cls", "required"), SECTIONS, ids=[s[0] for s in SECTIONS])
+def test_an_empty_section_parses_to_the_declared_defaults(
+    name: str, cls: type, required: dict[str, Any]
+) -> None:
+    section = parsed_section(name, dict(required))
+    defaults = declared_defaults(cls)
+    assert defaults, cls
+    assert {k: getattr(section, k) for k in defaults} == defaults
+
+
+def test_empty_subnet_profile_and_keys_parse_to_the_declared_defaults() -> None:
+    data = MINIMAL | {
+        "subnets": [{"name": "lan", "cidr": "198.18.0.0/24"}],
+        "boot": {"profiles": {"p": {}}},
+        "dns": {
+            "tsig": {"k": {"secret": "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA="}},
+            "secondaries": [{"address": "198.18.0.53"}],
+        },
+    }
+    config = parse_config(data, path=PATH)
+    parsed = [
+        (config.subnets[0], Subnet),
+        (config.boot.profiles["p"], BootProfileConfig),
+        (config.dns.tsig_keys["k"], TsigKeyConfig),
+        (config.dns.secondaries[0], SecondaryConfig),
+    ]
+    for value, cls in parsed:
+        defaults = declared_defaults(cls)
+        if cls is Subnet:  # a subnet without a domain takes the site's
+            assert defaults.pop("domain") is None
+            assert config.subnets[0].domain == "s.example"
+        assert {k: getattr(value, k) for k in defaults} == defaults, cls
+
+
+def test_missing_sections_are_the_declared_defaults() -> None:
+    config = parse_config(MINIMAL, path=PATH)
+    assert config.api == ApiConfig()
+    assert config.dhcp == DhcpConfig()
+    assert config.dns == DnsConfig(enabled=False)
+    assert config.boot == BootConfig(
+        root=PATH.parent / "boot", tftp_enabled=False, http_enabled=False
+    )
+    assert config.site.data_dir == PATH.parent / "var" / "lib" / "ddi"
+    assert config.sync is None
+
+
+def declared_bounds() -> list[tuple[str, str, float, str]]:
+    """(section, key, value one step outside a bound, the reason the parser gives)."""
+    cases = []
+    for name, cls, _ in [*SECTIONS, ("subnets", Subnet, {})]:
+        for f in dataclasses.fields(cls):
+            lo, hi = f.metadata.get("lo"), f.metadata.get("hi")
+            step = 1 if isinstance(f.default, int) or f.default is None else lo or 0.5
+            if lo is not None:
+                cases.append((name, f.name, lo - step, f"must be at least {lo}, not {lo - step}"))
+            if hi is not None:
+                cases.append((name, f.name, hi + 1, f"must be at most {hi}, not {hi + 1}"))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "key", "value", "reason"), declared_bounds())
+def test_every_declared_bound_is_refused_one_step_outside(
+    name: str, key: str, value: float, reason: str
+) -> None:
+    data: dict[str, Any]
+    if name == "subnets":
+        data = MINIMAL | {"subnets": [{"name": "lan", "cidr": "198.18.0.0/24", key: value}]}
+        where = f"subnets[0].{key}"
+    else:
+        data = MINIMAL | {name: dict(SYNC if name == "sync" else {}, **{key: value})}
+        where = f"{name}.{key}"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, path=PATH)
+    assert (caught.value.key, caught.value.reason) == (where, reason)

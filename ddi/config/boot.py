@@ -1,0 +1,109 @@
+"""``[boot]``: the TFTP and HTTP boot servers and the ``[boot.profiles.X]`` netboot profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from pathlib import Path
+
+from ddi.config.table import Table, file_default, label, setting
+from ddi.dhcp.netboot import TEMPLATE_NAMES, template_fields
+from ddi.errors import ConfigError
+
+BOOT_ARCH_KEYS: Mapping[str, int] = {
+    "bios": 0,
+    "efi_ia32": 6,
+    "efi_bc": 7,
+    "efi_x86_64": 9,
+    "efi_arm64": 11,
+    "http_x86_64": 16,
+    "http_arm64": 19,
+}
+"""Profile keys for boot files, by client architecture (RFC 4578 §2.1, option 93)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BootProfileConfig:
+    name: str
+    files: Mapping[int, str] = field(default_factory=dict)
+    """Boot file per client architecture (option 93 value); for the UEFI HTTP arches a URL."""
+    ipxe_script: str | None = None
+    """URL (a template: {mac} {ip} {hostname} {profile}) given to iPXE clients instead of a file."""
+    next_server: IPv4Address | None = None
+    """TFTP server (siaddr, option 66); default: the DHCP server's own address."""
+    script_template: Path | None = None
+    """iPXE script template for reserved hosts of this profile; default: boot.script_template."""
+    default_script: Path | None = None
+    """iPXE script template for MACs without a reservation; none: such requests get 404."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BootConfig:
+    root: Path = field(metadata=file_default("boot"))
+    """Folder the TFTP and HTTP servers serve; nothing outside it is ever served. In a file,
+    relative to it."""
+    tftp_enabled: bool = True
+    tftp_listen: str = "0.0.0.0"
+    tftp_port: int = setting(69, lo=0, hi=65535)
+    tftp_max_transfers: int = setting(256, lo=1, hi=100_000)
+    tftp_timeout: float = setting(1.0, lo=0.05, hi=255)
+    """Seconds before an unacknowledged block is sent again (clients may negotiate it)."""
+    tftp_retries: int = setting(5, lo=1, hi=100)
+    tftp_max_blksize: int = setting(65464, lo=8, hi=65464)
+    """Largest block size granted to a client (RFC 2348: 8-65464)."""
+    tftp_max_windowsize: int = setting(64, lo=1, hi=65535)
+    """Largest window granted to a client (RFC 7440: 1-65535)."""
+    tftp_max_window_bytes: int = setting(65536, lo=8, hi=1 << 30)
+    """Largest window in bytes (windowsize x blksize) granted: larger windows overrun client
+    socket buffers and lose their tail."""
+    http_enabled: bool = True
+    http_listen: str = "0.0.0.0"
+    http_port: int = setting(8080, lo=0, hi=65535)
+    http_base_url: str | None = None
+    """How clients reach the HTTP server (``http://198.18.0.1:8080``); default from the
+    server's address and ``http_port``."""
+    script_template: Path | None = None
+    """iPXE script template for ``/boot/{mac}.ipxe``; default: a built-in one."""
+    profiles: Mapping[str, BootProfileConfig] = field(default_factory=dict)
+
+
+def _boot_profile(name: str, t: Table) -> BootProfileConfig:
+    files: dict[int, str] = {}
+    for key, arch in BOOT_ARCH_KEYS.items():
+        value = t.str_(key, None)
+        if value is not None:
+            files[arch] = value
+    extra = t.table("arch")
+    if extra is not None:  # [boot.profiles.X.arch] "25" = "file" for arches without a name
+        for key in extra.names():
+            if not key.isdigit() or int(key) > 0xFFFF:
+                raise ConfigError(extra.key(key), "must be an option 93 number (0-65535)")
+            files[int(key)] = extra.str_(key)
+        extra.done()
+    profile = t.read(BootProfileConfig, name=name, files=files)
+    for key, arch in BOOT_ARCH_KEYS.items():
+        if arch in files:
+            _boot_template(t.key(key), files[arch])
+    _boot_template(t.key("ipxe_script"), profile.ipxe_script or "")
+    t.done()
+    return profile
+
+
+def _boot_template(key: str, template: str) -> None:
+    unknown = template_fields(template) - TEMPLATE_NAMES
+    if unknown:
+        names = " ".join(f"{{{n}}}" for n in sorted(TEMPLATE_NAMES))
+        raise ConfigError(key, f"unknown template field {{{min(unknown)}}} (known: {names})")
+
+
+def parse_boot(t: Table | None, base: Path) -> BootConfig:
+    if t is None:  # the defaults, with both servers off
+        empty = Table({}, "boot", base)
+        return empty.read(BootConfig, tftp_enabled=False, http_enabled=False, profiles={})
+    profiles = {
+        name: _boot_profile(label(p.key(""), name), p) for name, p in t.named_tables("profiles")
+    }
+    cfg = t.read(BootConfig, profiles=profiles)
+    t.done()
+    return cfg

@@ -1,0 +1,47 @@
+"""``[dhcp]``: the DHCP server's ports, queue and commit batching."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from ddi.config.table import Table, setting
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DhcpConfig:
+    enabled: bool = True
+    port: int = setting(67, lo=1, hi=65535)
+    """Server port (RFC 2131: 67). Loopback tests use a high port."""
+    client_port: int = setting(68, lo=1, hi=65535)
+    """Port replies go to (RFC 2131: 68)."""
+    interfaces: tuple[str, ...] = ()
+    """Interfaces to listen on; empty means the ``interface`` of every subnet."""
+    offer_ttl: float = setting(30.0, lo=1, hi=3600)
+    """Seconds an unanswered OFFER holds its address (in memory only)."""
+    decline_quarantine: int = setting(600, lo=0, hi=30 * 86400)
+    """Seconds a DECLINEd address stays out of the pool (RFC 2131 §3.1.5)."""
+    queue_size: int = setting(4096, lo=1, hi=1_000_000)
+    """Packets waiting for the engine; a burst beyond this is shed and counted."""
+    queue_max_age: float = setting(2.0, lo=0.01, hi=60)
+    """Seconds a received packet may wait for the engine; older ones are dropped as stale
+    (counted): the client has retransmitted by then, and answering old packets first is how an
+    overloaded server stops answering anyone."""
+    commit_batch: int = setting(256, lo=1, hi=100_000)
+    """Leases committed together in one transaction and one fsync at most."""
+    commit_delay: float = setting(0.002, lo=0, hi=1)
+    """Seconds the group committer waits to gather a batch after the first lease."""
+    server_id: IPv4Address | None = None
+    """Server identifier (option 54); default: the address of the ingress interface."""
+    authoritative: bool = True
+    """NAK requests for addresses this server does not know (RFC 2131 §4.3.2)."""
+    expire_interval: float = setting(10.0, lo=0.1, hi=3600)
+    """Seconds between sweeps that mark ended leases expired (and refresh the pool gauges)."""
+
+
+def parse_dhcp(t: Table | None) -> DhcpConfig:
+    if t is None:
+        return DhcpConfig()
+    cfg = t.read(DhcpConfig)
+    t.done()
+    return cfg
