@@ -12,7 +12,7 @@ import socket
 import statistics
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,19 +217,6 @@ def rss_bytes(pid: int) -> int | None:
     return None
 
 
-def namespace_pids(ns: str, name: str) -> list[int]:
-    """PIDs in namespace ``ns`` whose command name is ``name`` (``ip netns exec`` execs, so the
-    server is the process we started, but a wrapper may sit in between)."""
-    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=10)
-    pids = []
-    for word in out.stdout.split():
-        with contextlib.suppress(OSError, ValueError):
-            comm = Path(f"/proc/{word}/comm").read_text().strip()
-            if comm == name:
-                pids.append(int(word))
-    return pids
-
-
 def descendant_pids(pid: int) -> list[int]:
     """``pid`` and every process below it."""
     children: dict[int, list[int]] = {}
@@ -300,15 +287,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-@contextlib.contextmanager
-def logfile(path: Path) -> Iterator[Any]:
-    f = path.open("w")
-    try:
-        yield f
-    finally:
-        f.close()
 
 
 def missing_tools(*tools: str) -> list[str]:

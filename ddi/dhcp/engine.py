@@ -305,7 +305,7 @@ class DhcpEngine:
         # RFC 2131 §4.3.2: an address not on the client's network MUST be NAKed (INIT-REBOOT;
         # RENEWING/REBINDING "SHOULD" check the same).
         if ip not in subnet.cidr:
-            return self._nak(ctx, subnet, Rule.NAK_WRONG_SUBNET)
+            return self._nak(ctx, Rule.NAK_WRONG_SUBNET)
         host = self._reservation(ctx, subnet)
         ack_rule = {
             RequestState.SELECTING: Rule.ACK_SELECTING,
@@ -316,22 +316,22 @@ class DhcpEngine:
             if ip != host.ip:
                 # A reservation (perhaps added while the client held a pool address) moves the
                 # client: NAK, and its next DISCOVER is offered the reserved address.
-                return self._nak(ctx, subnet, Rule.NAK_RESERVED_ELSEWHERE)
+                return self._nak(ctx, Rule.NAK_RESERVED_ELSEWHERE)
             return self._lease_reply(ctx, MessageType.ACK, subnet, host, ip, ack_rule, commit=True)
         if subnet.known_hosts_only:
-            return self._nak(ctx, subnet, Rule.NAK_UNKNOWN_CLIENT)
+            return self._nak(ctx, Rule.NAK_UNKNOWN_CLIENT)
         problem = address_problem(
             ip, subnet, self._view, ctx.now, client=ctx.client, offered=self._offered
         )
         if problem is not None:
-            return self._nak(ctx, subnet, _NAK_FOR_PROBLEM[problem])
+            return self._nak(ctx, _NAK_FOR_PROBLEM[problem])
         if state is not RequestState.SELECTING and not self._has_record(ctx, ip):
             # RFC 2131 §4.3.2 INIT-REBOOT: "If the DHCP server has no record of this client,
             # then it MUST remain silent" -- unless configured authoritative for its subnets,
             # as ISC dhcpd's "authoritative", which NAKs so the client starts over at once.
             if not self._config.authoritative:
                 return Drop(reason=DropReason.NO_RECORD)
-            return self._nak(ctx, subnet, Rule.NAK_UNKNOWN_LEASE)
+            return self._nak(ctx, Rule.NAK_UNKNOWN_LEASE)
         return self._lease_reply(ctx, MessageType.ACK, subnet, None, ip, ack_rule, commit=True)
 
     def _has_record(self, ctx: _Context, ip: IPv4Address) -> bool:
@@ -648,7 +648,7 @@ class DhcpEngine:
             boot=choice,
         )
 
-    def _nak(self, ctx: _Context, subnet: Subnet, rule: Rule) -> Reply:
+    def _nak(self, ctx: _Context, rule: Rule) -> Reply:
         """RFC 2131 §4.3.2, table 3: yiaddr, ciaddr and siaddr zero; option 56 says why; a NAK
         to a relay sets the broadcast bit so the relay broadcasts it on the client's link."""
         packet = ctx.packet
