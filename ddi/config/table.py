@@ -3,9 +3,8 @@ declaration, and the value checks the sections share.
 
 A section's dataclass is the one place a setting is declared: its type says how it is read, its
 default (``= 67``) is what an absent key means, and ``setting(67, lo=1, hi=65535)`` gives its
-bounds too.
-``Table.read`` builds the dataclass from that; a section's parser only names the fields that
-need more than their type (cross-field checks, a port taken from another key).
+bounds too. ``Table.read`` builds the dataclass from that; a section's parser only names the
+fields that need more than their type (cross-field checks, a port taken from another key).
 """
 
 from __future__ import annotations
@@ -57,6 +56,7 @@ class Table:
         return f"{self._path}.{name}" if self._path else name
 
     def names(self) -> list[str]:
+        """The keys present, for tables keyed by name (``[boot.profiles.X.arch]``)."""
         return list(self._data)
 
     def _get(self, name: str, default: Any) -> Any:
