@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
-from ddi.config.table import Table, domain, endpoint, setting
+from ddi.config.table import Later, Table, domain, endpoint, setting
 from ddi.errors import ConfigError
 
 DNS_PORT = 53
@@ -98,13 +98,13 @@ def parse_dns(t: Table | None) -> DnsConfig:
     port = t.field(DnsConfig, "port")
     keys = {k.name: k for k in (_tsig_key(name, kt) for name, kt in t.named_tables("tsig"))}
     secondaries = tuple(_secondary(st, keys) for st in t.tables("secondaries"))
-    ns_name = domain(t.key("ns_name"), t.field(DnsConfig, "ns_name"))
+    ns_name = t.field(DnsConfig, "ns_name")
     cfg = t.read(
         DnsConfig,
-        listen=t.list_("listen", lambda k, v: endpoint(k, v, port)),
+        listen=Later(lambda: t.list_("listen", lambda k, v: endpoint(k, v, port))),
         port=port,
-        ns_name=ns_name,
-        forwarders=t.list_("forwarders", lambda k, v: endpoint(k, v, DNS_PORT)),
+        ns_name=Later(lambda: domain(t.key("ns_name"), ns_name)),
+        forwarders=Later(lambda: t.list_("forwarders", lambda k, v: endpoint(k, v, DNS_PORT))),
         tsig_keys=keys,
         secondaries=secondaries,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ipaddress import IPv4Network
 
 from ddi.config.site import SiteConfig
-from ddi.config.table import Table, domain, label
+from ddi.config.table import Later, Table, domain, label
 from ddi.errors import ConfigError
 from ddi.ipam.models import Pool, Route, Subnet
 
@@ -49,9 +49,11 @@ def _subnet(t: Table, site: SiteConfig) -> Subnet:
         name=name,
         cidr=cidr,
         gateway=gateway,
-        domain=site.domain if subnet_domain is None else domain(t.key("domain"), subnet_domain),
+        domain=Later(
+            lambda: site.domain if subnet_domain is None else domain(t.key("domain"), subnet_domain)
+        ),
         pools=pools,
-        routes=tuple(_route(r) for r in t.tables("routes")),
+        routes=Later(lambda: tuple(_route(r) for r in t.tables("routes"))),
     )
     t.done()
     return subnet

@@ -42,6 +42,14 @@ def file_default(path: str) -> dict[str, str]:
     return {"file_default": path}
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Later:
+    """A value given to ``Table.read`` that is read in its field's turn, so that of two bad
+    keys the one declared first is the one reported."""
+
+    read: Callable[[], Any]
+
+
 class Table:
     """A TOML table being read: typed getters that name the dotted key on error, and a final
     check that no key was left unread (an unknown or misspelt key)."""
@@ -180,11 +188,16 @@ class Table:
         return reader(self, name, default, declared.metadata)
 
     def read(self, cls: type[D], **given: Any) -> D:
-        """``cls`` with the fields in ``given`` as they are and every other one read by
-        ``field``, in declaration order."""
-        values = dict(given)
+        """``cls`` with the fields in ``given`` as they are (a ``Later`` read in its turn)
+        and every other one read by ``field``, in declaration order."""
+        values = {}
         for declared in dataclasses.fields(cls):
-            if declared.name not in given and declared.init:
+            value = given.get(declared.name, _REQUIRED)
+            if isinstance(value, Later):
+                values[declared.name] = value.read()
+            elif value is not _REQUIRED:
+                values[declared.name] = value
+            elif declared.init:
                 values[declared.name] = self.field(cls, declared.name)
         return cls(**values)
 
