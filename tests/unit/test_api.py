@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 
 from ddi.api import build_app
-from ddi.app import App, reload, serve
+from ddi.app import App, _close_services, reload, serve
 from ddi.cli.client import ApiClient, Unreachable
 from ddi.config import Config, load_config
 from ddi.site import open_site
@@ -53,12 +53,14 @@ class FakeService:
     name: str
     snapshot: Callable[[], Mapping[str, Any]] = dict
     on_reload: Callable[[Config], Awaitable[None]] | None = None
+    on_close: Callable[[str], None] | None = None
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
         pass
 
     async def close(self) -> None:
-        pass
+        if self.on_close is not None:
+            self.on_close(self.name)
 
     async def reload(self, config: Config) -> None:
         if self.on_reload is not None:
@@ -323,6 +325,25 @@ async def test_reload_applies_a_valid_config_and_keeps_the_old_on_error(
     assert len(context.site.index.subnets()) == 2
     assert seen == [context.site.config]
     assert metric("ddi_internal_errors_total", area="reload") == errors + 1
+
+
+@pytest.mark.asyncio
+async def test_services_close_last_first_each_despite_a_failing_one(
+    context: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    closed: list[str] = []
+
+    def close(name: str) -> None:
+        closed.append(name)
+        if name == "dns":
+            raise RuntimeError("close bug")
+
+    services = [FakeService(name, on_close=close) for name in ("dhcp", "dns", "tftp")]
+    context.services.update((s.name, s) for s in services)
+    await _close_services(context, services)
+    assert closed == ["tftp", "dns", "dhcp"]
+    assert context.services == {}
+    assert "closing dns failed" in caplog.text
 
 
 @pytest.mark.asyncio
