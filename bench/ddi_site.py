@@ -40,9 +40,9 @@ collapsed stacks there (RSS figures are then py-spy's, not ddi's)."""
 
 
 SERVICES = {
-    "dns": ("ddi.dns.server", "dns.server.run("),
-    "dhcp": ("ddi.dhcp.server", "dhcp.server.run("),
-    "sync": ("sync.agent", "agent.run("),
+    "dns": ("ddi.dns.server", "dns.server.service("),
+    "dhcp": ("ddi.dhcp.server", "dhcp.server.service("),
+    "sync": ("sync.agent", "agent.service("),
     "central": ("sync.central", ""),
 }
 

@@ -1,20 +1,20 @@
-"""The composition root: the store, the in-memory views, the admin API and every service, in one
-``asyncio.TaskGroup``, with the process lifecycle around them.
+"""The composition root: the site, the admin API and every service, in one ``asyncio.TaskGroup``,
+with the process lifecycle around them.
 
-Start-up: open the store at ``<site.data_dir>/ddi.sqlite``, apply the configured subnets, load
-the IPAM index and subscribe it to committed changes, bind the admin API (unix socket, mode
-0660; optionally TCP behind a bearer token), start the services, then tell systemd
-``READY=1``.
+Start-up: ``ddi.site.open_site`` opens the store at ``<site.data_dir>/ddi.sqlite``, applies the
+configured subnets and loads the IPAM index; then the admin API binds (unix socket, mode 0660;
+optionally TCP behind a bearer token), every enabled service is built from the site and
+started, and systemd hears ``READY=1``.
 
-Signals: SIGTERM/SIGINT stop (``STOPPING=1``; services are cancelled and clean up in their
-``finally``; the process exits if that takes longer than ``SHUTDOWN_DEADLINE``). SIGHUP reloads
-the config file: an invalid file is logged and the running config kept; a valid one re-syncs
-the subnets and runs every ``reload_hooks`` entry. ``WATCHDOG=1`` goes out every half
-``WATCHDOG_USEC`` while the event loop runs.
+Signals: SIGTERM/SIGINT stop (``STOPPING=1``; the TaskGroup's tasks are cancelled, then every
+service is closed; the process exits if that takes longer than ``SHUTDOWN_DEADLINE``). SIGHUP
+reloads the config file: an invalid file is logged and the running config kept; a valid one
+re-syncs the subnets and is handed to every service's ``reload``. ``WATCHDOG=1`` goes out every
+half ``WATCHDOG_USEC`` while the event loop runs.
 
-A service is a module with ``async def run(app: AppContext) -> None`` that serves until
-cancelled; ``_start_services`` starts it when its config section enables it. Nothing else
-lives here.
+A service is a ``ddi.site.Service`` built by its module's ``service(site)``; ``_build_services``
+names each, guarded by its config section. Nothing else lives here, and nothing below imports
+this module.
 """
 
 from __future__ import annotations
@@ -27,11 +27,9 @@ import os
 import signal
 import socket
 import stat
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -45,9 +43,8 @@ from ddi.config import Config, load_config
 from ddi.errors import ConfigError, DdiError, StoreError
 from ddi.heap import release_free_memory
 from ddi.ipam.models import Change
-from ddi.ipam.store import Store
-from ddi.ipam.views import IpamIndex
 from ddi.sdnotify import Notifier, run_watchdog, watchdog_interval
+from ddi.site import CONFIG_ACTOR, STORE_FILE, Service, Site, SiteOpenError, open_site
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +54,9 @@ SHUTDOWN_DEADLINE = 15.0
 API_SHUTDOWN_TIMEOUT = 5.0
 """Seconds in-flight admin API requests get to finish at shutdown."""
 SERVICE_SETTLE = 0.1
-"""Seconds between starting the services and ``READY=1``. Services bind their sockets as they
-start; a service that cannot bind then fails the start (no READY=1, exit 1) instead of
-stopping a daemon that systemd already took as running."""
-STORE_FILE = "ddi.sqlite"
-CONFIG_ACTOR = "config"
-"""The change-log actor of changes that come from the config file (subnets)."""
+"""Seconds between starting the services and ``READY=1``: a task a service spawned that fails
+at once (a listener it could not use) fails the start (no READY=1, exit 1) instead of stopping
+a daemon that systemd already took as running."""
 
 
 class StartupError(DdiError):
@@ -70,65 +64,15 @@ class StartupError(DdiError):
 
 
 @dataclass
-class AppContext:
-    """What the daemon's parts share: the running config, the store, the read index, and the
-    hooks through which services report statistics and react to a reload."""
+class App:
+    """The running daemon as the admin API sees it (``ddi.api.Daemon``): the site, the
+    services that are running, and where the API listens."""
 
-    config: Config
-    store: Store
-    index: IpamIndex
-    statistics: dict[str, Callable[[], Mapping[str, Any]]] = field(default_factory=dict)
-    """area -> snapshot; ``ddi status`` shows each."""
-    reload_hooks: list[Callable[[Config], Awaitable[None]]] = field(default_factory=list)
-    """Awaited, in order, with the new config after a successful SIGHUP reload."""
-    store_path: Path | None = None
-    started: float = field(default_factory=time.time)
-    started_monotonic: float = field(default_factory=time.monotonic)
-    api_endpoints: list[str] = field(default_factory=list)
+    site: Site
+    services: dict[str, Service] = field(default_factory=dict)
+    """name -> running service; ``ddi status`` shows each one's ``statistics()``."""
+    endpoints: list[str] = field(default_factory=list)
     """Where the admin API listens: the socket path, and ``tcp:host:port`` when enabled."""
-
-    async def status(self) -> dict[str, Any]:
-        """The ``/v1/status`` document."""
-        index = self.index
-        now = time.time()
-        leases = list(index.leases())
-        statistics: dict[str, Any] = {}
-        for area, snapshot in sorted(self.statistics.items()):
-            try:
-                statistics[area] = dict(snapshot())
-            except Exception:  # one area's bug must not hide the others
-                log.exception("statistics of %s failed", area)
-                metrics.INTERNAL_ERRORS.labels(area="status").inc()
-                statistics[area] = {"error": "statistics failed; see the daemon log"}
-        return {
-            "version": __version__,
-            "site": self.config.site.id,
-            "domain": self.config.site.domain,
-            "config": str(self.config.path),
-            "started": self.started,
-            "uptime": round(time.monotonic() - self.started_monotonic, 3),
-            "event_loop": type(asyncio.get_running_loop()).__module__.partition(".")[0],
-            "api": list(self.api_endpoints),
-            "store": {
-                "path": None if self.store_path is None else str(self.store_path),
-                "epoch": await self.store.epoch(),
-                "last_seq": await self.store.last_seq(),
-                "subnets": len(index.subnets()),
-                "hosts": sum(1 for _ in index.hosts()),
-                "leases": len(leases),
-                "leases_bound": sum(1 for lease in leases if lease.active(now)),
-                "records": sum(1 for _ in index.records()),
-            },
-            "statistics": statistics,
-        }
-
-    def refresh_metrics(self) -> None:
-        """Set the gauges that are cheaper to read at scrape time than to keep current."""
-        index = self.index
-        metrics.STORE_OBJECTS.labels(kind="subnet").set(len(index.subnets()))
-        metrics.STORE_OBJECTS.labels(kind="host").set(sum(1 for _ in index.hosts()))
-        metrics.STORE_OBJECTS.labels(kind="lease").set(sum(1 for _ in index.leases()))
-        metrics.STORE_OBJECTS.labels(kind="record").set(sum(1 for _ in index.records()))
 
 
 def _count_changes(changes: Sequence[Change]) -> None:
@@ -141,27 +85,39 @@ def _count_changes(changes: Sequence[Change]) -> None:
         metrics.STORE_EPOCH.set(changes[-1].epoch)
 
 
-def _start_services(tg: asyncio.TaskGroup, app: AppContext) -> None:
-    """Start every enabled service in the daemon's TaskGroup.
+def _build_services(site: Site) -> list[Service]:
+    """Every service the config enables, built (not started), in start order.
 
     One guarded line per area, in the form
-    ``if config.dhcp.enabled: tg.create_task(ddi.dhcp.server.run(app), name="dhcp")``.
+    ``if config.dhcp.enabled: services.append(ddi.dhcp.server.service(site))``.
     """
-    config = app.config
+    config = site.config
+    services: list[Service] = []
     # --- services: one line per area ---
     if config.dhcp.enabled:
-        tg.create_task(ddi.dhcp.server.run(app), name="dhcp")
+        services.append(ddi.dhcp.server.service(site))
     if config.dns.enabled:
-        tg.create_task(ddi.dns.server.run(app), name="dns")
+        services.append(ddi.dns.server.service(site))
     if config.sync is not None:
         # Loaded here: a site without [sync] does not carry its HTTP client and signatures.
         import sync.agent
 
-        tg.create_task(sync.agent.run(app), name="sync")
+        services.append(sync.agent.service(site))
     if config.boot.tftp_enabled:
-        tg.create_task(ddi.boot.tftp.run(app), name="tftp")
+        services.append(ddi.boot.tftp.service(site))
     if config.boot.http_enabled:
-        tg.create_task(ddi.boot.http.run(app), name="http_boot")
+        services.append(ddi.boot.http.service(site))
+    return services
+
+
+async def _close_services(app: App, services: Sequence[Service]) -> None:
+    """Close every service, the last started first; one failing does not spare the others."""
+    for service in reversed(services):
+        app.services.pop(service.name, None)
+        try:
+            await service.close()
+        except Exception:  # a service's bug must not leave the others open
+            log.exception("closing %s failed", service.name)
 
 
 def _services_enabled(old: Config, new: Config) -> list[tuple[str, bool, bool]]:
@@ -175,13 +131,14 @@ def _services_enabled(old: Config, new: Config) -> list[tuple[str, bool, bool]]:
     ]
 
 
-async def reload(app: AppContext) -> bool:
+async def reload(app: App) -> bool:
     """Read the config file again and apply it; on any refusal keep the running config.
 
     Returns:
         True when the new config is in force.
     """
-    path = app.config.path
+    site = app.site
+    path = site.config.path
     try:
         config = load_config(path)
     except ConfigError as exc:
@@ -189,27 +146,29 @@ async def reload(app: AppContext) -> bool:
         metrics.RELOADS.labels(result="config_error").inc()
         return False
     for what, old, new in (
-        ("site", app.config.site, config.site),
-        ("api", app.config.api, config.api),
+        ("site", site.config.site, config.site),
+        ("api", site.config.api, config.api),
     ):
         if old != new:
             log.warning("[%s] changed in %s: takes effect at the next restart", what, path)
-    for what, was, now in _services_enabled(app.config, config):
+    for what, was, now in _services_enabled(site.config, config):
         if was != now:
             state = "enabled" if now else "disabled"
             log.warning("%s %s in %s: takes effect at the next restart", what, state, path)
     try:
-        await app.store.sync_subnets(config.subnets, actor=CONFIG_ACTOR, reason=f"reload of {path}")
+        await site.store.sync_subnets(
+            config.subnets, actor=CONFIG_ACTOR, reason=f"reload of {path}"
+        )
     except StoreError as exc:
         log.error("reload refused, keeping the running config: subnets: %s", exc)
         metrics.RELOADS.labels(result="store_refused").inc()
         return False
-    app.config = config
-    for hook in list(app.reload_hooks):
+    site.config = config
+    for service in list(app.services.values()):
         try:
-            await hook(config)
-        except Exception:  # a hook's bug must not stop the others or the daemon
-            log.exception("reload hook %r failed", hook)
+            await service.reload(config)
+        except Exception:  # a service's bug must not stop the others or the daemon
+            log.exception("reload of %s failed", service.name)
             metrics.INTERNAL_ERRORS.labels(area="reload").inc()
     metrics.RELOADS.labels(result="ok").inc()
     log.info("reloaded %s", path)
@@ -235,7 +194,7 @@ def _deadline_passed(deadline: float) -> None:
     os._exit(1)
 
 
-async def _reload_on(event: asyncio.Event, app: AppContext, notifier: Notifier) -> None:
+async def _reload_on(event: asyncio.Event, app: App, notifier: Notifier) -> None:
     while True:
         await event.wait()
         event.clear()
@@ -244,8 +203,8 @@ async def _reload_on(event: asyncio.Event, app: AppContext, notifier: Notifier) 
         notifier.notify("READY=1", _status_line(app))
 
 
-def _status_line(app: AppContext) -> str:
-    return f"STATUS=serving site {app.config.site.id}"
+def _status_line(app: App) -> str:
+    return f"STATUS=serving site {app.site.config.site.id}"
 
 
 def _claim_socket_path(path: Path) -> None:
@@ -303,18 +262,18 @@ class _Api:
         self._runners: list[web.AppRunner] = []
         self._socket: tuple[Path, int] | None = None
 
-    async def start(self, app: AppContext) -> None:
-        api = app.config.api
+    async def start(self, app: App) -> None:
+        api = app.site.config.api
         unix = _bind_unix(api.socket)
         self._socket = (api.socket, os.stat(api.socket).st_ino)
         await self._add(build_app(app), unix)
-        app.api_endpoints.append(str(_normalised(api.socket)))
+        app.endpoints.append(str(_normalised(api.socket)))
         if api.listen is not None:
             tcp = _bind_tcp(*api.listen)
             await self._add(build_app(app, token=api.token), tcp)
             host, port = tcp.getsockname()[:2]
-            app.api_endpoints.append(f"tcp:{host}:{port}")
-        log.info("admin API on %s", ", ".join(app.api_endpoints))
+            app.endpoints.append(f"tcp:{host}:{port}")
+        log.info("admin API on %s", ", ".join(app.endpoints))
 
     async def _add(self, application: web.Application, sock: socket.socket) -> None:
         runner = web.AppRunner(
@@ -367,60 +326,60 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
     loop = asyncio.get_running_loop()
 
     store_path = _prepare_data_dir(config.site.data_dir)
-    store = await Store.open(store_path)
-    api = _Api()
     signals: list[signal.Signals] = []
     try:
-        # Before the API answers: whoever sees the daemon up may signal it at once, and a
-        # signal that arrives during start-up is acted on as soon as the TaskGroup runs.
-        if own_process:
-            for signum, event in (
-                (signal.SIGTERM, stop),
-                (signal.SIGINT, stop),
-                (signal.SIGHUP, reload_requested),
-            ):
-                loop.add_signal_handler(signum, event.set)
-                signals.append(signum)
-        try:
-            await store.sync_subnets(
-                config.subnets, actor=CONFIG_ACTOR, reason=f"start with {config.path}"
-            )
-        except StoreError as exc:
-            raise StartupError(f"subnets: {exc}") from None
-        index = await IpamIndex.load(store)
-        store.subscribe(index.apply)
-        store.subscribe(_count_changes)
-        app = AppContext(config=config, store=store, index=index, store_path=store_path)
-        metrics.BUILD.info({"version": __version__})
-        metrics.STORE_LAST_SEQ.set(await store.last_seq())
-        metrics.STORE_EPOCH.set(await store.epoch())
-        await api.start(app)
-        try:
-            async with asyncio.TaskGroup() as tg:
-                _start_services(tg, app)
-                tg.create_task(_reload_on(reload_requested, app, notifier), name="reload")
-                interval = watchdog_interval()
-                if interval is not None and notifier.enabled:
-                    tg.create_task(run_watchdog(notifier, interval), name="watchdog")
-                tg.create_task(
-                    _stop_on(stop, notifier, deadline=SHUTDOWN_DEADLINE if own_process else None),
-                    name="stop",
-                )
-                await asyncio.sleep(SERVICE_SETTLE)
-                release_free_memory()  # what loading the index freed
-                metrics.STARTED.set(app.started)
-                notifier.notify("READY=1", _status_line(app), f"MAINPID={os.getpid()}")
-                log.info("ddi %s serving site %s", __version__, config.site.id)
-        except* _Stop:
-            pass
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                site = await stack.enter_async_context(open_site(config, store_path=store_path))
+            except SiteOpenError as exc:
+                raise StartupError(f"subnets: {exc}") from None
+            # Before the API answers: whoever sees the daemon up may signal it at once, and a
+            # signal that arrives during start-up is acted on as soon as the TaskGroup runs.
+            if own_process:
+                for signum, event in (
+                    (signal.SIGTERM, stop),
+                    (signal.SIGINT, stop),
+                    (signal.SIGHUP, reload_requested),
+                ):
+                    loop.add_signal_handler(signum, event.set)
+                    signals.append(signum)
+            site.store.subscribe(_count_changes)
+            app = App(site)
+            metrics.BUILD.info({"version": __version__})
+            metrics.STORE_LAST_SEQ.set(await site.store.last_seq())
+            metrics.STORE_EPOCH.set(await site.store.epoch())
+            api = _Api()
+            stack.push_async_callback(api.stop)
+            await api.start(app)
+            services = _build_services(site)
+            # Closed after the TaskGroup has ended (its tasks cancelled), before the API stops.
+            stack.push_async_callback(_close_services, app, services)
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    for service in services:
+                        await service.start(tg)
+                        app.services[service.name] = service
+                    tg.create_task(_reload_on(reload_requested, app, notifier), name="reload")
+                    interval = watchdog_interval()
+                    if interval is not None and notifier.enabled:
+                        tg.create_task(run_watchdog(notifier, interval), name="watchdog")
+                    tg.create_task(
+                        _stop_on(
+                            stop, notifier, deadline=SHUTDOWN_DEADLINE if own_process else None
+                        ),
+                        name="stop",
+                    )
+                    await asyncio.sleep(SERVICE_SETTLE)
+                    release_free_memory()  # what loading the index freed
+                    metrics.STARTED.set(site.started)
+                    notifier.notify("READY=1", _status_line(app), f"MAINPID={os.getpid()}")
+                    log.info("ddi %s serving site %s", __version__, config.site.id)
+            except* _Stop:
+                pass
     finally:
-        try:
-            await api.stop()
-            await store.close()
-        finally:
-            # Last: a repeated SIGTERM during the shutdown must not cut it short.
-            for signum in signals:
-                loop.remove_signal_handler(signum)
+        # Last: a repeated SIGTERM during the shutdown must not cut it short.
+        for signum in signals:
+            loop.remove_signal_handler(signum)
     log.info("stopped")
 
 

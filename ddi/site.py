@@ -56,12 +56,18 @@ async def open_site(
     subnets, load the index and subscribe it to commits; close the store on the way out.
 
     Raises:
-        StoreError: the store cannot be opened or refuses the subnets.
+        SiteOpenError: the store refuses the config's subnets.
+        StoreError: the store cannot be opened.
     """
     path = store_path if store_path is not None else config.site.data_dir / STORE_FILE
     store = await store_type.open(path, domain=config.site.domain)
     try:
-        await store.sync_subnets(config.subnets, actor=actor, reason=f"start with {config.path}")
+        try:
+            await store.sync_subnets(
+                config.subnets, actor=actor, reason=f"start with {config.path}"
+            )
+        except StoreError as exc:
+            raise SiteOpenError(str(exc)) from exc
         index = await IpamIndex.load(store)
         store.subscribe(index.apply)
         yield Site(config=config, store=store, index=index, store_path=path)
@@ -72,9 +78,10 @@ async def open_site(
 class Service(Protocol):
     """One of the daemon's services (DHCP, DNS, TFTP, HTTP boot, sync).
 
-    Built from a ``Site`` without I/O; ``start`` binds (raising ``ddi.errors.ConfigError`` or
-    ``OSError`` when it cannot) and spawns the service's tasks in ``tg``; ``close`` stops them
-    and releases every socket and file, and is safe to call after a failed or no ``start``.
+    Built from a ``Site`` without sockets or tasks; ``start`` binds (raising
+    ``ddi.errors.ConfigError`` or ``OSError`` when it cannot) and spawns the service's tasks in
+    ``tg``; ``close`` stops them and releases every socket and file, and is safe to call after
+    a failed or no ``start``.
     """
 
     name: str

@@ -42,35 +42,27 @@ from sync.backoff import Backoff
 from sync.outbox import Housekeeping, OutboxLimits, next_batch, plan
 
 if TYPE_CHECKING:
-    from ddi.app import AppContext
+    from ddi.config import Config
     from ddi.ipam.store import Store
+    from ddi.site import Site
 
 log = logging.getLogger(__name__)
 
-_AGENTS: dict[int, SyncAgent] = {}
 DOWN_PAGE = 200
 MAX_RESTARTS = 5
 """Rounds started over at once (gap, new epoch) before the agent backs off instead."""
 
 
-def agent_for(app: AppContext) -> SyncAgent | None:
-    """The running agent of ``app`` (None when sync is not configured or not started)."""
-    return _AGENTS.get(id(app))
+def service(site: Site) -> SyncAgent:
+    """The agent of a site with ``[sync]``.
 
-
-async def run(app: AppContext) -> None:
-    """Serve sync for ``app`` until cancelled."""
-    config = app.config.sync
+    Raises:
+        ConfigError: a key the config names cannot be loaded, or the URL needs TLS.
+    """
+    config = site.config.sync
     if config is None:
-        return
-    agent = SyncAgent(store=app.store, site=app.config.site.id, config=config)
-    _AGENTS[id(app)] = agent
-    app.statistics["sync"] = agent.statistics
-    try:
-        await agent.run()
-    finally:
-        _AGENTS.pop(id(app), None)
-        app.statistics.pop("sync", None)
+        raise ConfigError("sync", "the site has no [sync] section")
+    return SyncAgent(store=site.store, site=site.config.site.id, config=config)
 
 
 def _reason(data: bytes) -> str:
@@ -111,6 +103,10 @@ def ssl_context(config: SyncConfig) -> ssl.SSLContext | bool:
 
 
 class SyncAgent:
+    """The ``sync`` service (``ddi.site.Service``): ``start`` runs the loop as one task."""
+
+    name = "sync"
+
     def __init__(
         self,
         *,
@@ -147,6 +143,7 @@ class SyncAgent:
         self._round_done = asyncio.Condition()
         self._coalesced_at: int | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
         # What statistics() shows; refreshed by each round and by every committed change.
         self.link = "unknown"
         self.last_success: float | None = None
@@ -161,6 +158,17 @@ class SyncAgent:
         self.snapshots_sent = 0
 
     # --- what the daemon sees ---
+
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        self._task = tg.create_task(self.run(), name="sync")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task])
+
+    async def reload(self, config: Config) -> None:
+        """``[sync]`` changes take effect at the next restart."""
 
     def statistics(self) -> Mapping[str, Any]:
         now = self._clock()

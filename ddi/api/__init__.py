@@ -23,19 +23,20 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from ddi import metrics
-from ddi.api.common import APP_KEY, BadRequest
+from ddi.api import boot as boot_api
+from ddi.api import changes, hosts, leases, status, subnets
+from ddi.api import dns as dns_api
+from ddi.api import sync as sync_api
+from ddi.api.common import APP_KEY, BadRequest, Daemon
 from ddi.errors import Conflict, Invalid, NotFound
+from ddi.ipam.views import IpamIndex
 
-if TYPE_CHECKING:
-    from ddi.app import AppContext
-
-__all__ = ["APP_KEY", "BadRequest", "build_app"]
+__all__ = ["APP_KEY", "BadRequest", "Daemon", "build_app"]
 
 log = logging.getLogger(__name__)
 
@@ -110,34 +111,35 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def _refresh_metrics(index: IpamIndex) -> None:
+    """Set the gauges that are cheaper to read at scrape time than to keep current."""
+    metrics.STORE_OBJECTS.labels(kind="subnet").set(len(index.subnets()))
+    metrics.STORE_OBJECTS.labels(kind="host").set(sum(1 for _ in index.hosts()))
+    metrics.STORE_OBJECTS.labels(kind="lease").set(sum(1 for _ in index.leases()))
+    metrics.STORE_OBJECTS.labels(kind="record").set(sum(1 for _ in index.records()))
+
+
 async def _metrics(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
-    app.refresh_metrics()
+    _refresh_metrics(request.app[APP_KEY].site.index)
     body, content_type = metrics.render()
     response = web.Response(body=body)
     response.headers["Content-Type"] = content_type
     return response
 
 
-def build_app(context: AppContext, *, token: str | None = None) -> web.Application:
+def build_app(daemon: Daemon, *, token: str | None = None) -> web.Application:
     """The aiohttp application for one listener.
 
     Args:
-        context: the daemon's AppContext, reachable in handlers as ``request.app[APP_KEY]``.
+        daemon: the running daemon, reachable in handlers as ``request.app[APP_KEY]``.
         token: when given (the TCP listener), every route but ``/healthz`` requires
             ``Authorization: Bearer <token>``.
     """
-    # Imported here, not at the top, so that route modules can import from ddi.api freely.
-    from ddi.api import boot as boot_api
-    from ddi.api import changes, hosts, leases, status, subnets
-    from ddi.api import dns as dns_api
-    from ddi.api import sync as sync_api
-
     middlewares: list[Middleware] = [error_middleware]
     if token is not None:
         middlewares.append(_token_middleware(token))
     app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
-    app[APP_KEY] = context
+    app[APP_KEY] = daemon
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     # --- route modules: one line per area ---

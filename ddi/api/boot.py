@@ -37,9 +37,9 @@ TFTP_RULES = frozenset({BootRule.ARCH_FILE, BootRule.HOST_FILE})
 
 @routes.get("/v1/boot/profiles")
 async def list_profiles(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
-    config = app.config
-    hosts = list(app.index.hosts())
+    site = request.app[APP_KEY].site
+    config = site.config
+    hosts = list(site.index.hosts())
     result = []
     for name, profile in sorted(profiles_from_config(config.boot).items()):
         result.append(
@@ -52,7 +52,7 @@ async def list_profiles(request: web.Request) -> web.Response:
                 "ipxe_script": profile.ipxe_script,
                 "next_server": None if profile.next_server is None else str(profile.next_server),
                 "base_url": profile.base_url,
-                "subnets": [s.name for s in app.index.subnets() if s.boot == name],
+                "subnets": [s.name for s in site.index.subnets() if s.boot == name],
                 "hosts": sum(1 for h in hosts if h.boot == name),
             }
         )
@@ -108,7 +108,7 @@ def _int(value: str | None, name: str) -> int | None:
 
 @routes.get("/v1/boot/explain")
 async def explain(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
+    site = request.app[APP_KEY].site
     query = request.query
     mac = (query.get("mac") or "").lower().replace("-", ":")
     if not mac:
@@ -120,7 +120,7 @@ async def explain(request: web.Request) -> web.Response:
         vendor_class=query.get("vendor_class"),
     )
     facts = facts_from_options(mac, options)
-    index = app.index
+    index = site.index
     host = index.host_by_mac(mac)
     subnet: Subnet | None = None
     subnet_name = query.get("subnet")
@@ -134,14 +134,14 @@ async def explain(request: web.Request) -> web.Response:
             lease = index.lease_by_client(mac, None)
             ip = None if lease is None else lease.ip
         subnet = next((s for s in index.subnets() if ip is not None and ip in s.cidr), None)
-    server = _server_address(app.config, subnet)
+    server = _server_address(site.config, subnet)
     choice = select_boot(
         facts,
-        profiles_from_config(app.config.boot),
+        profiles_from_config(site.config.boot),
         host=host,
         subnet=subnet,
         server=server,
-        domain=app.config.site.domain,
+        domain=site.config.site.domain,
     )
     return web.json_response(
         {

@@ -14,7 +14,7 @@ MAX_LIMIT = 10_000
 
 @routes.get("/v1/changes")
 async def list_changes(request: web.Request) -> web.Response:
-    store = request.app[APP_KEY].store
+    store = request.app[APP_KEY].site.store
     after = query_int(request, "after", 0, lo=0, hi=2**63 - 1)
     limit = query_int(request, "limit", 1000, lo=1, hi=MAX_LIMIT)
     entries = await store.changes(after=after, limit=limit)

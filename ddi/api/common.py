@@ -1,7 +1,8 @@
-"""What every admin API route module uses: the AppContext key, JSON body readers that turn a
-malformed request into a 400, and the shape of a write's answer.
+"""What every admin API route module uses: the running daemon as the API sees it (``Daemon``,
+under ``APP_KEY``), JSON body readers that turn a malformed request into a 400, and the shape
+of a write's answer.
 
-Route modules read ``request.app[APP_KEY]`` (the daemon's ``AppContext``) and raise the store's
+Route modules read ``request.app[APP_KEY]`` (its ``site`` and ``services``) and raise the store's
 ``Conflict`` / ``NotFound`` / ``Invalid`` or ``BadRequest``; the middleware in ``ddi.api`` maps
 them to HTTP once.
 
@@ -23,16 +24,33 @@ import pwd
 import re
 import socket
 import struct
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from ddi.ipam.models import Change
+from ddi.site import Service, Site
 
-if TYPE_CHECKING:
-    from ddi.app import AppContext
 
-APP_KEY: web.AppKey[AppContext] = web.AppKey("ddi")
+class Daemon(Protocol):
+    """The running daemon as the admin API sees it (``ddi.app.App`` is one)."""
+
+    @property
+    def site(self) -> Site: ...
+
+    @property
+    def services(self) -> Mapping[str, Service]:
+        """name -> running service: the one place the API finds a service."""
+        ...
+
+    @property
+    def endpoints(self) -> Sequence[str]:
+        """Where the admin API listens: the socket path, and ``tcp:host:port`` when enabled."""
+        ...
+
+
+APP_KEY: web.AppKey[Daemon] = web.AppKey("ddi")
 
 
 class BadRequest(Exception):

@@ -33,13 +33,13 @@ def _absolute(name: str, domain: str) -> str:
 
 @routes.get("/v1/dns/records")
 async def list_records(request: web.Request) -> web.Response:
-    records = await request.app[APP_KEY].store.records()
+    records = await request.app[APP_KEY].site.store.records()
     return web.json_response({"records": [r.to_image() for r in records]})
 
 
 @routes.post("/v1/dns/records")
 async def add_record(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
+    site = request.app[APP_KEY].site
     body = await read_body(request)
     args = WriteArgs(request, body)
     unknown = set(body) - {*FIELDS, "actor", "reason", "dry_run"}
@@ -54,12 +54,12 @@ async def add_record(request: web.Request) -> web.Response:
         raise BadRequest("ttl must be an integer", field="ttl")
     record = Record(
         id="",
-        name=_absolute(name, app.config.site.domain),
+        name=_absolute(name, site.config.site.domain),
         rtype=rtype.upper(),
         value=value,
         ttl=ttl,
     )
-    change = await app.store.add_record(
+    change = await site.store.add_record(
         record, actor=args.actor, reason=args.reason, dry_run=args.dry_run
     )
     return change_response(change, status=200 if args.dry_run else 201, record=change.image)
@@ -69,7 +69,7 @@ async def add_record(request: web.Request) -> web.Response:
 async def remove_record(request: web.Request) -> web.Response:
     body = await read_body(request)
     args = WriteArgs(request, body)
-    change = await request.app[APP_KEY].store.remove_record(
+    change = await request.app[APP_KEY].site.store.remove_record(
         request.match_info["id"], actor=args.actor, reason=args.reason, dry_run=args.dry_run
     )
     return change_response(change, record=change.image)
@@ -77,10 +77,10 @@ async def remove_record(request: web.Request) -> web.Response:
 
 @routes.get("/v1/dns/zones")
 async def zones(request: web.Request) -> web.Response:
-    snapshot = request.app[APP_KEY].statistics.get("dns")
-    if snapshot is None:
+    server = request.app[APP_KEY].services.get("dns")
+    if server is None:
         return web.json_response({"zones": [], "running": False})
-    stats = snapshot()
+    stats = server.statistics()
     serials = stats.get("zones", {})
     listing = [{"zone": origin, "serial": serial} for origin, serial in sorted(serials.items())]
     return web.json_response({"zones": listing, "running": True})

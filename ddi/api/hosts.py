@@ -47,7 +47,7 @@ separators, hostname label rules, ...) and raises Invalid naming the field."""
 def _check_boot(request: web.Request, fields: dict[str, Any]) -> None:
     """A reservation made here may only name a boot profile the config defines."""
     profile = fields.get("boot")
-    profiles = request.app[APP_KEY].config.boot.profiles
+    profiles = request.app[APP_KEY].site.config.boot.profiles
     if profile and profile not in profiles:
         known = ", ".join(sorted(profiles)) or "none are defined"
         raise Invalid("boot", profile, f"no such boot profile ({known})")
@@ -65,13 +65,13 @@ def _sorted_hosts(hosts: list[Host]) -> list[dict[str, Any]]:
 
 @routes.get("/v1/hosts")
 async def list_hosts(request: web.Request) -> web.Response:
-    hosts = await request.app[APP_KEY].store.hosts()
+    hosts = await request.app[APP_KEY].site.store.hosts()
     return web.json_response({"hosts": _sorted_hosts(hosts)})
 
 
 @routes.get("/v1/hosts/{key}")
 async def show_host(request: web.Request) -> web.Response:
-    host = await request.app[APP_KEY].store.find_host(request.match_info["key"])
+    host = await request.app[APP_KEY].site.store.find_host(request.match_info["key"])
     return web.json_response({"host": host.to_image()})
 
 
@@ -90,7 +90,7 @@ async def add_host(request: web.Request) -> web.Response:
     _check_boot(request, values)
     values["ip"] = validate.parse_ipv4(values["ip"])
     host = Host(id="", dhcp=validate.parse_host_dhcp(_dhcp_object(body.get("dhcp"))), **values)
-    change = await request.app[APP_KEY].store.add_host(
+    change = await request.app[APP_KEY].site.store.add_host(
         host, actor=args.actor, reason=args.reason, dry_run=args.dry_run
     )
     return change_response(change, status=200 if args.dry_run else 201, host=change.image)
@@ -109,7 +109,7 @@ async def update_host(request: web.Request) -> web.Response:
         elif value is not None and not isinstance(value, str):
             raise BadRequest(f"fields.{name} must be a string or null", field=name)
     _check_boot(request, fields)
-    store = request.app[APP_KEY].store
+    store = request.app[APP_KEY].site.store
     before = await store.find_host(request.match_info["key"])
     change = await store.update_host(
         before.id, fields, actor=args.actor, reason=args.reason, dry_run=args.dry_run
@@ -125,7 +125,7 @@ async def update_host(request: web.Request) -> web.Response:
 async def remove_host(request: web.Request) -> web.Response:
     body = await read_body(request)
     args = WriteArgs(request, body)
-    change = await request.app[APP_KEY].store.remove_host(
+    change = await request.app[APP_KEY].site.store.remove_host(
         request.match_info["key"], actor=args.actor, reason=args.reason, dry_run=args.dry_run
     )
     return change_response(change, host=change.image)

@@ -28,11 +28,11 @@ def _images(leases: list[Lease]) -> list[dict[str, Any]]:
 
 @routes.get("/v1/leases")
 async def list_leases(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
-    leases = await app.store.leases()
+    site = request.app[APP_KEY].site
+    leases = await site.store.leases()
     subnet = request.query.get("subnet")
     if subnet is not None:
-        if app.index.subnet(subnet) is None:
+        if site.index.subnet(subnet) is None:
             raise NotFound("subnet", subnet)
         leases = [x for x in leases if x.subnet == subnet]
     state = request.query.get("state")
@@ -48,14 +48,14 @@ async def list_leases(request: web.Request) -> web.Response:
 
 @routes.get("/v1/leases/{key}")
 async def show_leases(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
+    site = request.app[APP_KEY].site
     key = request.match_info["key"]
     try:
         ip = IPv4Address(key.strip())
     except ValueError:
         ip = None
     if ip is not None:
-        lease = await app.store.lease(ip)
+        lease = await site.store.lease(ip)
         if lease is None:
             raise NotFound("lease", key)
         return web.json_response({"leases": [lease.to_image()]})
@@ -66,7 +66,7 @@ async def show_leases(request: web.Request) -> web.Response:
     client_id = validate.parse_client_id(key)
     found = [
         x
-        for x in await app.store.leases()
+        for x in await site.store.leases()
         if (mac is not None and x.mac == mac) or x.client_id == client_id
     ]
     if not found:
@@ -77,14 +77,14 @@ async def show_leases(request: web.Request) -> web.Response:
 
 @routes.post("/v1/leases/{ip}/release")
 async def release_lease(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
+    site = request.app[APP_KEY].site
     body = await read_body(request)
     args = WriteArgs(request, body)
     unknown = set(body) - {"actor", "reason", "dry_run"}
     if unknown:
         raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
     ip = validate.parse_ipv4(request.match_info["ip"])
-    change = await app.store.release_lease(
+    change = await site.store.release_lease(
         ip, actor=args.actor, reason=args.reason, dry_run=args.dry_run
     )
     return change_response(change, lease=change.image)

@@ -11,6 +11,6 @@ routes = web.RouteTableDef()
 
 @routes.get("/v1/subnets")
 async def list_subnets(request: web.Request) -> web.Response:
-    subnets = await request.app[APP_KEY].store.subnets()
+    subnets = await request.app[APP_KEY].site.store.subnets()
     images = [s.to_image() for s in sorted(subnets, key=lambda s: s.cidr)]
     return web.json_response({"subnets": images})

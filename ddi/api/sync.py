@@ -15,44 +15,48 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
 from ddi.api.common import APP_KEY, BadRequest, WriteArgs, read_body
 from ddi.ipam.models import Owner
 
-if TYPE_CHECKING:
-    from ddi.app import AppContext
-    from sync.agent import SyncAgent
-
 routes = web.RouteTableDef()
 
 
-def agent_for(app: AppContext) -> SyncAgent | None:
-    """The running sync agent, or None. sync.agent (an HTTP client and a signature stack) is
-    imported only on a site that syncs: app.py loads it when ``[sync]`` is configured."""
-    if app.config.sync is None:
-        return None
-    from sync.agent import agent_for as running_agent
+@runtime_checkable
+class SyncControl(Protocol):
+    """What the API asks of the running sync service (``sync.agent.SyncAgent``), named here
+    so that the API does not import the agent's HTTP client and signature stack."""
 
-    return running_agent(app)
+    def statistics(self) -> Mapping[str, Any]: ...
+
+    async def sync_now(self) -> bool: ...
+
+
+def _agent(request: web.Request) -> SyncControl | None:
+    """The running sync service, or None."""
+    service = request.app[APP_KEY].services.get("sync")
+    return service if isinstance(service, SyncControl) else None
 
 
 async def _status(request: web.Request) -> dict[str, Any]:
-    app = request.app[APP_KEY]
-    if app.config.sync is None:
+    site = request.app[APP_KEY].site
+    config = site.config
+    if config.sync is None:
         return {"configured": False}
-    store = app.store
+    store = site.store
     state = await store.sync_state()
     backlog, oldest = await store.outbox_backlog(state["cursor"])
     conflicts = await store.sync_conflicts(open_only=True)
-    agent = agent_for(app)
+    agent = _agent(request)
     live = dict(agent.statistics()) if agent is not None else {"link": "not running"}
     return live | {
         "configured": True,
-        "site": app.config.site.id,
-        "central": app.config.sync.central_url,
+        "site": config.site.id,
+        "central": config.sync.central_url,
         "epoch": state["epoch"],
         "last_seq": state["last_seq"],
         "acked_seq": state["cursor"],
@@ -74,7 +78,7 @@ async def now(request: web.Request) -> web.Response:
     timeout = body.get("timeout", 30)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise BadRequest("timeout must be a positive number of seconds", field="timeout")
-    agent = agent_for(request.app[APP_KEY])
+    agent = _agent(request)
     if agent is None:
         return web.json_response(
             {"error": "not_configured", "message": "sync is not configured or not running"},
@@ -92,7 +96,7 @@ async def now(request: web.Request) -> web.Response:
 @routes.get("/v1/sync/conflicts")
 async def conflicts(request: web.Request) -> web.Response:
     open_only = request.query.get("open", "") in ("1", "true", "yes")
-    rows = await request.app[APP_KEY].store.sync_conflicts(open_only=open_only)
+    rows = await request.app[APP_KEY].site.store.sync_conflicts(open_only=open_only)
     return web.json_response({"conflicts": rows})
 
 
@@ -106,7 +110,7 @@ async def resolve(request: web.Request) -> web.Response:
     raw_id = request.match_info["id"]
     if not raw_id.isdigit():
         raise BadRequest("the conflict id is a number", field="id")
-    row = await request.app[APP_KEY].store.resolve_sync_conflict(
+    row = await request.app[APP_KEY].site.store.resolve_sync_conflict(
         int(raw_id), keep=Owner(keep), actor=args.actor, reason=args.reason
     )
     return web.json_response({"conflict": row})

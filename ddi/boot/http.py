@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -34,9 +34,9 @@ from ddi.errors import ConfigError
 from ddi.ipam.models import Host, Subnet
 
 if TYPE_CHECKING:
-    from ddi.app import AppContext
     from ddi.config import BootConfig, Config
     from ddi.ipam.views import IpamView
+    from ddi.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -129,17 +129,24 @@ def _normal_mac(text: str) -> str | None:
 
 
 class HttpBootServer:
-    """The aiohttp application and its listener."""
+    """The aiohttp application and its listener: the ``http_boot`` service
+    (``ddi.site.Service``)."""
+
+    name = "http_boot"
 
     def __init__(
         self,
         settings: HttpBootSettings,
         view: IpamView,
         *,
+        host: str,
+        port: int,
         statistics: dict[str, int] | None = None,
     ) -> None:
         self.settings = settings
         self.view = view
+        self.host = host
+        self._requested_port = port
         self.counts: dict[str, int] = statistics if statistics is not None else {}
         self.application = web.Application()
         self.application.router.add_get("/boot/{mac}.ipxe", self._script)
@@ -147,9 +154,24 @@ class HttpBootServer:
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        """Bind and serve; aiohttp runs the connections, so ``tg`` gets no task.
+
+        Raises:
+            ConfigError: the address cannot be used (naming ``boot.http_port``).
+        """
+        try:
+            await self.listen()
+        except OSError as exc:
+            where = f"{self.host}:{self._requested_port}"
+            raise ConfigError(
+                "boot.http_port", f"cannot listen on {where}: {exc.strerror}"
+            ) from None
+
+    async def listen(self) -> None:
         """Bind and serve. Raises OSError when the address cannot be used."""
-        sock = socket.create_server((host, port), reuse_port=False)
+        host = self.host
+        sock = socket.create_server((host, self._requested_port), reuse_port=False)
         runner = web.AppRunner(self.application, access_log=None, handle_signals=False)
         await runner.setup()
         try:
@@ -162,10 +184,17 @@ class HttpBootServer:
         self.port = sock.getsockname()[1]
         log.info("http boot on %s:%d serving %s", host, self.port, self.settings.root)
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def reload(self, config: Config) -> None:
+        """New templates, root and base URL; the listening address at the next restart."""
+        try:
+            self.settings = HttpBootSettings.from_config(config)
+        except ConfigError as exc:
+            log.error("http boot keeps its previous templates: %s", exc)
 
     def statistics(self) -> dict[str, Any]:
         return {"port": self.port, "requests": dict(sorted(self.counts.items()))}
@@ -259,28 +288,16 @@ class HttpBootServer:
         return response
 
 
-async def run(app: AppContext) -> None:
-    """Serve HTTP boot on ``boot.http_listen:boot.http_port`` until cancelled."""
-    boot = app.config.boot
-    server = HttpBootServer(HttpBootSettings.from_config(app.config), app.index)
-    try:
-        await server.start(boot.http_listen, boot.http_port)
-    except OSError as exc:
-        where = f"{boot.http_listen}:{boot.http_port}"
-        raise ConfigError("boot.http_port", f"cannot listen on {where}: {exc.strerror}") from None
-    app.statistics["http_boot"] = server.statistics
+def service(site: Site) -> HttpBootServer:
+    """Serve HTTP boot on ``boot.http_listen:boot.http_port``.
 
-    async def on_reload(config: Config) -> None:
-        try:
-            server.settings = HttpBootSettings.from_config(config)
-        except ConfigError as exc:
-            log.error("http boot keeps its previous templates: %s", exc)
-
-    hook: Callable[[Config], Awaitable[None]] = on_reload
-    app.reload_hooks.append(hook)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        app.reload_hooks.remove(hook)
-        app.statistics.pop("http_boot", None)
-        await server.stop()
+    Raises:
+        ConfigError: a template file the config names cannot be read.
+    """
+    boot = site.config.boot
+    return HttpBootServer(
+        HttpBootSettings.from_config(site.config),
+        site.index,
+        host=boot.http_listen,
+        port=boot.http_port,
+    )

@@ -41,8 +41,8 @@ from ddi.boot.tftp_session import (
 from ddi.errors import ConfigError, TftpFormatError
 
 if TYPE_CHECKING:
-    from ddi.app import AppContext
     from ddi.config import BootConfig, Config
+    from ddi.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,9 @@ class _Transfer:
 
 
 class TftpServer:
-    """The TFTP listener and its transfers."""
+    """The TFTP listener and its transfers: the ``tftp`` service (``ddi.site.Service``)."""
+
+    name = "tftp"
 
     def __init__(
         self,
@@ -218,7 +220,22 @@ class TftpServer:
         port: int = self._sock.getsockname()[1]
         return port
 
-    def start(self) -> None:
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        """Bind the listening socket; transfers live in callbacks, so ``tg`` gets no task.
+
+        Raises:
+            ConfigError: the address cannot be used (naming ``boot.tftp_port``).
+        """
+        try:
+            self.listen()
+        except OSError as exc:
+            hint = " (needs CAP_NET_BIND_SERVICE)" if exc.errno == errno.EACCES else ""
+            where = f"{self.host}:{self._requested_port}"
+            raise ConfigError(
+                "boot.tftp_port", f"cannot listen on {where}: {exc.strerror}{hint}"
+            ) from None
+
+    def listen(self) -> None:
         """Bind the listening socket. Raises OSError when the address cannot be used."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -232,7 +249,7 @@ class TftpServer:
         self.loop.add_reader(sock.fileno(), self._readable)
         log.info("tftp on %s:%d serving %s", self.host, self.port, self.settings.root)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         for transfer in list(self._transfers.values()):
             transfer.session.abort(Outcome.ABORTED, "server stopping")
             transfer.close()
@@ -241,9 +258,10 @@ class TftpServer:
             self._sock.close()
             self._sock = None
 
-    async def reconfigure(self, settings: TftpSettings) -> None:
-        """New transfers use ``settings``; running ones finish with what they started with."""
-        self.settings = settings
+    async def reload(self, config: Config) -> None:
+        """New transfers use the new ``[boot]`` settings; running ones finish with what they
+        started with. The listening address changes at the next restart."""
+        self.settings = TftpSettings.from_config(config.boot)
 
     def statistics(self) -> dict[str, Any]:
         return {
@@ -386,27 +404,7 @@ class TftpServer:
         transfer.close()
 
 
-async def run(app: AppContext) -> None:
-    """Serve TFTP from ``boot.root`` on ``boot.tftp_listen:boot.tftp_port`` until cancelled."""
-    boot = app.config.boot
-    server = TftpServer(TftpSettings.from_config(boot), host=boot.tftp_listen, port=boot.tftp_port)
-    try:
-        server.start()
-    except OSError as exc:
-        hint = " (needs CAP_NET_BIND_SERVICE)" if exc.errno == errno.EACCES else ""
-        where = f"{boot.tftp_listen}:{boot.tftp_port}"
-        raise ConfigError(
-            "boot.tftp_port", f"cannot listen on {where}: {exc.strerror}{hint}"
-        ) from None
-    app.statistics["tftp"] = server.statistics
-
-    async def on_reload(config: Config) -> None:
-        await server.reconfigure(TftpSettings.from_config(config.boot))
-
-    app.reload_hooks.append(on_reload)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        app.reload_hooks.remove(on_reload)
-        app.statistics.pop("tftp", None)
-        server.close()
+def service(site: Site) -> TftpServer:
+    """Serve TFTP from ``boot.root`` on ``boot.tftp_listen:boot.tftp_port``."""
+    boot = site.config.boot
+    return TftpServer(TftpSettings.from_config(boot), host=boot.tftp_listen, port=boot.tftp_port)

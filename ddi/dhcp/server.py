@@ -50,8 +50,8 @@ from ddi.ipam.allocator import pool_usage
 from ddi.ipam.models import LeaseState
 
 if TYPE_CHECKING:
-    from ddi.app import AppContext
     from ddi.config import Config
+    from ddi.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -159,20 +159,23 @@ class _Listener:
 
 
 class DhcpServer:
-    """The DHCP service of one daemon: build with the app, ``start`` in a TaskGroup, ``close``."""
+    """The DHCP service (``ddi.site.Service``): build from the site, ``start`` in a TaskGroup,
+    ``close``."""
 
-    def __init__(self, app: AppContext, *, clock: Callable[[], float] = time.time) -> None:
-        self.app = app
-        self.config = app.config.dhcp
+    name = "dhcp"
+
+    def __init__(self, site: Site, *, clock: Callable[[], float] = time.time) -> None:
+        self.site = site
+        self.config = site.config.dhcp
         self._clock = clock
         self.engine = DhcpEngine(
             self.config,
-            app.index,
-            profiles=profiles_from_config(app.config.boot),
-            domain=app.config.site.domain,
+            site.index,
+            profiles=profiles_from_config(site.config.boot),
+            domain=site.config.site.domain,
         )
         self.committer = GroupCommitter(
-            app.store,
+            site.store,
             max_batch=self.config.commit_batch,
             max_pending=self.config.queue_size,
             delay=self.config.commit_delay,
@@ -204,7 +207,7 @@ class DhcpServer:
         """``dhcp.interfaces``, else the ``interface`` of every subnet."""
         if self.config.interfaces:
             return list(self.config.interfaces)
-        return sorted({s.interface for s in self.app.index.subnets() if s.interface})
+        return sorted({s.interface for s in self.site.index.subnets() if s.interface})
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
         self._loop = asyncio.get_running_loop()
@@ -501,7 +504,7 @@ class DhcpServer:
     async def _maintain(self) -> None:
         while True:
             try:
-                changes = await self.app.store.expire_leases(self._clock())
+                changes = await self.site.store.expire_leases(self._clock())
             except Exception:  # a store failure must not end DHCP; logged, counted
                 log.exception("expiring leases failed")
                 metrics.INTERNAL_ERRORS.labels(area="dhcp").inc()
@@ -513,7 +516,7 @@ class DhcpServer:
             await asyncio.sleep(self.config.expire_interval)
 
     def refresh_gauges(self) -> None:
-        index = self.app.index
+        index = self.site.index
         now = self._clock()
         leases = list(index.leases())
         by_state = dict.fromkeys(LeaseState, 0)
@@ -534,17 +537,5 @@ def _nothing() -> None:
     return None
 
 
-async def run(app: AppContext) -> None:
-    """Serve DHCP until cancelled."""
-    async with asyncio.TaskGroup() as tg:
-        server = DhcpServer(app)
-        app.statistics["dhcp"] = server.statistics
-        app.reload_hooks.append(server.reload)
-        try:
-            await server.start(tg)
-            await asyncio.Event().wait()
-        finally:
-            await server.close()
-            with contextlib.suppress(ValueError):
-                app.reload_hooks.remove(server.reload)
-            app.statistics.pop("dhcp", None)
+def service(site: Site) -> DhcpServer:
+    return DhcpServer(site)

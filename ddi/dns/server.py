@@ -57,8 +57,8 @@ from ddi.heap import release_free_memory
 from ddi.ipam.models import Change
 
 if TYPE_CHECKING:
-    from ddi.app import AppContext
     from ddi.config import Config
+    from ddi.site import Site
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +136,14 @@ def _client_ip(addr: Any) -> IPv4Address | None:
 
 
 class DnsServer:
-    """The DNS service of one daemon: build with the app, ``start`` in a TaskGroup, ``close``."""
+    """The DNS service (``ddi.site.Service``): build from the site, ``start`` in a TaskGroup,
+    ``close``."""
+
+    name = "dns"
 
     def __init__(
         self,
-        app: AppContext,
+        app: Site,
         *,
         clock: Callable[[], float] = time.time,
         udp_slots: int = UDP_SLOTS,
@@ -761,17 +764,5 @@ def _fmt(addresses: Sequence[tuple[str, int]]) -> str:
     return ", ".join(f"{h}:{p}" for h, p in addresses)
 
 
-async def run(app: AppContext) -> None:
-    """Serve DNS until cancelled."""
-    async with asyncio.TaskGroup() as tg:
-        server = DnsServer(app)
-        app.statistics["dns"] = server.statistics
-        app.reload_hooks.append(server.reload)
-        try:
-            await server.start(tg)
-            await asyncio.Event().wait()
-        finally:
-            await server.close()
-            with contextlib.suppress(ValueError):
-                app.reload_hooks.remove(server.reload)
-            app.statistics.pop("dns", None)
+def service(site: Site) -> DnsServer:
+    return DnsServer(site)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 
 from ddi.api import build_app
-from ddi.app import AppContext, reload, serve
+from ddi.app import App, _close_services, reload, serve
 from ddi.cli.client import ApiClient, Unreachable
 from ddi.config import Config, load_config
-from tests.app_context import app_context
+from ddi.site import open_site
 
 SITE = """\
 [site]
@@ -45,6 +46,30 @@ enabled = false
 HOST = {"mac": "52:54:00:00:02:01", "ip": "198.18.0.20", "hostname": "web1"}
 
 
+@dataclass
+class FakeService:
+    """A ``ddi.site.Service`` whose statistics and reload the test chooses."""
+
+    name: str
+    snapshot: Callable[[], Mapping[str, Any]] = dict
+    on_reload: Callable[[Config], Awaitable[None]] | None = None
+    on_close: Callable[[str], None] | None = None
+
+    async def start(self, tg: asyncio.TaskGroup) -> None:
+        pass
+
+    async def close(self) -> None:
+        if self.on_close is not None:
+            self.on_close(self.name)
+
+    async def reload(self, config: Config) -> None:
+        if self.on_reload is not None:
+            await self.on_reload(config)
+
+    def statistics(self) -> Mapping[str, Any]:
+        return self.snapshot()
+
+
 def write_config(tmp_path: Path, text: str = SITE) -> Config:
     path = tmp_path / "site.toml"
     path.write_text(text)
@@ -52,10 +77,10 @@ def write_config(tmp_path: Path, text: str = SITE) -> Config:
 
 
 @pytest_asyncio.fixture
-async def context(tmp_path: Path) -> AsyncIterator[AppContext]:
+async def context(tmp_path: Path) -> AsyncIterator[App]:
     config = write_config(tmp_path)
-    async with app_context(config, database=tmp_path / "ddi.sqlite") as context:
-        yield context
+    async with open_site(config, store_path=tmp_path / "ddi.sqlite") as site:
+        yield App(site)
 
 
 async def _boom(request: web.Request) -> web.Response:
@@ -63,7 +88,7 @@ async def _boom(request: web.Request) -> web.Response:
 
 
 @pytest_asyncio.fixture
-async def client(context: AppContext) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+async def client(context: App) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     app = build_app(context)
     app.router.add_get("/test/boom", _boom)
     async with TestClient(TestServer(app)) as test_client:
@@ -168,20 +193,20 @@ async def test_malformed_requests_are_400(
 
 @pytest.mark.asyncio
 async def test_dry_run_answers_seq_0_and_writes_nothing(
-    client: TestClient[web.Request, web.Application], context: AppContext
+    client: TestClient[web.Request, web.Application], context: App
 ) -> None:
-    before = await context.store.last_seq()
+    before = await context.site.store.last_seq()
     status, body = await call(client, "POST", "/v1/hosts", {**HOST, "dry_run": True})
     assert status == 200
     assert body["dry_run"] is True
     assert body["change"]["seq"] == 0
-    assert await context.store.hosts() == []
-    assert await context.store.last_seq() == before
+    assert await context.site.store.hosts() == []
+    assert await context.site.store.last_seq() == before
 
 
 @pytest.mark.asyncio
 async def test_patch_and_delete_record_actor_and_reason(
-    client: TestClient[web.Request, web.Application], context: AppContext
+    client: TestClient[web.Request, web.Application], context: App
 ) -> None:
     await call(client, "POST", "/v1/hosts", HOST)
     status, body = await call(
@@ -238,7 +263,7 @@ async def test_requests_are_counted_by_route_template(
 
 
 @pytest.mark.asyncio
-async def test_token_gate(context: AppContext) -> None:
+async def test_token_gate(context: App) -> None:
     async with TestClient(TestServer(build_app(context, token="t0k"))) as gated:
         status, body = await call(gated, "GET", "/v1/hosts")
         assert (status, body["error"]) == (401, "unauthorized")
@@ -252,13 +277,13 @@ async def test_token_gate(context: AppContext) -> None:
 
 @pytest.mark.asyncio
 async def test_status_reports_each_area_and_survives_a_broken_one(
-    client: TestClient[web.Request, web.Application], context: AppContext
+    client: TestClient[web.Request, web.Application], context: App
 ) -> None:
     def broken() -> dict[str, Any]:
         raise ZeroDivisionError
 
-    context.statistics["dhcp"] = lambda: {"offers": 3}
-    context.statistics["zz"] = broken
+    context.services["dhcp"] = FakeService("dhcp", lambda: {"offers": 3})
+    context.services["zz"] = FakeService("zz", broken)
     status, body = await call(client, "GET", "/v1/status")
     assert status == 200
     assert body["site"] == "apitest"
@@ -269,7 +294,7 @@ async def test_status_reports_each_area_and_survives_a_broken_one(
 
 @pytest.mark.asyncio
 async def test_reload_applies_a_valid_config_and_keeps_the_old_on_error(
-    context: AppContext, tmp_path: Path
+    context: App, tmp_path: Path
 ) -> None:
     seen: list[Config] = []
 
@@ -279,11 +304,12 @@ async def test_reload_applies_a_valid_config_and_keeps_the_old_on_error(
     async def broken_hook(config: Config) -> None:
         raise RuntimeError("hook bug")
 
-    context.reload_hooks += [broken_hook, hook]
-    old = context.config
+    context.services["broken"] = FakeService("broken", on_reload=broken_hook)
+    context.services["ok"] = FakeService("ok", on_reload=hook)
+    old = context.site.config
     old.path.write_text(SITE + "\n[other]\n")
     assert not await reload(context)
-    assert context.config is old
+    assert context.site.config is old
     assert seen == []
 
     old.path.write_text(
@@ -294,11 +320,30 @@ async def test_reload_applies_a_valid_config_and_keeps_the_old_on_error(
     )
     errors = metric("ddi_internal_errors_total", area="reload")
     assert await reload(context)
-    assert [s.name for s in context.config.subnets] == ["lan", "b"]
-    assert {s.name for s in await context.store.subnets()} == {"lan", "b"}
-    assert len(context.index.subnets()) == 2
-    assert seen == [context.config]
+    assert [s.name for s in context.site.config.subnets] == ["lan", "b"]
+    assert {s.name for s in await context.site.store.subnets()} == {"lan", "b"}
+    assert len(context.site.index.subnets()) == 2
+    assert seen == [context.site.config]
     assert metric("ddi_internal_errors_total", area="reload") == errors + 1
+
+
+@pytest.mark.asyncio
+async def test_services_close_last_first_each_despite_a_failing_one(
+    context: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    closed: list[str] = []
+
+    def close(name: str) -> None:
+        closed.append(name)
+        if name == "dns":
+            raise RuntimeError("close bug")
+
+    services = [FakeService(name, on_close=close) for name in ("dhcp", "dns", "tftp")]
+    context.services.update((s.name, s) for s in services)
+    await _close_services(context, services)
+    assert closed == ["tftp", "dns", "dhcp"]
+    assert context.services == {}
+    assert "closing dns failed" in caplog.text
 
 
 @pytest.mark.asyncio

@@ -20,10 +20,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ddi.api import build_app
-from ddi.app import AppContext
+from ddi.app import App
 from ddi.config import load_config
 from ddi.ipam.models import Op
-from tests.app_context import app_context
+from ddi.site import open_site
 
 SITE = """\
 [site]
@@ -47,15 +47,15 @@ Client = TestClient[web.Request, web.Application]
 
 
 @pytest_asyncio.fixture
-async def context(tmp_path: Path) -> AsyncIterator[AppContext]:
+async def context(tmp_path: Path) -> AsyncIterator[App]:
     (tmp_path / "site.toml").write_text(SITE)
     config = load_config(tmp_path / "site.toml")
-    async with app_context(config, database=tmp_path / "ddi.sqlite") as context:
-        yield context
+    async with open_site(config, store_path=tmp_path / "ddi.sqlite") as site:
+        yield App(site)
 
 
 @pytest_asyncio.fixture
-async def client(context: AppContext) -> AsyncIterator[Client]:
+async def client(context: App) -> AsyncIterator[Client]:
     async with TestClient(TestServer(build_app(context))) as test_client:
         yield test_client
 
@@ -68,18 +68,18 @@ async def call(client: Client, method: str, path: str, body: Any = None) -> tupl
 
 @pytest.mark.asyncio
 async def test_patch_with_nothing_changing_answers_change_null(
-    client: Client, context: AppContext
+    client: Client, context: App
 ) -> None:
     status, _ = await call(client, "POST", "/v1/hosts", HOST)
     assert status == 201
-    seq = await context.store.last_seq()
+    seq = await context.site.store.last_seq()
     fields = {"hostname": "web1", "mac": "52:54:00:00:02:01", "boot": None, "dhcp": None}
     status, body = await call(client, "PATCH", "/v1/hosts/web1", {"fields": fields})
     assert status == 200
     assert body["change"] is None
     assert body["host"]["version"] == 1
     assert body["dry_run"] is False
-    assert await context.store.last_seq() == seq
+    assert await context.site.store.last_seq() == seq
     status, body = await call(client, "PATCH", "/v1/hosts/web1", {"fields": {"boot_file": "x"}})
     assert status == 200
     assert body["change"]["image"]["version"] == 2
@@ -107,7 +107,7 @@ print(json.dumps({"status": response.status, "body": json.loads(response.read())
 
 
 @pytest_asyncio.fixture
-async def unix_socket(context: AppContext) -> AsyncIterator[Path]:
+async def unix_socket(context: App) -> AsyncIterator[Path]:
     """The API on a unix socket in a folder every account may enter."""
     folder = Path(tempfile.mkdtemp(prefix="ddi-actor-"))
     os.chmod(folder, 0o755)
@@ -155,7 +155,7 @@ async def test_root_on_the_unix_socket_may_act_for_a_named_user(unix_socket: Pat
 
 @pytest.mark.asyncio
 async def test_another_account_on_the_unix_socket_cannot_claim_a_name(
-    unix_socket: Path, context: AppContext
+    unix_socket: Path, context: App
 ) -> None:
     if os.geteuid() != 0 or not HAS_SYSTEM_PYTHON:
         pytest.skip("needs root (to run a client as nobody) and /usr/bin/python3")
@@ -171,12 +171,12 @@ async def test_another_account_on_the_unix_socket_cannot_claim_a_name(
         answer = json.loads(result.stdout)
         assert answer["status"] == 201, answer
         assert answer["body"]["change"]["actor"] == nobody
-    assert [c.actor for c in await context.store.changes(after=1)] == [nobody] * 3
+    assert [c.actor for c in await context.site.store.changes(after=1)] == [nobody] * 3
 
 
 @pytest.mark.asyncio
 async def test_tcp_listener_records_the_token_and_prefixes_a_named_actor(
-    context: AppContext,
+    context: App,
 ) -> None:
     headers = {"Authorization": "Bearer t0k"}
     async with TestClient(TestServer(build_app(context, token="t0k"))) as tcp:
@@ -198,14 +198,14 @@ async def test_tcp_listener_records_the_token_and_prefixes_a_named_actor(
 
 @pytest.mark.asyncio
 async def test_claiming_central_over_tcp_cannot_change_a_central_owned_host(
-    context: AppContext,
+    context: App,
 ) -> None:
     image = {**host_body(60), "id": "c" * 32}
-    assert await context.store.apply_central_host(Op.UPSERT, image) is None
+    assert await context.site.store.apply_central_host(Op.UPSERT, image) is None
     headers = {"Authorization": "Bearer t0k"}
     async with TestClient(TestServer(build_app(context, token="t0k"))) as tcp:
         body = json.dumps({"fields": {"boot_file": "x"}, "actor": "central"})
         async with tcp.patch("/v1/hosts/h60", data=body, headers=headers) as response:
             answer = await response.json()
     assert (response.status, answer["field"]) == (422, "owner")
-    assert (await context.store.find_host("h60")).boot_file is None
+    assert (await context.site.store.find_host("h60")).boot_file is None

@@ -66,12 +66,12 @@ async def server(tmp_path: Path) -> AsyncIterator[HttpBootServer]:
         ),
         profiles={"ipxe.efi": "rack"},
     )
-    srv = HttpBootServer(settings, index)
-    await srv.start("127.0.0.1", 0)
+    srv = HttpBootServer(settings, index, host="127.0.0.1", port=0)
+    await srv.listen()
     try:
         yield srv
     finally:
-        await srv.stop()
+        await srv.close()
 
 
 async def fetch(*args: str) -> tuple[int, bytes, bytes]:

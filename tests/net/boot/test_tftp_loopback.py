@@ -61,11 +61,11 @@ async def server(boot_root: Path) -> AsyncIterator[TftpServer]:
     limits = TransferLimits(timeout=0.3, retries=3, max_windowsize=64)
     settings = TftpSettings(root=boot_root, limits=limits, max_transfers=8)
     srv = TftpServer(settings, host="127.0.0.1", port=0)
-    srv.start()
+    srv.listen()
     try:
         yield srv
     finally:
-        srv.close()
+        await srv.close()
 
 
 async def run(*argv: str, cwd: Path, limit: float = 60.0) -> tuple[int, str]:
@@ -304,7 +304,7 @@ async def test_client_that_vanishes_times_out_and_frees_its_slot(server: TftpSer
 async def test_requests_beyond_the_transfer_limit_get_busy(boot_root: Path) -> None:
     settings = TftpSettings(root=boot_root, limits=TransferLimits(timeout=5.0), max_transfers=1)
     srv = TftpServer(settings, host="127.0.0.1", port=0)
-    srv.start()
+    srv.listen()
     rrq = encode_request(Request(opcode=Opcode.RRQ, filename="big.bin", mode="octet"))
     try:
         with (
@@ -321,5 +321,5 @@ async def test_requests_beyond_the_transfer_limit_get_busy(boot_root: Path) -> N
             assert busy == Error(code=ErrorCode.NOT_DEFINED, message="server busy, try again later")
             assert srv.statistics()["active"] == 1
     finally:
-        srv.close()
+        await srv.close()
     assert srv.statistics()["requests"] == {"busy": 1, "aborted": 1}

@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 
 from ddi import metrics
-from ddi.app import AppContext
 from ddi.config import Config, parse_config
 from ddi.dhcp import server as dhcp_server
 from ddi.dhcp.options import MessageType, OptionCode
 from ddi.dhcp.packet import BOOTREQUEST, DhcpPacket, decode_packet, encode_packet
 from ddi.ipam.models import Lease, LeaseState
 from ddi.ipam.store import Store
-from tests.app_context import app_context
+from ddi.site import Site, open_site
+from tests.serving import started
 
 DOMAIN = "site.example"
 RELAY_INFO = bytes([1, 4]) + b"lo-1" + bytes([19, 0])
@@ -58,7 +58,7 @@ def make_config(tmp_path: Path, port: int, **dhcp: Any) -> Config:
 
 @dataclass
 class Running:
-    app: AppContext
+    app: Site
     store: Store
     server: dhcp_server.DhcpServer
     port: int
@@ -66,22 +66,13 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running(cfg: Config, store_type: type[Store] = Store) -> AsyncIterator[Running]:
-    async with app_context(cfg, store_type=store_type) as app:
+    async with open_site(cfg, store_type=store_type) as app:
         store = app.store
-        task = asyncio.create_task(dhcp_server.run(app))
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if "dhcp" in app.statistics and app.statistics["dhcp"]()["interfaces"]:
-                break
-        else:
-            raise RuntimeError("dhcp service did not start")
-        server = app.statistics["dhcp"].__self__  # type: ignore[attr-defined]
-        try:
+        server = dhcp_server.service(app)
+        async with started(server):
+            if not server.statistics()["interfaces"]:
+                raise RuntimeError("dhcp service did not start")
             yield Running(app=app, store=store, server=server, port=cfg.dhcp.port)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 class Relay:
@@ -286,9 +277,10 @@ async def test_unknown_interface_refuses_to_start(tmp_path: Path, relay_port: in
     from ddi.errors import ConfigError
 
     cfg = make_config(tmp_path, relay_port, interfaces=["nosuch0"])
-    async with app_context(cfg) as app:
+    async with open_site(cfg) as app:
         with pytest.raises(ExceptionGroup) as info:
-            await dhcp_server.run(app)
+            async with started(dhcp_server.service(app)):
+                pass
         assert info.group_contains(ConfigError)
 
 

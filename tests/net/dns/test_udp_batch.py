@@ -21,7 +21,7 @@ from ddi.dns import udp_batch
 from ddi.dns.server import DnsServer
 from ddi.dns.zone import label
 from ddi.ipam.models import Host, Record
-from tests.app_context import app_context
+from ddi.site import open_site
 
 needs_batch = pytest.mark.skipif(not udp_batch.AVAILABLE, reason=udp_batch.UNAVAILABLE_REASON)
 PATHS = [pytest.param(64, id="recvmmsg", marks=needs_batch), pytest.param(0, id="recvfrom")]
@@ -142,7 +142,7 @@ def test_a_datagram_longer_than_its_slot_is_flagged_truncated(
 
 @contextlib.asynccontextmanager
 async def serving(cfg: Config, **options: Any) -> AsyncIterator[DnsServer]:
-    async with app_context(cfg) as app:
+    async with open_site(cfg) as app:
         await app.store.add_host(
             Host(id="", ip=IPv4Address("198.18.0.10"), hostname="web", mac="52:54:00:00:00:01"),
             actor="t",

@@ -1,0 +1,36 @@
+"""One service run on its own, as ``ddi.app.serve`` runs each: started in a TaskGroup, then,
+on the way out, the group's tasks cancelled and the service closed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from ddi.site import Service
+
+
+@contextlib.asynccontextmanager
+async def started(service: Service) -> AsyncIterator[None]:
+    """Start ``service``; a start that fails raises here (as the TaskGroup's exception group)."""
+    ready = asyncio.get_running_loop().create_future()
+
+    async def run() -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                await service.start(tg)
+                ready.set_result(None)
+                await asyncio.Event().wait()
+        finally:
+            await service.close()
+
+    task = asyncio.create_task(run())
+    await asyncio.wait([ready, task], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
