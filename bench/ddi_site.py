@@ -40,7 +40,7 @@ collapsed stacks there (RSS figures are then py-spy's, not ddi's)."""
 
 
 SERVICES = {
-    "dns": ("ddi.dns.server", "dns.server.run("),
+    "dns": ("ddi.dns.server", "dns.server.service("),
     "dhcp": ("ddi.dhcp.server", "dhcp.server.run("),
     "sync": ("sync.agent", "agent.run("),
     "central": ("sync.central", ""),

@@ -48,6 +48,7 @@ from ddi.ipam.models import Change
 from ddi.ipam.store import Store
 from ddi.ipam.views import IpamIndex
 from ddi.sdnotify import Notifier, run_watchdog, watchdog_interval
+from ddi.site import Service, Site
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ def _start_services(tg: asyncio.TaskGroup, app: AppContext) -> None:
     if config.dhcp.enabled:
         tg.create_task(ddi.dhcp.server.run(app), name="dhcp")
     if config.dns.enabled:
-        tg.create_task(ddi.dns.server.run(app), name="dns")
+        tg.create_task(_serve(app, ddi.dns.server.service(_site(app))), name="dns")
     if config.sync is not None:
         # Loaded here: a site without [sync] does not carry its HTTP client and signatures.
         import sync.agent
@@ -162,6 +163,33 @@ def _start_services(tg: asyncio.TaskGroup, app: AppContext) -> None:
         tg.create_task(ddi.boot.tftp.run(app), name="tftp")
     if config.boot.http_enabled:
         tg.create_task(ddi.boot.http.run(app), name="http_boot")
+
+
+def _site(app: AppContext) -> Site:
+    """The ``Site`` a ``Service`` is built from, over the context's store and index."""
+    return Site(
+        config=app.config,
+        store=app.store,
+        index=app.index,
+        store_path=app.store_path or app.config.site.data_dir / STORE_FILE,
+    )
+
+
+async def _serve(app: AppContext, service: Service) -> None:
+    """Run ``service`` until cancelled, with its statistics and reload hooked into ``app``."""
+    app.statistics[service.name] = service.statistics
+    app.reload_hooks.append(service.reload)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            try:
+                await service.start(tg)
+                await asyncio.Event().wait()
+            finally:
+                await service.close()
+    finally:
+        with contextlib.suppress(ValueError):
+            app.reload_hooks.remove(service.reload)
+        app.statistics.pop(service.name, None)
 
 
 def _services_enabled(old: Config, new: Config) -> list[tuple[str, bool, bool]]:

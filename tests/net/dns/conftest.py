@@ -16,11 +16,10 @@ from typing import Any
 
 import pytest
 
-from ddi.app import AppContext
 from ddi.config import Config, parse_config
 from ddi.dns import server as dns_server
 from ddi.ipam.store import Store
-from tests.app_context import app_context
+from ddi.site import Site, open_site
 
 DOMAIN = "site.example"
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMw=="
@@ -72,7 +71,7 @@ def config(tmp_path: Path, port: int, **dns: Any) -> Config:
 
 @dataclass
 class Running:
-    app: AppContext
+    site: Site
     store: Store
     port: int
     server: dns_server.DnsServer
@@ -86,22 +85,14 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running(cfg: Config, port: int) -> AsyncIterator[Running]:
-    async with app_context(cfg) as app:
-        store = app.store
-        task = asyncio.create_task(dns_server.run(app))
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if "dns" in app.statistics and app.statistics["dns"]()["listen"]:
-                break
-        else:
-            raise RuntimeError("dns service did not start")
-        server = app.statistics["dns"].__self__  # type: ignore[attr-defined]
+    async with open_site(cfg, actor="test") as site, asyncio.TaskGroup() as tg:
+        server = dns_server.service(site)
         try:
-            yield Running(app=app, store=store, port=port, server=server)
+            await server.start(tg)
+            assert server.statistics()["listen"]
+            yield Running(site=site, store=site.store, port=port, server=server)
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await server.close()
 
 
 async def dig(r: Running, *args: str) -> str:
