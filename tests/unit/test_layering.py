@@ -37,8 +37,13 @@ PURE: dict[str, set[str]] = {
     "ddi.dns.cache": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.tsig": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.xfr": {"ddi.dns.server", "ddi.dns.forward"},
-    "ddi.dns.responder": {"ddi.dns.server", "ddi.dns.tcp", "ddi.dns.notify", "ddi.dns.forward",
-                          "ddi.dns.counting"},  # fmt: skip
+    "ddi.dns.responder": {
+        "ddi.dns.server",
+        "ddi.dns.tcp",
+        "ddi.dns.notify",
+        "ddi.dns.forward",
+        "ddi.dns.counting",
+    },  # fmt: skip
     "sync.protocol": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
     "sync.signing": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
     "sync.admission": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
