@@ -43,7 +43,7 @@ PURE: dict[str, set[str]] = {
         "ddi.dns.notify",
         "ddi.dns.forward",
         "ddi.dns.counting",
-    },  # fmt: skip
+    },
     "sync.protocol": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
     "sync.signing": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
     "sync.admission": {"ddi.ipam.store", "sync.agent", "sync.central", "sync.central_store"},
