@@ -193,6 +193,8 @@ _OPT = int(QType.OPT)
 _CNAME = int(QType.CNAME)
 _IN = int(QClass.IN)
 _NXDOMAIN = int(Rcode.NXDOMAIN)
+_TO_QUESTION = write_name((), HEADER.size)
+"""A compression pointer to the question's name."""
 
 
 Decision = Answer | Forward | Transfer | Drop
@@ -321,7 +323,7 @@ class DnsEngine:
             data[12:qend],
         ]
         for rr in answers:
-            out.append(b"\xc0\x0c")  # RFC 1035 §4.1.4: the owner is the question's name
+            out.append(_TO_QUESTION)  # RFC 1035 §4.1.4: the owner is the question's name
             out.append(rr_tail(rr))
         if authority is not None:
             out.append(_suffix_pointer(labels, zone.origin))

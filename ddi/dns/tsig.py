@@ -17,30 +17,19 @@ Rules:
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ddi.dns.wire import HEADER, QClass, QType, read_name, text_labels, write_name
+from ddi.dns.wire import HEADER, QClass, QType, TsigError, read_name, text_labels, write_name
 from ddi.errors import DnsFormatError
 
-TSIG_TYPE = QType.TSIG
-CLASS_ANY = QClass.ANY
 ALGORITHM = "hmac-sha256"
 DEFAULT_FUDGE = 300
 _RR_FIXED = struct.Struct("!HHIH")
 _TIMERS = struct.Struct("!HIH")  # 48-bit time signed as (high 16, low 32), then fudge
-
-
-class TsigError(enum.IntEnum):
-    NOERROR = 0
-    BADSIG = 16
-    BADKEY = 17
-    BADTIME = 18
-    BADTRUNC = 22
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,10 +103,10 @@ def find_tsig(data: bytes) -> TsigRecord | None:
         pos += _RR_FIXED.size + rdlength
         if pos > len(data):
             raise DnsFormatError("truncated rdata")
-        if rtype == TSIG_TYPE and i != total - 1:
+        if rtype == QType.TSIG and i != total - 1:
             raise DnsFormatError("TSIG is not the last record (RFC 8945 §5.1)")
         last_start, last_type = start, rtype
-    if last_type != TSIG_TYPE:
+    if last_type != QType.TSIG:
         return None
     key_name, pos = _read_name(data, last_start)
     rtype, rclass, _, rdlength = _RR_FIXED.unpack_from(data, pos)
@@ -137,7 +126,7 @@ def find_tsig(data: bytes) -> TsigRecord | None:
         pos += other_len
     except struct.error:
         raise DnsFormatError("truncated TSIG rdata") from None
-    if pos != end or len(mac) != mac_size or len(other) != other_len or rclass != CLASS_ANY:
+    if pos != end or len(mac) != mac_size or len(other) != other_len or rclass != QClass.ANY:
         raise DnsFormatError("malformed TSIG rdata")
     return TsigRecord(
         key_name=key_name,
@@ -167,7 +156,7 @@ def _variables(
         return timers
     return (
         encode_name(key_name)
-        + struct.pack("!HI", CLASS_ANY, 0)
+        + struct.pack("!HI", QClass.ANY, 0)
         + encode_name(ALGORITHM)
         + timers
         + struct.pack("!HH", error, len(other))
@@ -229,7 +218,7 @@ def verify(
 def _append(data: bytes, key_name: str, rdata: bytes) -> bytes:
     msg_id, flags, qd, an, ns, ar = HEADER.unpack_from(data)
     head = HEADER.pack(msg_id, flags, qd, an, ns, ar + 1)
-    rr = encode_name(key_name) + _RR_FIXED.pack(TSIG_TYPE, CLASS_ANY, 0, len(rdata)) + rdata
+    rr = encode_name(key_name) + _RR_FIXED.pack(QType.TSIG, QClass.ANY, 0, len(rdata)) + rdata
     return head + data[HEADER.size :] + rr
 
 

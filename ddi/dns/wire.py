@@ -47,6 +47,16 @@ class Rcode(enum.IntEnum):
     BADVERS = 16
 
 
+class TsigError(enum.IntEnum):
+    """The TSIG RR's error field (RFC 8945 §3): extended rcodes of a TSIG failure."""
+
+    NOERROR = 0
+    BADSIG = 16
+    BADKEY = 17
+    BADTIME = 18
+    BADTRUNC = 22
+
+
 class Opcode(enum.IntEnum):
     QUERY = 0
     IQUERY = 1

@@ -12,7 +12,7 @@ from ddi.dns import tsig
 from ddi.dns.cache import AnswerCache
 from ddi.dns.engine import LOCAL, Client, Reason, Transport
 from ddi.dns.responder import Drop, Forward, Reply, Responder, Transfer
-from ddi.dns.wire import QType, Rcode, decode_message
+from ddi.dns.wire import QType, Rcode, TsigError, decode_message
 from ddi.dns.zone import label
 
 UDP, TCP = Transport.UDP, Transport.TCP
@@ -165,6 +165,6 @@ def test_bad_signature_is_notauth_with_the_failure(responder: Responder) -> None
     result = responder.respond(signed, SITE, UDP, NOW)
     assert isinstance(result, Reply)
     assert result.tsig_failure is not None
-    assert result.tsig_failure.error is tsig.TsigError.BADSIG
+    assert result.tsig_failure.error is TsigError.BADSIG
     assert decode_message(result.data).header.rcode == Rcode.NOTAUTH
     assert (result.qtype, result.decision) == (None, None)
