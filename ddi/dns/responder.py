@@ -20,6 +20,8 @@ the answer-cache lookup, inline and call ``resolve`` on a miss):
 5. Decoded (FORMERR when it does not parse, dropped when it is a response), resolved by the
    engine, encoded; cached when the engine marks the answer cacheable.
 
+``build`` makes one from the config and the IPAM view: zones, engine rules, TSIG keys.
+
 Pure: no sockets, no clock (``now`` is an argument), no randomness. Its own state is the answer
 cache and the ``decoded`` count.
 """
@@ -29,8 +31,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import Any
 
+from ddi.config import Config
 from ddi.dns import tsig, xfr
 from ddi.dns.cache import AnswerCache
 from ddi.dns.engine import (
@@ -38,6 +42,7 @@ from ddi.dns.engine import (
     Answer,
     Client,
     DnsEngine,
+    EngineSettings,
     Reason,
     Transport,
     qtype_label,
@@ -56,10 +61,22 @@ from ddi.dns.wire import (
     error_response,
     pack,
 )
-from ddi.dns.zone import Zones
+from ddi.dns.zone import Zones, ZoneSettings, ZoneSource
 from ddi.errors import DnsFormatError
 
-__all__ = ["LOCAL", "Client", "Drop", "Forward", "Reply", "Responder", "Result", "Transfer"]
+__all__ = [
+    "LOCAL",
+    "Client",
+    "Drop",
+    "Forward",
+    "Reply",
+    "Responder",
+    "Result",
+    "Transfer",
+    "build",
+    "engine_settings",
+    "zone_settings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +275,56 @@ class Responder:
             if answer.cacheable:
                 self.cache.put(transport, data, wire, qtype=qtype, rcode=rcode)
         return Reply(data=wire, qtype=qtype, rcode=rcode, decision=answer.reason)
+
+
+def zone_settings(config: Config) -> ZoneSettings:
+    dns = config.dns
+    domain = config.site.domain
+    ns_name = dns.ns_name if "." in dns.ns_name else f"{dns.ns_name}.{domain}"
+    ns_address = dns.ns_address
+    if ns_address is None:
+        for host, _ in dns.listen:
+            addr = ip_address(host)
+            if isinstance(addr, IPv4Address) and not addr.is_unspecified:
+                ns_address = addr
+                break
+    return ZoneSettings(
+        domain=domain,
+        ns_name=ns_name,
+        ns_address=ns_address,
+        ttl=dns.ttl,
+        journal_size=dns.journal_size,
+    )
+
+
+def engine_settings(config: Config) -> EngineSettings:
+    dns = config.dns
+    recursion_from = dns.recursion_from or (
+        *(s.cidr for s in config.subnets),
+        IPv4Network("127.0.0.0/8"),
+    )
+    return EngineSettings(
+        forwarding=bool(dns.forwarders),
+        recursion_from=tuple(recursion_from),
+        allow_transfer=tuple(dns.allow_transfer),
+        edns_udp_size=dns.edns_udp_size,
+    )
+
+
+def tsig_keys(config: Config) -> dict[str, tsig.TsigKey]:
+    return {
+        k.name: tsig.TsigKey(name=k.name, secret=k.secret) for k in config.dns.tsig_keys.values()
+    }
+
+
+def build(config: Config, source: ZoneSource, *, serial: int, cache: AnswerCache) -> Responder:
+    """The responder of ``config``: zones built from ``source`` (starting at ``serial``), the
+    engine's rules, the TSIG keys, around ``cache`` (emptied: its answers came from the zones
+    this build replaces)."""
+    zones = Zones(zone_settings(config), source, serial=serial)
+    responder = Responder(DnsEngine(engine_settings(config), zones), tsig_keys(config), cache)
+    cache.invalidate()
+    return responder
 
 
 def _servfail(query: Any) -> bytes:

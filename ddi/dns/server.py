@@ -26,20 +26,19 @@ import logging
 import socket
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import Any
 
 from ddi import metrics
 from ddi.config import Config
-from ddi.dns import tsig, udp_batch
+from ddi.dns import udp_batch
 from ddi.dns.cache import AnswerCache, CachedAnswer
 from ddi.dns.counting import count
-from ddi.dns.engine import Client, DnsEngine, EngineSettings, Transport
+from ddi.dns.engine import Client, Transport
 from ddi.dns.forward import Forwarder
 from ddi.dns.notify import NotifySender
-from ddi.dns.responder import Drop, Forward, Reply, Responder, Result
+from ddi.dns.responder import Drop, Forward, Reply, Responder, Result, build
 from ddi.dns.tcp import TcpListener
-from ddi.dns.zone import Zone, Zones, ZoneSettings
+from ddi.dns.zone import Zone, Zones
 from ddi.errors import ConfigError
 from ddi.heap import release_free_memory
 from ddi.ipam.models import Change
@@ -57,46 +56,6 @@ UDP_SLOT_SIZE = 4096
 reply is sent on its own."""
 MAX_FORWARDS_IN_FLIGHT = 1024
 UDP = Transport.UDP
-
-
-def zone_settings(config: Config) -> ZoneSettings:
-    dns = config.dns
-    domain = config.site.domain
-    ns_name = dns.ns_name if "." in dns.ns_name else f"{dns.ns_name}.{domain}"
-    ns_address = dns.ns_address
-    if ns_address is None:
-        for host, _ in dns.listen:
-            addr = ip_address(host)
-            if isinstance(addr, IPv4Address) and not addr.is_unspecified:
-                ns_address = addr
-                break
-    return ZoneSettings(
-        domain=domain,
-        ns_name=ns_name,
-        ns_address=ns_address,
-        ttl=dns.ttl,
-        journal_size=dns.journal_size,
-    )
-
-
-def engine_settings(config: Config) -> EngineSettings:
-    dns = config.dns
-    recursion_from = dns.recursion_from or (
-        *(s.cidr for s in config.subnets),
-        IPv4Network("127.0.0.0/8"),
-    )
-    return EngineSettings(
-        forwarding=bool(dns.forwarders),
-        recursion_from=tuple(recursion_from),
-        allow_transfer=tuple(dns.allow_transfer),
-        edns_udp_size=dns.edns_udp_size,
-    )
-
-
-def tsig_keys(config: Config) -> dict[str, tsig.TsigKey]:
-    return {
-        k.name: tsig.TsigKey(name=k.name, secret=k.secret) for k in config.dns.tsig_keys.values()
-    }
 
 
 class DnsServer:
@@ -170,10 +129,8 @@ class DnsServer:
         log.info("dns serving %s on %s", origins, _fmt(self.addresses))
 
     def _build(self, config: Config, serial: int) -> Responder:
-        zones = Zones(zone_settings(config), self.site.index, serial=serial)
-        engine = DnsEngine(engine_settings(config), zones)
-        responder = self.responder = Responder(engine, tsig_keys(config), self.cache)
-        self.cache.invalidate()
+        responder = self.responder = build(config, self.site.index, serial=serial, cache=self.cache)
+        zones = responder.zones
         self._set_serial_gauges(zones, zones.zones)
         release_free_memory()  # the build's temporaries (and a replaced zone set)
         return responder
