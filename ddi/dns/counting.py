@@ -7,7 +7,7 @@ import logging
 from ddi import metrics
 from ddi.dns.responder import Client, Drop, Forward, Reply, Result, Transfer
 
-log = logging.getLogger("ddi.dns.server")
+log = logging.getLogger("ddi.dns.server")  # the service's logger: one name for its lines
 
 
 def count(result: Result, client: Client) -> None:

@@ -27,7 +27,7 @@ from ddi.dns.wire import HEADER_SIZE, RCODE_MASK, Rcode
 from ddi.dns.zone import Zone
 from ddi.errors import DnsFormatError
 
-log = logging.getLogger("ddi.dns.server")
+log = logging.getLogger("ddi.dns.server")  # the service's logger: one name for its lines
 
 NOTIFY_TIMEOUT = 2.0
 NOTIFY_ATTEMPTS = 3

@@ -21,7 +21,7 @@ from ddi import metrics
 from ddi.dns.counting import count
 from ddi.dns.responder import Client, Drop, Forward, Reply, Result, Transfer
 
-log = logging.getLogger("ddi.dns.server")
+log = logging.getLogger("ddi.dns.server")  # the service's logger: one name for its lines
 
 TRANSFER_SLICE = 8
 """Messages of a transfer written between two yields to the event loop."""

@@ -19,7 +19,7 @@ import pytest
 from ddi.config import Config, parse_config
 from ddi.dns import server as dns_server
 from ddi.ipam.store import Store
-from ddi.site import Site, open_site
+from ddi.site import Service, Site, open_site
 
 DOMAIN = "site.example"
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMw=="
@@ -83,10 +83,16 @@ class Running:
         ).stdout
 
 
+def as_service(server: dns_server.DnsServer) -> Service:
+    """The DNS server is a ``Service`` (checked by mypy)."""
+    return server
+
+
 @contextlib.asynccontextmanager
 async def running(cfg: Config, port: int) -> AsyncIterator[Running]:
     async with open_site(cfg, actor="test") as site, asyncio.TaskGroup() as tg:
         server = dns_server.service(site)
+        assert as_service(server).name == "dns"
         try:
             await server.start(tg)
             assert server.statistics()["listen"]
