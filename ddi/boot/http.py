@@ -28,8 +28,8 @@ from aiohttp import web
 
 from ddi import metrics
 from ddi.boot.files import PathRefusal, safe_path
+from ddi.boot.templates import render_template
 from ddi.boot.tftp import UNKNOWN_PROFILE, file_profiles
-from ddi.dhcp.netboot import render_template
 from ddi.errors import ConfigError
 from ddi.ipam.models import Host, Subnet
 

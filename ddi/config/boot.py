@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 
+from ddi.boot.templates import TEMPLATE_NAMES, template_fields
 from ddi.config.table import Table, file_default, label, setting
-from ddi.dhcp.netboot import TEMPLATE_NAMES, template_fields
 from ddi.errors import ConfigError
 
 BOOT_ARCH_KEYS: Mapping[str, int] = {

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
+from ddi.boot.templates import render_template
 from ddi.dhcp.options import (
     ClientArch,
     OptionCode,
@@ -61,22 +62,6 @@ _ARCH_IN_VENDOR_CLASS = re.compile(r":Arch:(\d{5})")
 # PXE 2.1 §2.4.4: option 43 sub-option 6 (PXE_DISCOVERY_CONTROL), bit 3 (value 8) = "download
 # the boot file named in the offer", then the END sub-option.
 PXE_VENDOR_OPTIONS = bytes((6, 1, 8, 255))
-
-TEMPLATE_NAMES = frozenset(
-    {"mac", "ip", "hostname", "fqdn", "domain", "profile", "server", "base_url", "arch"}
-)
-"""Names a template may use as ``{name}``. ``${name}`` is left alone for iPXE to expand."""
-_TEMPLATE_FIELD = re.compile(r"(?<!\$)\{([A-Za-z_]+)\}")
-
-
-def template_fields(template: str) -> set[str]:
-    """The ``{name}`` fields a template uses (to refuse unknown ones at config time)."""
-    return {m.group(1) for m in _TEMPLATE_FIELD.finditer(template)}
-
-
-def render_template(template: str, values: Mapping[str, str]) -> str:
-    """Replace ``{name}`` fields; a field without a value is kept as written."""
-    return _TEMPLATE_FIELD.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

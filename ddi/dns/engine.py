@@ -32,54 +32,34 @@ import enum
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import Any
 
-from dnslib import EDNS0, QTYPE, RR, DNSHeader, DNSRecord
+from dnslib import EDNS0, RR, DNSHeader, DNSRecord
 
-from ddi.dns.wire import HEADER, rr_tail
-from ddi.dns.zone import CNAME_TYPE, NS_TYPE, Zone, Zones, absolute
+from ddi.dns.wire import (
+    HEADER,
+    OPCODE_MASK,
+    RCODE_MASK,
+    Flag,
+    Opcode,
+    QClass,
+    QType,
+    Rcode,
+    read_name,
+    rr_tail,
+    write_name,
+)
+from ddi.dns.zone import Zone, Zones, absolute
+from ddi.errors import DnsFormatError
 
-OPT_TYPE = 41
-SOA_TYPE = 6
-A_TYPE = 1
-AAAA_TYPE = 28
-MX_TYPE = 15
-SRV_TYPE = 33
-AXFR_TYPE = 252
-IXFR_TYPE = 251
-ANY_TYPE = 255
-MAILB_TYPE = 253
-MAILA_TYPE = 254
-CLASS_IN = 1
-CLASS_ANY = 255
 MAX_CNAME_CHAIN = 8
-# Header flag bits (RFC 1035 §4.1.1, RFC 4035 §3.2).
-QR = 0x8000
-OPCODE_MASK = 0x7800
-AA = 0x0400
-RD = 0x0100
-RA = 0x0080
-CD = 0x0010
-
-
-class Opcode(enum.IntEnum):
-    QUERY = 0
-    IQUERY = 1
-    STATUS = 2
-    NOTIFY = 4
-    UPDATE = 5
-
-
-class Rcode(enum.IntEnum):
-    NOERROR = 0
-    FORMERR = 1
-    SERVFAIL = 2
-    NXDOMAIN = 3
-    NOTIMP = 4
-    REFUSED = 5
-    NOTAUTH = 9
-    BADVERS = 16
+# The flags as plain ints: the fast path does its arithmetic on them (IntFlag's is slow).
+QR = int(Flag.QR)
+AA = int(Flag.AA)
+RD = int(Flag.RD)
+RA = int(Flag.RA)
+CD = int(Flag.CD)
 
 
 class Transport(enum.IntEnum):
@@ -87,8 +67,45 @@ class Transport(enum.IntEnum):
     TCP = 1
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Client:
+    """Who sent a query: its address, and whether it may recurse without its address being
+    checked (transfers always need the address in ``allow_transfer``, or TSIG)."""
+
+    peer: str = ""
+    """The peer's host as the socket gave it (for logs)."""
+    address: IPv4Address | None = None
+    """The peer's address, when it is IPv4 (the address rules are IPv4 networks)."""
+    trusted: bool = False
+
+    @classmethod
+    def of_peer(cls, addr: Any) -> Client:
+        """The client behind a socket peer address (``(host, port, ...)``).
+
+        A peer that is not an IPv4 address (IPv6, or none) is trusted: the behaviour the
+        recursion rule has had so far."""
+        try:
+            host = str(addr[0])
+            ip = ip_address(host)
+        except (ValueError, IndexError, TypeError):
+            return LOCAL
+        if isinstance(ip, IPv4Address):
+            return cls(peer=host, address=ip)
+        return cls(peer=host, trusted=True)
+
+    def within(self, networks: Sequence[IPv4Network]) -> bool:
+        """True when the client's address lies in one of ``networks``."""
+        address = self.address
+        return address is not None and any(address in net for net in networks)
+
+
+LOCAL = Client(trusted=True)
+"""An in-process caller (and, for now, any non-IPv4 peer): may recurse."""
+
+
 class Reason(enum.StrEnum):
-    """Why the engine decided what it did (a bounded metric label)."""
+    """Why the engine decided what it did, or why the responder dropped a message before it
+    (a bounded metric label)."""
 
     ANSWER = "answer"
     NODATA = "nodata"
@@ -108,6 +125,8 @@ class Reason(enum.StrEnum):
     REFUSED_TRANSFER = "refused_transfer"
     TRANSFER_UDP = "transfer_udp"
     NOTAUTH = "notauth"
+    SHORT_HEADER = "short_header"
+    """Shorter than a header: dropped before the engine (a drop reason only)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,10 +184,17 @@ class WireAnswer:
 
 _OPT_HEAD = struct.Struct("!BHHIH")  # root name, TYPE, CLASS (payload size), TTL, RDLENGTH
 _QTAIL = struct.Struct("!HH")
-_NOT_FAST = frozenset({0, NS_TYPE, CNAME_TYPE, MX_TYPE, SRV_TYPE, 249, 250, IXFR_TYPE, AXFR_TYPE,
-                       MAILB_TYPE, MAILA_TYPE, ANY_TYPE, OPT_TYPE})  # fmt: skip
+_NOT_FAST = frozenset(int(t) for t in (0, QType.NS, QType.CNAME, QType.MX, QType.SRV, QType.TKEY,
+                       QType.TSIG, QType.IXFR, QType.AXFR, QType.MAILB, QType.MAILA, QType.ANY,
+                       QType.OPT))  # fmt: skip
 """Query types the fast path leaves to ``resolve``: CNAME chains, additional-section processing,
 transfers, ANY, meta types."""
+_OPT = int(QType.OPT)
+_CNAME = int(QType.CNAME)
+_IN = int(QClass.IN)
+_NXDOMAIN = int(Rcode.NXDOMAIN)
+_TO_QUESTION = write_name((), HEADER.size)
+"""A compression pointer to the question's name."""
 
 
 Decision = Answer | Forward | Transfer | Drop
@@ -178,12 +204,13 @@ class DnsEngine:
     def __init__(self, settings: EngineSettings, zones: Zones) -> None:
         self.settings = settings
         self.zones = zones
+        self._soa_tails: dict[str, tuple[Any, bytes]] = {}
 
     def resolve(
         self,
         query: Any,
         *,
-        client: IPv4Address | None,
+        client: Client,
         transport: Transport,
         tsig_key: str | None = None,
     ) -> Decision:
@@ -191,14 +218,14 @@ class DnsEngine:
 
         Args:
             query: the decoded ``DNSRecord``.
-            client: the source address (None for a local caller: trusted).
+            client: who sent it (its address, or trusted).
             transport: UDP or TCP; sets the size limit and whether transfers are possible.
             tsig_key: the name of the TSIG key that verified the query, if it was signed.
         """
         header = query.header
         if header.qr:
             return Drop(Reason.NOT_QUERY)
-        opts = [rr for rr in query.ar if rr.rtype == OPT_TYPE]
+        opts = [rr for rr in query.ar if rr.rtype == QType.OPT]
         edns = opts[0] if opts else None
         max_size = self._max_size(edns, transport)
         signed = tsig_key is not None
@@ -207,18 +234,18 @@ class DnsEngine:
         if len(query.questions) != 1 or len(opts) > 1:
             return self._error(query, Rcode.FORMERR, Reason.FORMERR, edns, max_size, question=False)
         q = query.questions[0]
-        if q.qtype == OPT_TYPE:
+        if q.qtype == QType.OPT:
             return self._error(query, Rcode.FORMERR, Reason.FORMERR, edns, max_size)
         if edns is not None and edns.edns_ver != 0:
             # RFC 6891 §6.1.3: BADVERS is 16; its upper 8 bits travel in the OPT TTL.
             return self._error(query, Rcode.BADVERS, Reason.BADVERS, edns, max_size)
-        if q.qclass not in (CLASS_IN, CLASS_ANY):
+        if q.qclass not in (QClass.IN, QClass.ANY):
             return self._error(query, Rcode.REFUSED, Reason.REFUSED_CLASS, edns, max_size)
-        if q.qtype in (MAILA_TYPE, MAILB_TYPE):
+        if q.qtype in (QType.MAILA, QType.MAILB):
             return self._error(query, Rcode.NOTIMP, Reason.NOTIMP, edns, max_size)
         qname = _qname_key(q.qname.label)
         zone = self.zones.find(qname)
-        if q.qtype in (AXFR_TYPE, IXFR_TYPE):
+        if q.qtype in (QType.AXFR, QType.IXFR):
             return self._transfer(query, q.qtype, qname, zone, client, transport, signed, edns)
         if zone is None:
             return self._outside(query, client, edns, max_size)
@@ -238,25 +265,18 @@ class DnsEngine:
         msg_id, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(data)
         if flags & (QR | OPCODE_MASK) or qdcount != 1 or ancount or nscount or arcount > 1:
             return None
-        labels: list[bytes] = []
-        pos = 12
+        try:
+            labels, pos = read_name(data, 12)
+        except DnsFormatError:
+            return None  # the full path decides (FORMERR)
+        if pos != 13 + len(labels) + sum(map(len, labels)):
+            return None  # a compressed question name: the full path decides
         end = len(data)
-        while True:
-            length = data[pos]
-            pos += 1
-            if length == 0:
-                break
-            if length > 63 or pos + length > end:
-                return None  # a compression pointer or a bad length: the full path decides
-            labels.append(data[pos : pos + length])
-            pos += length
-            if pos >= end:
-                return None
         if pos + 4 > end:
             return None
         qtype, qclass = _QTAIL.unpack_from(data, pos)
         qend = pos + 4
-        if qclass != CLASS_IN or qtype in _NOT_FAST:
+        if qclass != _IN or qtype in _NOT_FAST:
             return None
         edns = False
         max_size = 65535 if transport is Transport.TCP else 512
@@ -264,14 +284,14 @@ class DnsEngine:
             if qend + 11 > end:
                 return None
             root, rtype, payload, ttl, rdlength = _OPT_HEAD.unpack_from(data, qend)
-            if root or rtype != OPT_TYPE or qend + 11 + rdlength != end or ttl & 0x00FF0000:
+            if root or rtype != _OPT or qend + 11 + rdlength != end or ttl & 0x00FF0000:
                 return None  # not a lone OPT, or EDNS version > 0 (BADVERS)
             edns = True
             if transport is Transport.UDP:
                 max_size = max(512, min(payload, self.settings.edns_udp_size))
         elif qend != end:
             return None
-        name = _qname_key(tuple(labels))
+        name = _qname_key(labels)
         zone = self.zones.find(name)
         if zone is None or zone.cut_above(name) is not None:
             return None
@@ -286,14 +306,14 @@ class DnsEngine:
                 reason = Reason.NODATA
             else:
                 reason = Reason.NXDOMAIN
-                reply_flags |= Rcode.NXDOMAIN
+                reply_flags |= _NXDOMAIN
             authority = zone.soa
         else:
             rrs = node.get(qtype)
             if rrs is not None:
                 answers = rrs
                 reason = Reason.ANSWER
-            elif CNAME_TYPE in node:
+            elif _CNAME in node:
                 return None
             else:
                 reason = Reason.NODATA
@@ -303,17 +323,27 @@ class DnsEngine:
             data[12:qend],
         ]
         for rr in answers:
-            out.append(b"\xc0\x0c")  # RFC 1035 §4.1.4: the owner is the question's name
-            out.append(getattr(rr, "ddi_wire", None) or rr_tail(rr))
+            out.append(_TO_QUESTION)  # RFC 1035 §4.1.4: the owner is the question's name
+            out.append(rr_tail(rr))
         if authority is not None:
             out.append(_suffix_pointer(labels, zone.origin))
-            out.append(getattr(authority, "ddi_wire", None) or rr_tail(authority))
+            out.append(self._soa_tail(zone))
         if edns:
-            out.append(_OPT_HEAD.pack(0, OPT_TYPE, self.settings.edns_udp_size, 0, 0))
+            out.append(_OPT_HEAD.pack(0, _OPT, self.settings.edns_udp_size, 0, 0))
         reply = b"".join(out)
         if len(reply) > max_size:
             return None  # the full path truncates
-        return WireAnswer(reply, reason, qtype, reply_flags & 0xF)
+        return WireAnswer(reply, reason, qtype, reply_flags & RCODE_MASK)
+
+    def _soa_tail(self, zone: Zone) -> bytes:
+        """The wire tail of ``zone``'s SOA, packed once per SOA record (a new serial is a new
+        record), for the negative answers."""
+        held = self._soa_tails.get(zone.origin)
+        if held is not None and held[0] is zone.soa:
+            return held[1]
+        tail = rr_tail(zone.soa)
+        self._soa_tails[zone.origin] = (zone.soa, tail)
+        return tail
 
     # --- rules ---------------------------------------------------------------------------------
 
@@ -325,17 +355,10 @@ class DnsEngine:
         # RFC 6891 §6.2.5: values below 512 are treated as 512.
         return max(512, min(int(edns.edns_len), self.settings.edns_udp_size))
 
-    def _may_recurse(self, client: IPv4Address | None) -> bool:
-        if client is None:
-            return True
-        return any(client in net for net in self.settings.recursion_from)
-
-    def _outside(
-        self, query: Any, client: IPv4Address | None, edns: Any, max_size: int
-    ) -> Decision:
+    def _outside(self, query: Any, client: Client, edns: Any, max_size: int) -> Decision:
         if not self.settings.forwarding:
             return self._error(query, Rcode.REFUSED, Reason.REFUSED_NOT_LOCAL, edns, max_size)
-        if not self._may_recurse(client):
+        if not (client.trusted or client.within(self.settings.recursion_from)):
             return self._error(query, Rcode.REFUSED, Reason.REFUSED_CLIENT, edns, max_size)
         if not query.header.rd:
             return self._error(query, Rcode.REFUSED, Reason.REFUSED_NO_RD, edns, max_size)
@@ -347,7 +370,7 @@ class DnsEngine:
         qtype: int,
         qname: str,
         zone: Zone | None,
-        client: IPv4Address | None,
+        client: Client,
         transport: Transport,
         signed: bool,
         edns: Any,
@@ -356,13 +379,11 @@ class DnsEngine:
         if zone is None or zone.origin != qname:
             # RFC 5936 §2.2.1: not authoritative for the zone asked for.
             return self._error(query, Rcode.NOTAUTH, Reason.NOTAUTH, edns, max_size)
-        allowed = signed or (
-            client is not None and any(client in net for net in self.settings.allow_transfer)
-        )
+        allowed = signed or client.within(self.settings.allow_transfer)
         if not allowed:
             return self._error(query, Rcode.REFUSED, Reason.REFUSED_TRANSFER, edns, max_size)
         if transport is Transport.UDP:
-            if qtype == IXFR_TYPE:
+            if qtype == QType.IXFR:
                 # RFC 1995 §2: over UDP, a reply that does not fit is the current SOA alone.
                 reply = self._reply(query, Rcode.NOERROR, aa=True, edns=edns)
                 reply.rr.append(zone.soa)
@@ -370,8 +391,8 @@ class DnsEngine:
             # RFC 5936 §4.2: AXFR is TCP only.
             return self._error(query, Rcode.FORMERR, Reason.TRANSFER_UDP, edns, max_size)
         client_serial = None
-        if qtype == IXFR_TYPE:
-            soas = [rr for rr in query.auth if rr.rtype == SOA_TYPE]
+        if qtype == QType.IXFR:
+            soas = [rr for rr in query.auth if rr.rtype == QType.SOA]
             if not soas:
                 return self._error(query, Rcode.FORMERR, Reason.FORMERR, edns, max_size)
             client_serial = int(soas[0].rdata.times[0])
@@ -397,7 +418,7 @@ class DnsEngine:
                 # RFC 1034 §4.3.2 step 3b: below a zone cut we only refer.
                 if not reply.rr:
                     reply.header.aa = 0
-                ns_rrs = zone.node(cut)[NS_TYPE]  # type: ignore[index]
+                ns_rrs = zone.node(cut)[QType.NS]  # type: ignore[index]
                 reply.auth.extend(ns_rrs)
                 self._glue(reply, zone, ns_rrs)
                 reason = Reason.REFERRAL if not reply.rr else Reason.ANSWER
@@ -412,7 +433,7 @@ class DnsEngine:
                     reason = Reason.NXDOMAIN
                 reply.auth.append(zone.soa)
                 break
-            if qtype == ANY_TYPE:
+            if qtype == QType.ANY:
                 # RFC 8482 §4.1: one RRset of the node's choosing.
                 rtype = min(node)
                 reply.rr.extend(node[rtype])
@@ -422,7 +443,7 @@ class DnsEngine:
                 reply.rr.extend(rrs)
                 self._additional(reply, zone, qtype, rrs)
                 break
-            cname = node.get(CNAME_TYPE)
+            cname = node.get(QType.CNAME)
             if cname is None:
                 reason = Reason.NODATA  # RFC 2308 §2.2: NOERROR, no answer, SOA in authority
                 reply.auth.append(zone.soa)
@@ -439,7 +460,7 @@ class DnsEngine:
 
     def _reply(self, query: Any, rcode: int, *, aa: bool, edns: Any, question: bool = True) -> Any:
         # RFC 1035 §4.1.1: QR set; opcode, RD and (RFC 4035 §3.2.2) CD copied from the query.
-        flags = QR | (query.header.bitmap & (OPCODE_MASK | RD | CD)) | (rcode & 0xF)
+        flags = QR | (query.header.bitmap & (OPCODE_MASK | RD | CD)) | (rcode & RCODE_MASK)
         if aa:
             flags |= AA
         if self.settings.forwarding:
@@ -468,11 +489,11 @@ class DnsEngine:
 
     def _additional(self, reply: Any, zone: Zone, qtype: int, rrs: Sequence[Any]) -> None:
         """RFC 1035 §3.3.11/§3.3.9, RFC 2782: addresses of NS, MX and SRV targets in the zone."""
-        if qtype == NS_TYPE:
+        if qtype == QType.NS:
             self._glue(reply, zone, rrs)
-        elif qtype == MX_TYPE:
+        elif qtype == QType.MX:
             self._addresses(reply, zone, [absolute(str(rr.rdata.label)) for rr in rrs])
-        elif qtype == SRV_TYPE:
+        elif qtype == QType.SRV:
             self._addresses(reply, zone, [absolute(str(rr.rdata.target)) for rr in rrs])
 
     def _glue(self, reply: Any, zone: Zone, ns_rrs: Sequence[Any]) -> None:
@@ -483,12 +504,12 @@ class DnsEngine:
             node = zone.node(name) if zone.contains(name) else None
             if node is None:
                 continue
-            for rtype in (A_TYPE, AAAA_TYPE):
+            for rtype in (QType.A, QType.AAAA):
                 extra: list[RR] = node.get(rtype, [])
                 if extra:
                     # The OPT record stays last (RFC 6891 allows any position; dig expects it).
-                    opt = [rr for rr in reply.ar if rr.rtype == OPT_TYPE]
-                    reply.ar = [rr for rr in reply.ar if rr.rtype != OPT_TYPE] + extra + opt
+                    opt = [rr for rr in reply.ar if rr.rtype == QType.OPT]
+                    reply.ar = [rr for rr in reply.ar if rr.rtype != QType.OPT] + extra + opt
                     reply.set_header_qa()
 
 
@@ -496,7 +517,7 @@ def _suffix_pointer(labels: Sequence[bytes], origin: str) -> bytes:
     """A compression pointer to ``origin`` inside the question name (which lies within it)."""
     skip = len(labels) - (origin.count(".") + 1)
     offset = 12 + sum(1 + len(part) for part in labels[:skip])
-    return (0xC000 | offset).to_bytes(2, "big")
+    return write_name((), offset)
 
 
 def _qname_key(labels: tuple[bytes, ...]) -> str:
@@ -510,31 +531,38 @@ def _qname_key(labels: tuple[bytes, ...]) -> str:
         return "\x00"
 
 
+def rcode_label(rcode: int) -> str:
+    """A bounded metric label for a response code: its mnemonic, else ``other``."""
+    return _RCODE_LABELS.get(rcode, "other")
+
+
+_RCODE_LABELS = {int(r): r.name for r in Rcode}
+
+
 def qtype_label(qtype: int) -> str:
     """A bounded metric label for a query type: its mnemonic for common types, else ``other``."""
     return _QTYPE_LABELS.get(qtype, "other")
 
 
 _QTYPE_LABELS = {
-    int(getattr(QTYPE, n)): n
-    for n in (
-        "A",
-        "AAAA",
-        "ANY",
-        "AXFR",
-        "CAA",
-        "CNAME",
-        "DS",
-        "DNSKEY",
-        "HTTPS",
-        "IXFR",
-        "MX",
-        "NS",
-        "PTR",
-        "SOA",
-        "SRV",
-        "SVCB",
-        "TXT",
+    int(t): t.name
+    for t in (
+        QType.A,
+        QType.AAAA,
+        QType.ANY,
+        QType.AXFR,
+        QType.CAA,
+        QType.CNAME,
+        QType.DS,
+        QType.DNSKEY,
+        QType.HTTPS,
+        QType.IXFR,
+        QType.MX,
+        QType.NS,
+        QType.PTR,
+        QType.SOA,
+        QType.SRV,
+        QType.SVCB,
+        QType.TXT,
     )
-    if hasattr(QTYPE, n)
 }

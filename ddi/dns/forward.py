@@ -25,13 +25,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ddi.dns.wire import decode_message
+from ddi.dns.wire import QType, Rcode, decode_message
 from ddi.errors import DnsFormatError
 
 log = logging.getLogger(__name__)
 
-OPT_TYPE = 41
-SOA_TYPE = 6
 MAX_CACHE_TTL = 3600
 
 
@@ -181,12 +179,16 @@ class Forwarder:
             writer.close()
 
     def _store(self, key: tuple[str, int, int, int], reply: Any) -> None:
-        if self.cache_size <= 0 or reply.header.rcode not in (0, 3) or reply.header.tc:
+        if (
+            self.cache_size <= 0
+            or reply.header.rcode not in (Rcode.NOERROR, Rcode.NXDOMAIN)
+            or reply.header.tc
+        ):
             return
-        ttls = [rr.ttl for rr in (*reply.rr, *reply.auth) if rr.rtype != OPT_TYPE]
+        ttls = [rr.ttl for rr in (*reply.rr, *reply.auth) if rr.rtype != QType.OPT]
         if not reply.rr:
             # RFC 2308 §5: a negative answer lives for min(SOA TTL, SOA MINIMUM).
-            soas = [rr for rr in reply.auth if rr.rtype == SOA_TYPE]
+            soas = [rr for rr in reply.auth if rr.rtype == QType.SOA]
             ttls = [min(rr.ttl, rr.rdata.times[4]) for rr in soas]
         if not ttls:
             return
@@ -204,6 +206,6 @@ def _aged(reply: Any, msg_id: int, age: int) -> Any:
     copy = decode_message(reply.pack())
     copy.header.id = msg_id
     for rr in (*copy.rr, *copy.auth, *copy.ar):
-        if rr.rtype != OPT_TYPE:
+        if rr.rtype != QType.OPT:
             rr.ttl = max(0, rr.ttl - age)
     return copy

@@ -17,30 +17,19 @@ Rules:
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ddi.dns.wire import HEADER, QClass, QType, TsigError, read_name, text_labels, write_name
 from ddi.errors import DnsFormatError
 
-TSIG_TYPE = 250
-CLASS_ANY = 255
 ALGORITHM = "hmac-sha256"
 DEFAULT_FUDGE = 300
-_HEADER = struct.Struct("!HHHHHH")
 _RR_FIXED = struct.Struct("!HHIH")
 _TIMERS = struct.Struct("!HIH")  # 48-bit time signed as (high 16, low 32), then fudge
-
-
-class TsigError(enum.IntEnum):
-    NOERROR = 0
-    BADSIG = 16
-    BADKEY = 17
-    BADTIME = 18
-    BADTRUNC = 22
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,44 +67,13 @@ class Failed:
 
 def encode_name(name: str) -> bytes:
     """Canonical (lower-case, uncompressed) wire form of an absolute name (RFC 4034 §6.2)."""
-    out = bytearray()
-    for label in name.rstrip(".").lower().split("."):
-        if label:
-            raw = label.encode("ascii")
-            out.append(len(raw))
-            out += raw
-    out.append(0)
-    return bytes(out)
+    return write_name(text_labels(name.lower()))
 
 
 def _read_name(data: bytes, pos: int) -> tuple[str, int]:
-    labels: list[str] = []
-    end = -1
-    jumps = 0
-    while True:
-        if pos >= len(data):
-            raise DnsFormatError("name runs past the end of the message")
-        length = data[pos]
-        if length & 0xC0 == 0xC0:
-            if pos + 1 >= len(data):
-                raise DnsFormatError("truncated compression pointer")
-            if end < 0:
-                end = pos + 2
-            jumps += 1
-            if jumps > 64:
-                raise DnsFormatError("compression pointer loop")
-            pos = ((length & 0x3F) << 8) | data[pos + 1]
-            continue
-        if length & 0xC0:
-            raise DnsFormatError(f"bad label type at offset {pos}")
-        pos += 1
-        if length == 0:
-            break
-        if pos + length > len(data):
-            raise DnsFormatError("label runs past the end of the message")
-        labels.append(data[pos : pos + length].decode("ascii", "replace").lower())
-        pos += length
-    return ".".join(labels), (end if end >= 0 else pos)
+    """The lower-case dotted form of the name at ``pos`` and the offset after it."""
+    labels, end = read_name(data, pos)
+    return ".".join(part.decode("ascii", "replace").lower() for part in labels), end
 
 
 def find_tsig(data: bytes) -> TsigRecord | None:
@@ -124,12 +82,12 @@ def find_tsig(data: bytes) -> TsigRecord | None:
     Raises:
         DnsFormatError: the message does not parse, or a TSIG is not the last record.
     """
-    if len(data) < _HEADER.size:
+    if len(data) < HEADER.size:
         raise DnsFormatError("short header")
-    _, _, qd, an, ns, ar = _HEADER.unpack_from(data)
+    _, _, qd, an, ns, ar = HEADER.unpack_from(data)
     if ar == 0:
         return None
-    pos = _HEADER.size
+    pos = HEADER.size
     for _ in range(qd):
         _, pos = _read_name(data, pos)
         pos += 4
@@ -145,10 +103,10 @@ def find_tsig(data: bytes) -> TsigRecord | None:
         pos += _RR_FIXED.size + rdlength
         if pos > len(data):
             raise DnsFormatError("truncated rdata")
-        if rtype == TSIG_TYPE and i != total - 1:
+        if rtype == QType.TSIG and i != total - 1:
             raise DnsFormatError("TSIG is not the last record (RFC 8945 §5.1)")
         last_start, last_type = start, rtype
-    if last_type != TSIG_TYPE:
+    if last_type != QType.TSIG:
         return None
     key_name, pos = _read_name(data, last_start)
     rtype, rclass, _, rdlength = _RR_FIXED.unpack_from(data, pos)
@@ -168,7 +126,7 @@ def find_tsig(data: bytes) -> TsigRecord | None:
         pos += other_len
     except struct.error:
         raise DnsFormatError("truncated TSIG rdata") from None
-    if pos != end or len(mac) != mac_size or len(other) != other_len or rclass != CLASS_ANY:
+    if pos != end or len(mac) != mac_size or len(other) != other_len or rclass != QClass.ANY:
         raise DnsFormatError("malformed TSIG rdata")
     return TsigRecord(
         key_name=key_name,
@@ -185,9 +143,9 @@ def find_tsig(data: bytes) -> TsigRecord | None:
 
 def _unsigned(data: bytes, record: TsigRecord) -> bytes:
     """The message as it was before the TSIG was added (RFC 8945 §4.3.2)."""
-    _, flags, qd, an, ns, ar = _HEADER.unpack_from(data)
-    head = _HEADER.pack(record.original_id, flags, qd, an, ns, ar - 1)
-    return head + data[_HEADER.size : record.offset]
+    _, flags, qd, an, ns, ar = HEADER.unpack_from(data)
+    head = HEADER.pack(record.original_id, flags, qd, an, ns, ar - 1)
+    return head + data[HEADER.size : record.offset]
 
 
 def _variables(
@@ -198,7 +156,7 @@ def _variables(
         return timers
     return (
         encode_name(key_name)
-        + struct.pack("!HI", CLASS_ANY, 0)
+        + struct.pack("!HI", QClass.ANY, 0)
         + encode_name(ALGORITHM)
         + timers
         + struct.pack("!HH", error, len(other))
@@ -258,10 +216,10 @@ def verify(
 
 
 def _append(data: bytes, key_name: str, rdata: bytes) -> bytes:
-    msg_id, flags, qd, an, ns, ar = _HEADER.unpack_from(data)
-    head = _HEADER.pack(msg_id, flags, qd, an, ns, ar + 1)
-    rr = encode_name(key_name) + _RR_FIXED.pack(TSIG_TYPE, CLASS_ANY, 0, len(rdata)) + rdata
-    return head + data[_HEADER.size :] + rr
+    msg_id, flags, qd, an, ns, ar = HEADER.unpack_from(data)
+    head = HEADER.pack(msg_id, flags, qd, an, ns, ar + 1)
+    rr = encode_name(key_name) + _RR_FIXED.pack(QType.TSIG, QClass.ANY, 0, len(rdata)) + rdata
+    return head + data[HEADER.size :] + rr
 
 
 def _rdata(

@@ -1,6 +1,11 @@
-"""The dnslib boundary: DNS messages ⇄ bytes.
+"""The DNS wire format: the codes as enums, the one name reader and writer, and the dnslib
+boundary (messages ⇄ bytes).
 
 Rules:
+* Rcodes, opcodes, types, classes and header flags are the enums below; the engine, TSIG, the
+  forwarder, transfers and the zones all use them (no numeric literals for them elsewhere).
+* ``read_name`` is the one reader of a wire name (compression pointers followed, bounded);
+  ``write_name`` the one writer (uncompressed, or ending in a pointer).
 * ``decode_message`` raises only ``DnsFormatError``, whatever the bytes (dnslib raises
   ``DNSError``, ``BufferError``, ``UnicodeError``, ``IndexError``…: all are wrapped here).
 * A message shorter than the 12-byte header (RFC 1035 §4.1.1) cannot be answered: the transport
@@ -8,24 +13,156 @@ Rules:
   header bytes alone (``error_response``).
 * ``encode_message`` never exceeds ``max_size``: a reply that does not fit is cut to its header,
   question and OPT record with TC set (RFC 1035 §4.2.1, RFC 2181 §9, RFC 6891 §7).
+* dnslib objects carry only dnslib's own attributes: nothing is stored on them.
 * Pure: no I/O.
 """
 
 from __future__ import annotations
 
-import contextlib
+import enum
 import struct
+from collections.abc import Sequence
 from typing import Any
 
-from dnslib import DNSBuffer, DNSRecord
+from dnslib import DNSBuffer, DNSHeader, DNSRecord
 
 from ddi.errors import DnsFormatError
 
 HEADER = struct.Struct("!HHHHHH")
 HEADER_SIZE = HEADER.size
-OPT_TYPE = 41
-TC_BIT = 0x0200
-QR_BIT = 0x8000
+MAX_POINTERS = 64
+"""Compression pointers followed in one name before it is taken for a loop."""
+
+
+class Rcode(enum.IntEnum):
+    """Response codes (RFC 1035 §4.1.1, RFC 2136, RFC 6891 §9)."""
+
+    NOERROR = 0
+    FORMERR = 1
+    SERVFAIL = 2
+    NXDOMAIN = 3
+    NOTIMP = 4
+    REFUSED = 5
+    NOTAUTH = 9
+    BADVERS = 16
+
+
+class TsigError(enum.IntEnum):
+    """The TSIG RR's error field (RFC 8945 §3): extended rcodes of a TSIG failure."""
+
+    NOERROR = 0
+    BADSIG = 16
+    BADKEY = 17
+    BADTIME = 18
+    BADTRUNC = 22
+
+
+class Opcode(enum.IntEnum):
+    QUERY = 0
+    IQUERY = 1
+    STATUS = 2
+    NOTIFY = 4
+    UPDATE = 5
+
+
+class QType(enum.IntEnum):
+    """Record and query types this server names (any other value passes through as an int)."""
+
+    A = 1
+    NS = 2
+    CNAME = 5
+    SOA = 6
+    PTR = 12
+    MX = 15
+    TXT = 16
+    AAAA = 28
+    SRV = 33
+    OPT = 41
+    DS = 43
+    DNSKEY = 48
+    SVCB = 64
+    HTTPS = 65
+    TKEY = 249
+    TSIG = 250
+    IXFR = 251
+    AXFR = 252
+    MAILB = 253
+    MAILA = 254
+    ANY = 255
+    CAA = 257
+
+
+class QClass(enum.IntEnum):
+    IN = 1
+    ANY = 255
+
+
+class Flag(enum.IntFlag):
+    """Header flag bits (RFC 1035 §4.1.1, RFC 4035 §3.2). The hot paths use them through
+    module-level ``int`` constants: arithmetic on ``IntFlag`` members is slow."""
+
+    QR = 0x8000
+    AA = 0x0400
+    TC = 0x0200
+    RD = 0x0100
+    RA = 0x0080
+    AD = 0x0020
+    CD = 0x0010
+
+
+OPCODE_MASK = 0x7800
+RCODE_MASK = 0x000F
+
+
+def read_name(data: bytes, pos: int) -> tuple[tuple[bytes, ...], int]:
+    """The name at ``pos``: its labels as they are on the wire, and the offset just after it
+    (after the first compression pointer, when it has one; RFC 1035 §4.1.4).
+
+    Raises:
+        DnsFormatError: the name runs past the end, has a bad label type or loops.
+    """
+    labels: list[bytes] = []
+    end = -1
+    jumps = 0
+    size = len(data)
+    while True:
+        if pos >= size:
+            raise DnsFormatError("name runs past the end of the message")
+        length = data[pos]
+        if length & 0xC0 == 0xC0:
+            if pos + 1 >= size:
+                raise DnsFormatError("truncated compression pointer")
+            if end < 0:
+                end = pos + 2
+            jumps += 1
+            if jumps > MAX_POINTERS:
+                raise DnsFormatError("compression pointer loop")
+            pos = ((length & 0x3F) << 8) | data[pos + 1]
+            continue
+        if length & 0xC0:
+            raise DnsFormatError(f"bad label type at offset {pos}")
+        pos += 1
+        if length == 0:
+            break
+        if pos + length > size:
+            raise DnsFormatError("label runs past the end of the message")
+        labels.append(data[pos : pos + length])
+        pos += length
+    return tuple(labels), (end if end >= 0 else pos)
+
+
+def write_name(labels: Sequence[bytes], pointer: int | None = None) -> bytes:
+    """``labels`` in wire form: ending in the root label, or with ``pointer`` in a compression
+    pointer to that offset (RFC 1035 §4.1.4)."""
+    head = b"".join(bytes((len(part),)) + part for part in labels)
+    if pointer is None:
+        return head + b"\x00"
+    return head + (0xC000 | pointer).to_bytes(2, "big")
+
+
+def text_labels(name: str) -> tuple[bytes, ...]:
+    """The labels of a dotted ASCII name (``"a.b."`` → ``(b"a", b"b")``)."""
+    return tuple(part.encode("ascii") for part in name.split(".") if part)
 
 
 def decode_message(data: bytes) -> Any:
@@ -54,8 +191,7 @@ def encode_message(message: Any, *, max_size: int = 65535) -> bytes:
 
 
 def pack(message: Any) -> bytes:
-    """``message.pack()``, faster: each record's wire form is computed once and kept on the
-    record (zone records are long-lived), and an owner name equal to the question's is a
+    """``message.pack()``, faster: an owner name equal to (or ending in) the question's is a
     compression pointer to it (RFC 1035 §4.1.4). Names inside rdata are not compressed, which
     RFC 1035 allows and RFC 3597 §4 recommends for unknown types."""
     header = message.header
@@ -81,15 +217,12 @@ def pack(message: Any) -> bytes:
             for j in range(len(lowered)):
                 suffixes[lowered[j:]] = offset
                 offset += 1 + len(lowered[j])
-        out.append(_name_wire(labels))
+        out.append(write_name(labels))
         out.append(_QUESTION.pack(q.qtype, q.qclass))
     for section in sections:
         for rr in section:
             out.append(_owner_wire(rr.rname.label, suffixes))
-            tail = getattr(rr, "ddi_wire", None)
-            if tail is None:
-                tail = rr_tail(rr)
-            out.append(tail)
+            out.append(rr_tail(rr))
     return b"".join(out)
 
 
@@ -104,13 +237,8 @@ def _owner_wire(labels: tuple[bytes, ...], suffixes: dict[tuple[bytes, ...], int
         for j in range(len(lowered)):
             pointer = suffixes.get(lowered[j:])
             if pointer is not None:
-                head = b"".join(bytes((len(part),)) + part for part in labels[:j])
-                return head + (0xC000 | pointer).to_bytes(2, "big")
-    return _name_wire(labels)
-
-
-def _name_wire(labels: tuple[bytes, ...]) -> bytes:
-    return b"".join(bytes((len(part),)) + part for part in labels) + b"\x00"
+                return write_name(labels[:j], pointer)
+    return write_name(labels)
 
 
 class _FlatBuffer(DNSBuffer):  # type: ignore[misc]
@@ -122,15 +250,8 @@ class _FlatBuffer(DNSBuffer):  # type: ignore[misc]
 
 
 def rr_tail(rr: Any) -> bytes:
-    """Type, class, TTL, RDLENGTH and uncompressed RDATA of ``rr``, kept on the record."""
-    tail = _rr_tail(rr)
-    with contextlib.suppress(AttributeError):
-        rr.ddi_wire = tail
-    return tail
-
-
-def _rr_tail(rr: Any) -> bytes:
-    if rr.rtype == OPT_TYPE:
+    """Type, class, TTL, RDLENGTH and uncompressed RDATA of ``rr``."""
+    if rr.rtype == QType.OPT:
         body = b"".join(_QUESTION.pack(o.code, len(o.data)) + o.data for o in rr.rdata)
     else:
         buffer = _FlatBuffer()
@@ -141,12 +262,12 @@ def _rr_tail(rr: Any) -> bytes:
 
 def truncated(message: Any) -> bytes:
     """Header + question + OPT, TC set: the client retries over TCP (RFC 7766 §5)."""
+    header = message.header
     cut = DNSRecord(
-        header=message.header,
+        header=DNSHeader(id=header.id, bitmap=header.bitmap | int(Flag.TC)),
         questions=list(message.questions),
-        ar=[rr for rr in message.ar if rr.rtype == OPT_TYPE],
+        ar=[rr for rr in message.ar if rr.rtype == QType.OPT],
     )
-    cut.header.tc = 1
     return pack(cut)
 
 
@@ -154,7 +275,7 @@ def error_response(data: bytes, rcode: int) -> bytes:
     """A header-only reply to ``data`` (at least a header long) with ``rcode``: same ID, opcode
     and RD, QR set, no sections. Used when the message does not parse (FORMERR)."""
     msg_id, flags, *_ = HEADER.unpack_from(data)
-    flags = QR_BIT | (flags & 0x7900) | (rcode & 0xF)  # keep opcode (0x7800) and RD (0x0100)
+    flags = int(Flag.QR) | (flags & (OPCODE_MASK | int(Flag.RD))) | (rcode & RCODE_MASK)
     return HEADER.pack(msg_id, flags, 0, 0, 0, 0)
 
 

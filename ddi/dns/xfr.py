@@ -15,18 +15,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dnslib import QTYPE, RR, SOA, DNSHeader, DNSQuestion, DNSRecord
+from dnslib import RR, SOA, DNSHeader, DNSQuestion, DNSRecord
 
+from ddi.dns.wire import Flag, Opcode, QType
 from ddi.dns.zone import Zone
 
 RECORDS_PER_MESSAGE = 200
-NOTIFY_OPCODE = 4
 
 
 def _soa(zone: Zone, serial: int) -> Any:
     rd = zone.soa.rdata
     times = (serial, *tuple(rd.times)[1:])
-    return RR(zone.soa.rname, QTYPE.SOA, ttl=zone.soa.ttl, rdata=SOA(rd.mname, rd.rname, times))
+    return RR(zone.soa.rname, QType.SOA, ttl=zone.soa.ttl, rdata=SOA(rd.mname, rd.rname, times))
 
 
 def axfr_records(zone: Zone) -> list[Any]:
@@ -58,7 +58,7 @@ def transfer_messages(query: Any, zone: Zone, client_serial: int | None) -> Iter
     """The reply messages to an AXFR (``client_serial`` None) or IXFR query."""
     records = axfr_records(zone) if client_serial is None else ixfr_records(zone, client_serial)
     for chunk in _chunks(records, RECORDS_PER_MESSAGE):
-        header = DNSHeader(id=query.header.id, bitmap=0, qr=1, aa=1)
+        header = DNSHeader(id=query.header.id, bitmap=int(Flag.QR | Flag.AA))
         reply = DNSRecord(header, questions=list(query.questions[:1]))
         reply.add_answer(*chunk)
         yield reply
@@ -70,8 +70,7 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 
 def notify_message(zone: Zone, msg_id: int) -> Any:
-    header = DNSHeader(id=msg_id, bitmap=0, aa=1)
-    header.opcode = NOTIFY_OPCODE
-    message = DNSRecord(header, q=DNSQuestion(zone.soa.rname, QTYPE.SOA))
+    header = DNSHeader(id=msg_id, bitmap=int(Flag.AA) | Opcode.NOTIFY << 11)
+    message = DNSRecord(header, q=DNSQuestion(zone.soa.rname, QType.SOA))
     message.add_answer(zone.soa)
     return message

@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DNSLabel
 
+from ddi.dns.wire import QType
 from ddi.ipam.models import (
     Change,
     Host,
@@ -48,9 +49,9 @@ from ddi.ipam.models import (
 )
 from ddi.ipam.multimap import MultiMap
 
-SOA_TYPE = 6
-NS_TYPE = 2
-CNAME_TYPE = 5
+SOA_TYPE = int(QType.SOA)
+NS_TYPE = int(QType.NS)
+CNAME_TYPE = int(QType.CNAME)
 
 Key = tuple[int, int, str]
 """A record's identity and content: type, TTL and rdata in presentation form."""
@@ -193,9 +194,7 @@ def _txt_strings(value: str) -> list[bytes]:
 def make_rr(owner: DNSLabel, key: Key) -> Any:
     """The dnslib RR of ``key`` (valid by construction: built from rdata that parsed)."""
     rtype, ttl, text = key
-    rr = RR(owner, rtype, ttl=ttl, rdata=record_rdata(QTYPE[rtype], text))
-    rr.ddi_key = key
-    return rr
+    return RR(owner, rtype, ttl=ttl, rdata=record_rdata(QTYPE[rtype], text))
 
 
 def label(name: str) -> DNSLabel:

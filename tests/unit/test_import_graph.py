@@ -18,9 +18,6 @@ PACKAGES = ("ddi", "sync", "central")
 """Top-level packages of the project; one that does not exist (yet) is skipped."""
 
 KNOWN_CYCLES: list[list[str]] = [
-    # config.py imports netboot's template names inside a function, netboot.py names
-    # BootConfig under TYPE_CHECKING.
-    ["ddi.config", "ddi.dhcp.netboot"],
     # The store inherits the SyncStore mixin, which names the store's _Tx under TYPE_CHECKING
     # (issue 11, item 4: the sync block composed into the store).
     ["ddi.ipam.store", "ddi.ipam.store_sync"],

@@ -19,8 +19,7 @@ import pytest
 from ddi.config import Config, parse_config
 from ddi.dns import server as dns_server
 from ddi.ipam.store import Store
-from ddi.site import Site, open_site
-from tests.serving import started
+from ddi.site import Service, Site, open_site
 
 DOMAIN = "site.example"
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMw=="
@@ -72,7 +71,7 @@ def config(tmp_path: Path, port: int, **dns: Any) -> Config:
 
 @dataclass
 class Running:
-    app: Site
+    site: Site
     store: Store
     port: int
     server: dns_server.DnsServer
@@ -84,15 +83,22 @@ class Running:
         ).stdout
 
 
+def as_service(server: dns_server.DnsServer) -> Service:
+    """The DNS server is a ``Service`` (checked by mypy)."""
+    return server
+
+
 @contextlib.asynccontextmanager
 async def running(cfg: Config, port: int) -> AsyncIterator[Running]:
-    async with open_site(cfg) as app:
-        store = app.store
-        server = dns_server.service(app)
-        async with started(server):
-            if not server.statistics()["listen"]:
-                raise RuntimeError("dns service did not start")
-            yield Running(app=app, store=store, port=port, server=server)
+    async with open_site(cfg, actor="test") as site, asyncio.TaskGroup() as tg:
+        server = dns_server.service(site)
+        assert as_service(server).name == "dns"
+        try:
+            await server.start(tg)
+            assert server.statistics()["listen"]
+            yield Running(site=site, store=site.store, port=port, server=server)
+        finally:
+            await server.close()
 
 
 async def dig(r: Running, *args: str) -> str:

@@ -142,14 +142,14 @@ def test_a_datagram_longer_than_its_slot_is_flagged_truncated(
 
 @contextlib.asynccontextmanager
 async def serving(cfg: Config, **options: Any) -> AsyncIterator[DnsServer]:
-    async with open_site(cfg) as app:
-        await app.store.add_host(
+    async with open_site(cfg, actor="test") as site:
+        await site.store.add_host(
             Host(id="", ip=IPv4Address("198.18.0.10"), hostname="web", mac="52:54:00:00:00:01"),
             actor="t",
             reason="t",
         )
         async with asyncio.TaskGroup() as tg:
-            server = DnsServer(app, **options)
+            server = DnsServer(site, **options)
             await server.start(tg)
             try:
                 yield server
@@ -242,7 +242,7 @@ async def test_reply_larger_than_a_slot_is_sent_on_its_own(tmp_path: Path, h: An
     port = h.free_port()
     async with serving(h.config(tmp_path, port), udp_slots=8, udp_slot_size=128) as server:
         for i in range(12):
-            await server.app.store.add_record(
+            await server.site.store.add_record(
                 Record(id="", name="many.site.example", rtype="A", value=f"198.18.0.{i + 1}"),
                 actor="t",
                 reason="t",

@@ -10,6 +10,7 @@ import pytest
 from scapy.layers.inet import UDP
 from scapy.utils import rdpcap
 
+from ddi.boot.templates import render_template, template_fields
 from ddi.dhcp.netboot import (
     PXE_VENDOR_OPTIONS,
     BootChoice,
@@ -19,9 +20,7 @@ from ddi.dhcp.netboot import (
     boot_facts,
     boot_options,
     facts_from_options,
-    render_template,
     select_boot,
-    template_fields,
 )
 from ddi.dhcp.options import ClientArch, MessageType, OptionCode
 from ddi.dhcp.packet import decode_packet

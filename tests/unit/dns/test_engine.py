@@ -10,14 +10,14 @@ from dnslib import EDNS0, QTYPE, RR, SOA, TXT, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ddi.dns.engine import Answer, Drop, Forward, Rcode, Reason, Transfer, Transport
-from ddi.dns.wire import decode_message, encode_message
+from ddi.dns.engine import Answer, Client, Drop, Forward, Reason, Transfer, Transport
+from ddi.dns.wire import Rcode, decode_message, encode_message
 from ddi.dns.zone import label
 from ddi.errors import DnsFormatError
 
 UDP, TCP = Transport.UDP, Transport.TCP
-SITE_CLIENT = IPv4Address("198.18.0.77")
-OUTSIDE_CLIENT = IPv4Address("203.0.113.9")
+SITE_CLIENT = Client(address=IPv4Address("198.18.0.77"))
+OUTSIDE_CLIENT = Client(address=IPv4Address("203.0.113.9"))
 
 
 @pytest.fixture
@@ -294,7 +294,9 @@ def test_answer_fits_the_client_edns_size(h: Any) -> None:
 
 
 def test_axfr_over_tcp_from_allowed_peer_is_a_transfer(eng: Any) -> None:
-    d = ask(eng, "site.example", "AXFR", client=IPv4Address("198.18.0.2"), transport=TCP)
+    d = ask(
+        eng, "site.example", "AXFR", client=Client(address=IPv4Address("198.18.0.2")), transport=TCP
+    )
     assert isinstance(d, Transfer)
     assert d.client_serial is None
 
@@ -311,12 +313,18 @@ def test_axfr_unsigned_from_other_peer_is_refused(eng: Any) -> None:
 
 
 def test_axfr_over_udp_is_formerr(eng: Any) -> None:
-    d = ask(eng, "site.example", "AXFR", client=IPv4Address("198.18.0.2"))
+    d = ask(eng, "site.example", "AXFR", client=Client(address=IPv4Address("198.18.0.2")))
     assert d.reason is Reason.TRANSFER_UDP
 
 
 def test_axfr_of_a_non_apex_is_notauth(eng: Any) -> None:
-    d = ask(eng, "web.site.example", "AXFR", client=IPv4Address("198.18.0.2"), transport=TCP)
+    d = ask(
+        eng,
+        "web.site.example",
+        "AXFR",
+        client=Client(address=IPv4Address("198.18.0.2")),
+        transport=TCP,
+    )
     assert d.message.header.rcode == Rcode.NOTAUTH
 
 
@@ -325,16 +333,18 @@ def test_ixfr_carries_the_client_serial(eng: Any) -> None:
     q.add_auth(
         RR(label("site.example"), QTYPE.SOA, rdata=SOA(label("a"), label("b"), (7, 0, 0, 0, 0)))
     )
-    d = eng.resolve(q, client=IPv4Address("198.18.0.2"), transport=TCP)
+    d = eng.resolve(q, client=Client(address=IPv4Address("198.18.0.2")), transport=TCP)
     assert isinstance(d, Transfer)
     assert d.client_serial == 7
-    d = eng.resolve(q, client=IPv4Address("198.18.0.2"), transport=UDP)
+    d = eng.resolve(q, client=Client(address=IPv4Address("198.18.0.2")), transport=UDP)
     assert d.reason is Reason.IXFR_UDP
     assert [rr.rtype for rr in d.message.rr] == [QTYPE.SOA]
 
 
 def test_ixfr_without_soa_is_formerr(eng: Any) -> None:
-    d = ask(eng, "site.example", "IXFR", client=IPv4Address("198.18.0.2"), transport=TCP)
+    d = ask(
+        eng, "site.example", "IXFR", client=Client(address=IPv4Address("198.18.0.2")), transport=TCP
+    )
     assert d.reason is Reason.FORMERR
 
 

@@ -10,11 +10,11 @@ from dnslib import EDNS0, DNSLabel, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ddi.dns.engine import Answer, Reason, Transport, qtype_label
+from ddi.dns.engine import LOCAL, Answer, Client, Reason, Transport, qtype_label
 from ddi.dns.wire import decode_message, encode_message
 from ddi.dns.zone import label
 
-CLIENT = IPv4Address("198.18.0.77")
+CLIENT = Client(address=IPv4Address("198.18.0.77"))
 NAMES = [
     "web.site.example",
     "WEB.Site.example",
@@ -176,7 +176,7 @@ def test_opt_as_question_type_is_formerr(eng: Any) -> None:
 def test_local_caller_may_recurse(h: Any) -> None:
     eng = h.engine(h.zones(), forwarding=True)
     q = DNSRecord.question(label("www.elsewhere.example"))
-    assert eng.resolve(q, client=None, transport=Transport.UDP).reason is Reason.FORWARD
+    assert eng.resolve(q, client=LOCAL, transport=Transport.UDP).reason is Reason.FORWARD
 
 
 def test_cname_into_a_delegation_answers_then_refers(h: Any) -> None:

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ddi.dns import tsig
+from ddi.dns.wire import TsigError
 from ddi.dns.zone import label
 from ddi.errors import DnsFormatError
 
@@ -42,7 +43,7 @@ def test_unknown_key_is_badkey() -> None:
     signed, _ = tsig.sign(_query(), other, now=NOW)
     result = tsig.verify(signed, KEYS, now=NOW)
     assert isinstance(result, tsig.Failed)
-    assert result.error is tsig.TsigError.BADKEY
+    assert result.error is TsigError.BADKEY
 
 
 def test_wrong_secret_is_badsig() -> None:
@@ -50,7 +51,7 @@ def test_wrong_secret_is_badsig() -> None:
     signed, _ = tsig.sign(_query(), forged, now=NOW)
     result = tsig.verify(signed, KEYS, now=NOW)
     assert isinstance(result, tsig.Failed)
-    assert result.error is tsig.TsigError.BADSIG
+    assert result.error is TsigError.BADSIG
 
 
 def test_tampered_message_is_badsig() -> None:
@@ -58,14 +59,14 @@ def test_tampered_message_is_badsig() -> None:
     tampered = signed[:13] + b"X" + signed[14:]
     result = tsig.verify(tampered, KEYS, now=NOW)
     assert isinstance(result, tsig.Failed)
-    assert result.error is tsig.TsigError.BADSIG
+    assert result.error is TsigError.BADSIG
 
 
 def test_old_signature_is_badtime() -> None:
     signed, _ = tsig.sign(_query(), KEY, now=NOW)
     result = tsig.verify(signed, KEYS, now=NOW + 301)
     assert isinstance(result, tsig.Failed)
-    assert result.error is tsig.TsigError.BADTIME
+    assert result.error is TsigError.BADTIME
 
 
 def test_reply_chain_verifies_with_request_mac() -> None:
@@ -93,7 +94,7 @@ def test_error_tsig_reports_the_error() -> None:
     out = tsig.error_tsig(header_only, failure, now=NOW)
     record = tsig.find_tsig(out)
     assert record is not None
-    assert record.error == tsig.TsigError.BADSIG
+    assert record.error == TsigError.BADSIG
     assert record.mac == b""
 
 
@@ -166,5 +167,5 @@ def test_badtime_error_carries_the_server_time() -> None:
     out = tsig.error_tsig(signed[:2] + b"\x80\x09" + b"\x00" * 8, failure, now=NOW + 1000)
     record = tsig.find_tsig(out)
     assert record is not None
-    assert record.error == tsig.TsigError.BADTIME
+    assert record.error == TsigError.BADTIME
     assert int.from_bytes(record.other, "big") == int(NOW + 1000)

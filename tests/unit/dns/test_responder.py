@@ -1,0 +1,170 @@
+"""The responder: one path from bytes to a reply, a forward, a transfer or a drop."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+import pytest
+from dnslib import QTYPE, RR, A, DNSRecord
+
+from ddi.dns import tsig
+from ddi.dns.cache import AnswerCache
+from ddi.dns.engine import LOCAL, Client, Reason, Transport
+from ddi.dns.responder import Drop, Forward, Reply, Responder, Transfer
+from ddi.dns.wire import QType, Rcode, TsigError, decode_message
+from ddi.dns.zone import label
+
+UDP, TCP = Transport.UDP, Transport.TCP
+NOW = 1_800_000_000.0
+KEY = tsig.TsigKey(name="xfr.site.example", secret=b"0123456789abcdef0123456789abcdef")
+SITE = Client(peer="198.18.0.77", address=IPv4Address("198.18.0.77"))
+OUTSIDE = Client(peer="203.0.113.9", address=IPv4Address("203.0.113.9"))
+SECONDARY = Client(peer="198.18.0.2", address=IPv4Address("198.18.0.2"))
+
+
+@pytest.fixture
+def responder(h: Any) -> Responder:
+    view = h.FakeView(
+        subnet_list=[h.subnet()],
+        host_list=[h.host("web", "198.18.0.10")],
+        record_list=[h.record("www.site.example", "CNAME", "web.site.example")],
+    )
+    engine = h.engine(
+        h.zones(view),
+        forwarding=True,
+        recursion_from=(IPv4Network("198.18.0.0/24"),),
+        allow_transfer=(IPv4Network("198.18.0.2/32"),),
+    )
+    return Responder(engine, {KEY.name: KEY}, AnswerCache(100))
+
+
+def query(name: str, qtype: str = "A", msg_id: int = 7) -> bytes:
+    q = DNSRecord.question(label(name), qtype)
+    q.header.id = msg_id
+    return bytes(q.pack())
+
+
+def test_a_fast_path_answer_is_cached_and_the_next_is_a_lookup(responder: Responder) -> None:
+    first = responder.respond(query("web.site.example", msg_id=1), SITE, UDP, NOW)
+    assert isinstance(first, Reply)
+    assert (first.qtype, first.rcode, first.decision) == ("A", "NOERROR", Reason.ANSWER)
+    assert not first.cached
+    second = responder.respond(query("web.site.example", msg_id=2), SITE, UDP, NOW)
+    assert isinstance(second, Reply)
+    assert second.cached
+    assert second.data == b"\x00\x02" + first.data[2:]
+    assert (second.qtype, second.rcode, second.decision) == ("A", "NOERROR", None)
+    assert (responder.cache.hits, responder.cache.misses, responder.decoded) == (1, 1, 1)
+
+
+def test_the_full_path_answers_what_the_fast_path_leaves(responder: Responder) -> None:
+    result = responder.respond(query("www.site.example"), SITE, UDP, NOW)
+    assert isinstance(result, Reply)
+    reply = decode_message(result.data)
+    assert [str(rr.rdata) for rr in reply.rr] == ["web.site.example.", "198.18.0.10"]
+    assert responder.respond(query("www.site.example", msg_id=8), SITE, UDP, NOW) == Reply(
+        data=b"\x00\x08" + result.data[2:], qtype="A", rcode="NOERROR", cached=True
+    )
+
+
+def test_short_message_is_dropped(responder: Responder) -> None:
+    assert responder.respond(b"\x00\x01\x00", SITE, UDP, NOW) == Drop(Reason.SHORT_HEADER)
+
+
+def test_unreadable_query_is_formerr_and_unreadable_response_is_dropped(
+    responder: Responder,
+) -> None:
+    garbage = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xff"
+    result = responder.respond(garbage, SITE, UDP, NOW)
+    assert isinstance(result, Reply)
+    assert result.decision is Reason.FORMERR
+    assert decode_message(result.data).header.rcode == Rcode.FORMERR
+    response = garbage[:2] + b"\x81" + garbage[3:]
+    assert responder.respond(response, SITE, UDP, NOW) == Drop(Reason.NOT_QUERY)
+
+
+def test_a_response_that_parses_is_dropped_by_the_engine(responder: Responder) -> None:
+    data = bytearray(query("web.site.example"))
+    data[2] |= 0x80
+    result = responder.respond(bytes(data), SITE, UDP, NOW)
+    assert result == Drop(Reason.NOT_QUERY, decision=Reason.NOT_QUERY)
+
+
+def test_outside_name_is_forwarded_and_finished(responder: Responder) -> None:
+    result = responder.respond(query("www.elsewhere.example"), SITE, UDP, NOW)
+    assert isinstance(result, Forward)
+    assert result.qtype == "A"
+    assert result.max_size == 512
+    failed = result.finish(None)
+    servfail = decode_message(failed.data)
+    assert servfail.header.rcode == Rcode.SERVFAIL
+    assert servfail.header.id == 7
+    assert str(servfail.q.qname) == "www.elsewhere.example."
+    assert (failed.qtype, failed.rcode) == ("A", "SERVFAIL")
+    upstream = decode_message(query("www.elsewhere.example")).reply()
+    upstream.add_answer(RR(label("www.elsewhere.example"), QTYPE.A, rdata=A("192.0.2.1")))
+    answered = result.finish(upstream)
+    assert [str(rr.rdata) for rr in decode_message(answered.data).rr] == ["192.0.2.1"]
+    assert (answered.qtype, answered.rcode) == ("A", "NOERROR")
+
+
+def test_recursion_needs_a_client_in_recursion_from_or_a_trusted_one(
+    responder: Responder,
+) -> None:
+    refused = responder.respond(query("www.elsewhere.example"), OUTSIDE, UDP, NOW)
+    assert isinstance(refused, Reply)
+    assert refused.decision is Reason.REFUSED_CLIENT
+    assert isinstance(responder.respond(query("a.elsewhere.example"), LOCAL, UDP, NOW), Forward)
+
+
+def test_client_of_a_peer_address() -> None:
+    assert Client.of_peer(("198.18.0.77", 5353)) == SITE
+    six = Client.of_peer(("::1", 5353, 0, 0))
+    assert (six.peer, six.address, six.trusted) == ("::1", None, True)
+    assert Client.of_peer(None) is LOCAL
+
+
+def test_transfer_over_tcp_to_an_allowed_peer_streams_the_zone(responder: Responder) -> None:
+    result = responder.respond(query("site.example", "AXFR"), SECONDARY, TCP, NOW)
+    assert isinstance(result, Transfer)
+    assert (result.kind, result.key_name) == ("axfr", None)
+    records = [rr for wire in result.messages() for rr in decode_message(wire).rr]
+    assert records[0].rtype == records[-1].rtype == QType.SOA
+    assert len(records) > 2
+
+
+def test_transfer_is_refused_to_others_and_over_udp(responder: Responder) -> None:
+    refused = responder.respond(query("site.example", "AXFR"), SITE, TCP, NOW)
+    assert isinstance(refused, Reply)
+    assert refused.decision is Reason.REFUSED_TRANSFER
+    # A trusted client may recurse, but transfers still need its address or TSIG.
+    assert isinstance(responder.respond(query("site.example", "AXFR"), LOCAL, TCP, NOW), Reply)
+    udp = responder.respond(query("site.example", "AXFR", msg_id=9), SECONDARY, UDP, NOW)
+    assert isinstance(udp, Reply)
+    assert udp.decision is Reason.TRANSFER_UDP
+
+
+def test_signed_query_gets_a_signed_reply_never_cached(responder: Responder) -> None:
+    signed, mac = tsig.sign(query("web.site.example"), KEY, now=NOW)
+    result = responder.respond(signed, OUTSIDE, UDP, NOW + 1)
+    assert isinstance(result, Reply)
+    check = tsig.verify(result.data, {KEY.name: KEY}, now=NOW + 1, request_mac=mac)
+    assert isinstance(check, tsig.Verified)
+    assert len(responder.cache) == 0
+    transfer = responder.respond(
+        tsig.sign(query("site.example", "AXFR"), KEY, now=NOW)[0], OUTSIDE, TCP, NOW
+    )
+    assert isinstance(transfer, Transfer)
+    assert transfer.key_name == KEY.name
+
+
+def test_bad_signature_is_notauth_with_the_failure(responder: Responder) -> None:
+    other = tsig.TsigKey(name=KEY.name, secret=b"x" * 32)
+    signed, _ = tsig.sign(query("web.site.example"), other, now=NOW)
+    result = responder.respond(signed, SITE, UDP, NOW)
+    assert isinstance(result, Reply)
+    assert result.tsig_failure is not None
+    assert result.tsig_failure.error is TsigError.BADSIG
+    assert decode_message(result.data).header.rcode == Rcode.NOTAUTH
+    assert (result.qtype, result.decision) == (None, None)
