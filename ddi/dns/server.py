@@ -16,7 +16,7 @@ streamed here.
 TSIG (RFC 8945): a signed query is verified before the engine sees it; a valid one gets a
 signed reply (never cached), an invalid one NOTAUTH with the TSIG error.
 
-Zones follow the store: ``store.subscribe`` applies each committed batch to the zones,
+Zones follow the IPAM index: ``index.subscribe`` applies each committed batch to the zones,
 invalidates the answer cache and queues NOTIFYs to the configured secondaries.
 """
 
@@ -54,7 +54,7 @@ from ddi.dns.wire import HEADER_SIZE, decode_message, encode_message, error_resp
 from ddi.dns.zone import Zones, ZoneSettings
 from ddi.errors import ConfigError, DnsFormatError
 from ddi.heap import release_free_memory
-from ddi.ipam.models import Change
+from ddi.ipam.views import Applied
 
 if TYPE_CHECKING:
     from ddi.app import AppContext
@@ -178,7 +178,7 @@ class DnsServer:
         serial = await self.app.store.last_seq()
         self._build(self.app.config, serial)
         # No await between the build and the subscription: no commit can fall in between.
-        self.app.store.subscribe(self._on_changes)
+        self.app.index.subscribe(self._on_changes)
         if self.config.forwarders:
             self.forwarder = Forwarder(self.config.forwarders, timeout=self.config.forward_timeout)
             self.forwarder.start()
@@ -236,7 +236,7 @@ class DnsServer:
 
     async def close(self) -> None:
         with contextlib.suppress(ValueError):
-            self.app.store.unsubscribe(self._on_changes)
+            self.app.index.unsubscribe(self._on_changes)
         loop = asyncio.get_running_loop()
         for sock in self._udp:
             loop.remove_reader(sock.fileno())
@@ -303,7 +303,7 @@ class DnsServer:
 
     # --- zone changes --------------------------------------------------------------------------
 
-    def _on_changes(self, changes: Sequence[Change]) -> None:
+    def _on_changes(self, changes: Sequence[Applied]) -> None:
         if self.zones is None:
             return
         try:
