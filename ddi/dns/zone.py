@@ -474,7 +474,14 @@ class Zones:
         return sys.intern(f"{absolute(lease.hostname)}{self._suffix}")
 
     def _host_names_of(self, host: Host) -> set[str]:
-        return {self._host_fqdn(host), reverse_name(host.ip)}
+        """The reservation's names, and the name of a lease at its address (which the
+        reservation keeps from publishing)."""
+        names = {self._host_fqdn(host), reverse_name(host.ip)}
+        lease = self.source.lease_by_ip(host.ip)
+        fqdn = None if lease is None else self._lease_fqdn(lease)
+        if fqdn is not None:
+            names.add(fqdn)
+        return names
 
     def _lease_names_of(self, lease: Lease) -> set[str]:
         names = {reverse_name(lease.ip)}

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Network
+import asyncio
+import contextlib
+import tempfile
+from collections.abc import Sequence
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 from typing import Any
 
 import pytest
 from dnslib import QTYPE
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
-from ddi.dns.zone import record_rdata, reverse_networks, reverse_origin
-from ddi.ipam.models import LeaseState, Op
+from ddi.dns.zone import Zones, ZoneSettings, record_rdata, reverse_networks, reverse_origin
+from ddi.errors import StoreError
+from ddi.ipam.models import Host, Lease, LeaseState, Op, Record, Subnet
+from ddi.ipam.store import Store
+from ddi.ipam.views import IpamIndex
 
 
 def names(z: Any, origin: str = "site.example") -> dict[str, list[str]]:
@@ -144,6 +155,17 @@ def test_the_reserved_clients_own_lease_is_not_a_collision(h: Any) -> None:
     res = h.apply(z, [h.change(h.lease("198.18.0.10", "web"))])
     assert res.collisions == ()
     assert names(z)["web.site.example"] == ["198.18.0.10"]
+
+
+def test_reservation_added_at_a_leased_address_takes_the_address_from_the_lease(h: Any) -> None:
+    z = h.zones()
+    h.apply(z, [h.change(h.lease("198.18.0.10", "laptop"))])
+    assert names(z)["laptop.site.example"] == ["198.18.0.10"]
+    h.apply(z, [h.change(h.host("web", "198.18.0.10"))])
+    assert "laptop.site.example" not in names(z)
+    assert names(z, "0.18.198.in-addr.arpa")["10.0.18.198.in-addr.arpa"] == ["web.site.example."]
+    h.apply(z, [h.change(h.host("web", "198.18.0.10"), op=Op.DELETE)])
+    assert names(z)["laptop.site.example"] == ["198.18.0.10"]
 
 
 def test_existing_collision_is_counted_at_build(h: Any) -> None:
@@ -321,3 +343,92 @@ def test_compact_forms_read_back_as_the_records_they_stand_for(h: Any) -> None:
     assert set(forward.node("two.site.example") or {}) == {QTYPE.A, QTYPE.TXT}
     assert forward.keys("nothing.site.example") == ()
     assert forward.node("nothing.site.example") is None
+
+
+# --- zones follow the store through the index: a random sequence of writes ---
+
+T0 = 1_800_000_000.0
+LAN = Subnet(name="lan", cidr=IPv4Network("198.18.0.0/24"))
+LAB = Subnet(name="lab", cidr=IPv4Network("198.18.2.0/23"), domain="lab.site.example")
+IPS = ["198.18.0.10", "198.18.0.11", "198.18.0.12", "198.18.2.5", "198.18.3.7"]
+MACS = [f"52:54:00:00:00:{i:02x}" for i in range(1, 5)]
+NAMES = ["a", "b", "c", "d"]
+VALUES = {"A": "198.18.9.9", "TXT": "x", "CNAME": "b.site.example", "MX": "10 a.site.example"}
+
+zone_ops = st.one_of(
+    st.tuples(st.just("add"), st.sampled_from(NAMES), st.sampled_from(IPS),
+              st.sampled_from(MACS)),
+    st.tuples(st.just("update"), st.sampled_from(NAMES), st.sampled_from(["ip", "hostname"]),
+              st.sampled_from([*IPS, *NAMES])),
+    st.tuples(st.just("remove"), st.sampled_from(NAMES)),
+    st.tuples(st.just("lease"), st.sampled_from(IPS), st.sampled_from(MACS),
+              st.sampled_from([None, *NAMES]), st.sampled_from(list(LeaseState)),
+              st.integers(-50, 50)),
+    st.tuples(st.just("record"), st.sampled_from(NAMES), st.sampled_from(sorted(VALUES))),
+    st.tuples(st.just("ptr"), st.sampled_from(IPS), st.sampled_from(NAMES)),
+    st.tuples(st.just("unrecord"), st.integers(0, 5)),
+    st.tuples(st.just("subnets"), st.booleans()),
+)  # fmt: skip
+
+
+async def _write(store: Store, op: tuple[Any, ...]) -> None:
+    match op:
+        case ("add", name, ip, mac):
+            host = Host(id="", ip=IPv4Address(ip), hostname=name, mac=mac)
+            await store.add_host(host, actor="t", reason="")
+        case ("update", name, field, value):
+            await store.update_host(name, {field: value}, actor="t", reason="")
+        case ("remove", name):
+            await store.remove_host(name, actor="t", reason="")
+        case ("lease", ip, mac, hostname, state, ends_in):
+            lease = Lease(ip=IPv4Address(ip), mac=mac, hostname=hostname, state=state, start=T0,
+                          end=T0 + max(ends_in, 0), subnet="lan")  # fmt: skip
+            await store.commit_leases([lease])
+        case ("record", name, rtype):
+            record = Record(id="", name=f"{name}.site.example", rtype=rtype, value=VALUES[rtype])
+            await store.add_record(record, actor="t", reason="")
+        case ("ptr", ip, name):
+            rev = ".".join(reversed(ip.split("."))) + ".in-addr.arpa"
+            record = Record(id="", name=rev, rtype="PTR", value=f"{name}.site.example")
+            await store.add_record(record, actor="t", reason="")
+        case ("unrecord", position):
+            records = await store.records()
+            if records:
+                await store.remove_record(records[position % len(records)].id, actor="t", reason="")
+        case ("subnets", with_lab):
+            await store.sync_subnets([LAN, LAB] if with_lab else [LAN], actor="t", reason="")
+        case _:
+            raise AssertionError(op)
+
+
+SETTINGS = ZoneSettings(
+    domain="site.example", ns_name="ns.site.example", ns_address=IPv4Address("198.18.0.1")
+)
+
+
+def _content(z: Zones) -> dict[str, tuple[object, ...]]:
+    return {
+        origin: (sorted(zone.data.items()), sorted(zone.children.items()), zone.delegations)
+        for origin, zone in z.zones.items()
+    }
+
+
+async def _zones_follow(folder: Path, script: Sequence[tuple[Any, ...]]) -> None:
+    async with await Store.open(folder / "ipam.db", clock=lambda: T0, domain="site.example") as s:
+        await s.sync_subnets([LAN, LAB], actor="t", reason="")
+        index = await IpamIndex.load(s)
+        s.subscribe(index.apply)
+        z = Zones(SETTINGS, index, serial=index.seq)
+        index.subscribe(z.apply)
+        for op in script:
+            with contextlib.suppress(StoreError):
+                await _write(s, op)
+        fresh = Zones(SETTINGS, await IpamIndex.load(s), serial=index.seq)
+        assert _content(z) == _content(fresh)
+
+
+@hyp_settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(zone_ops, max_size=30))
+def test_zones_follow_the_store_through_random_changes(script: list[tuple[Any, ...]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        asyncio.run(_zones_follow(Path(folder), script))
