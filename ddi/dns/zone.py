@@ -378,10 +378,6 @@ class Zones:
                 return None
             name = name.partition(".")[2]
 
-    def owns(self, name: str) -> bool:
-        """True when a reservation or a static record owns ``name`` (absolute form)."""
-        return self._owner(name) is not None
-
     def statistics(self) -> dict[str, Any]:
         return {
             "zones": {origin: z.serial for origin, z in sorted(self.zones.items())},
