@@ -13,7 +13,7 @@ TaskGroup (bounded) that replies later with ``sendto``.
 
 TCP, with zone transfers: ddi.dns.tcp. NOTIFY to the secondaries: ddi.dns.notify.
 
-Zones follow the store: ``store.subscribe`` applies each committed batch to the zones,
+Zones follow the IPAM index: ``index.subscribe`` applies each committed batch to the zones,
 invalidates the answer cache and queues NOTIFYs to the configured secondaries. ``reload``
 builds the zones, engine rules and TSIG keys again from the new config.
 """
@@ -41,7 +41,7 @@ from ddi.dns.tcp import TcpListener
 from ddi.dns.zone import Zone, Zones
 from ddi.errors import ConfigError
 from ddi.heap import release_free_memory
-from ddi.ipam.models import Change
+from ddi.ipam.views import Applied
 from ddi.site import Site
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class DnsServer:
         serial = await self.site.store.last_seq()
         responder = self._build(self.site.config, serial)
         # No await between the build and the subscription: no commit can fall in between.
-        self.site.store.subscribe(self._on_changes)
+        self.site.index.subscribe(self._on_changes)
         self.notifier.configure(self.config.secondaries, responder.keys)
         if self.config.forwarders:
             self._start_forwarder()
@@ -176,7 +176,7 @@ class DnsServer:
 
     async def close(self) -> None:
         with contextlib.suppress(ValueError):
-            self.site.store.unsubscribe(self._on_changes)
+            self.site.index.unsubscribe(self._on_changes)
         for task in list(self._tasks):
             task.cancel()
         loop = asyncio.get_running_loop()
@@ -246,7 +246,7 @@ class DnsServer:
         zones = self.zones
         return None if zones is None else zones.zones.get(origin)
 
-    def _on_changes(self, changes: Sequence[Change]) -> None:
+    def _on_changes(self, changes: Sequence[Applied]) -> None:
         zones = self.zones
         if zones is None:
             return

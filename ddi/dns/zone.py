@@ -1,10 +1,11 @@
 """Zones derived from IPAM: the site domain and the reverse zones of its subnets.
 
-Theory of operation: :class:`Zones` keeps the IPAM objects that produce DNS data (reservations,
-bound leases, static records, subnets) and the RRsets they produce, grouped by zone. A committed
-``Change`` updates the source object, marks the owner names it touches "dirty", and only those
-names are recomputed and diffed; each zone whose content moved gets one new serial and one
-journal entry (the IXFR delta) per applied batch.
+Theory of operation: :class:`Zones` reads the IPAM objects that produce DNS data (reservations,
+bound leases, static records, subnets) from the IPAM index and keeps only the RRsets they
+produce, grouped by zone. The index tells it each change it applied with the object that change
+replaced (``index.subscribe(zones.apply)``): the owner names the old and the new object touch are
+"dirty", and only those names are recomputed from the index and diffed; each zone whose content
+moved gets one new serial and one journal entry (the IXFR delta) per applied batch.
 
 Rules:
 * Zones: the site domain, plus one ``in-addr.arpa`` zone per octet boundary covering a subnet
@@ -13,7 +14,8 @@ Rules:
 * A reservation owns ``<hostname>.<domain>``: A at that name and PTR at its address.
 * A bound lease with a hostname gets A and PTR only if the name is not owned by a reservation
   or a static record, and its address is not a reservation's; otherwise it is a *collision*,
-  reported to the caller (which counts and logs it) and gets no record.
+  reported to the caller (which counts and logs it) and gets no record
+  (:mod:`ddi.ipam.owner`).
 * A static CNAME excludes every other type at its name (RFC 1034 §3.6.2).
 * The SOA serial of a zone increases on every change to that zone: it becomes
   ``max(serial + 1, seq)`` of the last change applied, so it keeps growing across restarts when
@@ -38,7 +40,6 @@ from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DN
 
 from ddi.dns.wire import QType
 from ddi.ipam.models import (
-    Change,
     Host,
     Kind,
     Lease,
@@ -47,7 +48,8 @@ from ddi.ipam.models import (
     Record,
     Subnet,
 )
-from ddi.ipam.multimap import MultiMap
+from ddi.ipam.owner import lease_collides, lease_publishes, name_owner
+from ddi.ipam.views import Applied
 
 SOA_TYPE = int(QType.SOA)
 NS_TYPE = int(QType.NS)
@@ -58,12 +60,17 @@ Key = tuple[int, int, str]
 
 
 class ZoneSource(Protocol):
-    """The part of ``IpamView`` the zone builder reads."""
+    """The part of :class:`~ddi.ipam.views.IpamIndex` the zones read."""
 
     def subnets(self) -> Sequence[Subnet]: ...
     def hosts(self) -> Iterable[Host]: ...
     def leases(self) -> Iterable[Lease]: ...
     def records(self) -> Iterable[Record]: ...
+    def host_by_name(self, hostname: str) -> Host | None: ...
+    def host_by_ip(self, ip: IPv4Address) -> Host | None: ...
+    def lease_by_ip(self, ip: IPv4Address) -> Lease | None: ...
+    def leases_named(self, hostname: str) -> list[Lease]: ...
+    def records_at(self, name: str) -> Iterable[Record]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -341,32 +348,17 @@ Touched = dict[str, tuple[list[tuple[str, Key]], list[tuple[str, Key]]]]
 
 
 class Zones:
-    """Every local zone, kept in step with IPAM by :meth:`apply`."""
+    """Every local zone, derived from the IPAM index and kept in step by :meth:`apply`."""
 
     def __init__(self, settings: ZoneSettings, source: ZoneSource, *, serial: int) -> None:
         self.settings = settings
+        self.source = source
+        """The index the zones read: reservations, leases, records and subnets live there."""
         self._serial_floor = max(1, serial)
-        self._hosts: dict[str, Host] = {}
-        self._leases: dict[IPv4Address, Lease] = {}
-        """Bound leases with a hostname: the only ones that make DNS data."""
-        self._records: dict[str, Record] = {}
-        self._subnets: dict[str, Subnet] = {}
-        # Indexes of the sources by name / address.
-        self._host_names: MultiMap[str, str] = MultiMap()
-        self._host_ips: MultiMap[IPv4Address, str] = MultiMap()
-        self._lease_names: MultiMap[str, IPv4Address] = MultiMap()
-        self._record_names: MultiMap[str, str] = MultiMap()
+        self._suffix = "." + settings.domain
         self.zones: dict[str, Zone] = {}
         self.collisions = 0
         self.bad_records = 0
-        for subnet in source.subnets():
-            self._subnets[subnet.name] = subnet
-        for host in source.hosts():
-            self._add_host(host)
-        for lease in source.leases():
-            self._add_lease(lease)
-        for record in source.records():
-            self._add_record(record)
         self._add_zone(settings.domain, self._serial_floor)
         for origin in sorted(self._reverse_origins()):
             self._add_zone(origin, self._serial_floor)
@@ -385,10 +377,6 @@ class Zones:
                 return None
             name = name.partition(".")[2]
 
-    def owns(self, name: str) -> bool:
-        """True when a reservation or a static record owns ``name`` (absolute form)."""
-        return name in self._host_names or name in self._record_names
-
     def statistics(self) -> dict[str, Any]:
         return {
             "zones": {origin: z.serial for origin, z in sorted(self.zones.items())},
@@ -399,60 +387,51 @@ class Zones:
 
     # --- changes -------------------------------------------------------------------------------
 
-    def apply(self, changes: Sequence[Change]) -> ApplyResult:
-        """Update the zones from committed changes (one store transaction).
+    def apply(self, applied: Sequence[Applied]) -> ApplyResult:
+        """Update the zones from changes the index has applied (one store transaction):
+        ``source.subscribe(zones.apply)``. The index already shows them; each one's ``before``
+        says which names the replaced object had.
 
         Returns:
             The zones whose content (and so serial) changed, and the lease names refused.
         """
         dirty: set[str] = set()
-        collisions: list[str] = []
+        leases: list[Lease] = []
         subnets_moved = False
         last_seq = 0
-        for change in changes:
+        for step in applied:
+            change, before = step.change, step.before
             last_seq = max(last_seq, change.seq)
+            upsert = change.op is Op.UPSERT
             match change.kind:
                 case Kind.HOST:
-                    old_host = self._hosts.get(change.object_id)
-                    if old_host is not None:
-                        dirty |= self._host_names_of(old_host)
-                        self._drop_host(old_host)
-                    if change.op is Op.UPSERT:
-                        host = Host.from_image(change.image)
-                        self._add_host(host)
-                        dirty |= self._host_names_of(host)
+                    if isinstance(before, Host):
+                        dirty |= self._host_names_of(before)
+                    if upsert:
+                        dirty |= self._host_names_of(Host.from_image(change.image))
                 case Kind.LEASE:
-                    ip = IPv4Address(change.object_id)
-                    old_lease = self._leases.get(ip)
-                    if old_lease is not None:
-                        dirty |= self._lease_names_of(old_lease)
-                        self._drop_lease(old_lease)
-                    if change.op is Op.UPSERT:
+                    if isinstance(before, Lease):
+                        dirty |= self._lease_names_of(before)
+                    if upsert:
                         lease = Lease.from_image(change.image)
-                        self._add_lease(lease)
                         dirty |= self._lease_names_of(lease)
-                        name = self._lease_fqdn(lease)
-                        if name is not None and self._lease_refused(lease, name):
-                            collisions.append(name)
+                        leases.append(lease)
                 case Kind.RECORD:
-                    old_record = self._records.get(change.object_id)
-                    if old_record is not None:
-                        dirty.add(old_record.name)
-                        self._drop_record(old_record)
-                    if change.op is Op.UPSERT:
-                        record = _normalised(Record.from_image(change.image))
-                        self._add_record(record)
-                        dirty.add(record.name)
+                    if isinstance(before, Record):
+                        dirty.add(absolute(before.name))
+                    if upsert:
+                        dirty.add(absolute(str(change.image["name"])))
                 case Kind.SUBNET:
                     subnets_moved = True
-                    self._subnets.pop(change.object_id, None)
-                    if change.op is Op.UPSERT:
-                        subnet = Subnet.from_image(change.image)
-                        self._subnets[subnet.name] = subnet
+        collisions = [
+            name
+            for lease in leases
+            if (name := self._lease_fqdn(lease)) is not None and self._lease_collides(lease, name)
+        ]
         # A forward name's ownership decides its leases' PTRs too.
         for name in list(dirty):
-            for ip in self._lease_names.get(name):
-                dirty.add(reverse_name(ip))
+            for lease in self._leases_at(name):
+                dirty.add(reverse_name(lease.ip))
         self.collisions += len(collisions)
         touched: Touched = {}
         if subnets_moved:
@@ -482,15 +461,22 @@ class Zones:
     # --- sources -------------------------------------------------------------------------------
 
     def _host_fqdn(self, host: Host) -> str:
-        return sys.intern(f"{absolute(host.hostname)}.{self.settings.domain}")
+        return sys.intern(f"{absolute(host.hostname)}{self._suffix}")
 
     def _lease_fqdn(self, lease: Lease) -> str | None:
         if lease.state is not LeaseState.BOUND or not lease.hostname:
             return None
-        return sys.intern(f"{absolute(lease.hostname)}.{self.settings.domain}")
+        return sys.intern(f"{absolute(lease.hostname)}{self._suffix}")
 
     def _host_names_of(self, host: Host) -> set[str]:
-        return {self._host_fqdn(host), reverse_name(host.ip)}
+        """The reservation's names, and the name of a lease at its address (which the
+        reservation keeps from publishing)."""
+        names = {self._host_fqdn(host), reverse_name(host.ip)}
+        lease = self.source.lease_by_ip(host.ip)
+        fqdn = None if lease is None else self._lease_fqdn(lease)
+        if fqdn is not None:
+            names.add(fqdn)
+        return names
 
     def _lease_names_of(self, lease: Lease) -> set[str]:
         names = {reverse_name(lease.ip)}
@@ -499,43 +485,28 @@ class Zones:
             names.add(fqdn)
         return names
 
-    def _lease_refused(self, lease: Lease, name: str) -> bool:
+    def _hostname_of(self, name: str) -> str | None:
+        """The hostname whose reservation or lease would sit at ``name`` in the site zone."""
+        if not name.endswith(self._suffix):
+            return None
+        return name[: -len(self._suffix)] or None
+
+    def _hosts_named(self, hostname: str | None) -> tuple[Host, ...]:
+        """The reservation of that hostname, if any."""
+        host = None if hostname is None else self.source.host_by_name(hostname)
+        return () if host is None else (host,)
+
+    def _leases_at(self, name: str) -> list[Lease]:
+        hostname = self._hostname_of(name)
+        return [] if hostname is None else self.source.leases_named(hostname)
+
+    def _owner(self, name: str) -> Host | Record | None:
+        hosts = self._hosts_named(self._hostname_of(name))
+        return name_owner(hosts=hosts, records=self.source.records_at(name))
+
+    def _lease_collides(self, lease: Lease, name: str) -> bool:
         """True when the lease's name collides with a name it does not own."""
-        holders = self._host_names.get(name)
-        if any(self._hosts[h].ip == lease.ip for h in holders):
-            return False  # the reservation's own client: its record already covers it
-        return bool(holders) or name in self._record_names or lease.ip in self._host_ips
-
-    def _add_host(self, host: Host) -> None:
-        self._hosts[host.id] = host
-        self._host_names.add(self._host_fqdn(host), host.id)
-        self._host_ips.add(host.ip, host.id)
-
-    def _drop_host(self, host: Host) -> None:
-        del self._hosts[host.id]
-        self._host_names.discard(self._host_fqdn(host), host.id)
-        self._host_ips.discard(host.ip, host.id)
-
-    def _add_lease(self, lease: Lease) -> None:
-        fqdn = self._lease_fqdn(lease)
-        if fqdn is not None:
-            self._leases[lease.ip] = lease
-            self._lease_names.add(fqdn, lease.ip)
-
-    def _drop_lease(self, lease: Lease) -> None:
-        fqdn = self._lease_fqdn(lease)
-        if fqdn is not None:
-            del self._leases[lease.ip]
-            self._lease_names.discard(fqdn, lease.ip)
-
-    def _add_record(self, record: Record) -> None:
-        record = _normalised(record)
-        self._records[record.id] = record
-        self._record_names.add(record.name, record.id)
-
-    def _drop_record(self, record: Record) -> None:
-        record = self._records.pop(record.id)
-        self._record_names.discard(record.name, record.id)
+        return lease_collides(lease.ip, self._owner(name), self.source.host_by_ip(lease.ip))
 
     # --- zone set ------------------------------------------------------------------------------
 
@@ -544,7 +515,7 @@ class Zones:
     def _reverse_origins(self) -> set[str]:
         return {
             reverse_origin(net)
-            for subnet in self._subnets.values()
+            for subnet in self.source.subnets()
             for net in reverse_networks(subnet.cidr)
         }
 
@@ -566,37 +537,49 @@ class Zones:
         current = {o for o in self.zones if o != self.settings.domain}
         for origin in current - wanted:
             del self.zones[origin]
-        for origin in sorted(wanted - current):
+        added = sorted(wanted - current)
+        if not added:
+            return
+        names = self._source_names(forward=False)
+        for origin in added:
             self._add_zone(origin, max(self._serial_floor, seq))
             self._fresh.add(origin)
             touched[origin] = ([], [])
-            for name in self._names_under(origin):
+            suffix = "." + origin
+            for name in {origin} | {n for n in names if n.endswith(suffix)}:
                 self._recompute(name, touched)
 
-    def _names_under(self, origin: str) -> set[str]:
-        names = {origin}
-        names |= {reverse_name(ip) for ip in self._host_ips}
-        names |= {reverse_name(ip) for ip in self._leases}
-        names |= set(self._record_names)
-        suffix = "." + origin
-        return {n for n in names if n == origin or n.endswith(suffix)}
+    def _source_names(self, *, forward: bool = True) -> set[str]:
+        """Every name the IPAM objects put data at (with ``forward`` False, only the reverse
+        names of addresses and the records' names)."""
+        names: set[str] = set()
+        for host in self.source.hosts():
+            names.add(reverse_name(host.ip))
+            if forward:
+                names.add(self._host_fqdn(host))
+        for lease in self.source.leases():
+            fqdn = self._lease_fqdn(lease)
+            if fqdn is not None:
+                names.add(reverse_name(lease.ip))
+                if forward:
+                    names.add(fqdn)
+        names.update(absolute(record.name) for record in self.source.records())
+        return names
 
     def _recompute_all(self) -> None:
         self._fresh = set()
-        names = {self.settings.domain, absolute(self.settings.ns_name)}
-        names |= set(self._host_names) | set(self._lease_names) | set(self._record_names)
-        names |= {reverse_name(ip) for ip in self._host_ips}
-        names |= {reverse_name(ip) for ip in self._leases}
+        names = self._source_names()
+        names |= {self.settings.domain, absolute(self.settings.ns_name)}
         names |= set(self.zones)
         for name in names:
             self._recompute(name, None)
         for origin, zone in self.zones.items():
             if not zone.keys(origin):
                 raise AssertionError(f"zone {origin} has no apex")
-        for name in self._lease_names:
-            for ip in self._lease_names.get(name):
-                if self._lease_refused(self._leases[ip], name):
-                    self.collisions += 1
+        for lease in self.source.leases():
+            fqdn = self._lease_fqdn(lease)
+            if fqdn is not None and self._lease_collides(lease, fqdn):
+                self.collisions += 1
 
     def _bump(self, zone: Zone, seq: int) -> None:
         zone.serial = max(zone.serial + 1, seq) & 0xFFFFFFFF
@@ -629,6 +612,7 @@ class Zones:
     def _keys_for(self, name: str, zone: Zone) -> tuple[Key, ...]:
         """``name``'s records as keys, grouped by type in the order they first appear."""
         s = self.settings
+        source = self.source
         ttl = s.ttl
         out: dict[int, list[Key]] = {}
         seen: set[Key] = set()
@@ -645,30 +629,34 @@ class Zones:
             put(NS_TYPE, s.ns_name)
         if name == absolute(s.ns_name) and s.ns_address is not None:
             put(QTYPE.A, str(s.ns_address))
-        for rid in sorted(self._record_names.get(name)):
-            record = self._records[rid]
+        records = sorted(source.records_at(name), key=_record_id)
+        for record in records:
             try:
-                record_rdata(record.rtype, record.value)
+                record_rdata(record.rtype.upper(), record.value)
             except ValueError:
                 self.bad_records += 1
                 continue
             rttl = ttl if record.ttl is None else record.ttl
-            put(getattr(QTYPE, record.rtype), record.value, rttl)
-        for hid in sorted(self._host_names.get(name)):
-            put(QTYPE.A, str(self._hosts[hid].ip))
-        if not self.owns(name):
-            for lip in sorted(self._lease_names.get(name)):
-                if lip not in self._host_ips:
-                    put(QTYPE.A, str(lip))
-        if name.endswith(".in-addr.arpa"):
+            put(getattr(QTYPE, record.rtype.upper()), record.value, rttl)
+        hostname = self._hostname_of(name)
+        if hostname is not None:
+            hosts = self._hosts_named(hostname)
+            for host in hosts:
+                put(QTYPE.A, str(host.ip))
+            owner = name_owner(hosts=hosts, records=records)
+            for lease in sorted(source.leases_named(hostname), key=_lease_ip):
+                if lease_publishes(owner, source.host_by_ip(lease.ip)):
+                    put(QTYPE.A, str(lease.ip))
+        elif name.endswith(".in-addr.arpa"):
             rev = _ip_of_reverse(name)
             if rev is not None:
-                for hid in sorted(self._host_ips.get(rev)):
-                    put(QTYPE.PTR, self._host_fqdn(self._hosts[hid]))
-                lease = self._leases.get(rev)
-                if lease is not None and rev not in self._host_ips:
-                    fqdn = self._lease_fqdn(lease)
-                    if fqdn is not None and not self.owns(fqdn):
+                reserved = source.host_by_ip(rev)
+                if reserved is not None:
+                    put(QTYPE.PTR, self._host_fqdn(reserved))
+                at = source.lease_by_ip(rev)
+                if at is not None and reserved is None:
+                    fqdn = self._lease_fqdn(at)
+                    if fqdn is not None and lease_publishes(self._owner(fqdn), reserved):
                         put(QTYPE.PTR, fqdn)
         if CNAME_TYPE in out and len(out) > 1 and name != zone.origin:
             # RFC 1034 §3.6.2: a CNAME owner has no other data.
@@ -676,20 +664,12 @@ class Zones:
         return tuple(k for keys in out.values() for k in keys)
 
 
-def _normalised(record: Record) -> Record:
-    name = absolute(record.name)
-    rtype = record.rtype.upper()
-    if name == record.name and rtype == record.rtype:
-        return record
-    return Record(
-        id=record.id,
-        name=name,
-        rtype=rtype,
-        value=record.value,
-        ttl=record.ttl,
-        owner=record.owner,
-        version=record.version,
-    )
+def _record_id(record: Record) -> str:
+    return record.id
+
+
+def _lease_ip(lease: Lease) -> IPv4Address:
+    return lease.ip
 
 
 def _ip_of_reverse(name: str) -> IPv4Address | None:

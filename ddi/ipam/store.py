@@ -87,6 +87,8 @@ from ddi.ipam.validate import (
 from ddi.ipam.write_checks import (
     OBJECT_ID,
     check_edge_may_change,
+    check_host_name,
+    check_record_name,
     check_subnets,
     describe_host,
     describe_lease,
@@ -113,8 +115,6 @@ READ_CHUNK = 2000
 _UPDATABLE_HOST_FIELDS = frozenset(
     {"ip", "hostname", "mac", "client_id", "circuit_id", "boot", "boot_file", "boot_script", "dhcp"}
 )
-_NAME_TYPES = ("A", "AAAA", "CNAME")
-"""Record types that give a name an address, and so may not take a reservation's name."""
 
 
 _BATCH_ROWS = 500
@@ -743,12 +743,10 @@ class Store(SyncStore):
         if names:
             marks = ", ".join("?" * len(names))
             rows = await tx.fetch(
-                f"SELECT {RECORD_COLUMNS} FROM record WHERE name IN ({marks})"
-                " AND rtype IN ('A', 'AAAA', 'CNAME') ORDER BY name, rtype",
+                f"SELECT {RECORD_COLUMNS} FROM record WHERE name IN ({marks}) ORDER BY name, rtype",
                 names,
             )
-            if rows:
-                raise Conflict("hostname", host.hostname, describe_record(record_from_row(rows[0])))
+            check_host_name(host, map(record_from_row, rows))
 
     # --- leases ---
 
@@ -933,14 +931,14 @@ class Store(SyncStore):
             if record.rtype == "CNAME" or other.rtype == "CNAME":
                 # RFC 1034 §3.6.2: a CNAME name has no other data.
                 raise Conflict("name", record.name, describe_record(other))
-        if record.rtype not in _NAME_TYPES:
-            return
         label = record.name.split(".", 1)[0]
         subnets = await tx.subnets()
-        for row in await tx.fetch(f"SELECT {HOST_COLUMNS} FROM host WHERE hostname = ?", (label,)):
-            host = host_from_row(row)
-            if record.name in host_names(host.hostname, host.ip, subnets, self.domain):
-                raise Conflict("name", record.name, describe_host(host))
+        rows = await tx.fetch(f"SELECT {HOST_COLUMNS} FROM host WHERE hostname = ?", (label,))
+        hosts = map(host_from_row, rows)
+        named = (
+            h for h in hosts if record.name in host_names(h.hostname, h.ip, subnets, self.domain)
+        )
+        check_record_name(record, named)
 
 
 # --- helpers used inside and outside transactions -----------------------------------------------

@@ -7,12 +7,18 @@ Rules:
   (``store.subscribe(index.apply)``), so it always equals what :meth:`IpamIndex.load` would
   build from the store at the same seq.
 * Lookups are dict hits; nothing here does I/O except :meth:`IpamIndex.load`.
+* What follows the IPAM beyond these lookups (the DNS zones) subscribes to the index
+  (:meth:`IpamIndex.subscribe`): it reads the objects here rather than keeping copies, and is
+  told what each applied change replaced.
+* Who owns a name is :mod:`ddi.ipam.owner`'s rule; :meth:`IpamIndex.name_owned` asks it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from ipaddress import IPv4Address
+from itertools import chain
 from typing import TYPE_CHECKING, Protocol, assert_never
 
 from ddi.ipam.models import (
@@ -26,12 +32,31 @@ from ddi.ipam.models import (
     Subnet,
 )
 from ddi.ipam.multimap import MultiMap
+from ddi.ipam.owner import name_owner
 from ddi.ipam.validate import host_names
 
 if TYPE_CHECKING:
     from ddi.ipam.store import Store
 
-__all__ = ["IpamIndex", "IpamView"]
+__all__ = ["Applied", "IpamIndex", "IpamView", "name_key"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Applied:
+    """One change the index applied, with the object it replaced (None when there was none)."""
+
+    change: Change
+    before: Subnet | Host | Lease | Record | None
+
+
+AppliedListener = Callable[[Sequence[Applied]], None]
+
+
+def name_key(name: str) -> str:
+    """A hostname or owner name as the index keys it: lower case, no trailing dot; ``name``
+    itself when it already is (no second copy of the string is kept)."""
+    key = name.lower().rstrip(".")
+    return name if key == name else key
 
 
 class IpamView(Protocol):
@@ -90,9 +115,12 @@ class IpamIndex:
         self._leases: dict[IPv4Address, Lease] = {}
         self._leases_by_mac: MultiMap[str, IPv4Address] = MultiMap()
         self._leases_by_client_id: MultiMap[str, IPv4Address] = MultiMap()
+        self._lease_names: MultiMap[str, IPv4Address] = MultiMap()
+        """Hostname → addresses of the bound leases that carry it (the ones DNS publishes)."""
         self._records: dict[str, Record] = {}
         self._record_names: MultiMap[str, str] = MultiMap()
         """Owner name → record ids."""
+        self._listeners: list[AppliedListener] = []
         for subnet in subnets:
             self._subnets[subnet.name] = subnet
         self._sort_subnets()
@@ -141,7 +169,7 @@ class IpamIndex:
         return self._by_ip.get(ip)
 
     def host_by_name(self, hostname: str) -> Host | None:
-        return self._by_name.get(hostname.lower())
+        return self._by_name.get(name_key(hostname))
 
     def hosts(self) -> Iterable[Host]:
         return self._hosts.values()
@@ -175,46 +203,62 @@ class IpamIndex:
     def leases(self) -> Iterable[Lease]:
         return self._leases.values()
 
+    def leases_named(self, hostname: str) -> list[Lease]:
+        """The bound leases whose hostname is ``hostname``."""
+        leases = self._leases
+        return [leases[ip] for ip in self._lease_names.get(name_key(hostname))]
+
     def records(self) -> Iterable[Record]:
         return self._records.values()
 
     def records_at(self, name: str) -> Iterable[Record]:
         """Static records whose owner name is ``name`` (absolute, without the trailing dot)."""
         records = self._records
-        return [records[rid] for rid in self._record_names.get(name.lower().rstrip("."))]
+        return [records[rid] for rid in self._record_names.get(name_key(name))]
 
     def name_owned(self, name: str) -> bool:
-        """Whether a reservation or a static record owns ``name``.
+        """Whether a reservation or a static record owns ``name`` (:func:`name_owner`).
 
-        ``name`` is either one label (``web1``: owned when a reservation has that hostname or a
-        static record exists at ``web1.<site domain>`` or ``web1.<a subnet's domain>``) or an
-        absolute name (owned when a static record has it or a reservation's name is it).
+        ``name`` is either one label (``web1``: claimed by a reservation with that hostname and
+        by static records at ``web1.<site domain>`` and ``web1.<a subnet's domain>``) or an
+        absolute name (claimed by the static records at it and a reservation whose name it is).
         """
-        text = name.lower().rstrip(".")
+        text = name_key(name)
         if "." not in text:
-            if text in self._by_name:
-                return True
-            return any(f"{text}.{zone}" in self._record_names for zone in self._zones)
-        if text in self._record_names:
-            return True
+            named = self._by_name.get(text)
+            zones = (self.records_at(f"{text}.{zone}") for zone in self._zones)
+            hosts = () if named is None else (named,)
+            return name_owner(hosts=hosts, records=chain.from_iterable(zones)) is not None
         host = self._by_name.get(text.split(".", 1)[0])
-        return host is not None and text in host_names(
+        if host is not None and text not in host_names(
             host.hostname, host.ip, self._subnet_list, self.domain
-        )
+        ):
+            host = None
+        hosts = () if host is None else (host,)
+        return name_owner(hosts=hosts, records=self.records_at(text)) is not None
 
     # --- updates ---
 
+    def subscribe(self, listener: AppliedListener) -> None:
+        """Call ``listener`` with what each :meth:`apply` applied, once the index shows it."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: AppliedListener) -> None:
+        self._listeners.remove(listener)
+
     def apply(self, changes: Sequence[Change]) -> None:
         """Apply committed changes in order; those at or below :attr:`seq` are skipped."""
+        applied: list[Applied] | None = [] if self._listeners else None
         for change in changes:
             if change.seq <= self.seq:
                 continue
             self.seq = change.seq
+            before: Subnet | Host | Lease | Record | None
             match change.kind:
                 case Kind.SUBNET:
-                    self._apply_subnet(change)
+                    before = self._apply_subnet(change)
                 case Kind.HOST:
-                    self._drop_host(change.object_id)
+                    before = self._drop_host(change.object_id)
                     if change.op is Op.UPSERT:
                         self._put_host(Host.from_image(change.image))
                 case Kind.LEASE:
@@ -222,23 +266,29 @@ class IpamIndex:
                     # committed in this process is its value (``Lease.from_image``).
                     if change.op is Op.UPSERT:
                         lease = Lease.from_image(change.image)
-                        self._drop_lease(lease.ip)
+                        before = self._drop_lease(lease.ip)
                         self._put_lease(lease)
                     else:
-                        self._drop_lease(IPv4Address(change.object_id))
+                        before = self._drop_lease(IPv4Address(change.object_id))
                 case Kind.RECORD:
-                    self._drop_record(change.object_id)
+                    before = self._drop_record(change.object_id)
                     if change.op is Op.UPSERT:
                         self._put_record(Record.from_image(change.image))
                 case _:
                     assert_never(change.kind)
+            if applied is not None:
+                applied.append(Applied(change=change, before=before))
+        if applied:
+            for listener in list(self._listeners):
+                listener(applied)
 
-    def _apply_subnet(self, change: Change) -> None:
-        self._subnets.pop(change.object_id, None)
+    def _apply_subnet(self, change: Change) -> Subnet | None:
+        old = self._subnets.pop(change.object_id, None)
         if change.op is Op.UPSERT:
             subnet = Subnet.from_image(change.image)
             self._subnets[subnet.name] = subnet
         self._sort_subnets()
+        return old
 
     def _sort_subnets(self) -> None:
         self._subnet_list = sorted(self._subnets.values(), key=lambda s: (s.cidr, s.name))
@@ -256,22 +306,23 @@ class IpamIndex:
         if host.circuit_id is not None:
             self._by_circuit_id[host.circuit_id] = host
         self._by_ip[host.ip] = host
-        self._by_name[host.hostname] = host
+        self._by_name[name_key(host.hostname)] = host
 
-    def _drop_host(self, host_id: str) -> None:
+    def _drop_host(self, host_id: str) -> Host | None:
         old = self._hosts.pop(host_id, None)
         if old is None:
-            return
+            return None
         for table, key in (
             (self._by_mac, old.mac),
             (self._by_client_id, old.client_id),
             (self._by_circuit_id, old.circuit_id),
-            (self._by_name, old.hostname),
+            (self._by_name, name_key(old.hostname)),
         ):
             if key is not None and (held := table.get(key)) is not None and held.id == host_id:
                 del table[key]
         if (held_ip := self._by_ip.get(old.ip)) is not None and held_ip.id == host_id:
             del self._by_ip[old.ip]
+        return old
 
     def _put_lease(self, lease: Lease) -> None:
         self._leases[lease.ip] = lease
@@ -279,25 +330,31 @@ class IpamIndex:
             self._leases_by_mac.add(lease.mac, lease.ip)
         if lease.client_id is not None:
             self._leases_by_client_id.add(lease.client_id, lease.ip)
+        if lease.hostname and lease.state is LeaseState.BOUND:
+            self._lease_names.add(name_key(lease.hostname), lease.ip)
 
-    def _drop_lease(self, ip: IPv4Address) -> None:
+    def _drop_lease(self, ip: IPv4Address) -> Lease | None:
         old = self._leases.pop(ip, None)
         if old is None:
-            return
+            return None
         if old.mac is not None:
             self._leases_by_mac.discard(old.mac, ip)
         if old.client_id is not None:
             self._leases_by_client_id.discard(old.client_id, ip)
+        if old.hostname and old.state is LeaseState.BOUND:
+            self._lease_names.discard(name_key(old.hostname), ip)
+        return old
 
     def _put_record(self, record: Record) -> None:
         self._records[record.id] = record
-        self._record_names.add(record.name, record.id)
+        self._record_names.add(name_key(record.name), record.id)
 
-    def _drop_record(self, record_id: str) -> None:
+    def _drop_record(self, record_id: str) -> Record | None:
         old = self._records.pop(record_id, None)
         if old is None:
-            return
-        self._record_names.discard(old.name, record_id)
+            return None
+        self._record_names.discard(name_key(old.name), record_id)
+        return old
 
     # --- comparison (tests, diagnostics) ---
 
@@ -314,6 +371,7 @@ class IpamIndex:
             sorted(self._leases.items()),
             sorted((k, sorted(v)) for k, v in self._leases_by_mac.items()),
             sorted((k, sorted(v)) for k, v in self._leases_by_client_id.items()),
+            sorted((k, sorted(v)) for k, v in self._lease_names.items()),
             sorted(self._records.items()),
             sorted((k, sorted(v)) for k, v in self._record_names.items()),
         )

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ddi.errors import Invalid
+from ddi.errors import Conflict, Invalid
 from ddi.ipam.models import Host, Lease, Owner, Record, Subnet
+from ddi.ipam.owner import write_conflict
 from ddi.ipam.validate import (
     host_address_problem,
     parse_circuit_id,
@@ -31,6 +32,8 @@ __all__ = [
     "CENTRAL_ACTOR",
     "OBJECT_ID",
     "check_edge_may_change",
+    "check_host_name",
+    "check_record_name",
     "check_subnets",
     "describe_host",
     "describe_lease",
@@ -72,6 +75,26 @@ def same_client(lease: Lease, host: Host) -> bool:
     if host.circuit_id and lease.circuit_id:
         return host.circuit_id == lease.circuit_id
     return False
+
+
+def check_host_name(host: Host, records: Iterable[Record]) -> None:
+    """Refuse ``host`` when an address record sits at one of its names (``records``: the
+    static records at them, in the order to name the first)."""
+    held = write_conflict(host, records=records)
+    if held is not None:
+        raise Conflict("hostname", host.hostname, _describe(held))
+
+
+def check_record_name(record: Record, hosts: Iterable[Host]) -> None:
+    """Refuse an address ``record`` at a name a reservation owns (``hosts``: the
+    reservations whose names include it)."""
+    held = write_conflict(record, hosts=hosts)
+    if held is not None:
+        raise Conflict("name", record.name, _describe(held))
+
+
+def _describe(holder: Host | Record) -> str:
+    return describe_host(holder) if isinstance(holder, Host) else describe_record(holder)
 
 
 def check_edge_may_change(thing: Host | Record, description: str, actor: str) -> None:

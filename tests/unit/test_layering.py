@@ -23,6 +23,7 @@ PURE: dict[str, set[str]] = {
     "ddi.ipam.validate": set(),
     "ddi.ipam.rows": {"ddi.ipam.store"},
     "ddi.ipam.write_checks": {"ddi.ipam.store"},
+    "ddi.ipam.owner": {"ddi.ipam.store"},
     "ddi.ipam.allocator": {"ddi.ipam.store"},
     "ddi.dhcp.options": set(),
     "ddi.dhcp.packet": set(),

@@ -11,8 +11,9 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from ddi.dns.engine import DnsEngine, EngineSettings
-from ddi.dns.zone import Zones, ZoneSettings
+from ddi.dns.zone import ApplyResult, Zones, ZoneSettings
 from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Record, Subnet
+from ddi.ipam.views import Applied, IpamIndex
 
 DOMAIN = "site.example"
 
@@ -78,7 +79,33 @@ def settings(**kw: object) -> ZoneSettings:
 
 
 def zones(view: FakeView | None = None, *, serial: int = 10, **kw: object) -> Zones:
-    return Zones(settings(**kw), view or FakeView(subnet_list=[subnet()]), serial=serial)
+    """Zones over an index holding ``view``'s objects (one /24 subnet by default)."""
+    view = view or FakeView(subnet_list=[subnet()])
+    index = IpamIndex(
+        subnets=view.subnet_list,
+        hosts=view.host_list,
+        leases=view.lease_list,
+        records=view.record_list,
+        domain=DOMAIN,
+    )
+    return Zones(settings(**kw), index, serial=serial)
+
+
+def apply(z: Zones, changes: Sequence[Change]) -> ApplyResult:
+    """Commit ``changes`` to the zones' index; the zones follow it as in the daemon."""
+    index = z.source
+    assert isinstance(index, IpamIndex)
+    results: list[ApplyResult] = []
+
+    def follow(applied: Sequence[Applied]) -> None:
+        results.append(z.apply(applied))
+
+    index.subscribe(follow)
+    try:
+        index.apply(changes)
+    finally:
+        index.unsubscribe(follow)
+    return results[0] if results else ApplyResult(changed=frozenset())
 
 
 def engine(z: Zones, **kw: object) -> DnsEngine:

@@ -26,8 +26,8 @@ def test_axfr_starts_and_ends_with_the_soa(h: Any) -> None:
 
 def test_ixfr_from_a_journaled_serial_is_the_delta(h: Any) -> None:
     z = h.zones()
-    z.apply([h.change(h.host("web", "198.18.0.10", hid="w"), seq=20)])
-    z.apply([h.change(h.host("www", "198.18.0.10", hid="w"), seq=21)])
+    h.apply(z, [h.change(h.host("web", "198.18.0.10", hid="w"), seq=20)])
+    h.apply(z, [h.change(h.host("www", "198.18.0.10", hid="w"), seq=21)])
     zone = z.zones["site.example"]
     records = ixfr_records(zone, 10)
     assert _serials(records) == [21, 10, 20, 20, 21, 21]
@@ -46,7 +46,7 @@ def test_ixfr_from_the_current_serial_is_the_soa_alone(h: Any) -> None:
 
 def test_ixfr_from_an_unknown_serial_falls_back_to_axfr(h: Any) -> None:
     z = h.zones()
-    z.apply([h.change(h.host("web", "198.18.0.10"), seq=20)])
+    h.apply(z, [h.change(h.host("web", "198.18.0.10"), seq=20)])
     zone = z.zones["site.example"]
     assert ixfr_records(zone, 5) == axfr_records(zone)
 

@@ -27,7 +27,7 @@ from ddi.ipam.models import (
     Subnet,
 )
 from ddi.ipam.store import Store
-from ddi.ipam.views import IpamIndex, IpamView
+from ddi.ipam.views import Applied, IpamIndex, IpamView
 
 T0 = 1_800_000_000.0
 LAN = Subnet(
@@ -167,6 +167,43 @@ def test_apply_subnets_leases_records() -> None:
     assert index.lease_by_client("02:00:00:00:00:02", None) is not None
     assert not index.name_owned("mail")
     assert [r.id for r in index.records()] == ["r1"]
+
+
+def test_subscribers_get_each_applied_change_with_what_it_replaced() -> None:
+    index = make_index()
+    seen: list[Sequence[Applied]] = []
+    index.subscribe(seen.append)
+    moved = Host(id="h1", ip=IPv4Address("198.18.0.11"), hostname="www", mac="52:54:00:00:00:09")
+    bound = lease("198.18.0.100", "02:00:00:00:00:01", T0 + 9, hostname="laptop")
+    batch = [
+        change(1, Kind.HOST, "h1", Op.UPSERT, moved.to_image()),
+        change(2, Kind.LEASE, "198.18.0.100", Op.UPSERT, bound.to_image()),
+        change(3, Kind.RECORD, "r2", Op.DELETE, MAIL.to_image()),
+        change(4, Kind.SUBNET, "lab", Op.DELETE, LAB.to_image()),
+    ]
+    index.apply(batch)
+    assert len(seen) == 1
+    assert [a.change for a in seen[0]] == batch
+    assert [a.before for a in seen[0]] == [WEB1, None, MAIL, LAB]
+    # subscribers run once the index shows the batch
+    assert index.host_by_name("www") == moved
+    index.apply(batch)  # already applied: nothing to tell
+    assert len(seen) == 1
+    index.unsubscribe(seen.append)
+    index.apply([change(5, Kind.HOST, "h1", Op.DELETE, moved.to_image())])
+    assert len(seen) == 1
+
+
+def test_leases_named_holds_bound_leases_only() -> None:
+    bound = lease("198.18.0.100", "02:00:00:00:00:01", T0 + 9, hostname="Laptop")
+    index = IpamIndex(leases=[bound])
+    assert index.leases_named("laptop") == [bound]
+    expired = lease(
+        "198.18.0.100", "02:00:00:00:00:01", T0 + 9, hostname="Laptop", state=LeaseState.EXPIRED
+    )
+    index.apply([change(1, Kind.LEASE, "198.18.0.100", Op.UPSERT, expired.to_image())])
+    assert index.leases_named("laptop") == []
+    assert index.lease_by_ip(IPv4Address("198.18.0.100")) == expired
 
 
 # --- the index follows the store: a random sequence of writes ---
