@@ -43,7 +43,7 @@ SERVICES = {
     "dns": ("ddi.dns.server", "dns.server.run("),
     "dhcp": ("ddi.dhcp.server", "dhcp.server.run("),
     "sync": ("sync.agent", "agent.run("),
-    "central": ("sync.central", ""),
+    "central": ("central.app", ""),
 }
 
 

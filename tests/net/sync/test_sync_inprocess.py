@@ -24,14 +24,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from prometheus_client import REGISTRY
 
+from central.app import build_app
+from central.store import CentralStore, open_store
 from ddi.config import SyncConfig
 from ddi.ipam.models import Host, Op, Owner
 from ddi.ipam.store import Store
 from ddi.ipam.views import IpamIndex
 from sync import protocol
 from sync.agent import SyncAgent
-from sync.central import build_app
-from sync.central_store import CentralStore, open_store
 from tests.unit.dhcp.sim import LAN, ClientSim, Harness
 
 SITE = "s1"

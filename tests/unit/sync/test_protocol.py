@@ -11,10 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from central import admission
+from central.admission import SiteState
 from ddi.errors import SyncRefused
 from ddi.ipam.models import Change, Kind, Op
-from sync import admission, protocol
-from sync.admission import SiteState
+from sync import protocol
 from sync.protocol import (
     Apply,
     Batch,
