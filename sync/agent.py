@@ -36,7 +36,8 @@ import aiohttp
 from ddi import metrics
 from ddi.config import SyncConfig
 from ddi.errors import ConfigError, SyncRefused
-from ddi.ipam.models import Change, Op
+from ddi.ipam.models import Change
+from ddi.ipam.sync_values import SyncCursors
 from sync import protocol
 from sync.backoff import Backoff
 from sync.outbox import Housekeeping, OutboxLimits, next_batch, plan
@@ -279,12 +280,13 @@ class SyncAgent:
         self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         metrics.SYNC_LINK_UP.set(0)
 
-    async def _refresh_backlog(self) -> dict[str, int]:
-        state = await self._store.sync_state()
-        self.epoch = state["epoch"]
-        self.cursor = state["cursor"]
-        self.backlog, self.oldest = await self._store.outbox_backlog(self.cursor)
-        self.conflicts = len(await self._store.sync_conflicts(open_only=True))
+    async def _refresh_backlog(self) -> SyncCursors:
+        state = await self._store.sync.cursors()
+        self.epoch = state.epoch
+        self.cursor = state.cursor
+        backlog = await self._store.sync.backlog(self.cursor)
+        self.backlog, self.oldest = backlog.count, backlog.oldest
+        self.conflicts = len(await self._store.sync.conflicts(open_only=True))
         metrics.SYNC_BACKLOG.set(self.backlog)
         metrics.SYNC_CONFLICTS.set(self.conflicts)
         return state
@@ -345,23 +347,24 @@ class SyncAgent:
         local = await self._refresh_backlog()
         c_epoch = int(central.get("epoch", 0))
         applied = int(central.get("applied_seq", 0))
-        epoch, floor, last = local["epoch"], local["floor"], local["last_seq"]
+        epoch, floor, last = local.epoch, local.floor, local.last_seq
         if c_epoch > epoch or (c_epoch == epoch and (applied > last or applied < floor)):
             # Central is ahead of this log (a restored edge) or needs entries compacted away.
-            epoch, as_of = await self._store.roll_epoch(at_least=c_epoch + 1)
+            rolled = await self._store.sync.roll_epoch(at_least=c_epoch + 1)
+            epoch, as_of = rolled.epoch, rolled.as_of
             metrics.SYNC_HOUSEKEEPING.labels(action="new_epoch").inc()
             log.warning("sync: central at epoch %d seq %d; new epoch %d", c_epoch, applied, epoch)
             applied = await self._send_snapshot(epoch, as_of, None)
         elif c_epoch < epoch and not (c_epoch == 0 and floor == 0):
-            applied = await self._send_snapshot(epoch, local["snapshot_seq"], central)
+            applied = await self._send_snapshot(epoch, local.snapshot_seq, central)
         await self._ship(applied)
-        await self._pull_down(local["down_cursor"])
-        await self._report_conflicts(local["conflicts_reported"], local["resolutions_reported"])
+        await self._pull_down(local.down_cursor)
+        await self._report_conflicts(local.conflicts_reported, local.resolutions_reported)
         await self._refresh_backlog()
 
     async def _set_cursor(self, applied: int) -> None:
         if applied != self.cursor:
-            await self._store.set_sync_state(cursor=applied)
+            await self._store.sync.set_cursors(cursor=applied)
             self.cursor = applied
 
     async def _ship(self, applied: int) -> None:
@@ -371,20 +374,22 @@ class SyncAgent:
         each committed change (``_on_change``) adds one, so no batch pays for a count.
         """
         await self._set_cursor(applied)
-        self.backlog, self.oldest = await self._store.outbox_backlog(self.cursor)
+        counted = await self._store.sync.backlog(self.cursor)
+        self.backlog, self.oldest = counted.count, counted.oldest
         while True:
             metrics.SYNC_BACKLOG.set(self.backlog)
             backlog = self.backlog
             action = plan(backlog, self._limits, coalesced_at=self._coalesced_at)
             if action is Housekeeping.COALESCE:
-                dropped = await self._store.coalesce_outbox(self.cursor)
-                self.backlog, self.oldest = await self._store.outbox_backlog(self.cursor)
+                dropped = await self._store.sync.coalesce(self.cursor)
+                left = await self._store.sync.backlog(self.cursor)
+                self.backlog, self.oldest = left.count, left.oldest
                 self._coalesced_at = self.backlog
                 metrics.SYNC_HOUSEKEEPING.labels(action="coalesce").inc()
                 log.info("sync: backlog %d, coalesced %d superseded entries", backlog, dropped)
                 continue
             if action is Housekeeping.NEW_EPOCH:
-                epoch, _ = await self._store.roll_epoch()
+                epoch = (await self._store.sync.roll_epoch()).epoch
                 self._coalesced_at = None
                 metrics.SYNC_HOUSEKEEPING.labels(action="new_epoch").inc()
                 log.warning("sync: backlog %d over the hard limit; new epoch %d", backlog, epoch)
@@ -392,7 +397,7 @@ class SyncAgent:
             pending = await self._store.changes(after=self.cursor, limit=self._limits.max_entries)
             if not pending:
                 self.backlog, self.oldest, self._coalesced_at = 0, None, None
-                trimmed = await self._store.trim_acknowledged(
+                trimmed = await self._store.sync.trim_acknowledged(
                     self.cursor, keep=self._config.history_keep
                 )
                 if trimmed:
@@ -463,7 +468,7 @@ class SyncAgent:
         log.info("sync: snapshot of epoch %d as of seq %d from page %d", epoch, as_of, page)
         size = self._limits.max_entries
         while True:
-            objects = await self._store.snapshot_page(after, size)
+            objects = await self._store.sync.snapshot_page(after, size)
             last = len(objects) < size
             snapshot = protocol.make_snapshot_page(
                 site=self._site,
@@ -489,7 +494,7 @@ class SyncAgent:
             if last or int(answer.get("epoch", 0)) == epoch:
                 self.snapshots_sent += 1
                 applied = int(answer.get("applied_seq", as_of))
-                await self._store.set_sync_state(cursor=applied)
+                await self._store.sync.set_cursors(cursor=applied)
                 self.cursor = applied
                 return applied
             page += 1
@@ -514,32 +519,29 @@ class SyncAgent:
             if not entries:
                 return
             for entry in entries:
-                conflict = await self._store.apply_central_host(entry.op, entry.image)
-                result = "conflict" if conflict is not None else "applied"
-                if entry.op is Op.DELETE and conflict is None:
-                    result = "deleted"
-                metrics.SYNC_DOWN_APPLIED.labels(result=result).inc()
-                if conflict is not None:
+                outcome = await self._store.sync.apply_central_host(entry.op, entry.image)
+                metrics.SYNC_DOWN_APPLIED.labels(result=outcome.result.value).inc()
+                if outcome.conflict is not None:
                     log.warning(
                         "sync: central reservation %s conflicts on %s %s",
                         entry.image.get("id"),
-                        conflict["field"],
-                        conflict["value"],
+                        outcome.conflict.field,
+                        outcome.conflict.value,
                     )
             down_cursor = entries[-1].dseq
-            await self._store.set_sync_state(down_cursor=down_cursor)
+            await self._store.sync.set_cursors(down_cursor=down_cursor)
             if len(entries) < DOWN_PAGE:
                 return
 
     async def _report_conflicts(self, reported: int, resolutions: int) -> None:
         """Send central the conflicts it has not seen, and the resolutions since the last
         report (central records both idempotently by conflict id)."""
-        rows = await self._store.sync_conflicts()
+        rows = await self._store.sync.conflicts()
         conflicts = [
-            c
+            c.to_json()
             for c in rows
-            if c["id"] > reported
-            or (c["resolved_at"] is not None and int(c["resolved_at"] * 1000) > resolutions)
+            if c.id > reported
+            or (c.resolved_at is not None and int(c.resolved_at * 1000) > resolutions)
         ]
         if not conflicts:
             return
@@ -555,7 +557,7 @@ class SyncAgent:
         if status != 200:
             raise _Retry(f"central answered {status} to the conflict report: {answer}")
         resolved = [int(c["resolved_at"] * 1000) for c in conflicts if c["resolved_at"] is not None]
-        await self._store.set_sync_state(
+        await self._store.sync.set_cursors(
             conflicts_reported=max([reported] + [c["id"] for c in conflicts]),
             resolutions_reported=max([resolutions, *resolved]),
         )

@@ -24,6 +24,7 @@ PURE: dict[str, set[str]] = {
     "ddi.ipam.rows": {"ddi.ipam.store"},
     "ddi.ipam.write_checks": {"ddi.ipam.store"},
     "ddi.ipam.allocator": {"ddi.ipam.store"},
+    "ddi.ipam.sync_values": {"ddi.ipam.store", "ddi.ipam.store_sync"},
     "ddi.dhcp.options": set(),
     "ddi.dhcp.packet": set(),
     "ddi.dhcp.decision": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},

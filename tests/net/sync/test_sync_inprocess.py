@@ -200,11 +200,12 @@ async def test_interrupted_snapshot_resumes_at_centrals_next_page(world: World) 
                  mac=f"52:54:00:00:00:{n:02x}"),
             actor="t", reason="r",
         )  # fmt: skip
-    epoch, as_of = await world.edge.roll_epoch()
+    rolled = await world.edge.sync.roll_epoch()
+    epoch, as_of = rolled.epoch, rolled.as_of
     pages = []
     after = None
     for page in range(2):
-        objects = await world.edge.snapshot_page(after, 10)
+        objects = await world.edge.sync.snapshot_page(after, 10)
         p = protocol.make_snapshot_page(site=SITE, epoch=epoch, as_of_seq=as_of, page=page,
                                         after=after, objects=objects, last=False,
                                         key=world.site_key)  # fmt: skip
@@ -260,4 +261,4 @@ async def test_agent_survives_a_central_that_answers_nonsense(world: World) -> N
         await runner.cleanup()
     after = REGISTRY.get_sample_value("ddi_internal_errors_total", {"area": "sync"}) or 0.0
     assert after == before
-    assert (await world.edge.sync_state())["cursor"] == 0
+    assert (await world.edge.sync.cursors()).cursor == 0
