@@ -48,6 +48,7 @@ from ddi.ipam.models import Change
 from ddi.ipam.store import Store
 from ddi.ipam.views import IpamIndex
 from ddi.sdnotify import Notifier, run_watchdog, watchdog_interval
+from ddi.site import Service
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ class AppContext:
     started_monotonic: float = field(default_factory=time.monotonic)
     api_endpoints: list[str] = field(default_factory=list)
     """Where the admin API listens: the socket path, and ``tcp:host:port`` when enabled."""
+    services: dict[str, Service] = field(default_factory=dict)
+    """The running ``Service``s by name: where the API finds them."""
 
     async def status(self) -> dict[str, Any]:
         """The ``/v1/status`` document."""
@@ -157,7 +160,10 @@ def _start_services(tg: asyncio.TaskGroup, app: AppContext) -> None:
         # Loaded here: a site without [sync] does not carry its HTTP client and signatures.
         import sync.agent
 
-        tg.create_task(sync.agent.run(app), name="sync")
+        agent = sync.agent.SyncAgent(store=app.store, site=config.site.id, config=config.sync)
+        app.services[agent.name] = agent
+        app.statistics[agent.name] = agent.statistics
+        tg.create_task(agent.run(), name="sync")
     if config.boot.tftp_enabled:
         tg.create_task(ddi.boot.tftp.run(app), name="tftp")
     if config.boot.http_enabled:

@@ -15,28 +15,31 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
 from ddi.api.common import APP_KEY, BadRequest, WriteArgs, read_body
 from ddi.ipam.models import Owner
 
-if TYPE_CHECKING:
-    from ddi.app import AppContext
-    from sync.agent import SyncAgent
-
 routes = web.RouteTableDef()
 
 
-def agent_for(app: AppContext) -> SyncAgent | None:
-    """The running sync agent, or None. sync.agent (an HTTP client and a signature stack) is
-    imported only on a site that syncs: app.py loads it when ``[sync]`` is configured."""
-    if app.config.sync is None:
-        return None
-    from sync.agent import agent_for as running_agent
+@runtime_checkable
+class SyncControl(Protocol):
+    """What the API asks of the running sync service (``sync.agent.SyncAgent``), named here
+    so that the API does not import the agent's HTTP client and signature stack."""
 
-    return running_agent(app)
+    def statistics(self) -> Mapping[str, Any]: ...
+
+    async def sync_now(self) -> bool: ...
+
+
+def _agent(request: web.Request) -> SyncControl | None:
+    """The running sync service, or None."""
+    service = request.app[APP_KEY].services.get("sync")
+    return service if isinstance(service, SyncControl) else None
 
 
 async def _status(request: web.Request) -> dict[str, Any]:
@@ -47,7 +50,7 @@ async def _status(request: web.Request) -> dict[str, Any]:
     state = await store.sync.cursors()
     backlog = await store.sync.backlog(state.cursor)
     conflicts = await store.sync.conflicts(open_only=True)
-    agent = agent_for(app)
+    agent = _agent(request)
     live = dict(agent.statistics()) if agent is not None else {"link": "not running"}
     return live | {
         "configured": True,
@@ -76,7 +79,7 @@ async def now(request: web.Request) -> web.Response:
     timeout = body.get("timeout", 30)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise BadRequest("timeout must be a positive number of seconds", field="timeout")
-    agent = agent_for(request.app[APP_KEY])
+    agent = _agent(request)
     if agent is None:
         return web.json_response(
             {"error": "not_configured", "message": "sync is not configured or not running"},

@@ -43,6 +43,7 @@ PURE: dict[str, set[str]] = {
     "sync.signing": {"ddi.ipam.store", "sync.agent", "central"},
     "sync.outbox": {"ddi.ipam.store", "sync.agent", "central"},
     "sync.backoff": {"ddi.ipam.store", "sync.agent", "central"},
+    "sync.round": {"ddi.ipam.store", "ddi.ipam.store_sync", "sync.agent", "central"},
     "central.admission": {"ddi.ipam.store", "sync.agent", "central.app", "central.store"},
 }
 DRIVER_MODULES = {"ddi.ipam.store", "central.store"}
