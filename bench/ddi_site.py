@@ -43,7 +43,7 @@ SERVICES = {
     "dns": ("ddi.dns.server", "dns.server.service("),
     "dhcp": ("ddi.dhcp.server", "dhcp.server.service("),
     "sync": ("sync.agent", "agent.service("),
-    "central": ("sync.central", ""),
+    "central": ("central.app", ""),
 }
 
 

@@ -97,17 +97,6 @@ SYNC_HOUSEKEEPING = Counter(
     "Outbox coalescing runs, epoch roll-overs and trims of acknowledged history",
     ["action"],
 )
-SYNC_CENTRAL_BATCHES = Counter(
-    "ddi_sync_central_batches_total",
-    "Batches and snapshot pages central received, by result",
-    ["result"],
-)
-SYNC_CENTRAL_REFUSED = Counter(
-    "ddi_sync_central_refused_total", "Messages central refused, by reason", ["reason"]
-)
-SYNC_CENTRAL_ENTRIES = Counter(
-    "ddi_sync_central_entries_applied_total", "Change-log entries central applied"
-)
 
 # --- boot ---
 BOOT_OFFERS = Counter(

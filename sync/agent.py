@@ -1,18 +1,13 @@
-"""The edge sync agent: ships the change log to central and applies what central sends down.
+"""The edge sync agent: the HTTP loop around the round's decisions (``sync.round``).
 
-One task in the daemon's TaskGroup (``ddi serve`` starts it when ``[sync]`` is configured).
-Each round:
-
-1. ask central for the site's cursor (``GET /v1/sites/{site}``): its epoch and
-   ``applied_seq`` are where this round resumes, whatever the edge believed before;
-2. if central cannot continue from the local log (another epoch, or entries it needs were
-   compacted away), start a new epoch and send a snapshot, page by page, resuming at
-   central's next page;
-3. ship the backlog in bounded batches, one in flight, each acknowledged with
-   ``applied_seq`` before the next is built; past the soft limit the backlog is coalesced,
-   past the hard limit a new epoch and a snapshot replace it;
-4. pull the down log of central-owned reservations (signed by central), apply each through
-   the store, and report the conflicts the store recorded.
+The ``sync`` service (``ddi.site.Service``), one task in the daemon's TaskGroup when ``[sync]``
+is configured. Each round it asks central for the site's cursor, then carries out what
+``sync.round`` decides from the answers and the store's values: roll a new epoch and send a
+snapshot (page by page, resuming at central's next page), ship the backlog in bounded
+batches (one in flight, each acknowledged with ``applied_seq`` before the next is built;
+coalesced past the soft limit, replaced by a new epoch past the hard limit), pull and apply
+the down log of central-owned reservations (signed by central), and report the conflicts the
+store recorded.
 
 Any failure (central unreachable, a timeout, a refusal) ends the round; the next one starts
 after a full-jitter backoff that never gives up. A committed change wakes the agent. DHCP and
@@ -23,23 +18,52 @@ transactions (the cursor, a down-log entry).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import aiohttp
 
 from ddi import metrics
 from ddi.config import SyncConfig
 from ddi.errors import ConfigError, SyncRefused
-from ddi.ipam.models import Change, Op
+from ddi.ipam.models import Change
+from ddi.ipam.sync_values import SyncCursors
 from sync import protocol
 from sync.backoff import Backoff
-from sync.outbox import Housekeeping, OutboxLimits, next_batch, plan
+from sync.outbox import Housekeeping, OutboxLimits, next_batch
+from sync.round import (
+    DOWN_PAGE,
+    Again,
+    Continue,
+    Failure,
+    NewEpoch,
+    NextPage,
+    Refused,
+    Restart,
+    RoundEnd,
+    SendSnapshot,
+    Ship,
+    SnapshotDone,
+    SyncState,
+    Unexpected,
+    Wait,
+    after_batch,
+    after_round,
+    after_snapshot_page,
+    conflict_report,
+    housekeeping,
+    label,
+    read_answer,
+    read_cursor,
+    read_down_page,
+    snapshot_from,
+    start_round,
+)
 
 if TYPE_CHECKING:
     from ddi.config import Config
@@ -47,10 +71,6 @@ if TYPE_CHECKING:
     from ddi.site import Site
 
 log = logging.getLogger(__name__)
-
-DOWN_PAGE = 200
-MAX_RESTARTS = 5
-"""Rounds started over at once (gap, new epoch) before the agent backs off instead."""
 
 
 def service(site: Site) -> SyncAgent:
@@ -65,20 +85,18 @@ def service(site: Site) -> SyncAgent:
     return SyncAgent(store=site.store, site=site.config.site.id, config=config)
 
 
-def _reason(data: bytes) -> str:
-    try:
-        answer = json.loads(data)
-    except ValueError:
-        return "refused"
-    return str(answer.get("reason", "refused")) if isinstance(answer, dict) else "refused"
-
-
 class _Retry(Exception):
     """Central answered something this round cannot go on from; retry after backoff."""
 
 
 class _Restart(Exception):
-    """The local log changed epoch mid-round: start the round over at once."""
+    """The round must start over at once (``RoundEnd.RESTART``)."""
+
+
+def _fail(failure: Failure) -> NoReturn:
+    if isinstance(failure, Refused):
+        raise failure.error()
+    raise _Retry(failure.detail)
 
 
 def _read_key(path: Any, what: str, load: Callable[[bytes], Any]) -> Any:
@@ -103,7 +121,7 @@ def ssl_context(config: SyncConfig) -> ssl.SSLContext | bool:
 
 
 class SyncAgent:
-    """The ``sync`` service (``ddi.site.Service``): ``start`` runs the loop as one task."""
+    """The ``sync`` service: ``start`` runs the loop (``run``) as one task."""
 
     name = "sync"
 
@@ -120,6 +138,7 @@ class SyncAgent:
         self._site = site
         self._config = config
         self._clock = clock
+        self._rng = rng or random.SystemRandom().random
         self._key = _read_key(config.site_key, "site_key", protocol.load_private_key)
         self._central_key = _read_key(
             config.central_public_key, "central_public_key", protocol.load_public_key
@@ -131,17 +150,12 @@ class SyncAgent:
             soft_limit=config.outbox_soft_limit,
             hard_limit=config.outbox_hard_limit,
         )
-        self._backoff = Backoff(
-            base=config.backoff_base,
-            cap=config.backoff_cap,
-            rng=rng or random.SystemRandom().random,
-        )
+        self._backoff = Backoff(base=config.backoff_base, cap=config.backoff_cap)
+        self._state = SyncState()
         self._wake = asyncio.Event()
         self._rounds = 0
         self._in_round = False
-        self._restarts = 0
         self._round_done = asyncio.Condition()
-        self._coalesced_at: int | None = None
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
         # What statistics() shows; refreshed by each round and by every committed change.
@@ -157,7 +171,7 @@ class SyncAgent:
         self.batches_refused = 0
         self.snapshots_sent = 0
 
-    # --- what the daemon sees ---
+    # --- the Service ---
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
         self._task = tg.create_task(self.run(), name="sync")
@@ -168,7 +182,8 @@ class SyncAgent:
             await asyncio.wait([self._task])
 
     async def reload(self, config: Config) -> None:
-        """``[sync]`` changes take effect at the next restart."""
+        """``[sync]`` changes take effect at the next restart (the keys and the link are
+        loaded once)."""
 
     def statistics(self) -> Mapping[str, Any]:
         now = self._clock()
@@ -225,39 +240,52 @@ class SyncAgent:
             while True:
                 self._wake.clear()
                 self._in_round = True
-                try:
-                    await self._round()
-                except _Restart:
-                    self._restarts += 1
-                    if self._restarts <= MAX_RESTARTS:
-                        continue
-                    await self._failed(_Retry("central keeps asking to start over"))
+                end, error = await self._one_round()
+                self._state, then = after_round(
+                    self._state,
+                    end,
+                    poll_interval=self._config.poll_interval,
+                    backoff=self._backoff,
+                    jitter=self._rng(),
+                )
+                if isinstance(then, Again):
                     continue
-                except (aiohttp.ClientError, TimeoutError, SyncRefused, _Retry) as exc:
-                    await self._failed(exc)
-                    continue
-                except Exception as exc:  # the sync task's bug boundary (R9)
-                    # A bug here must not take DHCP and DNS down with the daemon: log it
-                    # with its traceback, count it, and retry after the backoff.
-                    log.exception("sync: internal error")
-                    metrics.INTERNAL_ERRORS.labels(area="sync").inc()
-                    await self._failed(exc)
-                    continue
-                self._restarts = 0
-                self._up()
+                self._ended(then, error)
                 await self._finish_round()
-                await self._sleep(self._config.poll_interval)
+                await self._sleep(then.seconds)
         finally:
             self._store.unsubscribe(self._on_change)
             await self._session.close()
 
-    async def _failed(self, exc: BaseException) -> None:
-        self._restarts = 0
-        self._down(exc)
-        delay = self._backoff.next_delay()
-        log.info("sync: %s; retrying in %.1f s", self.last_error, delay)
-        await self._finish_round()
-        await self._sleep(delay)
+    async def _one_round(self) -> tuple[RoundEnd, BaseException | None]:
+        try:
+            await self._round()
+        except _Restart:
+            return RoundEnd.RESTART, None
+        except (aiohttp.ClientError, TimeoutError, SyncRefused, _Retry) as exc:
+            return RoundEnd.FAILED, exc
+        except Exception as exc:  # the sync task's bug boundary (R9)
+            # A bug here must not take DHCP and DNS down with the daemon: log it with its
+            # traceback, count it, and retry after the backoff.
+            log.exception("sync: internal error")
+            metrics.INTERNAL_ERRORS.labels(area="sync").inc()
+            return RoundEnd.FAILED, exc
+        return RoundEnd.DONE, None
+
+    def _ended(self, wait: Wait, error: BaseException | None) -> None:
+        if wait.up:
+            self.link = "up"
+            self.last_success = self._clock()
+            self.last_error = None
+            metrics.SYNC_LINK_UP.set(1)
+            metrics.SYNC_LAST_SUCCESS.set(self.last_success)
+            return
+        if wait.gave_up_restarting or error is None:
+            error = _Retry("central keeps asking to start over")
+        self.link = "down"
+        self.last_error = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        metrics.SYNC_LINK_UP.set(0)
+        log.info("sync: %s; retrying in %.1f s", self.last_error, wait.seconds)
 
     async def _finish_round(self) -> None:
         self._in_round = False
@@ -274,25 +302,13 @@ class SyncAgent:
         # Let a burst of changes gather into one batch.
         await asyncio.sleep(0.02)
 
-    def _up(self) -> None:
-        self.link = "up"
-        self.last_success = self._clock()
-        self.last_error = None
-        self._backoff.reset()
-        metrics.SYNC_LINK_UP.set(1)
-        metrics.SYNC_LAST_SUCCESS.set(self.last_success)
-
-    def _down(self, exc: BaseException) -> None:
-        self.link = "down"
-        self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        metrics.SYNC_LINK_UP.set(0)
-
-    async def _refresh_backlog(self) -> dict[str, int]:
-        state = await self._store.sync_state()
-        self.epoch = state["epoch"]
-        self.cursor = state["cursor"]
-        self.backlog, self.oldest = await self._store.outbox_backlog(self.cursor)
-        self.conflicts = len(await self._store.sync_conflicts(open_only=True))
+    async def _refresh_backlog(self) -> SyncCursors:
+        state = await self._store.sync.cursors()
+        self.epoch = state.epoch
+        self.cursor = state.cursor
+        backlog = await self._store.sync.backlog(self.cursor)
+        self.backlog, self.oldest = backlog.count, backlog.oldest
+        self.conflicts = len(await self._store.sync.conflicts(open_only=True))
         metrics.SYNC_BACKLOG.set(self.backlog)
         metrics.SYNC_CONFLICTS.set(self.conflicts)
         return state
@@ -315,61 +331,43 @@ class SyncAgent:
         async with self._session.get(self._url(path), headers=headers) as response:
             return response.status, await response.read()
 
-    async def _post(self, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    async def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
         assert self._session is not None
         headers = {"Content-Type": "application/json"}
         async with self._session.post(self._url(path), data=body, headers=headers) as response:
-            status = response.status
-            try:
-                answer = await response.json(content_type=None)
-            except ValueError:
-                raise _Retry(f"central answered {status} without JSON") from None
-        if not isinstance(answer, dict):
-            raise _Retry(f"central answered {status} with {type(answer).__name__}")
-        return status, answer
-
-    async def _central_state(self) -> dict[str, Any]:
-        status, data = await self._get(f"/v1/sites/{self._site}")
-        if status in (403, 404):
-            raise SyncRefused(_reason(data), f"central refused the cursor request ({status})")
-        if status != 200:
-            raise _Retry(f"central answered {status} to the cursor request")
-        try:
-            answer = json.loads(data)
-        except ValueError:
-            raise _Retry("central's cursor is not JSON") from None
-        if not isinstance(answer, dict):
-            raise _Retry("central's cursor is not an object")
-        for name in ("epoch", "applied_seq"):
-            value = answer.get(name, 0)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise _Retry(f"central's cursor has a malformed {name}")
-        return answer
+            return response.status, await response.read()
 
     # --- a round ---
 
     async def _round(self) -> None:
-        central = await self._central_state()
+        status, data = await self._get(f"/v1/sites/{self._site}")
+        central = read_cursor(status, data)
+        if isinstance(central, Refused | Unexpected):
+            _fail(central)
         local = await self._refresh_backlog()
-        c_epoch = int(central.get("epoch", 0))
-        applied = int(central.get("applied_seq", 0))
-        epoch, floor, last = local["epoch"], local["floor"], local["last_seq"]
-        if c_epoch > epoch or (c_epoch == epoch and (applied > last or applied < floor)):
-            # Central is ahead of this log (a restored edge) or needs entries compacted away.
-            epoch, as_of = await self._store.roll_epoch(at_least=c_epoch + 1)
-            metrics.SYNC_HOUSEKEEPING.labels(action="new_epoch").inc()
-            log.warning("sync: central at epoch %d seq %d; new epoch %d", c_epoch, applied, epoch)
-            applied = await self._send_snapshot(epoch, as_of, None)
-        elif c_epoch < epoch and not (c_epoch == 0 and floor == 0):
-            applied = await self._send_snapshot(epoch, local["snapshot_seq"], central)
+        match start_round(central, local):
+            case NewEpoch(at_least=at_least):
+                rolled = await self._store.sync.roll_epoch(at_least=at_least)
+                metrics.SYNC_HOUSEKEEPING.labels(action="new_epoch").inc()
+                log.warning(
+                    "sync: central at epoch %d seq %d; new epoch %d",
+                    central.epoch,
+                    central.applied_seq,
+                    rolled.epoch,
+                )
+                applied = await self._send_snapshot(snapshot_from(rolled.epoch, rolled.as_of, None))
+            case SendSnapshot() as snapshot:
+                applied = await self._send_snapshot(snapshot)
+            case Ship(applied=applied):
+                pass
         await self._ship(applied)
-        await self._pull_down(local["down_cursor"])
-        await self._report_conflicts(local["conflicts_reported"], local["resolutions_reported"])
+        await self._pull_down(local.down_cursor)
+        await self._report_conflicts(local)
         await self._refresh_backlog()
 
     async def _set_cursor(self, applied: int) -> None:
         if applied != self.cursor:
-            await self._store.set_sync_state(cursor=applied)
+            await self._store.sync.set_cursors(cursor=applied)
             self.cursor = applied
 
     async def _ship(self, applied: int) -> None:
@@ -379,28 +377,31 @@ class SyncAgent:
         each committed change (``_on_change``) adds one, so no batch pays for a count.
         """
         await self._set_cursor(applied)
-        self.backlog, self.oldest = await self._store.outbox_backlog(self.cursor)
+        counted = await self._store.sync.backlog(self.cursor)
+        self.backlog, self.oldest = counted.count, counted.oldest
         while True:
             metrics.SYNC_BACKLOG.set(self.backlog)
             backlog = self.backlog
-            action = plan(backlog, self._limits, coalesced_at=self._coalesced_at)
+            action = housekeeping(self._state, backlog, self._limits)
             if action is Housekeeping.COALESCE:
-                dropped = await self._store.coalesce_outbox(self.cursor)
-                self.backlog, self.oldest = await self._store.outbox_backlog(self.cursor)
-                self._coalesced_at = self.backlog
+                dropped = await self._store.sync.coalesce(self.cursor)
+                left = await self._store.sync.backlog(self.cursor)
+                self.backlog, self.oldest = left.count, left.oldest
+                self._state = replace(self._state, coalesced_at=self.backlog)
                 metrics.SYNC_HOUSEKEEPING.labels(action="coalesce").inc()
                 log.info("sync: backlog %d, coalesced %d superseded entries", backlog, dropped)
                 continue
             if action is Housekeeping.NEW_EPOCH:
-                epoch, _ = await self._store.roll_epoch()
-                self._coalesced_at = None
+                epoch = (await self._store.sync.roll_epoch()).epoch
+                self._state = replace(self._state, coalesced_at=None)
                 metrics.SYNC_HOUSEKEEPING.labels(action="new_epoch").inc()
                 log.warning("sync: backlog %d over the hard limit; new epoch %d", backlog, epoch)
                 raise _Restart
             pending = await self._store.changes(after=self.cursor, limit=self._limits.max_entries)
             if not pending:
-                self.backlog, self.oldest, self._coalesced_at = 0, None, None
-                trimmed = await self._store.trim_acknowledged(
+                self.backlog, self.oldest = 0, None
+                self._state = replace(self._state, coalesced_at=None)
+                trimmed = await self._store.sync.trim_acknowledged(
                     self.cursor, keep=self._config.history_keep
                 )
                 if trimmed:
@@ -410,8 +411,25 @@ class SyncAgent:
             epoch = pending[0].epoch
             same_epoch = [c for c in pending if c.epoch == epoch]
             body, count = await asyncio.to_thread(self._encode_batch, same_epoch, epoch)
-            status, answer = await self._post(f"/v1/sites/{self._site}/batches", body)
-            await self._batch_answer(status, answer, count)
+            status, data = await self._post(f"/v1/sites/{self._site}/batches", body)
+            answer = read_answer(status, data)
+            metrics.SYNC_BATCHES.labels(result=label(answer)).inc()
+            match after_batch(answer):
+                case Continue(cursor=cursor):
+                    self.batches_sent += 1
+                    metrics.SYNC_ENTRIES.inc(count)
+                    await self._set_cursor(cursor)
+                case Restart(cursor=cursor):
+                    if cursor is not None:
+                        log.warning(
+                            "sync: central expects seq %d (cursor was %d)", cursor + 1, self.cursor
+                        )
+                        await self._set_cursor(cursor)
+                    raise _Restart
+                case failure:
+                    if isinstance(answer, Refused | Unexpected):
+                        self.batches_refused += 1
+                    _fail(failure)
             self.backlog = max(0, self.backlog - count)
 
     def _encode_batch(self, pending: Sequence[Change], epoch: int) -> tuple[bytes, int]:
@@ -432,48 +450,16 @@ class SyncAgent:
         )
         return protocol.encode_batch(batch), n
 
-    async def _batch_answer(self, status: int, answer: Mapping[str, Any], count: int) -> None:
-        result = str(answer.get("result", ""))
-        metrics.SYNC_BATCHES.labels(result=result or "error").inc()
-        if result in ("applied", "duplicate"):
-            applied = answer.get("applied_seq")
-            if isinstance(applied, bool) or not isinstance(applied, int) or applied < 0:
-                raise _Retry(f"central acknowledged without a valid applied_seq: {answer}")
-            self.batches_sent += 1
-            metrics.SYNC_ENTRIES.inc(count)
-            await self._set_cursor(applied)
-            return
-        if result == "gap":
-            expected = answer.get("expected")
-            if isinstance(expected, bool) or not isinstance(expected, int) or expected < 1:
-                raise _Retry(f"central reported a gap without a valid expected seq: {answer}")
-            log.warning("sync: central expects seq %d (cursor was %d)", expected, self.cursor)
-            await self._set_cursor(expected - 1)
-            raise _Restart
-        if result == "snapshot_needed":
-            raise _Restart
-        self.batches_refused += 1
-        if result == "refused":
-            raise SyncRefused(str(answer.get("reason", "refused")), str(answer.get("detail", "")))
-        raise _Retry(f"central answered {status}: {answer}")
-
-    async def _send_snapshot(
-        self, epoch: int, as_of: int, central: Mapping[str, Any] | None
-    ) -> int:
-        """Send the site's objects as of ``as_of`` in ``epoch``; returns central's new
-        ``applied_seq`` (== ``as_of``). Resumes at central's next page when it has some."""
-        page, after = 0, None
-        staged = (central or {}).get("snapshot") or {}
-        if staged.get("epoch") == epoch and staged.get("as_of_seq") == as_of:
-            page = int(staged.get("next_page", 0))
-            raw_after = staged.get("after")
-            after = None if raw_after is None else (str(raw_after[0]), str(raw_after[1]))
+    async def _send_snapshot(self, snapshot: SendSnapshot) -> int:
+        """Send the site's objects as ``snapshot`` says; returns central's new
+        ``applied_seq`` (== ``as_of``)."""
+        epoch, as_of, page, after = snapshot.epoch, snapshot.as_of, snapshot.page, snapshot.after
         log.info("sync: snapshot of epoch %d as of seq %d from page %d", epoch, as_of, page)
         size = self._limits.max_entries
         while True:
-            objects = await self._store.snapshot_page(after, size)
+            objects = await self._store.sync.snapshot_page(after, size)
             last = len(objects) < size
-            snapshot = protocol.make_snapshot_page(
+            sent = protocol.make_snapshot_page(
                 site=self._site,
                 epoch=epoch,
                 as_of_seq=as_of,
@@ -483,25 +469,24 @@ class SyncAgent:
                 last=last,
                 key=self._key,
             )
-            body = protocol.encode_snapshot_page(snapshot)
-            status, answer = await self._post(f"/v1/sites/{self._site}/snapshot", body)
-            result = str(answer.get("result", ""))
-            metrics.SYNC_BATCHES.labels(result=f"snapshot_{result or 'error'}").inc()
-            if result == "gap":
-                raise _Restart
-            if result not in ("applied", "duplicate"):
-                self.batches_refused += 1
-                if result == "refused":
-                    raise SyncRefused(str(answer.get("reason")), str(answer.get("detail", "")))
-                raise _Retry(f"central answered {status} to snapshot page {page}: {answer}")
-            if last or int(answer.get("epoch", 0)) == epoch:
-                self.snapshots_sent += 1
-                applied = int(answer.get("applied_seq", as_of))
-                await self._store.set_sync_state(cursor=applied)
-                self.cursor = applied
-                return applied
-            page += 1
-            after = snapshot.last_key
+            body = protocol.encode_snapshot_page(sent)
+            status, data = await self._post(f"/v1/sites/{self._site}/snapshot", body)
+            answer = read_answer(status, data)
+            metrics.SYNC_BATCHES.labels(result=f"snapshot_{label(answer)}").inc()
+            match after_snapshot_page(answer, epoch=epoch, as_of=as_of, last=last):
+                case NextPage():
+                    page += 1
+                    after = sent.last_key
+                case SnapshotDone(cursor=cursor):
+                    self.snapshots_sent += 1
+                    await self._store.sync.set_cursors(cursor=cursor)
+                    self.cursor = cursor
+                    return cursor
+                case Restart():
+                    raise _Restart
+                case failure:
+                    self.batches_refused += 1
+                    _fail(failure)
 
     # --- down direction ---
 
@@ -509,61 +494,51 @@ class SyncAgent:
         while True:
             path = f"/v1/sites/{self._site}/down"
             status, data = await self._get(path, after=down_cursor, limit=DOWN_PAGE)
-            if status in (403, 404):
-                raise SyncRefused(_reason(data), f"central refused the down-log request ({status})")
-            if status != 200:
-                raise _Retry(f"central answered {status} to the down-log request")
-            body = protocol.open_envelope(
-                data, type_=protocol.DOWN_TYPE, site=self._site, public_key=self._central_key
+            page = read_down_page(
+                status, data, site=self._site, after=down_cursor, central_key=self._central_key
             )
-            if body.get("after") != down_cursor:
-                raise SyncRefused("replay", "down log answer for another cursor")
-            entries = protocol.down_entries(body, after=down_cursor)
-            if not entries:
+            if isinstance(page, Refused | Unexpected):
+                _fail(page)
+            if not page.entries:
                 return
-            for entry in entries:
-                conflict = await self._store.apply_central_host(entry.op, entry.image)
-                result = "conflict" if conflict is not None else "applied"
-                if entry.op is Op.DELETE and conflict is None:
-                    result = "deleted"
-                metrics.SYNC_DOWN_APPLIED.labels(result=result).inc()
-                if conflict is not None:
+            for entry in page.entries:
+                outcome = await self._store.sync.apply_central_host(entry.op, entry.image)
+                metrics.SYNC_DOWN_APPLIED.labels(result=outcome.result.value).inc()
+                if outcome.conflict is not None:
                     log.warning(
                         "sync: central reservation %s conflicts on %s %s",
                         entry.image.get("id"),
-                        conflict["field"],
-                        conflict["value"],
+                        outcome.conflict.field,
+                        outcome.conflict.value,
                     )
-            down_cursor = entries[-1].dseq
-            await self._store.set_sync_state(down_cursor=down_cursor)
-            if len(entries) < DOWN_PAGE:
+            down_cursor = page.entries[-1].dseq
+            await self._store.sync.set_cursors(down_cursor=down_cursor)
+            if not page.more:
                 return
 
-    async def _report_conflicts(self, reported: int, resolutions: int) -> None:
+    async def _report_conflicts(self, local: SyncCursors) -> None:
         """Send central the conflicts it has not seen, and the resolutions since the last
-        report (central records both idempotently by conflict id)."""
-        rows = await self._store.sync_conflicts()
-        conflicts = [
-            c
-            for c in rows
-            if c["id"] > reported
-            or (c["resolved_at"] is not None and int(c["resolved_at"] * 1000) > resolutions)
-        ]
-        if not conflicts:
+        report."""
+        report = conflict_report(
+            await self._store.sync.conflicts(),
+            reported=local.conflicts_reported,
+            resolutions=local.resolutions_reported,
+        )
+        if report is None:
             return
         envelope = protocol.seal(
             protocol.CONFLICTS_TYPE,
             site=self._site,
-            body={"conflicts": conflicts},
+            body={"conflicts": [c.to_json() for c in report.conflicts]},
             key=self._key,
         )
-        status, answer = await self._post(
+        status, data = await self._post(
             f"/v1/sites/{self._site}/conflicts", protocol.encode_envelope(envelope)
         )
         if status != 200:
+            answer = data[:200].decode(errors="replace")
             raise _Retry(f"central answered {status} to the conflict report: {answer}")
-        resolved = [int(c["resolved_at"] * 1000) for c in conflicts if c["resolved_at"] is not None]
-        await self._store.set_sync_state(
-            conflicts_reported=max([reported] + [c["id"] for c in conflicts]),
-            resolutions_reported=max([resolutions, *resolved]),
+        await self._store.sync.set_cursors(
+            conflicts_reported=report.conflicts_reported,
+            resolutions_reported=report.resolutions_reported,
         )

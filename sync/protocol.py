@@ -9,7 +9,7 @@ Rules:
 * Sites sign what they send up with their own key; central signs what it sends down
   (the per-site down log) with its key.
 * Canonical JSON, digests, keys and signatures are ``sync.signing``'s; central's decision on a
-  batch or snapshot page is ``sync.admission``'s.
+  batch or snapshot page is ``central.admission``'s.
 """
 
 from __future__ import annotations

@@ -48,21 +48,23 @@ async def _status(request: web.Request) -> dict[str, Any]:
     if config.sync is None:
         return {"configured": False}
     store = site.store
-    state = await store.sync_state()
-    backlog, oldest = await store.outbox_backlog(state["cursor"])
-    conflicts = await store.sync_conflicts(open_only=True)
+    state = await store.sync.cursors()
+    backlog = await store.sync.backlog(state.cursor)
+    conflicts = await store.sync.conflicts(open_only=True)
     agent = _agent(request)
     live = dict(agent.statistics()) if agent is not None else {"link": "not running"}
     return live | {
         "configured": True,
         "site": config.site.id,
         "central": config.sync.central_url,
-        "epoch": state["epoch"],
-        "last_seq": state["last_seq"],
-        "acked_seq": state["cursor"],
-        "backlog_entries": backlog,
-        "oldest_unsynced_age": None if oldest is None else round(time.time() - oldest, 3),
-        "down_seq": state["down_cursor"],
+        "epoch": state.epoch,
+        "last_seq": state.last_seq,
+        "acked_seq": state.cursor,
+        "backlog_entries": backlog.count,
+        "oldest_unsynced_age": None
+        if backlog.oldest is None
+        else round(time.time() - backlog.oldest, 3),
+        "down_seq": state.down_cursor,
         "conflicts": len(conflicts),
     }
 
@@ -96,8 +98,8 @@ async def now(request: web.Request) -> web.Response:
 @routes.get("/v1/sync/conflicts")
 async def conflicts(request: web.Request) -> web.Response:
     open_only = request.query.get("open", "") in ("1", "true", "yes")
-    rows = await request.app[APP_KEY].site.store.sync_conflicts(open_only=open_only)
-    return web.json_response({"conflicts": rows})
+    rows = await request.app[APP_KEY].site.store.sync.conflicts(open_only=open_only)
+    return web.json_response({"conflicts": [row.to_json() for row in rows]})
 
 
 @routes.post("/v1/sync/conflicts/{id}/resolve")
@@ -110,7 +112,7 @@ async def resolve(request: web.Request) -> web.Response:
     raw_id = request.match_info["id"]
     if not raw_id.isdigit():
         raise BadRequest("the conflict id is a number", field="id")
-    row = await request.app[APP_KEY].site.store.resolve_sync_conflict(
+    row = await request.app[APP_KEY].site.store.sync.resolve_conflict(
         int(raw_id), keep=Owner(keep), actor=args.actor, reason=args.reason
     )
-    return web.json_response({"conflict": row})
+    return web.json_response({"conflict": row.to_json()})

@@ -25,7 +25,7 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -69,7 +69,7 @@ from ddi.ipam.rows import (
     record_from_row,
     record_row,
 )
-from ddi.ipam.store_sync import SyncStore
+from ddi.ipam.store_sync import StoreSync
 from ddi.ipam.validate import (
     check_host_address,
     check_host_dhcp,
@@ -102,7 +102,7 @@ from ddi.values import slot_builder
 
 _new_change = slot_builder(Change)
 
-__all__ = ["LeaseImage", "Listener", "Snapshot", "Store", "describe_host"]
+__all__ = ["LeaseImage", "Listener", "Snapshot", "Store", "Transaction", "describe_host"]
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class Snapshot:
 # --- transactions -----------------------------------------------------------------------------
 
 
-class _Tx:
+class Transaction:
     """One open write transaction: the writer connection plus the change entries it logs."""
 
     def __init__(self, db: aiosqlite.Connection, *, epoch: int, seq: int, now: float) -> None:
@@ -248,6 +248,19 @@ class _Tx:
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return list(await self.db.execute_fetchall(sql, params))
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        cursor = await self.db.execute(sql, params)
+        return int(cursor.rowcount)
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one INSERT; returns the new row's id."""
+        cursor = await self.db.execute(sql, params)
+        return int(cursor.lastrowid or 0)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.db.executemany(sql, rows)
 
     async def subnets(self) -> list[Subnet]:
         rows = await self.fetch("SELECT image FROM subnet")
@@ -312,10 +325,10 @@ def _prepare(path: Path) -> None:
         db.close()
 
 
-class Store(SyncStore):
+class Store:
     """The site's IPAM database. Open with ``await Store.open(path)``; close with
-    :meth:`close` or ``async with await Store.open(path) as store:``. The sync agent's methods
-    are inherited from :class:`~ddi.ipam.store_sync.SyncStore`."""
+    :meth:`close` or ``async with await Store.open(path) as store:``. The sync agent's reads
+    and writes are ``store.sync`` (:class:`~ddi.ipam.store_sync.StoreSync`)."""
 
     def __init__(
         self,
@@ -335,6 +348,9 @@ class Store(SyncStore):
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
         self._closed = False
+        self.sync = StoreSync(
+            transaction=self.transaction, read=self._read, check_host=self._check_host
+        )
 
     # --- lifecycle ---
 
@@ -498,7 +514,7 @@ class Store(SyncStore):
     # --- the write path ---
 
     @asynccontextmanager
-    async def _transaction(self, *, dry_run: bool = False) -> AsyncIterator[_Tx]:
+    async def transaction(self, *, dry_run: bool = False) -> AsyncIterator[Transaction]:
         """One ``BEGIN IMMEDIATE … COMMIT``; rolled back on any exception or for a dry run.
 
         After a commit the listeners get the changes. The commit and the notification run in
@@ -518,7 +534,7 @@ class Store(SyncStore):
                     " (SELECT value FROM meta WHERE key = 'epoch')"
                 )
                 seq, epoch = next(iter(rows))
-                tx = _Tx(db, epoch=int(epoch), seq=int(seq or 0), now=self._clock())
+                tx = Transaction(db, epoch=int(epoch), seq=int(seq or 0), now=self._clock())
                 yield tx
                 await tx.flush()
                 await self._before_commit(tx)
@@ -565,7 +581,7 @@ class Store(SyncStore):
         run: Callable[..., Awaitable[_T]] = self._writer._execute
         return await run(function, *args)
 
-    async def _before_commit(self, tx: _Tx) -> None:
+    async def _before_commit(self, tx: Transaction) -> None:
         """Called with every row and change written, just before COMMIT (a test seam)."""
 
     # --- subnets ---
@@ -583,7 +599,7 @@ class Store(SyncStore):
             Invalid: duplicate names, overlapping networks, a gateway or pool outside its subnet.
         """
         check_subnets(subnets)
-        async with self._transaction() as tx:
+        async with self.transaction() as tx:
             current = {
                 name: json.loads(image)
                 for name, image in await tx.fetch("SELECT name, image FROM subnet")
@@ -622,7 +638,7 @@ class Store(SyncStore):
         host = normalise_host(host)
         if not host.id:
             host = dataclasses.replace(host, id=uuid.uuid4().hex)
-        async with self._transaction(dry_run=dry_run) as tx:
+        async with self.transaction(dry_run=dry_run) as tx:
             if await tx.fetch("SELECT 1 FROM host WHERE id = ?", (host.id,)):
                 raise Conflict("id", host.id, "another host")
             await self._check_host(tx, host)
@@ -663,7 +679,7 @@ class Store(SyncStore):
             if name not in _UPDATABLE_HOST_FIELDS:
                 why = "cannot be changed" if name in Host.__dataclass_fields__ else "unknown field"
                 raise Invalid(name, str(value), why)
-        async with self._transaction(dry_run=dry_run) as tx:
+        async with self.transaction(dry_run=dry_run) as tx:
             old = await _find_host(tx.db, key)
             check_edge_may_change(old, describe_host(old), actor)
             image = old.to_image()
@@ -698,14 +714,14 @@ class Store(SyncStore):
             NotFound: no host matches ``key``.
             Invalid: the host is central-owned and ``actor`` is not ``central``.
         """
-        async with self._transaction(dry_run=dry_run) as tx:
+        async with self.transaction(dry_run=dry_run) as tx:
             host = await _find_host(tx.db, key)
             check_edge_may_change(host, describe_host(host), actor)
             await tx.db.execute("DELETE FROM host WHERE id = ?", (host.id,))
             tx.log(Kind.HOST, host.id, Op.DELETE, host.to_image(), actor=actor, reason=reason)
         return tx.changes[0]
 
-    async def _check_host(self, tx: _Tx, host: Host) -> None:
+    async def _check_host(self, tx: Transaction, host: Host) -> None:
         """Refuse ``host`` if it does not fit the site's subnets or collides with another
         host, an active lease of another client, or a static record (see :meth:`add_host`)."""
         subnets = await tx.subnets()
@@ -786,7 +802,7 @@ class Store(SyncStore):
                 )
             except sqlite3.IntegrityError as exc:
                 raise Invalid("leases", f"batch of {len(leases)}", f"refused: {exc}") from None
-            tx = _Tx(self._writer, epoch=epoch, seq=seq + len(leases), now=now)
+            tx = Transaction(self._writer, epoch=epoch, seq=seq + len(leases), now=now)
             tx.changes = [
                 _new_change(  # every field given: built through its slots (ddi.values)
                     epoch=epoch,
@@ -818,7 +834,7 @@ class Store(SyncStore):
             NotFound: no lease on ``ip``.
             Invalid: the lease is not bound.
         """
-        async with self._transaction(dry_run=dry_run) as tx:
+        async with self.transaction(dry_run=dry_run) as tx:
             rows = await tx.fetch(f"SELECT {LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(ip),))
             if not rows:
                 raise NotFound("lease", str(ip))
@@ -836,7 +852,7 @@ class Store(SyncStore):
 
     async def expire_leases(self, now: float) -> list[Change]:
         """Mark every bound lease with ``end <= now`` expired; one change per lease."""
-        async with self._transaction() as tx:
+        async with self.transaction() as tx:
             rows = await tx.fetch(
                 f"SELECT {LEASE_COLUMNS} FROM lease WHERE state = 'bound' AND \"end\" <= ?",
                 (now,),
@@ -885,7 +901,7 @@ class Store(SyncStore):
             raise Invalid("id", record.id, "1 to 64 letters, digits, '-' or '_'")
         if record.version < 1:
             raise Invalid("version", str(record.version), "must be 1 or more")
-        async with self._transaction(dry_run=dry_run) as tx:
+        async with self.transaction(dry_run=dry_run) as tx:
             if await tx.fetch("SELECT 1 FROM record WHERE id = ?", (record.id,)):
                 raise Conflict("id", record.id, "another record")
             await self._check_record(tx, record)
@@ -905,7 +921,7 @@ class Store(SyncStore):
             NotFound: no such record.
             Invalid: the record is central-owned and ``actor`` is not ``central``.
         """
-        async with self._transaction(dry_run=dry_run) as tx:
+        async with self.transaction(dry_run=dry_run) as tx:
             rows = await tx.fetch(f"SELECT {RECORD_COLUMNS} FROM record WHERE id = ?", (key,))
             if not rows:
                 raise NotFound("record", key)
@@ -915,7 +931,7 @@ class Store(SyncStore):
             tx.log(Kind.RECORD, record.id, Op.DELETE, record.to_image(), actor=actor, reason=reason)
         return tx.changes[0]
 
-    async def _check_record(self, tx: _Tx, record: Record) -> None:
+    async def _check_record(self, tx: Transaction, record: Record) -> None:
         at_name = [
             record_from_row(row)
             for row in await tx.fetch(

@@ -1,5 +1,5 @@
-"""The edge side of replication, as the store's own methods: what the sync agent
-(sync/agent.py) reads and writes through the one writer.
+"""The edge side of replication, composed into the store as ``store.sync``: what the sync
+agent (sync/agent.py) and the API read and write through the store's one writer.
 
 Rules:
 * The acknowledged cursor and other sync state live in ``meta``; the outbox is the change log
@@ -7,19 +7,20 @@ Rules:
   every table by object id.
 * Central-owned reservations from the down log are applied with conflict detection: nothing
   the edge owns is overwritten, a ``conflict`` row is recorded instead.
-* Each write is one transaction of :class:`~ddi.ipam.store.Store` (its ``_transaction``), so the
-  store stays the one writer; this class is only ever used as a base of ``Store``.
+* Every write is one :meth:`~ddi.ipam.store.Store.transaction`, so the store stays the one
+  writer; reads go through the store's read-only connection. Answers are the frozen values of
+  :mod:`ddi.ipam.sync_values`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from ddi.errors import Conflict, Invalid, NotFound
-from ddi.ipam.models import Host, Kind, Op, Owner
+from ddi.ipam.models import Host, JsonObject, Kind, Op, Owner
 from ddi.ipam.rows import (
     HOST_COLUMNS,
     HOST_INSERT,
@@ -31,82 +32,124 @@ from ddi.ipam.rows import (
     lease_from_row,
     record_from_row,
 )
+from ddi.ipam.sync_values import (
+    Backlog,
+    CentralApply,
+    DownResult,
+    EpochRoll,
+    SyncConflict,
+    SyncCursors,
+)
 from ddi.ipam.write_checks import normalise_host
 
 if TYPE_CHECKING:
-    from ddi.ipam.store import _Tx
+    from ddi.ipam.store import Transaction
 
-__all__ = ["SyncStore"]
+__all__ = ["StoreSync"]
+
+Read = Callable[[str, Sequence[Any]], Awaitable[list[Any]]]
+"""A read of committed state: ``read(sql, params)`` → rows."""
+CheckHost = Callable[["Transaction", Host], Awaitable[None]]
+"""The store's reservation checks, inside a transaction (raises Conflict or Invalid)."""
+
+_META_UPSERT = (
+    "INSERT INTO meta (key, value) VALUES (?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+_CONFLICT_COLUMNS = (
+    "id, kind, object_id, field, value, edge_image, central_image, detected_at, resolved_at"
+)
 
 
-class SyncStore:
-    """The store's sync methods; :class:`~ddi.ipam.store.Store` provides the rest."""
+def _conflict_from_row(r: Sequence[Any]) -> SyncConflict:
+    return SyncConflict(
+        id=int(r[0]),
+        kind=r[1],
+        object_id=r[2],
+        field=r[3],
+        value=r[4],
+        edge_image=None if r[5] is None else json.loads(r[5]),
+        central_image=None if r[6] is None else json.loads(r[6]),
+        detected_at=float(r[7]),
+        resolved_at=None if r[8] is None else float(r[8]),
+    )
 
-    if TYPE_CHECKING:  # defined by Store
-        _clock: Callable[[], float]
 
-        async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+class StoreSync:
+    """The store's sync block; built by :class:`~ddi.ipam.store.Store` from its transaction,
+    its read connection and its reservation checks."""
 
-        def _transaction(self, *, dry_run: bool = False) -> AbstractAsyncContextManager[_Tx]: ...
+    def __init__(
+        self,
+        *,
+        transaction: Callable[[], AbstractAsyncContextManager[Transaction]],
+        read: Read,
+        check_host: CheckHost,
+    ) -> None:
+        self._transaction = transaction
+        self._read = read
+        self._check_host = check_host
 
-        async def _check_host(self, tx: _Tx, host: Host) -> None: ...
+    # --- cursors and the outbox ---
 
-        async def epoch(self) -> int: ...
+    async def cursors(self) -> SyncCursors:
+        """The sync state, with the current epoch and the last seq written."""
+        rows = await self._read(
+            "SELECT key, value FROM meta WHERE key LIKE 'sync.%' OR key = 'epoch'"
+            " UNION ALL SELECT 'last_seq', seq FROM sqlite_sequence WHERE name = 'change'",
+            (),
+        )
+        values = {k.removeprefix("sync."): int(v) for k, v in rows}
+        return SyncCursors(
+            cursor=values.get("cursor", 0),
+            down_cursor=values.get("down_cursor", 0),
+            floor=values.get("floor", 0),
+            snapshot_seq=values.get("snapshot_seq", 0),
+            conflicts_reported=values.get("conflicts_reported", 0),
+            resolutions_reported=values.get("resolutions_reported", 0),
+            epoch=values["epoch"],
+            last_seq=values.get("last_seq", 0),
+        )
 
-        async def last_seq(self) -> int: ...
-
-    async def sync_state(self) -> dict[str, int]:
-        """``cursor`` (seq central acknowledged), ``down_cursor`` (last down-log entry
-        applied), ``floor`` (entries up to it were compacted away), ``snapshot_seq`` (the
-        as-of seq of the current epoch's snapshot), ``conflicts_reported`` (highest
-        conflict id reported to central), ``resolutions_reported`` (resolutions up to this
-        unix time in milliseconds were reported), ``epoch`` and ``last_seq``."""
-        rows = await self._read("SELECT key, value FROM meta WHERE key LIKE 'sync.%'")
-        state = {k.removeprefix("sync."): int(v) for k, v in rows}
-        result = {
-            name: state.get(name, 0)
-            for name in (
-                "cursor",
-                "down_cursor",
-                "floor",
-                "snapshot_seq",
-                "conflicts_reported",
-                "resolutions_reported",
-            )
+    async def set_cursors(
+        self,
+        *,
+        cursor: int | None = None,
+        down_cursor: int | None = None,
+        conflicts_reported: int | None = None,
+        resolutions_reported: int | None = None,
+    ) -> None:
+        """Record the cursors given (see :class:`SyncCursors`); writes no change-log entry."""
+        given = {
+            "cursor": cursor,
+            "down_cursor": down_cursor,
+            "conflicts_reported": conflicts_reported,
+            "resolutions_reported": resolutions_reported,
         }
-        result["epoch"] = await self.epoch()
-        result["last_seq"] = await self.last_seq()
-        return result
-
-    async def set_sync_state(self, **values: int) -> None:
-        """Record sync state (see :meth:`sync_state`); writes no change-log entry."""
+        values = [(f"sync.{k}", str(int(v))) for k, v in given.items() if v is not None]
+        if not values:
+            return
         async with self._transaction() as tx:
-            await tx.db.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [(f"sync.{name}", str(int(value))) for name, value in values.items()],
-            )
+            await tx.executemany(_META_UPSERT, values)
 
-    async def outbox_backlog(self, after: int) -> tuple[int, float | None]:
-        """How many change-log entries have ``seq > after``, and the time of the oldest."""
+    async def backlog(self, after: int) -> Backlog:
+        """The change-log entries with ``seq > after``."""
         rows = await self._read("SELECT COUNT(*), MIN(time) FROM change WHERE seq > ?", (after,))
         count, oldest = rows[0]
-        return int(count), None if oldest is None else float(oldest)
+        return Backlog(count=int(count), oldest=None if oldest is None else float(oldest))
 
-    async def coalesce_outbox(self, after: int) -> int:
+    async def coalesce(self, after: int) -> int:
         """Delete entries past ``after`` that a newer entry for the same object supersedes.
 
         Returns:
             The number of entries deleted.
         """
         async with self._transaction() as tx:
-            cursor = await tx.db.execute(
+            return await tx.execute(
                 "DELETE FROM change WHERE seq > ? AND seq NOT IN"
                 " (SELECT MAX(seq) FROM change WHERE seq > ? GROUP BY kind, object_id)",
                 (after, after),
             )
-            deleted = cursor.rowcount
-        return int(deleted)
 
     async def trim_acknowledged(self, cursor: int, *, keep: int) -> int:
         """Delete the entries central has acknowledged (``seq <= cursor``) beyond the newest
@@ -124,48 +167,37 @@ class SyncStore:
             if not rows:
                 return 0
             upto = int(rows[0][0])
-            deleted = (await tx.db.execute("DELETE FROM change WHERE seq <= ?", (upto,))).rowcount
+            deleted = await tx.execute("DELETE FROM change WHERE seq <= ?", (upto,))
             floor = await tx.fetch("SELECT value FROM meta WHERE key = 'sync.floor'")
-            await tx.db.execute(
-                "INSERT INTO meta (key, value) VALUES ('sync.floor', ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(max(upto, int(floor[0][0]) if floor else 0)),),
+            await tx.execute(
+                _META_UPSERT, ("sync.floor", str(max(upto, int(floor[0][0]) if floor else 0)))
             )
-        return int(deleted)
+        return deleted
 
-    async def roll_epoch(self, *, at_least: int = 0) -> tuple[int, int]:
+    async def roll_epoch(self, *, at_least: int = 0) -> EpochRoll:
         """Start a new epoch: the change log so far is dropped and central will be brought in
-        line by a snapshot as of the last seq. Seqs keep counting up.
-
-        Returns:
-            The new epoch and the snapshot's as-of seq.
-        """
+        line by a snapshot as of the last seq. Seqs keep counting up."""
         async with self._transaction() as tx:
             rows = await tx.fetch("SELECT value FROM meta WHERE key = 'epoch'")
             epoch = max(int(rows[0][0]) + 1, at_least)
-            as_of = await self._last_seq_in(tx)
-            await tx.db.execute("DELETE FROM change WHERE seq <= ?", (as_of,))
-            await tx.db.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [
-                    ("epoch", str(epoch)),
-                    ("sync.snapshot_seq", str(as_of)),
-                    ("sync.floor", str(as_of)),
-                ],
-            )
-        return epoch, as_of
+            seq = await tx.fetch("SELECT seq FROM sqlite_sequence WHERE name = 'change'")
+            as_of = int(seq[0][0]) if seq else 0
+            await tx.execute("DELETE FROM change WHERE seq <= ?", (as_of,))
+            await tx.executemany(
+                _META_UPSERT,
+                [("epoch", str(epoch)), ("sync.snapshot_seq", str(as_of)),
+                 ("sync.floor", str(as_of))],
+            )  # fmt: skip
+        return EpochRoll(epoch=epoch, as_of=as_of)
 
-    @staticmethod
-    async def _last_seq_in(tx: _Tx) -> int:
-        rows = await tx.fetch("SELECT seq FROM sqlite_sequence WHERE name = 'change'")
-        return int(rows[0][0]) if rows else 0
+    # --- snapshot ---
 
     async def snapshot_page(
         self, after: tuple[str, str] | None, limit: int
     ) -> list[dict[str, Any]]:
-        """Up to ``limit`` objects ``{kind, object_id, image}`` after the key ``after``,
-        walking subnets, hosts, records, then leases, each by object id (short reads)."""
+        """Up to ``limit`` objects ``{kind, object_id, image}`` (the snapshot's wire objects)
+        after the key ``after``, walking subnets, hosts, records, then leases, each by object
+        id (short reads)."""
         order = [Kind.SUBNET, Kind.HOST, Kind.RECORD, Kind.LEASE]
         start = 0 if after is None else order.index(Kind(after[0]))
         result: list[dict[str, Any]] = []
@@ -206,7 +238,9 @@ class SyncStore:
             out.append({"kind": kind.value, "object_id": oid, "image": image})
         return out
 
-    async def apply_central_host(self, op: Op, image: Mapping[str, Any]) -> dict[str, Any] | None:
+    # --- central-owned reservations ---
+
+    async def apply_central_host(self, op: Op, image: JsonObject) -> CentralApply:
         """Apply one central-owned reservation from the down log (owner = central).
 
         Nothing is overwritten that the edge owns: if the reservation's IP is reserved by
@@ -214,12 +248,9 @@ class SyncStore:
         or hostname is held by another host or a record, or the id names an edge-owned
         host, a conflict row is recorded instead (once per object, field and value) and the
         edge keeps serving what it has. Applying cleanly resolves the object's open conflicts.
-
-        Returns:
-            The conflict recorded (or already open), or None when applied (or unchanged).
         """
-        now = self._clock()
         central = dict(image) | {"owner": Owner.CENTRAL.value}
+        done = CentralApply(result=DownResult.DELETED if op is Op.DELETE else DownResult.APPLIED)
         async with self._transaction() as tx:
             object_id = str(central.get("id", ""))
             existing_rows = await tx.fetch(
@@ -227,138 +258,39 @@ class SyncStore:
             )
             existing = host_from_row(existing_rows[0]) if existing_rows else None
             if existing is not None and existing.owner is Owner.EDGE:
-                return await self._sync_conflict(
-                    tx, object_id, "id", object_id, existing.to_image(), central, now
-                )
+                return await _conflict(tx, object_id, "id", object_id, existing.to_image(), central)
             if op is Op.DELETE:
                 if existing is not None:
-                    await tx.db.execute("DELETE FROM host WHERE id = ?", (object_id,))
-                    tx.log(
-                        Kind.HOST,
-                        object_id,
-                        Op.DELETE,
-                        existing.to_image(),
-                        actor="central",
-                        reason="central reservation removed",
-                    )
-                await self._resolve_sync_conflicts(tx, object_id, now)
-                return None
+                    await tx.execute("DELETE FROM host WHERE id = ?", (object_id,))
+                    tx.log(Kind.HOST, object_id, Op.DELETE, existing.to_image(), actor="central",
+                           reason="central reservation removed")  # fmt: skip
+                await _resolve_conflicts(tx, object_id)
+                return done
             try:
                 host = normalise_host(Host.from_image(central))
             except (Invalid, KeyError, ValueError, TypeError) as exc:  # a malformed image
                 field = exc.field if isinstance(exc, Invalid) else "image"
-                return await self._sync_conflict(tx, object_id, field, str(exc), None, central, now)
+                return await _conflict(tx, object_id, field, str(exc), None, central)
             if existing is not None and existing.to_image() == host.to_image():
-                await self._resolve_sync_conflicts(tx, object_id, now)
-                return None
+                await _resolve_conflicts(tx, object_id)
+                return done
             try:
                 await self._check_host(tx, host)
             except (Conflict, Invalid) as exc:
-                field = exc.field
-                value = exc.value
-                edge_image = await self._edge_holder(tx, host, field)
-                return await self._sync_conflict(
-                    tx, object_id, field, value, edge_image, central, now
-                )
+                edge_image = await _edge_holder(tx, host, exc.field)
+                return await _conflict(tx, object_id, exc.field, exc.value, edge_image, central)
             if existing is None:
-                await tx.db.execute(
-                    HOST_INSERT,
-                    host_row(host),
-                )
+                await tx.execute(HOST_INSERT, host_row(host))
             else:
-                await tx.db.execute(
-                    HOST_UPDATE,
-                    (*host_row(host)[1:], host.id),
-                )
-            tx.log(
-                Kind.HOST,
-                host.id,
-                Op.UPSERT,
-                host.to_image(),
-                actor="central",
-                reason="central reservation",
-            )
-            await self._resolve_sync_conflicts(tx, object_id, now)
-        return None
+                await tx.execute(HOST_UPDATE, (*host_row(host)[1:], host.id))
+            tx.log(Kind.HOST, host.id, Op.UPSERT, host.to_image(), actor="central",
+                   reason="central reservation")  # fmt: skip
+            await _resolve_conflicts(tx, object_id)
+        return done
 
-    async def _edge_holder(self, tx: _Tx, host: Host, field: str) -> dict[str, Any] | None:
-        """The image of what the edge holds that ``host`` collides with on ``field``."""
-        if field in ("ip", "mac", "client_id", "circuit_id", "hostname"):
-            value = str(host.ip) if field == "ip" else getattr(host, field)
-            rows = await tx.fetch(
-                f"SELECT {HOST_COLUMNS} FROM host WHERE {field} = ? AND id != ?",
-                (value, host.id),
-            )
-            if rows:
-                return host_from_row(rows[0]).to_image()
-        if field == "ip":
-            rows = await tx.fetch(
-                f"SELECT {LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(host.ip),)
-            )
-            if rows:
-                return lease_from_row(rows[0]).to_image()
-        if field == "hostname":
-            rows = await tx.fetch(
-                f"SELECT {RECORD_COLUMNS} FROM record WHERE name LIKE ? ORDER BY name LIMIT 1",
-                (f"{host.hostname}.%",),
-            )
-            if rows:
-                return record_from_row(rows[0]).to_image()
-        return None
-
-    async def _sync_conflict(
-        self,
-        tx: _Tx,
-        object_id: str,
-        field: str,
-        value: str,
-        edge_image: Mapping[str, Any] | None,
-        central_image: Mapping[str, Any],
-        now: float,
-    ) -> dict[str, Any]:
-        rows = await tx.fetch(
-            "SELECT id, detected_at FROM conflict WHERE kind = 'host' AND object_id = ?"
-            " AND field = ? AND value = ? AND resolved_at IS NULL",
-            (object_id, field, value),
-        )
-        edge_text = None if edge_image is None else json.dumps(edge_image, sort_keys=True)
-        central_text = json.dumps(central_image, sort_keys=True)
-        if rows:
-            conflict_id, detected_at = int(rows[0][0]), float(rows[0][1])
-            await tx.db.execute(
-                "UPDATE conflict SET edge_image = ?, central_image = ? WHERE id = ?",
-                (edge_text, central_text, conflict_id),
-            )
-        else:
-            cursor = await tx.db.execute(
-                "INSERT INTO conflict (kind, object_id, field, value, edge_image, central_image,"
-                " detected_at) VALUES ('host', ?, ?, ?, ?, ?, ?)",
-                (object_id, field, value, edge_text, central_text, now),
-            )
-            conflict_id, detected_at = int(cursor.lastrowid or 0), now
-        return {
-            "id": conflict_id,
-            "kind": "host",
-            "object_id": object_id,
-            "field": field,
-            "value": value,
-            "edge_image": edge_image,
-            "central_image": dict(central_image),
-            "detected_at": detected_at,
-            "resolved_at": None,
-        }
-
-    @staticmethod
-    async def _resolve_sync_conflicts(tx: _Tx, object_id: str, now: float) -> None:
-        await tx.db.execute(
-            "UPDATE conflict SET resolved_at = ? WHERE kind = 'host' AND object_id = ?"
-            " AND resolved_at IS NULL",
-            (now, object_id),
-        )
-
-    async def resolve_sync_conflict(
+    async def resolve_conflict(
         self, conflict_id: int, *, keep: Owner, actor: str, reason: str
-    ) -> dict[str, Any]:
+    ) -> SyncConflict:
         """Resolve an open conflict, in one transaction.
 
         ``keep=EDGE``: the edge's object stays and central's reservation is set aside.
@@ -366,7 +298,7 @@ class SyncStore:
         removed and the reservation is applied (each with its change-log entry).
 
         Returns:
-            The conflict row, now resolved.
+            The conflict, now resolved.
 
         Raises:
             NotFound: no open conflict ``conflict_id``.
@@ -374,17 +306,12 @@ class SyncStore:
                 another client, a static record, an address outside every subnet); nothing
                 is changed.
         """
-        rows = await self._read(
-            "SELECT object_id, central_image FROM conflict WHERE id = ? AND resolved_at IS NULL",
-            (conflict_id,),
-        )
-        if not rows or rows[0][1] is None:
+        found = await self._conflict(conflict_id)
+        if found is None or found.resolved_at is not None or found.central_image is None:
             raise NotFound("open conflict", str(conflict_id))
-        object_id, central_text = rows[0]
-        now = self._clock()
         async with self._transaction() as tx:
             if keep is Owner.CENTRAL:
-                host = normalise_host(Host.from_image(json.loads(central_text)))
+                host = normalise_host(Host.from_image(found.central_image))
                 for row in await tx.fetch(
                     f"SELECT {HOST_COLUMNS} FROM host WHERE owner = 'edge' AND (id = ? OR ip = ?"
                     " OR hostname = ? OR mac = ? OR client_id = ? OR circuit_id = ?)",
@@ -392,51 +319,113 @@ class SyncStore:
                      host.circuit_id),
                 ):  # fmt: skip
                     holder = host_from_row(row)
-                    await tx.db.execute("DELETE FROM host WHERE id = ?", (holder.id,))
+                    await tx.execute("DELETE FROM host WHERE id = ?", (holder.id,))
                     tx.log(Kind.HOST, holder.id, Op.DELETE, holder.to_image(), actor=actor,
                            reason=reason)  # fmt: skip
                 existing = await tx.fetch("SELECT 1 FROM host WHERE id = ?", (host.id,))
                 await self._check_host(tx, host)
                 if existing:
-                    await tx.db.execute(
-                        HOST_UPDATE,
-                        (*host_row(host)[1:], host.id),
-                    )
+                    await tx.execute(HOST_UPDATE, (*host_row(host)[1:], host.id))
                 else:
-                    await tx.db.execute(
-                        HOST_INSERT,
-                        host_row(host),
-                    )
+                    await tx.execute(HOST_INSERT, host_row(host))
                 tx.log(Kind.HOST, host.id, Op.UPSERT, host.to_image(), actor=actor, reason=reason)
-                await self._resolve_sync_conflicts(tx, object_id, now)
+                await _resolve_conflicts(tx, found.object_id)
             else:
-                await tx.db.execute(
-                    "UPDATE conflict SET resolved_at = ? WHERE id = ?", (now, conflict_id)
+                await tx.execute(
+                    "UPDATE conflict SET resolved_at = ? WHERE id = ?", (tx.now, conflict_id)
                 )
-        (resolved,) = [c for c in await self.sync_conflicts() if c["id"] == conflict_id]
+        resolved = await self._conflict(conflict_id)
+        assert resolved is not None
         return resolved
 
-    async def sync_conflicts(
-        self, *, after_id: int = 0, open_only: bool = False
-    ) -> list[dict[str, Any]]:
-        """Conflict rows with ``id > after_id`` (open ones only if asked), oldest first."""
+    async def conflicts(self, *, after_id: int = 0, open_only: bool = False) -> list[SyncConflict]:
+        """Conflicts with ``id > after_id`` (open ones only if asked), oldest first."""
         where = " AND resolved_at IS NULL" if open_only else ""
         rows = await self._read(
-            "SELECT id, kind, object_id, field, value, edge_image, central_image, detected_at,"
-            f" resolved_at FROM conflict WHERE id > ?{where} ORDER BY id",
+            f"SELECT {_CONFLICT_COLUMNS} FROM conflict WHERE id > ?{where} ORDER BY id",
             (after_id,),
         )
-        return [
-            {
-                "id": int(r[0]),
-                "kind": r[1],
-                "object_id": r[2],
-                "field": r[3],
-                "value": r[4],
-                "edge_image": None if r[5] is None else json.loads(r[5]),
-                "central_image": None if r[6] is None else json.loads(r[6]),
-                "detected_at": float(r[7]),
-                "resolved_at": r[8],
-            }
-            for r in rows
-        ]
+        return [_conflict_from_row(r) for r in rows]
+
+    async def _conflict(self, conflict_id: int) -> SyncConflict | None:
+        rows = await self._read(
+            f"SELECT {_CONFLICT_COLUMNS} FROM conflict WHERE id = ?", (conflict_id,)
+        )
+        return _conflict_from_row(rows[0]) if rows else None
+
+
+# --- inside a transaction ---
+
+
+async def _edge_holder(tx: Transaction, host: Host, field: str) -> dict[str, Any] | None:
+    """The image of what the edge holds that ``host`` collides with on ``field``."""
+    if field in ("ip", "mac", "client_id", "circuit_id", "hostname"):
+        value = str(host.ip) if field == "ip" else getattr(host, field)
+        rows = await tx.fetch(
+            f"SELECT {HOST_COLUMNS} FROM host WHERE {field} = ? AND id != ?", (value, host.id)
+        )
+        if rows:
+            return host_from_row(rows[0]).to_image()
+    if field == "ip":
+        rows = await tx.fetch(f"SELECT {LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(host.ip),))
+        if rows:
+            return lease_from_row(rows[0]).to_image()
+    if field == "hostname":
+        rows = await tx.fetch(
+            f"SELECT {RECORD_COLUMNS} FROM record WHERE name LIKE ? ORDER BY name LIMIT 1",
+            (f"{host.hostname}.%",),
+        )
+        if rows:
+            return record_from_row(rows[0]).to_image()
+    return None
+
+
+async def _conflict(
+    tx: Transaction,
+    object_id: str,
+    field: str,
+    value: str,
+    edge_image: Mapping[str, Any] | None,
+    central_image: Mapping[str, Any],
+) -> CentralApply:
+    """Record (or refresh) the open conflict for ``object_id``, ``field`` and ``value``."""
+    rows = await tx.fetch(
+        "SELECT id, detected_at FROM conflict WHERE kind = 'host' AND object_id = ?"
+        " AND field = ? AND value = ? AND resolved_at IS NULL",
+        (object_id, field, value),
+    )
+    edge_text = None if edge_image is None else json.dumps(edge_image, sort_keys=True)
+    central_text = json.dumps(central_image, sort_keys=True)
+    if rows:
+        conflict_id, detected_at = int(rows[0][0]), float(rows[0][1])
+        await tx.execute(
+            "UPDATE conflict SET edge_image = ?, central_image = ? WHERE id = ?",
+            (edge_text, central_text, conflict_id),
+        )
+    else:
+        conflict_id = await tx.insert(
+            "INSERT INTO conflict (kind, object_id, field, value, edge_image, central_image,"
+            " detected_at) VALUES ('host', ?, ?, ?, ?, ?, ?)",
+            (object_id, field, value, edge_text, central_text, tx.now),
+        )
+        detected_at = tx.now
+    conflict = SyncConflict(
+        id=conflict_id,
+        kind="host",
+        object_id=object_id,
+        field=field,
+        value=value,
+        edge_image=edge_image,
+        central_image=dict(central_image),
+        detected_at=detected_at,
+        resolved_at=None,
+    )
+    return CentralApply(result=DownResult.CONFLICT, conflict=conflict)
+
+
+async def _resolve_conflicts(tx: Transaction, object_id: str) -> None:
+    await tx.execute(
+        "UPDATE conflict SET resolved_at = ? WHERE kind = 'host' AND object_id = ?"
+        " AND resolved_at IS NULL",
+        (tx.now, object_id),
+    )

@@ -201,7 +201,7 @@ async def test_claiming_central_over_tcp_cannot_change_a_central_owned_host(
     context: App,
 ) -> None:
     image = {**host_body(60), "id": "c" * 32}
-    assert await context.site.store.apply_central_host(Op.UPSERT, image) is None
+    assert (await context.site.store.sync.apply_central_host(Op.UPSERT, image)).conflict is None
     headers = {"Authorization": "Bearer t0k"}
     async with TestClient(TestServer(build_app(context, token="t0k"))) as tcp:
         body = json.dumps({"fields": {"boot_file": "x"}, "actor": "central"})

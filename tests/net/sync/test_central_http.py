@@ -12,9 +12,10 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from central.app import build_app
+from central.store import open_store
+from ddi import metrics as edge_metrics
 from sync import protocol
-from sync.central import build_app
-from sync.central_store import open_store
 
 SITE_KEY = protocol.generate_key()
 OTHER_KEY = protocol.generate_key()
@@ -90,3 +91,20 @@ async def test_feed_and_objects_need_the_read_token(central: str) -> None:
     assert (status, body["applied_seq"]) == (200, 0)
     status, body = await get(central, "/v1/changes?after=x", Authorization="Bearer sesame")
     assert status == 400
+
+
+@pytest.mark.asyncio
+async def test_metrics_are_centrals_own(central: str) -> None:
+    # The edge's metrics are registered in this process (the default registry): central's
+    # /metrics must not render them, or edge alerts (link down) fire on central.
+    assert edge_metrics.REGISTRY.get_sample_value("ddi_sync_link_up") is not None
+    await get(central, "/v1/sites/nosuch/down")
+    async with aiohttp.ClientSession() as s, s.get(central + "/metrics") as r:
+        assert r.status == 200
+        text = await r.text()
+    names = {line.split("{")[0].split()[0] for line in text.splitlines() if line[:1] != "#"}
+    assert "ddi_sync_central_entries_applied_total" in names
+    assert "ddi_sync_central_refused_total" in names
+    assert "process_resident_memory_bytes" in names
+    assert "ddi_sync_link_up" not in names
+    assert not {n for n in names if n.startswith("ddi_") and not n.startswith("ddi_sync_central")}

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from central.store import CentralStore, open_store
 from ddi.errors import Conflict, Invalid, NotFound
 from ddi.ipam.models import Change, Host, Kind, Op, Owner
 from sync import protocol
-from sync.central_store import CentralStore, open_store
 from sync.protocol import Apply, Duplicate, Gap, NeedSnapshot, Refuse, RefuseReason
 
 KEY = protocol.generate_key()

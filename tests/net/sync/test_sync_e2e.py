@@ -231,6 +231,9 @@ async def test_forged_other_site_replayed_and_unknown_batches_are_refused(
     metrics_text = await central_metrics(central)
     for reason in ("bad_signature", "wrong_site", "replay", "unknown_site"):
         assert _refused_metric(metrics_text, reason) == 1.0, reason
+    # ddi-central's own registry: no edge metric on the collector.
+    assert "ddi_sync_link_up" not in metrics_text
+    assert "ddi_sync_backlog_entries" not in metrics_text
     assert await central.feed() == before_feed
     assert (await central.get(f"/v1/sites/{h.SITE}"))["applied_seq"] == state["applied_seq"]
     await h.assert_same(edge, central)

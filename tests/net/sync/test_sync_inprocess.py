@@ -24,14 +24,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from prometheus_client import REGISTRY
 
-from ddi.config import SyncConfig
+from central.app import build_app
+from central.store import CentralStore, open_store
+from ddi.config import SyncConfig, parse_config
+from ddi.errors import ConfigError
 from ddi.ipam.models import Host, Op, Owner
 from ddi.ipam.store import Store
 from ddi.ipam.views import IpamIndex
+from ddi.site import Site
 from sync import protocol
-from sync.agent import SyncAgent
-from sync.central import build_app
-from sync.central_store import CentralStore, open_store
+from sync.agent import SyncAgent, service
 from tests.unit.dhcp.sim import LAN, ClientSim, Harness
 
 SITE = "s1"
@@ -200,11 +202,12 @@ async def test_interrupted_snapshot_resumes_at_centrals_next_page(world: World) 
                  mac=f"52:54:00:00:00:{n:02x}"),
             actor="t", reason="r",
         )  # fmt: skip
-    epoch, as_of = await world.edge.roll_epoch()
+    rolled = await world.edge.sync.roll_epoch()
+    epoch, as_of = rolled.epoch, rolled.as_of
     pages = []
     after = None
     for page in range(2):
-        objects = await world.edge.snapshot_page(after, 10)
+        objects = await world.edge.sync.snapshot_page(after, 10)
         p = protocol.make_snapshot_page(site=SITE, epoch=epoch, as_of_seq=as_of, page=page,
                                         after=after, objects=objects, last=False,
                                         key=world.site_key)  # fmt: skip
@@ -260,4 +263,33 @@ async def test_agent_survives_a_central_that_answers_nonsense(world: World) -> N
         await runner.cleanup()
     after = REGISTRY.get_sample_value("ddi_internal_errors_total", {"area": "sync"}) or 0.0
     assert after == before
-    assert (await world.edge.sync_state())["cursor"] == 0
+    assert (await world.edge.sync.cursors()).cursor == 0
+
+
+@pytest.mark.asyncio
+async def test_the_agent_is_the_sync_service_of_a_site(world: World) -> None:
+    base = parse_config(
+        {"site": {"id": SITE, "domain": "site.example"}}, path=world.folder / "x.toml"
+    )
+    with pytest.raises(ConfigError, match="sync"):
+        service(Site(config=base, store=world.edge, index=world.index, store_path=world.folder))
+    config = replace(base, sync=world.config)
+    agent = service(
+        Site(config=config, store=world.edge, index=world.index, store_path=world.folder)
+    )
+    assert agent.name == "sync"
+    await world.edge.add_host(
+        Host(id="b" * 32, ip=IPv4Address("198.18.0.60"), hostname="svc1", mac="52:54:00:00:00:61"),
+        actor="t",
+        reason="r",
+    )
+    async with asyncio.TaskGroup() as tg:
+        await agent.start(tg)
+        async with asyncio.timeout(20):
+            assert await agent.sync_now()
+        await agent.reload(config)
+        assert agent.statistics()["link"] == "up"
+        assert agent.statistics()["backlog_entries"] == 0
+        await agent.close()
+    assert await caught_up(world)
+    await agent.close()  # twice is harmless

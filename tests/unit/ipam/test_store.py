@@ -14,7 +14,7 @@ import pytest
 from ddi.errors import Conflict, Invalid, NotFound, StoreError
 from ddi.ipam import schema
 from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Owner, Record, Subnet
-from ddi.ipam.store import Store, _Tx, migrate
+from ddi.ipam.store import Store, Transaction, migrate
 
 MAC1 = "52:54:00:00:00:01"
 MAC2 = "52:54:00:00:00:02"
@@ -571,7 +571,7 @@ async def test_group_commit_of_1000_leases_is_one_transaction(db_path: Path, clo
     commits: list[int] = []
 
     class CountingStore(Store):
-        async def _before_commit(self, tx: _Tx) -> None:
+        async def _before_commit(self, tx: Transaction) -> None:
             commits.append(len(tx.changes))
 
     async with await CountingStore.open(db_path, clock=clock) as store:
@@ -615,7 +615,7 @@ async def test_failure_just_before_commit_leaves_neither_row_nor_change(
     class FailingStore(Store):
         fail = False
 
-        async def _before_commit(self, tx: _Tx) -> None:
+        async def _before_commit(self, tx: Transaction) -> None:
             if self.fail:
                 raise OSError("disk on fire")
 

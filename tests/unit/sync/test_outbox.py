@@ -52,26 +52,23 @@ def test_coalescing_keeps_exactly_the_newest_per_object(ids: list[str]) -> None:
 
 def test_backoff_full_jitter_is_capped_and_never_gives_up() -> None:
     rng = random.Random(7)
-    b = Backoff(base=1.0, cap=60.0, rng=rng.random)
-    delays = [b.next_delay() for _ in range(10_000)]
+    b = Backoff(base=1.0, cap=60.0)
+    delays = [b.delay(attempt, rng.random()) for attempt in range(10_000)]
     assert all(0 <= d < 60.0 for d in delays)
-    assert b.ceiling() == 60.0
+    assert b.ceiling(10_000) == 60.0
     assert max(delays[-100:]) > 30
-    b.reset()
-    assert b.ceiling() == 1.0
+    assert b.ceiling(0) == 1.0
 
 
 def test_backoff_grows_exponentially_until_the_cap() -> None:
-    b = Backoff(base=0.5, cap=8.0, rng=lambda: 0.999999)
-    ceilings = []
-    for _ in range(7):
-        ceilings.append(b.ceiling())
-        b.next_delay()
+    b = Backoff(base=0.5, cap=8.0)
+    ceilings = [b.ceiling(attempt) for attempt in range(7)]
     assert ceilings == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert b.delay(3, 0.999999) < 4.0 <= b.delay(4, 0.5) * 2
 
 
 def test_backoff_refuses_nonsense_bounds() -> None:
     with pytest.raises(ValueError, match="base"):
-        Backoff(base=0, cap=1, rng=lambda: 0.5)
+        Backoff(base=0, cap=1)
     with pytest.raises(ValueError, match="base"):
-        Backoff(base=2, cap=1, rng=lambda: 0.5)
+        Backoff(base=2, cap=1)

@@ -2,8 +2,8 @@
 
 ``sqlite:///abs/path.db`` (or ``sqlite://relative.db``) for one collector, and
 ``postgresql://user@host:port/db`` (asyncpg) so several stateless collectors share one
-database. Both run the same SQL (``sync.central_sql``) through a small ``Tx`` seam
-(``sync.central_schema``); only the DDL, the placeholder style and the row locks differ.
+database. Both run the same SQL (``central.sql``) through a small ``Tx`` seam
+(``central.schema``); only the DDL, the placeholder style and the row locks differ.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any, Protocol
 import aiosqlite
 import asyncpg
 
+from central.schema import DDL, Tx
+from central.sql import Outcome, SiteInfo, SqlCentralStore
 from ddi.errors import ConfigError
 from ddi.ipam.models import Host, Kind, Op
-from sync.central_schema import DDL, Tx
-from sync.central_sql import Outcome, SiteInfo, SqlCentralStore
 from sync.protocol import Batch, DownEntry, JsonObject, SnapshotPage
 
 

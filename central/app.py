@@ -38,13 +38,13 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ddi import metrics
+from central import metrics
+from central.sql import Outcome
+from central.store import CentralStore, open_store
 from ddi.errors import ConfigError, SyncRefused
 from ddi.ipam.models import Kind
 from ddi.sdnotify import Notifier, run_watchdog, watchdog_interval
 from sync import protocol
-from sync.central_sql import Outcome
-from sync.central_store import CentralStore, open_store
 from sync.protocol import Apply, Duplicate, Gap, NeedSnapshot, Refuse
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def load_signing_key(config: CentralConfig) -> Ed25519PrivateKey:
 
 
 def _refused(site: str, reason: str, detail: str = "") -> web.Response:
-    metrics.SYNC_CENTRAL_REFUSED.labels(reason=reason).inc()
+    metrics.REFUSED.labels(reason=reason).inc()
     status = {"unknown_site": 404, "malformed": 400, "version": 400}.get(reason, 403)
     log.warning("refused message for site %s: %s %s", site, reason, detail)
     return web.json_response(
@@ -205,17 +205,17 @@ def _answer(outcome: Outcome, count: int) -> web.Response:
     }
     match decision:
         case Apply():
-            metrics.SYNC_CENTRAL_BATCHES.labels(result="applied").inc()
-            metrics.SYNC_CENTRAL_ENTRIES.inc(count)
+            metrics.BATCHES.labels(result="applied").inc()
+            metrics.ENTRIES.inc(count)
             return web.json_response(body | {"result": "applied"})
         case Duplicate():
-            metrics.SYNC_CENTRAL_BATCHES.labels(result="duplicate").inc()
+            metrics.BATCHES.labels(result="duplicate").inc()
             return web.json_response(body | {"result": "duplicate"})
         case Gap(expected=expected):
-            metrics.SYNC_CENTRAL_BATCHES.labels(result="gap").inc()
+            metrics.BATCHES.labels(result="gap").inc()
             return web.json_response(body | {"result": "gap", "expected": expected}, status=409)
         case NeedSnapshot():
-            metrics.SYNC_CENTRAL_BATCHES.labels(result="snapshot_needed").inc()
+            metrics.BATCHES.labels(result="snapshot_needed").inc()
             return web.json_response(body | {"result": "snapshot_needed"}, status=409)
         case Refuse():
             raise AssertionError("refusals are answered by the caller")

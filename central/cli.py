@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 
 import click
 
+from central.app import CentralConfig, load_central_config, serve
+from central.store import CentralStore, new_host_id, open_store
 from ddi.errors import ConfigError, StoreError
 from ddi.ipam import validate
 from ddi.ipam.models import Host, Op, Owner
 from sync import protocol
-from sync.central import CentralConfig, load_central_config, serve
-from sync.central_store import CentralStore, new_host_id, open_store
 
 T = TypeVar("T")
 DEFAULT_CONFIG = "/etc/ddi-central/central.toml"

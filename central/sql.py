@@ -1,8 +1,8 @@
-"""Central's store, written once in SQL against the ``Tx`` seam (``sync.central_schema``); a
-subclass per database gives it transactions (``sync.central_store``).
+"""Central's store, written once in SQL against the ``Tx`` seam (``central.schema``); a
+subclass per database gives it transactions (``central.store``).
 
 Rules:
-* A batch or snapshot page is decided (``sync.admission.check``) and applied inside ONE
+* A batch or snapshot page is decided (``central.admission.check``) and applied inside ONE
   transaction that first locks the site's row, so two collectors never apply the same batch
   and a refused or failed batch leaves nothing behind.
 * The global feed cursor ``gseq`` is allocated from a counter row locked for the rest of the
@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from central import admission
+from central.admission import SiteState
+from central.schema import CHANGE_COLUMNS, SITE_COLUMNS, Tx
 from ddi.errors import Conflict, Invalid, NotFound
 from ddi.ipam.models import Host, Kind, Op, Owner
-from sync import admission
-from sync.admission import SiteState
-from sync.central_schema import CHANGE_COLUMNS, SITE_COLUMNS, Tx
 from sync.protocol import (
     KIND_ORDER,
     Apply,

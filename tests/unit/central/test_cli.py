@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from central.app import load_central_config
+from central.cli import main
 from ddi.errors import ConfigError
-from sync.central import load_central_config
-from sync.central_cli import main
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "central.toml"
 

@@ -1,6 +1,6 @@
 """The tables of central's database: every site's current objects, its inbound log (the pull
 feed), the per-site down log of central-owned reservations, conflicts and refusal counts; and
-the ``Tx`` seam through which the store's SQL (``sync.central_sql``) reaches a driver.
+the ``Tx`` seam through which the store's SQL (``central.sql``) reaches a driver.
 
 One DDL serves SQLite and PostgreSQL; only the blob type differs.
 """

@@ -1,0 +1,50 @@
+"""Every Prometheus metric ``ddi-central`` exports, in the collector's own registry.
+
+The edge's metrics (``ddi.metrics``) live in prometheus_client's default registry; central
+never renders that one, so the edge's gauges (``ddi_sync_link_up`` and the rest) cannot show
+up on central's ``/metrics`` and fire edge alerts there, whatever central happens to import.
+This is the collector's one module that imports ``prometheus_client`` (as ``ddi.metrics`` is
+the edge's). Naming follows the edge's: ``ddi_<area>_<what>_<unit>``, bounded label values.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+REGISTRY = CollectorRegistry()
+# The same process and platform series as the edge's default registry carries.
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text of central's metrics, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+BATCHES = Counter(
+    "ddi_sync_central_batches_total",
+    "Batches and snapshot pages central received, by result",
+    ["result"],
+    registry=REGISTRY,
+)
+REFUSED = Counter(
+    "ddi_sync_central_refused_total",
+    "Messages central refused, by reason",
+    ["reason"],
+    registry=REGISTRY,
+)
+ENTRIES = Counter(
+    "ddi_sync_central_entries_applied_total",
+    "Change-log entries central applied",
+    registry=REGISTRY,
+)
