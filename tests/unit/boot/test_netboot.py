@@ -25,8 +25,8 @@ from ddi.dhcp.netboot import (
 from ddi.dhcp.options import ClientArch, MessageType, OptionCode
 from ddi.dhcp.packet import decode_packet
 from ddi.ipam.models import Host, Subnet
+from tests.vectors import VECTORS
 
-VECTORS = Path("/work/shared/vectors")
 SERVER = IPv4Address("198.18.0.1")
 MAC = "52:54:00:00:00:07"
 

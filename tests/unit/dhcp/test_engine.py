@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 
 import pytest
 
@@ -41,6 +40,7 @@ from tests.unit.dhcp.sim import (
     host,
     reply_of,
 )
+from tests.vectors import VECTORS
 
 A = IPv4Address
 
@@ -786,9 +786,7 @@ def test_reply_size_follows_option_57() -> None:
 
 
 def test_pxe_client_gets_its_boot_file_from_the_subnet_profile() -> None:
-    pcap = Path("/work/shared/vectors/pxe-ipxe-bios-dora-tftp.pcap")
-    if not pcap.exists():
-        pytest.skip(f"{pcap} not present")
+    pcap = VECTORS / "pxe-ipxe-bios-dora-tftp.pcap"
     from scapy.layers.inet import UDP
     from scapy.utils import rdpcap
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.net.test_cli import ROOT, Daemon, add
+from tests.net.cli.test_cli import ROOT, Daemon, add
 
 OPTION_FLAGS = (
     "--lease-time", "600", "--router", "198.18.0.254",

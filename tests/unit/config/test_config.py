@@ -25,7 +25,7 @@ from ddi.config import (
 from ddi.errors import ConfigError
 from ddi.ipam.models import Subnet
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PATH = Path("/etc/ddi/ddi.toml")
 
 
