@@ -1,4 +1,5 @@
-"""The IPAM store: the one writer of the site database (SQLite through aiosqlite).
+"""The IPAM store: the one writer of the site database (SQLite; the writer connection in a
+thread of its own, the reader through aiosqlite).
 
 This module is the transaction machinery, opening and closing, listeners and reads; the writes
 of each kind of object are in ``store_hosts``, ``store_leases``, ``store_records`` and
@@ -20,7 +21,7 @@ Rules:
 * ``dry_run=True`` runs the same transaction, then rolls it back: the returned change (seq 0) is
   exactly what would have been written, checked by the same code and the same constraints.
 * Reads use a second, read-only connection, so they only ever see committed state.
-* Only aiosqlite's public API is used.
+* Only the public API of sqlite3, aiosqlite and asyncio is used.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -71,10 +73,10 @@ from ddi.ipam.rows import (
     rows_sql,
 )
 from ddi.ipam.store_sync import StoreSync
-from ddi.ipam.write_checks import check_subnets, describe_host
+from ddi.ipam.write_checks import check_subnets
 from ddi.values import slot_builder
 
-__all__ = ["LeaseImage", "Listener", "Snapshot", "Store", "Transaction", "describe_host"]
+__all__ = ["LeaseImage", "Listener", "Snapshot", "Store", "Transaction"]
 
 log = logging.getLogger(__name__)
 
@@ -111,21 +113,156 @@ class Snapshot:
     last_seq: int
 
 
+# --- the writer ---------------------------------------------------------------------------------
+
+
+class _Writer:
+    """The writer connection, in a thread of its own (a one-worker executor): each call runs a
+    function of the connection there, in the order the calls were made. One function may run
+    several statements for one round trip, so the event loop (and the GIL) is waited for once,
+    not once a statement: what keeps the lease group commit fast when the loop is busy."""
+
+    def __init__(self, executor: ThreadPoolExecutor, db: sqlite3.Connection) -> None:
+        self._executor = executor
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> _Writer:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddi-store-writer")
+        try:
+            db = await asyncio.get_running_loop().run_in_executor(executor, _connect, path)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(executor, db)
+
+    async def run(self, function: Callable[..., _T], *args: Any) -> _T:
+        """``function(connection, *args)`` in the writer's thread. A call cancelled before its
+        turn does not run; one already running completes."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, function, self._db, *args)
+
+    async def close(self) -> None:
+        await self.run(sqlite3.Connection.close)
+        self._executor.shutdown(wait=True)  # the worker is idle: it only exits
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+# Functions run in the writer's thread, each one round trip.
+
+
+def _statement(db: sqlite3.Connection, sql: str) -> None:
+    db.execute(sql)
+
+
+def _fetch(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    return db.execute(sql, params).fetchall()
+
+
+def _execute(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> tuple[int, int]:
+    cursor = db.execute(sql, params)
+    return cursor.rowcount, cursor.lastrowid or 0
+
+
+def _executemany(db: sqlite3.Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    db.executemany(sql, rows)
+
+
+def _begin(db: sqlite3.Connection) -> tuple[int, int]:
+    """BEGIN IMMEDIATE; the last seq written and the epoch."""
+    db.execute("BEGIN IMMEDIATE")
+    seq, epoch = db.execute(_SEQ_AND_EPOCH).fetchone()
+    return int(seq or 0), int(epoch)
+
+
+def _begin_then(
+    db: sqlite3.Connection, function: Callable[..., _T], *args: Any
+) -> tuple[int, int, _T | None, sqlite3.Error | None]:
+    """:func:`_begin`, then ``function(db, *args)``: a transaction's first call. A database
+    error of ``function`` is returned with the seq and epoch read."""
+    seq, epoch = _begin(db)
+    try:
+        return seq, epoch, function(db, *args), None
+    except sqlite3.Error as exc:
+        return seq, epoch, None, exc
+
+
+def _begin_then_leases(
+    db: sqlite3.Connection,
+    rows: Sequence[tuple[Any, ...]],
+    texts: Sequence[str],
+    actor: str,
+    now: float,
+) -> tuple[int, int, None, sqlite3.Error | None]:
+    """:func:`_begin`, then :func:`_write_lease_rows` from the seq read."""
+    seq, epoch = _begin(db)
+    try:
+        _write_lease_rows(db, rows, texts, actor, now, seq + 1, epoch)
+    except sqlite3.Error as exc:
+        return seq, epoch, None, exc
+    return seq, epoch, None, None
+
+
+def _write_lease_rows(
+    db: sqlite3.Connection,
+    rows: Sequence[tuple[Any, ...]],
+    texts: Sequence[str],
+    actor: str,
+    now: float,
+    first: int,
+    epoch: int,
+) -> None:
+    """The lease rows and their change rows (seq ``first`` on), one multi-row statement per
+    table for up to :data:`_BATCH_ROWS` leases."""
+    for start in range(0, len(rows), _BATCH_ROWS):
+        chunk = rows[start : start + _BATCH_ROWS]
+        db.execute(rows_sql(LEASE_UPSERT, 9, len(chunk)), [v for row in chunk for v in row])
+        values: list[Any] = []
+        for i in range(start, start + len(chunk)):
+            values += (first + i, epoch, _LEASE_KIND, rows[i][0], _UPSERT_OP, texts[i], actor,
+                       "", now)  # fmt: skip
+        db.execute(rows_sql(CHANGE_INSERT, 9, len(chunk)), values)
+
+
 # --- transactions -----------------------------------------------------------------------------
 
 
 class Transaction:
-    """One open write transaction (from :meth:`Store.transaction`): statements on the writer
-    connection, and the change entries it logs, written with the rest before the commit."""
+    """One open write transaction (from :meth:`Store.transaction`): statements run on the
+    writer connection, and the change entries it logs, written with the rest before the
+    commit. ``BEGIN IMMEDIATE`` runs with the first statement, in the same round trip."""
 
-    def __init__(self, db: aiosqlite.Connection, *, epoch: int, seq: int, now: float) -> None:
-        self._db = db
-        self.epoch = epoch
+    def __init__(self, writer: _Writer, *, now: float) -> None:
+        self._writer = writer
         self.now = now
         """The store's clock when the transaction began."""
-        self._seq = seq
+        self._epoch: int | None = None
+        self._seq = 0
+        self._sent = False
         self.changes: list[Change] = []
         self._flushed = 0
+
+    @property
+    def epoch(self) -> int:
+        if self._epoch is None:
+            raise RuntimeError("the transaction has run no statement yet")
+        return self._epoch
+
+    @property
+    def begun(self) -> bool:
+        """Whether a statement (and so BEGIN) may have run: a rollback is then due."""
+        return self._sent
 
     def log(
         self,
@@ -137,10 +274,12 @@ class Transaction:
         actor: str,
         reason: str,
     ) -> Change:
-        """Queue a change entry; it is written with the rest before the commit."""
+        """Queue a change entry; it is written with the rest before the commit. Only after a
+        statement has run (the seq and epoch are read with the first)."""
+        epoch = self.epoch
         self._seq += 1
         change = Change(
-            epoch=self.epoch,
+            epoch=epoch,
             seq=self._seq,
             kind=kind,
             object_id=object_id,
@@ -154,20 +293,20 @@ class Transaction:
         return change
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(await self._db.execute_fetchall(sql, params))
+        return await self._run(_fetch, sql, params)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
-        cursor = await self._db.execute(sql, params)
-        return int(cursor.rowcount)
+        rowcount, _ = await self._run(_execute, sql, params)
+        return rowcount
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one INSERT; returns the new row's id."""
-        cursor = await self._db.execute(sql, params)
-        return int(cursor.lastrowid or 0)
+        _, rowid = await self._run(_execute, sql, params)
+        return rowid
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self._db.executemany(sql, rows)
+        await self._run(_executemany, sql, list(rows))
 
     async def subnets(self) -> list[Subnet]:
         rows = await self.fetch("SELECT image FROM subnet")
@@ -177,8 +316,9 @@ class Transaction:
         """Upsert ``leases`` by IP, each with its change entry: the DHCP group commit.
 
         The hot path: one multi-row statement per table for up to :data:`_BATCH_ROWS` leases,
-        so a batch costs a handful of SQLite steps rather than two per lease; the images are
-        encoded in one call.
+        all in one call to the writer's thread (with BEGIN when it is the transaction's first),
+        so a batch costs a handful of SQLite steps and one round trip; the images are encoded
+        in one call.
 
         Raises:
             Invalid: a lease the database refuses (unknown state, end before start); the
@@ -192,20 +332,20 @@ class Transaction:
              image["state"], lease.start, lease.end, lease.subnet)
             for lease, image in zip(leases, images, strict=True)
         ]  # fmt: skip
-        first, epoch, now = self._seq + 1, self.epoch, self.now
         try:
-            for start in range(0, len(rows), _BATCH_ROWS):
-                chunk = rows[start : start + _BATCH_ROWS]
-                values: list[Any] = []
-                for i in range(start, start + len(chunk)):
-                    values += (first + i, epoch, _LEASE_KIND, rows[i][0], _UPSERT_OP, texts[i],
-                               actor, "", now)  # fmt: skip
-                await self._db.execute(
-                    rows_sql(LEASE_UPSERT, 9, len(chunk)), [v for row in chunk for v in row]
+            if self._epoch is None:  # the first statement: BEGIN and the seq in the same call
+                self._sent = True
+                header = await self._writer.run(_begin_then_leases, rows, texts, actor, self.now)
+                self._seq, self._epoch, _, error = header
+                if error is not None:
+                    raise error
+            else:
+                await self._writer.run(
+                    _write_lease_rows, rows, texts, actor, self.now, self._seq + 1, self._epoch
                 )
-                await self._db.execute(rows_sql(CHANGE_INSERT, 9, len(chunk)), values)
         except sqlite3.IntegrityError as exc:
             raise Invalid("leases", f"batch of {len(leases)}", f"refused: {exc}") from None
+        epoch, first, now = self.epoch, self._seq + 1, self.now
         changes = [
             _new_change(  # every field given: built through its slots (ddi.values)
                 epoch=epoch,
@@ -225,12 +365,24 @@ class Transaction:
         self._flushed = len(self.changes)
         return changes
 
+    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
+        """``function(connection, *args)`` in the writer's thread; the transaction's first
+        call runs BEGIN IMMEDIATE and reads the seq and epoch in the same round trip."""
+        if self._epoch is not None:
+            return await self._writer.run(function, *args)
+        self._sent = True
+        seq, epoch, result, error = await self._writer.run(_begin_then, function, *args)
+        self._seq, self._epoch = seq, epoch
+        if error is not None:
+            raise error
+        return result  # type: ignore[return-value]  # None only with an error
+
     async def _flush(self) -> None:
         """Write the change entries logged since the last flush."""
         pending = self.changes[self._flushed :]
         if not pending:
             return
-        await self._db.executemany(
+        await self.executemany(
             CHANGE_INSERT,
             [
                 (c.seq, c.epoch, c.kind.value, c.object_id, c.op.value, encode_json(c.image),
@@ -307,7 +459,7 @@ class Store:
     def __init__(
         self,
         path: Path,
-        writer: aiosqlite.Connection,
+        writer: _Writer,
         reader: aiosqlite.Connection,
         *,
         clock: Callable[[], float],
@@ -348,14 +500,8 @@ class Store:
         """
         path = Path(path)
         await asyncio.to_thread(_prepare, path)
-        writer = await aiosqlite.connect(path, isolation_level=None)
+        writer = await _Writer.open(path)
         try:
-            for pragma in (
-                f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}",
-                "PRAGMA synchronous = FULL",
-                "PRAGMA foreign_keys = ON",
-            ):
-                await writer.execute(pragma)
             reader = await aiosqlite.connect(path, isolation_level=None)
         except BaseException:
             await writer.close()
@@ -497,9 +643,9 @@ class Store:
 
         After a commit the listeners get the changes. The commit and the notification run in
         a shielded task, so a caller cancelled while awaiting the commit cannot leave a
-        committed change unannounced. A caller cancelled earlier gets a rollback: aiosqlite
-        runs statements in the order they were queued, so the ROLLBACK runs after whatever
-        statement the cancelled await had already queued, BEGIN included.
+        committed change unannounced. A caller cancelled earlier gets a rollback: the writer
+        runs calls in the order they were made (one cancelled before its turn does not run),
+        so the ROLLBACK runs after whatever statement the cancelled await had started.
 
         Raises:
             RuntimeError: the store is closed.
@@ -507,18 +653,17 @@ class Store:
         async with self._lock:
             if self._closed:
                 raise RuntimeError("store is closed")
-            db = self._writer
+            tx = Transaction(self._writer, now=self._clock())
             try:
-                await db.execute("BEGIN IMMEDIATE")
-                rows = await db.execute_fetchall(_SEQ_AND_EPOCH)
-                seq, epoch = next(iter(rows))
-                tx = Transaction(db, epoch=int(epoch), seq=int(seq or 0), now=self._clock())
                 yield tx
                 await tx._flush()
                 await self._before_commit(tx)
             except BaseException:
-                await self._rollback()
+                if tx.begun:
+                    await self._rollback()
                 raise
+            if not tx.begun:  # no statement ran: nothing to commit
+                return
             if dry_run:
                 await self._rollback()
                 tx.changes[:] = [dataclasses.replace(c, seq=0) for c in tx.changes]
@@ -527,7 +672,7 @@ class Store:
 
     async def _commit(self, changes: Sequence[Change]) -> None:
         try:
-            await self._writer.execute("COMMIT")
+            await self._writer.run(_statement, "COMMIT")
         except BaseException:
             # SQLite leaves the transaction open after some failed COMMITs (SQLITE_BUSY);
             # nothing of it may linger into the next writer's transaction.
@@ -541,7 +686,7 @@ class Store:
         """ROLLBACK, quietly accepting that no transaction was open (SQLite already rolled
         back after an I/O error, or a cancelled BEGIN never ran)."""
         with suppress(sqlite3.OperationalError):
-            await self._writer.execute("ROLLBACK")
+            await self._writer.run(_statement, "ROLLBACK")
 
     def _notify(self, changes: Sequence[Change]) -> None:
         # The changes are committed: one broken view must not hide that from the caller or from
