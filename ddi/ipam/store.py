@@ -120,7 +120,8 @@ class _Writer:
     """The writer connection, in a thread of its own (a one-worker executor): each call runs a
     function of the connection there, in the order the calls were made. One function may run
     several statements for one round trip, so the event loop (and the GIL) is waited for once,
-    not once a statement: what keeps the lease group commit fast when the loop is busy."""
+    not once a statement: what keeps the lease group commit fast when the loop is busy.
+    (aiosqlite, which the reader uses, runs one statement a call in public.)"""
 
     def __init__(self, executor: ThreadPoolExecutor, db: sqlite3.Connection) -> None:
         self._executor = executor
