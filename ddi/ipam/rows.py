@@ -10,6 +10,7 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Sequence
 from ipaddress import IPv4Address
@@ -47,6 +48,7 @@ __all__ = [
     "lease_row",
     "record_from_row",
     "record_row",
+    "rows_sql",
 ]
 
 HOST_COLUMNS = (
@@ -73,6 +75,15 @@ LEASE_UPSERT = (
 CHANGE_INSERT = f"INSERT INTO change ({CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 encode_json = json.JSONEncoder(separators=(",", ":")).encode
 """Compact JSON for change images; one encoder, not one per ``json.dumps`` call."""
+
+
+@functools.lru_cache(maxsize=64)
+def rows_sql(statement: str, columns: int, rows: int) -> str:
+    """``statement`` (an ``INSERT … VALUES`` with one row of ``columns`` placeholders) for
+    ``rows`` rows: one statement, one SQLite step for the lot."""
+    one = "(" + ", ".join("?" * columns) + ")"
+    head, _, tail = statement.partition("VALUES " + one)
+    return head + "VALUES " + ", ".join([one] * rows) + tail
 
 
 _NEXT_LEASE = '},{"ip":'

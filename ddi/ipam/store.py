@@ -1,18 +1,27 @@
-"""The IPAM store: the one writer of the site database (SQLite through aiosqlite).
+"""The IPAM store: the one writer of the site database (SQLite; the writer connection in a
+thread of its own, the reader through aiosqlite).
+
+This module is the transaction machinery, opening and closing, listeners and reads; the writes
+of each kind of object are in ``store_hosts``, ``store_leases``, ``store_records`` and
+``store_subnets`` (each a function run inside a :class:`Transaction`), the sync agent's in
+``store_sync`` (``store.sync``).
 
 Rules:
-* Every mutation is one ``BEGIN IMMEDIATE … COMMIT`` on the single writer connection that
-  writes the row(s) *and* their change-log entries. A refusal (Conflict, NotFound, Invalid) or
-  any other failure rolls the whole transaction back: neither row nor change remains.
+* Every mutation is one :meth:`Store.transaction`: one ``BEGIN IMMEDIATE … COMMIT`` on the
+  single writer connection that writes the row(s) *and* their change-log entries. A refusal
+  (Conflict, NotFound, Invalid) or any other failure rolls the whole transaction back: neither
+  row nor change remains. There is no other way to write, the DHCP lease hot path included.
 * Writes are serialised by one ``asyncio.Lock``; listeners (``subscribe``) are called after each
   commit, synchronously and in commit order, with that transaction's changes.
 * ``change.seq`` comes from SQLite's AUTOINCREMENT sequence: strictly increasing, never reused,
   across restarts and after old entries are deleted.
 * Durability: WAL with ``synchronous=FULL``; a method returns only once its commit is on disk.
-  Lease throughput comes from :meth:`Store.commit_leases` committing a whole batch at once.
+  Lease throughput comes from :meth:`Store.commit_leases` committing a whole batch at once
+  (:meth:`Transaction.write_leases`: a few multi-row statements per batch).
 * ``dry_run=True`` runs the same transaction, then rolls it back: the returned change (seq 0) is
   exactly what would have been written, checked by the same code and the same constraints.
 * Reads use a second, read-only connection, so they only ever see committed state.
+* Only the public API of sqlite3, aiosqlite and asyncio is used.
 """
 
 from __future__ import annotations
@@ -24,8 +33,7 @@ import json
 import logging
 import sqlite3
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -35,137 +43,40 @@ from typing import Any, Self, TypeVar
 import aiosqlite
 
 from ddi import metrics
-from ddi.errors import Conflict, Invalid, NotFound
-from ddi.ipam import schema
+from ddi.errors import NotFound
+from ddi.ipam import schema, store_hosts, store_leases, store_records, store_subnets
 from ddi.ipam.models import (
     Change,
     Host,
-    Kind,
     Lease,
     LeaseImage,
-    LeaseState,
-    Op,
-    Owner,
     Record,
     Subnet,
 )
 from ddi.ipam.rows import (
     CHANGE_COLUMNS,
-    CHANGE_INSERT,
     HOST_COLUMNS,
-    HOST_INSERT,
-    HOST_UPDATE,
     LEASE_COLUMNS,
-    LEASE_UPSERT,
     RECORD_COLUMNS,
     Shared,
     change_from_row,
-    encode_json,
     host_from_row,
-    host_row,
-    image_texts,
     lease_from_row,
-    lease_row,
     record_from_row,
-    record_row,
 )
 from ddi.ipam.store_sync import StoreSync
-from ddi.ipam.validate import (
-    check_host_address,
-    check_host_dhcp,
-    host_names,
-    parse_circuit_id,
-    parse_client_id,
-    parse_dns_name,
-    parse_hostname,
-    parse_ipv4,
-    parse_mac,
-    parse_record_value,
-    parse_rtype,
-    parse_ttl,
-)
-from ddi.ipam.write_checks import (
-    OBJECT_ID,
-    check_edge_may_change,
-    check_host_name,
-    check_record_name,
-    check_subnets,
-    describe_host,
-    describe_lease,
-    describe_record,
-    host_from_image,
-    merge_dhcp,
-    normalise_host,
-    same_client,
-)
-from ddi.values import slot_builder
+from ddi.ipam.transaction import BUSY_TIMEOUT_MS, Transaction, Writer, statement
+from ddi.ipam.write_checks import check_subnets
 
-_new_change = slot_builder(Change)
-
-__all__ = ["LeaseImage", "Listener", "Snapshot", "Store", "Transaction", "describe_host"]
+__all__ = ["LeaseImage", "Listener", "Snapshot", "Store", "Transaction"]
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[[Sequence[Change]], None]
 _T = TypeVar("_T")
 
-BUSY_TIMEOUT_MS = 5000
 READ_CHUNK = 2000
 """Rows per fetch when loading a whole table."""
-_UPDATABLE_HOST_FIELDS = frozenset(
-    {"ip", "hostname", "mac", "client_id", "circuit_id", "boot", "boot_file", "boot_script", "dhcp"}
-)
-
-
-_BATCH_ROWS = 500
-"""Rows per multi-row INSERT in a lease batch (9 bound values a row, well under SQLite's
-32766-variable limit)."""
-_SEQ_AND_EPOCH = (
-    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'change'),"
-    " (SELECT value FROM meta WHERE key = 'epoch')"
-)
-
-
-_LEASE_KIND = Kind.LEASE.value
-_UPSERT_OP = Op.UPSERT.value
-
-
-@functools.lru_cache(maxsize=64)
-def _rows_sql(statement: str, columns: int, rows: int) -> str:
-    """``statement`` (an ``INSERT … VALUES`` with one row of placeholders) for ``rows`` rows."""
-    one = "(" + ", ".join("?" * columns) + ")"
-    head, _, tail = statement.partition("VALUES " + one)
-    return head + "VALUES " + ", ".join([one] * rows) + tail
-
-
-def _write_lease_batch(
-    db: sqlite3.Connection,
-    rows: Sequence[tuple[Any, ...]],
-    texts: Sequence[str],
-    actor: str,
-    now: float,
-) -> tuple[int, int]:
-    """In the writer's thread: BEGIN IMMEDIATE, then the lease rows and their change rows in a
-    few multi-row statements; the transaction is left open for COMMIT (or rolled back on any
-    error). Returns the seq before the batch and the epoch."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        seq, epoch = db.execute(_SEQ_AND_EPOCH).fetchone()
-        seq = int(seq or 0)
-        epoch = int(epoch)
-        for first in range(0, len(rows), _BATCH_ROWS):
-            chunk = rows[first : first + _BATCH_ROWS]
-            db.execute(_rows_sql(LEASE_UPSERT, 9, len(chunk)), [v for row in chunk for v in row])
-            values: list[Any] = []
-            for i in range(first, first + len(chunk)):
-                values += (seq + 1 + i, epoch, _LEASE_KIND, rows[i][0], _UPSERT_OP, texts[i], actor,
-                           "", now)  # fmt: skip
-            db.execute(_rows_sql(CHANGE_INSERT, 9, len(chunk)), values)
-    except BaseException:
-        with suppress(sqlite3.OperationalError):
-            db.execute("ROLLBACK")
-        raise
-    return seq, epoch
 
 
 def _ip_key(value: Host | Lease) -> int:
@@ -181,90 +92,6 @@ class Snapshot:
     leases: list[Lease]
     records: list[Record]
     last_seq: int
-
-
-# --- transactions -----------------------------------------------------------------------------
-
-
-class Transaction:
-    """One open write transaction: the writer connection plus the change entries it logs."""
-
-    def __init__(self, db: aiosqlite.Connection, *, epoch: int, seq: int, now: float) -> None:
-        self.db = db
-        self.epoch = epoch
-        self.now = now
-        self._seq = seq
-        self.changes: list[Change] = []
-        self._flushed = 0
-
-    def log(
-        self,
-        kind: Kind,
-        object_id: str,
-        op: Op,
-        image: Mapping[str, Any],
-        *,
-        actor: str,
-        reason: str,
-    ) -> Change:
-        """Queue a change entry; it is written with the rest before the commit."""
-        self._seq += 1
-        change = Change(
-            epoch=self.epoch,
-            seq=self._seq,
-            kind=kind,
-            object_id=object_id,
-            op=op,
-            image=image,
-            actor=actor,
-            reason=reason,
-            time=self.now,
-        )
-        self.changes.append(change)
-        return change
-
-    async def flush(self) -> None:
-        pending = self.changes[self._flushed :]
-        if not pending:
-            return
-        await self.db.executemany(
-            CHANGE_INSERT,
-            [
-                (
-                    c.seq,
-                    c.epoch,
-                    c.kind.value,
-                    c.object_id,
-                    c.op.value,
-                    encode_json(c.image),
-                    c.actor,
-                    c.reason,
-                    c.time,
-                )
-                for c in pending
-            ],
-        )
-        self._flushed = len(self.changes)
-
-    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(await self.db.execute_fetchall(sql, params))
-
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one statement; returns the number of rows it changed."""
-        cursor = await self.db.execute(sql, params)
-        return int(cursor.rowcount)
-
-    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one INSERT; returns the new row's id."""
-        cursor = await self.db.execute(sql, params)
-        return int(cursor.lastrowid or 0)
-
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self.db.executemany(sql, rows)
-
-    async def subnets(self) -> list[Subnet]:
-        rows = await self.fetch("SELECT image FROM subnet")
-        return [Subnet.from_image(json.loads(image)) for (image,) in rows]
 
 
 def migrate(db: sqlite3.Connection) -> int:
@@ -333,7 +160,7 @@ class Store:
     def __init__(
         self,
         path: Path,
-        writer: aiosqlite.Connection,
+        writer: Writer,
         reader: aiosqlite.Connection,
         *,
         clock: Callable[[], float],
@@ -349,8 +176,11 @@ class Store:
         self._listeners: list[Listener] = []
         self._closed = False
         self.sync = StoreSync(
-            transaction=self.transaction, read=self._read, check_host=self._check_host
+            transaction=self.transaction,
+            read=self._read,
+            check_host=functools.partial(store_hosts.check_host, domain=self.domain),
         )
+        """The sync agent's reads and writes."""
 
     # --- lifecycle ---
 
@@ -371,14 +201,8 @@ class Store:
         """
         path = Path(path)
         await asyncio.to_thread(_prepare, path)
-        writer = await aiosqlite.connect(path, isolation_level=None)
+        writer = await Writer.open(path)
         try:
-            for pragma in (
-                f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}",
-                "PRAGMA synchronous = FULL",
-                "PRAGMA foreign_keys = ON",
-            ):
-                await writer.execute(pragma)
             reader = await aiosqlite.connect(path, isolation_level=None)
         except BaseException:
             await writer.close()
@@ -462,7 +286,7 @@ class Store:
         Raises:
             NotFound: no host matches.
         """
-        return await _find_host(self._reader, key)
+        return await store_hosts.find_host(self._read, key)
 
     async def find_record(self, key: str) -> Record:
         """The record with id ``key``. Raises NotFound."""
@@ -515,32 +339,32 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self, *, dry_run: bool = False) -> AsyncIterator[Transaction]:
-        """One ``BEGIN IMMEDIATE … COMMIT``; rolled back on any exception or for a dry run.
+        """One ``BEGIN IMMEDIATE … COMMIT`` under the writer lock; rolled back on any
+        exception or for a dry run (the changes then carry seq 0).
 
         After a commit the listeners get the changes. The commit and the notification run in
         a shielded task, so a caller cancelled while awaiting the commit cannot leave a
-        committed change unannounced. A caller cancelled earlier gets a rollback: aiosqlite
-        runs statements in the order they were queued, so the ROLLBACK runs after whatever
-        statement the cancelled await had already queued, BEGIN included.
+        committed change unannounced. A caller cancelled earlier gets a rollback: the writer
+        runs calls in the order they were made (one cancelled before its turn does not run),
+        so the ROLLBACK runs after whatever statement the cancelled await had started.
+
+        Raises:
+            RuntimeError: the store is closed.
         """
         async with self._lock:
             if self._closed:
                 raise RuntimeError("store is closed")
-            db = self._writer
+            tx = Transaction(self._writer, now=self._clock())
             try:
-                await db.execute("BEGIN IMMEDIATE")
-                rows = await db.execute_fetchall(
-                    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'change'),"
-                    " (SELECT value FROM meta WHERE key = 'epoch')"
-                )
-                seq, epoch = next(iter(rows))
-                tx = Transaction(db, epoch=int(epoch), seq=int(seq or 0), now=self._clock())
                 yield tx
-                await tx.flush()
+                await tx._flush()
                 await self._before_commit(tx)
             except BaseException:
-                await self._rollback()
+                if tx.begun:
+                    await self._rollback()
                 raise
+            if not tx.begun:  # no statement ran: nothing to commit
+                return
             if dry_run:
                 await self._rollback()
                 tx.changes[:] = [dataclasses.replace(c, seq=0) for c in tx.changes]
@@ -549,7 +373,7 @@ class Store:
 
     async def _commit(self, changes: Sequence[Change]) -> None:
         try:
-            await self._writer.execute("COMMIT")
+            await self._writer.run(statement, "COMMIT")
         except BaseException:
             # SQLite leaves the transaction open after some failed COMMITs (SQLITE_BUSY);
             # nothing of it may linger into the next writer's transaction.
@@ -563,7 +387,7 @@ class Store:
         """ROLLBACK, quietly accepting that no transaction was open (SQLite already rolled
         back after an I/O error, or a cancelled BEGIN never ran)."""
         with suppress(sqlite3.OperationalError):
-            await self._writer.execute("ROLLBACK")
+            await self._writer.run(statement, "ROLLBACK")
 
     def _notify(self, changes: Sequence[Change]) -> None:
         # The changes are committed: one broken view must not hide that from the caller or from
@@ -574,12 +398,6 @@ class Store:
             except Exception:  # a listener bug (R9): logged with traceback, counted
                 log.exception("change listener %r failed", listener)
                 metrics.INTERNAL_ERRORS.labels(area="store").inc()
-
-    async def _in_writer_thread(self, function: Callable[..., _T], *args: Any) -> _T:
-        """Run ``function(*args)`` in the writer connection's thread, queued after the
-        statements already sent: one round trip for many statements."""
-        run: Callable[..., Awaitable[_T]] = self._writer._execute
-        return await run(function, *args)
 
     async def _before_commit(self, tx: Transaction) -> None:
         """Called with every row and change written, just before COMMIT (a test seam)."""
@@ -600,25 +418,7 @@ class Store:
         """
         check_subnets(subnets)
         async with self.transaction() as tx:
-            current = {
-                name: json.loads(image)
-                for name, image in await tx.fetch("SELECT name, image FROM subnet")
-            }
-            wanted = {s.name: s for s in subnets}
-            for name, image in current.items():
-                if name not in wanted:
-                    await tx.db.execute("DELETE FROM subnet WHERE name = ?", (name,))
-                    tx.log(Kind.SUBNET, name, Op.DELETE, image, actor=actor, reason=reason)
-            for name, subnet in wanted.items():
-                image = subnet.to_image()
-                if current.get(name) == image:
-                    continue
-                await tx.db.execute(
-                    "INSERT INTO subnet (name, cidr, image) VALUES (?, ?, ?) ON CONFLICT (name)"
-                    " DO UPDATE SET cidr = excluded.cidr, image = excluded.image",
-                    (name, str(subnet.cidr), json.dumps(image)),
-                )
-                tx.log(Kind.SUBNET, name, Op.UPSERT, image, actor=actor, reason=reason)
+            await store_subnets.sync_subnets(tx, subnets, actor=actor, reason=reason)
         return tx.changes
 
     # --- hosts ---
@@ -635,18 +435,9 @@ class Store:
                 leased to another client; the MAC, client-id, circuit-id or hostname is held by
                 another host; or a static A/AAAA/CNAME record has the host's name.
         """
-        host = normalise_host(host)
-        if not host.id:
-            host = dataclasses.replace(host, id=uuid.uuid4().hex)
+        host = store_hosts.new_host(host)
         async with self.transaction(dry_run=dry_run) as tx:
-            if await tx.fetch("SELECT 1 FROM host WHERE id = ?", (host.id,)):
-                raise Conflict("id", host.id, "another host")
-            await self._check_host(tx, host)
-            await tx.db.execute(
-                HOST_INSERT,
-                host_row(host),
-            )
-            tx.log(Kind.HOST, host.id, Op.UPSERT, host.to_image(), actor=actor, reason=reason)
+            await store_hosts.add_host(tx, host, domain=self.domain, actor=actor, reason=reason)
         return tx.changes[0]
 
     async def update_host(
@@ -675,35 +466,12 @@ class Store:
             Invalid, Conflict: as for :meth:`add_host`, a field that cannot be changed, or a
                 central-owned host changed by an actor other than ``central``.
         """
-        for name, value in fields.items():
-            if name not in _UPDATABLE_HOST_FIELDS:
-                why = "cannot be changed" if name in Host.__dataclass_fields__ else "unknown field"
-                raise Invalid(name, str(value), why)
+        store_hosts.check_update_fields(fields)
         async with self.transaction(dry_run=dry_run) as tx:
-            old = await _find_host(tx.db, key)
-            check_edge_may_change(old, describe_host(old), actor)
-            image = old.to_image()
-            for name, value in fields.items():
-                if name == "dhcp":
-                    image["dhcp"] = merge_dhcp(old, value)
-                    continue
-                image[name] = None if value is None or value == "" else str(value)
-            if image["ip"] is None:
-                raise Invalid("ip", "", "a reservation needs an address")
-            if image["hostname"] is None:
-                raise Invalid("hostname", "", "a reservation needs a hostname")
-            image["ip"] = str(parse_ipv4(image["ip"]))
-            image["version"] = old.version + 1
-            host = normalise_host(host_from_image(image))
-            if dataclasses.replace(host, version=old.version) == old:
-                return None
-            await self._check_host(tx, host)
-            await tx.db.execute(
-                HOST_UPDATE,
-                (*host_row(host)[1:], host.id),
+            await store_hosts.update_host(
+                tx, key, fields, domain=self.domain, actor=actor, reason=reason
             )
-            tx.log(Kind.HOST, host.id, Op.UPSERT, host.to_image(), actor=actor, reason=reason)
-        return tx.changes[0]
+        return tx.changes[0] if tx.changes else None
 
     async def remove_host(
         self, key: str, *, actor: str, reason: str, dry_run: bool = False
@@ -715,54 +483,8 @@ class Store:
             Invalid: the host is central-owned and ``actor`` is not ``central``.
         """
         async with self.transaction(dry_run=dry_run) as tx:
-            host = await _find_host(tx.db, key)
-            check_edge_may_change(host, describe_host(host), actor)
-            await tx.db.execute("DELETE FROM host WHERE id = ?", (host.id,))
-            tx.log(Kind.HOST, host.id, Op.DELETE, host.to_image(), actor=actor, reason=reason)
+            await store_hosts.remove_host(tx, key, actor=actor, reason=reason)
         return tx.changes[0]
-
-    async def _check_host(self, tx: Transaction, host: Host) -> None:
-        """Refuse ``host`` if it does not fit the site's subnets or collides with another
-        host, an active lease of another client, or a static record (see :meth:`add_host`)."""
-        subnets = await tx.subnets()
-        subnet = check_host_address(host.ip, subnets)
-        if subnet.gateway == host.ip:
-            raise Conflict("ip", str(host.ip), f"the gateway of subnet {subnet.name}")
-        if host.dhcp is not None:
-            check_host_dhcp(host.dhcp, subnet)
-        others = [
-            host_from_row(row)
-            for row in await tx.fetch(
-                f"SELECT {HOST_COLUMNS} FROM host WHERE id != ? AND (ip = ? OR hostname = ?"
-                " OR mac = ? OR client_id = ? OR circuit_id = ?)",
-                (
-                    host.id,
-                    str(host.ip),
-                    host.hostname,
-                    host.mac,
-                    host.client_id,
-                    host.circuit_id,
-                ),
-            )
-        ]
-        for field in ("ip", "mac", "client_id", "circuit_id", "hostname"):
-            mine = getattr(host, field)
-            for other in others:
-                if mine is not None and getattr(other, field) == mine:
-                    raise Conflict(field, str(mine), describe_host(other))
-        rows = await tx.fetch(f"SELECT {LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(host.ip),))
-        if rows:
-            lease = lease_from_row(rows[0])
-            if lease.active(tx.now) and not same_client(lease, host):
-                raise Conflict("ip", str(host.ip), describe_lease(lease))
-        names = sorted(host_names(host.hostname, host.ip, subnets, self.domain))
-        if names:
-            marks = ", ".join("?" * len(names))
-            rows = await tx.fetch(
-                f"SELECT {RECORD_COLUMNS} FROM record WHERE name IN ({marks}) ORDER BY name, rtype",
-                names,
-            )
-            check_host_name(host, map(record_from_row, rows))
 
     # --- leases ---
 
@@ -778,51 +500,8 @@ class Store:
         """
         if not leases:
             return []
-        # The hot path. The rows and change images are built here, and the whole transaction
-        # up to COMMIT runs as ONE call in the writer's thread (``_write_lease_batch``), with
-        # one multi-row statement per table: a handful of SQLite steps per batch rather than
-        # two per lease, each of which gives up the GIL and waits to get it back from the busy
-        # event loop. COMMIT (the fsync) is a second call, after the ``_before_commit`` seam.
-        rows: list[tuple[Any, ...]] = []
-        images = [LeaseImage(lease) for lease in leases]
-        texts = image_texts(images)
-        for lease, image in zip(leases, images, strict=True):
-            ip = image["ip"]
-            rows.append(
-                (ip, lease.mac, lease.client_id, lease.circuit_id, lease.hostname, image["state"],
-                 lease.start, lease.end, lease.subnet)
-            )  # fmt: skip
-        async with self._lock:
-            if self._closed:
-                raise RuntimeError("store is closed")
-            now = self._clock()
-            try:
-                seq, epoch = await self._in_writer_thread(
-                    _write_lease_batch, self._writer._conn, rows, texts, actor, now
-                )
-            except sqlite3.IntegrityError as exc:
-                raise Invalid("leases", f"batch of {len(leases)}", f"refused: {exc}") from None
-            tx = Transaction(self._writer, epoch=epoch, seq=seq + len(leases), now=now)
-            tx.changes = [
-                _new_change(  # every field given: built through its slots (ddi.values)
-                    epoch=epoch,
-                    seq=seq + i,
-                    kind=Kind.LEASE,
-                    object_id=image["ip"],
-                    op=Op.UPSERT,
-                    image=image,
-                    actor=actor,
-                    reason="",
-                    time=now,
-                )
-                for i, image in enumerate(images, start=1)
-            ]
-            try:
-                await self._before_commit(tx)
-            except BaseException:
-                await self._rollback()
-                raise
-            await asyncio.shield(asyncio.ensure_future(self._commit(tx.changes)))
+        async with self.transaction() as tx:
+            await tx.write_leases(leases, actor=actor)
         return tx.changes
 
     async def release_lease(
@@ -835,43 +514,13 @@ class Store:
             Invalid: the lease is not bound.
         """
         async with self.transaction(dry_run=dry_run) as tx:
-            rows = await tx.fetch(f"SELECT {LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(ip),))
-            if not rows:
-                raise NotFound("lease", str(ip))
-            lease = lease_from_row(rows[0])
-            if lease.state is not LeaseState.BOUND:
-                raise Invalid("ip", str(ip), f"the lease is {lease.state.value}, not bound")
-            released = dataclasses.replace(
-                lease,
-                state=LeaseState.RELEASED,
-                end=max(lease.start, min(lease.end, tx.now)),
-            )
-            await tx.db.execute(LEASE_UPSERT, lease_row(released))
-            tx.log(Kind.LEASE, str(ip), Op.UPSERT, released.to_image(), actor=actor, reason=reason)
+            await store_leases.release_lease(tx, ip, actor=actor, reason=reason)
         return tx.changes[0]
 
     async def expire_leases(self, now: float) -> list[Change]:
         """Mark every bound lease with ``end <= now`` expired; one change per lease."""
         async with self.transaction() as tx:
-            rows = await tx.fetch(
-                f"SELECT {LEASE_COLUMNS} FROM lease WHERE state = 'bound' AND \"end\" <= ?",
-                (now,),
-            )
-            if rows:
-                await tx.db.execute(
-                    "UPDATE lease SET state = 'expired' WHERE state = 'bound' AND \"end\" <= ?",
-                    (now,),
-                )
-            for row in rows:
-                lease = dataclasses.replace(lease_from_row(row), state=LeaseState.EXPIRED)
-                tx.log(
-                    Kind.LEASE,
-                    str(lease.ip),
-                    Op.UPSERT,
-                    lease.to_image(),
-                    actor="dhcp",
-                    reason="expired",
-                )
+            await store_leases.expire_leases(tx, now)
         return tx.changes
 
     # --- records ---
@@ -887,29 +536,11 @@ class Store:
                 or another record a CNAME's name (RFC 1034 §3.6.2); an A, AAAA or CNAME would
                 take a reservation's name.
         """
-        rtype = parse_rtype(record.rtype)
-        record = dataclasses.replace(
-            record,
-            id=record.id or uuid.uuid4().hex,
-            name=parse_dns_name(record.name),
-            rtype=rtype,
-            value=parse_record_value(rtype, record.value),
-            ttl=parse_ttl(record.ttl),
-            owner=Owner(record.owner),
-        )
-        if not OBJECT_ID.match(record.id):
-            raise Invalid("id", record.id, "1 to 64 letters, digits, '-' or '_'")
-        if record.version < 1:
-            raise Invalid("version", str(record.version), "must be 1 or more")
+        record = store_records.new_record(record)
         async with self.transaction(dry_run=dry_run) as tx:
-            if await tx.fetch("SELECT 1 FROM record WHERE id = ?", (record.id,)):
-                raise Conflict("id", record.id, "another record")
-            await self._check_record(tx, record)
-            await tx.db.execute(
-                f"INSERT INTO record ({RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                record_row(record),
+            await store_records.add_record(
+                tx, record, domain=self.domain, actor=actor, reason=reason
             )
-            tx.log(Kind.RECORD, record.id, Op.UPSERT, record.to_image(), actor=actor, reason=reason)
         return tx.changes[0]
 
     async def remove_record(
@@ -922,63 +553,5 @@ class Store:
             Invalid: the record is central-owned and ``actor`` is not ``central``.
         """
         async with self.transaction(dry_run=dry_run) as tx:
-            rows = await tx.fetch(f"SELECT {RECORD_COLUMNS} FROM record WHERE id = ?", (key,))
-            if not rows:
-                raise NotFound("record", key)
-            record = record_from_row(rows[0])
-            check_edge_may_change(record, describe_record(record), actor)
-            await tx.db.execute("DELETE FROM record WHERE id = ?", (record.id,))
-            tx.log(Kind.RECORD, record.id, Op.DELETE, record.to_image(), actor=actor, reason=reason)
+            await store_records.remove_record(tx, key, actor=actor, reason=reason)
         return tx.changes[0]
-
-    async def _check_record(self, tx: Transaction, record: Record) -> None:
-        at_name = [
-            record_from_row(row)
-            for row in await tx.fetch(
-                f"SELECT {RECORD_COLUMNS} FROM record WHERE name = ? AND id != ?"
-                " ORDER BY rtype, value",
-                (record.name, record.id),
-            )
-        ]
-        for other in at_name:
-            if (other.rtype, other.value) == (record.rtype, record.value):
-                raise Conflict("record", f"{record.name} {record.rtype}", describe_record(other))
-        for other in at_name:
-            if record.rtype == "CNAME" or other.rtype == "CNAME":
-                # RFC 1034 §3.6.2: a CNAME name has no other data.
-                raise Conflict("name", record.name, describe_record(other))
-        label = record.name.split(".", 1)[0]
-        subnets = await tx.subnets()
-        rows = await tx.fetch(f"SELECT {HOST_COLUMNS} FROM host WHERE hostname = ?", (label,))
-        hosts = map(host_from_row, rows)
-        named = (
-            h for h in hosts if record.name in host_names(h.hostname, h.ip, subnets, self.domain)
-        )
-        check_record_name(record, named)
-
-
-# --- helpers used inside and outside transactions -----------------------------------------------
-
-
-async def _find_host(db: aiosqlite.Connection, key: str) -> Host:
-    text = key.strip()
-    candidates: list[tuple[str, str]] = [("id", text)]
-    with suppress(ValueError):
-        candidates.append(("ip", str(IPv4Address(text))))
-    for column, parse in (
-        ("mac", parse_mac),
-        ("hostname", parse_hostname),
-        ("client_id", parse_client_id),
-        ("circuit_id", parse_circuit_id),
-    ):
-        with suppress(Invalid):
-            candidates.append((column, parse(text)))
-    for column, value in candidates:
-        rows = list(
-            await db.execute_fetchall(
-                f"SELECT {HOST_COLUMNS} FROM host WHERE {column} = ?", (value,)
-            )
-        )
-        if rows:
-            return host_from_row(rows[0])
-    raise NotFound("host", key)

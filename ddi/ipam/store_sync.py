@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ddi.errors import Conflict, Invalid, NotFound
 from ddi.ipam.models import Host, JsonObject, Kind, Op, Owner
@@ -40,10 +40,8 @@ from ddi.ipam.sync_values import (
     SyncConflict,
     SyncCursors,
 )
+from ddi.ipam.transaction import Transaction
 from ddi.ipam.write_checks import normalise_host
-
-if TYPE_CHECKING:
-    from ddi.ipam.store import Transaction
 
 __all__ = ["StoreSync"]
 

@@ -55,7 +55,7 @@ PURE: dict[str, set[str]] = {
     "sync.round": {"ddi.ipam.store", "ddi.ipam.store_sync", "sync.agent", "central"},
     "central.admission": {"ddi.ipam.store", "sync.agent", "central.app", "central.store"},
 }
-DRIVER_MODULES = {"ddi.ipam.store", "central.store"}
+DRIVER_MODULES = {"ddi.ipam.store", "ddi.ipam.transaction", "central.store"}
 
 
 def _imports(module: str) -> set[str]:

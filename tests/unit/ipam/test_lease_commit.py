@@ -3,6 +3,8 @@ the committed Lease values."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ddi.ipam.models import Lease, LeaseState, Subnet
+from ddi.ipam.models import Kind, Lease, LeaseState, Op, Subnet
 from ddi.ipam.rows import image_texts as _image_texts
 from ddi.ipam.store import LeaseImage, Store
 from ddi.ipam.views import IpamIndex
@@ -77,3 +79,51 @@ def test_batch_image_texts_equal_one_encoding_each(now: float) -> None:
         images = [LeaseImage(x) for x in batch]
         expected = [json.dumps(i, separators=(",", ":")) for i in images]
         assert _image_texts(images) == expected
+
+
+@pytest.mark.asyncio
+async def test_lease_rows_and_other_writes_share_one_transaction_and_seq_run(
+    db_path: Path, clock: Any
+) -> None:
+    async with await Store.open(db_path, clock=clock) as store:
+        seen: list[int] = []
+        store.subscribe(lambda changes: seen.append(len(changes)))
+        last = await store.last_seq()
+        async with store.transaction() as tx:
+            first = await tx.write_leases(leases(3, clock.now), actor="dhcp")
+            await tx.execute(
+                "INSERT INTO subnet (name, cidr, image) VALUES (?, ?, ?)",
+                ("big", str(BIG.cidr), json.dumps(BIG.to_image())),
+            )
+            tx.log(Kind.SUBNET, "big", Op.UPSERT, BIG.to_image(), actor="t", reason="")
+            second = await tx.write_leases(leases(2, clock.now, offset=3), actor="dhcp")
+        assert [c.seq for c in tx.changes] == list(range(last + 1, last + 7))
+        assert tx.changes == [*first, tx.changes[3], *second]
+        assert await store.changes(after=last) == tx.changes
+        assert seen == [6]
+        async with store.transaction() as empty:  # no statement: nothing begun or committed
+            pass
+        assert empty.changes == []
+        assert seen == [6]
+        assert await store.last_seq() == last + 6
+
+
+@pytest.mark.asyncio
+async def test_cancelled_lease_commits_leave_store_and_index_agreeing(
+    db_path: Path, clock: Any
+) -> None:
+    async with await Store.open(db_path, clock=clock) as store:
+        await store.sync_subnets([BIG], actor="config", reason="")
+        index = await IpamIndex.load(store)
+        store.subscribe(index.apply)
+        for yields in range(0, 40, 2):
+            task = asyncio.create_task(store.commit_leases(leases(50, clock.now, offset=yields)))
+            for _ in range(yields):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await store.commit_leases([])
+            await store.expire_leases(0)  # waits for whatever the cancelled one left in flight
+            assert index.state() == (await IpamIndex.load(store)).state()
+        assert index.seq == await store.last_seq()

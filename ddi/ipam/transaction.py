@@ -1,0 +1,325 @@
+"""The store's transaction machinery: the writer connection in a thread of its own and the
+:class:`Transaction` every write of ``ddi.ipam.store`` runs in (see its docstring for the rules)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ddi.errors import Invalid
+from ddi.ipam.models import (
+    Change,
+    Kind,
+    Lease,
+    LeaseImage,
+    Op,
+    Subnet,
+)
+from ddi.ipam.rows import (
+    CHANGE_INSERT,
+    LEASE_UPSERT,
+    encode_json,
+    image_texts,
+    rows_sql,
+)
+from ddi.values import slot_builder
+
+_T = TypeVar("_T")
+
+BUSY_TIMEOUT_MS = 5000
+_BATCH_ROWS = 500
+"""Rows per multi-row INSERT in a lease batch (9 bound values a row, well under SQLite's
+32766-variable limit)."""
+_SEQ_AND_EPOCH = (
+    "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'change'),"
+    " (SELECT value FROM meta WHERE key = 'epoch')"
+)
+_LEASE_KIND = Kind.LEASE.value
+_UPSERT_OP = Op.UPSERT.value
+_new_change = slot_builder(Change)
+
+
+# --- the writer ---------------------------------------------------------------------------------
+
+
+class Writer:
+    """The writer connection, in a thread of its own (a one-worker executor): each call runs a
+    function of the connection there, in the order the calls were made. One function may run
+    several statements for one round trip, so the event loop (and the GIL) is waited for once,
+    not once a statement: what keeps the lease group commit fast when the loop is busy.
+    (aiosqlite, which the reader uses, runs one statement a call in public.)"""
+
+    def __init__(self, executor: ThreadPoolExecutor, db: sqlite3.Connection) -> None:
+        self._executor = executor
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> Writer:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddi-store-writer")
+        try:
+            db = await asyncio.get_running_loop().run_in_executor(executor, _connect, path)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(executor, db)
+
+    async def run(self, function: Callable[..., _T], *args: Any) -> _T:
+        """``function(connection, *args)`` in the writer's thread. A call cancelled before its
+        turn does not run; one already running completes."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, function, self._db, *args)
+
+    async def close(self) -> None:
+        await self.run(sqlite3.Connection.close)
+        self._executor.shutdown(wait=True)  # the worker is idle: it only exits
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+# Functions run in the writer's thread, each one round trip.
+
+
+def statement(db: sqlite3.Connection, sql: str) -> None:
+    db.execute(sql)
+
+
+def _fetch(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    return db.execute(sql, params).fetchall()
+
+
+def _execute(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> tuple[int, int]:
+    cursor = db.execute(sql, params)
+    return cursor.rowcount, cursor.lastrowid or 0
+
+
+def _executemany(db: sqlite3.Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    db.executemany(sql, rows)
+
+
+def _begin(db: sqlite3.Connection) -> tuple[int, int]:
+    """BEGIN IMMEDIATE; the last seq written and the epoch."""
+    db.execute("BEGIN IMMEDIATE")
+    seq, epoch = db.execute(_SEQ_AND_EPOCH).fetchone()
+    return int(seq or 0), int(epoch)
+
+
+def _begin_then(
+    db: sqlite3.Connection, function: Callable[..., _T], *args: Any
+) -> tuple[int, int, _T | None, sqlite3.Error | None]:
+    """:func:`_begin`, then ``function(db, *args)``: a transaction's first call. A database
+    error of ``function`` is returned with the seq and epoch read."""
+    seq, epoch = _begin(db)
+    try:
+        return seq, epoch, function(db, *args), None
+    except sqlite3.Error as exc:
+        return seq, epoch, None, exc
+
+
+def _begin_then_leases(
+    db: sqlite3.Connection,
+    rows: Sequence[tuple[Any, ...]],
+    texts: Sequence[str],
+    actor: str,
+    now: float,
+) -> tuple[int, int, None, sqlite3.Error | None]:
+    """:func:`_begin`, then :func:`_write_lease_rows` from the seq read."""
+    seq, epoch = _begin(db)
+    try:
+        _write_lease_rows(db, rows, texts, actor, now, seq + 1, epoch)
+    except sqlite3.Error as exc:
+        return seq, epoch, None, exc
+    return seq, epoch, None, None
+
+
+def _write_lease_rows(
+    db: sqlite3.Connection,
+    rows: Sequence[tuple[Any, ...]],
+    texts: Sequence[str],
+    actor: str,
+    now: float,
+    first: int,
+    epoch: int,
+) -> None:
+    """The lease rows and their change rows (seq ``first`` on), one multi-row statement per
+    table for up to :data:`_BATCH_ROWS` leases."""
+    for start in range(0, len(rows), _BATCH_ROWS):
+        chunk = rows[start : start + _BATCH_ROWS]
+        db.execute(rows_sql(LEASE_UPSERT, 9, len(chunk)), [v for row in chunk for v in row])
+        values: list[Any] = []
+        for i in range(start, start + len(chunk)):
+            values += (first + i, epoch, _LEASE_KIND, rows[i][0], _UPSERT_OP, texts[i], actor,
+                       "", now)  # fmt: skip
+        db.execute(rows_sql(CHANGE_INSERT, 9, len(chunk)), values)
+
+
+# --- transactions -----------------------------------------------------------------------------
+
+
+class Transaction:
+    """One open write transaction (from :meth:`Store.transaction`): statements run on the
+    writer connection, and the change entries it logs, written with the rest before the
+    commit. ``BEGIN IMMEDIATE`` runs with the first statement, in the same round trip."""
+
+    def __init__(self, writer: Writer, *, now: float) -> None:
+        self._writer = writer
+        self.now = now
+        """The store's clock when the transaction began."""
+        self._epoch: int | None = None
+        self._seq = 0
+        self._sent = False
+        self.changes: list[Change] = []
+        self._flushed = 0
+
+    @property
+    def epoch(self) -> int:
+        if self._epoch is None:
+            raise RuntimeError("the transaction has run no statement yet")
+        return self._epoch
+
+    @property
+    def begun(self) -> bool:
+        """Whether a statement (and so BEGIN) may have run: a rollback is then due."""
+        return self._sent
+
+    def log(
+        self,
+        kind: Kind,
+        object_id: str,
+        op: Op,
+        image: Mapping[str, Any],
+        *,
+        actor: str,
+        reason: str,
+    ) -> Change:
+        """Queue a change entry; it is written with the rest before the commit. Only after a
+        statement has run (the seq and epoch are read with the first)."""
+        epoch = self.epoch
+        self._seq += 1
+        change = Change(
+            epoch=epoch,
+            seq=self._seq,
+            kind=kind,
+            object_id=object_id,
+            op=op,
+            image=image,
+            actor=actor,
+            reason=reason,
+            time=self.now,
+        )
+        self.changes.append(change)
+        return change
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await self._run(_fetch, sql, params)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        rowcount, _ = await self._run(_execute, sql, params)
+        return rowcount
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one INSERT; returns the new row's id."""
+        _, rowid = await self._run(_execute, sql, params)
+        return rowid
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._run(_executemany, sql, list(rows))
+
+    async def subnets(self) -> list[Subnet]:
+        rows = await self.fetch("SELECT image FROM subnet")
+        return [Subnet.from_image(json.loads(image)) for (image,) in rows]
+
+    async def write_leases(self, leases: Sequence[Lease], *, actor: str) -> list[Change]:
+        """Upsert ``leases`` by IP, each with its change entry: the DHCP group commit.
+
+        The hot path: one multi-row statement per table for up to :data:`_BATCH_ROWS` leases,
+        all in one call to the writer's thread (with BEGIN when it is the transaction's first),
+        so a batch costs a handful of SQLite steps and one round trip; the images are encoded
+        in one call.
+
+        Raises:
+            Invalid: a lease the database refuses (unknown state, end before start); the
+                transaction must then be rolled back (``Store.transaction`` does).
+        """
+        await self._flush()
+        images = [LeaseImage(lease) for lease in leases]
+        texts = image_texts(images)
+        rows = [
+            (image["ip"], lease.mac, lease.client_id, lease.circuit_id, lease.hostname,
+             image["state"], lease.start, lease.end, lease.subnet)
+            for lease, image in zip(leases, images, strict=True)
+        ]  # fmt: skip
+        try:
+            if self._epoch is None:  # the first statement: BEGIN and the seq in the same call
+                self._sent = True
+                header = await self._writer.run(_begin_then_leases, rows, texts, actor, self.now)
+                self._seq, self._epoch, _, error = header
+                if error is not None:
+                    raise error
+            else:
+                await self._writer.run(
+                    _write_lease_rows, rows, texts, actor, self.now, self._seq + 1, self._epoch
+                )
+        except sqlite3.IntegrityError as exc:
+            raise Invalid("leases", f"batch of {len(leases)}", f"refused: {exc}") from None
+        epoch, first, now = self.epoch, self._seq + 1, self.now
+        changes = [
+            _new_change(  # every field given: built through its slots (ddi.values)
+                epoch=epoch,
+                seq=first + i,
+                kind=Kind.LEASE,
+                object_id=image["ip"],
+                op=Op.UPSERT,
+                image=image,
+                actor=actor,
+                reason="",
+                time=now,
+            )
+            for i, image in enumerate(images)
+        ]
+        self._seq += len(changes)
+        self.changes += changes
+        self._flushed = len(self.changes)
+        return changes
+
+    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
+        """``function(connection, *args)`` in the writer's thread; the transaction's first
+        call runs BEGIN IMMEDIATE and reads the seq and epoch in the same round trip."""
+        if self._epoch is not None:
+            return await self._writer.run(function, *args)
+        self._sent = True
+        seq, epoch, result, error = await self._writer.run(_begin_then, function, *args)
+        self._seq, self._epoch = seq, epoch
+        if error is not None:
+            raise error
+        return result  # type: ignore[return-value]  # None only with an error
+
+    async def _flush(self) -> None:
+        """Write the change entries logged since the last flush."""
+        pending = self.changes[self._flushed :]
+        if not pending:
+            return
+        await self.executemany(
+            CHANGE_INSERT,
+            [
+                (c.seq, c.epoch, c.kind.value, c.object_id, c.op.value, encode_json(c.image),
+                 c.actor, c.reason, c.time)
+                for c in pending
+            ],
+        )  # fmt: skip
+        self._flushed = len(self.changes)
