@@ -66,6 +66,9 @@ class BootConfig:
     http_enabled: bool = True
     http_listen: str = "0.0.0.0"
     http_port: int = setting(8080, lo=0, hi=65535)
+    http_max_connections: int = setting(300, lo=1, hi=100_000)
+    """Connections open at once; one more gets a 503 and is closed (BIND's
+    http-listener-clients default)."""
     http_base_url: str | None = None
     """How clients reach the HTTP server (``http://198.18.0.1:8080``); default from the
     server's address and ``http_port``."""
