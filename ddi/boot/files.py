@@ -1,10 +1,11 @@
 """The boot root on disk: which requested names may be served, and reading them.
 
-``safe_path`` is the one place a client-supplied name becomes a file: it refuses absolute
-names and ``..`` components outright, then resolves the path (following symlinks) and refuses
-anything that ends up outside the resolved root, or is not a regular file. Symlinks that stay
-inside the root are served. A protocol outcome, not an exception: the caller answers with a
-TFTP error packet or an HTTP status and counts the reason.
+``safe_path`` is the one place a client-supplied name becomes a file. Names are relative to the
+root whether or not they start with "/" (GRUB asks for ``/grub/grub.cfg``), as tftp-hpa ``-s``,
+dnsmasq and atftpd take them. ``..`` components are refused outright; then the path is resolved
+(following symlinks) and anything that ends up outside the resolved root, or is not a regular
+file, is refused. Symlinks that stay inside the root are served. A protocol outcome, not an
+exception: the caller answers with a TFTP error packet or an HTTP status and counts the reason.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path, PurePosixPath
 class PathRefusal(enum.StrEnum):
     """Why a name is not served (a bounded metric label)."""
 
-    ABSOLUTE = "absolute_path"
     TRAVERSAL = "traversal"
     ESCAPE = "symlink_escape"
     NOT_FOUND = "not_found"
@@ -28,9 +28,7 @@ def safe_path(root: Path, name: str) -> Path | PathRefusal:
     """The resolved file under ``root`` that ``name`` designates, or why it is refused."""
     if "\0" in name:
         return PathRefusal.TRAVERSAL
-    pure = PurePosixPath(name)
-    if pure.is_absolute():
-        return PathRefusal.ABSOLUTE
+    pure = PurePosixPath(name.lstrip("/"))
     if ".." in pure.parts:
         return PathRefusal.TRAVERSAL
     base = root.resolve()

@@ -8,6 +8,12 @@ Routes:
 * ``GET /{path}``: a file under ``boot.root`` (``files.safe_path`` decides), with Range,
   If-Modified-Since and sendfile from ``web.FileResponse``.
 
+Hostile input: a Range header must be one byte range of at most 20 ASCII digits a side before
+aiohttp converts it (else 416); request lines and header fields are capped at 8190 bytes and 32
+header lines; at most ``boot.http_max_connections`` connections are open at once, and one more
+gets a 503 and is closed. File responses are prepared once, by the handler, and a client that
+goes away mid-file is counted, not logged as an error.
+
 Templates use ``{name}`` fields (``mac ip hostname fqdn domain profile server base_url arch``);
 ``${...}`` is left for iPXE. Template files are read when the server starts and on reload; an
 unreadable one refuses to start, naming its config key.
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,7 +31,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from ddi import metrics
 from ddi.boot.files import PathRefusal, safe_path
@@ -45,6 +52,44 @@ echo ddi: {fqdn} ({ip}, {mac}) boots with profile {profile}
 chain --autofree {base_url}/{profile}.ipxe || shell
 """
 """Built-in per-host script: chain to ``<profile>.ipxe`` in the boot root."""
+
+MAX_CONNECTIONS = 300
+"""Default cap on open connections: BIND's ``http-listener-clients`` default."""
+MAX_LINE = 8190
+"""Longest request line or header field: aiohttp's default, as nginx's 8k header buffers."""
+MAX_HEADERS = 32
+"""Header lines per request: boot clients send a handful (aiohttp's default is 128)."""
+_RANGE = re.compile(r"bytes=([0-9]{0,20})-([0-9]{0,20})", re.IGNORECASE)
+_BUSY_REPLY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n"
+    b"Retry-After: 1\r\n\r\n"
+)
+
+
+def range_ok(value: str) -> bool:
+    """Whether a Range header is one byte range aiohttp may convert: ``bytes=a-b``, ``a-`` or
+    ``-n``, each number 1-20 ASCII digits (a multi-range or a longer number is refused)."""
+    match = _RANGE.fullmatch(value)
+    return match is not None and bool(match[1] or match[2])
+
+
+class _FileResponse(web.FileResponse):
+    """A file response the handler prepares itself (to count what was sent): aiohttp prepares
+    the returned response again, and ``FileResponse.prepare`` would reopen and resend."""
+
+    async def prepare(self, request: web.BaseRequest) -> Any:
+        if self.prepared:
+            return None
+        return await super().prepare(request)
+
+
+class _Refuse(asyncio.Protocol):
+    """A connection over the cap: a 503 and close, before anything is read."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.write(_BUSY_REPLY)
+        transport.close()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,17 +186,20 @@ class HttpBootServer:
         *,
         host: str,
         port: int,
+        max_connections: int = MAX_CONNECTIONS,
         statistics: dict[str, int] | None = None,
     ) -> None:
         self.settings = settings
         self.view = view
         self.host = host
+        self.max_connections = max_connections
         self._requested_port = port
         self.counts: dict[str, int] = statistics if statistics is not None else {}
         self.application = web.Application()
         self.application.router.add_get("/boot/{mac}.ipxe", self._script)
         self.application.router.add_get("/{path:.*}", self._file)
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self.port: int | None = None
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
@@ -172,22 +220,48 @@ class HttpBootServer:
         """Bind and serve. Raises OSError when the address cannot be used."""
         host = self.host
         sock = socket.create_server((host, self._requested_port), reuse_port=False)
-        runner = web.AppRunner(self.application, access_log=None, handle_signals=False)
-        await runner.setup()
+        runner = web.AppRunner(
+            self.application,
+            access_log=None,
+            handle_signals=False,
+            max_line_size=MAX_LINE,
+            max_field_size=MAX_LINE,
+            max_headers=MAX_HEADERS,
+        )
         try:
-            await web.SockSite(runner, sock).start()
-        except OSError:
+            await runner.setup()
+            self._runner = runner  # before the first connection can arrive
+            # aiohttp's low-level server is the protocol factory; ours puts the cap in front.
+            loop = asyncio.get_running_loop()
+            self._listener = await loop.create_server(self._connection, sock=sock)
+        except BaseException:
+            self._runner = None
             sock.close()
             await runner.cleanup()
             raise
-        self._runner = runner
         self.port = sock.getsockname()[1]
         log.info("http boot on %s:%d serving %s", host, self.port, self.settings.root)
 
+    def _connection(self) -> asyncio.BaseProtocol:
+        server = None if self._runner is None else self._runner.server
+        if server is None or len(server.connections) >= self.max_connections:
+            self._count("connection", 503)
+            return _Refuse()
+        return server()
+
+    def connections(self) -> int:
+        server = None if self._runner is None else self._runner.server
+        return 0 if server is None else len(server.connections)
+
     async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if listener is not None:
+            await listener.wait_closed()
 
     async def reload(self, config: Config) -> None:
         """New templates, root and base URL; the listening address at the next restart."""
@@ -197,9 +271,13 @@ class HttpBootServer:
             log.error("http boot keeps its previous templates: %s", exc)
 
     def statistics(self) -> dict[str, Any]:
-        return {"port": self.port, "requests": dict(sorted(self.counts.items()))}
+        return {
+            "port": self.port,
+            "connections": self.connections(),
+            "requests": dict(sorted(self.counts.items())),
+        }
 
-    def _count(self, kind: str, status: int) -> None:
+    def _count(self, kind: str, status: int | str) -> None:
         key = f"{kind}_{status}"
         self.counts[key] = self.counts.get(key, 0) + 1
         metrics.BOOT_HTTP_REQUESTS.labels(kind=kind, status=str(status)).inc()
@@ -278,10 +356,21 @@ class HttpBootServer:
             log.info("http boot %s refused for %s: %s", name, request.remote, path.value)
             self._count("file", status)
             raise web.HTTPNotFound() if status == 404 else web.HTTPForbidden()
-        profile = self.settings.profiles.get(name, UNKNOWN_PROFILE)
+        wanted = request.headers.get(hdrs.RANGE)
+        if wanted is not None and not range_ok(wanted):
+            self._count("file", 416)
+            size = path.stat().st_size
+            raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+        profile = self.settings.profiles.get(name.lstrip("/"), UNKNOWN_PROFILE)
         metrics.BOOT_FETCHES_STARTED.labels(protocol="http", profile=profile).inc()
-        response = web.FileResponse(path)
-        await response.prepare(request)
+        response = _FileResponse(path)
+        try:
+            await response.prepare(request)
+        except ConnectionError as exc:
+            # The client went away mid-file (a reset, or a ROM that only wanted the headers).
+            log.debug("http boot %s to %s ended early: %s", name, request.remote, exc)
+            self._count("file", "aborted")
+            return response
         if response.status == 200:
             metrics.BOOT_FETCHES_COMPLETED.labels(protocol="http", profile=profile).inc()
         self._count("file", response.status)
@@ -300,4 +389,5 @@ def service(site: Site) -> HttpBootServer:
         site.index,
         host=boot.http_listen,
         port=boot.http_port,
+        max_connections=boot.http_max_connections,
     )

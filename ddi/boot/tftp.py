@@ -8,9 +8,14 @@ handle. Nothing here creates tasks: every transfer lives in callbacks and ends b
 socket.
 
 Refusals (write requests, netascii, names outside the boot root, missing files, too many
-transfers) are answered from the listening socket with an error packet and counted by reason.
-A second request from a client address that already has a transfer is a retransmitted RRQ and
-is ignored. File reads are ``pread`` of a few blocks at a time from the page cache, done inline.
+transfers in all or to one client address) are answered from the listening socket with an
+error packet and counted by reason. A second request from a client address that already has a
+transfer is a retransmitted RRQ and is ignored. File reads are ``pread`` of a few blocks at a
+time from the page cache, done inline.
+
+A request is decoded and its options checked (``tftp_session.read_options``) before anything is
+opened; the file, the transfer socket and the reader registration are then acquired on one
+``ExitStack`` that releases all of them if any later step raises.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import contextlib
 import errno
 import logging
 import socket
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +35,7 @@ from ddi import metrics
 from ddi.boot.files import FileSource, PathRefusal, safe_path
 from ddi.boot.tftp_session import (
     ErrorCode,
+    Options,
     Outcome,
     Refusal,
     RefusalReason,
@@ -36,6 +43,7 @@ from ddi.boot.tftp_session import (
     TftpTransfer,
     TransferLimits,
     decode_packet,
+    read_options,
     refusal_for,
 )
 from ddi.errors import ConfigError, TftpFormatError
@@ -78,6 +86,7 @@ class TftpSettings:
     root: Path
     limits: TransferLimits = field(default_factory=TransferLimits)
     max_transfers: int = 256
+    max_transfers_per_client: int = 8
     profiles: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -86,18 +95,25 @@ class TftpSettings:
             root=boot.root,
             limits=limits_from_config(boot),
             max_transfers=boot.tftp_max_transfers,
+            max_transfers_per_client=boot.tftp_max_transfers_per_client,
             profiles=file_profiles(boot),
         )
 
 
+_BUSY = Refusal(
+    reason=RefusalReason.BUSY, code=ErrorCode.NOT_DEFINED, message="server busy, try again later"
+)
+_CLIENT_BUSY = Refusal(
+    reason=RefusalReason.CLIENT_LIMIT,
+    code=ErrorCode.NOT_DEFINED,
+    message="too many transfers to this client",
+)
+_QUIET_OUTCOMES = frozenset({Outcome.COMPLETED, Outcome.SIZE_QUERY})
+"""Outcomes of a normal boot, logged at info; every other one is a warning."""
+
 _PATH_ERRORS: Mapping[PathRefusal, tuple[RefusalReason, ErrorCode, str]] = {
     PathRefusal.NOT_FOUND: (RefusalReason.NOT_FOUND, ErrorCode.FILE_NOT_FOUND, "file not found"),
     PathRefusal.NOT_A_FILE: (RefusalReason.NOT_FOUND, ErrorCode.FILE_NOT_FOUND, "not a file"),
-    PathRefusal.ABSOLUTE: (
-        RefusalReason.ACCESS,
-        ErrorCode.ACCESS_VIOLATION,
-        "absolute paths are not served",
-    ),
     PathRefusal.TRAVERSAL: (
         RefusalReason.ACCESS,
         ErrorCode.ACCESS_VIOLATION,
@@ -211,6 +227,7 @@ class TftpServer:
         self._requested_port = port
         self._sock: socket.socket | None = None
         self._transfers: dict[tuple[str, int], _Transfer] = {}
+        self._per_client: Counter[str] = Counter()
         self._counts: dict[str, int] = {}
         self._bytes_sent = 0
 
@@ -311,57 +328,67 @@ class TftpServer:
             return  # a retransmitted RRQ: the running transfer answers it
         refusal = refusal_for(request)
         if refusal is None and len(self._transfers) >= self.settings.max_transfers:
-            refusal = Refusal(
-                reason=RefusalReason.BUSY,
-                code=ErrorCode.NOT_DEFINED,
-                message="server busy, try again later",
-            )
+            refusal = _BUSY
+        if (
+            refusal is None
+            and self._per_client[client[0]] >= self.settings.max_transfers_per_client
+        ):
+            refusal = _CLIENT_BUSY
         if refusal is not None:
             self._refuse(refusal, client)
             return
+        options = read_options(request)  # checked before anything is opened
         path = safe_path(self.settings.root, request.filename)
         if isinstance(path, PathRefusal):
             reason, code, message = _PATH_ERRORS[path]
             log.info("tftp %s refused for %s: %s", request.filename, client[0], path.value)
             self._refuse(Refusal(reason=reason, code=code, message=message), client)
             return
-        try:
-            source = FileSource(path)
-        except OSError as exc:
-            log.warning("tftp cannot open %s: %s", path, exc.strerror)
-            self._refuse(
-                Refusal(
-                    reason=RefusalReason.ACCESS,
-                    code=ErrorCode.ACCESS_VIOLATION,
-                    message="cannot read file",
-                ),
-                client,
-            )
-            return
-        self._start(request, source, client)
+        self._start(request, options, path, client)
 
-    def _start(self, request: Request, source: FileSource, client: tuple[str, int]) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
-            sock.bind((self.host, 0))
-            sock.connect(client)
-        except OSError:
-            sock.close()
-            source.close()
-            raise
-        session = TftpTransfer(
-            request,
-            source,
-            size=source.size,
-            limits=self.settings.limits,
-            now=self.loop.time(),
-        )
-        profile = self.settings.profiles.get(request.filename.lstrip("/"), UNKNOWN_PROFILE)
-        transfer = _Transfer(self, client, session, source, sock, profile)
+    def _start(
+        self, request: Request, options: Options, path: Path, client: tuple[str, int]
+    ) -> None:
+        with contextlib.ExitStack() as resources:
+            try:
+                source = FileSource(path)
+            except OSError as exc:
+                log.warning("tftp cannot open %s: %s", path, exc.strerror)
+                self._refuse(
+                    Refusal(
+                        reason=RefusalReason.ACCESS,
+                        code=ErrorCode.ACCESS_VIOLATION,
+                        message="cannot read file",
+                    ),
+                    client,
+                )
+                return
+            resources.callback(source.close)
+            try:
+                sock = resources.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                sock.setblocking(False)
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
+                sock.bind((self.host, 0))
+                sock.connect(client)
+            except OSError as exc:  # out of descriptors or ports: a refusal, not a bug
+                log.debug("tftp cannot open a transfer socket for %s: %s", client, exc)
+                self._refuse(_BUSY, client)
+                return
+            session = TftpTransfer(
+                request,
+                source,
+                options=options,
+                size=source.size,
+                limits=self.settings.limits,
+                now=self.loop.time(),
+            )
+            profile = self.settings.profiles.get(request.filename.lstrip("/"), UNKNOWN_PROFILE)
+            transfer = _Transfer(self, client, session, source, sock, profile)
+            resources.callback(self.loop.remove_reader, sock.fileno())
+            resources.pop_all()  # the transfer owns them now and releases them in close()
         self._transfers[client] = transfer
+        self._per_client[client[0]] += 1
         metrics.BOOT_TFTP_ACTIVE.set(len(self._transfers))
         metrics.BOOT_FETCHES_STARTED.labels(protocol="tftp", profile=profile).inc()
         log.debug(
@@ -372,11 +399,17 @@ class TftpServer:
             session.negotiated.blksize,
             session.negotiated.windowsize,
         )
-        transfer.pump()
+        try:
+            transfer.pump()
+        except Exception:  # noqa: BLE001 - the per-transfer bug boundary (R9)
+            self.internal_error(transfer)
 
     def finished(self, transfer: _Transfer) -> None:
         if self._transfers.get(transfer.client) is transfer:
             del self._transfers[transfer.client]
+            self._per_client[transfer.client[0]] -= 1
+            if self._per_client[transfer.client[0]] <= 0:
+                del self._per_client[transfer.client[0]]
         metrics.BOOT_TFTP_ACTIVE.set(len(self._transfers))
         session = transfer.session
         outcome = session.outcome or Outcome.ABORTED
@@ -387,7 +420,7 @@ class TftpServer:
         if outcome is Outcome.COMPLETED:
             metrics.BOOT_FETCHES_COMPLETED.labels(protocol="tftp", profile=transfer.profile).inc()
         log.log(
-            logging.INFO if outcome is Outcome.COMPLETED else logging.WARNING,
+            logging.INFO if outcome in _QUIET_OUTCOMES else logging.WARNING,
             "tftp %s to %s: %s (%d bytes, %d retransmissions)%s",
             session.request.filename,
             transfer.client[0],

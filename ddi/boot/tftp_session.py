@@ -7,6 +7,9 @@ read transfer shaped like aioquic's connection: the transport feeds it datagrams
 ``handle_timer(now)`` when ``get_timer()`` says so. Time is always passed in.
 
 Rules:
+* Every number in a request is read by ``numbers.decimal``: ASCII digits, length-capped before
+  conversion. ``read_options`` turns the options into checked values before the transport
+  opens anything, so nothing after it raises on a client's input.
 * Only read requests in octet mode are served; ``refusal_for`` says why any other request is
   refused (WRQ, netascii/mail mode) and with which error packet.
 * Block numbers on the wire are 16 bits and wrap from 65535 to 0, as tftp-hpa, curl and iPXE do;
@@ -23,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ddi.boot.numbers import decimal
 from ddi.errors import TftpFormatError
 
 MIN_BLKSIZE = 8
@@ -206,6 +210,7 @@ class RefusalReason(enum.StrEnum):
     NOT_FOUND = "not_found"
     ACCESS = "access_refused"
     BUSY = "busy"
+    CLIENT_LIMIT = "client_limit"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,41 +271,67 @@ class Negotiated:
     """Options acknowledged, in the client's order; empty means no OACK is sent."""
 
 
-def _int(value: str) -> int | None:
-    return int(value) if value.isascii() and value.isdigit() else None
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """The options of a read request this server acts on, converted and range-checked. One that
+    is unknown, not a number or out of range is None here and so left out of the OACK, which
+    the client takes as a refusal of that option only (RFC 2347 §2)."""
+
+    blksize: int | None = None
+    windowsize: int | None = None
+    timeout: int | None = None
+    tsize: bool = False
+    order: tuple[str, ...] = ()
+    """Names of the accepted options in the client's order, for the OACK."""
 
 
-def negotiate(request: Request, *, size: int | None, limits: TransferLimits) -> Negotiated:
-    """Grant the options of a read request (RFC 2347 §2: unknown or unacceptable options are
-    left out of the OACK, which the client takes as a refusal of that option only)."""
-    blksize, windowsize, timeout = DEFAULT_BLKSIZE, 1, limits.timeout
-    oack: list[tuple[str, str]] = []
-    requested_window: int | None = None
+def read_options(request: Request) -> Options:
+    """The options of ``request`` as checked values. Never raises."""
+    values: dict[str, int] = {}
     for name, raw in request.options:
-        value = _int(raw)
+        value = decimal(raw)
         if value is None:
             continue
         if name == "blksize" and value >= MIN_BLKSIZE:
-            # RFC 2348: valid values are 8-65464; the server may answer a smaller one.
-            blksize = min(value, limits.max_blksize, MAX_BLKSIZE)
-            oack.append((name, str(blksize)))
+            # RFC 2348: 8-65464. A larger request gets the largest, as tftp-hpa does.
+            values[name] = min(value, MAX_BLKSIZE)
         elif name == "windowsize" and value >= 1:
-            requested_window = value
-            oack.append((name, ""))
+            values[name] = min(value, MAX_WINDOWSIZE)  # RFC 7440: 1-65535
         elif name == "timeout" and 1 <= value <= 255:
-            # RFC 2349 §2: 1-255 seconds, echoed unchanged when accepted.
-            timeout = float(value)
-            oack.append((name, str(value)))
-        elif name == "tsize" and size is not None:
-            # RFC 2349 §4: a read request carries 0 and the OACK carries the file's size.
-            oack.append((name, str(size)))
-    if requested_window is not None:
-        # RFC 7440 §3: 1-65535; the server may answer a smaller one. The byte budget needs the
-        # final blksize, which may come after windowsize in the request.
+            values[name] = value  # RFC 2349 §2: 1-255 seconds, echoed unchanged
+        elif name == "tsize":
+            values[name] = value  # RFC 2349 §4: a read request carries 0
+    return Options(
+        blksize=values.get("blksize"),
+        windowsize=values.get("windowsize"),
+        timeout=values.get("timeout"),
+        tsize="tsize" in values,
+        order=tuple(values),
+    )
+
+
+def negotiate(options: Options, *, size: int | None, limits: TransferLimits) -> Negotiated:
+    """Grant checked options within ``limits``; the server may answer a smaller blksize or
+    windowsize than asked (RFC 2348, RFC 7440 §3)."""
+    blksize = DEFAULT_BLKSIZE
+    if options.blksize is not None:
+        blksize = min(options.blksize, limits.max_blksize)
+    windowsize = 1
+    if options.windowsize is not None:
+        # The byte budget needs the final blksize, which may come after windowsize.
         budget = max(1, limits.max_window_bytes // blksize)
-        windowsize = min(requested_window, limits.max_windowsize, budget, MAX_WINDOWSIZE)
-        oack = [(n, str(windowsize) if n == "windowsize" else v) for n, v in oack]
-    return Negotiated(blksize=blksize, windowsize=windowsize, timeout=timeout, oack=tuple(oack))
+        windowsize = min(options.windowsize, limits.max_windowsize, budget)
+    timeout = limits.timeout if options.timeout is None else float(options.timeout)
+    granted = {
+        "blksize": str(blksize),
+        "windowsize": str(windowsize),
+        "timeout": str(options.timeout),
+        "tsize": str(size),
+    }
+    oack = tuple(
+        (name, granted[name]) for name in options.order if name != "tsize" or size is not None
+    )
+    return Negotiated(blksize=blksize, windowsize=windowsize, timeout=timeout, oack=oack)
 
 
 class BlockSource(Protocol):
@@ -320,6 +351,9 @@ class Outcome(enum.StrEnum):
     UNREACHABLE = "unreachable"
     ABORTED = "aborted"
     """The server stopped or a bug ended the transfer."""
+    SIZE_QUERY = "size_query"
+    """The client ended the transfer after the OACK that told it the size, before any data:
+    EDK2 asks every file's size that way first (Mtftp4 GetInfo), then fetches it."""
 
 
 class _Phase(enum.Enum):
@@ -341,12 +375,13 @@ class TftpTransfer:
         request: Request,
         source: BlockSource,
         *,
+        options: Options,
         size: int | None,
         limits: TransferLimits,
         now: float,
     ) -> None:
         self.request = request
-        self.negotiated = negotiate(request, size=size, limits=limits)
+        self.negotiated = negotiate(options, size=size, limits=limits)
         self._source = source
         self._retries_left = limits.retries
         self._retries = limits.retries
@@ -415,7 +450,10 @@ class TftpTransfer:
         if isinstance(packet, Error):
             # RFC 1350 §7: an error packet ends the transfer and is neither ACKed nor resent.
             self.error_message = packet.message
-            self._finish(Outcome.CLIENT_ERROR)
+            size_only = self._phase is _Phase.OACK_SENT and any(
+                name == "tsize" for name, _ in self.negotiated.oack
+            )
+            self._finish(Outcome.SIZE_QUERY if size_only else Outcome.CLIENT_ERROR)
         elif isinstance(packet, Ack):
             self._on_ack(packet.block)
         else:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 
+from ddi.boot.numbers import decimal
 from ddi.boot.templates import TEMPLATE_NAMES, template_fields
 from ddi.config.table import Table, file_default, label, setting
 from ddi.errors import ConfigError
@@ -47,6 +48,11 @@ class BootConfig:
     tftp_listen: str = "0.0.0.0"
     tftp_port: int = setting(69, lo=0, hi=65535)
     tftp_max_transfers: int = setting(256, lo=1, hi=100_000)
+    """Transfers running at once, in all; more requests are answered "server busy"."""
+    tftp_max_transfers_per_client: int = setting(8, lo=1, hi=100_000)
+    """Transfers running at once to one client address, so that one host cannot take every
+    slot. A boot client fetches one file at a time; 8 leaves room for ROMs that restart a fetch
+    from a new port while the old transfer still waits out its retries."""
     tftp_timeout: float = setting(1.0, lo=0.05, hi=255)
     """Seconds before an unacknowledged block is sent again (clients may negotiate it)."""
     tftp_retries: int = setting(5, lo=1, hi=100)
@@ -60,6 +66,9 @@ class BootConfig:
     http_enabled: bool = True
     http_listen: str = "0.0.0.0"
     http_port: int = setting(8080, lo=0, hi=65535)
+    http_max_connections: int = setting(300, lo=1, hi=100_000)
+    """Connections open at once; one more gets a 503 and is closed (BIND's
+    http-listener-clients default)."""
     http_base_url: str | None = None
     """How clients reach the HTTP server (``http://198.18.0.1:8080``); default from the
     server's address and ``http_port``."""
@@ -77,9 +86,10 @@ def _boot_profile(name: str, t: Table) -> BootProfileConfig:
     extra = t.table("arch")
     if extra is not None:  # [boot.profiles.X.arch] "25" = "file" for arches without a name
         for key in extra.names():
-            if not key.isdigit() or int(key) > 0xFFFF:
+            number = decimal(key, max_digits=5)  # str.isdigit() is true for "²", int() is not
+            if number is None or number > 0xFFFF:
                 raise ConfigError(extra.key(key), "must be an option 93 number (0-65535)")
-            files[int(key)] = extra.str_(key)
+            files[number] = extra.str_(key)
         extra.done()
     profile = t.read(BootProfileConfig, name=name, files=files)
     for key, arch in BOOT_ARCH_KEYS.items():

@@ -25,8 +25,12 @@ def root(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("name", "outcome"),
     [
-        ("/etc/passwd", PathRefusal.ABSOLUTE),
+        ("/etc/passwd", PathRefusal.NOT_FOUND),
         ("../outside", PathRefusal.TRAVERSAL),
+        ("/../outside", PathRefusal.TRAVERSAL),
+        ("//efi/../../outside", PathRefusal.TRAVERSAL),
+        ("/out-link", PathRefusal.ESCAPE),
+        ("/dir-link/outside", PathRefusal.ESCAPE),
         ("efi/../../outside", PathRefusal.TRAVERSAL),
         ("efi/..", PathRefusal.TRAVERSAL),
         ("out-link", PathRefusal.ESCAPE),
@@ -41,8 +45,12 @@ def test_refused_names(root: Path, name: str, outcome: PathRefusal) -> None:
     assert safe_path(root, name) is outcome
 
 
-@pytest.mark.parametrize("name", ["efi/ipxe.efi", "./efi/ipxe.efi", "efi//ipxe.efi", "in-link"])
+@pytest.mark.parametrize(
+    "name",
+    ["efi/ipxe.efi", "./efi/ipxe.efi", "efi//ipxe.efi", "in-link", "/efi/ipxe.efi", "//in-link"],
+)
 def test_served_names_resolve_inside_the_root(root: Path, name: str) -> None:
+    """Names are relative to the root with or without a leading "/" (GRUB sends one)."""
     assert safe_path(root, name) == (root / "efi" / "ipxe.efi").resolve()
 
 

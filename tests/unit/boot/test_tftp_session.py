@@ -27,6 +27,7 @@ from ddi.boot.tftp_session import (
     encode_oack,
     encode_request,
     negotiate,
+    read_options,
     refusal_for,
 )
 from ddi.errors import TftpFormatError
@@ -50,7 +51,14 @@ def transfer(
     data: bytes, request: Request, limits: TransferLimits | None = None
 ) -> tuple[TftpTransfer, BytesSource]:
     source = BytesSource(data)
-    t = TftpTransfer(request, source, size=len(data), limits=limits or TransferLimits(), now=0.0)
+    t = TftpTransfer(
+        request,
+        source,
+        options=read_options(request),
+        size=len(data),
+        limits=limits or TransferLimits(),
+        now=0.0,
+    )
     return t, source
 
 
@@ -164,7 +172,7 @@ def test_negotiation_grants_clamps_and_ignores() -> None:
         ("tsize", "0"),
         ("multicast", ""),
     )
-    n = negotiate(req, size=1234, limits=limits)
+    n = negotiate(read_options(req), size=1234, limits=limits)
     assert (n.blksize, n.windowsize, n.timeout) == (1468, 16, 3.0)
     assert n.oack == (
         ("blksize", "1468"),
@@ -177,10 +185,11 @@ def test_negotiation_grants_clamps_and_ignores() -> None:
 def test_window_is_capped_by_its_byte_budget() -> None:
     limits = TransferLimits(max_window_bytes=65536)
     req = rrq("f", ("windowsize", "16"), ("blksize", "8192"))
-    n = negotiate(req, size=None, limits=limits)
+    n = negotiate(read_options(req), size=None, limits=limits)
     assert (n.blksize, n.windowsize) == (8192, 8)
     assert n.oack == (("windowsize", "8"), ("blksize", "8192"))
-    n = negotiate(rrq("f", ("blksize", "1468"), ("windowsize", "8")), size=None, limits=limits)
+    req = rrq("f", ("blksize", "1468"), ("windowsize", "8"))
+    n = negotiate(read_options(req), size=None, limits=limits)
     assert n.windowsize == 8
 
 
@@ -193,10 +202,19 @@ def test_window_is_capped_by_its_byte_budget() -> None:
         ("windowsize", "0"),
         ("blksize", "big"),
         ("tsize", "-1"),
+        ("blksize", "9" * 5000),
+        ("blksize", "9" * 21),
+        ("windowsize", "²"),
+        ("timeout", "١٢"),
+        ("blksize", "+512"),
+        ("blksize", " 512"),
+        ("tsize", "1_000"),
     ],
 )
 def test_unacceptable_options_are_left_out_of_oack(option: tuple[str, str]) -> None:
-    n = negotiate(rrq("f", option), size=10, limits=TransferLimits())
+    """Anything but 1-20 ASCII digits is not a number; int() would have raised on the first
+    three, or taken the next ones (int(" 512") == 512)."""
+    n = negotiate(read_options(rrq("f", option)), size=10, limits=TransferLimits())
     assert n.oack == ()
     assert (n.blksize, n.windowsize) == (512, 1)
 
@@ -245,6 +263,36 @@ def test_oack_then_ack0_then_data_with_blksize_and_tsize() -> None:
     assert t.datagrams_to_send(0.1) == [encode_data(1, data[:1432])]
     t.receive(encode_ack(1), 0.2)
     assert run_to_end(t, 0.2, expected=2) == data[1432:]
+
+
+def test_options_are_checked_and_clamped_to_their_rfc_ranges() -> None:
+    options = read_options(
+        rrq("f", ("blksize", "99999"), ("windowsize", "70000"), ("timeout", "255"), ("tsize", "0"))
+    )
+    assert (options.blksize, options.windowsize, options.timeout, options.tsize) == (
+        65464,
+        65535,
+        255,
+        True,
+    )
+    assert options.order == ("blksize", "windowsize", "timeout", "tsize")
+
+
+def test_error_after_the_oack_with_tsize_is_a_size_query() -> None:
+    """EDK2 learns the size from the OACK and aborts with ERROR 8, by design."""
+    t, _ = transfer(b"x" * 5000, rrq("f", ("tsize", "0"), ("blksize", "1468")))
+    assert t.datagrams_to_send(0.0) == [encode_oack([("tsize", "5000"), ("blksize", "1468")])]
+    t.receive(encode_error(ErrorCode.OPTION_REFUSED, "User aborted the transfer"), 0.1)
+    assert t.outcome is Outcome.SIZE_QUERY
+    assert t.datagrams_to_send(0.1) == []
+
+
+def test_error_once_data_flows_is_a_client_error_even_with_tsize() -> None:
+    t, _ = transfer(b"x" * 5000, rrq("f", ("tsize", "0")))
+    t.datagrams_to_send(0.0)
+    t.receive(encode_ack(0), 0.1)
+    t.receive(encode_error(ErrorCode.DISK_FULL, "full"), 0.2)
+    assert t.outcome is Outcome.CLIENT_ERROR
 
 
 def test_client_refusing_oack_ends_transfer() -> None:
