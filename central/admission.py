@@ -2,6 +2,9 @@
 central knows about the site.
 
 Rules:
+* ``admit`` decides on an upload's signed header before its body is read: an unknown site,
+  another site's header, another version, a body over the limit or a bad signature is refused
+  there, so nothing unauthenticated is ever read past its headers.
 * ``check`` decides, from the batch and central's state for the site, one of ``Apply``,
   ``Duplicate``, ``Gap``, ``NeedSnapshot`` or ``Refuse``. It reads no clock, no database
   and no socket: the caller looks the state up and carries the decision out.
@@ -30,6 +33,7 @@ from sync.protocol import (
     NeedSnapshot,
     Refuse,
     RefuseReason,
+    SignedHeader,
     SnapshotPage,
 )
 from sync.signing import digest, verify
@@ -65,6 +69,33 @@ def _refuse_common(
     return None
 
 
+def admit(
+    signed: SignedHeader, state: SiteState | None, *, site: str, type_: str, max_body: int
+) -> Refuse | None:
+    """Why central refuses an upload of ``type_`` for ``site`` from its signed header alone,
+    or None when its body may be read (at most ``signed.length <= max_body`` bytes)."""
+    refused = _refuse_common(signed.version, signed.site, site, state)
+    if refused is not None:
+        return refused
+    assert state is not None
+    if signed.type != type_:
+        return Refuse(reason=RefuseReason.MALFORMED, detail=f"type must be {type_!r}")
+    if signed.length > max_body:
+        detail = f"body of {signed.length} bytes over the limit of {max_body}"
+        return Refuse(reason=RefuseReason.TOO_LARGE, detail=detail)
+    if not verify(state.public_key, signed.fields, signed.sig):
+        return Refuse(reason=RefuseReason.BAD_SIGNATURE)
+    return None
+
+
+def _digest_matches(value: object, sha256: str) -> bool:
+    try:
+        return digest(value) == sha256
+    except (ValueError, TypeError, RecursionError):
+        # Not canonical JSON (NaN, a lone surrogate): no digest of it can match.
+        return False
+
+
 def _check_entries(batch: Batch) -> str | None:
     """Why the entries do not fit the batch header, or None when they do."""
     if batch.to_seq < batch.from_seq:
@@ -82,6 +113,9 @@ def _check_entries(batch: Batch) -> str | None:
             return f"entries[{i}]: unknown op"
         if not isinstance(entry.get("object_id"), str) or not isinstance(entry.get("image"), dict):
             return f"entries[{i}]: object_id/image missing"
+        when = entry.get("time", 0.0)
+        if isinstance(when, bool) or not isinstance(when, int | float) or abs(when) > 1e12:
+            return f"entries[{i}]: time must be a unix time"
         previous = seq
     return None
 
@@ -99,7 +133,7 @@ def check(batch: Batch, state: SiteState | None, *, site: str) -> Decision:
     assert state is not None
     if not verify(state.public_key, batch.header(), batch.sig):
         return Refuse(reason=RefuseReason.BAD_SIGNATURE)
-    if digest(list(batch.entries)) != batch.sha256:
+    if not _digest_matches(list(batch.entries), batch.sha256):
         return Refuse(reason=RefuseReason.BAD_DIGEST)
     problem = _check_entries(batch)
     if problem is not None:
@@ -134,7 +168,7 @@ def check_snapshot_page(page: SnapshotPage, state: SiteState | None, *, site: st
     assert state is not None
     if not verify(state.public_key, page.header(), page.sig):
         return Refuse(reason=RefuseReason.BAD_SIGNATURE)
-    if digest([dict(o) for o in page.objects]) != page.sha256:
+    if not _digest_matches([dict(o) for o in page.objects], page.sha256):
         return Refuse(reason=RefuseReason.BAD_DIGEST)
     if page.epoch < state.epoch:
         return Refuse(reason=RefuseReason.REPLAY, detail=f"epoch {page.epoch} < {state.epoch}")

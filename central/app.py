@@ -16,15 +16,28 @@ Routes (JSON):
 * ``GET  /v1/conflicts``, ``/healthz``, ``/metrics``
 
 A refused message (unknown site, bad signature, another site's batch, a replay) is counted in
-``ddi_sync_central_refused_total`` and in the store's refusal table, and changes nothing else.
-The request body is read whole before anything is decided, so a connection cut mid-body
-applies nothing.
+``ddi_sync_central_refused_total`` and changes nothing else; refusals for an enrolled site are
+also counted in the store's refusal table (a row per site and reason; an unknown site adds no
+row, so made-up names cannot grow the database).
+
+Uploads (``sync.protocol.Upload``): the site and the signed header (``X-DDI-Signed``) are
+checked before a byte of the body is read; then exactly the signed ``length`` bytes are
+streamed in (at most ``max_body_bytes``) and must hash to the signed ``sha256``. The body is
+read whole before anything is applied, so a connection cut mid-body applies nothing. At most
+``max_unauthenticated`` requests are between arrival and their authentication at a time; past
+that central answers 503 at once.
+
+Credentials are separate: a site's key signs its uploads and its own cursor and down-log
+reads, and nothing else; the read token (``Authorization: Bearer``) reads the feed, objects,
+conflicts and metrics, and cannot post. Without a read token central listens on loopback only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
+import ipaddress
 import logging
 import signal
 import ssl
@@ -38,8 +51,9 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from central import metrics
-from central.sql import Outcome
+from central import admission, metrics
+from central.limits import Busy, Gate
+from central.sql import Outcome, SiteInfo
 from central.store import CentralStore, open_store
 from ddi.errors import ConfigError, SyncRefused
 from ddi.ipam.models import Kind
@@ -53,7 +67,14 @@ STORE_KEY = web.AppKey("store", CentralStore)
 READ_TOKEN = web.AppKey("read_token", str)
 """Bearer token for the pull feed and object reads; "" when reads are open."""
 SIGNING_KEY = web.AppKey("signing_key", Ed25519PrivateKey)
+GATE = web.AppKey("gate", Gate)
+MAX_BODY = web.AppKey("max_body", int)
 FEED_LIMIT = 10_000
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+"""An edge's batches are at most ``batch_max_bytes`` (1,000,000 by default) plus one entry:
+16 MiB leaves room for an edge that raised it sixteenfold."""
+DEFAULT_MAX_UNAUTHENTICATED = 100
+"""Requests between arrival and authentication at once: NSD's default ``tcp-count``."""
 
 
 # --- configuration ---
@@ -72,11 +93,15 @@ class CentralConfig:
     tls_key: Path | None = None
     insecure_http: bool = False
     """Serve plain HTTP (labs only); otherwise tls_cert and tls_key are required."""
-    max_body_bytes: int = 64 * 1024 * 1024
-    """Largest batch or snapshot page accepted, in bytes."""
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    """Largest batch, snapshot page or conflict report accepted, in bytes: at least every
+    edge's ``[sync] batch_max_bytes``."""
+    max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED
+    """Requests not yet authenticated at once; more are answered 503."""
     read_token: str | None = None
-    """Bearer token central IPAM consumers must send to read the pull feed, the objects and
-    the conflicts (``read_token_file`` reads it from a file); unset: reads are open."""
+    """Bearer token central IPAM consumers and Prometheus must send to read the pull feed,
+    the objects, the conflicts and the metrics (``read_token_file`` reads it from a file);
+    required unless ``listen`` is a loopback address."""
 
 
 _CENTRAL_KEYS = {
@@ -87,6 +112,7 @@ _CENTRAL_KEYS = {
     "tls_key",
     "insecure_http",
     "max_body_bytes",
+    "max_unauthenticated",
     "read_token",
     "read_token_file",
 }
@@ -130,15 +156,19 @@ def load_central_config(path: Path) -> CentralConfig:
 
     listen_text = text("listen", "127.0.0.1:8443")
     assert listen_text is not None
-    host, _, port = listen_text.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    host, _, port_text = listen_text.rpartition(":")
+    port = protocol.parse_count(port_text)
+    if not host or port is None or port > 65535:
         raise ConfigError("central.listen", f"{listen_text!r} is not HOST:PORT")
     insecure = table.get("insecure_http", False)
     if not isinstance(insecure, bool):
         raise ConfigError("central.insecure_http", "must be true or false")
-    max_body = table.get("max_body_bytes", 64 * 1024 * 1024)
+    max_body = table.get("max_body_bytes", DEFAULT_MAX_BODY)
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1024:
         raise ConfigError("central.max_body_bytes", "must be an integer >= 1024")
+    gate = table.get("max_unauthenticated", DEFAULT_MAX_UNAUTHENTICATED)
+    if isinstance(gate, bool) or not isinstance(gate, int) or not 1 <= gate <= 100_000:
+        raise ConfigError("central.max_unauthenticated", "must be an integer in [1, 100000]")
     read_token = text("read_token", None)
     token_file = file("read_token_file")
     if token_file is not None:
@@ -150,22 +180,46 @@ def load_central_config(path: Path) -> CentralConfig:
             raise ConfigError(
                 "central.read_token_file", f"cannot read {token_file}: {exc}"
             ) from None
+    if read_token is not None and not _token_ok(read_token):
+        raise ConfigError("central.read_token", "must be printable ASCII without spaces")
+    listen_host = host.strip("[]")
+    if read_token is None and not _loopback(listen_host):
+        raise ConfigError(
+            "central.read_token",
+            f"is required to listen on {listen_host} (beyond loopback): without it the feed,"
+            " every site's objects and the metrics are open to anyone who can connect"
+            " (set read_token_file, or listen on 127.0.0.1)",
+        )
     config = CentralConfig(
         path=path,
         read_token=read_token,
-        listen=(host.strip("[]"), int(port)),
+        listen=(listen_host, port),
         database=text("database", "sqlite://central.sqlite") or "",
         signing_key=file("signing_key", required=True) or Path(),
         tls_cert=file("tls_cert"),
         tls_key=file("tls_key"),
         insecure_http=insecure,
         max_body_bytes=max_body,
+        max_unauthenticated=gate,
     )
     if not insecure and (config.tls_cert is None or config.tls_key is None):
         raise ConfigError(
             "central.tls_cert", "tls_cert and tls_key are required without insecure_http"
         )
     return config
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _token_ok(token: str) -> bool:
+    return token.isascii() and token.isprintable() and " " not in token
 
 
 def load_signing_key(config: CentralConfig) -> Ed25519PrivateKey:
@@ -182,16 +236,29 @@ def load_signing_key(config: CentralConfig) -> Ed25519PrivateKey:
 
 def _refused(site: str, reason: str, detail: str = "") -> web.Response:
     metrics.REFUSED.labels(reason=reason).inc()
-    status = {"unknown_site": 404, "malformed": 400, "version": 400}.get(reason, 403)
+    status = {"unknown_site": 404, "malformed": 400, "version": 400, "too_large": 413}.get(
+        reason, 403
+    )
     log.warning("refused message for site %s: %s %s", site, reason, detail)
     return web.json_response(
         {"result": "refused", "reason": reason, "detail": detail}, status=status
     )
 
 
+def _unknown_site(site: str) -> web.Response:
+    """Counted in the metric only: a row per made-up name would let anyone grow the store,
+    and a log line per request would let anyone flood the journal."""
+    metrics.REFUSED.labels(reason="unknown_site").inc()
+    log.debug("refused message for an unknown site %r", site)
+    return web.json_response(
+        {"result": "refused", "reason": "unknown_site", "detail": ""}, status=404
+    )
+
+
 async def _refuse_and_count(
     store: CentralStore, site: str, reason: str, detail: str = ""
 ) -> web.Response:
+    """A refusal for an enrolled ``site`` (a row per site and reason in the store)."""
     await store.count_refusal(site, reason)
     return _refused(site, reason, detail)
 
@@ -221,15 +288,87 @@ def _answer(outcome: Outcome, count: int) -> web.Response:
             raise AssertionError("refusals are answered by the caller")
 
 
-async def _body(request: web.Request) -> bytes:
-    return await request.read()
+def _header(request: web.Request, name: str) -> str | None:
+    """A request header as printable ASCII, or None (absent, or bytes that are not: the
+    parser hands non-UTF-8 bytes over as surrogates, which no credential contains)."""
+    value = request.headers.get(name)
+    if value is None or not value.isascii() or not value.isprintable():
+        return None
+    return value
+
+
+def _busy() -> web.Response:
+    metrics.BUSY.inc()
+    return web.json_response(
+        {"error": "busy", "message": "too many requests awaiting authentication"},
+        status=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _known_site(request: web.Request, site: str) -> SiteInfo | None:
+    if not protocol.valid_site_id(site):
+        return None
+    return await request.app[STORE_KEY].site(site)
+
+
+async def _read_body(request: web.Request, length: int) -> bytes | None:
+    """Exactly ``length`` bytes of body, or None when the client sends another amount."""
+    declared = request.content_length
+    if declared is not None and declared != length:
+        return None
+    chunks: list[bytes] = []
+    got = 0
+    # One byte past the signed length tells a longer body from an exact one.
+    while got <= length:
+        chunk = await request.content.read(min(1 << 16, length + 1 - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks) if got == length else None
+
+
+async def _upload(
+    request: web.Request, type_: str
+) -> tuple[SiteInfo, protocol.SignedHeader, bytes] | web.Response:
+    """The enrolled site, the verified signed header and the body of an upload, or the
+    refusal. Nothing of the body is read before the header's signature is verified."""
+    store = request.app[STORE_KEY]
+    site = request.match_info["site"]
+    try:
+        with request.app[GATE].slot():
+            info = await _known_site(request, site)
+            if info is None:
+                return _unknown_site(site)
+            try:
+                signed = protocol.read_signed_header(_header(request, protocol.SIGNED_HEADER))
+            except SyncRefused as exc:
+                return await _refuse_and_count(store, site, exc.reason, exc.detail)
+            refused = admission.admit(
+                signed, info.state(), site=site, type_=type_, max_body=request.app[MAX_BODY]
+            )
+            if refused is not None:
+                return await _refuse_and_count(store, site, refused.reason.value, refused.detail)
+    except Busy:
+        return _busy()
+    body = await _read_body(request, signed.length)
+    if body is None:
+        return await _refuse_and_count(store, site, "malformed", "body length is not the signed")
+    if hashlib.sha256(body).hexdigest() != signed.sha256:
+        return await _refuse_and_count(store, site, "bad_digest", "body is not the signed one")
+    return info, signed, body
 
 
 async def post_batch(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     site = request.match_info["site"]
+    upload = await _upload(request, protocol.BATCH_TYPE)
+    if isinstance(upload, web.Response):
+        return upload
+    _, signed, body = upload
     try:
-        batch = protocol.decode_batch(await _body(request))
+        batch = protocol.with_entries(protocol.batch_header(signed), body)
     except SyncRefused as exc:
         return await _refuse_and_count(store, site, exc.reason, exc.detail)
     outcome = await store.apply_batch(site, batch)
@@ -243,8 +382,12 @@ async def post_batch(request: web.Request) -> web.Response:
 async def post_snapshot(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     site = request.match_info["site"]
+    upload = await _upload(request, protocol.SNAPSHOT_TYPE)
+    if isinstance(upload, web.Response):
+        return upload
+    _, signed, body = upload
     try:
-        page = protocol.decode_snapshot_page(await _body(request))
+        page = protocol.with_objects(protocol.snapshot_header(signed), body)
     except SyncRefused as exc:
         return await _refuse_and_count(store, site, exc.reason, exc.detail)
     outcome = await store.apply_snapshot_page(site, page)
@@ -258,35 +401,25 @@ async def post_snapshot(request: web.Request) -> web.Response:
 async def post_conflicts(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     site = request.match_info["site"]
-    info = await store.site(site)
-    if info is None:
-        return await _refuse_and_count(store, site, "unknown_site", site)
+    upload = await _upload(request, protocol.CONFLICTS_TYPE)
+    if isinstance(upload, web.Response):
+        return upload
     try:
-        body = protocol.open_envelope(
-            await _body(request),
-            type_=protocol.CONFLICTS_TYPE,
-            site=site,
-            public_key=info.public_key,
-        )
+        conflicts = protocol.read_conflicts(upload[2])
     except SyncRefused as exc:
         return await _refuse_and_count(store, site, exc.reason, exc.detail)
-    conflicts = body.get("conflicts")
-    if not isinstance(conflicts, list) or not all(
-        isinstance(c, dict) and "id" in c for c in conflicts
-    ):
-        return await _refuse_and_count(store, site, "malformed", "conflicts must be a list")
     count = await store.add_conflicts(site, conflicts)
     return web.json_response({"result": "recorded", "count": count})
 
 
 def _int_query(request: web.Request, name: str, default: int, hi: int | None = None) -> int:
-    raw = request.query.get(name, str(default))
-    if not raw.isdigit():
+    raw = request.query.get(name)
+    value = default if raw is None else protocol.parse_count(raw)
+    if value is None:
         raise web.HTTPBadRequest(
             text=f'{{"error": "bad_request", "message": "{name} must be a non-negative integer"}}',
             content_type="application/json",
         )
-    value = int(raw)
     return min(value, hi) if hi is not None else value
 
 
@@ -294,30 +427,35 @@ async def _site_request_refused(request: web.Request, site: str) -> web.Response
     """A refusal unless the request carries ``site``'s valid signature (see
     ``protocol.verify_request``)."""
     store = request.app[STORE_KEY]
-    info = await store.site(site)
-    if info is None:
-        return await _refuse_and_count(store, site, "unknown_site", site)
-    refused = protocol.verify_request(
-        request.headers.get(protocol.AUTH_HEADER),
-        site=site,
-        method=request.method,
-        path=request.path_qs,
-        now=time.time(),
-        public_key=info.public_key,
-    )
-    if refused is None:
-        return None
-    return await _refuse_and_count(store, site, refused.reason.value, refused.detail)
+    try:
+        with request.app[GATE].slot():
+            info = await _known_site(request, site)
+            if info is None:
+                return _unknown_site(site)
+            refused = protocol.verify_request(
+                _header(request, protocol.AUTH_HEADER),
+                site=site,
+                method=request.method,
+                path=request.path_qs,
+                now=time.time(),
+                public_key=info.public_key,
+            )
+            if refused is None:
+                return None
+            return await _refuse_and_count(store, site, refused.reason.value, refused.detail)
+    except Busy:
+        return _busy()
 
 
 def _reader_refused(request: web.Request) -> web.Response | None:
-    """The pull feed and object reads need ``Authorization: Bearer <read_token>`` when the
-    collector has one."""
+    """The pull feed, object reads and metrics need ``Authorization: Bearer <read_token>``
+    when the collector has one (it must, beyond loopback). A site's signature is no read
+    credential."""
     token = request.app[READ_TOKEN]
     if not token:
         return None
-    given = request.headers.get("Authorization", "")
-    if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+    given = _header(request, "Authorization") or ""
+    if hmac.compare_digest(given.encode("ascii"), f"Bearer {token}".encode("ascii")):
         return None
     return web.json_response(
         {"error": "unauthorized", "message": "a bearer token is required"},
@@ -346,7 +484,6 @@ async def get_down(request: web.Request) -> web.Response:
 
 async def get_site(request: web.Request) -> web.Response:
     """The site's cursor: for the site itself (signed request) or a reader."""
-    store = request.app[STORE_KEY]
     site = request.match_info["site"]
     if request.headers.get(protocol.AUTH_HEADER) is not None:
         refused = await _site_request_refused(request, site)
@@ -354,7 +491,7 @@ async def get_site(request: web.Request) -> web.Response:
         refused = _reader_refused(request)
     if refused is not None:
         return refused
-    info = await store.site(site)
+    info = await _known_site(request, site)
     if info is None:
         return web.json_response({"error": "not_found", "message": f"no site {site}"}, status=404)
     return web.json_response(info.to_image())
@@ -371,6 +508,7 @@ async def get_sites(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "sites": [s.to_image() | {"refused": refusals.get(s.site, {})} for s in sites],
+            # Rows a site left before it was removed (unknown sites add none).
             "refused_unknown": {k: v for k, v in refusals.items() if k not in known},
         }
     )
@@ -415,6 +553,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def get_metrics(request: web.Request) -> web.Response:
+    refused = _reader_refused(request)
+    if refused is not None:
+        return refused
     body, content_type = metrics.render()
     return web.Response(body=body, headers={"Content-Type": content_type})
 
@@ -423,13 +564,17 @@ def build_app(
     store: CentralStore,
     signing_key: Ed25519PrivateKey,
     *,
-    max_body: int,
+    max_body: int = DEFAULT_MAX_BODY,
     read_token: str | None = None,
+    max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED,
 ) -> web.Application:
-    app = web.Application(client_max_size=max_body)
+    # Uploads are streamed with their own limit (``MAX_BODY``); nothing reads a body whole.
+    app = web.Application(client_max_size=1024)
     app[STORE_KEY] = store
     app[READ_TOKEN] = read_token or ""
     app[SIGNING_KEY] = signing_key
+    app[GATE] = Gate(max_unauthenticated)
+    app[MAX_BODY] = max_body
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/v1/sites", get_sites)
@@ -472,7 +617,11 @@ async def serve(config: CentralConfig, *, shutdown: asyncio.Event | None = None)
     store = await open_store(config.database, base=config.path.parent)
     try:
         app = build_app(
-            store, signing_key, max_body=config.max_body_bytes, read_token=config.read_token
+            store,
+            signing_key,
+            max_body=config.max_body_bytes,
+            read_token=config.read_token,
+            max_unauthenticated=config.max_unauthenticated,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

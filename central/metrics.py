@@ -48,3 +48,8 @@ ENTRIES = Counter(
     "Change-log entries central applied",
     registry=REGISTRY,
 )
+BUSY = Counter(
+    "ddi_sync_central_busy_total",
+    "Requests answered 503 because max_unauthenticated requests awaited authentication",
+    registry=REGISTRY,
+)

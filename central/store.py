@@ -14,16 +14,20 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiosqlite
-import asyncpg
 
 from central.schema import DDL, Tx
 from central.sql import Outcome, SiteInfo, SqlCentralStore
 from ddi.errors import ConfigError
 from ddi.ipam.models import Host, Kind, Op
 from sync.protocol import Batch, DownEntry, JsonObject, SnapshotPage
+
+if TYPE_CHECKING:
+    # The PostgreSQL driver is the ``central`` extra: imported only for a postgresql:// store,
+    # so a collector on SQLite runs without it.
+    import asyncpg
 
 
 class CentralStore(Protocol):
@@ -213,6 +217,14 @@ class PostgresCentralStore(SqlCentralStore):
 
     @classmethod
     async def open(cls, url: str) -> PostgresCentralStore:
+        """Raises: ConfigError: the ``central`` extra (asyncpg) is not installed."""
+        try:
+            import asyncpg  # the optional driver, for this store only
+        except ImportError:
+            raise ConfigError(
+                "central.database",
+                "postgresql:// needs the PostgreSQL driver: pip install 'ddi[central]'",
+            ) from None
         pool = await asyncpg.create_pool(url, min_size=1, max_size=8)
         try:
             # One collector creates the schema; others wait on the advisory lock.

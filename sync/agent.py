@@ -10,7 +10,8 @@ the down log of central-owned reservations (signed by central), and report the c
 store recorded.
 
 Any failure (central unreachable, a timeout, a refusal) ends the round; the next one starts
-after a full-jitter backoff that never gives up. A committed change wakes the agent. DHCP and
+after a full-jitter backoff that never gives up. While the link is up a committed change
+wakes the agent; while it is down only ``sync now`` cuts the backoff short. DHCP and
 DNS never wait for it: it only reads through the store's reader connection and writes small
 transactions (the cursor, a down-log entry).
 """
@@ -107,17 +108,41 @@ def _read_key(path: Any, what: str, load: Callable[[bytes], Any]) -> Any:
 
 
 def ssl_context(config: SyncConfig) -> ssl.SSLContext | bool:
-    """TLS that verifies central against ``ca_file`` (its CA or its own certificate), with
-    the host name checked; False (no TLS) only for an http:// URL allowed by insecure_http."""
+    """TLS that verifies central against ``ca_file`` (its CA or its own certificate) and
+    nothing else, with the host name checked; False (no TLS) only for an http:// URL allowed
+    by insecure_http.
+
+    Raises:
+        ConfigError: an https:// URL without ``ca_file``, or one that cannot be loaded.
+    """
     if config.central_url.startswith("http://"):
         if not config.insecure_http:
             raise ConfigError("sync.central_url", "plain http:// needs insecure_http = true")
         return False
-    ca = None if config.ca_file is None else str(config.ca_file)
-    context = ssl.create_default_context(cafile=ca)
+    if config.ca_file is None:
+        # ``parse_sync`` requires it; a SyncConfig built in code must say it too.
+        raise ConfigError("sync.ca_file", "is required for an https:// central_url")
+    try:
+        # Given a cafile, the context trusts it alone (no system CAs): central is pinned.
+        context = ssl.create_default_context(cafile=str(config.ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError("sync.ca_file", f"cannot load {config.ca_file}: {exc}") from None
     context.check_hostname = True
     context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+def _within(objects: Sequence[Mapping[str, Any]], max_bytes: int) -> list[Mapping[str, Any]]:
+    """The prefix of a snapshot page's ``objects`` that fits ``max_bytes`` (at least one), so
+    a page is never larger than a batch and central's body limit holds for both."""
+    chosen: list[Mapping[str, Any]] = []
+    size = 2
+    for o in objects:
+        size += len(protocol.canonical(dict(o))) + 1
+        if chosen and size > max_bytes:
+            break
+        chosen.append(o)
+    return chosen
 
 
 class SyncAgent:
@@ -152,7 +177,10 @@ class SyncAgent:
         )
         self._backoff = Backoff(base=config.backoff_base, cap=config.backoff_cap)
         self._state = SyncState()
-        self._wake = asyncio.Event()
+        self._changed = asyncio.Event()
+        """A change was committed (ends a poll wait, not a backoff)."""
+        self._now = asyncio.Event()
+        """``sync now`` was asked for (ends any wait)."""
         self._rounds = 0
         self._in_round = False
         self._round_done = asyncio.Condition()
@@ -211,7 +239,7 @@ class SyncAgent:
         if self.oldest is None and changes:
             self.oldest = changes[0].time
         metrics.SYNC_BACKLOG.set(self.backlog)
-        self._wake.set()
+        self._changed.set()
 
     async def sync_now(self) -> bool:
         """Start a round now (skipping any backoff wait) and wait for it to end (callers
@@ -223,7 +251,7 @@ class SyncAgent:
         async with self._round_done:
             # A round already under way may have read the state before the request.
             target = self._rounds + (2 if self._in_round else 1)
-            self._wake.set()
+            self._now.set()
             await self._round_done.wait_for(lambda: self._rounds >= target)
         return self.link == "up"
 
@@ -238,7 +266,8 @@ class SyncAgent:
         try:
             await self._refresh_backlog()
             while True:
-                self._wake.clear()
+                self._changed.clear()
+                self._now.clear()
                 self._in_round = True
                 end, error = await self._one_round()
                 self._state, then = after_round(
@@ -252,7 +281,7 @@ class SyncAgent:
                     continue
                 self._ended(then, error)
                 await self._finish_round()
-                await self._sleep(then.seconds)
+                await self._sleep(then)
         finally:
             self._store.unsubscribe(self._on_change)
             await self._session.close()
@@ -293,11 +322,20 @@ class SyncAgent:
             self._rounds += 1
             self._round_done.notify_all()
 
-    async def _sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` or until a change or ``sync now`` wakes the agent."""
+    async def _sleep(self, wait: Wait) -> None:
+        """Wait ``wait.seconds``, or until ``sync now`` (or, when ``wait.wake_on_change``, a
+        committed change) wakes the agent."""
+        waiters = [asyncio.ensure_future(self._now.wait())]
+        if wait.wake_on_change:
+            waiters.append(asyncio.ensure_future(self._changed.wait()))
         try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
+            done, _ = await asyncio.wait(
+                waiters, timeout=wait.seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if not done or self._now.is_set():
             return
         # Let a burst of changes gather into one batch.
         await asyncio.sleep(0.02)
@@ -331,10 +369,14 @@ class SyncAgent:
         async with self._session.get(self._url(path), headers=headers) as response:
             return response.status, await response.read()
 
-    async def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
+    async def _post(self, path: str, upload: protocol.Upload) -> tuple[int, bytes]:
+        """POST ``upload``: its signed header in ``X-DDI-Signed``, so central checks who sent
+        it before it reads the body."""
         assert self._session is not None
-        headers = {"Content-Type": "application/json"}
-        async with self._session.post(self._url(path), data=body, headers=headers) as response:
+        headers = {"Content-Type": "application/json", protocol.SIGNED_HEADER: upload.header}
+        async with self._session.post(
+            self._url(path), data=upload.body, headers=headers
+        ) as response:
             return response.status, await response.read()
 
     # --- a round ---
@@ -410,8 +452,8 @@ class SyncAgent:
             self.oldest = pending[0].time
             epoch = pending[0].epoch
             same_epoch = [c for c in pending if c.epoch == epoch]
-            body, count = await asyncio.to_thread(self._encode_batch, same_epoch, epoch)
-            status, data = await self._post(f"/v1/sites/{self._site}/batches", body)
+            upload, count = await asyncio.to_thread(self._encode_batch, same_epoch, epoch)
+            status, data = await self._post(f"/v1/sites/{self._site}/batches", upload)
             answer = read_answer(status, data)
             metrics.SYNC_BATCHES.labels(result=label(answer)).inc()
             match after_batch(answer):
@@ -432,7 +474,7 @@ class SyncAgent:
                     _fail(failure)
             self.backlog = max(0, self.backlog - count)
 
-    def _encode_batch(self, pending: Sequence[Change], epoch: int) -> tuple[bytes, int]:
+    def _encode_batch(self, pending: Sequence[Change], epoch: int) -> tuple[protocol.Upload, int]:
         """The signed, encoded next batch from ``pending`` and its entry count (CPU work,
         run in a thread so the event loop keeps serving)."""
         images = [c.to_image() for c in pending]
@@ -448,7 +490,7 @@ class SyncAgent:
             key=self._key,
             encoded=encoded[:n],
         )
-        return protocol.encode_batch(batch), n
+        return protocol.batch_upload(batch), n
 
     async def _send_snapshot(self, snapshot: SendSnapshot) -> int:
         """Send the site's objects as ``snapshot`` says; returns central's new
@@ -457,8 +499,9 @@ class SyncAgent:
         log.info("sync: snapshot of epoch %d as of seq %d from page %d", epoch, as_of, page)
         size = self._limits.max_entries
         while True:
-            objects = await self._store.sync.snapshot_page(after, size)
-            last = len(objects) < size
+            fetched = await self._store.sync.snapshot_page(after, size)
+            objects = _within(fetched, self._limits.max_bytes)
+            last = len(fetched) < size and len(objects) == len(fetched)
             sent = protocol.make_snapshot_page(
                 site=self._site,
                 epoch=epoch,
@@ -469,8 +512,8 @@ class SyncAgent:
                 last=last,
                 key=self._key,
             )
-            body = protocol.encode_snapshot_page(sent)
-            status, data = await self._post(f"/v1/sites/{self._site}/snapshot", body)
+            upload = protocol.snapshot_upload(sent)
+            status, data = await self._post(f"/v1/sites/{self._site}/snapshot", upload)
             answer = read_answer(status, data)
             metrics.SYNC_BATCHES.labels(result=f"snapshot_{label(answer)}").inc()
             match after_snapshot_page(answer, epoch=epoch, as_of=as_of, last=last):
@@ -526,15 +569,10 @@ class SyncAgent:
         )
         if report is None:
             return
-        envelope = protocol.seal(
-            protocol.CONFLICTS_TYPE,
-            site=self._site,
-            body={"conflicts": [c.to_json() for c in report.conflicts]},
-            key=self._key,
+        upload = protocol.conflicts_upload(
+            self._site, [c.to_json() for c in report.conflicts], self._key
         )
-        status, data = await self._post(
-            f"/v1/sites/{self._site}/conflicts", protocol.encode_envelope(envelope)
-        )
+        status, data = await self._post(f"/v1/sites/{self._site}/conflicts", upload)
         if status != 200:
             answer = data[:200].decode(errors="replace")
             raise _Retry(f"central answered {status} to the conflict report: {answer}")

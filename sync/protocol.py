@@ -2,10 +2,17 @@
 and signed messages in either direction, and the decisions central answers them with.
 
 Rules:
-* A batch carries ``sha256`` (hex) of the canonical bytes of its ``entries`` and ``sig``
-  (base64 Ed25519) over the canonical bytes of its header: type, version, site, epoch,
-  ``from_seq``, ``to_seq`` and ``sha256``. The ``type`` field separates the signature
-  domains, so a batch signature never verifies as a snapshot page or a down message.
+* A batch carries ``sha256`` (hex) and ``length`` of the canonical bytes of its ``entries``
+  and ``sig`` (base64 Ed25519) over the canonical bytes of its header: type, version, site,
+  epoch, ``from_seq``, ``to_seq``, ``sha256`` and ``length``. The ``type`` field separates the
+  signature domains, so a batch signature never verifies as a snapshot page or a down message.
+* What a site POSTs (batch, snapshot page, conflict report) is an ``Upload``: the signed header
+  travels in the ``X-DDI-Signed`` HTTP header and the body is the canonical JSON the header's
+  ``sha256`` and ``length`` cover. Central checks the site and the signature before it reads a
+  byte of the body, and reads no more than the signed ``length`` (protocol version 2; version
+  1 sent the header inside the body, so central had to read and parse it all first).
+* Peer JSON is read by ``loads`` alone: no NaN or Infinity, no lone surrogate, nesting at most
+  ``MAX_DEPTH``, integers below 2**63. Whatever it returns can be hashed and stored.
 * Sites sign what they send up with their own key; central signs what it sends down
   (the per-site down log) with its key.
 * Canonical JSON, digests, keys and signatures are ``sync.signing``'s; central's decision on a
@@ -14,11 +21,14 @@ Rules:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -38,7 +48,7 @@ from sync.signing import public_key_pem as public_key_pem
 from sync.signing import public_key_raw as public_key_raw
 from sync.signing import sign, verify
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 JsonObject = Mapping[str, Any]
 
 BATCH_TYPE = "ddi-sync-batch"
@@ -47,6 +57,14 @@ DOWN_TYPE = "ddi-sync-down"
 CONFLICTS_TYPE = "ddi-sync-conflicts"
 REQUEST_TYPE = "ddi-sync-request"
 AUTH_HEADER = "X-DDI-Site-Auth"
+SIGNED_HEADER = "X-DDI-Signed"
+"""The HTTP header an upload's signed header travels in (base64url of its canonical JSON)."""
+MAX_SIGNED_HEADER = 4096
+"""Characters of an ``X-DDI-Signed`` value (a header is a few hundred)."""
+MAX_INT = 2**63 - 1
+"""Every count or seq on the wire fits a signed 64-bit column."""
+MAX_DEPTH = 32
+"""Nesting of peer JSON (an entry is three levels deep): deeper is refused, never recursed."""
 MAX_CLOCK_SKEW = 300.0
 """Seconds a signed request's time may differ from central's clock."""
 
@@ -65,6 +83,7 @@ class RefuseReason(enum.StrEnum):
     VERSION = "version"
     REPLAY = "replay"
     STALE = "stale"
+    TOO_LARGE = "too_large"
 
 
 # --- what central answers ---
@@ -109,8 +128,8 @@ def _malformed(detail: str) -> SyncRefused:
 
 def _int(obj: JsonObject, name: str, lo: int = 0) -> int:
     value = obj.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise _malformed(f"{name} must be an integer >= {lo}")
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= MAX_INT:
+        raise _malformed(f"{name} must be an integer in [{lo}, 2**63)")
     return value
 
 
@@ -128,11 +147,65 @@ def _objects(obj: JsonObject, name: str) -> tuple[JsonObject, ...]:
     return tuple(value)
 
 
-def _json_object(data: bytes) -> JsonObject:
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_count(text: str | None) -> int | None:
+    """The integer an ASCII decimal of at most 18 digits spells, or None.
+
+    ``str.isdigit`` is true for "²" and "٣" and ``int`` takes them or raises, so numbers off
+    the wire are matched against ASCII digits with a length cap before ``int``.
+    """
+    if text is None or _DIGITS.fullmatch(text) is None:
+        return None
+    return int(text)
+
+
+def valid_site_id(site: str) -> bool:
+    """Whether ``site`` is a site id as ``[site] id`` allows (letters, digits, '-', '_')."""
+    bare = site.replace("-", "").replace("_", "")
+    return 0 < len(site) <= 63 and bare.isalnum() and not site.startswith("-")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
+def loads(data: bytes | str) -> Any:
+    """The JSON value of peer input ``data``, which ``canonical`` is known to encode.
+
+    Raises:
+        SyncRefused: ``malformed``: not UTF-8 JSON, NaN or Infinity, nested deeper than
+            ``MAX_DEPTH``, or a string with a lone surrogate (``"\\ud800"``).
+    """
     try:
-        obj = json.loads(data)
+        value = json.loads(data, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        raise _malformed(f"not JSON: {exc}") from None
+        raise _malformed(f"not JSON: {str(exc)[:100]}") from None
+    if _too_deep(value):
+        raise _malformed(f"nested deeper than {MAX_DEPTH}")
+    try:
+        canonical(value)
+    except ValueError as exc:  # UnicodeEncodeError: a lone surrogate
+        raise _malformed(f"not canonical JSON: {str(exc)[:100]}") from None
+    return value
+
+
+def _json_object(data: bytes) -> JsonObject:
+    obj = loads(data)
     if not isinstance(obj, dict):
         raise _malformed("not a JSON object")
     return obj
@@ -141,6 +214,84 @@ def _json_object(data: bytes) -> JsonObject:
 def _type(obj: JsonObject, expected: str) -> None:
     if obj.get("type") != expected:
         raise _malformed(f"type must be {expected!r}")
+
+
+# --- uploads: what a site POSTs ---
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Upload:
+    """A signed header (the ``X-DDI-Signed`` value) and the body bytes it covers."""
+
+    header: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedHeader:
+    """An upload's header as central reads it, before the body: ``fields`` is the signed part
+    (everything but ``sig``)."""
+
+    type: str
+    version: int
+    site: str
+    sha256: str
+    length: int
+    fields: JsonObject
+    sig: str
+
+    def body_matches(self, body: bytes) -> bool:
+        return len(body) == self.length and hashlib.sha256(body).hexdigest() == self.sha256
+
+
+def _upload(header: Mapping[str, Any], sig: str, body: bytes) -> Upload:
+    value = base64.urlsafe_b64encode(canonical(dict(header) | {"sig": sig}))
+    return Upload(header=value.decode("ascii"), body=body)
+
+
+def read_signed_header(value: str | None) -> SignedHeader:
+    """Parse an ``X-DDI-Signed`` value; its signature is checked by central's admission.
+
+    Raises:
+        SyncRefused: ``malformed`` when missing, too long, or not a well-formed header (an
+            upload of protocol version 1, with the header in the body, has none).
+    """
+    if value is None:
+        raise _malformed(f"no {SIGNED_HEADER} header (protocol version {PROTOCOL_VERSION})")
+    if len(value) > MAX_SIGNED_HEADER or not value.isascii():
+        raise _malformed(f"{SIGNED_HEADER} is not base64url of at most {MAX_SIGNED_HEADER}")
+    try:
+        raw = base64.urlsafe_b64decode(value.encode("ascii"))
+    except (binascii.Error, ValueError):
+        raise _malformed(f"{SIGNED_HEADER} is not base64url") from None
+    obj = _json_object(raw)
+    sha256 = _str(obj, "sha256")
+    if _SHA256.fullmatch(sha256) is None:
+        raise _malformed("sha256 must be 64 lowercase hex digits")
+    fields = {k: v for k, v in obj.items() if k != "sig"}
+    return SignedHeader(
+        type=_str(obj, "type"),
+        version=_int(obj, "version"),
+        site=_str(obj, "site"),
+        sha256=sha256,
+        length=_int(obj, "length"),
+        fields=fields,
+        sig=_str(obj, "sig"),
+    )
+
+
+def make_upload(
+    type_: str, *, site: str, body: bytes, key: Ed25519PrivateKey, **fields: Any
+) -> Upload:
+    """A signed upload of ``body`` (canonical JSON) with ``fields`` in its header."""
+    header = {
+        "type": type_,
+        "version": PROTOCOL_VERSION,
+        "site": site,
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "length": len(body),
+    } | fields
+    return _upload(header, sign(key, header), body)
 
 
 # --- batches ---
@@ -158,9 +309,11 @@ class Batch:
     entries: tuple[JsonObject, ...]
     """``Change.to_image()`` of each entry, in seq order."""
     sha256: str
+    length: int
+    """Bytes of the entries' canonical JSON (the upload's body)."""
     sig: str
     entries_json: bytes = field(default=b"", compare=False, repr=False)
-    """``canonical(list(entries))`` when the sender built the batch (not part of the value)."""
+    """``canonical(list(entries))`` when known (not part of the value)."""
 
     def header(self) -> dict[str, Any]:
         """The signed part: everything but the entries (covered by ``sha256``) and ``sig``."""
@@ -172,6 +325,7 @@ class Batch:
             "from_seq": self.from_seq,
             "to_seq": self.to_seq,
             "sha256": self.sha256,
+            "length": self.length,
         }
 
     def to_image(self) -> dict[str, Any]:
@@ -202,39 +356,62 @@ def make_batch(
         "to_seq": to_seq,
         "entries": images,
         "sha256": sha,
+        "length": len(entries_json),
     }
     unsigned = Batch(**fields, sig="")
     return Batch(**fields, sig=sign(key, unsigned.header()), entries_json=entries_json)
 
 
-def encode_batch(batch: Batch) -> bytes:
-    """``canonical(batch.to_image())``, reusing the entries' bytes when the batch has them."""
-    if not batch.entries_json:
-        return canonical(batch.to_image())
-    # "entries" sorts before every other key, so the canonical form is the entries array
-    # followed by the canonical header with the signature.
-    rest = canonical(batch.header() | {"sig": batch.sig})
-    return b'{"entries":' + batch.entries_json + b"," + rest[1:]
+def batch_upload(batch: Batch) -> Upload:
+    """What the site POSTs for ``batch``: its header and the entries' canonical JSON."""
+    body = batch.entries_json or canonical([dict(e) for e in batch.entries])
+    return _upload(batch.header(), batch.sig, body)
 
 
-def decode_batch(data: bytes) -> Batch:
-    """Parse a batch; its signature is checked by ``check``.
+def batch_header(signed: SignedHeader) -> Batch:
+    """The batch ``signed`` announces, without its entries (``with_entries`` adds them).
 
     Raises:
-        SyncRefused: ``malformed`` for anything that is not a well-formed batch.
+        SyncRefused: ``malformed``.
     """
-    obj = _json_object(data)
-    _type(obj, BATCH_TYPE)
+    _type(signed.fields, BATCH_TYPE)
+    f = signed.fields
     return Batch(
-        version=_int(obj, "version"),
-        site=_str(obj, "site"),
-        epoch=_int(obj, "epoch"),
-        from_seq=_int(obj, "from_seq", 1),
-        to_seq=_int(obj, "to_seq", 1),
-        entries=_objects(obj, "entries"),
-        sha256=_str(obj, "sha256"),
-        sig=_str(obj, "sig"),
+        version=signed.version,
+        site=signed.site,
+        epoch=_int(f, "epoch"),
+        from_seq=_int(f, "from_seq", 1),
+        to_seq=_int(f, "to_seq", 1),
+        entries=(),
+        sha256=signed.sha256,
+        length=signed.length,
+        sig=signed.sig,
     )
+
+
+def with_entries(batch: Batch, body: bytes) -> Batch:
+    """``batch`` with the entries of ``body``, the upload's body (already checked against
+    the signed ``sha256``).
+
+    Raises:
+        SyncRefused: ``malformed``.
+    """
+    value = loads(body)
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise _malformed("entries must be an array of objects")
+    return replace(batch, entries=tuple(value), entries_json=body)
+
+
+def read_batch(upload: Upload) -> Batch:
+    """The batch of an upload, as central reads it (the sender's own check, and the tests').
+
+    Raises:
+        SyncRefused: ``malformed`` or ``bad_digest``.
+    """
+    signed = read_signed_header(upload.header)
+    if not signed.body_matches(upload.body):
+        raise SyncRefused(RefuseReason.BAD_DIGEST.value, "the body is not the signed one")
+    return with_entries(batch_header(signed), upload.body)
 
 
 # --- snapshot pages ---
@@ -261,6 +438,8 @@ class SnapshotPage:
     """``{"kind", "object_id", "image"}`` each."""
     last: bool
     sha256: str
+    length: int
+    """Bytes of the objects' canonical JSON (the upload's body)."""
     sig: str
 
     @property
@@ -281,6 +460,7 @@ class SnapshotPage:
             "after": None if self.after is None else list(self.after),
             "last": self.last,
             "sha256": self.sha256,
+            "length": self.length,
         }
 
     def to_image(self) -> dict[str, Any]:
@@ -299,6 +479,7 @@ def make_snapshot_page(
     key: Ed25519PrivateKey,
 ) -> SnapshotPage:
     images = tuple(dict(o) for o in objects)
+    body = canonical([dict(o) for o in images])
     fields: dict[str, Any] = {
         "version": PROTOCOL_VERSION,
         "site": site,
@@ -308,48 +489,107 @@ def make_snapshot_page(
         "after": after,
         "objects": images,
         "last": last,
-        "sha256": digest([dict(o) for o in images]),
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "length": len(body),
     }
     unsigned = SnapshotPage(**fields, sig="")
     return SnapshotPage(**fields, sig=sign(key, unsigned.header()))
 
 
-def encode_snapshot_page(page: SnapshotPage) -> bytes:
-    return canonical(page.to_image())
+def snapshot_upload(page: SnapshotPage) -> Upload:
+    return _upload(page.header(), page.sig, canonical([dict(o) for o in page.objects]))
 
 
-def decode_snapshot_page(data: bytes) -> SnapshotPage:
-    """Raises: SyncRefused(malformed)."""
-    obj = _json_object(data)
-    _type(obj, SNAPSHOT_TYPE)
-    after = obj.get("after")
+def snapshot_header(signed: SignedHeader) -> SnapshotPage:
+    """The page ``signed`` announces, without its objects (``with_objects`` adds them).
+
+    Raises:
+        SyncRefused: ``malformed``.
+    """
+    f = signed.fields
+    _type(f, SNAPSHOT_TYPE)
+    after = f.get("after")
     if after is not None and not (
         isinstance(after, list) and len(after) == 2 and all(isinstance(a, str) for a in after)
     ):
         raise _malformed("after must be null or [kind, object_id]")
-    last = obj.get("last")
+    last = f.get("last")
     if not isinstance(last, bool):
         raise _malformed("last must be a boolean")
-    objects = _objects(obj, "objects")
-    for i, o in enumerate(objects):
+    return SnapshotPage(
+        version=signed.version,
+        site=signed.site,
+        epoch=_int(f, "epoch", 1),
+        as_of_seq=_int(f, "as_of_seq"),
+        page=_int(f, "page"),
+        after=None if after is None else (after[0], after[1]),
+        objects=(),
+        last=last,
+        sha256=signed.sha256,
+        length=signed.length,
+        sig=signed.sig,
+    )
+
+
+def with_objects(page: SnapshotPage, body: bytes) -> SnapshotPage:
+    """``page`` with the objects of ``body`` (already checked against the signed header).
+
+    Raises:
+        SyncRefused: ``malformed``.
+    """
+    value = loads(body)
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise _malformed("objects must be an array of objects")
+    for i, o in enumerate(value):
         if (
             o.get("kind") not in Kind.__members__.values()
             or not isinstance(o.get("object_id"), str)
             or not isinstance(o.get("image"), dict)
         ):
             raise _malformed(f"objects[{i}] must be {{kind, object_id, image}}")
-    return SnapshotPage(
-        version=_int(obj, "version"),
-        site=_str(obj, "site"),
-        epoch=_int(obj, "epoch", 1),
-        as_of_seq=_int(obj, "as_of_seq"),
-        page=_int(obj, "page"),
-        after=None if after is None else (after[0], after[1]),
-        objects=objects,
-        last=last,
-        sha256=_str(obj, "sha256"),
-        sig=_str(obj, "sig"),
-    )
+    return replace(page, objects=tuple(value))
+
+
+def read_snapshot_page(upload: Upload) -> SnapshotPage:
+    """Raises: SyncRefused(malformed, bad_digest)."""
+    signed = read_signed_header(upload.header)
+    if not signed.body_matches(upload.body):
+        raise SyncRefused(RefuseReason.BAD_DIGEST.value, "the body is not the signed one")
+    return with_objects(snapshot_header(signed), upload.body)
+
+
+# --- conflict reports ---
+
+
+def conflicts_upload(site: str, conflicts: Sequence[JsonObject], key: Ed25519PrivateKey) -> Upload:
+    """A site's conflict report: the body is ``{"conflicts": [...]}``."""
+    body = canonical({"conflicts": [dict(c) for c in conflicts]})
+    return make_upload(CONFLICTS_TYPE, site=site, body=body, key=key)
+
+
+def read_conflicts(body: bytes) -> list[JsonObject]:
+    """The conflicts of a report's body (checked against its signed header).
+
+    Raises:
+        SyncRefused: ``malformed``: not ``{"conflicts": [{id, ...}]}`` with JSON scalars of
+            the types central stores.
+    """
+    conflicts = _json_object(body).get("conflicts")
+    if not isinstance(conflicts, list):
+        raise _malformed("conflicts must be a list")
+    for i, c in enumerate(conflicts):
+        if not isinstance(c, dict) or not isinstance(c.get("id"), int | str):
+            raise _malformed(f"conflicts[{i}] must be an object with an id")
+        for name in ("detected_at", "resolved_at"):
+            value = c.get(name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or abs(value) > 1e12
+            ):
+                raise _malformed(f"conflicts[{i}].{name} must be a unix time")
+        for name in ("edge_image", "central_image"):
+            if c.get(name) is not None and not isinstance(c.get(name), dict):
+                raise _malformed(f"conflicts[{i}].{name} must be an object")
+    return conflicts
 
 
 # --- signed requests: an edge proves who reads its cursor and down log ---
@@ -374,9 +614,10 @@ def verify_request(
     """Why a signed request is refused, or None when ``value`` proves ``site`` sent it within
     ``MAX_CLOCK_SKEW`` seconds of ``now``."""
     parts = (value or "").split(" ")
-    if len(parts) != 3 or not parts[1].lstrip("-").isdigit():
+    when = parse_count(parts[1]) if len(parts) == 3 else None
+    if when is None:
         return Refuse(reason=RefuseReason.BAD_SIGNATURE, detail="missing or malformed auth")
-    claimed, when, sig = parts[0], int(parts[1]), parts[2]
+    claimed, sig = parts[0], parts[2]
     if claimed != site:
         return Refuse(reason=RefuseReason.WRONG_SITE, detail=f"{claimed} asked for {site}")
     header = {"type": REQUEST_TYPE, "site": site, "method": method, "path": path, "time": when}

@@ -14,7 +14,8 @@ it out. A round:
 3. ``read_down_page`` checks the signed down log; ``conflict_report`` picks what central has
    not seen;
 4. ``after_round`` turns how the round ended into the next wait: at once, the poll interval, or
-   a full-jitter backoff.
+   a full-jitter backoff. A committed change cuts the poll interval short, never a backoff:
+   while the link is down only ``ddi sync now`` starts a round before the wait is over.
 
 Rules:
 * No I/O, clock or randomness: the agent passes bytes, the store's values and a jitter in
@@ -354,12 +355,16 @@ class Again:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Wait:
-    """Wait ``seconds`` (or until a change) for the next round; the link is ``up`` or not."""
+    """Wait ``seconds`` for the next round; the link is ``up`` or not. ``sync now`` always
+    ends the wait; a committed change ends it only when ``wake_on_change``."""
 
     seconds: float
     up: bool
     gave_up_restarting: bool = False
     """Central kept asking to start over: the round counts as failed."""
+    wake_on_change: bool = False
+    """The link is up: a change goes out at once. After a failure it waits its backoff, or
+    a busy site would retry a dead central on every commit."""
 
 
 def after_round(
@@ -368,7 +373,8 @@ def after_round(
     """The next state, and when the next round starts, after a round that ended with ``end``
     (``jitter`` in [0, 1) spreads the backoff)."""
     if end is RoundEnd.DONE:
-        return replace(state, restarts=0, failures=0), Wait(seconds=poll_interval, up=True)
+        poll = Wait(seconds=poll_interval, up=True, wake_on_change=True)
+        return replace(state, restarts=0, failures=0), poll
     if end is RoundEnd.RESTART and state.restarts < MAX_RESTARTS:
         return replace(state, restarts=state.restarts + 1), Again()
     delay = backoff.delay(state.failures, jitter)

@@ -18,7 +18,9 @@ class SyncConfig:
     central_public_key: Path
     """Central's Ed25519 public key (PEM): what central sends down must carry its signature."""
     ca_file: Path | None = None
-    """CA (or self-signed certificate) that central's TLS certificate must chain to."""
+    """CA (or self-signed certificate) that central's TLS certificate must chain to, and the
+    only one trusted: required for an https:// central_url. To trust the system's public CAs
+    instead, name their bundle (``/etc/ssl/certs/ca-certificates.crt``)."""
     insecure_http: bool = False
     """Allow a plain ``http://`` central_url (labs only)."""
     batch_max_entries: int = setting(500, lo=1, hi=100_000)
@@ -48,6 +50,13 @@ def parse_sync(t: Table | None) -> SyncConfig | None:
     if not url.startswith(("https://", "http://")):
         raise ConfigError(t.key("central_url"), "must be an https:// URL")
     cfg = t.read(SyncConfig, central_url=url.rstrip("/"), insecure_http=insecure)
+    if cfg.central_url.startswith("https://") and cfg.ca_file is None:
+        # Without it every public CA could vouch for central: the README promises a pin.
+        raise ConfigError(
+            t.key("ca_file"),
+            "is required for an https:// central_url: central's CA or its own certificate"
+            " (the system's bundle, /etc/ssl/certs/ca-certificates.crt, to trust public CAs)",
+        )
     if cfg.outbox_hard_limit < cfg.outbox_soft_limit:
         raise ConfigError(t.key("outbox_hard_limit"), "must be at least outbox_soft_limit")
     t.done()

@@ -296,8 +296,12 @@ class Central:
             assert r.status == 200, (path, r.status, await r.text())
             return await r.json()
 
-    async def post(self, path: str, body: bytes) -> tuple[int, Any]:
-        async with aiohttp.ClientSession() as s, s.post(f"{self.url}{path}", data=body) as r:
+    async def post(self, path: str, upload: protocol.Upload) -> tuple[int, Any]:
+        headers = {protocol.SIGNED_HEADER: upload.header}
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(f"{self.url}{path}", data=upload.body, headers=headers) as r,
+        ):
             return r.status, await r.json()
 
     async def feed(self, *, site: str | None = None) -> list[dict[str, Any]]:

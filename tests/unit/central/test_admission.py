@@ -198,3 +198,56 @@ def test_snapshot_page_checks_site_and_signature_first() -> None:
         key=KEY,
     )  # fmt: skip
     assert empty.last_key == ("host", "x")
+
+
+def _signed(b: Batch) -> protocol.SignedHeader:
+    return protocol.read_signed_header(protocol.batch_upload(b).header)
+
+
+def test_an_upload_header_is_admitted_before_its_body_only_when_signed_by_the_site() -> None:
+    b = batch(1, 3)
+
+    known = state()
+
+    def decide(signed: protocol.SignedHeader, st_: SiteState | None = known, **kw: Any) -> Any:
+        args = {"site": "s1", "type_": protocol.BATCH_TYPE, "max_body": 1 << 20} | kw
+        refused = admission.admit(signed, st_, **args)
+        return None if refused is None else refused.reason
+
+    assert decide(_signed(b)) is None
+    assert decide(_signed(b), None) is RefuseReason.UNKNOWN_SITE
+    assert decide(_signed(b), site="s2") is RefuseReason.WRONG_SITE
+    assert decide(_signed(batch(1, 3, key=OTHER_KEY))) is RefuseReason.BAD_SIGNATURE
+    assert decide(_signed(b), max_body=b.length - 1) is RefuseReason.TOO_LARGE
+    assert decide(_signed(b), type_=protocol.SNAPSHOT_TYPE) is RefuseReason.MALFORMED
+    # The length is signed: a header claiming a smaller body does not verify.
+    forged = dataclasses.replace(
+        _signed(b), length=10, fields=dict(_signed(b).fields) | {"length": 10}
+    )
+    assert decide(forged) is RefuseReason.BAD_SIGNATURE
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), "\ud800"])
+def test_entries_that_no_digest_can_cover_are_refused_not_raised(bad: Any) -> None:
+    # Central used to compute the digest of what it was sent and raise (a 500) on NaN or a
+    # lone surrogate; such entries are refused like any other that does not match.
+    good = batch(1, 1)
+    entries = (dict(good.entries[0]) | {"actor": bad},)
+    decision = admission.check(dataclasses.replace(good, entries=entries), state(), site="s1")
+    assert decision == Refuse(reason=RefuseReason.BAD_DIGEST)
+    page = _page(0)
+    objects = (dict(page.objects[0]) | {"image": {"x": bad}},)
+    decision = admission.check_snapshot_page(
+        dataclasses.replace(page, objects=objects), state(), site="s1"
+    )
+    assert decision == Refuse(reason=RefuseReason.BAD_DIGEST)
+
+
+def test_an_entry_time_that_is_not_a_unix_time_is_malformed() -> None:
+    for when in ("x", True, 1e300):
+        good = batch(1, 1)
+        entry = dict(good.entries[0]) | {"time": when}
+        b = protocol.make_batch(site="s1", epoch=1, from_seq=1, to_seq=1, entries=[entry], key=KEY)
+        decision = admission.check(b, state(), site="s1")
+        assert isinstance(decision, Refuse)
+        assert decision.reason is RefuseReason.MALFORMED, when

@@ -3,7 +3,10 @@ decision on them is tested with central.admission)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import dataclasses
+import hashlib
 import json
 from typing import Any
 
@@ -76,14 +79,24 @@ def test_canonical_sorts_keys_without_spaces_in_utf8() -> None:
 @settings(max_examples=30)
 def test_batch_round_trips(from_seq: int, n: int, epoch: int, site: str) -> None:
     b = batch(from_seq, from_seq + n, epoch=epoch, site=site)
-    assert protocol.decode_batch(protocol.encode_batch(b)) == b
-    assert protocol.encode_batch(b) == protocol.canonical(b.to_image())
+    upload = protocol.batch_upload(b)
+    assert protocol.read_batch(upload) == b
+    assert upload.body == protocol.canonical([dict(e) for e in b.entries])
+    assert upload.header.isascii()
 
 
-@given(st.binary(max_size=300))
-def test_decode_raises_only_sync_refused(data: bytes) -> None:
+@given(st.text(max_size=300), st.binary(max_size=300))
+def test_decode_raises_only_sync_refused(header: str, data: bytes) -> None:
     with contextlib.suppress(SyncRefused):
-        protocol.decode_batch(data)
+        protocol.read_batch(protocol.Upload(header=header, body=data))
+    with contextlib.suppress(SyncRefused):
+        protocol.read_signed_header(base64.urlsafe_b64encode(data).decode())
+    with contextlib.suppress(SyncRefused):
+        protocol.loads(data)
+
+
+def header_of(obj: Any) -> str:
+    return base64.urlsafe_b64encode(protocol.canonical(obj)).decode()
 
 
 @pytest.mark.parametrize(
@@ -97,7 +110,25 @@ def test_decode_raises_only_sync_refused(data: bytes) -> None:
 )
 def test_malformed_batches_are_refused(obj: Any) -> None:
     with pytest.raises(SyncRefused, match="malformed"):
-        protocol.decode_batch(json.dumps(obj).encode())
+        protocol.read_batch(protocol.Upload(header=header_of(obj), body=b"[]"))
+    with pytest.raises(SyncRefused, match="malformed"):
+        protocol.read_batch(protocol.Upload(header="", body=json.dumps(obj).encode()))
+
+
+def test_an_upload_needs_its_signed_header_and_exactly_the_signed_body() -> None:
+    upload = protocol.batch_upload(batch(1, 2))
+    with pytest.raises(SyncRefused, match="malformed"):  # a version-1 client sends no header
+        protocol.read_signed_header(None)
+    with pytest.raises(SyncRefused, match="malformed"):
+        protocol.read_signed_header("A" * (protocol.MAX_SIGNED_HEADER + 1))
+    with pytest.raises(SyncRefused, match="bad_digest"):
+        protocol.read_batch(dataclasses.replace(upload, body=upload.body + b" "))
+    signed = protocol.read_signed_header(upload.header)
+    assert (signed.length, signed.sha256) == (
+        len(upload.body),
+        hashlib.sha256(upload.body).hexdigest(),
+    )
+    assert signed.fields == batch(1, 2).header()
 
 
 def _page(page: int, *, epoch: int = 2, as_of: int = 100, last: bool = False) -> Any:
@@ -117,7 +148,7 @@ def _page(page: int, *, epoch: int = 2, as_of: int = 100, last: bool = False) ->
 
 def test_snapshot_page_round_trips() -> None:
     p = _page(3, last=True)
-    assert protocol.decode_snapshot_page(protocol.encode_snapshot_page(p)) == p
+    assert protocol.read_snapshot_page(protocol.snapshot_upload(p)) == p
     assert p.last_key == ("host", "0003")
 
 
@@ -182,9 +213,10 @@ def test_signed_request_verifies_only_for_its_site_path_and_time() -> None:
 
 
 def test_decoded_batch_encodes_canonically_without_cached_entries() -> None:
-    b = protocol.decode_batch(protocol.encode_batch(batch(1, 3)))
-    assert not b.entries_json
-    assert protocol.encode_batch(b) == protocol.canonical(b.to_image())
+    b = protocol.read_batch(protocol.batch_upload(batch(1, 3)))
+    bare = dataclasses.replace(b, entries_json=b"")
+    assert not bare.entries_json
+    assert protocol.batch_upload(bare) == protocol.batch_upload(batch(1, 3))
 
 
 def test_key_loaders_refuse_other_key_types() -> None:
@@ -217,9 +249,15 @@ def test_key_loaders_refuse_other_key_types() -> None:
     ],
 )
 def test_malformed_snapshot_pages_are_refused(changes: dict[str, Any]) -> None:
-    image = _page(1).to_image() | changes
+    upload = protocol.snapshot_upload(_page(1))
+    header = json.loads(base64.urlsafe_b64decode(upload.header))
+    body = upload.body
+    if "objects" in changes:
+        body = protocol.canonical(changes.pop("objects"))
+        header |= {"sha256": hashlib.sha256(body).hexdigest(), "length": len(body)}
+    bad = protocol.Upload(header=header_of(header | changes), body=body)
     with pytest.raises(SyncRefused, match="malformed"):
-        protocol.decode_snapshot_page(protocol.canonical(image))
+        protocol.read_snapshot_page(bad)
 
 
 @pytest.mark.parametrize(
@@ -230,7 +268,7 @@ def test_malformed_snapshot_pages_are_refused(changes: dict[str, Any]) -> None:
             "malformed",
         ),
         (
-            {"type": protocol.DOWN_TYPE, "version": 2, "site": "s1", "body": {}, "sig": ""},
+            {"type": protocol.DOWN_TYPE, "version": 3, "site": "s1", "body": {}, "sig": ""},
             "version",
         ),
     ],
@@ -248,3 +286,36 @@ def test_envelopes_need_an_object_body_and_our_version(body: dict[str, Any], err
 def test_malformed_down_entries_are_refused(entry: dict[str, Any]) -> None:
     with pytest.raises(SyncRefused, match="malformed"):
         protocol.down_entries({"entries": [entry]}, after=0)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a": NaN}',
+        b'{"a": -Infinity}',
+        b'{"a": 1e400}',
+        b'{"a": "\\ud800"}',
+        b'{"a": "\\udfff x"}',
+        b"[" * (protocol.MAX_DEPTH + 1) + b"]" * (protocol.MAX_DEPTH + 1),
+        b"[" * 100_000,
+        b'{"a": "\xff"}',
+    ],
+)
+def test_peer_json_that_cannot_be_hashed_is_refused(data: bytes) -> None:
+    # NaN and lone surrogates parse with json.loads but make canonical() (and so every
+    # digest) raise: the reader refuses them, so nothing downstream sees one.
+    with pytest.raises(SyncRefused, match="malformed"):
+        protocol.loads(data)
+    nested = b"[" * protocol.MAX_DEPTH + b"]" * protocol.MAX_DEPTH
+    assert protocol.loads(nested) is not None
+
+
+def test_numbers_are_ascii_digits_with_a_length_cap() -> None:
+    assert protocol.parse_count("120") == 120
+    for bad in ("\u00b2", "\u0663", "1\u00b2", "-1", "+1", " 1", "", "9" * 19, "1_000"):
+        assert protocol.parse_count(bad) is None, bad
+    ok = {"site": "s1", "method": "GET", "path": "/p", "public_key": PUBLIC}
+    for when in ("\u00b2", "9" * 5000):
+        refused = protocol.verify_request(f"s1 {when} sig", now=1.0, **ok)  # type: ignore[arg-type]
+        assert refused is not None
+        assert refused.reason is RefuseReason.BAD_SIGNATURE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -313,7 +314,7 @@ def test_a_round_that_ends_waits_the_poll_interval_and_resets() -> None:
     state = SyncState(restarts=3, failures=4, coalesced_at=7)
     after, then = after_round(state, RoundEnd.DONE, poll_interval=5.0, backoff=BACKOFF, jitter=0.9)
     assert after == SyncState(coalesced_at=7)
-    assert then == Wait(seconds=5.0, up=True)
+    assert then == Wait(seconds=5.0, up=True, wake_on_change=True)
 
 
 def test_restarts_go_again_at_once_until_the_limit_then_back_off() -> None:
@@ -469,3 +470,18 @@ def test_conflict_report_marks_never_go_back(
         resolutions=report.resolutions_reported,
     )
     assert again is None
+
+
+@pytest.mark.parametrize("end", [RoundEnd.FAILED, RoundEnd.RESTART])
+def test_while_the_link_is_down_a_change_does_not_cut_the_backoff_short(end: RoundEnd) -> None:
+    # A busy site commits changes all the time: if each one ended the backoff, a dead
+    # central would be retried on every commit.
+    state = SyncState(restarts=MAX_RESTARTS)
+    for _ in range(4):
+        state, then = after_round(state, end, poll_interval=5.0, backoff=BACKOFF, jitter=0.5)
+        assert isinstance(then, Wait)
+        assert not then.up
+        assert not then.wake_on_change
+        state = replace(state, restarts=MAX_RESTARTS)
+    _, then = after_round(state, RoundEnd.DONE, poll_interval=5.0, backoff=BACKOFF, jitter=0.5)
+    assert then == Wait(seconds=5.0, up=True, wake_on_change=True)
