@@ -1,10 +1,11 @@
 """The composition root: the site, the admin API and every service, in one ``asyncio.TaskGroup``,
 with the process lifecycle around them.
 
-Start-up: ``ddi.site.open_site`` opens the store at ``<site.data_dir>/ddi.sqlite``, applies the
-configured subnets and loads the IPAM index; then the admin API binds (unix socket, mode 0660;
-optionally TCP behind a bearer token), every enabled service is built from the site and
-started, and systemd hears ``READY=1``.
+Start-up: the daemon locks ``<site.data_dir>/ddi.lock`` (one daemon a data directory; a second
+is refused with the first one's pid); ``ddi.site.open_site`` opens the store at
+``<site.data_dir>/ddi.sqlite``, applies the configured subnets and loads the IPAM index; then
+the admin API binds (unix socket, mode 0660; optionally TCP behind a bearer token), every
+enabled service is built from the site and started, and systemd hears ``READY=1``.
 
 Signals: SIGTERM/SIGINT stop (``STOPPING=1``; the TaskGroup's tasks are cancelled, then every
 service is closed; the process exits if that takes longer than ``SHUTDOWN_DEADLINE``). SIGHUP
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -298,6 +300,43 @@ class _Api:
             self._socket = None
 
 
+LOCK_FILE = "ddi.lock"
+"""In ``site.data_dir``: held locked (flock) by the daemon serving that directory, and holding
+its pid."""
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """Take the data directory for this process: an exclusive ``flock`` on ``data_dir/ddi.lock``,
+    held as long as the returned descriptor is open (the kernel drops it when the process dies,
+    however it dies, so there is never a stale lock to clean up).
+
+    Two daemons on one store would both answer every broadcast from their own view of it.
+
+    Raises:
+        StartupError: another process holds the lock; the message names its pid.
+    """
+    path = data_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise StartupError(f"site.data_dir: cannot open {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise StartupError(
+            f"site.data_dir: {data_dir} is in use by another ddi process (pid {holder}); "
+            "stop it first, or give this one another data_dir"
+        ) from None
+    except OSError as exc:
+        os.close(fd)
+        raise StartupError(f"site.data_dir: cannot lock {path}: {exc.strerror}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
 def _prepare_data_dir(data_dir: Path) -> Path:
     """Create ``data_dir`` if needed and return the store's path in it."""
     try:
@@ -326,9 +365,11 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
     loop = asyncio.get_running_loop()
 
     store_path = _prepare_data_dir(config.site.data_dir)
+    lock = _lock_data_dir(config.site.data_dir)
     signals: list[signal.Signals] = []
     try:
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(os.close, lock)  # last out: the store is closed by then
             try:
                 site = await stack.enter_async_context(open_site(config, store_path=store_path))
             except SiteOpenError as exc:
