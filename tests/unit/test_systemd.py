@@ -7,16 +7,14 @@ import asyncio
 import configparser
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from ddi.sdnotify import Notifier, run_watchdog, watchdog_interval
+from tests.ci import require_tool
 
 UNIT = Path(__file__).resolve().parents[2] / "systemd" / "ddi.service"
 EXEC_START = "/opt/ddi/venv/bin/ddi"
@@ -47,11 +45,7 @@ def test_unit_is_a_hardened_notify_service() -> None:
 
 
 def test_systemd_analyze_verify_is_clean(tmp_path: Path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("systemd-analyze is missing (make test installs the systemd package)")
-        pytest.skip("systemd-analyze is not installed")
+    analyze = require_tool("systemd-analyze")  # make test installs the systemd package
     # verify checks that ExecStart exists; the unit names the installed path
     # (/opt/ddi/venv), so verify a copy that points at an executable present here.
     # Everything else in the file is verified as it is shipped.
