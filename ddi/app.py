@@ -42,7 +42,7 @@ import ddi.dns.server
 from ddi import __version__, metrics
 from ddi.api import build_app
 from ddi.config import Config, load_config
-from ddi.errors import ConfigError, DdiError, StoreError
+from ddi.errors import ConfigError, DdiError, StoreError, StoreWriteFailed
 from ddi.heap import release_free_memory
 from ddi.ipam.models import Change
 from ddi.sdnotify import Notifier, run_watchdog, watchdog_interval
@@ -59,6 +59,10 @@ SERVICE_SETTLE = 0.1
 """Seconds between starting the services and ``READY=1``: a task a service spawned that fails
 at once (a listener it could not use) fails the start (no READY=1, exit 1) instead of stopping
 a daemon that systemd already took as running."""
+
+
+STORE_CHECK_INTERVAL = 30.0
+"""Seconds between two looks at the free space of the data directory."""
 
 
 class StartupError(DdiError):
@@ -203,6 +207,29 @@ async def _reload_on(event: asyncio.Event, app: App, notifier: Notifier) -> None
         notifier.reloading()
         await reload(app)
         notifier.notify("READY=1", _status_line(app))
+
+
+async def watch_store(site: Site, *, interval: float = STORE_CHECK_INTERVAL) -> None:
+    """Warn when the data directory runs low on space (``ddi.ipam.store_health``), and while it
+    is low checkpoint the WAL back to zero bytes, so the log is not what fills the disk."""
+    low = False
+    while True:
+        space = await asyncio.to_thread(site.store.disk_space)
+        if space.low:
+            if not low:
+                log.warning(
+                    "the data directory %s is low on space: %d MiB free of %d MiB; "
+                    "writes fail when it is full (checkpointing the WAL meanwhile)",
+                    site.store_path.parent,
+                    space.free // 2**20,
+                    space.total // 2**20,
+                )
+            with contextlib.suppress(StoreWriteFailed):  # counted and logged by the store
+                await site.store.checkpoint()
+        elif low:
+            log.info("the data directory %s has room again", site.store_path.parent)
+        low = space.low
+        await asyncio.sleep(interval)
 
 
 def _status_line(app: App) -> str:
@@ -401,6 +428,7 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
                         await service.start(tg)
                         app.services[service.name] = service
                     tg.create_task(_reload_on(reload_requested, app, notifier), name="reload")
+                    tg.create_task(watch_store(site), name="store-watch")
                     interval = watchdog_interval()
                     if interval is not None and notifier.enabled:
                         tg.create_task(run_watchdog(notifier, interval), name="watchdog")

@@ -32,6 +32,7 @@ from ddi.values import slot_builder
 _T = TypeVar("_T")
 
 BUSY_TIMEOUT_MS = 5000
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
 _BATCH_ROWS = 500
 """Rows per multi-row INSERT in a lease batch (9 bound values a row, well under SQLite's
 32766-variable limit)."""
@@ -85,6 +86,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
         db.execute("PRAGMA synchronous = FULL")
         db.execute("PRAGMA foreign_keys = ON")
+        # After a checkpoint the WAL file is cut back to this size instead of keeping the
+        # largest it ever grew to: SQLite's auto-checkpoint size (1000 pages of 4 KiB).
+        db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT:d}")
     except BaseException:
         db.close()
         raise
