@@ -127,19 +127,24 @@ def test_watchdog_off_when_unset_invalid_or_for_another_process() -> None:
 def test_watchdog_pings_until_cancelled(tmp_path: Path) -> None:
     path = tmp_path / "notify"
 
-    async def ping_for_a_while() -> None:
+    async def three_pings(sock: socket.socket) -> list[bytes]:
         task = asyncio.create_task(run_watchdog(Notifier(str(path)), 0.01))
-        await asyncio.sleep(0.1)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        pings: list[bytes] = []
+        try:
+            async with asyncio.timeout(10):
+                while len(pings) < 3:
+                    try:
+                        pings.append(sock.recv(64))
+                    except BlockingIOError:
+                        await asyncio.sleep(0.005)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        return pings
 
     with _receiver(str(path)) as sock:
-        asyncio.run(ping_for_a_while())
         sock.setblocking(False)
-        pings = []
-        with contextlib.suppress(BlockingIOError):
-            while True:
-                pings.append(sock.recv(64))
-    assert len(pings) >= 3
+        pings = asyncio.run(three_pings(sock))
+    assert len(pings) == 3
     assert set(pings) == {b"WATCHDOG=1"}

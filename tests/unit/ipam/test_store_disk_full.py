@@ -29,6 +29,7 @@ from ddi.ipam.models import Host, Lease
 from ddi.ipam.store_health import DiskSpace, WriteHealth, write_failure
 from ddi.site import open_site
 from tests.diskfull import fill, small_filesystem
+from tests.waiting import until
 
 SITE = """\
 [site]
@@ -158,7 +159,7 @@ async def test_no_lease_is_acknowledged_that_the_full_disk_did_not_store(
         caplog.clear()
         for n in range(10, 50):
             assert committer.submit_nowait(lease(n), lambda n=n: acked.append(n))
-        await wait_for(lambda: committer.failed == 40)
+        await until(lambda: committer.failed == 40)
         assert acked == []
         assert await store.leases() == []
         assert "Traceback" not in caplog.text
@@ -166,7 +167,7 @@ async def test_no_lease_is_acknowledged_that_the_full_disk_did_not_store(
 
         filler.unlink()
         assert committer.submit_nowait(lease(60), lambda: acked.append(60))
-        await wait_for(lambda: acked == [60])
+        await until(lambda: acked == [60])
         assert [str(x.ip) for x in await store.leases()] == ["198.18.0.60"]
     finally:
         task.cancel()
@@ -189,23 +190,14 @@ async def test_low_space_warns_and_checkpoints_the_wal_to_nothing(
     caplog.set_level(logging.INFO)
     task = asyncio.create_task(watch_store(app.site, interval=0.01))
     try:
-        await wait_for(lambda: store.wal_bytes() == 0)
+        await until(lambda: store.wal_bytes() == 0)
         assert f"the data directory {data} is low on space" in caplog.text
         filler.unlink()
-        await wait_for(lambda: "has room again" in caplog.text)
+        await until(lambda: "has room again" in caplog.text)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     await store.add_host(host(50), actor="op", reason="")
-
-
-async def wait_for(condition: object, within: float = 10.0) -> None:
-    """Until ``condition()`` is true, yielding to the loop; fail after ``within`` seconds."""
-    assert callable(condition)
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
 
 
 def test_write_failure_maps_full_and_io_errors_only() -> None:
