@@ -67,9 +67,15 @@ from ddi.ipam.rows import (
     lease_from_row,
     record_from_row,
 )
-from ddi.ipam.store_health import DiskSpace, WriteHealth, disk_space, write_failure
+from ddi.ipam.store_health import DiskSpace, WriteHealth, disk_space
 from ddi.ipam.store_sync import StoreSync
-from ddi.ipam.transaction import BUSY_TIMEOUT_MS, Transaction, Writer, statement
+from ddi.ipam.transaction import (
+    BUSY_TIMEOUT_MS,
+    Transaction,
+    Writer,
+    statement,
+    write_failure,
+)
 from ddi.ipam.write_checks import check_subnets
 
 __all__ = ["LeaseImage", "Listener", "Snapshot", "Store", "Transaction"]

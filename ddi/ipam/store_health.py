@@ -1,5 +1,6 @@
-"""The store's disk health: which SQLite errors mean "the disk refused the write", a rate-limited
-record of those failures, and the free space of the data directory.
+"""The store's disk health: a rate-limited record of the writes the disk refused (which SQLite
+errors those are: ``ddi.ipam.transaction.write_failure``), and the free space of the data
+directory.
 
 A full disk is an operating condition, not a bug: the transaction is rolled back, the caller
 gets ``StoreWriteFailed`` (the API answers 503), and the log gets one line per
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,23 +31,6 @@ KEEP_FREE_MAX = 4 * 1024**3
 ``SystemKeepFree``, the space it leaves to the other users of a filesystem. The daemon then
 warns and checkpoints the WAL back to zero bytes, so the log is not what takes the last
 megabytes."""
-
-_CAUSES = {sqlite3.SQLITE_FULL: "disk full", sqlite3.SQLITE_IOERR: "I/O error"}
-
-
-def write_failure(exc: BaseException) -> StoreWriteFailed | None:
-    """The named error for a SQLite error that means the disk refused the write, else None.
-
-    Extended result codes (``SQLITE_IOERR_WRITE``, ``SQLITE_IOERR_FSYNC``...) carry the
-    primary code in their low byte.
-    """
-    if not isinstance(exc, sqlite3.DatabaseError):
-        return None
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is None:
-        return None
-    cause = _CAUSES.get(code & 0xFF)
-    return None if cause is None else StoreWriteFailed(cause)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

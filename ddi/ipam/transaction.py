@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ddi.errors import Invalid
+from ddi.errors import Invalid, StoreWriteFailed
 from ddi.ipam.models import (
     Change,
     Kind,
@@ -43,6 +43,26 @@ _SEQ_AND_EPOCH = (
 _LEASE_KIND = Kind.LEASE.value
 _UPSERT_OP = Op.UPSERT.value
 _new_change = slot_builder(Change)
+
+
+# --- errors the disk causes ---
+
+_WRITE_FAILURES = {sqlite3.SQLITE_FULL: "disk full", sqlite3.SQLITE_IOERR: "I/O error"}
+
+
+def write_failure(exc: BaseException) -> StoreWriteFailed | None:
+    """The named error for a SQLite error that means the disk refused the write, else None.
+
+    Extended result codes (``SQLITE_IOERR_WRITE``, ``SQLITE_IOERR_FSYNC``...) carry the
+    primary code in their low byte.
+    """
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    cause = _WRITE_FAILURES.get(code & 0xFF)
+    return None if cause is None else StoreWriteFailed(cause)
 
 
 # --- the writer ---------------------------------------------------------------------------------

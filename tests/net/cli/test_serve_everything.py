@@ -31,7 +31,7 @@ KEY = "xfr.site.example"
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMw=="
 TOKEN = "everything-token"
 UPSTREAM_ANSWER = "192.0.2.53"
-PXE_MAC = "52:54:00:00:00:07"
+SERVICES = {"dhcp", "dns", "tftp", "http_boot", "sync"}
 
 NSD_CONF = """\
 server:
@@ -275,6 +275,12 @@ class Everything:
                 stderr=subprocess.STDOUT,
             )
         wait_until(self._healthy, "ddi serve to answer", within=30)
+        # The API answers first; then the services start, one after the other.
+        wait_until(
+            lambda: set(self.api().get("/v1/status")["statistics"]) == SERVICES,
+            "every service to start",
+            within=30,
+        )
         self.nsd = subprocess.Popen(
             ["nsd", "-d", "-c", str(self.nsd_conf)],
             stdout=subprocess.PIPE,
@@ -402,7 +408,6 @@ def test_every_section_on_answers_then_reloads_and_answers_again(
     e = everything
     status = e.api().get("/v1/status")
     assert status["event_loop"] == "uvloop"  # the loop the daemon ships with
-    assert set(status["statistics"]) == {"dhcp", "dns", "tftp", "http_boot", "sync"}
     _reserve(e, 10)
     check_every_service(e, tmp_path, 10)
 

@@ -26,7 +26,8 @@ from ddi.config import load_config
 from ddi.dhcp.commit import GroupCommitter
 from ddi.errors import StoreWriteFailed
 from ddi.ipam.models import Host, Lease
-from ddi.ipam.store_health import DiskSpace, WriteHealth, write_failure
+from ddi.ipam.store_health import DiskSpace, WriteHealth
+from ddi.ipam.transaction import write_failure
 from ddi.site import open_site
 from tests.diskfull import fill, small_filesystem
 from tests.waiting import until
