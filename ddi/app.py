@@ -1,10 +1,11 @@
 """The composition root: the site, the admin API and every service, in one ``asyncio.TaskGroup``,
 with the process lifecycle around them.
 
-Start-up: ``ddi.site.open_site`` opens the store at ``<site.data_dir>/ddi.sqlite``, applies the
-configured subnets and loads the IPAM index; then the admin API binds (unix socket, mode 0660;
-optionally TCP behind a bearer token), every enabled service is built from the site and
-started, and systemd hears ``READY=1``.
+Start-up: the daemon locks ``<site.data_dir>/ddi.lock`` (one daemon a data directory; a second
+is refused with the first one's pid); ``ddi.site.open_site`` opens the store at
+``<site.data_dir>/ddi.sqlite``, applies the configured subnets and loads the IPAM index; then
+the admin API binds (unix socket, mode 0660; optionally TCP behind a bearer token), every
+enabled service is built from the site and started, and systemd hears ``READY=1``.
 
 Signals: SIGTERM/SIGINT stop (``STOPPING=1``; the TaskGroup's tasks are cancelled, then every
 service is closed; the process exits if that takes longer than ``SHUTDOWN_DEADLINE``). SIGHUP
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -40,7 +42,7 @@ import ddi.dns.server
 from ddi import __version__, metrics
 from ddi.api import build_app
 from ddi.config import Config, load_config
-from ddi.errors import ConfigError, DdiError, StoreError
+from ddi.errors import ConfigError, DdiError, StoreError, StoreWriteFailed
 from ddi.heap import release_free_memory
 from ddi.ipam.models import Change
 from ddi.sdnotify import Notifier, run_watchdog, watchdog_interval
@@ -57,6 +59,10 @@ SERVICE_SETTLE = 0.1
 """Seconds between starting the services and ``READY=1``: a task a service spawned that fails
 at once (a listener it could not use) fails the start (no READY=1, exit 1) instead of stopping
 a daemon that systemd already took as running."""
+
+
+STORE_CHECK_INTERVAL = 30.0
+"""Seconds between two looks at the free space of the data directory."""
 
 
 class StartupError(DdiError):
@@ -203,6 +209,29 @@ async def _reload_on(event: asyncio.Event, app: App, notifier: Notifier) -> None
         notifier.notify("READY=1", _status_line(app))
 
 
+async def watch_store(site: Site, *, interval: float = STORE_CHECK_INTERVAL) -> None:
+    """Warn when the data directory runs low on space (``ddi.ipam.store_health``), and while it
+    is low checkpoint the WAL back to zero bytes, so the log is not what fills the disk."""
+    low = False
+    while True:
+        space = await asyncio.to_thread(site.store.disk_space)
+        if space.low:
+            if not low:
+                log.warning(
+                    "the data directory %s is low on space: %d MiB free of %d MiB; "
+                    "writes fail when it is full (checkpointing the WAL meanwhile)",
+                    site.store_path.parent,
+                    space.free // 2**20,
+                    space.total // 2**20,
+                )
+            with contextlib.suppress(StoreWriteFailed):  # counted and logged by the store
+                await site.store.checkpoint()
+        elif low:
+            log.info("the data directory %s has room again", site.store_path.parent)
+        low = space.low
+        await asyncio.sleep(interval)
+
+
 def _status_line(app: App) -> str:
     return f"STATUS=serving site {app.site.config.site.id}"
 
@@ -298,6 +327,43 @@ class _Api:
             self._socket = None
 
 
+LOCK_FILE = "ddi.lock"
+"""In ``site.data_dir``: held locked (flock) by the daemon serving that directory, and holding
+its pid."""
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """Take the data directory for this process: an exclusive ``flock`` on ``data_dir/ddi.lock``,
+    held as long as the returned descriptor is open (the kernel drops it when the process dies,
+    however it dies, so there is never a stale lock to clean up).
+
+    Two daemons on one store would both answer every broadcast from their own view of it.
+
+    Raises:
+        StartupError: another process holds the lock; the message names its pid.
+    """
+    path = data_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise StartupError(f"site.data_dir: cannot open {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise StartupError(
+            f"site.data_dir: {data_dir} is in use by another ddi process (pid {holder}); "
+            "stop it first, or give this one another data_dir"
+        ) from None
+    except OSError as exc:
+        os.close(fd)
+        raise StartupError(f"site.data_dir: cannot lock {path}: {exc.strerror}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
 def _prepare_data_dir(data_dir: Path) -> Path:
     """Create ``data_dir`` if needed and return the store's path in it."""
     try:
@@ -326,9 +392,11 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
     loop = asyncio.get_running_loop()
 
     store_path = _prepare_data_dir(config.site.data_dir)
+    lock = _lock_data_dir(config.site.data_dir)
     signals: list[signal.Signals] = []
     try:
         async with contextlib.AsyncExitStack() as stack:
+            stack.callback(os.close, lock)  # last out: the store is closed by then
             try:
                 site = await stack.enter_async_context(open_site(config, store_path=store_path))
             except SiteOpenError as exc:
@@ -360,6 +428,7 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
                         await service.start(tg)
                         app.services[service.name] = service
                     tg.create_task(_reload_on(reload_requested, app, notifier), name="reload")
+                    tg.create_task(watch_store(site), name="store-watch")
                     interval = watchdog_interval()
                     if interval is not None and notifier.enabled:
                         tg.create_task(run_watchdog(notifier, interval), name="watchdog")

@@ -8,6 +8,8 @@ Four kinds of failure, and where each is handled:
     + Conflict(field, value, holder)   a change would collide; CLI exit 1, nothing written
     + NotFound(kind, key)              the object named does not exist; CLI exit 1
     + Invalid(field, value, reason)    a value is malformed or outside what the site serves
+    + StoreWriteFailed(cause)          the disk refused the write (full, I/O error): nothing
+                                       was written; API 503, logged rate-limited, never a bug
   x WireFormatError                    peer input: counted and dropped by the one transport
     + DhcpFormatError                  boundary that decodes it, never propagates further
     + DnsFormatError
@@ -66,6 +68,16 @@ class Invalid(StoreError):
         self.field = field
         self.value = value
         self.reason = reason
+
+
+class StoreWriteFailed(StoreError):
+    """The store could not write (SQLITE_FULL, SQLITE_IOERR): the transaction was rolled back,
+    nothing of it was written, and a retry succeeds once the disk has room again. ``cause`` is
+    ``"disk full"`` or ``"I/O error"``; the message is ``"store write failed: <cause>"``."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(f"store write failed: {cause}")
+        self.cause = cause
 
 
 class WireFormatError(DdiError):

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.ci import IN_CI
+
 settings.register_profile("ci", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 settings.register_profile("dev", max_examples=100, deadline=None)
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
+settings.load_profile("ci" if IN_CI else "dev")
 
 NOW = 1_800_000_000.0
 """A fixed wall-clock instant (2027-01-15) for pure cores that take ``now``."""

@@ -12,6 +12,11 @@ Conflict               409     ``{"error": "conflict", "message", "field", "valu
 NotFound               404     ``{"error": "not_found", "message", "kind", "key"}``
 Invalid                422     ``{"error": "invalid", "message", "field", "value", "reason"}``
 BadRequest             400     ``{"error": "bad_request", "message", "field"}``
+StoreWriteFailed       503     ``{"error": "store_unavailable", "message", "cause"}``: the disk
+                               refused the write (full, I/O error); nothing was written, the
+                               store logged it (rate-limited); not a bug, not counted as one
+(body over 1 MiB)      413     ``{"error": "http_error", "message"}``
+(no or bad token)      401     ``{"error": "unauthorized", "message"}`` (TCP listener)
 (no such route)        404/405 ``{"error": "not_found"|"method_not_allowed", "message"}``
 anything else (a bug)  500     ``{"error": "internal", "message"}``; logged with traceback and
                                counted in ``ddi_internal_errors_total{area="api"}``
@@ -32,8 +37,8 @@ from ddi.api import boot as boot_api
 from ddi.api import changes, hosts, leases, status, subnets
 from ddi.api import dns as dns_api
 from ddi.api import sync as sync_api
-from ddi.api.common import APP_KEY, BadRequest, Daemon
-from ddi.errors import Conflict, Invalid, NotFound
+from ddi.api.common import APP_KEY, MAX_BODY, BadRequest, Daemon
+from ddi.errors import Conflict, Invalid, NotFound, StoreWriteFailed
 from ddi.ipam.views import IpamIndex
 
 __all__ = ["APP_KEY", "BadRequest", "Daemon", "build_app"]
@@ -69,6 +74,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         )
     except BadRequest as exc:
         response = _error(400, "bad_request", str(exc), field=exc.field)
+    except StoreWriteFailed as exc:
+        response = _error(503, "store_unavailable", str(exc), cause=exc.cause)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -95,7 +102,12 @@ def _token_middleware(token: str) -> Middleware:
     async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path == "/healthz":
             return await handler(request)
-        given = request.headers.get("Authorization", "").encode()
+        # The header's bytes as they came (aiohttp decodes them with surrogateescape); one that
+        # is not even that is no token either.
+        try:
+            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            given = b""
         if not hmac.compare_digest(given, expected):
             return web.json_response(
                 {"error": "unauthorized", "message": "a valid bearer token is required"},
@@ -138,7 +150,7 @@ def build_app(daemon: Daemon, *, token: str | None = None) -> web.Application:
     middlewares: list[Middleware] = [error_middleware]
     if token is not None:
         middlewares.append(_token_middleware(token))
-    app = web.Application(middlewares=middlewares, client_max_size=1024 * 1024)
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[APP_KEY] = daemon
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)

@@ -61,21 +61,52 @@ class BadRequest(Exception):
         self.field = field
 
 
+MAX_BODY = 1024 * 1024
+"""Bytes of a request body; a larger one is refused with 413 before it is read whole."""
+MAX_DEPTH = 32
+"""Nesting of a JSON body: the deepest the API reads is 3 (a host's ``dhcp`` options); the cap
+refuses with 400 a body that would otherwise exhaust the parser's recursion (RecursionError)."""
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+        if deepest > MAX_DEPTH:
+            break
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 async def read_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object body (``{}`` when empty).
 
     Raises:
-        BadRequest: the body is not a JSON object.
+        BadRequest: the body is not a JSON object, or nests deeper than :data:`MAX_DEPTH`.
     """
     raw = await request.read()
     if not raw:
         return {}
+    too_deep = BadRequest(f"body nests deeper than {MAX_DEPTH} levels")
     try:
         body = json.loads(raw)
+    except RecursionError:
+        raise too_deep from None
     except ValueError as exc:
         raise BadRequest(f"body is not JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object")
+    if _depth(body) > MAX_DEPTH:
+        raise too_deep
     return body
 
 
@@ -102,6 +133,9 @@ def query_int(request: web.Request, name: str, default: int, *, lo: int, hi: int
     raw = request.query.get(name)
     if raw is None:
         return default
+    # Bounded before conversion: int() of a long digit string costs quadratic time.
+    if len(raw) > 20:
+        raise BadRequest(f"{name} must be an integer", field=name)
     try:
         value = int(raw)
     except ValueError:

@@ -11,10 +11,27 @@ from aiohttp import web
 
 from ddi import __version__, metrics
 from ddi.api.common import APP_KEY, Daemon
+from ddi.ipam.store import Store
 
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
+
+
+def store_health(store: Store) -> dict[str, Any]:
+    """Whether the disk takes the store's writes: refused writes since start, the last one,
+    and the space left where the database lives (``low`` below ``store_health``'s threshold)."""
+    health = store.health
+    space = store.disk_space()
+    return {
+        "write_failures": health.failures,
+        "last_write_error": health.last_error,
+        "last_write_error_at": health.last_error_at,
+        "free_bytes": space.free,
+        "total_bytes": space.total,
+        "low_space": space.low,
+        "wal_bytes": store.wal_bytes(),
+    }
 
 
 async def status_document(daemon: Daemon) -> dict[str, Any]:
@@ -50,6 +67,7 @@ async def status_document(daemon: Daemon) -> dict[str, Any]:
             "leases": len(leases),
             "leases_bound": sum(1 for lease in leases if lease.active(now)),
             "records": sum(1 for _ in index.records()),
+            "health": store_health(site.store),
         },
         "statistics": statistics,
     }

@@ -6,7 +6,9 @@ The CLI speaks to the daemon through this client and nothing else. Failures arri
 * ``Unreachable`` (exit 3): the socket is missing, refuses, or the daemon hung up.
 * ``Refused`` (exit 1): the daemon refused the change or does not know the object (409/404/422).
 * ``UsageRefused`` (exit 2): the daemon says the request itself is malformed (400).
-* ``ServerFailed`` (exit 1): the daemon failed (5xx); its log has the traceback.
+* ``Unavailable`` (exit 1): the daemon cannot write now (503: the disk is full); nothing was
+  written; retry once there is space.
+* ``ServerFailed`` (exit 1): the daemon failed (other 5xx); its log has the traceback.
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ class UsageRefused(Refused):
 
 class ServerFailed(Refused):
     prefix = "ddi failed"
+
+
+class Unavailable(Refused):
+    prefix = "not written"
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -150,6 +156,8 @@ class ApiClient:
         error = decoded if isinstance(decoded, dict) else {"message": str(decoded)}
         if status == 400:
             raise UsageRefused(status, error)
+        if status == 503:
+            raise Unavailable(status, error)
         if status >= 500:
             raise ServerFailed(status, error)
         raise Refused(status, error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,31 @@ def _uptime(seconds: float) -> str:
         if days
         else f"{hours:02}:{minutes:02}:{secs:02}"
     )
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def _health(health: Any) -> list[tuple[str, Any]]:
+    """The store's disk health: free space, and the last write the disk refused, if any."""
+    if not isinstance(health, Mapping):
+        return []
+    free = f"{_size(health['free_bytes'])} of {_size(health['total_bytes'])}"
+    if health.get("low_space"):
+        free += " (LOW: the WAL is checkpointed; free some space)"
+    rows: list[tuple[str, Any]] = [("free space", free), ("wal", _size(health["wal_bytes"]))]
+    if health.get("write_failures"):
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(health["last_write_error_at"]))
+        rows.append(("write failures", health["write_failures"]))
+        rows.append(("last write error", f"{health['last_write_error']} at {when}"))
+    else:
+        rows.append(("write failures", 0))
+    return rows
 
 
 @click.command()
@@ -46,6 +72,7 @@ def status(as_json: bool) -> None:
             ("hosts", store.get("hosts")),
             ("leases", store.get("leases")),
             ("records", store.get("records")),
+            *_health(store.get("health")),
         ]
     )
     for area, snapshot in sorted(state.get("statistics", {}).items()):

@@ -24,7 +24,7 @@ from ipaddress import IPv4Address
 from typing import Any, Protocol
 
 from ddi import metrics
-from ddi.errors import Invalid
+from ddi.errors import Invalid, StoreWriteFailed
 from ddi.ipam.models import Change, Lease
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,9 @@ class GroupCommitter:
                     await self._commit([item])
                 return
             log.error("lease %s refused by the store: %s", batch[0].lease.ip, exc)
+            self._fail(batch)
+            return
+        except StoreWriteFailed:  # disk full: the store has logged it, rate-limited
             self._fail(batch)
             return
         except Exception:  # a store failure must not end the service; counted

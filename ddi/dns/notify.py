@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import socket
 import struct
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -88,10 +87,18 @@ class NotifySender:
             return
         loop = asyncio.get_running_loop()
         host, port = secondary.address
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         key = self.keys.get(secondary.key) if secondary.key else None
-        with socket.socket(family, socket.SOCK_DGRAM) as sock:
-            sock.setblocking(False)
+        # A datagram endpoint, not loop.sock_sendto/sock_recvfrom: uvloop, the daemon's loop,
+        # does not implement those. Connected to the secondary: only its answers arrive.
+        try:
+            transport, replies = await loop.create_datagram_endpoint(
+                _Replies, remote_addr=(host, port)
+            )
+        except OSError as exc:
+            metrics.DNS_NOTIFIES.labels(result="timeout").inc()
+            log.warning("NOTIFY %s to %s:%d: %s", origin, host, port, exc)
+            return
+        try:
             for _ in range(NOTIFY_ATTEMPTS):
                 zone = self._zone(origin)
                 if zone is None:
@@ -102,8 +109,8 @@ class NotifySender:
                 if key is not None:
                     wire, request_mac = tsig.sign(wire, key, now=self._clock())
                 try:
-                    await loop.sock_sendto(sock, wire, (host, port))
-                    reply = await _answer(loop, sock, msg_id)
+                    transport.sendto(wire)
+                    reply = await _answer(loop, replies.queue, msg_id)
                 except (TimeoutError, OSError):
                     continue
                 rcode = reply[3] & RCODE_MASK
@@ -123,12 +130,29 @@ class NotifySender:
                     "NOTIFY %s serial %d to %s:%d: %s", origin, zone.serial, host, port, result
                 )
                 return
+        finally:
+            transport.close()
         metrics.DNS_NOTIFIES.labels(result="timeout").inc()
         log.warning("NOTIFY %s to %s:%d: no answer", origin, host, port)
 
 
-async def _answer(loop: asyncio.AbstractEventLoop, sock: socket.socket, msg_id: int) -> bytes:
-    """The first datagram on ``sock`` that answers ``msg_id`` within ``NOTIFY_TIMEOUT``.
+class _Replies(asyncio.DatagramProtocol):
+    """The datagrams a NOTIFY's endpoint receives, in order."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.queue.put_nowait(data)
+
+    def error_received(self, exc: Exception) -> None:
+        """An ICMP error for an earlier datagram: that attempt times out and is retried."""
+
+
+async def _answer(
+    loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes], msg_id: int
+) -> bytes:
+    """The first datagram in ``queue`` that answers ``msg_id`` within ``NOTIFY_TIMEOUT``.
 
     Raises:
         TimeoutError: none came in time.
@@ -138,6 +162,6 @@ async def _answer(loop: asyncio.AbstractEventLoop, sock: socket.socket, msg_id: 
         remaining = deadline - loop.time()
         if remaining <= 0:
             raise TimeoutError
-        reply, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 65535), remaining)
+        reply = await asyncio.wait_for(queue.get(), remaining)
         if len(reply) >= HEADER_SIZE and struct.unpack_from("!H", reply)[0] == msg_id:
             return reply

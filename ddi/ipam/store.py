@@ -21,6 +21,9 @@ Rules:
 * ``dry_run=True`` runs the same transaction, then rolls it back: the returned change (seq 0) is
   exactly what would have been written, checked by the same code and the same constraints.
 * Reads use a second, read-only connection, so they only ever see committed state.
+* A write the disk refuses (SQLITE_FULL, SQLITE_IOERR) is rolled back and raised as
+  ``ddi.errors.StoreWriteFailed``; ``store.health`` counts it and logs it rate-limited
+  (``ddi.ipam.store_health``). Serving resumes by itself once the disk has room again.
 * Only the public API of sqlite3, aiosqlite and asyncio is used.
 """
 
@@ -64,8 +67,15 @@ from ddi.ipam.rows import (
     lease_from_row,
     record_from_row,
 )
+from ddi.ipam.store_health import DiskSpace, WriteHealth, disk_space
 from ddi.ipam.store_sync import StoreSync
-from ddi.ipam.transaction import BUSY_TIMEOUT_MS, Transaction, Writer, statement
+from ddi.ipam.transaction import (
+    BUSY_TIMEOUT_MS,
+    Transaction,
+    Writer,
+    statement,
+    write_failure,
+)
 from ddi.ipam.write_checks import check_subnets
 
 __all__ = ["LeaseImage", "Listener", "Snapshot", "Store", "Transaction"]
@@ -175,6 +185,8 @@ class Store:
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
         self._closed = False
+        self.health = WriteHealth()
+        """Writes the disk refused: counted, the last kept, logged rate-limited."""
         self.sync = StoreSync(
             transaction=self.transaction,
             read=self._read,
@@ -359,10 +371,14 @@ class Store:
                 yield tx
                 await tx._flush()
                 await self._before_commit(tx)
-            except BaseException:
+            except BaseException as exc:
                 if tx.begun:
                     await self._rollback()
-                raise
+                failed = write_failure(exc)
+                if failed is None:
+                    raise
+                self.health.failed(failed)
+                raise failed from None
             if not tx.begun:  # no statement ran: nothing to commit
                 return
             if dry_run:
@@ -374,14 +390,49 @@ class Store:
     async def _commit(self, changes: Sequence[Change]) -> None:
         try:
             await self._writer.run(statement, "COMMIT")
-        except BaseException:
+        except BaseException as exc:
             # SQLite leaves the transaction open after some failed COMMITs (SQLITE_BUSY);
             # nothing of it may linger into the next writer's transaction.
-            log.exception("commit failed")
             await self._rollback()
-            raise
+            failed = write_failure(exc)
+            if failed is None:
+                log.exception("commit failed")
+                raise
+            self.health.failed(failed)
+            raise failed from None
+        self.health.succeeded()
         if changes:
             self._notify(changes)
+
+    async def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it to zero bytes (what the daemon does
+        when the data directory runs low on space; SQLite's own checkpoints keep the file).
+
+        Raises:
+            StoreWriteFailed: the disk refused (a checkpoint grows the database file first).
+        """
+        async with self._lock:
+            if self._closed:
+                return
+            try:
+                await self._writer.run(statement, "PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                failed = write_failure(exc)
+                if failed is None:
+                    raise
+                self.health.failed(failed)
+                raise failed from None
+
+    def disk_space(self) -> DiskSpace:
+        """Free and total space where the database lives."""
+        return disk_space(self.path.parent)
+
+    def wal_bytes(self) -> int:
+        """The size of the write-ahead log file (0 when there is none)."""
+        try:
+            return self.path.with_name(self.path.name + "-wal").stat().st_size
+        except FileNotFoundError:
+            return 0
 
     async def _rollback(self) -> None:
         """ROLLBACK, quietly accepting that no transaction was open (SQLite already rolled

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ddi.errors import Invalid
+from ddi.errors import Invalid, StoreWriteFailed
 from ddi.ipam.models import (
     Change,
     Kind,
@@ -32,6 +32,7 @@ from ddi.values import slot_builder
 _T = TypeVar("_T")
 
 BUSY_TIMEOUT_MS = 5000
+WAL_SIZE_LIMIT = 4 * 1024 * 1024
 _BATCH_ROWS = 500
 """Rows per multi-row INSERT in a lease batch (9 bound values a row, well under SQLite's
 32766-variable limit)."""
@@ -42,6 +43,26 @@ _SEQ_AND_EPOCH = (
 _LEASE_KIND = Kind.LEASE.value
 _UPSERT_OP = Op.UPSERT.value
 _new_change = slot_builder(Change)
+
+
+# --- errors the disk causes ---
+
+_WRITE_FAILURES = {sqlite3.SQLITE_FULL: "disk full", sqlite3.SQLITE_IOERR: "I/O error"}
+
+
+def write_failure(exc: BaseException) -> StoreWriteFailed | None:
+    """The named error for a SQLite error that means the disk refused the write, else None.
+
+    Extended result codes (``SQLITE_IOERR_WRITE``, ``SQLITE_IOERR_FSYNC``...) carry the
+    primary code in their low byte.
+    """
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    cause = _WRITE_FAILURES.get(code & 0xFF)
+    return None if cause is None else StoreWriteFailed(cause)
 
 
 # --- the writer ---------------------------------------------------------------------------------
@@ -85,6 +106,9 @@ def _connect(path: Path) -> sqlite3.Connection:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
         db.execute("PRAGMA synchronous = FULL")
         db.execute("PRAGMA foreign_keys = ON")
+        # After a checkpoint the WAL file is cut back to this size instead of keeping the
+        # largest it ever grew to: SQLite's auto-checkpoint size (1000 pages of 4 KiB).
+        db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT:d}")
     except BaseException:
         db.close()
         raise

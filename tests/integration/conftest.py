@@ -1,7 +1,7 @@
 """Fixtures for tests with real clients in network namespaces.
 
-Outside CI a test that lacks root or a Debian tool is skipped with the reason; under CI=true
-the test command has installed every tool, so the same lack is a failure.
+A test that lacks root or a Debian tool asks ``tests.ci``: skipped with the reason outside CI,
+a failure under CI=true (the test command has installed every tool).
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import http.client
 import itertools
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,26 +23,15 @@ from typing import Any
 import pytest
 
 from ddi.lab import Lab
+from tests.ci import require_root, require_tools
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _counter = itertools.count()
 
 
 def require(*tools: str) -> None:
     """Skip (or, under CI, fail) unless running as root with every tool on PATH."""
-    missing = [t for t in tools if shutil.which(t) is None]
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("needs root for network namespaces")
-    if missing:
-        problems.append(f"missing tools: {', '.join(missing)}")
-    if shutil.which("ip") is None:
-        problems.append("missing iproute2 (ip)")
-    if problems:
-        reason = "; ".join(problems)
-        if IN_CI:
-            pytest.fail(f"integration prerequisites missing under CI: {reason}")
-        pytest.skip(reason)
+    require_root("needs root for network namespaces")
+    require_tools("ip", *tools)
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ leased address itself where the client needs it to renew by unicast.
 from __future__ import annotations
 
 import json
+import os
 import re
+import select
 import selectors
 import signal
 import subprocess
@@ -195,6 +197,24 @@ def _wait_line(
     return None
 
 
+def _wait_output(fd: int, text: bytes, timeout: float) -> bool:
+    """Whether ``text`` appears on ``fd`` within ``timeout`` seconds (raw reads: nothing is
+    left in a buffer that select cannot see)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return False
+            seen += chunk
+    return True
+
+
 def _udhcpc_once(lab: Lab, ns: str) -> str:
     argv = ["udhcpc", "-s", "/bin/true", "-q", "-n", "-f", "-i", "eth0", "-t", "5", "-T", "1"]
     done = lab.run(ns, *argv, timeout=60, check=False)
@@ -371,8 +391,10 @@ def test_replies_to_a_client_without_address_are_link_layer_unicast(
     mac = "52:54:00:dd:00:01"
     _set_mac(lab, cli, mac)
     argv = ["tcpdump", "-n", "-l", "-e", "-i", "eth0", "udp", "and", "src", "port", "67"]
-    dump = lab.popen(cli, *argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
+    dump = lab.popen(cli, *argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # tcpdump says so on stderr once its capture is open: only then can it miss nothing.
+    assert dump.stderr is not None
+    assert _wait_output(dump.stderr.fileno(), b"listening on eth0", 10)
     ip = _udhcpc_once(lab, cli)
     line = _wait_line(
         dump, re.compile(r"> (\S+), ethertype IPv4.*198\.18\.0\.1\.67 > (\S+)\.68:"), 5

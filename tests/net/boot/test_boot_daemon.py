@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from tests.ci import require_tool
+
 ROOT = Path(__file__).resolve().parents[3]
 MAC = "52:54:00:00:00:07"
 
@@ -190,11 +190,7 @@ def test_explain_text_names_rule_and_options(daemon: Daemon) -> None:
 
 
 def test_tftp_and_http_serve_from_the_daemon(daemon: Daemon, tmp_path: Path) -> None:
-    curl = shutil.which("curl")
-    if curl is None:
-        if IN_CI:
-            pytest.fail("curl is missing under CI")
-        pytest.skip("curl is not installed")
+    curl = require_tool("curl")
     out = tmp_path / "ipxe.efi"
     done = subprocess.run(
         [curl, "-sS", "-o", str(out), f"tftp://127.0.0.1:{daemon.tftp_port}/ipxe.efi"],

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections.abc import AsyncIterator
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -15,8 +13,8 @@ import pytest_asyncio
 from ddi.boot.http import HttpBootServer, HttpBootSettings, ScriptSet
 from ddi.ipam.models import Host, Subnet
 from ddi.ipam.views import IpamIndex
+from tests.ci import require_tool
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 MAC = "52:54:00:00:00:07"
 
 HOST_TEMPLATE = """#!ipxe
@@ -28,12 +26,7 @@ UNKNOWN_TEMPLATE = "#!ipxe\necho unknown {mac} on {ip} ({profile})\nshell\n"
 
 
 def curl() -> str:
-    path = shutil.which("curl")
-    if path is None:
-        if IN_CI:
-            pytest.fail("curl is missing under CI")
-        pytest.skip("curl is not installed")
-    return path
+    return require_tool("curl")
 
 
 @pytest_asyncio.fixture

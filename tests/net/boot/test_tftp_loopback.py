@@ -28,18 +28,13 @@ from ddi.boot.tftp_session import (
     encode_ack,
     encode_request,
 )
+from tests.ci import require_tool
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BIG = 5 * 1024 * 1024
 
 
 def need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        if IN_CI:
-            pytest.fail(f"{tool} is missing under CI")
-        pytest.skip(f"{tool} is not installed")
-    return path
+    return require_tool(tool)
 
 
 @pytest.fixture(scope="module")

@@ -451,12 +451,45 @@ def test_socket_is_group_accessible_only(own_daemon: Daemon) -> None:
     assert own_daemon.socket.stat().st_mode & 0o777 == 0o660
 
 
-def test_second_daemon_on_the_same_socket_refuses(own_daemon: Daemon) -> None:
+def test_second_daemon_on_the_same_socket_refuses(own_daemon: Daemon, tmp_path: Path) -> None:
     own_daemon.start()
-    result = ddi("serve", "--config", str(own_daemon.config))
+    # Its own data dir: the socket, not the data dir's lock, is what refuses it.
+    other = tmp_path / "other.toml"
+    other.write_text(
+        own_daemon.config.read_text()
+        .replace('data_dir = "data"', f'data_dir = "{tmp_path / "other-data"}"')
+        .replace('socket = "ddi.sock"', f'socket = "{own_daemon.socket}"')
+    )
+    result = ddi("serve", "--config", str(other))
     assert result.returncode == 1
     assert f"another process is serving at {own_daemon.socket}" in result.stderr
     assert own_daemon.get("/healthz")[0] == 200
+
+
+def test_second_daemon_on_the_same_data_dir_refuses_naming_the_first(
+    own_daemon: Daemon, tmp_path: Path
+) -> None:
+    own_daemon.start()
+    assert own_daemon.proc is not None
+    data_dir = own_daemon.workdir / "data"
+    second = Daemon(tmp_path / "second")
+    second.config.write_text(
+        second.config.read_text().replace('data_dir = "data"', f'data_dir = "{data_dir}"')
+    )
+    result = ddi("serve", "--config", str(second.config))
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"cannot start: site.data_dir: {data_dir} is in use by another ddi process "
+        f"(pid {own_daemon.proc.pid}); stop it first, or give this one another data_dir"
+    ), result.stderr
+    assert not second.socket.exists()  # refused before it listened anywhere
+    assert own_daemon.get("/healthz")[0] == 200
+    # The lock goes with the process: once the first has stopped, the second starts.
+    assert own_daemon.stop() == 0
+    second.start()
+    assert second.get("/healthz")[0] == 200
+    assert second.stop() == 0
 
 
 def test_sighup_reloads_the_config_and_keeps_it_on_error(own_daemon: Daemon) -> None:

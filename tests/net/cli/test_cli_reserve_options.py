@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.ci import require_root
 from tests.net.cli.test_cli import ROOT, Daemon, add
 
 OPTION_FLAGS = (
@@ -102,8 +103,7 @@ def test_set_with_nothing_changing_writes_nothing_and_says_so(daemon: Daemon) ->
 
 
 def test_root_through_sudo_is_recorded_as_acting_for_the_sudo_user(daemon: Daemon) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the socket peer must be uid 0")
+    require_root("needs root: the socket peer must be uid 0")
     result = subprocess.run(
         [sys.executable, "-m", "ddi", "--socket", str(daemon.socket), "reserve", "add",
          "--mac", "52:54:00:00:01:32", "--ip", "198.18.0.50", "--hostname", "host50"],

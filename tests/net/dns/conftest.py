@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from ddi.config import Config, parse_config
 from ddi.dns import server as dns_server
 from ddi.ipam.store import Store
 from ddi.site import Service, Site, open_site
+from tests.ci import require_tools
 
 DOMAIN = "site.example"
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMw=="
@@ -42,9 +42,7 @@ def free_port() -> int:
 
 
 def need(*tools: str) -> None:
-    missing = [t for t in tools if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"missing tools: {', '.join(missing)}")
+    require_tools(*tools)
 
 
 def config(tmp_path: Path, port: int, **dns: Any) -> Config:

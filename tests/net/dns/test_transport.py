@@ -14,6 +14,7 @@ from dnslib import DNSRecord
 
 from ddi.dns.zone import label
 from ddi.ipam.models import Record
+from tests.waiting import until
 
 pytestmark = pytest.mark.asyncio
 
@@ -136,8 +137,7 @@ async def test_tcp_connection_cap(tmp_path: Path, h: Any) -> None:
     port = h.free_port()
     async with h.running(h.config(tmp_path, port, tcp_max_connections=2), port) as r:
         conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
-        await asyncio.sleep(0.1)
-        assert r.server.tcp_connections == 2
+        await until(lambda: r.server.tcp_connections == 2, "both connections accepted")
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         assert await asyncio.wait_for(reader.read(), 3) == b""
         writer.close()

@@ -22,8 +22,9 @@ from ddi.dns.server import DnsServer
 from ddi.dns.zone import label
 from ddi.ipam.models import Host, Record
 from ddi.site import open_site
+from tests.ci import skip_or_fail, unless
 
-needs_batch = pytest.mark.skipif(not udp_batch.AVAILABLE, reason=udp_batch.UNAVAILABLE_REASON)
+needs_batch = unless(udp_batch.AVAILABLE, udp_batch.UNAVAILABLE_REASON)
 PATHS = [pytest.param(64, id="recvmmsg", marks=needs_batch), pytest.param(0, id="recvfrom")]
 
 
@@ -106,7 +107,7 @@ def test_ipv6_peer_address_is_given_as_recvfrom_gives_it() -> None:
     try:
         server, client = _pair(socket.AF_INET6, "::1")
     except OSError as exc:
-        pytest.skip(f"no IPv6 loopback: {exc}")
+        skip_or_fail(f"no IPv6 loopback: {exc}")
     with server, client:
         batch = udp_batch.BatchSocket(server, slots=4, slot_size=128)
         client.sendto(b"\x00\x07question", server.getsockname())
@@ -226,7 +227,7 @@ async def test_ipv6_listener_answers_ipv6_clients(tmp_path: Path, h: Any, slots:
         try:
             probe.bind(("::1", 0))
         except OSError as exc:
-            pytest.skip(f"no IPv6 loopback: {exc}")
+            skip_or_fail(f"no IPv6 loopback: {exc}")
         port = probe.getsockname()[1]
     cfg = h.config(tmp_path, port, listen=[f"[::1]:{port}"])
     async with serving(cfg, udp_slots=slots):

@@ -3,7 +3,8 @@ backends, keys, and a factory for edge/central processes.
 
 PostgreSQL comes from Debian (``/usr/lib/postgresql/15/bin``); the cluster lives in a temporary
 folder on a free loopback port and is removed after the session. Without it the PostgreSQL
-half of the suite is skipped with the reason printed, except under CI=true, where that fails.
+half of the suite is skipped with the reason printed, except under CI=true, where that fails
+(``tests.ci``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.ci import skip_or_fail
 
 PG_BIN = Path(os.environ.get("DDI_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
@@ -36,10 +39,8 @@ def free_port() -> int:
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"PostgreSQL unavailable under CI: {reason}")
-    print(f"skipping PostgreSQL tests: {reason}")
-    pytest.skip(reason)
+    print(f"PostgreSQL unavailable: {reason}")
+    skip_or_fail(f"PostgreSQL unavailable: {reason}")
 
 
 @pytest.fixture(scope="session")

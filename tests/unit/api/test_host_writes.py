@@ -24,6 +24,7 @@ from ddi.app import App
 from ddi.config import load_config
 from ddi.ipam.models import Op
 from ddi.site import open_site
+from tests.ci import require_root, skip_or_fail
 
 SITE = """\
 [site]
@@ -138,8 +139,7 @@ def host_body(n: int, **extra: Any) -> dict[str, Any]:
 
 @pytest.mark.asyncio
 async def test_root_on_the_unix_socket_may_act_for_a_named_user(unix_socket: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the peer must be uid 0")
+    require_root("needs root: the peer must be uid 0")
     root = pwd.getpwuid(0).pw_name
     for n, claimed, recorded in (
         (30, None, root),
@@ -157,8 +157,9 @@ async def test_root_on_the_unix_socket_may_act_for_a_named_user(unix_socket: Pat
 async def test_another_account_on_the_unix_socket_cannot_claim_a_name(
     unix_socket: Path, context: App
 ) -> None:
-    if os.geteuid() != 0 or not HAS_SYSTEM_PYTHON:
-        pytest.skip("needs root (to run a client as nobody) and /usr/bin/python3")
+    require_root("needs root (to run a client as nobody)")
+    if not HAS_SYSTEM_PYTHON:
+        skip_or_fail("needs /usr/bin/python3 (to run a client as nobody)")
     nobody = pwd.getpwuid(NOBODY).pw_name
     for n, claimed in ((40, "root"), (41, "central"), (42, None)):
         result = await asyncio.to_thread(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,22 +16,14 @@ from types import ModuleType
 
 import pytest
 
+from tests.ci import require_root, require_tools
+
 ROOT = Path(__file__).resolve().parents[3]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def require(*tools: str) -> None:
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("needs root for network namespaces")
-    missing = [t for t in (*tools, "ip") if shutil.which(t) is None]
-    if missing:
-        problems.append(f"missing tools: {', '.join(missing)}")
-    if problems:
-        reason = "; ".join(problems)
-        if IN_CI:
-            pytest.fail(f"bench prerequisites missing under CI: {reason}")
-        pytest.skip(reason)
+    require_root("needs root for network namespaces")
+    require_tools(*tools, "ip")
 
 
 def bench_module(name: str) -> ModuleType:

@@ -12,6 +12,7 @@ import pytest
 from ddi.dhcp.commit import GroupCommitter
 from ddi.errors import Invalid
 from ddi.ipam.models import Change, Lease
+from tests.waiting import until
 
 NOW = 1_800_000_000.0
 
@@ -40,9 +41,11 @@ class FakeStore:
         return []
 
 
-async def _run(committer: GroupCommitter, until: float = 0.05) -> None:
+async def _run(committer: GroupCommitter) -> None:
+    """Run the committer until every lease submitted so far is committed or failed."""
+    submitted = committer.pending
     task = asyncio.create_task(committer.run())
-    await asyncio.sleep(until)
+    await until(lambda: committer.committed + committer.failed >= submitted)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -79,11 +82,11 @@ async def test_submissions_during_a_commit_form_the_next_batch() -> None:
     committer = GroupCommitter(store, max_batch=100, max_pending=100)
     task = asyncio.create_task(committer.run())
     committer.submit_nowait(lease(1), lambda: None)
-    await asyncio.sleep(0.01)  # first commit now waits on the gate
+    await until(lambda: committer.pending == 0)  # the first commit now waits on the gate
     for n in range(2, 7):
         committer.submit_nowait(lease(n), lambda: None)
     store.gate.set()
-    await asyncio.sleep(0.02)
+    await until(lambda: len(store.batches) == 2)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from ddi.dns import udp_batch
+from tests.ci import unless
 
-needs_batch = pytest.mark.skipif(not udp_batch.AVAILABLE, reason=udp_batch.UNAVAILABLE_REASON)
+needs_batch = unless(udp_batch.AVAILABLE, udp_batch.UNAVAILABLE_REASON)
 
 
 @pytest.fixture
