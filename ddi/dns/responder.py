@@ -31,11 +31,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, ip_address
+from ipaddress import IPv4Address, ip_address
 from typing import Any
 
 from ddi.config import Config
 from ddi.dns import tsig, xfr
+from ddi.dns.acl import LOOPBACK, Acl, Network
 from ddi.dns.cache import AnswerCache
 from ddi.dns.engine import (
     LOCAL,
@@ -299,16 +300,18 @@ def zone_settings(config: Config) -> ZoneSettings:
 
 def engine_settings(config: Config) -> EngineSettings:
     dns = config.dns
-    recursion_from = dns.recursion_from or (
-        *(s.cidr for s in config.subnets),
-        IPv4Network("127.0.0.0/8"),
-    )
     return EngineSettings(
         forwarding=bool(dns.forwarders),
-        recursion_from=tuple(recursion_from),
-        allow_transfer=tuple(dns.allow_transfer),
+        recursion_from=Acl.of(dns.recursion_from or site_networks(config)),
+        allow_transfer=Acl.of(dns.allow_transfer),
         edns_udp_size=dns.edns_udp_size,
     )
+
+
+def site_networks(config: Config) -> tuple[Network, ...]:
+    """The site's own networks: its subnets and loopback (the default of ``recursion_from``,
+    and exempt from response-rate limiting)."""
+    return (*(s.cidr for s in config.subnets), *LOOPBACK)
 
 
 def tsig_keys(config: Config) -> dict[str, tsig.TsigKey]:

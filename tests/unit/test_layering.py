@@ -37,6 +37,7 @@ PURE: dict[str, set[str]] = {
     "ddi.dns.zone": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.engine": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.wire": {"ddi.dns.server", "ddi.dns.forward"},
+    "ddi.dns.acl": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.cache": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.tsig": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.xfr": {"ddi.dns.server", "ddi.dns.forward"},

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
 
 import pytest
 from dnslib import QTYPE, RR, A, DNSRecord
 
 from ddi.dns import tsig
+from ddi.dns.acl import Acl
 from ddi.dns.cache import AnswerCache
 from ddi.dns.engine import LOCAL, Client, Reason, Transport
 from ddi.dns.responder import Drop, Forward, Reply, Responder, Transfer
@@ -33,8 +34,8 @@ def responder(h: Any) -> Responder:
     engine = h.engine(
         h.zones(view),
         forwarding=True,
-        recursion_from=(IPv4Network("198.18.0.0/24"),),
-        allow_transfer=(IPv4Network("198.18.0.2/32"),),
+        recursion_from=Acl.of([IPv4Network("198.18.0.0/24"), IPv6Network("2001:db8:5::/48")]),
+        allow_transfer=Acl.of([IPv4Network("198.18.0.2/32")]),
     )
     return Responder(engine, {KEY.name: KEY}, AnswerCache(100))
 
@@ -121,8 +122,57 @@ def test_recursion_needs_a_client_in_recursion_from_or_a_trusted_one(
 def test_client_of_a_peer_address() -> None:
     assert Client.of_peer(("198.18.0.77", 5353)) == SITE
     six = Client.of_peer(("::1", 5353, 0, 0))
-    assert (six.peer, six.address, six.trusted) == ("::1", None, True)
-    assert Client.of_peer(None) is LOCAL
+    assert (six.peer, six.address, six.trusted) == ("::1", IPv6Address("::1"), False)
+    mapped = Client.of_peer(("::ffff:198.18.0.77", 5353, 0, 0))
+    assert (mapped.address, mapped.trusted) == (IPv4Address("198.18.0.77"), False)
+    scoped = Client.of_peer(("fe80::1%eth0", 5353, 0, 2))
+    assert (scoped.address, scoped.trusted) == (IPv6Address("fe80::1"), False)
+    for unreadable in (None, (), ("not-an-address", 1)):
+        client = Client.of_peer(unreadable)
+        assert (client.address, client.trusted) == (None, False)
+    assert LOCAL.trusted
+
+
+@pytest.mark.parametrize(
+    ("peer", "allowed"),
+    [
+        (("203.0.113.9", 5353), False),
+        (("::ffff:203.0.113.9", 5353, 0, 0), False),  # an IPv4 peer on a dual-stack socket
+        (("2001:db8:99::1", 5353, 0, 0), False),
+        (("::1", 5353, 0, 0), False),  # loopback only when recursion_from lists it
+        (("::ffff:198.18.0.77", 5353, 0, 0), True),
+        (("2001:db8:5::77", 5353, 0, 0), True),
+        (("198.18.0.77", 5353), True),
+    ],
+)
+def test_recursion_acl_is_applied_to_ipv6_and_v4_mapped_peers(
+    responder: Responder, peer: Any, allowed: bool
+) -> None:
+    result = responder.respond(query("www.elsewhere.example"), Client.of_peer(peer), UDP, NOW)
+    if allowed:
+        assert isinstance(result, Forward)
+    else:
+        assert isinstance(result, Reply)
+        assert result.decision is Reason.REFUSED_CLIENT
+
+
+@pytest.mark.parametrize(
+    ("peer", "allowed"),
+    [
+        (("::ffff:198.18.0.2", 5353, 0, 0), True),
+        (("::ffff:203.0.113.9", 5353, 0, 0), False),
+        (("2001:db8:5::2", 5353, 0, 0), False),
+    ],
+)
+def test_transfer_acl_is_applied_to_ipv6_and_v4_mapped_peers(
+    responder: Responder, peer: Any, allowed: bool
+) -> None:
+    result = responder.respond(query("site.example", "AXFR"), Client.of_peer(peer), TCP, NOW)
+    if allowed:
+        assert isinstance(result, Transfer)
+    else:
+        assert isinstance(result, Reply)
+        assert result.decision is Reason.REFUSED_TRANSFER
 
 
 def test_transfer_over_tcp_to_an_allowed_peer_streams_the_zone(responder: Responder) -> None:
