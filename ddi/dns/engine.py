@@ -119,6 +119,8 @@ class Reason(enum.StrEnum):
     REFUSED_CLIENT = "refused_client"
     REFUSED_NO_RD = "refused_no_rd"
     REFUSED_TRANSFER = "refused_transfer"
+    TSIG_REPLAY = "tsig_replay"
+    """A signed transfer request already accepted once (refused by the responder)."""
     TRANSFER_UDP = "transfer_udp"
     NOTAUTH = "notauth"
     SHORT_HEADER = "short_header"

@@ -16,7 +16,8 @@ the answer-cache lookup, inline and call ``resolve`` on a miss):
 2. Shorter than a header: dropped (RFC 1035 §4.1.1: there is no ID to answer to).
 3. Unsigned: the engine's bytes-to-bytes fast path for the common query.
 4. Signed (RFC 8945): verified first; a failure is NOTAUTH with the TSIG error, never cached;
-   a verified query gets a signed reply (never cached).
+   a verified query gets a signed reply (never cached). A signed transfer request accepted
+   once is REFUSED when it comes again inside its time window (``tsig.ReplayCache``).
 5. Decoded (FORMERR when it does not parse, dropped when it is a response), resolved by the
    engine, encoded; cached when the engine marks the answer cacheable.
 
@@ -178,11 +179,16 @@ class Responder:
     answer cache. Built again (around the same cache) when the config or zone set changes."""
 
     def __init__(
-        self, engine: DnsEngine, keys: Mapping[str, tsig.TsigKey], cache: AnswerCache
+        self,
+        engine: DnsEngine,
+        keys: Mapping[str, tsig.TsigKey],
+        cache: AnswerCache,
+        replays: tsig.ReplayCache | None = None,
     ) -> None:
         self.engine = engine
         self.keys = keys
         self.cache = cache
+        self.replays = tsig.ReplayCache() if replays is None else replays
         self.decoded = 0
         """Queries that took the engine (fast path or decoded), for ``statistics``."""
 
@@ -241,6 +247,13 @@ class Responder:
                     qtype=qtype_label(query.questions[0].qtype),
                 )
             case EngineTransfer():
+                if verified is not None and self.replays.replayed(verified, now):
+                    return Reply(
+                        data=error_response(data, Rcode.REFUSED),
+                        qtype=qtype_label(query.questions[0].qtype),
+                        rcode=Rcode.REFUSED.name,
+                        decision=Reason.TSIG_REPLAY,
+                    )
                 return Transfer(decision=decision, verified=verified, now=now)
             case EngineDrop(reason=reason):
                 return Drop(reason, decision=reason)
@@ -320,12 +333,20 @@ def tsig_keys(config: Config) -> dict[str, tsig.TsigKey]:
     }
 
 
-def build(config: Config, source: ZoneSource, *, serial: int, cache: AnswerCache) -> Responder:
+def build(
+    config: Config,
+    source: ZoneSource,
+    *,
+    serial: int,
+    cache: AnswerCache,
+    replays: tsig.ReplayCache | None = None,
+) -> Responder:
     """The responder of ``config``: zones built from ``source`` (starting at ``serial``), the
     engine's rules, the TSIG keys, around ``cache`` (emptied: its answers came from the zones
-    this build replaces)."""
+    this build replaces) and ``replays`` (kept: a reload does not reopen the window)."""
     zones = Zones(zone_settings(config), source, serial=serial)
-    responder = Responder(DnsEngine(engine_settings(config), zones), tsig_keys(config), cache)
+    engine = DnsEngine(engine_settings(config), zones)
+    responder = Responder(engine, tsig_keys(config), cache, replays)
     cache.invalidate()
     return responder
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from ddi import metrics
 from ddi.config import Config
-from ddi.dns import udp_batch
+from ddi.dns import tsig, udp_batch
 from ddi.dns.cache import AnswerCache, CachedAnswer
 from ddi.dns.counting import count
 from ddi.dns.engine import Client, Transport
@@ -75,6 +75,7 @@ class DnsServer:
         self.config = site.config.dns
         self._clock = clock
         self.cache = AnswerCache(self.config.cache_size)
+        self.replays = tsig.ReplayCache()
         self.responder: Responder | None = None
         self.forwarder: Forwarder | None = None
         self.notifier = NotifySender(self._zone, clock=clock)
@@ -129,7 +130,9 @@ class DnsServer:
         log.info("dns serving %s on %s", origins, _fmt(self.addresses))
 
     def _build(self, config: Config, serial: int) -> Responder:
-        responder = self.responder = build(config, self.site.index, serial=serial, cache=self.cache)
+        responder = self.responder = build(
+            config, self.site.index, serial=serial, cache=self.cache, replays=self.replays
+        )
         zones = responder.zones
         self._set_serial_gauges(zones, zones.zones)
         release_free_memory()  # the build's temporaries (and a replaced zone set)

@@ -218,3 +218,47 @@ def test_bad_signature_is_notauth_with_the_failure(responder: Responder) -> None
     assert result.tsig_failure.error is TsigError.BADSIG
     assert decode_message(result.data).header.rcode == Rcode.NOTAUTH
     assert (result.qtype, result.decision) == (None, None)
+
+
+@pytest.mark.parametrize("byte", [b"\xe9", b"\xff", b"\x00", b"."])
+def test_a_tsig_key_name_with_a_non_ascii_byte_gets_badkey(
+    responder: Responder, byte: bytes
+) -> None:
+    signed, _ = tsig.sign(query("site.example", "SOA"), KEY, now=NOW)
+    at = signed.rindex(KEY.name.split(".")[0].encode()) + 1
+    odd = signed[:at] + byte + signed[at + 1 :]
+    result = responder.respond(odd, SECONDARY, UDP, NOW)
+    assert isinstance(result, Reply)
+    assert result.tsig_failure is not None
+    assert result.tsig_failure.error is TsigError.BADKEY
+    assert result.data[3] & 0x0F == Rcode.NOTAUTH
+    record = tsig.find_tsig(result.data)
+    assert record is not None
+    assert (record.error, record.mac) == (TsigError.BADKEY, b"")
+
+
+def test_a_signed_transfer_request_is_accepted_once(responder: Responder) -> None:
+    signed, _ = tsig.sign(query("site.example", "AXFR"), KEY, now=NOW)
+    first = responder.respond(signed, OUTSIDE, TCP, NOW + 1)
+    assert isinstance(first, Transfer)
+    assert first.key_name == KEY.name
+    again = responder.respond(signed, OUTSIDE, TCP, NOW + 2)  # inside the 300 s fudge window
+    assert isinstance(again, Reply)
+    assert again.decision is Reason.TSIG_REPLAY
+    assert again.data[3] & 0x0F == Rcode.REFUSED
+    # A fresh signature for the same transfer is another request.
+    fresh, _ = tsig.sign(query("site.example", "AXFR"), KEY, now=NOW + 3)
+    assert isinstance(responder.respond(fresh, OUTSIDE, TCP, NOW + 3), Transfer)
+
+
+def test_the_replay_cache_is_bounded_and_forgets_closed_windows() -> None:
+    replays = tsig.ReplayCache(capacity=3)
+    signed = [tsig.sign(query("site.example", "AXFR", i), KEY, now=NOW)[0] for i in range(5)]
+    checks = [tsig.verify(s, {KEY.name: KEY}, now=NOW) for s in signed]
+    verified = [c for c in checks if isinstance(c, tsig.Verified)]
+    assert len(verified) == 5
+    assert not any(replays.replayed(v, NOW) for v in verified)
+    assert len(replays) == 3
+    assert replays.replayed(verified[4], NOW + 1)
+    assert not replays.replayed(verified[4], NOW + 301)  # outside the window: BADTIME's job
+    assert len(replays) == 1
