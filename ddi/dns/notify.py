@@ -7,17 +7,20 @@ Rules:
 * A secondary with a TSIG key gets a signed NOTIFY, and its answer must be signed with the same
   key (RFC 8945 §5.3), else the result is ``bad_tsig``.
 * Each attempt reads the zone again: a retry carries the current serial.
+* One UDP socket per NOTIFY, connected to the secondary through the loop's datagram transport
+  (works on every loop, uvloop included): only that address and port can answer it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
-import socket
 import struct
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, cast
 
 from ddi import metrics
 from ddi.config import SecondaryConfig
@@ -86,12 +89,15 @@ class NotifySender:
         """RFC 1996 §3.6: send NOTIFY, retry until the secondary answers (or give up)."""
         if self._zone(origin) is None:
             return
-        loop = asyncio.get_running_loop()
         host, port = secondary.address
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         key = self.keys.get(secondary.key) if secondary.key else None
-        with socket.socket(family, socket.SOCK_DGRAM) as sock:
-            sock.setblocking(False)
+        try:
+            channel = await _Channel.open(host, port)
+        except OSError as exc:
+            metrics.DNS_NOTIFIES.labels(result="error").inc()
+            log.warning("NOTIFY %s to %s:%d: %s", origin, host, port, exc.strerror or exc)
+            return
+        with channel:
             for _ in range(NOTIFY_ATTEMPTS):
                 zone = self._zone(origin)
                 if zone is None:
@@ -102,9 +108,8 @@ class NotifySender:
                 if key is not None:
                     wire, request_mac = tsig.sign(wire, key, now=self._clock())
                 try:
-                    await loop.sock_sendto(sock, wire, (host, port))
-                    reply = await _answer(loop, sock, msg_id)
-                except (TimeoutError, OSError):
+                    reply = await channel.ask(wire, msg_id)
+                except TimeoutError:
                     continue
                 rcode = reply[3] & RCODE_MASK
                 result = "ok" if rcode == Rcode.NOERROR else rcode_label(rcode).lower()
@@ -127,17 +132,49 @@ class NotifySender:
         log.warning("NOTIFY %s to %s:%d: no answer", origin, host, port)
 
 
-async def _answer(loop: asyncio.AbstractEventLoop, sock: socket.socket, msg_id: int) -> bytes:
-    """The first datagram on ``sock`` that answers ``msg_id`` within ``NOTIFY_TIMEOUT``.
+class _Channel(asyncio.DatagramProtocol):
+    """A UDP socket connected to one secondary, through the loop's datagram transport (which
+    every loop implements, uvloop included; ``loop.sock_sendto`` is not one of them). Being
+    connected, the socket takes datagrams from that address and port only."""
 
-    Raises:
-        TimeoutError: none came in time.
-    """
-    deadline = loop.time() + NOTIFY_TIMEOUT
-    while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise TimeoutError
-        reply, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 65535), remaining)
-        if len(reply) >= HEADER_SIZE and struct.unpack_from("!H", reply)[0] == msg_id:
-            return reply
+    def __init__(self) -> None:
+        self._replies: asyncio.Queue[bytes] = asyncio.Queue(maxsize=16)
+        self._transport: asyncio.DatagramTransport | None = None
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _Channel:
+        loop = asyncio.get_running_loop()
+        _, channel = await loop.create_datagram_endpoint(cls, remote_addr=(host, port))
+        return channel
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's UDP transport does not subclass asyncio.DatagramTransport.
+        self._transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        with contextlib.suppress(asyncio.QueueFull):  # a flood is dropped, not queued
+            self._replies.put_nowait(data)
+
+    def error_received(self, exc: Exception) -> None:
+        """An ICMP error (port unreachable): the attempt times out and is retried."""
+
+    async def ask(self, wire: bytes, msg_id: int) -> bytes:
+        """Send ``wire``; the first datagram that answers ``msg_id`` within ``NOTIFY_TIMEOUT``.
+
+        Raises:
+            TimeoutError: none came in time.
+        """
+        assert self._transport is not None
+        self._transport.sendto(wire)
+        async with asyncio.timeout(NOTIFY_TIMEOUT):
+            while True:
+                reply = await self._replies.get()
+                if len(reply) >= HEADER_SIZE and struct.unpack_from("!H", reply)[0] == msg_id:
+                    return reply
+
+    def __enter__(self) -> _Channel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._transport is not None:
+            self._transport.close()

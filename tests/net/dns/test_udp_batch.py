@@ -171,7 +171,7 @@ async def _exchange(
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
                 while len(replies) < len(queries):
-                    replies.append(await loop.sock_recv(sock, 65535))
+                    replies.append(await loop.sock_recv(sock, 65535))  # uvloop has sock_recv
         return replies
 
 
@@ -283,23 +283,21 @@ async def test_query_longer_than_a_slot_gets_formerr(tmp_path: Path, h: Any) -> 
 async def test_forwarded_miss_is_answered_later_to_its_sender(
     tmp_path: Path, h: Any, slots: int
 ) -> None:
-    loop = asyncio.get_running_loop()
-    upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    upstream.bind(("127.0.0.1", 0))
-    upstream.setblocking(False)
+    upstream = await h.datagrams(local_addr=("127.0.0.1", 0))
 
     async def answer() -> None:
         while True:
-            data, addr = await loop.sock_recvfrom(upstream, 65535)
+            data, addr = await upstream.received.get()
             query = DNSRecord.parse(data)
             reply = query.reply()
             reply.add_answer(RR(query.q.qname, QTYPE.A, ttl=60, rdata=A("198.18.7.7")))
-            await loop.sock_sendto(upstream, reply.pack(), addr)
+            upstream.sendto(reply.pack(), addr)
 
     task = asyncio.create_task(answer())
     try:
         port = h.free_port()
-        cfg = h.config(tmp_path, port, forwarders=[f"127.0.0.1:{upstream.getsockname()[1]}"])
+        upstream_port = upstream.transport.get_extra_info("sockname")[1]
+        cfg = h.config(tmp_path, port, forwarders=[f"127.0.0.1:{upstream_port}"])
         async with serving(cfg, udp_slots=slots):
             queries = [_query("www.elsewhere.example", 50), _query("web.site.example", 51)]
             replies = {
