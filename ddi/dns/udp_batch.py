@@ -189,6 +189,11 @@ class BatchSocket:
         self._name_word = _NAME_OFFSET // WORD
         self._hdr_words = MMSGHDR_SIZE // WORD
 
+        self._name_words = memoryview(self._names).cast("I")
+        self._name_word_at = [(i * SOCKADDR_SIZE + 4) // 4 for i in range(slots)]
+        """Index in ``_name_words`` of each slot's IPv4 address (``sin_addr``)."""
+        self._name_offsets = [i * SOCKADDR_SIZE for i in range(slots)]
+
         self.received = 0
         self.queued = 0
         self._compacted = False
@@ -232,6 +237,16 @@ class BatchSocket:
             view[o + 2 : o + n].tobytes() if n < size else None
             for o, n in zip(self.offsets, self.lengths[: self.received], strict=False)
         ]
+
+    def hosts(self) -> list[Any]:
+        """Each received datagram's sender address, raw, in slot order: a hashable key read
+        without formatting it (response-rate limiting looks senders up by it). For IPv4 the
+        address's 32-bit word in host byte order (an ``int``), for IPv6 its 16 bytes."""
+        if self.family == socket.AF_INET:
+            words = self._name_words
+            return [words[k] for k in self._name_word_at[: self.received]]
+        view = self._names_view
+        return [view[o + 8 : o + 24].tobytes() for o in self._name_offsets[: self.received]]
 
     def datagram(self, i: int) -> bytes:
         """The datagram received in slot ``i`` (at most ``slot_size`` bytes)."""

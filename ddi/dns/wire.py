@@ -300,6 +300,24 @@ def error_response(data: bytes, rcode: int) -> bytes:
     return HEADER.pack(msg_id, flags, 0, 0, 0, 0)
 
 
+def slip_response(data: bytes) -> bytes:
+    """The truncated reply to ``data`` (at least a header long) that response-rate limiting
+    sends instead of an answer: same ID, opcode and RD, QR and TC set, the question when it
+    can be read, nothing else (smaller than the query: no amplification). The client retries
+    over TCP (RFC 7766 §5)."""
+    msg_id, flags, qdcount, *_ = HEADER.unpack_from(data)
+    flags = int(Flag.QR | Flag.TC) | (flags & (OPCODE_MASK | int(Flag.RD)))
+    question = b""
+    if qdcount == 1:
+        try:
+            _, end = read_name(data, HEADER_SIZE)
+        except DnsFormatError:
+            end = len(data)
+        if end + 4 <= len(data):
+            question = data[HEADER_SIZE : end + 4]
+    return HEADER.pack(msg_id, flags, 1 if question else 0, 0, 0, 0) + question
+
+
 def patch_id(data: bytes, msg_id: bytes) -> bytes:
     """``data`` with its first two bytes (the ID) replaced by ``msg_id``."""
     return msg_id + data[2:]
