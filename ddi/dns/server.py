@@ -291,7 +291,7 @@ class DnsServer:
         hits: dict[tuple[str, str], int] = {}
         misses = 0
         limiter = self.limiter
-        known = limiter.prefixes.get if limiter is not None else None
+        exempt = limiter.exempt_hosts if limiter is not None else None
         second = int(self._clock())
         limited = slipped = 0
         for _ in range(UDP_BATCH):
@@ -301,7 +301,7 @@ class DnsServer:
                 break
             except OSError:
                 continue
-            if known is not None and known(addr[0], rrl.UNKNOWN) is not None:
+            if exempt is not None and addr[0] not in exempt:
                 assert limiter is not None
                 verdict = limiter.check(addr[0], second)
                 if verdict:
@@ -360,10 +360,9 @@ class DnsServer:
         misses = 0
         failed = 0
         limiter = self.limiter
-        known = limiter.prefixes.get if limiter is not None else None
         second = int(self._clock())
         limited = slipped = 0
-        hosts: list[Any] = []
+        hosts: tuple[Any, ...] = ()
         for _ in range(max(1, UDP_BATCH // batch.slots)):
             try:
                 n = batch.receive()
@@ -371,10 +370,13 @@ class DnsServer:
                 continue
             if not n:
                 break
-            if known is not None:
+            # Rate limiting: a batch from the site's own senders only is let through whole.
+            check_each = False
+            if limiter is not None:
                 hosts = batch.hosts()
+                check_each = not limiter.exempt_hosts.issuperset(hosts)
             for i, key in enumerate(batch.keys()):
-                if known is not None and known(hosts[i], rrl.UNKNOWN) is not None:
+                if check_each:
                     assert limiter is not None
                     verdict = limiter.check(hosts[i], second)
                     if verdict:

@@ -38,6 +38,7 @@ import ctypes.util
 import errno
 import os
 import socket
+import struct
 import sys
 from typing import Any
 
@@ -189,10 +190,11 @@ class BatchSocket:
         self._name_word = _NAME_OFFSET // WORD
         self._hdr_words = MMSGHDR_SIZE // WORD
 
-        self._name_words = memoryview(self._names).cast("I")
-        self._name_word_at = [(i * SOCKADDR_SIZE + 4) // 4 for i in range(slots)]
-        """Index in ``_name_words`` of each slot's IPv4 address (``sin_addr``)."""
-        self._name_offsets = [i * SOCKADDR_SIZE for i in range(slots)]
+        # sin_addr at offset 4 of a sockaddr_in, sin6_addr at offset 8 of a sockaddr_in6.
+        slot = "4xI120x" if sock.family == socket.AF_INET else "8x16s104x"
+        self._host_readers = [
+            struct.Struct("=" + slot * n).unpack_from for n in range(1, slots + 1)
+        ]
 
         self.received = 0
         self.queued = 0
@@ -238,15 +240,16 @@ class BatchSocket:
             for o, n in zip(self.offsets, self.lengths[: self.received], strict=False)
         ]
 
-    def hosts(self) -> list[Any]:
+    def hosts(self) -> tuple[Any, ...]:
         """Each received datagram's sender address, raw, in slot order: a hashable key read
-        without formatting it (response-rate limiting looks senders up by it). For IPv4 the
-        address's 32-bit word in host byte order (an ``int``), for IPv6 its 16 bytes."""
-        if self.family == socket.AF_INET:
-            words = self._name_words
-            return [words[k] for k in self._name_word_at[: self.received]]
-        view = self._names_view
-        return [view[o + 8 : o + 24].tobytes() for o in self._name_offsets[: self.received]]
+        without formatting it (response-rate limiting looks senders up by it), all in one
+        ``unpack_from``. For IPv4 the address's 32-bit word in host byte order (an ``int``),
+        for IPv6 its 16 bytes."""
+        n = self.received
+        if not n:
+            return ()
+        unpack = self._host_readers[n - 1]
+        return unpack(self._names)
 
     def datagram(self, i: int) -> bytes:
         """The datagram received in slot ``i`` (at most ``slot_size`` bytes)."""
