@@ -32,11 +32,11 @@ import enum
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import Any
 
 from dnslib import EDNS0, RR, DNSHeader, DNSRecord
 
+from ddi.dns.acl import NOBODY, Acl, Address, peer_address
 from ddi.dns.wire import (
     HEADER,
     OPCODE_MASK,
@@ -69,38 +69,34 @@ class Transport(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Client:
-    """Who sent a query: its address, and whether it may recurse without its address being
-    checked (transfers always need the address in ``allow_transfer``, or TSIG)."""
+    """Who sent a query: its address (matched against the address lists), and whether it is
+    trusted to recurse without its address being checked. Trust is this explicit flag, set
+    only for in-process callers (``LOCAL``); a peer on a socket is never trusted, whatever its
+    address family, and one whose address cannot be read matches no list. Transfers always
+    need the address in ``allow_transfer``, or TSIG."""
 
     peer: str = ""
     """The peer's host as the socket gave it (for logs)."""
-    address: IPv4Address | None = None
-    """The peer's address, when it is IPv4 (the address rules are IPv4 networks)."""
+    address: Address | None = None
+    """The peer's address, an IPv4-mapped IPv6 one unmapped (ddi.dns.acl)."""
     trusted: bool = False
 
     @classmethod
     def of_peer(cls, addr: Any) -> Client:
-        """The client behind a socket peer address (``(host, port, ...)``).
-
-        A peer that is not an IPv4 address (IPv6, or none) is trusted: the behaviour the
-        recursion rule has had so far."""
+        """The client behind a socket peer address (``(host, port, ...)``): never trusted."""
         try:
-            host = str(addr[0])
-            ip = ip_address(host)
-        except (ValueError, IndexError, TypeError):
-            return LOCAL
-        if isinstance(ip, IPv4Address):
-            return cls(peer=host, address=ip)
-        return cls(peer=host, trusted=True)
+            host = addr[0]
+        except (IndexError, TypeError, KeyError):
+            return cls()
+        return cls(peer=str(host), address=peer_address(host))
 
-    def within(self, networks: Sequence[IPv4Network]) -> bool:
-        """True when the client's address lies in one of ``networks``."""
-        address = self.address
-        return address is not None and any(address in net for net in networks)
+    def within(self, acl: Acl) -> bool:
+        """True when the client's address is in ``acl``."""
+        return self.address is not None and self.address in acl
 
 
-LOCAL = Client(trusted=True)
-"""An in-process caller (and, for now, any non-IPv4 peer): may recurse."""
+LOCAL = Client(peer="local", trusted=True)
+"""An in-process caller: may recurse."""
 
 
 class Reason(enum.StrEnum):
@@ -123,6 +119,8 @@ class Reason(enum.StrEnum):
     REFUSED_CLIENT = "refused_client"
     REFUSED_NO_RD = "refused_no_rd"
     REFUSED_TRANSFER = "refused_transfer"
+    TSIG_REPLAY = "tsig_replay"
+    """A signed transfer request already accepted once (refused by the responder)."""
     TRANSFER_UDP = "transfer_udp"
     NOTAUTH = "notauth"
     SHORT_HEADER = "short_header"
@@ -133,9 +131,9 @@ class Reason(enum.StrEnum):
 class EngineSettings:
     forwarding: bool = False
     """True when upstream forwarders are configured."""
-    recursion_from: tuple[IPv4Network, ...] = ()
+    recursion_from: Acl = NOBODY
     """Clients that may have names outside the local zones forwarded."""
-    allow_transfer: tuple[IPv4Network, ...] = ()
+    allow_transfer: Acl = NOBODY
     """Peers allowed AXFR/IXFR without TSIG."""
     edns_udp_size: int = 1232
     """Our EDNS UDP payload size (RFC 6891 §6.2.5; 1232 avoids IP fragmentation)."""

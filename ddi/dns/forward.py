@@ -1,14 +1,21 @@
 """Forwarding of names outside the local zones to configured upstream resolvers.
 
-One non-blocking UDP socket carries every forwarded query under a fresh random ID (the client's
-ID is restored on the reply); a reply with TC set is fetched again over TCP from the same
-upstream (RFC 7766 §5). Upstreams are tried in order within one overall deadline
-(``timeout``); when it passes with no answer the caller sends SERVFAIL, so with the WAN down
-forwarding fails fast while local names keep answering from the zones.
+Every forwarded query gets its own UDP socket, connected to the upstream asked, with a source
+port the kernel picks at random (Linux randomises ephemeral ports) and a fresh random ID
+(``secrets``); the client's ID is restored on the reply. A datagram is the answer only when it
+comes from that upstream's address and port, carries that ID with QR set, and repeats the
+question (name compared case-insensitively, type and class): RFC 5452 §9.1. Anything else is
+ignored (counted) and the wait goes on. A reply with TC set is fetched again over TCP from the
+same upstream (RFC 7766 §5), matched the same way. Upstreams are tried in order within one
+overall deadline (``timeout``); when it passes with no answer the caller sends SERVFAIL, so
+with the WAN down forwarding fails fast while local names keep answering from the zones.
 
 A small cache keeps upstream answers for their TTL (the smallest TTL in the reply, or for a
 negative answer the SOA minimum, RFC 2308 §5); served copies have their TTLs decreased by the
 time they spent in the cache.
+
+Sockets go through the loop's datagram transport, which every loop (uvloop included)
+implements.
 """
 
 from __future__ import annotations
@@ -17,20 +24,26 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import socket
 import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from ipaddress import ip_address
+from typing import Any, cast
 
-from ddi.dns.wire import QType, Rcode, decode_message
+from ddi.dns.wire import HEADER, Flag, QType, Rcode, decode_message, name_key, read_name
 from ddi.errors import DnsFormatError
 
 log = logging.getLogger(__name__)
 
 MAX_CACHE_TTL = 3600
+MAX_WAITING = 64
+"""Datagrams queued on one query's socket before more are dropped (a flood is not buffered)."""
+_QR = int(Flag.QR)
+
+Question = tuple[tuple[bytes, ...], int, int]
+"""A question as it is compared: name labels (ASCII folded), type, class."""
 
 
 @dataclass(slots=True)
@@ -38,6 +51,56 @@ class _Cached:
     expires: float
     stored: float
     reply: Any
+
+
+def question_of(data: bytes) -> Question | None:
+    """The one question of the message ``data``, or None when it has not exactly one that
+    parses."""
+    try:
+        if len(data) < HEADER.size:
+            return None
+        qdcount = struct.unpack_from("!H", data, 4)[0]
+        if qdcount != 1:
+            return None
+        labels, pos = read_name(data, HEADER.size)
+        qtype, qclass = struct.unpack_from("!HH", data, pos)
+    except (DnsFormatError, struct.error):
+        return None
+    return name_key(labels), qtype, qclass
+
+
+def answers(data: bytes, msg_id: int, question: Question) -> bool:
+    """Whether ``data`` is a response to the query ``msg_id`` asking ``question``."""
+    if len(data) < HEADER.size:
+        return False
+    reply_id, flags = struct.unpack_from("!HH", data)
+    return reply_id == msg_id and bool(flags & _QR) and question_of(data) == question
+
+
+def _same_peer(addr: Any, upstream: tuple[str, int]) -> bool:
+    try:
+        return bool(ip_address(addr[0]) == ip_address(upstream[0]) and addr[1] == upstream[1])
+    except (ValueError, IndexError, TypeError):
+        return False
+
+
+class _Exchange(asyncio.DatagramProtocol):
+    """One forwarded query's socket: connected to the upstream, fed what arrives on it."""
+
+    def __init__(self) -> None:
+        self.received: asyncio.Queue[tuple[bytes, Any]] = asyncio.Queue(maxsize=MAX_WAITING)
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's UDP transport does not subclass asyncio.DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        with contextlib.suppress(asyncio.QueueFull):
+            self.received.put_nowait((data, addr))
+
+    def error_received(self, exc: Exception) -> None:
+        """An ICMP error (port unreachable): the query times out, the next upstream is tried."""
 
 
 class Forwarder:
@@ -54,29 +117,21 @@ class Forwarder:
         self.cache_size = cache_size
         self._clock = clock
         self._cache: OrderedDict[tuple[str, int, int, int], _Cached] = OrderedDict()
-        self._pending: dict[tuple[int, tuple[str, int]], asyncio.Future[bytes]] = {}
-        self._sock: socket.socket | None = None
+        self._open: set[asyncio.DatagramTransport] = set()
         self.forwarded = 0
         self.timeouts = 0
         self.cache_hits = 0
         self.tcp_retries = 0
+        self.mismatched = 0
+        """Datagrams on a query's socket that did not answer it (ID, question or sender)."""
 
     def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setblocking(False)
-        sock.bind(("0.0.0.0", 0))
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
-        self._sock = sock
+        """Nothing to open: each query has its own socket."""
 
     def close(self) -> None:
-        if self._sock is not None:
-            with contextlib.suppress(Exception):
-                asyncio.get_running_loop().remove_reader(self._sock.fileno())
-            self._sock.close()
-            self._sock = None
-        for fut in self._pending.values():
-            fut.cancel()
-        self._pending.clear()
+        for transport in list(self._open):
+            transport.close()
+        self._open.clear()
 
     def statistics(self) -> dict[str, int]:
         return {
@@ -85,22 +140,8 @@ class Forwarder:
             "cache_hits": self.cache_hits,
             "cache_entries": len(self._cache),
             "tcp_retries": self.tcp_retries,
+            "mismatched": self.mismatched,
         }
-
-    def _readable(self) -> None:
-        assert self._sock is not None
-        while True:
-            try:
-                data, addr = self._sock.recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                continue  # an ICMP error surfaced on the socket: the query times out
-            if len(data) < 2:
-                continue
-            fut = self._pending.get((struct.unpack_from("!H", data)[0], addr[:2]))
-            if fut is not None and not fut.done():
-                fut.set_result(data)
 
     async def resolve(self, query: Any) -> Any | None:
         """The upstream's reply to ``query`` (a ``DNSRecord``), with the client's ID, or None
@@ -131,28 +172,14 @@ class Forwarder:
     async def _ask(
         self, wire: bytes, upstream: tuple[str, int], wait: float, deadline: float
     ) -> Any | None:
-        loop = asyncio.get_running_loop()
         msg_id = secrets.randbits(16)
-        while (msg_id, upstream) in self._pending:
-            msg_id = secrets.randbits(16)
-        fut: asyncio.Future[bytes] = loop.create_future()
-        key = (msg_id, upstream)
-        self._pending[key] = fut
         out = struct.pack("!H", msg_id) + wire[2:]
-        try:
-            if self._sock is None:
-                return None
-            try:
-                self._sock.sendto(out, upstream)
-            except OSError as exc:
-                log.debug("forward to %s:%d failed: %s", upstream[0], upstream[1], exc)
-                return None
-            try:
-                data = await asyncio.wait_for(fut, wait)
-            except TimeoutError:
-                return None
-        finally:
-            self._pending.pop(key, None)
+        question = question_of(out)
+        if question is None:
+            return None
+        data = await self._ask_udp(out, msg_id, question, upstream, wait)
+        if data is None:
+            return None
         try:
             reply = decode_message(data)
         except DnsFormatError:
@@ -163,18 +190,51 @@ class Forwarder:
             if remaining <= 0:
                 return reply
             try:
-                return await asyncio.wait_for(self._ask_tcp(out, upstream), remaining)
+                async with asyncio.timeout(remaining):
+                    return await self._ask_tcp(out, msg_id, question, upstream)
             except (TimeoutError, OSError, DnsFormatError, asyncio.IncompleteReadError):
                 return reply
         return reply
 
-    async def _ask_tcp(self, out: bytes, upstream: tuple[str, int]) -> Any:
+    async def _ask_udp(
+        self, out: bytes, msg_id: int, question: Question, upstream: tuple[str, int], wait: float
+    ) -> bytes | None:
+        loop = asyncio.get_running_loop()
+        try:
+            transport, exchange = await loop.create_datagram_endpoint(
+                _Exchange, remote_addr=upstream
+            )
+        except OSError as exc:
+            log.debug("forward to %s:%d failed: %s", upstream[0], upstream[1], exc)
+            return None
+        self._open.add(transport)
+        try:
+            transport.sendto(out)
+            async with asyncio.timeout(wait):
+                while True:
+                    data, addr = await exchange.received.get()
+                    if _same_peer(addr, upstream) and answers(data, msg_id, question):
+                        return data
+                    self.mismatched += 1
+        except TimeoutError:
+            return None
+        finally:
+            self._open.discard(transport)
+            transport.close()
+
+    async def _ask_tcp(
+        self, out: bytes, msg_id: int, question: Question, upstream: tuple[str, int]
+    ) -> Any:
         reader, writer = await asyncio.open_connection(*upstream)
         try:
             writer.write(struct.pack("!H", len(out)) + out)
             await writer.drain()
             (length,) = struct.unpack("!H", await reader.readexactly(2))
-            return decode_message(await reader.readexactly(length))
+            data = await reader.readexactly(length)
+            if not answers(data, msg_id, question):
+                self.mismatched += 1
+                raise DnsFormatError("the TCP reply does not answer the query")
+            return decode_message(data)
         finally:
             writer.close()
 

@@ -7,16 +7,20 @@ Rules:
 * A secondary with a TSIG key gets a signed NOTIFY, and its answer must be signed with the same
   key (RFC 8945 §5.3), else the result is ``bad_tsig``.
 * Each attempt reads the zone again: a retry carries the current serial.
+* One UDP socket per NOTIFY, connected to the secondary through the loop's datagram transport
+  (works on every loop, uvloop included): only that address and port can answer it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import struct
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, cast
 
 from ddi import metrics
 from ddi.config import SecondaryConfig
@@ -85,20 +89,15 @@ class NotifySender:
         """RFC 1996 §3.6: send NOTIFY, retry until the secondary answers (or give up)."""
         if self._zone(origin) is None:
             return
-        loop = asyncio.get_running_loop()
         host, port = secondary.address
         key = self.keys.get(secondary.key) if secondary.key else None
-        # A datagram endpoint, not loop.sock_sendto/sock_recvfrom: uvloop, the daemon's loop,
-        # does not implement those. Connected to the secondary: only its answers arrive.
         try:
-            transport, replies = await loop.create_datagram_endpoint(
-                _Replies, remote_addr=(host, port)
-            )
+            channel = await _Channel.open(host, port)
         except OSError as exc:
-            metrics.DNS_NOTIFIES.labels(result="timeout").inc()
-            log.warning("NOTIFY %s to %s:%d: %s", origin, host, port, exc)
+            metrics.DNS_NOTIFIES.labels(result="error").inc()
+            log.warning("NOTIFY %s to %s:%d: %s", origin, host, port, exc.strerror or exc)
             return
-        try:
+        with channel:
             for _ in range(NOTIFY_ATTEMPTS):
                 zone = self._zone(origin)
                 if zone is None:
@@ -109,9 +108,8 @@ class NotifySender:
                 if key is not None:
                     wire, request_mac = tsig.sign(wire, key, now=self._clock())
                 try:
-                    transport.sendto(wire)
-                    reply = await _answer(loop, replies.queue, msg_id)
-                except (TimeoutError, OSError):
+                    reply = await channel.ask(wire, msg_id)
+                except TimeoutError:
                     continue
                 rcode = reply[3] & RCODE_MASK
                 result = "ok" if rcode == Rcode.NOERROR else rcode_label(rcode).lower()
@@ -130,38 +128,53 @@ class NotifySender:
                     "NOTIFY %s serial %d to %s:%d: %s", origin, zone.serial, host, port, result
                 )
                 return
-        finally:
-            transport.close()
         metrics.DNS_NOTIFIES.labels(result="timeout").inc()
         log.warning("NOTIFY %s to %s:%d: no answer", origin, host, port)
 
 
-class _Replies(asyncio.DatagramProtocol):
-    """The datagrams a NOTIFY's endpoint receives, in order."""
+class _Channel(asyncio.DatagramProtocol):
+    """A UDP socket connected to one secondary, through the loop's datagram transport (which
+    every loop implements, uvloop included; ``loop.sock_sendto`` is not one of them). Being
+    connected, the socket takes datagrams from that address and port only."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._replies: asyncio.Queue[bytes] = asyncio.Queue(maxsize=16)
+        self._transport: asyncio.DatagramTransport | None = None
 
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.queue.put_nowait(data)
+    @classmethod
+    async def open(cls, host: str, port: int) -> _Channel:
+        loop = asyncio.get_running_loop()
+        _, channel = await loop.create_datagram_endpoint(cls, remote_addr=(host, port))
+        return channel
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's UDP transport does not subclass asyncio.DatagramTransport.
+        self._transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        with contextlib.suppress(asyncio.QueueFull):  # a flood is dropped, not queued
+            self._replies.put_nowait(data)
 
     def error_received(self, exc: Exception) -> None:
-        """An ICMP error for an earlier datagram: that attempt times out and is retried."""
+        """An ICMP error (port unreachable): the attempt times out and is retried."""
 
+    async def ask(self, wire: bytes, msg_id: int) -> bytes:
+        """Send ``wire``; the first datagram that answers ``msg_id`` within ``NOTIFY_TIMEOUT``.
 
-async def _answer(
-    loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[bytes], msg_id: int
-) -> bytes:
-    """The first datagram in ``queue`` that answers ``msg_id`` within ``NOTIFY_TIMEOUT``.
+        Raises:
+            TimeoutError: none came in time.
+        """
+        assert self._transport is not None
+        self._transport.sendto(wire)
+        async with asyncio.timeout(NOTIFY_TIMEOUT):
+            while True:
+                reply = await self._replies.get()
+                if len(reply) >= HEADER_SIZE and struct.unpack_from("!H", reply)[0] == msg_id:
+                    return reply
 
-    Raises:
-        TimeoutError: none came in time.
-    """
-    deadline = loop.time() + NOTIFY_TIMEOUT
-    while True:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            raise TimeoutError
-        reply = await asyncio.wait_for(queue.get(), remaining)
-        if len(reply) >= HEADER_SIZE and struct.unpack_from("!H", reply)[0] == msg_id:
-            return reply
+    def __enter__(self) -> _Channel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._transport is not None:
+            self._transport.close()

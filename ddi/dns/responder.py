@@ -16,7 +16,8 @@ the answer-cache lookup, inline and call ``resolve`` on a miss):
 2. Shorter than a header: dropped (RFC 1035 §4.1.1: there is no ID to answer to).
 3. Unsigned: the engine's bytes-to-bytes fast path for the common query.
 4. Signed (RFC 8945): verified first; a failure is NOTAUTH with the TSIG error, never cached;
-   a verified query gets a signed reply (never cached).
+   a verified query gets a signed reply (never cached). A signed transfer request accepted
+   once is REFUSED when it comes again inside its time window (``tsig.ReplayCache``).
 5. Decoded (FORMERR when it does not parse, dropped when it is a response), resolved by the
    engine, encoded; cached when the engine marks the answer cacheable.
 
@@ -31,11 +32,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, ip_address
+from ipaddress import IPv4Address, ip_address
 from typing import Any
 
 from ddi.config import Config
 from ddi.dns import tsig, xfr
+from ddi.dns.acl import LOOPBACK, Acl, Network
 from ddi.dns.cache import AnswerCache
 from ddi.dns.engine import (
     LOCAL,
@@ -177,11 +179,16 @@ class Responder:
     answer cache. Built again (around the same cache) when the config or zone set changes."""
 
     def __init__(
-        self, engine: DnsEngine, keys: Mapping[str, tsig.TsigKey], cache: AnswerCache
+        self,
+        engine: DnsEngine,
+        keys: Mapping[str, tsig.TsigKey],
+        cache: AnswerCache,
+        replays: tsig.ReplayCache | None = None,
     ) -> None:
         self.engine = engine
         self.keys = keys
         self.cache = cache
+        self.replays = tsig.ReplayCache() if replays is None else replays
         self.decoded = 0
         """Queries that took the engine (fast path or decoded), for ``statistics``."""
 
@@ -240,6 +247,13 @@ class Responder:
                     qtype=qtype_label(query.questions[0].qtype),
                 )
             case EngineTransfer():
+                if verified is not None and self.replays.replayed(verified, now):
+                    return Reply(
+                        data=error_response(data, Rcode.REFUSED),
+                        qtype=qtype_label(query.questions[0].qtype),
+                        rcode=Rcode.REFUSED.name,
+                        decision=Reason.TSIG_REPLAY,
+                    )
                 return Transfer(decision=decision, verified=verified, now=now)
             case EngineDrop(reason=reason):
                 return Drop(reason, decision=reason)
@@ -299,16 +313,18 @@ def zone_settings(config: Config) -> ZoneSettings:
 
 def engine_settings(config: Config) -> EngineSettings:
     dns = config.dns
-    recursion_from = dns.recursion_from or (
-        *(s.cidr for s in config.subnets),
-        IPv4Network("127.0.0.0/8"),
-    )
     return EngineSettings(
         forwarding=bool(dns.forwarders),
-        recursion_from=tuple(recursion_from),
-        allow_transfer=tuple(dns.allow_transfer),
+        recursion_from=Acl.of(dns.recursion_from or site_networks(config)),
+        allow_transfer=Acl.of(dns.allow_transfer),
         edns_udp_size=dns.edns_udp_size,
     )
+
+
+def site_networks(config: Config) -> tuple[Network, ...]:
+    """The site's own networks: its subnets and loopback (the default of ``recursion_from``,
+    and exempt from response-rate limiting)."""
+    return (*(s.cidr for s in config.subnets), *LOOPBACK)
 
 
 def tsig_keys(config: Config) -> dict[str, tsig.TsigKey]:
@@ -317,12 +333,20 @@ def tsig_keys(config: Config) -> dict[str, tsig.TsigKey]:
     }
 
 
-def build(config: Config, source: ZoneSource, *, serial: int, cache: AnswerCache) -> Responder:
+def build(
+    config: Config,
+    source: ZoneSource,
+    *,
+    serial: int,
+    cache: AnswerCache,
+    replays: tsig.ReplayCache | None = None,
+) -> Responder:
     """The responder of ``config``: zones built from ``source`` (starting at ``serial``), the
     engine's rules, the TSIG keys, around ``cache`` (emptied: its answers came from the zones
-    this build replaces)."""
+    this build replaces) and ``replays`` (kept: a reload does not reopen the window)."""
     zones = Zones(zone_settings(config), source, serial=serial)
-    responder = Responder(DnsEngine(engine_settings(config), zones), tsig_keys(config), cache)
+    engine = DnsEngine(engine_settings(config), zones)
+    responder = Responder(engine, tsig_keys(config), cache, replays)
     cache.invalidate()
     return responder
 

@@ -30,14 +30,16 @@ from typing import Any
 
 from ddi import metrics
 from ddi.config import Config
-from ddi.dns import udp_batch
+from ddi.dns import rrl, tsig, udp_batch
+from ddi.dns.acl import Acl
 from ddi.dns.cache import AnswerCache, CachedAnswer
 from ddi.dns.counting import count
 from ddi.dns.engine import Client, Transport
 from ddi.dns.forward import Forwarder
 from ddi.dns.notify import NotifySender
-from ddi.dns.responder import Drop, Forward, Reply, Responder, Result, build
+from ddi.dns.responder import Drop, Forward, Reply, Responder, Result, build, site_networks
 from ddi.dns.tcp import TcpListener
+from ddi.dns.wire import HEADER_SIZE, slip_response
 from ddi.dns.zone import Zone, Zones
 from ddi.errors import ConfigError
 from ddi.heap import release_free_memory
@@ -75,6 +77,9 @@ class DnsServer:
         self.config = site.config.dns
         self._clock = clock
         self.cache = AnswerCache(self.config.cache_size)
+        self.replays = tsig.ReplayCache()
+        self.limiter: rrl.RateLimiter | None = None
+        """Response-rate limiting of UDP answers (None when ``dns.rrl_ratelimit`` is 0)."""
         self.responder: Responder | None = None
         self.forwarder: Forwarder | None = None
         self.notifier = NotifySender(self._zone, clock=clock)
@@ -129,7 +134,10 @@ class DnsServer:
         log.info("dns serving %s on %s", origins, _fmt(self.addresses))
 
     def _build(self, config: Config, serial: int) -> Responder:
-        responder = self.responder = build(config, self.site.index, serial=serial, cache=self.cache)
+        responder = self.responder = build(
+            config, self.site.index, serial=serial, cache=self.cache, replays=self.replays
+        )
+        self.limiter = rate_limiter(config)
         zones = responder.zones
         self._set_serial_gauges(zones, zones.zones)
         release_free_memory()  # the build's temporaries (and a replaced zone set)
@@ -212,6 +220,9 @@ class DnsServer:
             stats |= self.zones.statistics()
         if self.forwarder is not None:
             stats["forwarder"] = self.forwarder.statistics()
+        stats["rate_limit"] = (
+            {"ratelimit": 0} if self.limiter is None else self.limiter.statistics()
+        )
         return stats
 
     async def reload(self, config: Config) -> None:
@@ -279,6 +290,10 @@ class DnsServer:
         sendto = sock.sendto
         hits: dict[tuple[str, str], int] = {}
         misses = 0
+        limiter = self.limiter
+        exempt = limiter.exempt_hosts if limiter is not None else None
+        second = int(self._clock())
+        limited = slipped = 0
         for _ in range(UDP_BATCH):
             try:
                 data, addr = recvfrom(65535)
@@ -286,6 +301,16 @@ class DnsServer:
                 break
             except OSError:
                 continue
+            if exempt is not None and addr[0] not in exempt:
+                assert limiter is not None
+                verdict = limiter.check(addr[0], second)
+                if verdict:
+                    limited += 1
+                    if verdict == rrl.SLIP and len(data) >= HEADER_SIZE:
+                        slipped += 1
+                        with contextlib.suppress(OSError):
+                            sendto(slip_response(data), addr)
+                    continue
             entry: CachedAnswer | None = table.get(data[2:])
             if entry is not None:
                 try:
@@ -303,6 +328,16 @@ class DnsServer:
                 except OSError:
                     metrics.DNS_DROPPED.labels(reason="send_failed").inc()
         self._count_udp(hits, misses)
+        if limited:
+            self._count_limited(limited, slipped)
+
+    @staticmethod
+    def _count_limited(limited: int, slipped: int) -> None:
+        """One wake-up's answers withheld by rate limiting: dropped, or sent truncated."""
+        if limited > slipped:
+            metrics.DNS_DROPPED.labels(reason="rate_limited").inc(limited - slipped)
+        if slipped:
+            metrics.DNS_DROPPED.labels(reason="rate_limited_slip").inc(slipped)
 
     def _count_udp(self, hits: dict[tuple[str, str], int], misses: int) -> None:
         """One wake-up's cache hits (per metric label) and misses, counted once each."""
@@ -324,6 +359,10 @@ class DnsServer:
         hits: dict[tuple[str, str], int] = {}
         misses = 0
         failed = 0
+        limiter = self.limiter
+        second = int(self._clock())
+        limited = slipped = 0
+        hosts: tuple[Any, ...] = ()
         for _ in range(max(1, UDP_BATCH // batch.slots)):
             try:
                 n = batch.receive()
@@ -331,7 +370,24 @@ class DnsServer:
                 continue
             if not n:
                 break
+            # Rate limiting: a batch from the site's own senders only is let through whole.
+            check_each = False
+            if limiter is not None:
+                hosts = batch.hosts()
+                check_each = not limiter.exempt_hosts.issuperset(hosts)
             for i, key in enumerate(batch.keys()):
+                if check_each:
+                    assert limiter is not None
+                    verdict = limiter.check(hosts[i], second)
+                    if verdict:
+                        limited += 1
+                        if verdict == rrl.SLIP:
+                            datagram = batch.datagram(i)
+                            if len(datagram) >= HEADER_SIZE:
+                                slipped += 1
+                                if not batch.queue_reply(i, slip_response(datagram)):
+                                    failed += 1
+                        continue
                 entry: CachedAnswer | None = None if key is None else get(key)
                 if entry is not None:
                     if not queue_body(i, entry.body):
@@ -353,6 +409,8 @@ class DnsServer:
         if failed:
             metrics.DNS_DROPPED.labels(reason="send_failed").inc(failed)
         self._count_udp(hits, misses)
+        if limited:
+            self._count_limited(limited, slipped)
 
     def _udp_miss(
         self, data: bytes, addr: Any, sock: socket.socket, *, truncated: bool
@@ -434,6 +492,21 @@ class DnsServer:
         reply = forward.finish(upstream)
         metrics.DNS_QUERIES.labels(qtype=reply.qtype, rcode=reply.rcode).inc()
         return reply
+
+
+def rate_limiter(config: Config) -> rrl.RateLimiter | None:
+    """The UDP answer rate limiter of ``config``: the site's subnets, loopback and
+    ``dns.rrl_exempt`` are exempt; None when ``dns.rrl_ratelimit`` is 0."""
+    dns = config.dns
+    if dns.rrl_ratelimit <= 0:
+        return None
+    return rrl.RateLimiter(
+        ratelimit=dns.rrl_ratelimit,
+        slip=dns.rrl_slip,
+        ipv4_prefix=dns.rrl_ipv4_prefix,
+        ipv6_prefix=dns.rrl_ipv6_prefix,
+        exempt=Acl.of((*site_networks(config), *dns.rrl_exempt)),
+    )
 
 
 def _fmt(addresses: Sequence[tuple[str, int]]) -> str:

@@ -12,6 +12,9 @@ Rules:
   the previous message's MAC and covers only the timers (§5.3.1).
 * Verification results are values: ``Verified`` or ``Failed(error)`` (BADKEY, BADSIG, BADTIME);
   the caller answers a failure with NOTAUTH and an unsigned TSIG carrying the error (§5.2).
+* Names read off the wire (the key's, the algorithm's) stay bytes: a key is looked up by its
+  canonical wire name, and a name that matches no configured key, whatever its bytes, is
+  BADKEY (echoed back as it came).
 * Pure: no I/O, no clock.
 """
 
@@ -20,10 +23,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ddi.dns.wire import HEADER, QClass, QType, TsigError, read_name, text_labels, write_name
+from ddi.dns.wire import (
+    HEADER,
+    QClass,
+    QType,
+    TsigError,
+    name_key,
+    name_text,
+    read_name,
+    text_labels,
+    write_name,
+)
 from ddi.errors import DnsFormatError
 
 ALGORITHM = "hmac-sha256"
@@ -41,8 +55,13 @@ class TsigKey:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TsigRecord:
+    key_wire: bytes
+    """The key name as it came, in canonical wire form (lower case, uncompressed): what the
+    MAC covers, and what an error reply echoes. Any bytes: it is never decoded."""
     key_name: str
+    """The key name in presentation form, any byte escaped (for logs)."""
     algorithm: str
+    """The algorithm name in presentation form, lower case."""
     time_signed: int
     fudge: int
     mac: bytes
@@ -70,10 +89,10 @@ def encode_name(name: str) -> bytes:
     return write_name(text_labels(name.lower()))
 
 
-def _read_name(data: bytes, pos: int) -> tuple[str, int]:
-    """The lower-case dotted form of the name at ``pos`` and the offset after it."""
+def _read_name(data: bytes, pos: int) -> tuple[tuple[bytes, ...], int]:
+    """The canonical (lower-case) labels of the name at ``pos`` and the offset after it."""
     labels, end = read_name(data, pos)
-    return ".".join(part.decode("ascii", "replace").lower() for part in labels), end
+    return name_key(labels), end
 
 
 def find_tsig(data: bytes) -> TsigRecord | None:
@@ -108,7 +127,7 @@ def find_tsig(data: bytes) -> TsigRecord | None:
         last_start, last_type = start, rtype
     if last_type != QType.TSIG:
         return None
-    key_name, pos = _read_name(data, last_start)
+    key_labels, pos = _read_name(data, last_start)
     rtype, rclass, _, rdlength = _RR_FIXED.unpack_from(data, pos)
     pos += _RR_FIXED.size
     end = pos + rdlength
@@ -129,8 +148,9 @@ def find_tsig(data: bytes) -> TsigRecord | None:
     if pos != end or len(mac) != mac_size or len(other) != other_len or rclass != QClass.ANY:
         raise DnsFormatError("malformed TSIG rdata")
     return TsigRecord(
-        key_name=key_name,
-        algorithm=algorithm,
+        key_wire=write_name(key_labels),
+        key_name=name_text(key_labels),
+        algorithm=name_text(algorithm),
         time_signed=(hi << 32) | lo,
         fudge=fudge,
         mac=mac,
@@ -149,13 +169,13 @@ def _unsigned(data: bytes, record: TsigRecord) -> bytes:
 
 
 def _variables(
-    key_name: str, time_signed: int, fudge: int, error: int, other: bytes, *, timers_only: bool
+    key_wire: bytes, time_signed: int, fudge: int, error: int, other: bytes, *, timers_only: bool
 ) -> bytes:
     timers = _TIMERS.pack(time_signed >> 32, time_signed & 0xFFFFFFFF, fudge)
     if timers_only:
         return timers
     return (
-        encode_name(key_name)
+        key_wire
         + struct.pack("!HI", QClass.ANY, 0)
         + encode_name(ALGORITHM)
         + timers
@@ -193,11 +213,11 @@ def verify(
     record = find_tsig(data)
     if record is None:
         return None
-    key = keys.get(record.key_name)
+    key = _key(keys, record)
     if key is None or record.algorithm != ALGORITHM:
         return Failed(error=TsigError.BADKEY, record=record)
     variables = _variables(
-        record.key_name,
+        record.key_wire,
         record.time_signed,
         record.fudge,
         record.error,
@@ -215,10 +235,19 @@ def verify(
     return Verified(key=key, record=record)
 
 
-def _append(data: bytes, key_name: str, rdata: bytes) -> bytes:
+def _key(keys: Mapping[str, TsigKey], record: TsigRecord) -> TsigKey | None:
+    """The configured key named by ``record``: compared by canonical wire name, so a name
+    with bytes no configured name has (non-ASCII, a dot inside a label) is simply not found."""
+    for key in keys.values():
+        if encode_name(key.name) == record.key_wire:
+            return key
+    return None
+
+
+def _append(data: bytes, key_wire: bytes, rdata: bytes) -> bytes:
     msg_id, flags, qd, an, ns, ar = HEADER.unpack_from(data)
     head = HEADER.pack(msg_id, flags, qd, an, ns, ar + 1)
-    rr = encode_name(key_name) + _RR_FIXED.pack(QType.TSIG, QClass.ANY, 0, len(rdata)) + rdata
+    rr = key_wire + _RR_FIXED.pack(QType.TSIG, QClass.ANY, 0, len(rdata)) + rdata
     return head + data[HEADER.size :] + rr
 
 
@@ -252,13 +281,15 @@ def sign(
     time_signed = int(now)
     (original_id,) = struct.unpack_from("!H", data)
     if prior_mac is not None:
-        variables = _variables(key.name, time_signed, fudge, 0, b"", timers_only=True)
+        variables = _variables(b"", time_signed, fudge, 0, b"", timers_only=True)
         mac = _mac(key.secret, _prefixed(prior_mac), data, variables)
     else:
-        variables = _variables(key.name, time_signed, fudge, 0, b"", timers_only=False)
+        variables = _variables(encode_name(key.name), time_signed, fudge, 0, b"", timers_only=False)
         prefix = b"" if request_mac is None else _prefixed(request_mac)
         mac = _mac(key.secret, prefix, data, variables)
-    return _append(data, key.name, _rdata(time_signed, fudge, mac, original_id, 0, b"")), mac
+    return _append(
+        data, encode_name(key.name), _rdata(time_signed, fudge, mac, original_id, 0, b"")
+    ), mac
 
 
 def error_tsig(data: bytes, failure: Failed, *, now: float) -> bytes:
@@ -276,4 +307,48 @@ def error_tsig(data: bytes, failure: Failed, *, now: float) -> bytes:
         failure.error,
         other,
     )
-    return _append(data, failure.record.key_name, rdata)
+    return _append(data, failure.record.key_wire, rdata)
+
+
+REPLAY_CACHE_SIZE = 1024
+"""Signed transfer requests remembered. Transfers are rare (a few secondaries, each after a
+NOTIFY or its refresh timer): 1024 outlasts any honest rate inside a 300 s fudge window."""
+
+
+class ReplayCache:
+    """Signed requests already accepted, by (key, MAC), while their time stamp is inside the
+    fudge window: the same request again is a replay. RFC 8945 §5.2.3 bounds a signature's
+    life by the window only; inside it, a captured request could be sent again to take the
+    zone again. Bounded: past ``capacity`` the oldest entry goes.
+
+    Pure: ``now`` is an argument.
+    """
+
+    def __init__(self, capacity: int = REPLAY_CACHE_SIZE) -> None:
+        self.capacity = capacity
+        self._seen: OrderedDict[tuple[str, bytes], float] = OrderedDict()
+        self.replays = 0
+
+    def replayed(self, verified: Verified, now: float) -> bool:
+        """True when ``verified`` was accepted before (counted); otherwise it is remembered
+        until its window closes, and False."""
+        seen = self._seen
+        while seen:
+            first, closes = next(iter(seen.items()))
+            if closes >= now:
+                break
+            del seen[first]
+        record = verified.record
+        key = (verified.key.name, record.mac)
+        expires = seen.get(key)
+        if expires is not None and expires >= now:
+            self.replays += 1
+            return True
+        seen[key] = record.time_signed + record.fudge
+        seen.move_to_end(key)
+        while len(seen) > self.capacity:
+            seen.popitem(last=False)
+        return False
+
+    def __len__(self) -> int:
+        return len(self._seen)

@@ -38,6 +38,7 @@ import ctypes.util
 import errno
 import os
 import socket
+import struct
 import sys
 from typing import Any
 
@@ -189,6 +190,12 @@ class BatchSocket:
         self._name_word = _NAME_OFFSET // WORD
         self._hdr_words = MMSGHDR_SIZE // WORD
 
+        # sin_addr at offset 4 of a sockaddr_in, sin6_addr at offset 8 of a sockaddr_in6.
+        slot = "4xI120x" if sock.family == socket.AF_INET else "8x16s104x"
+        self._host_readers = [
+            struct.Struct("=" + slot * n).unpack_from for n in range(1, slots + 1)
+        ]
+
         self.received = 0
         self.queued = 0
         self._compacted = False
@@ -232,6 +239,17 @@ class BatchSocket:
             view[o + 2 : o + n].tobytes() if n < size else None
             for o, n in zip(self.offsets, self.lengths[: self.received], strict=False)
         ]
+
+    def hosts(self) -> tuple[Any, ...]:
+        """Each received datagram's sender address, raw, in slot order: a hashable key read
+        without formatting it (response-rate limiting looks senders up by it), all in one
+        ``unpack_from``. For IPv4 the address's 32-bit word in host byte order (an ``int``),
+        for IPv6 its 16 bytes."""
+        n = self.received
+        if not n:
+            return ()
+        unpack = self._host_readers[n - 1]
+        return unpack(self._names)
 
     def datagram(self, i: int) -> bytes:
         """The datagram received in slot ``i`` (at most ``slot_size`` bytes)."""

@@ -5,7 +5,9 @@ Rules:
 * Rcodes, opcodes, types, classes and header flags are the enums below; the engine, TSIG, the
   forwarder, transfers and the zones all use them (no numeric literals for them elsewhere).
 * ``read_name`` is the one reader of a wire name (compression pointers followed, bounded);
-  ``write_name`` the one writer (uncompressed, or ending in a pointer).
+  ``write_name`` the one writer (uncompressed, or ending in a pointer). A name read off the
+  wire stays bytes: it is compared as bytes (``name_key``: ASCII letters folded, RFC 4343) and
+  shown with ``name_text`` (any byte escaped), never decoded with a codec that can fail.
 * ``decode_message`` raises only ``DnsFormatError``, whatever the bytes (dnslib raises
   ``DNSError``, ``BufferError``, ``UnicodeError``, ``IndexError``…: all are wrapped here).
 * A message shorter than the 12-byte header (RFC 1035 §4.1.1) cannot be answered: the transport
@@ -160,6 +162,25 @@ def write_name(labels: Sequence[bytes], pointer: int | None = None) -> bytes:
     return head + (0xC000 | pointer).to_bytes(2, "big")
 
 
+def name_key(labels: Sequence[bytes]) -> tuple[bytes, ...]:
+    """``labels`` for comparison: ASCII letters lower-cased, every other byte kept (RFC 4343)."""
+    return tuple(part.lower() for part in labels)
+
+
+_PRINTABLE = frozenset(range(0x21, 0x7F)) - {ord("."), ord("\\"), ord(";"), ord('"')}
+
+
+def name_text(labels: Sequence[bytes]) -> str:
+    """``labels`` in presentation form (RFC 1035 §5.1, no trailing dot; ``.`` for the root):
+    a byte that is not printable ASCII, and a dot or backslash inside a label, is escaped
+    (``\\DDD``, ``\\.``), so any name off the wire can be logged."""
+    if not labels:
+        return "."
+    return ".".join(
+        "".join(chr(b) if b in _PRINTABLE else f"\\{b:03d}" for b in part) for part in labels
+    )
+
+
 def text_labels(name: str) -> tuple[bytes, ...]:
     """The labels of a dotted ASCII name (``"a.b."`` → ``(b"a", b"b")``)."""
     return tuple(part.encode("ascii") for part in name.split(".") if part)
@@ -277,6 +298,24 @@ def error_response(data: bytes, rcode: int) -> bytes:
     msg_id, flags, *_ = HEADER.unpack_from(data)
     flags = int(Flag.QR) | (flags & (OPCODE_MASK | int(Flag.RD))) | (rcode & RCODE_MASK)
     return HEADER.pack(msg_id, flags, 0, 0, 0, 0)
+
+
+def slip_response(data: bytes) -> bytes:
+    """The truncated reply to ``data`` (at least a header long) that response-rate limiting
+    sends instead of an answer: same ID, opcode and RD, QR and TC set, the question when it
+    can be read, nothing else (smaller than the query: no amplification). The client retries
+    over TCP (RFC 7766 §5)."""
+    msg_id, flags, qdcount, *_ = HEADER.unpack_from(data)
+    flags = int(Flag.QR | Flag.TC) | (flags & (OPCODE_MASK | int(Flag.RD)))
+    question = b""
+    if qdcount == 1:
+        try:
+            _, end = read_name(data, HEADER_SIZE)
+        except DnsFormatError:
+            end = len(data)
+        if end + 4 <= len(data):
+            question = data[HEADER_SIZE : end + 4]
+    return HEADER.pack(msg_id, flags, 1 if question else 0, 0, 0, 0) + question
 
 
 def patch_id(data: bytes, msg_id: bytes) -> bytes:

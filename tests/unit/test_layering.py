@@ -38,6 +38,8 @@ PURE: dict[str, set[str]] = {
     "ddi.dns.zone": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.engine": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.wire": {"ddi.dns.server", "ddi.dns.forward"},
+    "ddi.dns.acl": {"ddi.dns.server", "ddi.dns.forward"},
+    "ddi.dns.rrl": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.cache": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.tsig": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.xfr": {"ddi.dns.server", "ddi.dns.forward"},

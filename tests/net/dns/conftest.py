@@ -1,4 +1,6 @@
-"""Run the DNS service in-process on loopback for socket tests (real Store and IpamIndex)."""
+"""Run the DNS service in-process on loopback for socket tests (real Store and IpamIndex),
+on the loop the daemon runs (uvloop): a loop method the daemon may not use fails here too.
+UDP test peers use datagram transports (``loop.sock_sendto`` is one uvloop lacks)."""
 
 from __future__ import annotations
 
@@ -11,19 +13,80 @@ import types
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+import uvloop
 
 from ddi.config import Config, parse_config
 from ddi.dns import server as dns_server
 from ddi.ipam.store import Store
 from ddi.site import Service, Site, open_site
 from tests.ci import require_tools
+from tests.waiting import until
+
+__all__ = ["until"]  # the tests reach it as h.until
 
 DOMAIN = "site.example"
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMw=="
 KEY = "xfr.site.example"
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Any]:
+    """Every async test here runs on uvloop, the loop ``ddi serve`` runs (ddi.app)."""
+    return {"uvloop": uvloop.new_event_loop}
+
+
+class Datagrams(asyncio.DatagramProtocol):
+    """A UDP endpoint for tests: what it receives is queued with its sender."""
+
+    def __init__(self) -> None:
+        self.received: asyncio.Queue[tuple[bytes, Any]] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's UDP transport does not subclass asyncio.DatagramTransport.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.received.put_nowait((data, addr))
+
+    def error_received(self, exc: Exception) -> None:
+        pass
+
+    def sendto(self, data: bytes, addr: Any = None) -> None:
+        assert self.transport is not None
+        self.transport.sendto(data, addr)
+
+    async def next(self, wait: float) -> tuple[bytes, Any] | None:
+        """The next datagram within ``wait`` seconds, or None."""
+        try:
+            return await asyncio.wait_for(self.received.get(), wait)
+        except TimeoutError:
+            return None
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def datagrams(**where: Any) -> Datagrams:
+    """A ``Datagrams`` endpoint (``local_addr=``/``remote_addr=`` as for
+    ``create_datagram_endpoint``)."""
+    loop = asyncio.get_running_loop()
+    _, endpoint = await loop.create_datagram_endpoint(Datagrams, **where)
+    return endpoint
+
+
+async def udp(address: tuple[str, int], data: bytes, wait: float = 1.0) -> bytes | None:
+    """Send ``data`` to ``address`` from a fresh socket; the first reply, or None."""
+    endpoint = await datagrams(remote_addr=address)
+    try:
+        endpoint.sendto(data)
+        got = await endpoint.next(wait)
+        return None if got is None else got[0]
+    finally:
+        endpoint.close()
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ pipelining, idle timeout, connection cap, the answer cache and its invalidation.
 from __future__ import annotations
 
 import asyncio
-import socket
 import struct
 from pathlib import Path
 from typing import Any
@@ -19,27 +18,20 @@ from tests.waiting import until
 pytestmark = pytest.mark.asyncio
 
 
-async def _udp(port: int, data: bytes, wait: float = 1.0) -> bytes | None:
-    loop = asyncio.get_running_loop()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.setblocking(False)
-        await loop.sock_sendto(sock, data, ("127.0.0.1", port))
-        try:
-            reply, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 65535), wait)
-        except TimeoutError:
-            return None
-        return reply
+async def _udp(h: Any, port: int, data: bytes, wait: float = 1.0) -> bytes | None:
+    reply: bytes | None = await h.udp(("127.0.0.1", port), data, wait)
+    return reply
 
 
 async def test_garbage_gets_formerr_and_short_header_is_dropped(tmp_path: Path, h: Any) -> None:
     port = h.free_port()
     async with h.running(h.config(tmp_path, port), port) as r:
-        reply = await _udp(port, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xff\xff")
+        reply = await _udp(h, port, b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xff\xff")
         assert reply is not None
         msg = DNSRecord.parse(reply)
         assert msg.header.id == 0x1234
         assert msg.header.rcode == 1
-        assert await _udp(port, b"\x12\x34\x01", wait=0.3) is None
+        assert await _udp(h, port, b"\x12\x34\x01", wait=0.3) is None
         stats = r.server.statistics()
         assert stats["listen"] == [f"127.0.0.1:{port}"]
 
@@ -54,9 +46,9 @@ async def test_answer_cache_hits_and_is_invalidated_by_a_change(tmp_path: Path, 
         )
         q = DNSRecord.question(label("a.site.example"))
         q.header.id = 1
-        first = await _udp(port, q.pack())
+        first = await _udp(h, port, q.pack())
         q.header.id = 2
-        second = await _udp(port, q.pack())
+        second = await _udp(h, port, q.pack())
         assert first is not None
         assert second is not None
         assert second[:2] == b"\x00\x02"
@@ -67,7 +59,7 @@ async def test_answer_cache_hits_and_is_invalidated_by_a_change(tmp_path: Path, 
             actor="t",
             reason="t",
         )
-        third = await _udp(port, q.pack())
+        third = await _udp(h, port, q.pack())
         assert third is not None
         assert sorted(str(rr.rdata) for rr in DNSRecord.parse(third).rr) == [
             "198.18.0.5",
@@ -88,7 +80,7 @@ async def test_big_answer_truncates_over_udp_and_dig_retries_over_tcp(
                 reason="t",
             )
         q = DNSRecord.question(label("many.site.example"))
-        reply = await _udp(port, q.pack())
+        reply = await _udp(h, port, q.pack())
         assert reply is not None
         assert len(reply) <= 512
         assert DNSRecord.parse(reply).header.tc == 1

@@ -17,7 +17,8 @@ from dnslib import EDNS0, QTYPE, RR, A, DNSRecord
 from prometheus_client import REGISTRY
 
 from ddi.config import Config
-from ddi.dns import udp_batch
+from ddi.dns import rrl, udp_batch
+from ddi.dns.acl import Acl
 from ddi.dns.server import DnsServer
 from ddi.dns.zone import label
 from ddi.ipam.models import Host, Record
@@ -172,7 +173,7 @@ async def _exchange(
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
                 while len(replies) < len(queries):
-                    replies.append(await loop.sock_recv(sock, 65535))
+                    replies.append(await loop.sock_recv(sock, 65535))  # uvloop has sock_recv
         return replies
 
 
@@ -284,23 +285,21 @@ async def test_query_longer_than_a_slot_gets_formerr(tmp_path: Path, h: Any) -> 
 async def test_forwarded_miss_is_answered_later_to_its_sender(
     tmp_path: Path, h: Any, slots: int
 ) -> None:
-    loop = asyncio.get_running_loop()
-    upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    upstream.bind(("127.0.0.1", 0))
-    upstream.setblocking(False)
+    upstream = await h.datagrams(local_addr=("127.0.0.1", 0))
 
     async def answer() -> None:
         while True:
-            data, addr = await loop.sock_recvfrom(upstream, 65535)
+            data, addr = await upstream.received.get()
             query = DNSRecord.parse(data)
             reply = query.reply()
             reply.add_answer(RR(query.q.qname, QTYPE.A, ttl=60, rdata=A("198.18.7.7")))
-            await loop.sock_sendto(upstream, reply.pack(), addr)
+            upstream.sendto(reply.pack(), addr)
 
     task = asyncio.create_task(answer())
     try:
         port = h.free_port()
-        cfg = h.config(tmp_path, port, forwarders=[f"127.0.0.1:{upstream.getsockname()[1]}"])
+        upstream_port = upstream.transport.get_extra_info("sockname")[1]
+        cfg = h.config(tmp_path, port, forwarders=[f"127.0.0.1:{upstream_port}"])
         async with serving(cfg, udp_slots=slots):
             queries = [_query("www.elsewhere.example", 50), _query("web.site.example", 51)]
             replies = {
@@ -314,4 +313,83 @@ async def test_forwarded_miss_is_answered_later_to_its_sender(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        upstream.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("slots", PATHS)
+async def test_answers_past_the_rate_limit_are_dropped_or_slip_truncated(
+    tmp_path: Path, h: Any, slots: int
+) -> None:
+    port = h.free_port()
+    limited = _sample("ddi_dns_dropped_total", reason="rate_limited")
+    slipped = _sample("ddi_dns_dropped_total", reason="rate_limited_slip")
+    async with serving(h.config(tmp_path, port), udp_slots=slots, clock=lambda: 1e9) as server:
+        # Loopback is the site's own: exempt, with the limit on by default (NSD's numbers).
+        replies = await _exchange(
+            [_query("web.site.example", i) for i in range(30)], ("127.0.0.1", port)
+        )
+        assert len(replies) == 30
+        assert server.statistics()["rate_limit"] == {
+            "ratelimit": 200,
+            "slip": 2,
+            "dropped": 0,
+            "slipped": 0,
+            "prefixes": 0,
+        }
+        # The same loop with loopback taken for an outside client, 10 answers a second.
+        server.limiter = rrl.RateLimiter(ratelimit=10, slip=2, exempt=Acl())
+        queries = [_query("web.site.example", 100 + i) for i in range(30)]
+        replies = await _exchange(queries, ("127.0.0.1", port), wait=1.0)
+        messages = [DNSRecord.parse(r) for r in replies]
+        full = [m for m in messages if not m.header.tc]
+        cut = [m for m in messages if m.header.tc]
+        assert len(full) == 10
+        assert all([str(rr.rdata) for rr in m.rr] == ["198.18.0.10"] for m in full)
+        assert len(cut) == 10  # every second one withheld goes out truncated
+        assert all((m.rr, str(m.q.qname)) == ([], "web.site.example.") for m in cut)
+        stats = server.statistics()["rate_limit"]
+        assert (stats["dropped"], stats["slipped"], stats["prefixes"]) == (10, 10, 1)
+    assert _sample("ddi_dns_dropped_total", reason="rate_limited") - limited == 10
+    assert _sample("ddi_dns_dropped_total", reason="rate_limited_slip") - slipped == 10
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("slots", PATHS)
+async def test_an_ipv4_client_on_a_dual_stack_listener_is_held_to_the_acl(
+    tmp_path: Path, h: Any, slots: int
+) -> None:
+    """``listen = ["[::]:port"]``: an IPv4 client arrives as ``::ffff:127.0.0.1`` and must be
+    matched as 127.0.0.1 (here outside ``recursion_from``), not waved through."""
+    upstream = await h.datagrams(local_addr=("127.0.0.1", 0))
+    upstream_port = upstream.transport.get_extra_info("sockname")[1]
+
+    async def answer() -> None:
+        while True:
+            data, addr = await upstream.received.get()
+            query = DNSRecord.parse(data)
+            reply = query.reply()
+            reply.add_answer(RR(query.q.qname, QTYPE.A, ttl=60, rdata=A("203.0.113.66")))
+            upstream.sendto(reply.pack(), addr)
+
+    task = asyncio.create_task(answer())
+    port = h.free_port()
+    cfg = h.config(
+        tmp_path,
+        port,
+        listen=[f"[::]:{port}"],
+        forwarders=[f"127.0.0.1:{upstream_port}"],
+        recursion_from=["198.18.0.0/24"],
+    )
+    try:
+        async with serving(cfg, udp_slots=slots):
+            for address in (("127.0.0.1", port), ("::1", port)):
+                replies = await _exchange([_query("www.elsewhere.example", 5)], address)
+                assert len(replies) == 1
+                reply = DNSRecord.parse(replies[0])
+                assert (reply.header.rcode, reply.rr) == (5, [])  # REFUSED
+                local = await _exchange([_query("web.site.example", 6)], address)
+                assert [str(rr.rdata) for rr in DNSRecord.parse(local[0]).rr] == ["198.18.0.10"]
+    finally:
+        task.cancel()
         upstream.close()

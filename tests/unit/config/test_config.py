@@ -273,4 +273,3 @@ def test_every_declared_bound_is_refused_one_step_outside(
     with pytest.raises(ConfigError) as caught:
         parse_config(data, path=PATH)
     assert (caught.value.key, caught.value.reason) == (where, reason)
-

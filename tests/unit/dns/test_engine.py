@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
 from typing import Any
 
 import pytest
@@ -10,6 +10,7 @@ from dnslib import EDNS0, QTYPE, RR, SOA, TXT, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ddi.dns.acl import Acl
 from ddi.dns.engine import Answer, Client, Drop, Forward, Reason, Transfer, Transport
 from ddi.dns.wire import Rcode, decode_message, encode_message
 from ddi.dns.zone import label
@@ -41,8 +42,8 @@ def eng(h: Any) -> Any:
     return h.engine(
         h.zones(view),
         forwarding=True,
-        recursion_from=(IPv4Network("198.18.0.0/24"),),
-        allow_transfer=(IPv4Network("198.18.0.2/32"),),
+        recursion_from=Acl.of([IPv4Network("198.18.0.0/24"), IPv6Network("2001:db8:5::/48")]),
+        allow_transfer=Acl.of([IPv4Network("198.18.0.2/32")]),
     )
 
 

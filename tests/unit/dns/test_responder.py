@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
 
 import pytest
 from dnslib import QTYPE, RR, A, DNSRecord
 
 from ddi.dns import tsig
+from ddi.dns.acl import Acl
 from ddi.dns.cache import AnswerCache
 from ddi.dns.engine import LOCAL, Client, Reason, Transport
 from ddi.dns.responder import Drop, Forward, Reply, Responder, Transfer
@@ -33,8 +34,8 @@ def responder(h: Any) -> Responder:
     engine = h.engine(
         h.zones(view),
         forwarding=True,
-        recursion_from=(IPv4Network("198.18.0.0/24"),),
-        allow_transfer=(IPv4Network("198.18.0.2/32"),),
+        recursion_from=Acl.of([IPv4Network("198.18.0.0/24"), IPv6Network("2001:db8:5::/48")]),
+        allow_transfer=Acl.of([IPv4Network("198.18.0.2/32")]),
     )
     return Responder(engine, {KEY.name: KEY}, AnswerCache(100))
 
@@ -121,8 +122,57 @@ def test_recursion_needs_a_client_in_recursion_from_or_a_trusted_one(
 def test_client_of_a_peer_address() -> None:
     assert Client.of_peer(("198.18.0.77", 5353)) == SITE
     six = Client.of_peer(("::1", 5353, 0, 0))
-    assert (six.peer, six.address, six.trusted) == ("::1", None, True)
-    assert Client.of_peer(None) is LOCAL
+    assert (six.peer, six.address, six.trusted) == ("::1", IPv6Address("::1"), False)
+    mapped = Client.of_peer(("::ffff:198.18.0.77", 5353, 0, 0))
+    assert (mapped.address, mapped.trusted) == (IPv4Address("198.18.0.77"), False)
+    scoped = Client.of_peer(("fe80::1%eth0", 5353, 0, 2))
+    assert (scoped.address, scoped.trusted) == (IPv6Address("fe80::1"), False)
+    for unreadable in (None, (), ("not-an-address", 1)):
+        client = Client.of_peer(unreadable)
+        assert (client.address, client.trusted) == (None, False)
+    assert LOCAL.trusted
+
+
+@pytest.mark.parametrize(
+    ("peer", "allowed"),
+    [
+        (("203.0.113.9", 5353), False),
+        (("::ffff:203.0.113.9", 5353, 0, 0), False),  # an IPv4 peer on a dual-stack socket
+        (("2001:db8:99::1", 5353, 0, 0), False),
+        (("::1", 5353, 0, 0), False),  # loopback only when recursion_from lists it
+        (("::ffff:198.18.0.77", 5353, 0, 0), True),
+        (("2001:db8:5::77", 5353, 0, 0), True),
+        (("198.18.0.77", 5353), True),
+    ],
+)
+def test_recursion_acl_is_applied_to_ipv6_and_v4_mapped_peers(
+    responder: Responder, peer: Any, allowed: bool
+) -> None:
+    result = responder.respond(query("www.elsewhere.example"), Client.of_peer(peer), UDP, NOW)
+    if allowed:
+        assert isinstance(result, Forward)
+    else:
+        assert isinstance(result, Reply)
+        assert result.decision is Reason.REFUSED_CLIENT
+
+
+@pytest.mark.parametrize(
+    ("peer", "allowed"),
+    [
+        (("::ffff:198.18.0.2", 5353, 0, 0), True),
+        (("::ffff:203.0.113.9", 5353, 0, 0), False),
+        (("2001:db8:5::2", 5353, 0, 0), False),
+    ],
+)
+def test_transfer_acl_is_applied_to_ipv6_and_v4_mapped_peers(
+    responder: Responder, peer: Any, allowed: bool
+) -> None:
+    result = responder.respond(query("site.example", "AXFR"), Client.of_peer(peer), TCP, NOW)
+    if allowed:
+        assert isinstance(result, Transfer)
+    else:
+        assert isinstance(result, Reply)
+        assert result.decision is Reason.REFUSED_TRANSFER
 
 
 def test_transfer_over_tcp_to_an_allowed_peer_streams_the_zone(responder: Responder) -> None:
@@ -168,3 +218,47 @@ def test_bad_signature_is_notauth_with_the_failure(responder: Responder) -> None
     assert result.tsig_failure.error is TsigError.BADSIG
     assert decode_message(result.data).header.rcode == Rcode.NOTAUTH
     assert (result.qtype, result.decision) == (None, None)
+
+
+@pytest.mark.parametrize("byte", [b"\xe9", b"\xff", b"\x00", b"."])
+def test_a_tsig_key_name_with_a_non_ascii_byte_gets_badkey(
+    responder: Responder, byte: bytes
+) -> None:
+    signed, _ = tsig.sign(query("site.example", "SOA"), KEY, now=NOW)
+    at = signed.rindex(KEY.name.split(".")[0].encode()) + 1
+    odd = signed[:at] + byte + signed[at + 1 :]
+    result = responder.respond(odd, SECONDARY, UDP, NOW)
+    assert isinstance(result, Reply)
+    assert result.tsig_failure is not None
+    assert result.tsig_failure.error is TsigError.BADKEY
+    assert result.data[3] & 0x0F == Rcode.NOTAUTH
+    record = tsig.find_tsig(result.data)
+    assert record is not None
+    assert (record.error, record.mac) == (TsigError.BADKEY, b"")
+
+
+def test_a_signed_transfer_request_is_accepted_once(responder: Responder) -> None:
+    signed, _ = tsig.sign(query("site.example", "AXFR"), KEY, now=NOW)
+    first = responder.respond(signed, OUTSIDE, TCP, NOW + 1)
+    assert isinstance(first, Transfer)
+    assert first.key_name == KEY.name
+    again = responder.respond(signed, OUTSIDE, TCP, NOW + 2)  # inside the 300 s fudge window
+    assert isinstance(again, Reply)
+    assert again.decision is Reason.TSIG_REPLAY
+    assert again.data[3] & 0x0F == Rcode.REFUSED
+    # A fresh signature for the same transfer is another request.
+    fresh, _ = tsig.sign(query("site.example", "AXFR"), KEY, now=NOW + 3)
+    assert isinstance(responder.respond(fresh, OUTSIDE, TCP, NOW + 3), Transfer)
+
+
+def test_the_replay_cache_is_bounded_and_forgets_closed_windows() -> None:
+    replays = tsig.ReplayCache(capacity=3)
+    signed = [tsig.sign(query("site.example", "AXFR", i), KEY, now=NOW)[0] for i in range(5)]
+    checks = [tsig.verify(s, {KEY.name: KEY}, now=NOW) for s in signed]
+    verified = [c for c in checks if isinstance(c, tsig.Verified)]
+    assert len(verified) == 5
+    assert not any(replays.replayed(v, NOW) for v in verified)
+    assert len(replays) == 3
+    assert replays.replayed(verified[4], NOW + 1)
+    assert not replays.replayed(verified[4], NOW + 301)  # outside the window: BADTIME's job
+    assert len(replays) == 1

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ddi.dns import tsig
-from ddi.dns.wire import TsigError
+from ddi.dns.wire import Rcode, TsigError, error_response, write_name
 from ddi.dns.zone import label
 from ddi.errors import DnsFormatError
 
@@ -169,3 +169,47 @@ def test_badtime_error_carries_the_server_time() -> None:
     assert record is not None
     assert record.error == TsigError.BADTIME
     assert int.from_bytes(record.other, "big") == int(NOW + 1000)
+
+
+def _with_key_name_byte(signed: bytes, old: bytes, new: bytes) -> bytes:
+    """``signed`` with one byte of the TSIG owner name replaced (the last occurrence)."""
+    at = signed.rindex(b"\x03xfr\x04site\x07example\x00") + 1 + b"xfr".index(old)
+    return signed[:at] + new + signed[at + 1 :]
+
+
+@pytest.mark.parametrize("byte", [b"\xe9", b"\xff", b"\x00", b"."])
+def test_a_key_name_with_any_byte_is_badkey_and_echoed_as_it_came(byte: bytes) -> None:
+    signed, _ = tsig.sign(_query(), KEY, now=NOW)
+    odd = _with_key_name_byte(signed, b"f", byte)
+    result = tsig.verify(odd, KEYS, now=NOW)
+    assert isinstance(result, tsig.Failed)
+    assert result.error is TsigError.BADKEY
+    assert isinstance(result.record.key_name, str)  # printable, for the log
+    reply = tsig.error_tsig(error_response(odd, Rcode.NOTAUTH), result, now=NOW)
+    echoed = tsig.find_tsig(reply)
+    assert echoed is not None
+    assert echoed.key_wire == result.record.key_wire
+    assert b"x" + byte + b"r" in reply
+
+
+def test_a_key_name_in_another_case_is_the_same_key() -> None:
+    signed, _ = tsig.sign(_query(), KEY, now=NOW)
+    # RFC 4343: names compare case-insensitively; the MAC covers the canonical (lower-case) name.
+    result = tsig.verify(_with_key_name_byte(signed, b"f", b"F"), KEYS, now=NOW)
+    assert isinstance(result, tsig.Verified)
+
+
+@given(st.lists(st.binary(min_size=1, max_size=63), min_size=1, max_size=4))
+def test_any_key_name_off_the_wire_is_verified_or_refused_never_raises(
+    labels: list[bytes],
+) -> None:
+    signed, _ = tsig.sign(_query(), KEY, now=NOW)
+    record = tsig.find_tsig(signed)
+    assert record is not None
+    start = record.offset
+    odd = signed[:start] + write_name(labels) + signed[start + len(record.key_wire) :]
+    result = tsig.verify(odd, KEYS, now=NOW)
+    assert result is not None
+    if isinstance(result, tsig.Failed):
+        assert tsig.find_tsig(tsig.error_tsig(error_response(odd, Rcode.NOTAUTH), result, now=NOW))
+    assert result.record.key_name.isprintable()
