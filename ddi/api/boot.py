@@ -28,6 +28,7 @@ from ddi.dhcp.netboot import (
 from ddi.dhcp.options import OptionCode, option_code_from_int
 from ddi.dhcp.server import interface_address
 from ddi.ipam.models import Subnet
+from ddi.numbers import decimal
 
 routes = web.RouteTableDef()
 
@@ -101,9 +102,10 @@ def _choice_image(choice: BootChoice) -> dict[str, Any]:
 def _int(value: str | None, name: str) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit() or int(value) > 0xFFFF:
+    number = decimal(value, max_digits=5)
+    if number is None or number > 0xFFFF:
         raise BadRequest(f"{name} must be a number 0-65535", field=name)
-    return int(value)
+    return number
 
 
 @routes.get("/v1/boot/explain")

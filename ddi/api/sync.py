@@ -22,6 +22,7 @@ from aiohttp import web
 
 from ddi.api.common import APP_KEY, BadRequest, WriteArgs, read_body
 from ddi.ipam.models import Owner
+from ddi.numbers import decimal
 
 routes = web.RouteTableDef()
 
@@ -110,9 +111,10 @@ async def resolve(request: web.Request) -> web.Response:
     if keep not in ("edge", "central"):
         raise BadRequest("keep must be 'edge' or 'central'", field="keep")
     raw_id = request.match_info["id"]
-    if not raw_id.isdigit():
+    conflict_id = decimal(raw_id, max_digits=18)
+    if conflict_id is None:
         raise BadRequest("the conflict id is a number", field="id")
     row = await request.app[APP_KEY].site.store.sync.resolve_conflict(
-        int(raw_id), keep=Owner(keep), actor=args.actor, reason=args.reason
+        conflict_id, keep=Owner(keep), actor=args.actor, reason=args.reason
     )
     return web.json_response({"conflict": row.to_json()})

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from ddi.boot.numbers import decimal
 from ddi.errors import TftpFormatError
+from ddi.numbers import decimal
 
 MIN_BLKSIZE = 8
 MAX_BLKSIZE = 65464

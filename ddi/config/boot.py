@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from ddi.boot.numbers import decimal
 from ddi.boot.templates import TEMPLATE_NAMES, template_fields
 from ddi.config.table import Table, file_default, label, setting
 from ddi.errors import ConfigError
+from ddi.numbers import decimal
 
 BOOT_ARCH_KEYS: Mapping[str, int] = {
     "bios": 0,

@@ -19,6 +19,7 @@ from types import NoneType, UnionType
 from typing import Any, ClassVar, Protocol, TypeVar, get_args, get_type_hints
 
 from ddi.errors import ConfigError
+from ddi.numbers import decimal
 
 T = TypeVar("T")
 _REQUIRED: Any = object()
@@ -297,9 +298,10 @@ def endpoint(key: str, value: Any, default_port: int) -> tuple[str, int]:
 
 
 def _port(key: str, text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
+    port = decimal(text, max_digits=5)
+    if port is None or port > 65535:
         raise ConfigError(key, f"{text!r} is not a port number (0-65535)")
-    return int(text)
+    return port
 
 
 def label(key: str, value: str) -> str:

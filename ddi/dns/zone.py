@@ -50,6 +50,7 @@ from ddi.ipam.models import (
 )
 from ddi.ipam.owner import lease_collides, lease_publishes, name_owner
 from ddi.ipam.views import Applied
+from ddi.numbers import decimal
 
 SOA_TYPE = int(QType.SOA)
 NS_TYPE = int(QType.NS)
@@ -674,9 +675,9 @@ def _lease_ip(lease: Lease) -> IPv4Address:
 
 def _ip_of_reverse(name: str) -> IPv4Address | None:
     octets = name[: -len(".in-addr.arpa")].split(".")
-    if len(octets) != 4 or not all(o.isdigit() and len(o) <= 3 for o in octets):
+    if len(octets) != 4:
         return None
-    values = [int(o) for o in reversed(octets)]
-    if max(values) > 255:
+    values = [decimal(o, max_digits=3) for o in reversed(octets)]
+    if any(v is None or v > 255 for v in values):
         return None
-    return IPv4Address(bytes(values))
+    return IPv4Address(bytes(v for v in values if v is not None))

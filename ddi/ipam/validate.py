@@ -29,6 +29,7 @@ from ddi.ipam.models import (
     Route,
     Subnet,
 )
+from ddi.numbers import decimal
 
 __all__ = [
     "check_host_address",
@@ -271,9 +272,10 @@ def parse_ttl(raw: int | None) -> int | None:
 
 
 def _u16(rtype: str, raw: str, part: str, what: str) -> int:
-    if not part.isdigit() or not 0 <= int(part) <= 65535:
+    value = decimal(part, max_digits=5)
+    if value is None or value > 65535:
         raise Invalid("value", raw, f"{rtype} {what} must be an integer from 0 to 65535")
-    return int(part)
+    return value
 
 
 def parse_record_value(rtype: str, raw: str) -> str:

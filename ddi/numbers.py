@@ -1,4 +1,5 @@
-"""Numbers read off the wire: ASCII digits only, with a length cap before conversion.
+"""Numbers read from untrusted text (the wire, request URLs, config, operator input): ASCII
+digits only, with a length cap before conversion.
 
 ``str.isdigit`` is true for "²" and "٣" (``int`` refuses the first and takes the second), and
 ``int`` reads 4,300 digits before it refuses a string; a client-supplied number gets neither.

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ddi.boot.numbers import MAX_DIGITS, decimal
 from ddi.config import parse_config
 from ddi.errors import ConfigError
+from ddi.numbers import MAX_DIGITS, decimal
 
 
 @pytest.mark.parametrize(
