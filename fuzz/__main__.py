@@ -21,6 +21,7 @@ from typing import Any
 
 from fuzz.core import REPO
 from fuzz.engines import atheris_available, run_atheris_child, run_hypothesis
+from fuzz.minimize import minimize
 from fuzz.pending_regressions import is_known
 from fuzz.targets import TARGETS
 
@@ -36,6 +37,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_RUNS} inputs per target")
     parser.add_argument("--engine", choices=("auto", "atheris", "hypothesis"), default="auto")
     parser.add_argument("--seed", type=int, default=0, help="0: a new one per run (atheris)")
+    parser.add_argument(
+        "--no-minimize", dest="minimize", action="store_false", help="report inputs as found"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -64,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             tally = run_hypothesis(TARGETS[name](), runs, seed=args.seed)
             report = tally.report() | {"engine": "hypothesis"}
         report["seconds"] = round(time.monotonic() - started, 1)
+        if args.minimize:
+            _minimize(name, report)
         reports.append(report)
         _print(report)
     return _finish(reports)
@@ -85,6 +91,16 @@ def _atheris(name: str, runs: int, seed: int) -> dict[str, Any]:
     if report.get("runs", 0) < runs:
         report["stopped_early"] = log.read_text()[-2000:]
     return report
+
+
+def _minimize(name: str, report: dict[str, Any]) -> None:
+    """Shrink each crash's input (``fuzz.minimize``), keeping its signature."""
+    found = report.get("found", [])
+    if not found:
+        return
+    target = TARGETS[name]()
+    for crash in found:
+        crash["input"] = minimize(target, bytes.fromhex(crash["input"])).hex()
 
 
 def _print(report: dict[str, Any]) -> None:
