@@ -1,7 +1,8 @@
 """The two ways inputs are made.
 
 * ``atheris``: libFuzzer's coverage-guided mutation over the instrumented ``ddi``, ``sync`` and
-  ``central`` packages, started from the target's seeds and dictionary. libFuzzer ends the
+  ``central`` packages, started from the target's seeds and dictionary; a share of the
+  mutations is ``fuzz.mutate``'s. libFuzzer ends the
   process when its runs are done, so each target runs in a child process
   (``python -m fuzz --child``) that writes its tally to a JSON file as it goes.
 * ``hypothesis`` (where atheris does not install): hypothesis draws, for each example, either
@@ -31,7 +32,11 @@ from fuzz.mutate import mutate, random_input
 ROUND = 500
 """Examples per hypothesis run."""
 BATCH = 16
-"""Inputs made from one example's draws."""
+"""Inputs made from one example's draws: its own bytes, then mutations."""
+RANDOM_SHARE = 0.05
+"""Share of the fallback's inputs that are plain random bytes rather than mutations."""
+OWN_MUTATIONS = 0.2
+"""Share of atheris's mutations made by ``fuzz.mutate`` instead of libFuzzer."""
 MAX_NOVEL = 512
 """Inputs with a new outcome label kept for mutation at most (the fallback's feedback)."""
 
@@ -55,7 +60,6 @@ def run_hypothesis(
     tally = Tally(target)
     seeds = [bytes(s) for s in target.seeds()]
     pool = list(seeds)
-    seen: set[str] = set()
 
     def feed(data: bytes) -> None:
         before = len(tally.outcomes)
@@ -65,7 +69,6 @@ def run_hypothesis(
 
     for data in seeds[:runs]:
         feed(data)
-    seen.update(tally.outcomes)
     while tally.runs < runs:
         count = min(ROUND, -(-(runs - tally.runs) // BATCH))
 
@@ -80,24 +83,22 @@ def run_hypothesis(
         )
         @given(
             fresh=st.binary(max_size=min(target.max_len, 512)),
-            which=st.integers(min_value=0, max_value=2**31),
             state=st.integers(min_value=0, max_value=2**63),
-            kind=st.integers(min_value=0, max_value=15),
         )
-        def example(fresh: bytes, which: int, state: int, kind: int) -> None:
+        def example(fresh: bytes, state: int) -> None:
             # One example drives a batch: hypothesis's cost per example is far above a
-            # harness's per input.
-            rng = random.Random(state)
-            for i in range(BATCH):
+            # harness's per input. Hypothesis repeats small integers often, so the random
+            # state also takes the input count: no two batches alike, and still a replay.
+            rng = random.Random(f"{seed}:{tally.runs}:{state}")
+            feed(fresh)
+            for _ in range(BATCH - 1):
                 if tally.runs >= runs:
                     return
-                if i == 0 and kind == 0:
-                    data = fresh
-                elif kind == 1:
+                if rng.random() < RANDOM_SHARE:
                     data = random_input(rng, target.max_len)
                 else:
                     data = mutate(
-                        pool[(which + i) % len(pool)],
+                        pool[rng.randrange(len(pool))],
                         rng,
                         max_len=target.max_len,
                         others=pool,
@@ -153,8 +154,19 @@ def run_atheris_child(target: Target, runs: int, report: Path, *, seed: int = 0)
         dictionary.write_text("".join(_dict_entry(token) for token in target.dictionary))
         args.append(f"-dict={dictionary}")
     args.append(str(corpus))
+
+    def mutator(data: bytes, max_size: int, seed: int) -> bytes:
+        # libFuzzer's own mutations, and now and then fuzz.mutate's, which libFuzzer lacks: a
+        # block repeated hundreds of times (a 5,000-digit number, JSON nested past the
+        # recursion limit) is out of its reach.
+        rng = random.Random(seed)
+        if rng.random() < OWN_MUTATIONS:
+            return mutate(data, rng, max_len=max_size, dictionary=target.dictionary)
+        mutated: bytes = atheris.Mutate(data, max_size)
+        return mutated
+
     write()
-    atheris.Setup(args, one)
+    atheris.Setup(args, one, custom_mutator=mutator)
     atheris.Fuzz()
 
 

@@ -81,10 +81,10 @@ def _one(
         other = rng.choice(others)
         cut = rng.randrange(len(other) + 1)
         buf[at:] = other[cut:]
-    elif choice == 8 and n:  # one block repeated many times: long numbers, deep nesting
+    elif choice == 8 and n:  # a block repeated in place many times: long numbers, deep nesting
         start = rng.randrange(n)
         block = buf[start : start + 1 + rng.randrange(4)]
-        buf[at:at] = block * rng.choice((16, 300, 1200, 5000))
+        buf[start:start] = block * rng.choice((16, 300, 1200, 5000))
     elif choice == 9 and n >= 2:  # add or subtract a small number at some byte
         i = rng.randrange(n)
         buf[i] = (buf[i] + rng.randrange(-16, 17)) % 256

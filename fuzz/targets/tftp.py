@@ -2,10 +2,11 @@
 does with them: ``decode_packet``, ``refusal_for``, ``files.safe_path`` under a boot root, then
 one ``TftpTransfer`` fed the rest of the datagrams and its own timer until it ends.
 
-An input is frames ``[u8 step][u16 length][datagram]``: the first is the request, each later
-one reaches the transfer ``step`` tenths of a second after the previous (its timer fires in
-between when due). After the last, the timer runs until the transfer ends; it must end within
-its retries.
+An input is datagrams separated by ``MARK``: the first is the request; each later one starts
+with a byte ``step`` and reaches the transfer ``step`` tenths of a second after the previous
+(its timer fires in between when due). A separator rather than length prefixes, so that a
+mutation inside a datagram (an option value grown to thousands of digits) keeps the framing.
+After the last, the timer runs until the transfer ends; it must end within its retries.
 
 Outcomes: ``TftpFormatError`` from the request's decoder (counted ``malformed``), a non-request
 (counted), a refusal (an error packet), or a transfer that ends (completed, timed out, or by the
@@ -17,7 +18,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import struct
 import tempfile
 from pathlib import Path
 
@@ -35,6 +35,8 @@ from ddi.errors import TftpFormatError
 from fuzz.core import Target, Unexpected
 from fuzz.seeds import captured
 
+MARK = b"\xf0\x9f\x93\xa6"
+"""Separates datagrams in an input (U+1F4E6 in UTF-8; no TFTP datagram here holds it)."""
 LIMITS = TransferLimits()
 MAX_FRAMES = 64
 FILES = {
@@ -78,17 +80,9 @@ _root: _Root | None = None
 
 
 def frames(data: bytes) -> list[tuple[int, bytes]]:
-    """Split an input into (step, datagram) frames; a cut last frame is dropped."""
-    out: list[tuple[int, bytes]] = []
-    pos = 0
-    while pos + 3 <= len(data) and len(out) < MAX_FRAMES:
-        step, length = struct.unpack_from("!BH", data, pos)
-        pos += 3
-        if pos + length > len(data):
-            break
-        out.append((step, data[pos : pos + length]))
-        pos += length
-    return out
+    """Split an input into (step, datagram) frames: the request (step 0), then the rest."""
+    first, *rest = data.split(MARK, MAX_FRAMES)
+    return [(0, first)] + [(part[0], part[1:]) for part in rest[: MAX_FRAMES - 1] if part]
 
 
 def check(data: bytes) -> str:
@@ -96,8 +90,6 @@ def check(data: bytes) -> str:
     if _root is None:
         _root = _Root()
     items = frames(data)
-    if not items:
-        return "drop:no-frame"
     request = decode_packet(items[0][1])
     if not isinstance(request, Request):
         return "drop:not_a_request"
@@ -134,7 +126,7 @@ def check(data: bytes) -> str:
 
 
 def _frame(datagram: bytes, step: int = 1) -> bytes:
-    return struct.pack("!BH", step, len(datagram)) + datagram
+    return MARK + bytes((step,)) + datagram
 
 
 def _rrq(name: str, *options: str, mode: str = "octet") -> bytes:
@@ -146,22 +138,22 @@ def seeds() -> list[bytes]:
     transfer tells apart."""
     acks = b"".join(_frame(encode_ack(n)) for n in range(12))
     return [
-        *(_frame(rrq) + acks for rrq in captured(69)),
-        _frame(_rrq("boot.ipxe")) + _frame(encode_ack(1)),
-        _frame(_rrq("ipxe.efi", "blksize", "1024", "tsize", "0")) + acks,
-        _frame(_rrq("ipxe.efi", "windowsize", "4", "blksize", "512")) + acks,
-        _frame(_rrq("ipxe.efi", "timeout", "2", "tsize", "0")) + _frame(encode_ack(0), 30),
-        _frame(_rrq("ipxe.efi", "tsize", "0")) + _frame(encode_error(0, "size only")),
-        _frame(_rrq("exact")) + _frame(encode_ack(1)) + _frame(encode_ack(2)),
-        _frame(_rrq("empty")) + _frame(encode_ack(1)),
-        _frame(_rrq("grub/grub.cfg")) + _frame(encode_ack(1)),
-        _frame(_rrq("alias")) + _frame(encode_ack(1)),
-        _frame(_rrq("escape")),
-        _frame(_rrq("../etc/passwd")),
-        _frame(_rrq("/boot.ipxe")),
-        _frame(_rrq("boot.ipxe", mode="netascii")),
-        _frame(b"\0\2boot.ipxe\0octet\0"),
-        _frame(encode_ack(1)),
+        *(rrq + acks for rrq in captured(69)),
+        _rrq("boot.ipxe") + _frame(encode_ack(1)),
+        _rrq("ipxe.efi", "blksize", "1024", "tsize", "0") + acks,
+        _rrq("ipxe.efi", "windowsize", "4", "blksize", "512") + acks,
+        _rrq("ipxe.efi", "timeout", "2", "tsize", "0") + _frame(encode_ack(0), 30),
+        _rrq("ipxe.efi", "tsize", "0") + _frame(encode_error(0, "size only")),
+        _rrq("exact") + _frame(encode_ack(1)) + _frame(encode_ack(2)),
+        _rrq("empty") + _frame(encode_ack(1)),
+        _rrq("grub/grub.cfg") + _frame(encode_ack(1)),
+        _rrq("alias") + _frame(encode_ack(1)),
+        _rrq("escape"),
+        _rrq("../etc/passwd"),
+        _rrq("/boot.ipxe"),
+        _rrq("boot.ipxe", mode="netascii"),
+        b"\0\2boot.ipxe\0octet\0",
+        encode_ack(1),
     ]
 
 
@@ -176,7 +168,7 @@ DICTIONARY = (
     b"\0\4\0\0",
     b"\0\4\xff\xff",
     b"\0\5\0\0",
-    b"\x01\x00\x04",
+    MARK + b"\x01\x00\x04\x00",
     b"ipxe.efi\0",
 )
 
@@ -189,6 +181,6 @@ def target() -> Target:
         check=check,
         seeds=seeds,
         allowed=(TftpFormatError,),
-        max_len=8192,
+        max_len=65507,
         dictionary=DICTIONARY,
     )
