@@ -1,6 +1,8 @@
 """The fallback input generator, for where atheris does not install: mutations of the seeds in
 the style of libFuzzer's (bit flips, byte and integer overwrites, block erase, duplicate and
-move, interesting values, dictionary tokens, splicing two inputs) and plain random bytes.
+move, interesting values, dictionary tokens, splicing two inputs), two it lacks (a block
+repeated in place hundreds of times; a run of decimal digits replaced by another number or a
+token, which keeps a text format well formed), and plain random bytes.
 
 ``mutate`` takes its randomness from a ``random.Random`` that the caller seeds: the hypothesis
 driver (``fuzz.engines``) draws that seed and the fresh bytes, so a failing example replays.
@@ -28,6 +30,10 @@ _INTERESTING = (
 )
 
 
+_DIGITS = frozenset(b"0123456789")
+_NUMBERS = (b"0", b"-1", b"65536", b"4294967296", b"99999999999999999999999", b"1e400", b"-0")
+
+
 def mutate(
     data: bytes,
     rng: random.Random,
@@ -47,7 +53,7 @@ def _one(
     buf: bytearray, rng: random.Random, others: Sequence[bytes], dictionary: Sequence[bytes]
 ) -> None:
     n = len(buf)
-    choice = rng.randrange(11)
+    choice = rng.randrange(12)
     at = rng.randrange(n + 1)
     if choice == 0 and n:  # flip one bit
         i = rng.randrange(n)
@@ -85,6 +91,15 @@ def _one(
         start = rng.randrange(n)
         block = buf[start : start + 1 + rng.randrange(4)]
         buf[start:start] = block * rng.choice((16, 300, 1200, 5000))
+    elif choice == 10 and n:  # a run of decimal digits replaced: numbers in text formats
+        i = rng.randrange(n)
+        start, end = i, i
+        while start > 0 and buf[start - 1] in _DIGITS:
+            start -= 1
+        while end < n and buf[end] in _DIGITS:
+            end += 1
+        if start < end:
+            buf[start:end] = rng.choice((*_NUMBERS, *dictionary) if dictionary else _NUMBERS)
     elif choice == 9 and n >= 2:  # add or subtract a small number at some byte
         i = rng.randrange(n)
         buf[i] = (buf[i] + rng.randrange(-16, 17)) % 256
