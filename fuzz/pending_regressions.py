@@ -31,6 +31,8 @@ KNOWN: frozenset[tuple[str, str, str, str]] = frozenset(
         ("api", "UnicodeEncodeError", "ddi/api/__init__.py", "require_token"),
         # Deeply nested JSON: RecursionError, 500 (issue 12 #13).
         ("api", "RecursionError", "ddi/api/common.py", "read_body"),
+        # An SRV/MX number of 5,000 digits, or "²": int() raises in the record check, 500.
+        ("api", "ValueError", "ddi/ipam/validate.py", "_u16"),
         # An option value of 5,000 digits: int() raises inside the transfer (issue 12 #1).
         ("tftp", "ValueError", "ddi/boot/tftp_session.py", "_int"),
     }
@@ -136,6 +138,19 @@ def test_deeply_nested_json_body_is_400() -> None:
     except BadRequest:
         return
     raise AssertionError("no BadRequest")
+
+
+def test_record_number_of_5000_digits_or_a_superscript_digit_is_invalid() -> None:
+    """ddi/ipam/validate.py ``_u16`` (POST /v1/dns/records answers 500)."""
+    from ddi.errors import Invalid
+    from ddi.ipam.validate import parse_record_value
+
+    for value in ("0 5 " + "9" * 5000 + " db.site.example", "0 5 \u00b2 db.site.example"):
+        try:
+            parse_record_value("SRV", value)
+        except Invalid:
+            continue
+        raise AssertionError(f"{value[:20]}... was accepted")
 
 
 def test_tftp_option_of_5000_digits_is_negotiated_without_an_exception() -> None:
