@@ -177,12 +177,14 @@ def location(exc: BaseException) -> tuple[str, str]:
 
 
 def retime(target: Target, inputs: list[bytes], repeats: int = 3) -> tuple[float, bytes]:
-    """Run each input ``repeats`` times (crashes included: they are timed too) and return the
-    input whose fastest run is slowest, with that time."""
+    """Run each input ``repeats`` times, each from the target's reset state (crashes included:
+    they are timed too), and return the input whose fastest run is slowest, with that time."""
     worst, worst_input = 0.0, b""
     for data in inputs:
         best = float("inf")
         for _ in range(repeats):
+            # From a fresh state each time: a repeat would otherwise be an answer-cache hit.
+            target.reset()
             started = time.perf_counter()
             # Timing only: Tally.run recorded the verdict.
             with contextlib.suppress(Exception):
