@@ -1,0 +1,54 @@
+"""One module per wire entry point; ``TARGETS`` names them for the runner."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fuzz.core import Target
+
+
+def _dhcp() -> Target:
+    from fuzz.targets import dhcp
+
+    return dhcp.target()
+
+
+def _dns() -> Target:
+    from fuzz.targets import dns
+
+    return dns.target()
+
+
+def _tftp() -> Target:
+    from fuzz.targets import tftp
+
+    return tftp.target()
+
+
+def _http_boot() -> Target:
+    from fuzz.targets import http_boot
+
+    return http_boot.target()
+
+
+def _sync() -> Target:
+    from fuzz.targets import sync
+
+    return sync.target()
+
+
+def _api() -> Target:
+    from fuzz.targets import api
+
+    return api.target()
+
+
+TARGETS: dict[str, Callable[[], Target]] = {
+    "dhcp": _dhcp,
+    "dns": _dns,
+    "tftp": _tftp,
+    "http_boot": _http_boot,
+    "sync": _sync,
+    "api": _api,
+}
+"""Name -> builder; a target is built (and its modules imported) only when it runs."""
