@@ -33,8 +33,9 @@ class DhcpConfig:
     """Seconds the group committer waits to gather a batch after the first lease."""
     server_id: IPv4Address | None = None
     """Server identifier (option 54); default: the address of the ingress interface."""
-    authoritative: bool = True
-    """NAK requests for addresses this server does not know (RFC 2131 §4.3.2)."""
+    authoritative: bool = False
+    """NAK INIT-REBOOT/RENEWING requests from clients this server has no record of, as ISC
+    dhcpd's ``authoritative``; by default it stays silent, as RFC 2131 §4.3.2 says it MUST."""
     expire_interval: float = setting(10.0, lo=0.1, hi=3600)
     """Seconds between sweeps that mark ended leases expired (and refresh the pool gauges)."""
 

@@ -16,7 +16,8 @@ Rules:
 3. The subnet is the one whose ``interface`` the request came in on, or, for a relayed request,
    the one holding giaddr (or listing it in ``relay_agents``); RFC 3527 link selection
    (option 82 sub-option 5) overrides giaddr.
-4. Option 82 is copied unchanged into every reply (RFC 3046 §2.2).
+4. Option 61 (RFC 6842 §3) and option 82 (RFC 3046 §2.2) are echoed unchanged at the end of
+   every reply, 82 last.
 5. Reply addressing is ``ddi.dhcp.decision.reply_destination`` (RFC 2131 §4.1).
 6. Nothing here reads the clock, draws randomness, does I/O or writes the store.
 7. The fast path: a reply whose options only its subnet decides (no reservation, no relay
@@ -27,8 +28,10 @@ Rules:
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from heapq import heapify, heappop, heappush
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
@@ -122,6 +125,8 @@ class _Context:
     circuit_id: str | None
     relay_info: bytes | None
     relay_port: int | None
+    echo: tuple[tuple[int, bytes], ...]
+    """Rule 4: the options every reply ends with."""
 
 
 class DhcpEngine:
@@ -143,6 +148,9 @@ class DhcpEngine:
         self._domain = domain
         self._offers: dict[str, _Offer] = {}
         self._offered: dict[IPv4Address, str] = {}
+        self._expiry: list[tuple[float, int, str, _Offer]] = []
+        """(expires, seq, key, offer) of every hold, a heap; entries go stale when replaced."""
+        self._hold_seq = itertools.count()
         self._cursor: dict[str, IPv4Address] = {}
         self._subnet_cache: dict[str, tuple[Subnet, dict[int, bytes]]] = {}
         self._plain_options: dict[
@@ -195,6 +203,14 @@ class DhcpEngine:
                     elif code == RelayAgentSubOption.RELAY_SOURCE_PORT:
                         # RFC 8357 §5.1: answer the relay on the port it sent from.
                         relay_port = inbound.src_port
+            # RFC 6842 §3: "the server MUST return the 'client identifier' option, unaltered".
+            echo: tuple[tuple[int, bytes], ...] = ()
+            raw_client_id = packet.get(OptionCode.CLIENT_IDENTIFIER)
+            if raw_client_id is not None:
+                echo = ((OptionCode.CLIENT_IDENTIFIER, raw_client_id),)
+            if relay_info is not None:
+                # RFC 3046 §2.2: copied "as the last DHCP option in the response".
+                echo += ((OptionCode.RELAY_AGENT_INFORMATION, relay_info),)
             ctx = _Context(
                 packet=packet,
                 inbound=inbound,
@@ -204,6 +220,7 @@ class DhcpEngine:
                 circuit_id=circuit_id,
                 relay_info=relay_info,
                 relay_port=relay_port,
+                echo=echo,
             )
             match message_type:
                 case MessageType.DISCOVER:
@@ -370,8 +387,16 @@ class DhcpEngine:
                 return Drop(reason=DropReason.NO_SUBNET)
             subnet_name = subnet.name
         self._drop_offer(ctx.client.key)
-        # Held for no client until the quarantine lease is committed and visible.
-        self._hold_offer(f"declined:{ip}", ip, subnet_name, ctx.now, Rule.DECLINED)
+        # Held for no client until the quarantine lease is committed and visible, and never
+        # past the quarantine itself (which may be shorter than an offer's hold).
+        self._hold_offer(
+            f"declined:{ip}",
+            ip,
+            subnet_name,
+            ctx.now,
+            Rule.DECLINED,
+            ttl=min(self._config.offer_ttl, self._config.decline_quarantine),
+        )
         # RFC 2131 §3.1.5 and §4.3.3: the address is in use by something else on the link.
         # It stays out of the pool for ``decline_quarantine`` seconds; the lease row makes that
         # durable, so a restart does not hand it out again.
@@ -463,19 +488,32 @@ class DhcpEngine:
     # --- offers ------------------------------------------------------------------------------
 
     def _hold_offer(
-        self, client: Client | str, ip: IPv4Address, subnet: Subnet | str, now: float, rule: Rule
+        self,
+        client: Client | str,
+        ip: IPv4Address,
+        subnet: Subnet | str,
+        now: float,
+        rule: Rule,
+        *,
+        ttl: float | None = None,
     ) -> None:
+        """Hold ``ip`` for ``client`` for ``ttl`` seconds (default ``offer_ttl``)."""
         key = client if isinstance(client, str) else client.key
         self._drop_offer(key)
         while len(self._offers) >= self._max_offers:
             self._drop_offer(next(iter(self._offers)))
-        self._offers[key] = _Offer(
+        expires = now + (self._config.offer_ttl if ttl is None else ttl)
+        offer = _Offer(
             ip=ip,
             subnet=subnet if isinstance(subnet, str) else subnet.name,
-            expires=now + self._config.offer_ttl,
+            expires=expires,
             rule=rule,
         )
+        self._offers[key] = offer
         self._offered[ip] = key
+        # Holds differ in length (a DECLINE's is capped by the quarantine), so they expire
+        # through a heap rather than in insertion order.
+        heappush(self._expiry, (expires, next(self._hold_seq), key, offer))
 
     def _drop_offer(self, key: str) -> None:
         offer = self._offers.pop(key, None)
@@ -483,12 +521,15 @@ class DhcpEngine:
             del self._offered[offer.ip]
 
     def _expire_offers(self, now: float) -> None:
-        # Offers are inserted in expiry order (one TTL for all), so the oldest come first.
-        while self._offers:
-            key, offer = next(iter(self._offers.items()))
-            if offer.expires > now:
-                break
-            self._drop_offer(key)
+        expiry, offers = self._expiry, self._offers
+        while expiry and expiry[0][0] <= now:
+            _, _, key, offer = heappop(expiry)
+            if offers.get(key) is offer:  # else replaced or dropped since: a stale entry
+                self._drop_offer(key)
+        if len(expiry) > 2 * len(offers) + 1024:
+            # Entries of replaced holds wait for their time; past this many, start over.
+            self._expiry = [entry for entry in expiry if offers.get(entry[2]) is entry[3]]
+            heapify(self._expiry)
 
     # --- replies -----------------------------------------------------------------------------
 
@@ -551,7 +592,8 @@ class DhcpEngine:
             )
             cached = self._plain_options.get(plain_key)
             if cached is not None and cached[0] is subnet:
-                return self._reply(ctx, message_type, subnet, ip, rule, cached[1], hostname,
+                plain = cached[1] + ctx.echo if ctx.echo else cached[1]
+                return self._reply(ctx, message_type, subnet, ip, rule, plain, hostname,
                                    commit=commit)  # fmt: skip
         options: list[tuple[int, bytes]] = [
             (OptionCode.MESSAGE_TYPE, bytes((message_type,))),
@@ -564,8 +606,6 @@ class DhcpEngine:
                 (OptionCode.RENEWAL_TIME, encode_u32(lease_time // 2)),
                 (OptionCode.REBINDING_TIME, encode_u32(lease_time * 7 // 8)),
             ]
-        if ctx.relay_info is not None:
-            options.append((OptionCode.RELAY_AGENT_INFORMATION, ctx.relay_info))
         parameters = reply_parameters(packet, subnet, host, hostname, self._subnet_cache)
         if message_type is not MessageType.NAK and may_netboot(packet):
             choice = select_boot(
@@ -586,6 +626,8 @@ class DhcpEngine:
             if len(self._plain_options) >= MAX_PLAIN_OPTIONS:
                 self._plain_options.clear()
             self._plain_options[plain_key] = (subnet, built)
+        if ctx.echo:
+            built += ctx.echo
         return self._reply(ctx, message_type, subnet, ip, rule, built, hostname, commit=commit,
                            siaddr=siaddr, file=file, choice=choice)  # fmt: skip
 
@@ -656,9 +698,8 @@ class DhcpEngine:
             (OptionCode.MESSAGE_TYPE, bytes((MessageType.NAK,))),
             (OptionCode.SERVER_IDENTIFIER, ctx.server_id.packed),
             (OptionCode.MESSAGE, rule.value.encode("ascii")),
+            *ctx.echo,
         ]
-        if ctx.relay_info is not None:
-            options.append((OptionCode.RELAY_AGENT_INFORMATION, ctx.relay_info))
         flags = packet.flags
         if packet.giaddr != ZERO_ADDRESS:
             flags |= BROADCAST_FLAG
