@@ -12,7 +12,9 @@ Rules:
 2. OFFERs are held in memory only (``offer_ttl``), bounded, keyed by client; only ACKs, DECLINEs
    and RELEASEs produce lease writes. An acknowledged or declined address stays held the same
    way until its lease is committed and visible in the view, so the group-commit window can
-   never hand one address to two clients.
+   never hand one address to two clients. Outstanding OFFERs are also bounded per link (relay
+   or interface, ``dhcp.max_offers_per_link``): past it the link's oldest is forgotten, so new
+   clients on one link cannot hold a whole pool with OFFERs alone.
 3. The subnet is the one whose ``interface`` the request came in on, or, for a relayed request,
    the one holding giaddr (or listing it in ``relay_agents``); RFC 3527 link selection
    (option 82 sub-option 5) overrides giaddr.
@@ -23,13 +25,15 @@ Rules:
 7. The fast path: a reply whose options only its subnet decides (no reservation, no relay
    information, no client FQDN, no netboot) reuses the option list built for the same subnet
    value, message type, server id and parameter request list.
+8. A full pool is known without a scan (``ddi.ipam.allocator.FreeLedger``, kept current from
+   the view's committed changes and the offer table).
 """
 
 from __future__ import annotations
 
 import enum
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from heapq import heapify, heappop, heappush
 from ipaddress import IPv4Address
@@ -68,14 +72,14 @@ from ddi.dhcp.packet import (
 )
 from ddi.dhcp.reply_options import may_netboot, ordered_options, reply_parameters
 from ddi.errors import DhcpFormatError
-from ddi.ipam.allocator import Client, Problem, address_problem, next_free
-from ddi.ipam.models import Host, Lease, LeaseState, Subnet
+from ddi.ipam.allocator import Client, FreeLedger, Problem, address_problem, next_free
+from ddi.ipam.models import Host, Kind, Lease, LeaseState, Subnet
 from ddi.ipam.validate import sanitize_hostname
 from ddi.values import slot_builder
 
 if TYPE_CHECKING:
     from ddi.config import DhcpConfig
-    from ddi.ipam.views import IpamView
+    from ddi.ipam.views import Applied, IpamView
 
 MAX_OFFERS = 65_536
 """Outstanding OFFERs kept at most; past it the oldest is forgotten (its address frees)."""
@@ -110,6 +114,10 @@ class _Offer:
     subnet: str
     expires: float
     rule: Rule
+    mac: str | None = None
+    link: IPv4Address | str | None = None
+    """The relay or interface an OFFER went out by (rule 2's per-link bound); None for the
+    holds that follow an ACK or a DECLINE."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -157,6 +165,34 @@ class DhcpEngine:
             tuple[str, MessageType, IPv4Address, bool, bytes | None],
             tuple[Subnet, tuple[tuple[int, bytes], ...]],
         ] = {}
+        self._held_macs: dict[str, str] = {}
+        """Hardware address -> the key of its client's outstanding offer or hold."""
+        self._link_offers: dict[IPv4Address | str, dict[str, None]] = {}
+        """Link -> the keys of its outstanding OFFERs, oldest first."""
+        self._ledger = FreeLedger(view, self._offered)
+        view.subscribe(self._observe)
+
+    def close(self) -> None:
+        """Stop following the view."""
+        self._view.unsubscribe(self._observe)
+
+    def _observe(self, applied: Sequence[Applied]) -> None:
+        """Keep the free-address ledger current with what the view committed."""
+        ledger = self._ledger
+        for item in applied:
+            change = item.change
+            if change.kind is Kind.LEASE:
+                ledger.touch(IPv4Address(change.object_id))
+            elif change.kind is Kind.HOST:
+                before = item.before
+                if isinstance(before, Host):
+                    ledger.touch(before.ip)
+                ip = change.image.get("ip")
+                if isinstance(ip, str):
+                    ledger.touch(IPv4Address(ip))
+            elif change.kind is Kind.SUBNET:
+                ledger.rebuild()
+                return  # a rebuild reads everything
 
     def reconfigure(
         self,
@@ -173,6 +209,10 @@ class DhcpEngine:
 
     def statistics(self) -> dict[str, int]:
         return {"offers_outstanding": len(self._offers)}
+
+    def holds(self, mac: str) -> bool:
+        """Whether a client with this hardware address has an outstanding offer or hold."""
+        return mac in self._held_macs
 
     def handle(self, packet: DhcpPacket, inbound: Inbound, now: float) -> Decision:
         """Decide what to do with one request.
@@ -254,7 +294,9 @@ class DhcpEngine:
             if found is None:
                 return Drop(reason=DropReason.POOL_EXHAUSTED)
             ip, rule = found
-        self._hold_offer(ctx.client, ip, subnet, ctx.now, rule)
+        giaddr = ctx.packet.giaddr
+        link = giaddr if giaddr != ZERO_ADDRESS else ctx.inbound.interface or ""
+        self._hold_offer(ctx.client, ip, subnet, ctx.now, rule, link=link)
         return self._lease_reply(ctx, MessageType.OFFER, subnet, host, ip, rule, commit=False)
 
     def _dynamic_address(self, ctx: _Context, subnet: Subnet) -> tuple[IPv4Address, Rule] | None:
@@ -277,6 +319,8 @@ class DhcpEngine:
         requested = ctx.packet.requested_address()
         if requested is not None and usable(requested):
             return requested, Rule.OFFER_REQUESTED
+        if self._ledger.free(subnet, now) <= 0:
+            return None  # rule 8: without walking the pool
         ip = next_free(
             subnet,
             self._view,
@@ -496,29 +540,45 @@ class DhcpEngine:
         rule: Rule,
         *,
         ttl: float | None = None,
+        link: IPv4Address | str | None = None,
     ) -> None:
-        """Hold ``ip`` for ``client`` for ``ttl`` seconds (default ``offer_ttl``)."""
-        key = client if isinstance(client, str) else client.key
+        """Hold ``ip`` for ``client`` for ``ttl`` seconds (default ``offer_ttl``); ``link``
+        for an OFFER, which rule 2 bounds per link."""
+        key, mac = (client, None) if isinstance(client, str) else (client.key, client.mac)
         self._drop_offer(key)
         while len(self._offers) >= self._max_offers:
             self._drop_offer(next(iter(self._offers)))
+        if link is not None:
+            on_link = self._link_offers.setdefault(link, {})
+            while len(on_link) >= self._config.max_offers_per_link:
+                self._drop_offer(next(iter(on_link)))
+            on_link[key] = None
         expires = now + (self._config.offer_ttl if ttl is None else ttl)
-        offer = _Offer(
-            ip=ip,
-            subnet=subnet if isinstance(subnet, str) else subnet.name,
-            expires=expires,
-            rule=rule,
-        )
+        name = subnet if isinstance(subnet, str) else subnet.name
+        offer = _Offer(ip=ip, subnet=name, expires=expires, rule=rule, mac=mac, link=link)
         self._offers[key] = offer
         self._offered[ip] = key
+        if mac is not None:
+            self._held_macs[mac] = key
+        self._ledger.touch(ip, name)
         # Holds differ in length (a DECLINE's is capped by the quarantine), so they expire
         # through a heap rather than in insertion order.
         heappush(self._expiry, (expires, next(self._hold_seq), key, offer))
 
     def _drop_offer(self, key: str) -> None:
         offer = self._offers.pop(key, None)
-        if offer is not None and self._offered.get(offer.ip) == key:
+        if offer is None:
+            return
+        if offer.link is not None:
+            on_link = self._link_offers[offer.link]
+            del on_link[key]
+            if not on_link:
+                del self._link_offers[offer.link]
+        if offer.mac is not None and self._held_macs.get(offer.mac) == key:
+            del self._held_macs[offer.mac]
+        if self._offered.get(offer.ip) == key:
             del self._offered[offer.ip]
+            self._ledger.touch(offer.ip, offer.subnet)
 
     def _expire_offers(self, now: float) -> None:
         expiry, offers = self._expiry, self._offers
