@@ -16,6 +16,7 @@ Nothing here reads the clock (``now`` is passed in), does I/O or draws randomnes
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Hashable
 
 MAX_KEYS = 65_536
@@ -50,7 +51,9 @@ class TokenBuckets:
         self._rate = rate
         self._burst = float(burst)
         self._max_keys = max_keys
-        self._buckets: dict[Hashable, list[float]] = {}
+        # An OrderedDict, not a dict: evicting from the front of a plain dict leaves dead slots
+        # that every later ``next(iter(...))`` walks over (quadratic under a flood of new keys).
+        self._buckets: OrderedDict[Hashable, list[float]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -59,16 +62,16 @@ class TokenBuckets:
         if self._rate <= 0:
             return True
         buckets = self._buckets
-        bucket = buckets.pop(key, None)
+        bucket = buckets.get(key)
         if bucket is None:
             if len(buckets) >= self._max_keys:
-                del buckets[next(iter(buckets))]
-            bucket = [self._burst, now]
+                buckets.popitem(last=False)
+            bucket = buckets[key] = [self._burst, now]
         else:
+            buckets.move_to_end(key)  # the order is the least recently used first
             tokens = bucket[0] + (now - bucket[1]) * self._rate
             bucket[0] = tokens if tokens < self._burst else self._burst
             bucket[1] = now
-        buckets[key] = bucket  # re-inserted: the dict's order is the least recently used
         if bucket[0] < 1.0:
             return False
         bucket[0] -= 1.0

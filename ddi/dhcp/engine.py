@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from heapq import heapify, heappop, heappush
@@ -167,8 +168,9 @@ class DhcpEngine:
         ] = {}
         self._held_macs: dict[str, str] = {}
         """Hardware address -> the key of its client's outstanding offer or hold."""
-        self._link_offers: dict[IPv4Address | str, dict[str, None]] = {}
-        """Link -> the keys of its outstanding OFFERs, oldest first."""
+        self._link_offers: dict[IPv4Address | str, OrderedDict[str, None]] = {}
+        """Link -> the keys of its outstanding OFFERs, oldest first (an OrderedDict: a flood
+        evicts from the front, which a plain dict makes ever slower to find)."""
         self._ledger = FreeLedger(view, self._offered)
         view.subscribe(self._observe)
 
@@ -549,7 +551,9 @@ class DhcpEngine:
         while len(self._offers) >= self._max_offers:
             self._drop_offer(next(iter(self._offers)))
         if link is not None:
-            on_link = self._link_offers.setdefault(link, {})
+            on_link = self._link_offers.get(link)
+            if on_link is None:
+                on_link = self._link_offers[link] = OrderedDict()
             while len(on_link) >= self._config.max_offers_per_link:
                 self._drop_offer(next(iter(on_link)))
             on_link[key] = None
