@@ -116,7 +116,7 @@ class _Offer:
     expires: float
     rule: Rule
     mac: str | None = None
-    link: IPv4Address | str | None = None
+    link: int | str | None = None
     """The relay or interface an OFFER went out by (rule 2's per-link bound); None for the
     holds that follow an ACK or a DECLINE."""
 
@@ -168,7 +168,7 @@ class DhcpEngine:
         ] = {}
         self._held_macs: dict[str, str] = {}
         """Hardware address -> the key of its client's outstanding offer or hold."""
-        self._link_offers: dict[IPv4Address | str, OrderedDict[str, None]] = {}
+        self._link_offers: dict[int | str, OrderedDict[str, None]] = {}
         """Link -> the keys of its outstanding OFFERs, oldest first (an OrderedDict: a flood
         evicts from the front, which a plain dict makes ever slower to find)."""
         self._ledger = FreeLedger(view, self._offered)
@@ -297,8 +297,10 @@ class DhcpEngine:
                 return Drop(reason=DropReason.POOL_EXHAUSTED)
             ip, rule = found
         giaddr = ctx.packet.giaddr
-        link = giaddr if giaddr != ZERO_ADDRESS else ctx.inbound.interface or ""
-        self._hold_offer(ctx.client, ip, subnet, ctx.now, rule, link=link)
+        # The relay as an int: an IPv4Address hashes in Python, an int in C.
+        link = int(giaddr) if giaddr != ZERO_ADDRESS else ctx.inbound.interface or ""
+        pooled = rule is not Rule.OFFER_RESERVATION  # the others passed address_problem
+        self._hold_offer(ctx.client, ip, subnet, ctx.now, rule, link=link, pooled=pooled)
         return self._lease_reply(ctx, MessageType.OFFER, subnet, host, ip, rule, commit=False)
 
     def _dynamic_address(self, ctx: _Context, subnet: Subnet) -> tuple[IPv4Address, Rule] | None:
@@ -542,10 +544,12 @@ class DhcpEngine:
         rule: Rule,
         *,
         ttl: float | None = None,
-        link: IPv4Address | str | None = None,
+        link: int | str | None = None,
+        pooled: bool = False,
     ) -> None:
         """Hold ``ip`` for ``client`` for ``ttl`` seconds (default ``offer_ttl``); ``link``
-        for an OFFER, which rule 2 bounds per link."""
+        for an OFFER, which rule 2 bounds per link; ``pooled`` when ``ip`` is known to be a
+        usable pool address of ``subnet`` (spares the ledger a lookup)."""
         key, mac = (client, None) if isinstance(client, str) else (client.key, client.mac)
         self._drop_offer(key)
         while len(self._offers) >= self._max_offers:
@@ -564,7 +568,7 @@ class DhcpEngine:
         self._offered[ip] = key
         if mac is not None:
             self._held_macs[mac] = key
-        self._ledger.touch(ip, name)
+        self._ledger.offered(ip, name, pooled=pooled)
         # Holds differ in length (a DECLINE's is capped by the quarantine), so they expire
         # through a heap rather than in insertion order.
         heappush(self._expiry, (expires, next(self._hold_seq), key, offer))

@@ -220,6 +220,8 @@ def pool_size(subnet: Subnet) -> int:
 
 _HOLDS_ADDRESS = frozenset({LeaseState.BOUND, LeaseState.DECLINED})
 _MAX_HOMES = 1 << 20
+_UNKNOWN = "\0unknown"
+"""``_homes``'s answer for an address never resolved (no subnet is named so)."""
 
 
 class FreeLedger:
@@ -240,12 +242,14 @@ class FreeLedger:
         self._now = float("-inf")
         self._size: dict[str, int] = {}
         self._taken: dict[str, int] = {}
-        self._where: dict[IPv4Address, str] = {}
+        # Keyed by the address as an int: an IPv4Address hashes in Python, an int in C, and
+        # the hot path (an OFFER) does three of these lookups.
+        self._where: dict[int, str] = {}
         """Taken address -> the subnet whose count includes it."""
-        self._homes: dict[IPv4Address, str | None] = {}
+        self._homes: dict[int, str | None] = {}
         """Address -> the subnet whose pool holds it (None: no pool): resolved once each."""
-        self._ends: list[tuple[float, IPv4Address]] = []
-        self._queued: dict[IPv4Address, float] = {}
+        self._ends: list[tuple[float, int, IPv4Address]] = []
+        self._queued: dict[int, float] = {}
         """Address -> the lease end its live heap entry carries."""
         self.rebuild()
 
@@ -269,50 +273,76 @@ class FreeLedger:
             self._now = now
             queued = self._queued
             while self._ends and self._ends[0][0] <= now:
-                end, ip = heappop(self._ends)
-                if queued.get(ip) == end:
-                    del queued[ip]
+                end, value, ip = heappop(self._ends)
+                if queued.get(value) == end:
+                    del queued[value]
                     self.touch(ip)
         name = subnet.name
         return self._size.get(name, 0) - self._taken.get(name, 0)
 
     def touch(self, ip: IPv4Address, hint: str | None = None) -> None:
         """Count ``ip`` again from the view and the offer table; ``hint`` names its subnet."""
-        view = self._view
+        view, value = self._view, int(ip)
         lease = view.lease_by_ip(ip)
         taken = ip in self._offered or view.host_by_ip(ip) is not None
         if lease is not None and lease.state in _HOLDS_ADDRESS and lease.end > self._now:
             taken = True
-            if self._queued.get(ip) != lease.end:
-                self._queued[ip] = lease.end
-                heappush(self._ends, (lease.end, ip))
+            if self._queued.get(value) != lease.end:
+                self._queued[value] = lease.end
+                heappush(self._ends, (lease.end, value, ip))
                 if len(self._ends) > 2 * len(self._queued) + 1024:
-                    self._ends = [(end, at) for at, end in self._queued.items()]
+                    self._ends = [
+                        entry for entry in self._ends if self._queued.get(entry[1]) == entry[0]
+                    ]
                     heapify(self._ends)
         home = None
         if taken:
-            home = self._home(ip, hint or (lease.subnet if lease is not None else None))
-        old = self._where.get(ip)
+            home = self._home(value, hint or (lease.subnet if lease is not None else None))
+        old = self._where.get(value)
         if old == home:
             return
         if old is not None:
             self._taken[old] -= 1
-            del self._where[ip]
+            del self._where[value]
         if home is not None:
             self._taken[home] += 1
-            self._where[ip] = home
+            self._where[value] = home
 
-    def _home(self, ip: IPv4Address, hint: str | None) -> str | None:
+    def offered(self, ip: IPv4Address, subnet: str, *, pooled: bool = False) -> None:
+        """``ip`` was just offered in ``subnet``: taken, whatever else holds it (the hot path's
+        :meth:`touch`, without the view's lookups). ``pooled``: the caller knows ``ip`` is a
+        usable pool address of ``subnet`` (``address_problem`` found none), so its home need
+        not be looked for."""
+        value = int(ip)
+        if value in self._where:
+            return
+        if pooled and subnet in self._taken:
+            home: str | None = subnet
+            self._homes[value] = subnet
+        else:
+            home = self._home(value, subnet)
+        if home is not None:
+            self._taken[home] += 1
+            self._where[value] = home
+
+    def _home(self, value: int, hint: str | None) -> str | None:
         homes = self._homes
-        if ip in homes:
-            return homes[ip]
+        found = homes.get(value, _UNKNOWN)
+        if found is not _UNKNOWN:
+            return found
         found = None
         hinted = None if hint is None else self._view.subnet(hint)
         for subnet in chain(() if hinted is None else (hinted,), self._view.subnets()):
-            if subnet.name in self._size and in_pool(ip, subnet) and ip != subnet.gateway:
-                found = subnet.name
+            gateway = subnet.gateway
+            if subnet.name not in self._size or (gateway is not None and int(gateway) == value):
+                continue
+            for lo, hi in pool_ranges(subnet):
+                if lo <= value <= hi:
+                    found = subnet.name
+                    break
+            if found is not None:
                 break
         if len(homes) >= _MAX_HOMES:
             homes.clear()
-        homes[ip] = found
+        homes[value] = found
         return found
