@@ -19,9 +19,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Hashable
 
-MAX_KEYS = 65_536
-"""Buckets kept at most; past it the least recently refilled is forgotten (and starts full
-again if it comes back: a flood of new keys is the link buckets' to stop, not these)."""
+MAX_KEYS = 16_384
+"""Buckets kept at most (about 4 MB); past it the least recently used is forgotten, and starts
+full again if it comes back. A chatty client stays among the recently used while it is
+chatty; a flood of new keys is the link buckets' to stop, not these."""
 
 _ZERO_GIADDR = bytes(4)
 _MIN_GLANCE = 44
