@@ -278,14 +278,12 @@ class DhcpServer:
     async def reload(self, config: Config) -> None:
         if config.dhcp.interfaces != self.config.interfaces or config.dhcp.port != self.config.port:
             log.warning("dhcp.interfaces/port changed: takes effect at the next restart")
-        old, self.config = self.config, config.dhcp
-        if (old.client_rate, old.client_burst) != (
-            config.dhcp.client_rate,
-            config.dhcp.client_burst,
-        ):
-            self._clients = TokenBuckets(config.dhcp.client_rate, config.dhcp.client_burst)
-        if (old.link_rate, old.link_burst) != (config.dhcp.link_rate, config.dhcp.link_burst):
-            self._links = TokenBuckets(config.dhcp.link_rate, config.dhcp.link_burst)
+        old, new = self.config, config.dhcp
+        self.config = new
+        if (old.client_rate, old.client_burst) != (new.client_rate, new.client_burst):
+            self._clients = TokenBuckets(new.client_rate, new.client_burst)
+        if (old.link_rate, old.link_burst) != (new.link_rate, new.link_burst):
+            self._links = TokenBuckets(new.link_rate, new.link_burst)
         self.engine.reconfigure(
             config.dhcp, profiles=profiles_from_config(config.boot), domain=config.site.domain
         )
