@@ -184,7 +184,9 @@ class DhcpEngine:
         for item in applied:
             change = item.change
             if change.kind is Kind.LEASE:
-                ledger.touch(IPv4Address(change.object_id))
+                lease = item.lease or item.before
+                if isinstance(lease, Lease):
+                    ledger.touch(lease.ip, lease.subnet)
             elif change.kind is Kind.HOST:
                 before = item.before
                 if isinstance(before, Host):
@@ -227,7 +229,10 @@ class DhcpEngine:
         message_type = packet.message_type
         if message_type is None:
             return Drop(reason=DropReason.NO_MESSAGE_TYPE)
-        client = Client(mac=packet.mac, client_id=packet.client_id)
+        raw_client_id = packet.get(OptionCode.CLIENT_IDENTIFIER)
+        client = Client(
+            mac=packet.mac, client_id=format_hex(raw_client_id) if raw_client_id else None
+        )
         if client.mac is None and client.client_id is None:
             return Drop(reason=DropReason.NO_CLIENT_IDENTITY)
         server_id = self._config.server_id or inbound.local_ip
@@ -247,7 +252,6 @@ class DhcpEngine:
                         relay_port = inbound.src_port
             # RFC 6842 §3: "the server MUST return the 'client identifier' option, unaltered".
             echo: tuple[tuple[int, bytes], ...] = ()
-            raw_client_id = packet.get(OptionCode.CLIENT_IDENTIFIER)
             if raw_client_id is not None:
                 echo = ((OptionCode.CLIENT_IDENTIFIER, raw_client_id),)
             if relay_info is not None:
@@ -551,7 +555,9 @@ class DhcpEngine:
         for an OFFER, which rule 2 bounds per link; ``pooled`` when ``ip`` is known to be a
         usable pool address of ``subnet`` (spares the ledger a lookup)."""
         key, mac = (client, None) if isinstance(client, str) else (client.key, client.mac)
-        self._drop_offer(key)
+        held = self._offers.get(key)
+        # The same address held again (an ACK after its OFFER) stays taken in the ledger.
+        self._drop_offer(key, recount=held is None or held.ip != ip)
         while len(self._offers) >= self._max_offers:
             self._drop_offer(next(iter(self._offers)))
         if link is not None:
@@ -573,7 +579,7 @@ class DhcpEngine:
         # through a heap rather than in insertion order.
         heappush(self._expiry, (expires, next(self._hold_seq), key, offer))
 
-    def _drop_offer(self, key: str) -> None:
+    def _drop_offer(self, key: str, *, recount: bool = True) -> None:
         offer = self._offers.pop(key, None)
         if offer is None:
             return
@@ -586,7 +592,8 @@ class DhcpEngine:
             del self._held_macs[offer.mac]
         if self._offered.get(offer.ip) == key:
             del self._offered[offer.ip]
-            self._ledger.touch(offer.ip, offer.subnet)
+            if recount:
+                self._ledger.touch(offer.ip, offer.subnet)
 
     def _expire_offers(self, now: float) -> None:
         expiry, offers = self._expiry, self._offers

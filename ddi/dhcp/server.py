@@ -373,8 +373,8 @@ class DhcpServer:
         mac = hwaddr.hex(":")
         index = self.site.index
         return (
-            index.host_by_mac(mac) is not None
-            or self.engine.holds(mac)
+            self.engine.holds(mac)  # first: every REQUEST of a DORA
+            or index.host_by_mac(mac) is not None
             or index.lease_by_client(mac, None) is not None
         )
 

@@ -284,7 +284,6 @@ class FreeLedger:
         """Count ``ip`` again from the view and the offer table; ``hint`` names its subnet."""
         view, value = self._view, int(ip)
         lease = view.lease_by_ip(ip)
-        taken = ip in self._offered or view.host_by_ip(ip) is not None
         if lease is not None and lease.state in _HOLDS_ADDRESS and lease.end > self._now:
             taken = True
             if self._queued.get(value) != lease.end:
@@ -295,6 +294,8 @@ class FreeLedger:
                         entry for entry in self._ends if self._queued.get(entry[1]) == entry[0]
                     ]
                     heapify(self._ends)
+        else:
+            taken = ip in self._offered or view.host_by_ip(ip) is not None
         home = None
         if taken:
             home = self._home(value, hint or (lease.subnet if lease is not None else None))

@@ -47,6 +47,8 @@ class Applied:
 
     change: Change
     before: Subnet | Host | Lease | Record | None
+    lease: Lease | None = None
+    """For a lease upserted, the lease now in the index (spares a listener parsing its image)."""
 
 
 AppliedListener = Callable[[Sequence[Applied]], None]
@@ -270,8 +272,10 @@ class IpamIndex:
                         lease = Lease.from_image(change.image)
                         before = self._drop_lease(lease.ip)
                         self._put_lease(lease)
-                    else:
-                        before = self._drop_lease(IPv4Address(change.object_id))
+                        if applied is not None:
+                            applied.append(Applied(change=change, before=before, lease=lease))
+                        continue
+                    before = self._drop_lease(IPv4Address(change.object_id))
                 case Kind.RECORD:
                     before = self._drop_record(change.object_id)
                     if change.op is Op.UPSERT:
