@@ -16,13 +16,13 @@ Nothing here reads the clock (``now`` is passed in), does I/O or draws randomnes
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Hashable
 
 MAX_KEYS = 16_384
-"""Buckets kept at most (about 4 MB); past it the least recently used is forgotten, and starts
-full again if it comes back. A chatty client stays among the recently used while it is
-chatty; a flood of new keys is the link buckets' to stop, not these."""
+"""Buckets kept at most (about 3 MB); past it they all start over, full (as the transport's
+other per-source tables do). Under a flood of new keys that lets a chatty client a burst more
+every MAX_KEYS new keys: still bounded, and the flood itself is the link buckets' to stop. A
+plain dict, cleared, costs the hot path less than keeping an LRU order per packet."""
 
 _ZERO_GIADDR = bytes(4)
 _MIN_GLANCE = 44
@@ -52,9 +52,7 @@ class TokenBuckets:
         self._rate = rate
         self._burst = float(burst)
         self._max_keys = max_keys
-        # An OrderedDict, not a dict: evicting from the front of a plain dict leaves dead slots
-        # that every later ``next(iter(...))`` walks over (quadratic under a flood of new keys).
-        self._buckets: OrderedDict[Hashable, list[float]] = OrderedDict()
+        self._buckets: dict[Hashable, list[float]] = {}
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -66,10 +64,11 @@ class TokenBuckets:
         bucket = buckets.get(key)
         if bucket is None:
             if len(buckets) >= self._max_keys:
-                buckets.popitem(last=False)
+                # Cleared, not evicted one by one from the front: a dict evicted that way
+                # leaves dead slots every later eviction walks over (quadratic under a flood).
+                buckets.clear()
             bucket = buckets[key] = [self._burst, now]
         else:
-            buckets.move_to_end(key)  # the order is the least recently used first
             tokens = bucket[0] + (now - bucket[1]) * self._rate
             bucket[0] = tokens if tokens < self._burst else self._burst
             bucket[1] = now

@@ -23,15 +23,22 @@ def test_rate_zero_allows_everything() -> None:
     assert len(buckets) == 0
 
 
-def test_keys_are_bounded_and_the_least_recently_used_goes() -> None:
+def test_keys_are_bounded_and_start_over_full() -> None:
     buckets = TokenBuckets(rate=1.0, burst=1, max_keys=2)
     assert buckets.allow("a", 0.0)
     assert buckets.allow("b", 0.0)
-    assert not buckets.allow("a", 0.0)  # "a" is now the most recently used
-    assert buckets.allow("c", 0.0)  # evicts "b"
-    assert len(buckets) == 2
     assert not buckets.allow("a", 0.0)
-    assert buckets.allow("b", 0.0)  # forgotten, so it starts full again
+    assert buckets.allow("c", 0.0)  # a third key: the table starts over
+    assert len(buckets) == 1
+    assert buckets.allow("a", 0.0)  # forgotten, so it starts full again
+    assert not buckets.allow("a", 0.0)
+
+
+def test_a_flood_of_new_keys_keeps_the_table_bounded() -> None:
+    buckets = TokenBuckets(rate=1.0, burst=8, max_keys=1024)
+    for n in range(200_000):
+        assert buckets.allow(n, 0.0)
+    assert len(buckets) <= 1024
 
 
 def test_keys_come_off_the_fixed_header() -> None:
