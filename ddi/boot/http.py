@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import hdrs, web
 
@@ -87,9 +87,11 @@ class _Refuse(asyncio.Protocol):
     """A connection over the cap: a 503 and close, before anything is read."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if isinstance(transport, asyncio.WriteTransport):
-            transport.write(_BUSY_REPLY)
-        transport.close()
+        # A stream protocol is given a stream transport; uvloop's does not subclass
+        # asyncio.WriteTransport, so an isinstance test would skip the reply there.
+        stream = cast(asyncio.Transport, transport)
+        stream.write(_BUSY_REPLY)
+        stream.close()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

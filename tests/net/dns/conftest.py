@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-import uvloop
 
 from ddi.config import Config, parse_config
 from ddi.dns import server as dns_server
@@ -30,11 +29,6 @@ __all__ = ["until"]  # the tests reach it as h.until
 DOMAIN = "site.example"
 SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMw=="
 KEY = "xfr.site.example"
-
-
-def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Any]:
-    """Every async test here runs on uvloop, the loop ``ddi serve`` runs (ddi.app)."""
-    return {"uvloop": uvloop.new_event_loop}
 
 
 class Datagrams(asyncio.DatagramProtocol):
