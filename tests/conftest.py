@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+import uvloop
 from hypothesis import HealthCheck, settings
 
 from tests.ci import IN_CI
@@ -26,3 +27,9 @@ def now() -> float:
 @pytest.fixture
 def rng() -> random.Random:
     return random.Random(1234)
+
+
+def pytest_asyncio_loop_factories(config: object, item: object) -> dict[str, object]:
+    """Every async test runs on the loop ``ddi serve`` runs (``ddi.app.run_daemon``: uvloop),
+    so that a call the shipped loop lacks fails here rather than in production."""
+    return {"uvloop": uvloop.new_event_loop}
