@@ -33,8 +33,26 @@ class DhcpConfig:
     """Seconds the group committer waits to gather a batch after the first lease."""
     server_id: IPv4Address | None = None
     """Server identifier (option 54); default: the address of the ingress interface."""
-    authoritative: bool = True
-    """NAK requests for addresses this server does not know (RFC 2131 §4.3.2)."""
+    authoritative: bool = False
+    """NAK INIT-REBOOT/RENEWING requests from clients this server has no record of, as ISC
+    dhcpd's ``authoritative``; by default it stays silent, as RFC 2131 §4.3.2 says it MUST."""
+    max_offers_per_link: int = setting(1000, lo=1, hi=1_000_000)
+    """OFFERs outstanding per relay (giaddr) or interface at most; past it the link's oldest is
+    forgotten, so clients new to one link cannot hold a pool with OFFERs alone. 1000 is the
+    figure dnsmasq ships as its lease limit (``dhcp-lease-max``)."""
+    client_rate: float = setting(1.0, lo=0, hi=1_000_000)
+    """Packets per second one hardware address may send, sustained (0: no limit). RFC 2131
+    §4.1 clients retransmit after 4 s, then back off: a conforming client stays far below."""
+    client_burst: int = setting(8, lo=1, hi=1_000_000)
+    """Packets one hardware address may send at once: a netboot hands over from the PXE ROM
+    to iPXE to the installed system, each with its own exchange, within seconds."""
+    link_rate: float = setting(1000.0, lo=0, hi=1_000_000)
+    """Packets per second, per relay (giaddr) or interface, from clients the server does not
+    know (no reservation, lease or outstanding offer for the hardware address; 0: no limit).
+    Known clients are not counted and are served first. About half of what the server
+    sustains on two cores, so a flood on one link leaves the rest of the loop to the others."""
+    link_burst: int = setting(1000, lo=1, hi=1_000_000)
+    """Packets from unknown clients one link may send at once (a boot storm's first second)."""
     expire_interval: float = setting(10.0, lo=0.1, hi=3600)
     """Seconds between sweeps that mark ended leases expired (and refresh the pool gauges)."""
 

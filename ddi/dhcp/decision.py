@@ -152,8 +152,9 @@ def reply_destination(
     Relayed: to the relay at giaddr, server port (or the relay's source port when it asked for
     that with RFC 8357 sub-option 19: ``relay_port``). Else a NAK is broadcast; else a client with
     ciaddr (RENEWING, REBINDING, INFORM) gets unicast to ciaddr. Else, when the broadcast bit is
-    set, broadcast; else unicast to the client's hardware address and yiaddr (``hwaddr`` set:
-    the transport falls back to broadcast when it cannot write link-layer frames).
+    set or chaddr is no station's address (``unicast_hwaddr``), broadcast; else unicast to the
+    client's hardware address and yiaddr (``hwaddr`` set: the transport falls back to broadcast
+    when it cannot write link-layer frames).
     """
     if request.giaddr != ZERO_ADDRESS:
         port = server_port if relay_port is None else relay_port
@@ -163,8 +164,22 @@ def reply_destination(
     if request.ciaddr != ZERO_ADDRESS:
         return _new_destination(request.ciaddr, client_port, interface, None)
     if not request.broadcast and yiaddr != ZERO_ADDRESS and request.hlen and request.hlen <= 16:
-        return _new_destination(yiaddr, client_port, interface, request.chaddr[: request.hlen])
+        hwaddr = request.chaddr[: request.hlen]
+        if unicast_hwaddr(request.htype, hwaddr):
+            return _new_destination(yiaddr, client_port, interface, hwaddr)
     return _new_destination(BROADCAST_ADDRESS, client_port, interface, None)
+
+
+_ETHERNET = 1
+
+
+def unicast_hwaddr(htype: int, hwaddr: bytes) -> bool:
+    """Whether a frame to ``hwaddr`` reaches one station: not all zeros (no address at all),
+    not all ones, and for Ethernet not a group address (IEEE 802 I/G bit, the first octet's
+    lowest bit). A reply to a client that sent any of these is broadcast instead."""
+    if not any(hwaddr) or hwaddr.count(0xFF) == len(hwaddr):
+        return False
+    return htype != _ETHERNET or not hwaddr[0] & 1
 
 
 def reply_max_size(packet: DhcpPacket) -> int:

@@ -12,23 +12,31 @@ Rules:
 2. OFFERs are held in memory only (``offer_ttl``), bounded, keyed by client; only ACKs, DECLINEs
    and RELEASEs produce lease writes. An acknowledged or declined address stays held the same
    way until its lease is committed and visible in the view, so the group-commit window can
-   never hand one address to two clients.
+   never hand one address to two clients. Outstanding OFFERs are also bounded per link (relay
+   or interface, ``dhcp.max_offers_per_link``): past it the link's oldest is forgotten, so new
+   clients on one link cannot hold a whole pool with OFFERs alone.
 3. The subnet is the one whose ``interface`` the request came in on, or, for a relayed request,
    the one holding giaddr (or listing it in ``relay_agents``); RFC 3527 link selection
    (option 82 sub-option 5) overrides giaddr.
-4. Option 82 is copied unchanged into every reply (RFC 3046 §2.2).
+4. Option 61 (RFC 6842 §3) and option 82 (RFC 3046 §2.2) are echoed unchanged at the end of
+   every reply, 82 last.
 5. Reply addressing is ``ddi.dhcp.decision.reply_destination`` (RFC 2131 §4.1).
 6. Nothing here reads the clock, draws randomness, does I/O or writes the store.
 7. The fast path: a reply whose options only its subnet decides (no reservation, no relay
    information, no client FQDN, no netboot) reuses the option list built for the same subnet
    value, message type, server id and parameter request list.
+8. A full pool is known without a scan (``ddi.ipam.allocator.FreeLedger``, kept current from
+   the view's committed changes and the offer table).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import itertools
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from heapq import heapify, heappop, heappush
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
@@ -65,14 +73,14 @@ from ddi.dhcp.packet import (
 )
 from ddi.dhcp.reply_options import may_netboot, ordered_options, reply_parameters
 from ddi.errors import DhcpFormatError
-from ddi.ipam.allocator import Client, Problem, address_problem, next_free
-from ddi.ipam.models import Host, Lease, LeaseState, Subnet
+from ddi.ipam.allocator import Client, FreeLedger, Problem, address_problem, next_free
+from ddi.ipam.models import Host, Kind, Lease, LeaseState, Subnet
 from ddi.ipam.validate import sanitize_hostname
 from ddi.values import slot_builder
 
 if TYPE_CHECKING:
     from ddi.config import DhcpConfig
-    from ddi.ipam.views import IpamView
+    from ddi.ipam.views import Applied, IpamView
 
 MAX_OFFERS = 65_536
 """Outstanding OFFERs kept at most; past it the oldest is forgotten (its address frees)."""
@@ -107,6 +115,10 @@ class _Offer:
     subnet: str
     expires: float
     rule: Rule
+    mac: str | None = None
+    link: int | str | None = None
+    """The relay or interface an OFFER went out by (rule 2's per-link bound); None for the
+    holds that follow an ACK or a DECLINE."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -122,6 +134,8 @@ class _Context:
     circuit_id: str | None
     relay_info: bytes | None
     relay_port: int | None
+    echo: tuple[tuple[int, bytes], ...]
+    """Rule 4: the options every reply ends with."""
 
 
 class DhcpEngine:
@@ -143,12 +157,46 @@ class DhcpEngine:
         self._domain = domain
         self._offers: dict[str, _Offer] = {}
         self._offered: dict[IPv4Address, str] = {}
+        self._expiry: list[tuple[float, int, str, _Offer]] = []
+        """(expires, seq, key, offer) of every hold, a heap; entries go stale when replaced."""
+        self._hold_seq = itertools.count()
         self._cursor: dict[str, IPv4Address] = {}
         self._subnet_cache: dict[str, tuple[Subnet, dict[int, bytes]]] = {}
         self._plain_options: dict[
             tuple[str, MessageType, IPv4Address, bool, bytes | None],
             tuple[Subnet, tuple[tuple[int, bytes], ...]],
         ] = {}
+        self._held_macs: dict[str, str] = {}
+        """Hardware address -> the key of its client's outstanding offer or hold."""
+        self._link_offers: dict[int | str, OrderedDict[str, None]] = {}
+        """Link -> the keys of its outstanding OFFERs, oldest first (an OrderedDict: a flood
+        evicts from the front, which a plain dict makes ever slower to find)."""
+        self._ledger = FreeLedger(view, self._offered)
+        view.subscribe(self._observe)
+
+    def close(self) -> None:
+        """Stop following the view."""
+        self._view.unsubscribe(self._observe)
+
+    def _observe(self, applied: Sequence[Applied]) -> None:
+        """Keep the free-address ledger current with what the view committed."""
+        ledger = self._ledger
+        for item in applied:
+            change = item.change
+            if change.kind is Kind.LEASE:
+                lease = item.lease or item.before
+                if isinstance(lease, Lease):
+                    ledger.touch(lease.ip, lease.subnet)
+            elif change.kind is Kind.HOST:
+                before = item.before
+                if isinstance(before, Host):
+                    ledger.touch(before.ip)
+                ip = change.image.get("ip")
+                if isinstance(ip, str):
+                    ledger.touch(IPv4Address(ip))
+            elif change.kind is Kind.SUBNET:
+                ledger.rebuild()
+                return  # a rebuild reads everything
 
     def reconfigure(
         self,
@@ -166,6 +214,10 @@ class DhcpEngine:
     def statistics(self) -> dict[str, int]:
         return {"offers_outstanding": len(self._offers)}
 
+    def holds(self, mac: str) -> bool:
+        """Whether a client with this hardware address has an outstanding offer or hold."""
+        return mac in self._held_macs
+
     def handle(self, packet: DhcpPacket, inbound: Inbound, now: float) -> Decision:
         """Decide what to do with one request.
 
@@ -177,7 +229,10 @@ class DhcpEngine:
         message_type = packet.message_type
         if message_type is None:
             return Drop(reason=DropReason.NO_MESSAGE_TYPE)
-        client = Client(mac=packet.mac, client_id=packet.client_id)
+        raw_client_id = packet.get(OptionCode.CLIENT_IDENTIFIER)
+        client = Client(
+            mac=packet.mac, client_id=format_hex(raw_client_id) if raw_client_id else None
+        )
         if client.mac is None and client.client_id is None:
             return Drop(reason=DropReason.NO_CLIENT_IDENTITY)
         server_id = self._config.server_id or inbound.local_ip
@@ -195,6 +250,13 @@ class DhcpEngine:
                     elif code == RelayAgentSubOption.RELAY_SOURCE_PORT:
                         # RFC 8357 §5.1: answer the relay on the port it sent from.
                         relay_port = inbound.src_port
+            # RFC 6842 §3: "the server MUST return the 'client identifier' option, unaltered".
+            echo: tuple[tuple[int, bytes], ...] = ()
+            if raw_client_id is not None:
+                echo = ((OptionCode.CLIENT_IDENTIFIER, raw_client_id),)
+            if relay_info is not None:
+                # RFC 3046 §2.2: copied "as the last DHCP option in the response".
+                echo += ((OptionCode.RELAY_AGENT_INFORMATION, relay_info),)
             ctx = _Context(
                 packet=packet,
                 inbound=inbound,
@@ -204,6 +266,7 @@ class DhcpEngine:
                 circuit_id=circuit_id,
                 relay_info=relay_info,
                 relay_port=relay_port,
+                echo=echo,
             )
             match message_type:
                 case MessageType.DISCOVER:
@@ -237,7 +300,11 @@ class DhcpEngine:
             if found is None:
                 return Drop(reason=DropReason.POOL_EXHAUSTED)
             ip, rule = found
-        self._hold_offer(ctx.client, ip, subnet, ctx.now, rule)
+        giaddr = ctx.packet.giaddr
+        # The relay as an int: an IPv4Address hashes in Python, an int in C.
+        link = int(giaddr) if giaddr != ZERO_ADDRESS else ctx.inbound.interface or ""
+        pooled = rule is not Rule.OFFER_RESERVATION  # the others passed address_problem
+        self._hold_offer(ctx.client, ip, subnet, ctx.now, rule, link=link, pooled=pooled)
         return self._lease_reply(ctx, MessageType.OFFER, subnet, host, ip, rule, commit=False)
 
     def _dynamic_address(self, ctx: _Context, subnet: Subnet) -> tuple[IPv4Address, Rule] | None:
@@ -260,6 +327,8 @@ class DhcpEngine:
         requested = ctx.packet.requested_address()
         if requested is not None and usable(requested):
             return requested, Rule.OFFER_REQUESTED
+        if self._ledger.free(subnet, now) <= 0:
+            return None  # rule 8: without walking the pool
         ip = next_free(
             subnet,
             self._view,
@@ -370,8 +439,16 @@ class DhcpEngine:
                 return Drop(reason=DropReason.NO_SUBNET)
             subnet_name = subnet.name
         self._drop_offer(ctx.client.key)
-        # Held for no client until the quarantine lease is committed and visible.
-        self._hold_offer(f"declined:{ip}", ip, subnet_name, ctx.now, Rule.DECLINED)
+        # Held for no client until the quarantine lease is committed and visible, and never
+        # past the quarantine itself (which may be shorter than an offer's hold).
+        self._hold_offer(
+            f"declined:{ip}",
+            ip,
+            subnet_name,
+            ctx.now,
+            Rule.DECLINED,
+            ttl=min(self._config.offer_ttl, self._config.decline_quarantine),
+        )
         # RFC 2131 §3.1.5 and §4.3.3: the address is in use by something else on the link.
         # It stays out of the pool for ``decline_quarantine`` seconds; the lease row makes that
         # durable, so a restart does not hand it out again.
@@ -463,32 +540,71 @@ class DhcpEngine:
     # --- offers ------------------------------------------------------------------------------
 
     def _hold_offer(
-        self, client: Client | str, ip: IPv4Address, subnet: Subnet | str, now: float, rule: Rule
+        self,
+        client: Client | str,
+        ip: IPv4Address,
+        subnet: Subnet | str,
+        now: float,
+        rule: Rule,
+        *,
+        ttl: float | None = None,
+        link: int | str | None = None,
+        pooled: bool = False,
     ) -> None:
-        key = client if isinstance(client, str) else client.key
-        self._drop_offer(key)
+        """Hold ``ip`` for ``client`` for ``ttl`` seconds (default ``offer_ttl``); ``link``
+        for an OFFER, which rule 2 bounds per link; ``pooled`` when ``ip`` is known to be a
+        usable pool address of ``subnet`` (spares the ledger a lookup)."""
+        key, mac = (client, None) if isinstance(client, str) else (client.key, client.mac)
+        held = self._offers.get(key)
+        # The same address held again (an ACK after its OFFER) stays taken in the ledger.
+        self._drop_offer(key, recount=held is None or held.ip != ip)
         while len(self._offers) >= self._max_offers:
             self._drop_offer(next(iter(self._offers)))
-        self._offers[key] = _Offer(
-            ip=ip,
-            subnet=subnet if isinstance(subnet, str) else subnet.name,
-            expires=now + self._config.offer_ttl,
-            rule=rule,
-        )
+        if link is not None:
+            on_link = self._link_offers.get(link)
+            if on_link is None:
+                on_link = self._link_offers[link] = OrderedDict()
+            while len(on_link) >= self._config.max_offers_per_link:
+                self._drop_offer(next(iter(on_link)))
+            on_link[key] = None
+        expires = now + (self._config.offer_ttl if ttl is None else ttl)
+        name = subnet if isinstance(subnet, str) else subnet.name
+        offer = _Offer(ip=ip, subnet=name, expires=expires, rule=rule, mac=mac, link=link)
+        self._offers[key] = offer
         self._offered[ip] = key
+        if mac is not None:
+            self._held_macs[mac] = key
+        self._ledger.offered(ip, name, pooled=pooled)
+        # Holds differ in length (a DECLINE's is capped by the quarantine), so they expire
+        # through a heap rather than in insertion order.
+        heappush(self._expiry, (expires, next(self._hold_seq), key, offer))
 
-    def _drop_offer(self, key: str) -> None:
+    def _drop_offer(self, key: str, *, recount: bool = True) -> None:
         offer = self._offers.pop(key, None)
-        if offer is not None and self._offered.get(offer.ip) == key:
+        if offer is None:
+            return
+        if offer.link is not None:
+            on_link = self._link_offers[offer.link]
+            del on_link[key]
+            if not on_link:
+                del self._link_offers[offer.link]
+        if offer.mac is not None and self._held_macs.get(offer.mac) == key:
+            del self._held_macs[offer.mac]
+        if self._offered.get(offer.ip) == key:
             del self._offered[offer.ip]
+            if recount:
+                self._ledger.touch(offer.ip, offer.subnet)
 
     def _expire_offers(self, now: float) -> None:
-        # Offers are inserted in expiry order (one TTL for all), so the oldest come first.
-        while self._offers:
-            key, offer = next(iter(self._offers.items()))
-            if offer.expires > now:
-                break
-            self._drop_offer(key)
+        expiry, offers = self._expiry, self._offers
+        while expiry and expiry[0][0] <= now:
+            _, _, key, offer = heappop(expiry)
+            if offers.get(key) is offer:  # else replaced or dropped since: a stale entry
+                self._drop_offer(key)
+        if len(expiry) > 2 * len(offers) + 1024:
+            # Entries of replaced holds wait for their time; past this many, start over.
+            self._expiry = [entry for entry in expiry if offers.get(entry[2]) is entry[3]]
+            heapify(self._expiry)
 
     # --- replies -----------------------------------------------------------------------------
 
@@ -551,7 +667,8 @@ class DhcpEngine:
             )
             cached = self._plain_options.get(plain_key)
             if cached is not None and cached[0] is subnet:
-                return self._reply(ctx, message_type, subnet, ip, rule, cached[1], hostname,
+                plain = cached[1] + ctx.echo if ctx.echo else cached[1]
+                return self._reply(ctx, message_type, subnet, ip, rule, plain, hostname,
                                    commit=commit)  # fmt: skip
         options: list[tuple[int, bytes]] = [
             (OptionCode.MESSAGE_TYPE, bytes((message_type,))),
@@ -564,8 +681,6 @@ class DhcpEngine:
                 (OptionCode.RENEWAL_TIME, encode_u32(lease_time // 2)),
                 (OptionCode.REBINDING_TIME, encode_u32(lease_time * 7 // 8)),
             ]
-        if ctx.relay_info is not None:
-            options.append((OptionCode.RELAY_AGENT_INFORMATION, ctx.relay_info))
         parameters = reply_parameters(packet, subnet, host, hostname, self._subnet_cache)
         if message_type is not MessageType.NAK and may_netboot(packet):
             choice = select_boot(
@@ -586,6 +701,8 @@ class DhcpEngine:
             if len(self._plain_options) >= MAX_PLAIN_OPTIONS:
                 self._plain_options.clear()
             self._plain_options[plain_key] = (subnet, built)
+        if ctx.echo:
+            built += ctx.echo
         return self._reply(ctx, message_type, subnet, ip, rule, built, hostname, commit=commit,
                            siaddr=siaddr, file=file, choice=choice)  # fmt: skip
 
@@ -656,9 +773,8 @@ class DhcpEngine:
             (OptionCode.MESSAGE_TYPE, bytes((MessageType.NAK,))),
             (OptionCode.SERVER_IDENTIFIER, ctx.server_id.packed),
             (OptionCode.MESSAGE, rule.value.encode("ascii")),
+            *ctx.echo,
         ]
-        if ctx.relay_info is not None:
-            options.append((OptionCode.RELAY_AGENT_INFORMATION, ctx.relay_info))
         flags = packet.flags
         if packet.giaddr != ZERO_ADDRESS:
             flags |= BROADCAST_FLAG

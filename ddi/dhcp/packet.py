@@ -237,13 +237,7 @@ def encode_packet(packet: DhcpPacket, *, max_size: int = MIN_MESSAGE_SIZE) -> by
     """
     limit = max(max_size, MIN_MESSAGE_SIZE) - IP_UDP_OVERHEAD
     options_room = limit - OPTIONS_OFFSET - 1  # keep one byte for End
-    encoded = _ENCODED_OPTIONS.get(packet.options)
-    if encoded is None and all(len(value) <= 255 for _, value in packet.options):
-        # The common case: short options that all fit in the options field, in order.
-        encoded = b"".join([bytes((code, len(value))) + value for code, value in packet.options])
-        if len(_ENCODED_OPTIONS) >= MAX_ENCODED_OPTIONS:
-            _ENCODED_OPTIONS.clear()
-        _ENCODED_OPTIONS[packet.options] = encoded
+    encoded = _short_options(packet.options)
     if encoded is not None and len(encoded) <= options_room:
         return _assemble(packet, packet.sname, packet.file, [encoded])
     fragments = [_option_fragments(code, value) for code, value in packet.options]
@@ -276,6 +270,36 @@ def encode_packet(packet: DhcpPacket, *, max_size: int = MIN_MESSAGE_SIZE) -> by
         else:
             regions, _ = _layout(fragments, [options_room])
     return _assemble(packet, sname_field, file_field, regions[0])
+
+
+_ECHOED = frozenset({OptionCode.CLIENT_IDENTIFIER, OptionCode.RELAY_AGENT_INFORMATION})
+"""Options a reply ends with that are the client's own (``ddi.dhcp.engine`` rule 4)."""
+
+
+def _short_options(options: tuple[tuple[int, bytes], ...]) -> bytes | None:
+    """The TLVs of ``options`` when each fits in one (the common case), else None.
+
+    The part before the echoed options comes from ``_ENCODED_OPTIONS``: it repeats from reply
+    to reply, while the echoed ones are each client's own and would only flush the cache.
+    """
+    cut = len(options)
+    while cut and options[cut - 1][0] in _ECHOED:
+        cut -= 1
+    head = options if cut == len(options) else options[:cut]
+    encoded = _ENCODED_OPTIONS.get(head)
+    if encoded is None:
+        if not all(len(value) <= 255 for _, value in head):
+            return None
+        encoded = b"".join([bytes((code, len(value))) + value for code, value in head])
+        if len(_ENCODED_OPTIONS) >= MAX_ENCODED_OPTIONS:
+            _ENCODED_OPTIONS.clear()
+        _ENCODED_OPTIONS[head] = encoded
+    if cut < len(options):
+        tail = options[cut:]
+        if not all(len(value) <= 255 for _, value in tail):
+            return None
+        encoded += b"".join([bytes((code, len(value))) + value for code, value in tail])
+    return encoded
 
 
 def _assemble(

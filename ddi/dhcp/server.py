@@ -8,6 +8,12 @@ counted (``reason="overload"``), never queued without bound, and a packet that w
 than ``dhcp.queue_max_age`` is dropped as ``stale`` instead of answered late. Packets that
 continue an exchange (REQUEST, DECLINE, RELEASE, INFORM) queue apart and go first, and evict
 DISCOVERs when the queue is full: under overload, new exchanges wait, begun ones do not.
+Before any of that, each datagram is glanced at undecoded (``ddi.dhcp.admission``): past its
+hardware address's token bucket it is dropped (``rate-limited-client``); a client the site
+knows (a reservation, lease or outstanding offer for that address) queues ahead of everything
+else, and one it does not know draws from its relay's or interface's bucket first
+(``rate-limited-link``). A flood of random MACs so costs a glance each beyond the link's rate,
+and reserved and bound clients never wait behind it.
 Under a backlog of DISCOVERs the newest is answered first and a full queue sheds its oldest
 (``LIFO_BACKLOG``): answering a client that gave up long ago only wastes the capacity that an
 overload lacks.
@@ -39,6 +45,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any, assert_never
 
 from ddi import metrics
+from ddi.dhcp.admission import TokenBuckets, client_key, link_key
 from ddi.dhcp.commit import GroupCommitter
 from ddi.dhcp.decision import Commit, Drop, Inbound, Reply
 from ddi.dhcp.engine import DhcpEngine
@@ -181,6 +188,10 @@ class DhcpServer:
             delay=self.config.commit_delay,
         )
         self._listeners: list[_Listener] = []
+        self._clients = TokenBuckets(self.config.client_rate, self.config.client_burst)
+        self._links = TokenBuckets(self.config.link_rate, self.config.link_burst)
+        self._known: deque[_Queued] = deque()
+        """Packets of clients the site knows (reservation, lease, outstanding offer): first."""
         self._queue: deque[_Queued] = deque()
         """DISCOVERs (and anything not recognised at a glance): new exchanges."""
         self._urgent: deque[_Queued] = deque()
@@ -258,14 +269,21 @@ class DhcpServer:
             if listener.frames is not None:
                 listener.frames.close()
         self._listeners.clear()
+        self._known.clear()
         self._queue.clear()
         self._urgent.clear()
+        self.engine.close()
         self._flush_tallies()
 
     async def reload(self, config: Config) -> None:
         if config.dhcp.interfaces != self.config.interfaces or config.dhcp.port != self.config.port:
             log.warning("dhcp.interfaces/port changed: takes effect at the next restart")
-        self.config = config.dhcp
+        old, new = self.config, config.dhcp
+        self.config = new
+        if (old.client_rate, old.client_burst) != (new.client_rate, new.client_burst):
+            self._clients = TokenBuckets(new.client_rate, new.client_burst)
+        if (old.link_rate, old.link_burst) != (new.link_rate, new.link_burst):
+            self._links = TokenBuckets(new.link_rate, new.link_burst)
         self.engine.reconfigure(
             config.dhcp, profiles=profiles_from_config(config.boot), domain=config.site.domain
         )
@@ -280,7 +298,7 @@ class DhcpServer:
             "received": self.received,
             "sent": self.sent,
             "dropped": dict(sorted(self.dropped.items())),
-            "queue": len(self._queue) + len(self._urgent),
+            "queue": len(self._known) + len(self._queue) + len(self._urgent),
             "commit": self.committer.statistics(),
             **self.engine.statistics(),
         }
@@ -289,11 +307,12 @@ class DhcpServer:
 
     def _readable(self, listener: _Listener) -> None:
         recvfrom = listener.sock.recvfrom
-        queue, urgent = self._queue, self._urgent
+        known, queue, urgent = self._known, self._queue, self._urgent
+        clients, links, interface = self._clients, self._links, listener.interface
         limit = self.config.queue_size
         assert self._loop is not None
         arrived = self._loop.time()
-        shed = 0
+        shed = limited_client = limited_link = 0
         for _ in range(READ_BATCH):
             try:
                 data, addr = recvfrom(MAX_DATAGRAM)
@@ -301,16 +320,35 @@ class DhcpServer:
                 break
             except OSError:
                 continue
+            hwaddr = client_key(data)
+            if not clients.allow(hwaddr, arrived):
+                limited_client += 1
+                continue
             item = (data, addr, listener, arrived)
+            if self._is_known(data, hwaddr):
+                if len(known) + len(queue) + len(urgent) >= limit:
+                    # Room is made from the unknown: new exchanges first, then begun ones.
+                    if queue:
+                        queue.popleft()
+                    elif urgent:
+                        urgent.popleft()
+                    else:
+                        known.popleft()
+                    shed += 1
+                known.append(item)
+                continue
+            if not links.allow(link_key(data, interface), arrived):
+                limited_link += 1
+                continue
             if not _starts_exchange(data):
-                if len(queue) + len(urgent) >= limit:
+                if len(known) + len(queue) + len(urgent) >= limit:
                     if not queue:
                         shed += 1
                         continue
                     queue.popleft()  # an exchange under way beats a new one
                     shed += 1
                 urgent.append(item)
-            elif len(queue) + len(urgent) >= limit:
+            elif len(known) + len(queue) + len(urgent) >= limit:
                 shed += 1
                 if queue:
                     queue.popleft()  # the oldest DISCOVER makes room for the newest
@@ -319,13 +357,30 @@ class DhcpServer:
                 queue.append(item)
         if shed:
             self._drop("overload", shed)
-        if (queue or urgent) and not self._scheduled:
+        if limited_client:
+            self._drop("rate-limited-client", limited_client)
+        if limited_link:
+            self._drop("rate-limited-link", limited_link)
+        if (known or queue or urgent) and not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._process)
 
+    def _is_known(self, data: bytes, hwaddr: bytes) -> bool:
+        """Whether the site knows this Ethernet client: a reservation, a lease or an outstanding
+        offer for its hardware address (a glance: option 61 is not read before decoding)."""
+        if len(hwaddr) != 6 or data[1] != 1:
+            return False
+        mac = hwaddr.hex(":")
+        index = self.site.index
+        return (
+            self.engine.holds(mac)  # first: every REQUEST of a DORA
+            or index.host_by_mac(mac) is not None
+            or index.lease_by_client(mac, None) is not None
+        )
+
     def _process(self) -> None:
         self._scheduled = False
-        queue, urgent = self._queue, self._urgent
+        known, queue, urgent = self._known, self._queue, self._urgent
         now = self._clock()
         assert self._loop is not None
         oldest = self._loop.time() - self.config.queue_max_age
@@ -334,7 +389,9 @@ class DhcpServer:
             queue.popleft()
             stale += 1
         for _ in range(PROCESS_BATCH):
-            if urgent:
+            if known:
+                data, addr, listener, arrived = known.popleft()
+            elif urgent:
                 data, addr, listener, arrived = urgent.popleft()
             elif len(queue) > LIFO_BACKLOG:
                 data, addr, listener, arrived = queue.pop()
@@ -352,9 +409,9 @@ class DhcpServer:
                 metrics.INTERNAL_ERRORS.labels(area="dhcp").inc()
         if stale:
             self._drop("stale", stale)
-        metrics.DHCP_QUEUE_DEPTH.set(len(queue) + len(urgent))
+        metrics.DHCP_QUEUE_DEPTH.set(len(known) + len(queue) + len(urgent))
         metrics.DHCP_COMMIT_PENDING.set(self.committer.pending)
-        if (queue or urgent) and not self._scheduled:
+        if (known or queue or urgent) and not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self._process)
 

@@ -8,15 +8,20 @@ Rules:
   address (RFC 2131 §4.2, "client identifier"); this is the store's rule too.
 * The pool scan starts at a caller-held cursor and wraps, so consecutive allocations cost O(1)
   each on a filling pool instead of rescanning from the start.
+* An exhausted pool is known without a scan: :class:`FreeLedger` counts each subnet's taken pool
+  addresses as the view and the offer table change, so a flood of new clients at a full pool
+  costs each of them a lookup, not a walk of the pool.
 * Nothing here reads the clock (``now`` is passed in), writes, or does I/O.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from heapq import heapify, heappop, heappush
 from ipaddress import IPv4Address
+from itertools import chain
 from typing import Protocol
 
 from ddi.ipam.models import Host, Lease, LeaseState, Pool, Subnet
@@ -28,6 +33,15 @@ class AllocationView(Protocol):
     def host_by_ip(self, ip: IPv4Address) -> Host | None: ...
 
     def lease_by_ip(self, ip: IPv4Address) -> Lease | None: ...
+
+
+class LedgerView(AllocationView, Protocol):
+    """The part of ``IpamView`` the free-address ledger reads."""
+
+    def subnets(self) -> Sequence[Subnet]: ...
+    def subnet(self, name: str) -> Subnet | None: ...
+    def hosts(self) -> Iterable[Host]: ...
+    def leases(self) -> Iterable[Lease]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -188,3 +202,148 @@ def pool_usage(
             used.add(lease.ip)
     used.update(ip for ip in reserved if in_pool(ip, subnet))
     return PoolUsage(size=sum(p.size for p in subnet.pools), used=len(used))
+
+
+def pool_size(subnet: Subnet) -> int:
+    """Addresses a dynamic client may get in ``subnet``: its pools (overlaps counted once)
+    without the gateway."""
+    total, reach = 0, -1
+    for lo, hi in pool_ranges(subnet):
+        lo = max(lo, reach + 1)
+        if hi >= lo:
+            total += hi - lo + 1
+            reach = hi
+    if subnet.gateway is not None and in_pool(subnet.gateway, subnet):
+        total -= 1
+    return total
+
+
+_HOLDS_ADDRESS = frozenset({LeaseState.BOUND, LeaseState.DECLINED})
+_MAX_HOMES = 1 << 20
+_UNKNOWN = "\0unknown"
+"""``_homes``'s answer for an address never resolved (no subnet is named so)."""
+
+
+class FreeLedger:
+    """How many pool addresses of each subnet are left for a client that holds none of them.
+
+    An address counts as taken when it is reserved, offered (``offered``, the engine's table),
+    or carries a bound or declined lease that has not ended by the latest ``now`` seen; that is
+    what ``next_free`` skips for such a client, so ``free(subnet, now) == 0`` means it would
+    find nothing. The caller keeps the count current: :meth:`touch` an address whenever its
+    reservation, lease or offer changes, :meth:`rebuild` when subnets change. Leases ending
+    are found through a heap of their ends, so time passing costs O(log n) per lease, never a
+    walk of the pool. A clock going backwards only makes the count low (a scan then decides).
+    """
+
+    def __init__(self, view: LedgerView, offered: Mapping[IPv4Address, str]) -> None:
+        self._view = view
+        self._offered = offered
+        self._now = float("-inf")
+        self._size: dict[str, int] = {}
+        self._taken: dict[str, int] = {}
+        # Keyed by the address as an int: an IPv4Address hashes in Python, an int in C, and
+        # the hot path (an OFFER) does three of these lookups.
+        self._where: dict[int, str] = {}
+        """Taken address -> the subnet whose count includes it."""
+        self._homes: dict[int, str | None] = {}
+        """Address -> the subnet whose pool holds it (None: no pool): resolved once each."""
+        self._ends: list[tuple[float, int, IPv4Address]] = []
+        self._queued: dict[int, float] = {}
+        """Address -> the lease end its live heap entry carries."""
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        """Count everything again (subnets or their pools changed)."""
+        view = self._view
+        self._size = {s.name: pool_size(s) for s in view.subnets()}
+        self._taken = dict.fromkeys(self._size, 0)
+        self._where.clear()
+        self._homes.clear()
+        self._ends.clear()
+        self._queued.clear()
+        hosts = (h.ip for h in view.hosts())
+        leases = (lease.ip for lease in view.leases())
+        for ip in chain(hosts, leases, list(self._offered)):
+            self.touch(ip)
+
+    def free(self, subnet: Subnet, now: float) -> int:
+        """Pool addresses of ``subnet`` nobody holds at ``now``."""
+        if now > self._now:
+            self._now = now
+            queued = self._queued
+            while self._ends and self._ends[0][0] <= now:
+                end, value, ip = heappop(self._ends)
+                if queued.get(value) == end:
+                    del queued[value]
+                    self.touch(ip)
+        name = subnet.name
+        return self._size.get(name, 0) - self._taken.get(name, 0)
+
+    def touch(self, ip: IPv4Address, hint: str | None = None) -> None:
+        """Count ``ip`` again from the view and the offer table; ``hint`` names its subnet."""
+        view, value = self._view, int(ip)
+        lease = view.lease_by_ip(ip)
+        if lease is not None and lease.state in _HOLDS_ADDRESS and lease.end > self._now:
+            taken = True
+            if self._queued.get(value) != lease.end:
+                self._queued[value] = lease.end
+                heappush(self._ends, (lease.end, value, ip))
+                if len(self._ends) > 2 * len(self._queued) + 1024:
+                    self._ends = [
+                        entry for entry in self._ends if self._queued.get(entry[1]) == entry[0]
+                    ]
+                    heapify(self._ends)
+        else:
+            taken = ip in self._offered or view.host_by_ip(ip) is not None
+        home = None
+        if taken:
+            home = self._home(value, hint or (lease.subnet if lease is not None else None))
+        old = self._where.get(value)
+        if old == home:
+            return
+        if old is not None:
+            self._taken[old] -= 1
+            del self._where[value]
+        if home is not None:
+            self._taken[home] += 1
+            self._where[value] = home
+
+    def offered(self, ip: IPv4Address, subnet: str, *, pooled: bool = False) -> None:
+        """``ip`` was just offered in ``subnet``: taken, whatever else holds it (the hot path's
+        :meth:`touch`, without the view's lookups). ``pooled``: the caller knows ``ip`` is a
+        usable pool address of ``subnet`` (``address_problem`` found none), so its home need
+        not be looked for."""
+        value = int(ip)
+        if value in self._where:
+            return
+        if pooled and subnet in self._taken:
+            home: str | None = subnet
+            self._homes[value] = subnet
+        else:
+            home = self._home(value, subnet)
+        if home is not None:
+            self._taken[home] += 1
+            self._where[value] = home
+
+    def _home(self, value: int, hint: str | None) -> str | None:
+        homes = self._homes
+        found = homes.get(value, _UNKNOWN)
+        if found is not _UNKNOWN:
+            return found
+        found = None
+        hinted = None if hint is None else self._view.subnet(hint)
+        for subnet in chain(() if hinted is None else (hinted,), self._view.subnets()):
+            gateway = subnet.gateway
+            if subnet.name not in self._size or (gateway is not None and int(gateway) == value):
+                continue
+            for lo, hi in pool_ranges(subnet):
+                if lo <= value <= hi:
+                    found = subnet.name
+                    break
+            if found is not None:
+                break
+        if len(homes) >= _MAX_HOMES:
+            homes.clear()
+        homes[value] = found
+        return found

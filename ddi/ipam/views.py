@@ -47,6 +47,8 @@ class Applied:
 
     change: Change
     before: Subnet | Host | Lease | Record | None
+    lease: Lease | None = None
+    """For a lease upserted, the lease now in the index (spares a listener parsing its image)."""
 
 
 AppliedListener = Callable[[Sequence[Applied]], None]
@@ -60,7 +62,7 @@ def name_key(name: str) -> str:
 
 
 class IpamView(Protocol):
-    """What the engines may read of the IPAM."""
+    """What the engines may read of the IPAM, and how they hear that it changed."""
 
     def subnets(self) -> Sequence[Subnet]: ...
     def subnet(self, name: str) -> Subnet | None: ...
@@ -75,6 +77,8 @@ class IpamView(Protocol):
     def leases(self) -> Iterable[Lease]: ...
     def records(self) -> Iterable[Record]: ...
     def name_owned(self, name: str) -> bool: ...
+    def subscribe(self, listener: AppliedListener) -> None: ...
+    def unsubscribe(self, listener: AppliedListener) -> None: ...
 
 
 def _lease_rank(lease: Lease) -> tuple[bool, float, float]:
@@ -268,8 +272,10 @@ class IpamIndex:
                         lease = Lease.from_image(change.image)
                         before = self._drop_lease(lease.ip)
                         self._put_lease(lease)
-                    else:
-                        before = self._drop_lease(IPv4Address(change.object_id))
+                        if applied is not None:
+                            applied.append(Applied(change=change, before=before, lease=lease))
+                        continue
+                    before = self._drop_lease(IPv4Address(change.object_id))
                 case Kind.RECORD:
                     before = self._drop_record(change.object_id)
                     if change.op is Op.UPSERT:

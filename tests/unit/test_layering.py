@@ -31,6 +31,7 @@ PURE: dict[str, set[str]] = {
     "ddi.dhcp.decision": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},
     "ddi.dhcp.engine": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},
     "ddi.dhcp.reply_options": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},
+    "ddi.dhcp.admission": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},
     "ddi.dhcp.netboot": {"ddi.dhcp.server", "ddi.boot.tftp", "ddi.boot.http"},
     "ddi.boot.templates": {"ddi.boot.tftp", "ddi.boot.http", "ddi.config"},
     "ddi.boot.tftp_session": {"os", "pathlib", "ddi.boot.tftp", "ddi.boot.files"},

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address
@@ -254,7 +255,6 @@ async def test_a_burst_beyond_the_queue_is_shed_and_counted(
 
 @pytest.mark.asyncio
 async def test_ended_leases_are_reclaimed_as_changes(tmp_path: Path, relay_port: int) -> None:
-    import time
 
     cfg = make_config(tmp_path, relay_port, expire_interval=0.1)
     async with running(cfg) as r:
@@ -290,6 +290,17 @@ async def test_packets_that_waited_too_long_are_dropped_as_stale(
 ) -> None:
     cfg = make_config(tmp_path, relay_port, queue_max_age=0.01, queue_size=10_000)
     async with running(cfg) as r:
+        # An engine that takes a millisecond a packet: the queue outlives queue_max_age however
+        # fast the real one is (an exhausted pool is answered in microseconds).
+        engine_handle = r.server.engine.handle
+
+        def slow_handle(*args: Any) -> Any:
+            deadline = time.perf_counter() + 0.001
+            while time.perf_counter() < deadline:
+                pass
+            return engine_handle(*args)
+
+        r.server.engine.handle = slow_handle  # type: ignore[method-assign]
         relay = Relay(r.port)
         try:
             for n in range(400):  # read at once, handled a few per loop iteration
@@ -369,5 +380,77 @@ async def test_release_is_committed_without_a_reply_and_reload_takes_effect(
             await r.server.reload(new)
             again = await relay.exchange(relay.request(4, MessageType.DISCOVER))
             assert again.server_identifier() == IPv4Address("198.18.0.1")
+        finally:
+            relay.close()
+
+
+@pytest.mark.asyncio
+async def test_a_flood_of_new_clients_is_limited_per_link_and_known_clients_go_first(
+    tmp_path: Path, relay_port: int
+) -> None:
+
+    cfg = make_config(tmp_path, relay_port, link_rate=0.001, link_burst=5, queue_size=10_000)
+    async with running(cfg) as r:
+        known = Lease(ip=IPv4Address("198.18.0.105"), mac="52:54:00:00:00:01",
+                      start=time.time(), end=time.time() + 3600, subnet="lan")  # fmt: skip
+        await r.store.commit_leases([known])
+        relay = Relay(r.port)
+        try:
+            for n in range(50):  # all read before the engine runs
+                relay.send(relay.request(300 + n, MessageType.DISCOVER, xid=n))
+            # An INFORM: answered without a commit, so the order of replies is the order the
+            # engine took the packets in.
+            relay.send(replace(relay.request(1, MessageType.INFORM, xid=999), ciaddr=known.ip))
+            replies = []
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    replies.append(await relay.receive(wait=0.5))
+            # The bound client was answered first, past the flood queued before it.
+            assert replies[0].message_type is MessageType.ACK
+            assert replies[0].xid == 999
+            assert [p.message_type for p in replies[1:]] == [MessageType.OFFER] * 5
+            assert r.server.statistics()["dropped"]["rate-limited-link"] == 45
+        finally:
+            relay.close()
+
+
+@pytest.mark.asyncio
+async def test_one_hardware_address_is_limited_to_its_burst(
+    tmp_path: Path, relay_port: int
+) -> None:
+    async with running(make_config(tmp_path, relay_port, client_rate=0.001)) as r:
+        relay = Relay(r.port)
+        try:
+            for n in range(20):
+                relay.send(relay.request(7, MessageType.DISCOVER, xid=n))
+            replies = 0
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    await relay.receive(wait=0.5)
+                    replies += 1
+            assert replies == 8  # dhcp.client_burst
+            assert r.server.statistics()["dropped"]["rate-limited-client"] == 12
+        finally:
+            relay.close()
+
+
+@pytest.mark.asyncio
+async def test_a_reload_changes_the_rate_limits(tmp_path: Path, relay_port: int) -> None:
+    async def replies_to(relay: Relay, n: int) -> int:
+        for xid in range(n):
+            relay.send(relay.request(9, MessageType.DISCOVER, xid=xid))
+        got = 0
+        with contextlib.suppress(TimeoutError):
+            while True:
+                await relay.receive(wait=0.5)
+                got += 1
+        return got
+
+    async with running(make_config(tmp_path, relay_port, client_rate=0)) as r:
+        relay = Relay(r.port)
+        try:
+            assert await replies_to(relay, 20) == 20
+            await r.server.reload(make_config(tmp_path, relay_port, client_rate=0.001))
+            assert await replies_to(relay, 20) == 8
         finally:
             relay.close()

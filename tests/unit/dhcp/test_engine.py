@@ -412,7 +412,7 @@ def test_init_reboot_with_its_lease_is_acked() -> None:
 
 
 def test_init_reboot_unknown_client_is_naked_when_authoritative() -> None:
-    h = Harness()
+    h = Harness(authoritative=True)
     request = ClientSim(mac="52:54:00:00:00:01").message(
         MessageType.REQUEST, requested=A("198.18.0.104")
     )

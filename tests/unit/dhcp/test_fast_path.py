@@ -67,3 +67,20 @@ def test_encoded_option_cache_starts_over_when_full(monkeypatch: pytest.MonkeyPa
         assert decode_packet(encode_packet(p)) == decode_packet(encode_packet(p))
         assert decode_packet(encode_packet(p)).options == p.options
     assert len(packet_module._ENCODED_OPTIONS) == 1
+
+
+def test_each_clients_echoed_options_do_not_flush_the_encoding_cache() -> None:
+    # Option 61 differs per client (engine rule 4): only the shared part is cached.
+    h = Harness()
+    replies = []
+    for n in range(10):  # the pool's size
+        client = ClientSim(mac=f"52:54:00:00:01:{n:02x}", client_id=bytes((1, n, 2, 3)))
+        decision = h.handle(client.discover())
+        assert isinstance(decision, Reply)
+        replies.append(decision)
+    packet_module._ENCODED_OPTIONS.clear()
+    wires = [decode_packet(encode_packet(r.packet, max_size=r.max_size)) for r in replies]
+    assert len(packet_module._ENCODED_OPTIONS) == 1
+    assert [w.get(OptionCode.CLIENT_IDENTIFIER) for w in wires] == [
+        bytes((1, n, 2, 3)) for n in range(10)
+    ]

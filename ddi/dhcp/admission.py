@@ -1,0 +1,78 @@
+"""How much the DHCP server takes from whom: token buckets per client and per link (pure).
+
+A flood of DHCPDISCOVERs from random hardware addresses must not starve the clients the site
+knows, nor the event loop the DNS server shares. The transport glances at each datagram before
+decoding it and asks:
+
+* ``client_key`` / ``link_key``: whose packet it is (chaddr) and by which relay (giaddr) or
+  interface it came.
+* ``TokenBuckets.allow``: whether that key still has a token. One bucket per hardware address
+  (``dhcp.client_rate``/``client_burst``) for everyone; one per link (``dhcp.link_rate``/
+  ``link_burst``) for clients the server does not know. A refused packet is counted and never
+  decoded.
+
+Nothing here reads the clock (``now`` is passed in), does I/O or draws randomness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+MAX_KEYS = 16_384
+"""Buckets kept at most (about 3 MB); past it they all start over, full (as the transport's
+other per-source tables do). Under a flood of new keys that lets a chatty client a burst more
+every MAX_KEYS new keys: still bounded, and the flood itself is the link buckets' to stop. A
+plain dict, cleared, costs the hot path less than keeping an LRU order per packet."""
+
+_ZERO_GIADDR = bytes(4)
+_MIN_GLANCE = 44
+"""Bytes up to the end of chaddr's first 16 octets (RFC 2131 §2, fixed header)."""
+
+
+def client_key(data: bytes) -> bytes:
+    """chaddr as sent, ``hlen`` octets (at most 16), read off the datagram undecoded."""
+    if len(data) < _MIN_GLANCE:
+        return b""
+    return data[28 : 28 + min(data[2], 16)]
+
+
+def link_key(data: bytes, interface: str) -> bytes | str:
+    """The relay's giaddr (RFC 2131 §4.1) when set, else the ingress interface's name."""
+    giaddr = data[24:28]
+    return interface if giaddr == _ZERO_GIADDR or len(giaddr) < 4 else giaddr
+
+
+class TokenBuckets:
+    """One token bucket per key: ``burst`` tokens, refilled at ``rate`` per second; each
+    allowed packet takes one. ``rate`` 0 allows everything."""
+
+    __slots__ = ("_buckets", "_burst", "_max_keys", "_rate")
+
+    def __init__(self, rate: float, burst: int, *, max_keys: int = MAX_KEYS) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._max_keys = max_keys
+        self._buckets: dict[Hashable, list[float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def allow(self, key: Hashable, now: float) -> bool:
+        if self._rate <= 0:
+            return True
+        buckets = self._buckets
+        bucket = buckets.get(key)
+        if bucket is None:
+            if len(buckets) >= self._max_keys:
+                # Cleared, not evicted one by one from the front: a dict evicted that way
+                # leaves dead slots every later eviction walks over (quadratic under a flood).
+                buckets.clear()
+            bucket = buckets[key] = [self._burst, now]
+        else:
+            tokens = bucket[0] + (now - bucket[1]) * self._rate
+            bucket[0] = tokens if tokens < self._burst else self._burst
+            bucket[1] = now
+        if bucket[0] < 1.0:
+            return False
+        bucket[0] -= 1.0
+        return True
