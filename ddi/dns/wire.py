@@ -4,10 +4,13 @@ boundary (messages ⇄ bytes).
 Rules:
 * Rcodes, opcodes, types, classes and header flags are the enums below; the engine, TSIG, the
   forwarder, transfers and the zones all use them (no numeric literals for them elsewhere).
-* ``read_name`` is the one reader of a wire name (compression pointers followed, bounded);
-  ``write_name`` the one writer (uncompressed, or ending in a pointer). A name read off the
-  wire stays bytes: it is compared as bytes (``name_key``: ASCII letters folded, RFC 4343) and
-  shown with ``name_text`` (any byte escaped), never decoded with a codec that can fail.
+* ``read_name`` is the one reader of a wire name (compression pointers followed, bounded), for
+  the fast paths and for every name dnslib decodes (``decode_message``): a label of at most 63
+  octets and a name of at most 255 (RFC 1035 §2.3.4), or ``DnsFormatError``, so a message that
+  decodes can always be packed again. ``write_name`` the one writer (uncompressed, or ending in
+  a pointer). A name read off the wire stays bytes: it is compared as bytes (``name_key``: ASCII
+  letters folded, RFC 4343) and shown with ``name_text`` (any byte escaped), never decoded with
+  a codec that can fail.
 * ``decode_message`` raises only ``DnsFormatError``, whatever the bytes (dnslib raises
   ``DNSError``, ``BufferError``, ``UnicodeError``, ``IndexError``…: all are wrapped here).
 * A message shorter than the 12-byte header (RFC 1035 §4.1.1) cannot be answered: the transport
@@ -26,7 +29,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-from dnslib import DNSBuffer, DNSHeader, DNSRecord
+from dnslib import RR, DNSBuffer, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
 
 from ddi.errors import DnsFormatError
 
@@ -34,6 +37,9 @@ HEADER = struct.Struct("!HHHHHH")
 HEADER_SIZE = HEADER.size
 MAX_POINTERS = 64
 """Compression pointers followed in one name before it is taken for a loop."""
+MAX_NAME = 255
+"""Octets of a name in wire form, length bytes and the root label included (RFC 1035 §2.3.4);
+a label's 63 is the length byte's six bits (§4.1.4: the top two are the label type)."""
 
 
 class Rcode(enum.IntEnum):
@@ -121,12 +127,15 @@ def read_name(data: bytes, pos: int) -> tuple[tuple[bytes, ...], int]:
     (after the first compression pointer, when it has one; RFC 1035 §4.1.4).
 
     Raises:
-        DnsFormatError: the name runs past the end, has a bad label type or loops.
+        DnsFormatError: the name runs past the end, has a bad label type (a length byte of
+            64 or more), is longer than ``MAX_NAME`` octets, or has a pointer that does not
+            point back to a prior occurrence (§4.1.4), or too many.
     """
     labels: list[bytes] = []
     end = -1
     jumps = 0
     size = len(data)
+    octets = 1  # the root label
     while True:
         if pos >= size:
             raise DnsFormatError("name runs past the end of the message")
@@ -139,13 +148,19 @@ def read_name(data: bytes, pos: int) -> tuple[tuple[bytes, ...], int]:
             jumps += 1
             if jumps > MAX_POINTERS:
                 raise DnsFormatError("compression pointer loop")
-            pos = ((length & 0x3F) << 8) | data[pos + 1]
+            target = ((length & 0x3F) << 8) | data[pos + 1]
+            if target >= pos:
+                raise DnsFormatError(f"compression pointer forward at offset {pos}")
+            pos = target
             continue
         if length & 0xC0:
             raise DnsFormatError(f"bad label type at offset {pos}")
         pos += 1
         if length == 0:
             break
+        octets += 1 + length
+        if octets > MAX_NAME:
+            raise DnsFormatError(f"name longer than {MAX_NAME} octets")
         if pos + length > size:
             raise DnsFormatError("label runs past the end of the message")
         labels.append(data[pos : pos + length])
@@ -186,6 +201,25 @@ def text_labels(name: str) -> tuple[bytes, ...]:
     return tuple(part.encode("ascii") for part in name.split(".") if part)
 
 
+class _CheckedBuffer(DNSBuffer):  # type: ignore[misc]
+    """A dnslib buffer that reads names with ``read_name``. dnslib's own reader takes a length
+    byte of 64-191 for a label and bounds no name, so it decodes names that its packer then
+    refuses (DNSLabelError) when the reply, a SERVFAIL or the forwarded query is built."""
+
+    offset: int
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self._wire = bytes(data)
+
+    def decode_name(self, last: int = -1) -> Any:
+        labels, self.offset = read_name(self._wire, self.offset)
+        for part in labels:
+            # As dnslib: a label that is not UTF-8 is refused (its text form decodes labels).
+            part.decode()
+        return DNSLabel(labels)
+
+
 def decode_message(data: bytes) -> Any:
     """Parse a DNS message.
 
@@ -198,7 +232,16 @@ def decode_message(data: bytes) -> Any:
     if len(data) < HEADER_SIZE:
         raise DnsFormatError(f"message of {len(data)} bytes is shorter than a header")
     try:
-        return DNSRecord.parse(data)
+        # DNSRecord.parse, with every name read by read_name (_CheckedBuffer).
+        buffer = _CheckedBuffer(data)
+        header = DNSHeader.parse(buffer)
+        questions = [DNSQuestion.parse(buffer) for _ in range(header.q)]
+        sections = [
+            [RR.parse(buffer) for _ in range(n)] for n in (header.a, header.auth, header.ar)
+        ]
+        return DNSRecord(header, questions, sections[0], auth=sections[1], ar=sections[2])
+    except DnsFormatError:
+        raise
     except Exception as exc:  # noqa: BLE001 - the codec boundary: any dnslib failure is bad input
         raise DnsFormatError(f"{type(exc).__name__}: {exc}") from None
 

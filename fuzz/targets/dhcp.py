@@ -1,5 +1,7 @@
-"""DHCP: a UDP payload sent to port 67, decoded and handed to the engine, as
-``ddi.dhcp.server`` does with each datagram.
+"""DHCP: a UDP payload sent to port 67, glanced at, decoded and handed to the engine, as
+``ddi.dhcp.server`` does with each datagram. The glance is the admission's, on the undecoded
+bytes: ``admission.client_key`` and ``link_key`` into token buckets (a burst no input uses up,
+so every input goes on to the decoder), and the known-client check's ``engine.holds``.
 
 Outcomes: ``DhcpFormatError`` from the decoder (the server counts it as ``malformed``), a
 ``Drop`` with its reason, a ``Commit``, or a ``Reply`` whose packet encodes. Commits are applied
@@ -12,6 +14,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network
 
 from ddi.config import DhcpConfig
+from ddi.dhcp.admission import TokenBuckets, client_key, link_key
 from ddi.dhcp.decision import Commit, Drop, Inbound, Reply
 from ddi.dhcp.engine import DhcpEngine
 from ddi.dhcp.netboot import BootProfile
@@ -96,6 +99,8 @@ class _State:
         self.engine = DhcpEngine(DhcpConfig(), self.index, profiles=PROFILES, domain="site.example")
         self.seq = 0
         self.inputs = 0
+        self.clients = TokenBuckets(1.0, 10**9)
+        self.links = TokenBuckets(1.0, 10**9)
 
     def commit(self, lease: Lease) -> None:
         self.seq += 1
@@ -118,10 +123,16 @@ def check(data: bytes) -> str:
     state.inputs += 1
     if state.inputs > RESET_EVERY:
         state.reset()
+    now = NOW + state.inputs * 7.0
+    hwaddr = client_key(data)
+    if not state.clients.allow(hwaddr, now) or not state.links.allow(link_key(data, "eth0"), now):
+        raise Unexpected("a token bucket ran out within its burst")
+    if len(hwaddr) == 6:
+        state.engine.holds(hwaddr.hex(":"))
     packet = decode_packet(data)
     inbound = DIRECT if packet.giaddr == ZERO_ADDRESS else RELAYED
     # The clock moves with the inputs, so offers and leases expire now and then.
-    decision = state.engine.handle(packet, inbound, NOW + state.inputs * 7.0)
+    decision = state.engine.handle(packet, inbound, now)
     match decision:
         case Reply():
             encode_packet(decision.packet, max_size=decision.max_size)

@@ -3,7 +3,9 @@
 TSIG key, forwarding and an ``allow_transfer`` peer.
 
 Which client and transport an input comes over follows its length (so a mutation can move it):
-UDP from the site, TCP from the transfer peer, UDP from outside, TCP from an in-process caller.
+UDP from the site, TCP from the transfer peer, UDP from outside, TCP from an in-process caller,
+UDP from the site through a dual-stack socket (``::ffff:a.b.c.d``), UDP from an IPv6 network of
+the recursion list, and UDP from IPv6 outside it.
 
 Outcomes: a ``Reply`` (bytes), a ``Forward`` (finished both with no upstream answer and with
 an answer to its own question), a ``Transfer`` whose messages are all packed and signed, or a
@@ -13,11 +15,12 @@ replies.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Network
 
 from dnslib import EDNS0, QTYPE, RR, SOA, A, DNSRecord
 
 from ddi.dns import tsig
+from ddi.dns.acl import Acl
 from ddi.dns.cache import AnswerCache
 from ddi.dns.engine import LOCAL, Client, DnsEngine, EngineSettings, Transport
 from ddi.dns.responder import Drop, Forward, Reply, Responder, Transfer
@@ -32,11 +35,17 @@ KEY = tsig.TsigKey(name="xfr.site.example", secret=b"0123456789abcdef0123456789a
 SITE = Client(peer="198.18.0.77", address=IPv4Address("198.18.0.77"))
 OUTSIDE = Client(peer="203.0.113.9", address=IPv4Address("203.0.113.9"))
 SECONDARY = Client(peer="198.18.0.2", address=IPv4Address("198.18.0.2"))
+MAPPED = Client.of_peer(("::ffff:198.18.0.77", 53, 0, 0))
+SITE6 = Client.of_peer(("2001:db8:1::77", 53, 0, 0))
+OUTSIDE6 = Client.of_peer(("2001:db8:9::9", 53, 0, 0))
 WAYS = (
     (Transport.UDP, SITE),
     (Transport.TCP, SECONDARY),
     (Transport.UDP, OUTSIDE),
     (Transport.TCP, LOCAL),
+    (Transport.UDP, MAPPED),
+    (Transport.UDP, SITE6),
+    (Transport.UDP, OUTSIDE6),
 )
 MAX_TRANSFER_MESSAGES = 10_000
 
@@ -77,8 +86,8 @@ def _responder() -> Responder:
     engine = DnsEngine(
         EngineSettings(
             forwarding=True,
-            recursion_from=(IPv4Network("198.18.0.0/24"),),
-            allow_transfer=(IPv4Network("198.18.0.2/32"),),
+            recursion_from=Acl.of([IPv4Network("198.18.0.0/24"), IPv6Network("2001:db8:1::/48")]),
+            allow_transfer=Acl.of([IPv4Network("198.18.0.2/32")]),
         ),
         Zones(settings, index, serial=10),
     )
@@ -176,9 +185,9 @@ def seeds() -> list[bytes]:
     ]
     out: list[bytes] = []
     for data in plain + signed:
-        # Every seed once per way in: the length modulo 4 picks the client and transport, and
-        # trailing bytes after the last record are ignored or a FORMERR.
-        out += [data + b"\0" * k for k in range(4)]
+        # Every seed once per way in: the length modulo len(WAYS) picks the client and
+        # transport, and trailing bytes after the last record are ignored or a FORMERR.
+        out += [data + b"\0" * k for k in range(len(WAYS))]
     return out
 
 

@@ -126,26 +126,33 @@ class _Server:
         self.reader = self.writer = None
 
     async def exchange(self, raw: bytes) -> int:
-        """Send one request; the response's status, its body read and discarded."""
+        """Send one request; the response's status, its body read and discarded (framed as
+        RFC 9112 §6.3 says: none for 1xx/204/304, chunked, Content-Length, or to the close)."""
         reader, writer = await self._connection()
         writer.write(raw)
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.split(b"\r\n")
         status = int(lines[0].split(b" ", 2)[1])
         length = None
-        close = False
+        close = chunked = False
         for line in lines[1:]:
             name, _, value = line.partition(b":")
-            name = name.strip().lower()
+            name, value = name.strip().lower(), value.strip().lower()
             if name == b"content-length":
                 length = int(value)
-            elif name == b"connection" and value.strip().lower() == b"close":
+            elif name == b"transfer-encoding":
+                chunked = value.endswith(b"chunked")
+            elif name == b"connection" and value == b"close":
                 close = True
-        if length is None:
+        if status < 200 or status in (204, 304):
+            pass
+        elif chunked:
+            await _read_chunked(reader)
+        elif length is not None:
+            await reader.readexactly(length)
+        else:
             await reader.read()
             close = True
-        else:
-            await reader.readexactly(length)
         if close:
             await self._close()
         return status
@@ -161,6 +168,17 @@ class _Server:
             # request head it cannot parse, after a 400 on some paths).
             self.loop.run_until_complete(self._close())
             return 0
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> None:
+    """Read a chunked body (RFC 9112 §7.1) to its last chunk and trailer section."""
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        if size == 0:
+            break
+        await reader.readexactly(size + 2)
+    while await reader.readuntil(b"\r\n") != b"\r\n":
+        pass
 
 
 _server: _Server | None = None
@@ -199,6 +217,9 @@ def seeds() -> list[bytes]:
         b"/ipxe.efi",
         b"/ipxe.efi\nRange: bytes=100-199",
         b"/ipxe.efi\nRange: bytes=-10",
+        b"/ipxe.efi\nRange: bytes=100-1",
+        b"/ipxe.efi\nRange: bytes=5000-6000",
+        b"/ipxe.efi\nIf-None-Match: *",
         b"/ipxe.efi\nIf-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT",
         b"/grub/grub.cfg",
         b"/grub/",

@@ -1,6 +1,6 @@
 """TFTP: a read request and the client's datagrams after it, through what ``ddi.boot.tftp``
-does with them: ``decode_packet``, ``refusal_for``, ``files.safe_path`` under a boot root, then
-one ``TftpTransfer`` fed the rest of the datagrams and its own timer until it ends.
+does with them: ``decode_packet``, ``refusal_for``, ``read_options``, ``files.safe_path`` under a
+boot root, then one ``TftpTransfer`` fed the rest of the datagrams and its own timer until it ends.
 
 An input is datagrams separated by ``MARK``: the first is the request; each later one starts
 with a byte ``step`` and reaches the transfer ``step`` tenths of a second after the previous
@@ -29,6 +29,7 @@ from ddi.boot.tftp_session import (
     decode_packet,
     encode_ack,
     encode_error,
+    read_options,
     refusal_for,
 )
 from ddi.errors import TftpFormatError
@@ -97,12 +98,15 @@ def check(data: bytes) -> str:
     if refusal is not None:
         refusal.datagram()
         return f"refused:{refusal.reason.value}"
+    options = read_options(request)  # as ddi.boot.tftp: checked before anything is opened
     path = safe_path(_root.path, request.filename)
     if isinstance(path, PathRefusal):
         return f"refused:{path.value}"
     content = _root.read(path)
     now = 0.0
-    session = TftpTransfer(request, _Bytes(content), size=len(content), limits=LIMITS, now=now)
+    session = TftpTransfer(
+        request, _Bytes(content), options=options, size=len(content), limits=LIMITS, now=now
+    )
     session.datagrams_to_send(now)
     for step, datagram in items[1:]:
         now += step / 10

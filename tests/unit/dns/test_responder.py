@@ -262,3 +262,28 @@ def test_the_replay_cache_is_bounded_and_forgets_closed_windows() -> None:
     assert replays.replayed(verified[4], NOW + 1)
     assert not replays.replayed(verified[4], NOW + 301)  # outside the window: BADTIME's job
     assert len(replays) == 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        b"\x41" + b"a" * 65 + b"\x00",
+        b"".join(b"\x3f" + b"a" * 63 for _ in range(4)) + b"\x00",
+        # Many short labels past 255 octets, the shape the fuzzer found.
+        b"\x05_ldap\x04_tcp\x04site" + b"\x03exe" * 62 + b"\x00",
+    ],
+    ids=["label-65", "name-257", "labels-263"],
+)
+@pytest.mark.parametrize("client", [SITE, OUTSIDE, SECONDARY])
+def test_a_question_name_over_the_rfc_1035_limits_is_formerr(
+    responder: Responder, name: bytes, client: Client
+) -> None:
+    """RFC 1035 §2.3.4: labels of 63 octets or less, names of 255 or less. Such a question
+    used to decode, be forwarded, and raise DNSLabelError building the SERVFAIL or the
+    forwarded query."""
+    data = bytes.fromhex("abcd01000001000000000000") + name + b"\x00\x01\x00\x01"
+    result = responder.respond(data, client, UDP, NOW)
+    assert isinstance(result, Reply)
+    assert result.decision is Reason.FORMERR
+    reply = decode_message(result.data)
+    assert (reply.header.id, reply.header.rcode, reply.header.qr) == (0xABCD, Rcode.FORMERR, 1)

@@ -104,3 +104,63 @@ def test_packing_leaves_records_as_dnslib_made_them() -> None:
     before = [dict(vars(rr)) for rr in reply.rr]
     assert decode_message(encode_message(reply)).rr == reply.rr
     assert [vars(rr) for rr in reply.rr] == before
+
+
+def _question(name: bytes) -> bytes:
+    return bytes.fromhex("000101000001000000000000") + name + b"\x00\x01\x00\x01"
+
+
+LONG_LABEL = b"\x41" + b"a" * 65 + b"\x00"
+"""A length byte of 65: its top bits 01 are no label type RFC 1035 §4.1.4 defines."""
+LONG_NAME = b"".join(b"\x3f" + b"a" * 63 for _ in range(4)) + b"\x00"
+"""257 octets: four labels of 63."""
+LONGEST_NAME = b"".join(b"\x3f" + b"a" * 63 for _ in range(3)) + b"\x3d" + b"a" * 61 + b"\x00"
+"""255 octets, the most RFC 1035 §2.3.4 allows."""
+
+
+def test_read_name_refuses_a_label_over_63_and_a_name_over_255_octets() -> None:
+    assert len(LONGEST_NAME) == 255
+    assert read_name(LONGEST_NAME, 0)[1] == 255
+    for name in (LONG_LABEL, LONG_NAME, LONGEST_NAME[:-1] + b"\x01a\x00"):
+        with contextlib.suppress(DnsFormatError):
+            read_name(name, 0)
+            raise AssertionError(f"read {name!r}")
+
+
+def test_read_name_counts_the_octets_behind_pointers() -> None:
+    """A name over 255 octets made of a short name and a pointer to a long one."""
+    data = b"\x00" * 12 + LONGEST_NAME + b"\x01a\xc0\x0c"
+    assert read_name(data, 12)[1] == 12 + 255
+    with contextlib.suppress(DnsFormatError):
+        read_name(data, 12 + 255)
+        raise AssertionError("read a name of 257 octets")
+
+
+def test_read_name_refuses_a_pointer_forward() -> None:
+    with contextlib.suppress(DnsFormatError):
+        read_name(b"\xc0\x02\x00", 0)
+        raise AssertionError("no error")
+
+
+def test_decode_refuses_what_dnslib_could_not_pack_again() -> None:
+    """dnslib's own name reader took both for names, and its packer then raised DNSLabelError
+    (the SERVFAIL to a forwarded query, the forwarded query itself)."""
+    assert decode_message(_question(LONGEST_NAME)).pack() == _question(LONGEST_NAME)
+    for name in (LONG_LABEL, LONG_NAME):
+        with contextlib.suppress(DnsFormatError):
+            decode_message(_question(name))
+            raise AssertionError(f"decoded {name!r}")
+
+
+def test_decode_reads_names_in_rdata_with_the_same_limits() -> None:
+    """An upstream's CNAME to a name of 257 octets: refused as the question is."""
+
+    def answer(target: bytes) -> bytes:
+        head = bytes.fromhex("000181800001000100000000") + write_name([b"www", b"example"])
+        record = b"\xc0\x0c" + bytes.fromhex("0005000100000e10") + len(target).to_bytes(2, "big")
+        return head + b"\x00\x01\x00\x01" + record + target
+
+    assert decode_message(answer(LONGEST_NAME)).rr[0].rdata.label.label[0] == b"a" * 63
+    with contextlib.suppress(DnsFormatError):
+        decode_message(answer(LONG_NAME))
+        raise AssertionError("decoded a CNAME target of 257 octets")
