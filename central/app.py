@@ -361,41 +361,49 @@ async def _upload(
 
 
 async def post_batch(request: web.Request) -> web.Response:
-    store = request.app[STORE_KEY]
-    site = request.match_info["site"]
-    upload = await _upload(request, protocol.BATCH_TYPE)
-    if isinstance(upload, web.Response):
-        return upload
-    _, signed, body = upload
-    try:
+    async def apply(
+        store: CentralStore, site: str, signed: protocol.SignedHeader, body: bytes
+    ) -> tuple[Outcome, int]:
         batch = protocol.with_entries(protocol.batch_header(signed), body)
-    except SyncRefused as exc:
-        return await _refuse_and_count(store, site, exc.reason, exc.detail)
-    outcome = await store.apply_batch(site, batch)
-    if isinstance(outcome.decision, Refuse):
-        return await _refuse_and_count(
-            store, site, outcome.decision.reason.value, outcome.decision.detail
-        )
-    return _answer(outcome, len(batch.entries))
+        return await store.apply_batch(site, batch), len(batch.entries)
+
+    return await _apply_upload(request, protocol.BATCH_TYPE, apply)
 
 
 async def post_snapshot(request: web.Request) -> web.Response:
+    async def apply(
+        store: CentralStore, site: str, signed: protocol.SignedHeader, body: bytes
+    ) -> tuple[Outcome, int]:
+        page = protocol.with_objects(protocol.snapshot_header(signed), body)
+        return await store.apply_snapshot_page(site, page), len(page.objects)
+
+    return await _apply_upload(request, protocol.SNAPSHOT_TYPE, apply)
+
+
+async def _apply_upload(
+    request: web.Request,
+    kind: str,
+    apply: Callable[
+        [CentralStore, str, protocol.SignedHeader, bytes], Awaitable[tuple[Outcome, int]]
+    ],
+) -> web.Response:
+    """Read an upload of ``kind`` (signed header first, then the body it names) and apply it;
+    a refusal, from the body's decoding or from admission, is answered and counted."""
     store = request.app[STORE_KEY]
     site = request.match_info["site"]
-    upload = await _upload(request, protocol.SNAPSHOT_TYPE)
+    upload = await _upload(request, kind)
     if isinstance(upload, web.Response):
         return upload
     _, signed, body = upload
     try:
-        page = protocol.with_objects(protocol.snapshot_header(signed), body)
+        outcome, count = await apply(store, site, signed, body)
     except SyncRefused as exc:
         return await _refuse_and_count(store, site, exc.reason, exc.detail)
-    outcome = await store.apply_snapshot_page(site, page)
     if isinstance(outcome.decision, Refuse):
         return await _refuse_and_count(
             store, site, outcome.decision.reason.value, outcome.decision.detail
         )
-    return _answer(outcome, len(page.objects))
+    return _answer(outcome, count)
 
 
 async def post_conflicts(request: web.Request) -> web.Response:

@@ -35,7 +35,6 @@ from ddi.ipam.validate import (
     parse_circuit_id,
     parse_client_id,
     parse_hostname,
-    parse_ipv4,
     parse_mac,
 )
 from ddi.ipam.write_checks import (
@@ -43,10 +42,9 @@ from ddi.ipam.write_checks import (
     check_host_name,
     describe_host,
     describe_lease,
-    host_from_image,
-    merge_dhcp,
     normalise_host,
     same_client,
+    updated_host,
 )
 
 __all__ = [
@@ -104,19 +102,7 @@ async def update_host(
     """Logs nothing when the fields already hold these values."""
     old = await find_host(tx.fetch, key)
     check_edge_may_change(old, describe_host(old), actor)
-    image = old.to_image()
-    for name, value in fields.items():
-        if name == "dhcp":
-            image["dhcp"] = merge_dhcp(old, value)
-            continue
-        image[name] = None if value is None or value == "" else str(value)
-    if image["ip"] is None:
-        raise Invalid("ip", "", "a reservation needs an address")
-    if image["hostname"] is None:
-        raise Invalid("hostname", "", "a reservation needs a hostname")
-    image["ip"] = str(parse_ipv4(image["ip"]))
-    image["version"] = old.version + 1
-    host = normalise_host(host_from_image(image))
+    host = updated_host(old, fields)
     if dataclasses.replace(host, version=old.version) == old:
         return
     await check_host(tx, host, domain=domain)

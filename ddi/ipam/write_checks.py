@@ -149,6 +149,28 @@ def merge_dhcp(old: Host, given: Any) -> dict[str, Any] | None:
     return merged
 
 
+def updated_host(old: Host, fields: Mapping[str, Any]) -> Host:
+    """``old`` with ``fields`` applied (``None`` or ``""`` clears one; ``dhcp`` merges) and
+    its version moved on, normalised as a new host would be.
+
+    Raises:
+        Invalid: the update would leave no address or no hostname, or a value is malformed.
+    """
+    image = old.to_image()
+    for name, value in fields.items():
+        if name == "dhcp":
+            image["dhcp"] = merge_dhcp(old, value)
+            continue
+        image[name] = None if value is None or value == "" else str(value)
+    if image["ip"] is None:
+        raise Invalid("ip", "", "a reservation needs an address")
+    if image["hostname"] is None:
+        raise Invalid("hostname", "", "a reservation needs a hostname")
+    image["ip"] = str(parse_ipv4(image["ip"]))
+    image["version"] = old.version + 1
+    return normalise_host(host_from_image(image))
+
+
 def host_from_image(image: Mapping[str, Any]) -> Host:
     """``Host.from_image`` for an image whose ``dhcp`` part is not yet validated."""
     host = Host.from_image({**image, "dhcp": None})

@@ -35,8 +35,7 @@ from ddi.errors import Conflict, Invalid, NotFound
 from ddi.ipam.models import Change, Host, Kind, Op, Record
 from ddi.ipam.store_hosts import check_update_fields
 from ddi.ipam.store_records import new_record
-from ddi.ipam.validate import parse_ipv4
-from ddi.ipam.write_checks import host_from_image, merge_dhcp, normalise_host
+from ddi.ipam.write_checks import normalise_host, updated_host
 from fuzz.core import Target, Unexpected
 
 T = TypeVar("T")
@@ -77,18 +76,7 @@ class _Store:
     ) -> Change | None:
         # What ``Store.update_host`` and ``store_hosts.update_host`` check before their SQL.
         check_update_fields(fields)
-        image = _BEFORE.to_image()
-        for name, value in fields.items():
-            if name == "dhcp":
-                image["dhcp"] = merge_dhcp(_BEFORE, value)
-                continue
-            image[name] = None if value is None or value == "" else str(value)
-        if image["ip"] is None:
-            raise Invalid("ip", "", "a reservation needs an address")
-        if image["hostname"] is None:
-            raise Invalid("hostname", "", "a reservation needs a hostname")
-        image["ip"] = str(parse_ipv4(image["ip"]))
-        checked = normalise_host(host_from_image(image))
+        checked = updated_host(_BEFORE, fields)
         return _change(Kind.HOST, checked.id, checked.to_image(), dry_run)
 
     async def add_record(self, record: Record, *, actor: str, reason: str, dry_run: bool) -> Change:
