@@ -3,7 +3,7 @@ real (durable) store.
 
 Not a test (pytest does not collect it). Run from the repository root:
 
-    .venv/bin/python tests/unit/dhcp/group_commit_bench.py [--leases 20000] [--batch 64] [--busy]
+    .venv/bin/python -m bench.group_commit [--leases 20000] [--batch 64] [--busy]
 
 All leases are submitted at once; the committer takes ``--batch`` at a time, each batch one
 transaction and one fsync. ``--busy`` keeps the event loop busy with pure-Python work between
@@ -17,13 +17,10 @@ import argparse
 import asyncio
 import contextlib
 import statistics
-import sys
 import tempfile
 import time
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from ddi.dhcp.commit import GroupCommitter
 from ddi.ipam.models import Lease, Subnet
