@@ -25,6 +25,7 @@ from ddi.cli.client import ApiClient
 from tests.ci import require_tools
 from tests.net.cli.test_cli import _UnixConnection, http_get
 from tests.net.sync.harness import SITE, Central, free_port, write_key
+from tests.nsd import write_secondary_conf
 from tests.waiting import wait_until
 
 KEY = "xfr.site.example"
@@ -32,34 +33,6 @@ SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMw=="
 TOKEN = "everything-token"
 UPSTREAM_ANSWER = "192.0.2.53"
 SERVICES = {"dhcp", "dns", "tftp", "http_boot", "sync"}
-
-NSD_CONF = """\
-server:
-  ip-address: 127.0.0.1@{port}
-  port: {port}
-  zonesdir: "{dir}"
-  database: ""
-  pidfile: "{dir}/nsd.pid"
-  xfrdfile: "{dir}/xfrd.state"
-  zonelistfile: "{dir}/zone.list"
-  xfrdir: "{dir}"
-  username: ""
-  chroot: ""
-  verbosity: 2
-  server-count: 1
-  xfrd-reload-timeout: 0
-remote-control:
-  control-enable: no
-key:
-  name: {key}
-  algorithm: hmac-sha256
-  secret: "{secret}"
-zone:
-  name: site.example
-  zonefile: "site.example.zone"
-  request-xfr: 127.0.0.1@{primary} {key}
-  allow-notify: 127.0.0.1 {key}
-"""
 
 CONFIG = """\
 [site]
@@ -235,17 +208,12 @@ class Everything:
         self.ports = {name: free_port() for name in ("dhcp", "dns", "nsd", "tftp", "http")}
         self.config = self.edge / "ddi.toml"
         self.write_config(lease_time=3600)
-        nsd_dir = folder / "nsd"
-        nsd_dir.mkdir()
-        self.nsd_conf = nsd_dir / "nsd.conf"
-        self.nsd_conf.write_text(
-            NSD_CONF.format(
-                port=self.ports["nsd"],
-                dir=nsd_dir,
-                key=KEY,
-                secret=SECRET,
-                primary=self.ports["dns"],
-            )
+        self.nsd_conf = write_secondary_conf(
+            folder / "nsd",
+            port=self.ports["nsd"],
+            primary=self.ports["dns"],
+            key=KEY,
+            secret=SECRET,
         )
         self.log = self.edge / "daemon.log"
         self.proc: subprocess.Popen[bytes] | None = None

@@ -12,6 +12,7 @@ import pytest
 
 from ddi.ipam.models import Host
 from ddi.metrics import REGISTRY
+from tests.nsd import write_secondary_conf
 
 
 def _notifies(result: str) -> float:
@@ -20,35 +21,6 @@ def _notifies(result: str) -> float:
 
 
 pytestmark = pytest.mark.asyncio
-
-NSD_CONF = """\
-server:
-  ip-address: 127.0.0.1@{port}
-  port: {port}
-  zonesdir: "{dir}"
-  database: ""
-  pidfile: "{dir}/nsd.pid"
-  xfrdfile: "{dir}/xfrd.state"
-  zonelistfile: "{dir}/zone.list"
-  xfrdir: "{dir}"
-  username: ""
-  chroot: ""
-  verbosity: 2
-  server-count: 1
-  tcp-count: 16
-  xfrd-reload-timeout: 0
-remote-control:
-  control-enable: no
-key:
-  name: {key}
-  algorithm: hmac-sha256
-  secret: "{secret}"
-zone:
-  name: site.example
-  zonefile: "site.example.zone"
-  request-xfr: 127.0.0.1@{primary} {key}
-  allow-notify: 127.0.0.1 {key}
-"""
 
 
 def _start_nsd(conf: Path) -> subprocess.Popen[str]:
@@ -76,11 +48,8 @@ async def _wait_for(port: int, name: str, want: str, *, within: float = 15.0) ->
 async def test_nsd_secondary_transfers_with_tsig_and_follows_notify(tmp_path: Path, h: Any) -> None:
     h.need("dig", "nsd")
     port, nsd_port = h.free_port(), h.free_port()
-    nsd_dir = tmp_path / "nsd"
-    nsd_dir.mkdir()
-    conf = nsd_dir / "nsd.conf"
-    conf.write_text(
-        NSD_CONF.format(port=nsd_port, dir=nsd_dir, key=h.KEY, secret=h.SECRET, primary=port)
+    conf = write_secondary_conf(
+        tmp_path / "nsd", port=nsd_port, primary=port, key=h.KEY, secret=h.SECRET
     )
     cfg = h.config(tmp_path, port, secondaries=[{"address": f"127.0.0.1:{nsd_port}", "key": h.KEY}])
     ok_before, bad_before = _notifies("ok"), _notifies("bad_tsig")

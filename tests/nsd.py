@@ -1,0 +1,44 @@
+"""NSD as a real secondary of ddi's site zone: its config (TSIG-signed transfers from the
+primary, NOTIFY accepted from it), written to a folder of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+NSD_CONF = """\
+server:
+  ip-address: 127.0.0.1@{port}
+  port: {port}
+  zonesdir: "{dir}"
+  database: ""
+  pidfile: "{dir}/nsd.pid"
+  xfrdfile: "{dir}/xfrd.state"
+  zonelistfile: "{dir}/zone.list"
+  xfrdir: "{dir}"
+  username: ""
+  chroot: ""
+  verbosity: 2
+  server-count: 1
+  tcp-count: 16
+  xfrd-reload-timeout: 0
+remote-control:
+  control-enable: no
+key:
+  name: {key}
+  algorithm: hmac-sha256
+  secret: "{secret}"
+zone:
+  name: site.example
+  zonefile: "site.example.zone"
+  request-xfr: 127.0.0.1@{primary} {key}
+  allow-notify: 127.0.0.1 {key}
+"""
+
+
+def write_secondary_conf(folder: Path, *, port: int, primary: int, key: str, secret: str) -> Path:
+    """``folder/nsd.conf`` for an NSD on 127.0.0.1:``port`` that transfers site.example from
+    the primary on 127.0.0.1:``primary`` with TSIG key ``key``; the folder is created."""
+    folder.mkdir(parents=True, exist_ok=True)
+    conf = folder / "nsd.conf"
+    conf.write_text(NSD_CONF.format(port=port, dir=folder, key=key, secret=secret, primary=primary))
+    return conf
