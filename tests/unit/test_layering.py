@@ -35,6 +35,7 @@ PURE: dict[str, set[str]] = {
     "ddi.dhcp.netboot": {"ddi.dhcp.server", "ddi.boot.tftp", "ddi.boot.http"},
     "ddi.boot.templates": {"ddi.boot.tftp", "ddi.boot.http", "ddi.config"},
     "ddi.boot.tftp_session": {"os", "pathlib", "ddi.boot.tftp", "ddi.boot.files"},
+    "ddi.ra.message": {"ddi.ra.service"},
     "ddi.numbers": {"os", "ddi.boot.tftp", "ddi.boot.http"},
     "ddi.dns.zone": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.engine": {"ddi.dns.server", "ddi.dns.forward"},
