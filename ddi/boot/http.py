@@ -14,6 +14,9 @@ header lines; at most ``boot.http_max_connections`` connections are open at once
 gets a 503 and is closed. File responses are prepared once, by the handler, and a client that
 goes away mid-file is counted, not logged as an error.
 
+One listener per ``boot.http_listen`` address, IPv4 or IPv6 (IPV6_V6ONLY, so ``0.0.0.0``
+and ``::`` share the port); a client on IPv6 gets ``http://[...]:port`` as its base URL.
+
 Templates use ``{name}`` fields (``mac ip hostname fqdn domain profile server base_url arch``);
 ``${...}`` is left for iPXE. Template files are read when the server starts and on reload; an
 unreadable one refuses to start, naming its config key.
@@ -25,7 +28,7 @@ import asyncio
 import logging
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -36,7 +39,7 @@ from aiohttp import hdrs, web
 from ddi import metrics
 from ddi.boot.files import PathRefusal, safe_path
 from ddi.boot.templates import render_template
-from ddi.boot.tftp import UNKNOWN_PROFILE, file_profiles
+from ddi.boot.tftp import UNKNOWN_PROFILE, address_text, file_profiles
 from ddi.errors import ConfigError
 from ddi.ipam.models import Host, Subnet
 
@@ -186,14 +189,14 @@ class HttpBootServer:
         settings: HttpBootSettings,
         view: IpamView,
         *,
-        host: str,
+        host: str | Sequence[str],
         port: int,
         max_connections: int = MAX_CONNECTIONS,
         statistics: dict[str, int] | None = None,
     ) -> None:
         self.settings = settings
         self.view = view
-        self.host = host
+        self.hosts = (host,) if isinstance(host, str) else tuple(host)
         self.max_connections = max_connections
         self._requested_port = port
         self.counts: dict[str, int] = statistics if statistics is not None else {}
@@ -201,8 +204,11 @@ class HttpBootServer:
         self.application.router.add_get("/boot/{mac}.ipxe", self._script)
         self.application.router.add_get("/{path:.*}", self._file)
         self._runner: web.AppRunner | None = None
-        self._listener: asyncio.Server | None = None
+        self._listeners: list[asyncio.Server] = []
         self.port: int | None = None
+        """The first listener's port; ``ports`` has each one's."""
+        self.ports: list[int] = []
+        self._binding = ""
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
         """Bind and serve; aiohttp runs the connections, so ``tg`` gets no task.
@@ -213,15 +219,30 @@ class HttpBootServer:
         try:
             await self.listen()
         except OSError as exc:
-            where = f"{self.host}:{self._requested_port}"
             raise ConfigError(
-                "boot.http_port", f"cannot listen on {where}: {exc.strerror}"
+                "boot.http_port", f"cannot listen on {self._binding}: {exc.strerror}"
             ) from None
 
     async def listen(self) -> None:
-        """Bind and serve. Raises OSError when the address cannot be used."""
-        host = self.host
-        sock = socket.create_server((host, self._requested_port), reuse_port=False)
+        """Bind and serve on every address. Raises OSError when one cannot be used (and
+        closes what was bound)."""
+        socks: list[socket.socket] = []
+        try:
+            for host in self.hosts:
+                self._binding = address_text(host, self._requested_port)
+                family, _, _, _, address = socket.getaddrinfo(
+                    host,
+                    self._requested_port,
+                    type=socket.SOCK_STREAM,
+                    flags=socket.AI_NUMERICHOST | socket.AI_PASSIVE,
+                )[0]
+                # An IPv6 server socket is IPV6_V6ONLY (create_server's default without
+                # dualstack_ipv6), so an IPv4 listener may share the port.
+                socks.append(socket.create_server(address, family=family, reuse_port=False))
+        except OSError:
+            for sock in socks:
+                sock.close()
+            raise
         runner = web.AppRunner(
             self.application,
             access_log=None,
@@ -235,14 +256,21 @@ class HttpBootServer:
             self._runner = runner  # before the first connection can arrive
             # aiohttp's low-level server is the protocol factory; ours puts the cap in front.
             loop = asyncio.get_running_loop()
-            self._listener = await loop.create_server(self._connection, sock=sock)
+            for sock in socks:
+                self._listeners.append(await loop.create_server(self._connection, sock=sock))
         except BaseException:
             self._runner = None
-            sock.close()
+            for listener in self._listeners:
+                listener.close()
+            self._listeners.clear()
+            for sock in socks:
+                sock.close()
             await runner.cleanup()
             raise
-        self.port = sock.getsockname()[1]
-        log.info("http boot on %s:%d serving %s", host, self.port, self.settings.root)
+        self.ports = [int(sock.getsockname()[1]) for sock in socks]
+        self.port = self.ports[0]
+        for host, port in zip(self.hosts, self.ports, strict=True):
+            log.info("http boot on %s serving %s", address_text(host, port), self.settings.root)
 
     def _connection(self) -> asyncio.BaseProtocol:
         server = None if self._runner is None else self._runner.server
@@ -256,13 +284,13 @@ class HttpBootServer:
         return 0 if server is None else len(server.connections)
 
     async def close(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is not None:
+        listeners, self._listeners = self._listeners, []
+        for listener in listeners:
             listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if listener is not None:
+        for listener in listeners:
             await listener.wait_closed()
 
     async def reload(self, config: Config) -> None:

@@ -1,7 +1,9 @@
 """TFTP server: the asyncio adapter around ``tftp_session.TftpTransfer``.
 
-One listening socket takes requests; each accepted read request gets its own socket, bound to
-an ephemeral port and connected to the client, which is its transfer ID (RFC 1350 §4): the
+One listening socket per ``boot.tftp_listen`` address (IPv4 or IPv6; an IPv6 one is
+IPV6_V6ONLY, so ``0.0.0.0`` and ``::`` share the port) takes requests; each accepted read
+request gets its own socket of the listener's family, bound to an ephemeral port and connected
+to the client, which is its transfer ID (RFC 1350 §4): the
 kernel then drops datagrams from any other peer. Sockets are non-blocking and read with
 ``loop.add_reader`` until ``BlockingIOError``; the session's timer is one ``loop.call_at``
 handle. Nothing here creates tasks: every transfer lives in callbacks and ends by closing its
@@ -26,7 +28,7 @@ import errno
 import logging
 import socket
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +58,8 @@ log = logging.getLogger(__name__)
 
 _RECV_SIZE = 65536
 _SOCKET_BUFFER = 4 * 1024 * 1024
+Peer = tuple[Any, ...]
+"""A socket address: (host, port) for IPv4, (host, port, flowinfo, scope_id) for IPv6."""
 UNKNOWN_PROFILE = "-"
 """Profile label of a fetched file that no profile names."""
 
@@ -133,7 +137,7 @@ class _Transfer:
     def __init__(
         self,
         server: TftpServer,
-        client: tuple[str, int],
+        client: Peer,
         session: TftpTransfer,
         source: FileSource,
         sock: socket.socket,
@@ -217,25 +221,31 @@ class TftpServer:
         self,
         settings: TftpSettings,
         *,
-        host: str = "0.0.0.0",
+        host: str | Sequence[str] = "0.0.0.0",
         port: int = 69,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.settings = settings
-        self.host = host
+        self.hosts = (host,) if isinstance(host, str) else tuple(host)
         self.loop = loop or asyncio.get_running_loop()
         self._requested_port = port
-        self._sock: socket.socket | None = None
-        self._transfers: dict[tuple[str, int], _Transfer] = {}
+        self._socks: list[socket.socket] = []
+        self._binding = ""
+        self._transfers: dict[Peer, _Transfer] = {}
         self._per_client: Counter[str] = Counter()
         self._counts: dict[str, int] = {}
         self._bytes_sent = 0
 
     @property
     def port(self) -> int:
-        assert self._sock is not None
-        port: int = self._sock.getsockname()[1]
-        return port
+        """The first listener's port (they differ only when the configured port is 0)."""
+        return self.ports[0]
+
+    @property
+    def ports(self) -> list[int]:
+        """Each listener's port, in ``boot.tftp_listen`` order."""
+        assert self._socks
+        return [int(sock.getsockname()[1]) for sock in self._socks]
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
         """Bind the listening socket; transfers live in callbacks, so ``tg`` gets no task.
@@ -247,33 +257,39 @@ class TftpServer:
             self.listen()
         except OSError as exc:
             hint = " (needs CAP_NET_BIND_SERVICE)" if exc.errno == errno.EACCES else ""
-            where = f"{self.host}:{self._requested_port}"
             raise ConfigError(
-                "boot.tftp_port", f"cannot listen on {where}: {exc.strerror}{hint}"
+                "boot.tftp_port", f"cannot listen on {self._binding}: {exc.strerror}{hint}"
             ) from None
 
     def listen(self) -> None:
-        """Bind the listening socket. Raises OSError when the address cannot be used."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        """Bind a listening socket per address. Raises OSError when one cannot be used (the
+        ones bound before it are closed)."""
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self._requested_port))
-            sock.setblocking(False)
+            for host in self.hosts:
+                self._binding = address_text(host, self._requested_port)
+                sock = bound_udp(host, self._requested_port)
+                self._socks.append(sock)
+                self.loop.add_reader(sock.fileno(), self._readable, sock)
+                log.info(
+                    "tftp on %s serving %s",
+                    address_text(host, sock.getsockname()[1]),
+                    self.settings.root,
+                )
         except OSError:
-            sock.close()
+            self._close_listeners()
             raise
-        self._sock = sock
-        self.loop.add_reader(sock.fileno(), self._readable)
-        log.info("tftp on %s:%d serving %s", self.host, self.port, self.settings.root)
+
+    def _close_listeners(self) -> None:
+        for sock in self._socks:
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
+        self._socks.clear()
 
     async def close(self) -> None:
         for transfer in list(self._transfers.values()):
             transfer.session.abort(Outcome.ABORTED, "server stopping")
             transfer.close()
-        if self._sock is not None:
-            self.loop.remove_reader(self._sock.fileno())
-            self._sock.close()
-            self._sock = None
+        self._close_listeners()
 
     async def reload(self, config: Config) -> None:
         """New transfers use the new ``[boot]`` settings; running ones finish with what they
@@ -282,7 +298,7 @@ class TftpServer:
 
     def statistics(self) -> dict[str, Any]:
         return {
-            "port": self.port if self._sock is not None else None,
+            "port": self.port if self._socks else None,
             "active": len(self._transfers),
             "bytes_sent": self._bytes_sent,
             "requests": dict(sorted(self._counts.items())),
@@ -292,29 +308,27 @@ class TftpServer:
         self._counts[outcome] = self._counts.get(outcome, 0) + 1
         metrics.BOOT_TFTP_REQUESTS.labels(outcome=outcome).inc()
 
-    def _readable(self) -> None:
-        assert self._sock is not None
+    def _readable(self, listener: socket.socket) -> None:
         while True:
             try:
-                data, client = self._sock.recvfrom(_RECV_SIZE)
+                data, client = listener.recvfrom(_RECV_SIZE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 log.debug("tftp listener: %s", exc)
                 return
             try:
-                self._on_request(data, client)
+                self._on_request(data, client, listener)
             except Exception:  # the per-request bug boundary (R9): log, count, drop
                 log.exception("tftp request from %s failed", client)
                 metrics.INTERNAL_ERRORS.labels(area="boot").inc()
 
-    def _refuse(self, refusal: Refusal, client: tuple[str, int]) -> None:
-        assert self._sock is not None
+    def _refuse(self, refusal: Refusal, client: Peer, listener: socket.socket) -> None:
         self._count(refusal.reason.value)
         with contextlib.suppress(OSError):
-            self._sock.sendto(refusal.datagram(), client)
+            listener.sendto(refusal.datagram(), client)
 
-    def _on_request(self, data: bytes, client: tuple[str, int]) -> None:
+    def _on_request(self, data: bytes, client: Peer, listener: socket.socket) -> None:
         try:
             request = decode_packet(data)
         except TftpFormatError as exc:
@@ -335,19 +349,24 @@ class TftpServer:
         ):
             refusal = _CLIENT_BUSY
         if refusal is not None:
-            self._refuse(refusal, client)
+            self._refuse(refusal, client, listener)
             return
         options = read_options(request)  # checked before anything is opened
         path = safe_path(self.settings.root, request.filename)
         if isinstance(path, PathRefusal):
             reason, code, message = _PATH_ERRORS[path]
             log.info("tftp %s refused for %s: %s", request.filename, client[0], path.value)
-            self._refuse(Refusal(reason=reason, code=code, message=message), client)
+            self._refuse(Refusal(reason=reason, code=code, message=message), client, listener)
             return
-        self._start(request, options, path, client)
+        self._start(request, options, path, client, listener)
 
     def _start(
-        self, request: Request, options: Options, path: Path, client: tuple[str, int]
+        self,
+        request: Request,
+        options: Options,
+        path: Path,
+        client: Peer,
+        listener: socket.socket,
     ) -> None:
         with contextlib.ExitStack() as resources:
             try:
@@ -361,19 +380,21 @@ class TftpServer:
                         message="cannot read file",
                     ),
                     client,
+                    listener,
                 )
                 return
             resources.callback(source.close)
             try:
-                sock = resources.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                # The listener's family and address, an ephemeral port (RFC 1350 §4).
+                sock = resources.enter_context(socket.socket(listener.family, socket.SOCK_DGRAM))
                 sock.setblocking(False)
                 with contextlib.suppress(OSError):
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SOCKET_BUFFER)
-                sock.bind((self.host, 0))
+                sock.bind((listener.getsockname()[0], 0, *listener.getsockname()[2:]))
                 sock.connect(client)
             except OSError as exc:  # out of descriptors or ports: a refusal, not a bug
                 log.debug("tftp cannot open a transfer socket for %s: %s", client, exc)
-                self._refuse(_BUSY, client)
+                self._refuse(_BUSY, client, listener)
                 return
             session = TftpTransfer(
                 request,
@@ -435,6 +456,34 @@ class TftpServer:
         metrics.INTERNAL_ERRORS.labels(area="boot").inc()
         transfer.session.abort(Outcome.ABORTED, "internal error")
         transfer.close()
+
+
+def address_text(host: str, port: int) -> str:
+    """``198.18.0.1:69`` or ``[2001:db8::1]:69``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def bound_udp(host: str, port: int) -> socket.socket:
+    """A non-blocking UDP socket bound to ``host`` (IPv4 or IPv6, ``fe80::1%eth0`` with its
+    scope), an IPv6 one for IPv6 only so that ``0.0.0.0`` and ``::`` can share ``port``.
+
+    Raises:
+        OSError: the address cannot be used.
+    """
+    family, _, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_DGRAM, flags=socket.AI_NUMERICHOST | socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def service(site: Site) -> TftpServer:

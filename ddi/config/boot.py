@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address
 from pathlib import Path
 
 from ddi.boot.templates import TEMPLATE_NAMES, template_fields
-from ddi.config.table import Table, file_default, label, setting
+from ddi.config.table import Later, Table, file_default, label, setting
 from ddi.errors import ConfigError
 from ddi.numbers import decimal
 
@@ -45,7 +45,9 @@ class BootConfig:
     """Folder the TFTP and HTTP servers serve; nothing outside it is ever served. In a file,
     relative to it."""
     tftp_enabled: bool = True
-    tftp_listen: str = "0.0.0.0"
+    tftp_listen: tuple[str, ...] = ("0.0.0.0",)
+    """Addresses to listen on: one string or an array, IPv4 and IPv6 (``"::"`` for every IPv6
+    address; ``fe80::1%ddi0`` with its interface)."""
     tftp_port: int = setting(69, lo=0, hi=65535)
     tftp_max_transfers: int = setting(256, lo=1, hi=100_000)
     """Transfers running at once, in all; more requests are answered "server busy"."""
@@ -64,7 +66,8 @@ class BootConfig:
     """Largest window in bytes (windowsize x blksize) granted: larger windows overrun client
     socket buffers and lose their tail."""
     http_enabled: bool = True
-    http_listen: str = "0.0.0.0"
+    http_listen: tuple[str, ...] = ("0.0.0.0",)
+    """As ``tftp_listen``."""
     http_port: int = setting(8080, lo=0, hi=65535)
     http_max_connections: int = setting(300, lo=1, hi=100_000)
     """Connections open at once; one more gets a 503 and is closed (BIND's
@@ -107,6 +110,28 @@ def _boot_template(key: str, template: str) -> None:
         raise ConfigError(key, f"unknown template field {{{min(unknown)}}} (known: {names})")
 
 
+MAX_LISTEN = 16
+
+
+def _listen(t: Table, name: str) -> tuple[str, ...]:
+    """A string or an array of 1-16 distinct IP addresses (IPv6 ones may carry ``%scope``)."""
+    addresses = t.one_or_list_(name, _listen_address, ("0.0.0.0",))
+    if not 0 < len(addresses) <= MAX_LISTEN:
+        raise ConfigError(t.key(name), f"must list 1-{MAX_LISTEN} addresses")
+    if len(set(addresses)) != len(addresses):
+        raise ConfigError(t.key(name), "lists an address twice")
+    return addresses
+
+
+def _listen_address(key: str, value: object) -> str:
+    if not isinstance(value, str) or len(value) > 64:
+        raise ConfigError(key, "must be an IP address string")
+    try:
+        return str(ip_address(value))
+    except ValueError:
+        raise ConfigError(key, f"{value!r} is not an IP address") from None
+
+
 def parse_boot(t: Table | None, base: Path) -> BootConfig:
     if t is None:  # the defaults, with both servers off
         empty = Table({}, "boot", base)
@@ -114,6 +139,11 @@ def parse_boot(t: Table | None, base: Path) -> BootConfig:
     profiles = {
         name: _boot_profile(label(p.key(""), name), p) for name, p in t.named_tables("profiles")
     }
-    cfg = t.read(BootConfig, profiles=profiles)
+    cfg = t.read(
+        BootConfig,
+        profiles=profiles,
+        tftp_listen=Later(lambda: _listen(t, "tftp_listen")),
+        http_listen=Later(lambda: _listen(t, "http_listen")),
+    )
     t.done()
     return cfg

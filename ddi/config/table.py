@@ -148,6 +148,18 @@ class Table:
             raise ConfigError(self.key(name), f"must be an array, not {toml_type(value)}")
         return tuple(item(f"{self.key(name)}[{i}]", v) for i, v in enumerate(value))
 
+    def one_or_list_(
+        self, name: str, item: Callable[[str, Any], T], default: tuple[T, ...]
+    ) -> tuple[T, ...]:
+        """An array, or one value standing for an array of one (``"::"`` or ``["::"]``)."""
+        if name not in self._data:
+            self._read.add(name)
+            return default
+        value = self._get(name, default)
+        if isinstance(value, list):
+            return tuple(item(f"{self.key(name)}[{i}]", v) for i, v in enumerate(value))
+        return (item(self.key(name), value),)
+
     def table(self, name: str, *, required: bool = False) -> Table | None:
         value = self._get(name, _REQUIRED if required else None)
         if value is None:

@@ -93,3 +93,28 @@ def test_unreadable_script_template_names_its_key(tmp_path: Path) -> None:
     scripts = load_scripts(ok.boot)
     assert scripts.host["rack"] == "#!ipxe\nchain {base_url}/x\n"
     assert scripts.fallback != DEFAULT_SCRIPT
+
+
+RACK = '[boot.profiles.rack]\nbios = "undionly.kpxe"\n'
+
+
+def test_listen_takes_one_address_or_a_list_of_ipv4_and_ipv6() -> None:
+    cfg = parse(f'[boot]\ntftp_listen = "2001:db8:0::1"\nhttp_listen = ["0.0.0.0", "::"]\n{RACK}')
+    assert cfg.boot.tftp_listen == ("2001:db8::1",)  # type: ignore[attr-defined]
+    assert cfg.boot.http_listen == ("0.0.0.0", "::")  # type: ignore[attr-defined]
+    assert parse(f"[boot]\n{RACK}").boot.tftp_listen == ("0.0.0.0",)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "reason"),
+    [
+        ('tftp_listen = ["::", "0:0::0"]', "boot.tftp_listen", "twice"),
+        ("http_listen = []", "boot.http_listen", "1-16"),
+        ('http_listen = ["::", "ddi0"]', r"boot.http_listen\[1\]", "not an IP address"),
+        ("tftp_listen = 5", "boot.tftp_listen", "IP address string"),
+    ],
+)
+def test_bad_listen_addresses_are_refused(line: str, key: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason) as info:
+        parse(f"[boot]\n{line}\n{RACK}")
+    assert info.value.key == key.replace("\\", "")
