@@ -2,10 +2,13 @@
 
 Every namespace gets its own ``/etc/netns/<name>/resolv.conf``, which ``ip netns exec`` mounts
 over ``/etc/resolv.conf``, so that nothing run inside (a DHCP client's hooks above all) can
-rewrite the machine's own resolver configuration. ``close()`` kills what the lab started and
-removes every namespace and file it made. Needs root and iproute2.
+rewrite the machine's own resolver configuration. Links are dual-stack when given IPv6
+addresses (2001:db8::/32, RFC 3849), and duplicate address detection is off on every lab link:
+its link-local and global addresses are usable at once, not tentative for a second (RFC 4862
+§5.4), so that a service binding them at start-up does not race DAD. ``close()`` kills what
+the lab started and removes every namespace and file it made. Needs root and iproute2.
 
-    python -m ddi.lab up      # namespaces ddi-site (ddi0 198.18.0.1/24) and ddi-client (eth0)
+    python -m ddi.lab up      # ddi-site (ddi0 198.18.0.1/24, 2001:db8:10::1/64), ddi-client (eth0)
     python -m ddi.lab down
 """
 
@@ -17,10 +20,13 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 NETNS_ETC = Path("/etc/netns")
 RESOLV_CONF = "# ddi lab namespace: never the machine's resolver\nnameserver 127.0.0.1\n"
+Addresses = str | Sequence[str] | None
+"""One CIDR address, several (IPv4 and IPv6), or none."""
 
 
 def _ip(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -65,18 +71,22 @@ class Lab:
         self,
         ns_a: str,
         if_a: str,
-        addr_a: str | None,
+        addr_a: Addresses,
         ns_b: str,
         if_b: str,
-        addr_b: str | None,
+        addr_b: Addresses,
     ) -> None:
         """A veth pair ``if_a``@``ns_a`` ⇄ ``if_b``@``ns_b``, created inside the namespaces
-        (so names never clash in the root namespace), with optional CIDR addresses, up."""
+        (so names never clash in the root namespace), with optional CIDR addresses (IPv4 and
+        IPv6), DAD off, up."""
         _ip("link", "add", if_a, "netns", ns_a, "type", "veth", "peer", "name", if_b,
             "netns", ns_b)  # fmt: skip
-        for ns, ifname, addr in ((ns_a, if_a, addr_a), (ns_b, if_b, addr_b)):
-            if addr is not None:
-                _ip("-n", ns, "addr", "add", addr, "dev", ifname)
+        for ns, ifname, addrs in ((ns_a, if_a, addr_a), (ns_b, if_b, addr_b)):
+            # Before the link is up, so that its link-local address is not tentative either.
+            self.run(ns, "sysctl", "-qw", f"net.ipv6.conf.{ifname}.accept_dad=0")
+            for addr in (addrs,) if isinstance(addrs, str) else addrs or ():
+                nodad = ("nodad",) if ":" in addr else ()
+                _ip("-n", ns, "addr", "add", addr, "dev", ifname, *nodad)
             _ip("-n", ns, "link", "set", ifname, "up")
 
     def run(
@@ -120,14 +130,15 @@ class Lab:
 
 SITE_NS = "ddi-site"
 CLIENT_NS = "ddi-client"
+SITE_ADDRESSES = ("198.18.0.1/24", "2001:db8:10::1/64")
 
 
 def up() -> None:
     """The ``make run`` lab: the appliance's namespace and one client namespace."""
     lab = Lab("ddi")
     site, client = lab.namespace("site"), lab.namespace("client")
-    lab.link(site, "ddi0", "198.18.0.1/24", client, "eth0", None)
-    print(f"lab up: {site} (ddi0 198.18.0.1/24) <-> {client} (eth0)")  # noqa: T201
+    lab.link(site, "ddi0", SITE_ADDRESSES, client, "eth0", None)
+    print(f"lab up: {site} (ddi0 {', '.join(SITE_ADDRESSES)}) <-> {client} (eth0)")  # noqa: T201
 
 
 def down() -> None:
