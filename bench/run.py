@@ -5,7 +5,7 @@ every contender, prints the tables and writes ``bench/results/bench-<date>.json`
     python -m bench --profile smoke       # a tiny load, to check the harness
     python -m bench --only dns,memory --contenders nsd,ddi
 
-Needs root (network namespaces) and the Debian tools: nsd, dnsmasq, kea-dhcp4, perfdhcp
+Needs root (network namespaces) and the Debian tools: nsd, dnsmasq, kea-dhcp4, kea-dhcp6, perfdhcp
 (kea-admin), dnsperf, dig; PostgreSQL for the sync benchmark's second backend.
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import ddi_site, dhcp, dns, memory, storm, syncbench
+from bench import ddi_site, dhcp, dhcp6, dns, memory, storm, syncbench
 from bench.common import PROFILES, Context, Row, machine, tool_versions, unavailable
 from ddi.lab import Lab
 
@@ -32,6 +32,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS: dict[str, Callable[[Context], list[Row]]] = {
     "dns": dns.run,
     "dhcp": dhcp.run,
+    "dhcp6": dhcp6.run,
     "storm": storm.run,
     "memory": memory.run,
     "sync": syncbench.run,
@@ -41,6 +42,7 @@ SECTIONS: dict[str, Callable[[Context], list[Row]]] = {
 TABLES: dict[str, tuple[str, bool, list[str]]] = {
     "dns": ("qps", True, ["qps", "loss_pct", "avg_ms", "p50_ms", "p99_ms", "rcodes"]),
     "dhcp": ("rate", True, ["rate", "drops_pct", "do_ms", "ra_ms", "steps"]),
+    "dhcp6": ("rate", True, ["rate", "drops_pct", "sa_ms", "rr_ms", "steps"]),
     "storm": ("seconds", False, ["seconds", "dora_s", "resolve_s", "bound", "resolved"]),
     "memory": ("rss_mb", False, ["rss_mb", "hosts", "leases", "records", "load_s"]),
     "sync": ("seconds", False, ["seconds", "changes", "rate", "start_s"]),

@@ -104,3 +104,27 @@ def test_parsers_read_dnsperf_and_perfdhcp_reports() -> None:
     assert perf["do_ms"] == 0.7
     assert perf["ra_ms"] == 0.5
     assert perf["drops_pct"] == pytest.approx(1.0)
+
+
+def test_parser_reads_perfdhcp_6_reports() -> None:
+    dhcp6 = bench_module("bench.dhcp6")
+    perf = dhcp6.parse_perfdhcp6(
+        "Rate: 6.18 4-way exchanges/second, expected rate: 10\n"
+        "***Statistics for: SOLICIT-ADVERTISE***\nsent packets: 400\nreceived packets: 398\n"
+        "drops: 2\nmin delay: 0.2 ms\navg delay: 0.772 ms\n"
+        "***Statistics for: REQUEST-REPLY***\nsent packets: 398\nreceived packets: 396\n"
+        "avg delay: 0.811 ms\n"
+    )
+    assert perf["sa_ms"] == 0.772
+    assert perf["rr_ms"] == 0.811
+    assert perf["drops_pct"] == pytest.approx(1.0)  # REPLYs received over SOLICITs sent
+    assert not dhcp6.passed({**perf, "asked": 80, "rate": 79.2})  # 1% lost is not under 1%
+    assert dhcp6.passed({**perf, "drops_pct": 0.5, "asked": 80, "rate": 79.2})
+
+
+def test_kea_dhcp6_config_is_memfile_4_way_without_a_duid_file(tmp_path: Path) -> None:
+    dhcp6 = bench_module("bench.dhcp6")
+    conf = dhcp6.kea_config(tmp_path)["Dhcp6"]
+    assert conf["lease-database"]["type"] == "memfile"
+    assert conf["server-id"]["persist"] is False
+    assert "rapid-commit" not in conf["subnet6"][0]
