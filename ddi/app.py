@@ -39,6 +39,7 @@ import ddi.boot.http
 import ddi.boot.tftp
 import ddi.dhcp.server
 import ddi.dns.server
+import ddi.ra.service
 from ddi import __version__, metrics
 from ddi.api import build_app
 from ddi.config import Config, load_config
@@ -104,6 +105,8 @@ def _build_services(site: Site) -> list[Service]:
         services.append(ddi.dhcp.server.service(site))
     if config.dns.enabled:
         services.append(ddi.dns.server.service(site))
+    if any(s.ra.enabled for s in config.subnets6):
+        services.append(ddi.ra.service.service(site))
     if config.sync is not None:
         # Loaded here: a site without [sync] does not carry its HTTP client and signatures.
         import sync.agent

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from ipaddress import IPv6Address, IPv6Network
+from typing import TYPE_CHECKING
 
 from ddi.config.table import Later, Table
 from ddi.errors import ConfigError
 from ddi.ra.settings import RaLink, RaSettings
+
+if TYPE_CHECKING:
+    from ddi.ipam.models6 import Subnet6
 
 
 def _prefix(t: Table) -> IPv6Network | None:
@@ -32,10 +36,9 @@ def parse_ra(
     key: str,
     cidr: IPv6Network,
     interface: str | None,
-    delegated: Sequence[IPv6Network] = (),
 ) -> RaSettings:
-    """The subnet's settings (off when the table is absent). ``delegated`` is every
-    delegation pool's prefix in the config.
+    """The subnet's settings (off when the table is absent); ``refuse_delegated`` checks them
+    against the other subnets once all are read.
 
     Raises:
         ConfigError: a bad value, or an advertisement of something the config does not own.
@@ -60,18 +63,48 @@ def parse_ra(
     if settings.autonomous and cidr.prefixlen != 64:
         # RFC 4862 §5.5.3: a host forms addresses only from a prefix of 128 - 64 bits.
         raise ConfigError(t.key("autonomous"), f"SLAAC needs a /64, not {cidr}")
-    if settings.enabled:
-        if interface is None:
-            raise ConfigError(
-                t.key("enabled"), "needs the subnet's interface: advertisements go on a link"
-            )
-        for prefix in delegated:
-            if prefix.overlaps(cidr):
-                raise ConfigError(
-                    t.key("enabled"),
-                    f"{cidr} overlaps the delegation pool {prefix}: not this link's to advertise",
-                )
+    if settings.enabled and interface is None:
+        raise ConfigError(
+            t.key("enabled"), "needs the subnet's interface: advertisements go on a link"
+        )
     return settings
+
+
+def refuse_delegated(subnets: Sequence[Subnet6]) -> None:
+    """Refuse a subnet that advertises a prefix overlapping any subnet's delegation pool.
+
+    Raises:
+        ConfigError: naming the advertising subnet's ``ra.enabled``.
+    """
+    delegated = [pool.prefix for s in subnets for pool in s.pd_pools]
+    for i, subnet in enumerate(subnets):
+        if subnet.ra.enabled:
+            for prefix in delegated:
+                if prefix.overlaps(subnet.cidr):
+                    raise ConfigError(
+                        f"subnets6[{i}].ra.enabled",
+                        f"{subnet.cidr} overlaps the delegation pool {prefix}: "
+                        "not this link's to advertise",
+                    )
+
+
+def links(subnets: Sequence[Subnet6]) -> list[RaLink]:
+    """What each subnet that enables advertisements advertises."""
+    found = []
+    for s in subnets:
+        link = ra_link(
+            subnet=s.name,
+            cidr=s.cidr,
+            interface=s.interface,
+            settings=s.ra,
+            has_pools=bool(s.pools or s.pd_pools),
+            dns_servers=s.dns_servers,
+            # An empty search list means the subnet's domain alone (as DHCPv6 option 24).
+            search=s.search or ((s.domain,) if s.domain else ()),
+        )
+        if link is not None:
+            found.append(link)
+    return found
 
 
 def ra_link(

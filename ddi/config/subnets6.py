@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from ipaddress import IPv6Network
 
+from ddi.config.ra import parse_ra, refuse_delegated
 from ddi.config.site import SiteConfig
 from ddi.config.table import Later, Table, domain, label
 from ddi.errors import ConfigError
@@ -78,6 +79,14 @@ def _subnet6(t: Table, site: SiteConfig) -> Subnet6:
             lambda: site.domain if subnet_domain is None else domain(t.key("domain"), subnet_domain)
         ),
         search=Later(lambda: t.list_("search", _search)),
+        ra=Later(
+            lambda: parse_ra(
+                t.table("ra"),
+                key=t.key("ra"),
+                cidr=cidr,
+                interface=t.field(Subnet6, "interface"),
+            )
+        ),
     )
     if subnet.preferred_lifetime > subnet.valid_lifetime:
         # RFC 8415 §21.6: a preferred lifetime greater than the valid one is discarded.
@@ -93,6 +102,7 @@ def parse_subnets6(tables: list[Table], site: SiteConfig) -> tuple[Subnet6, ...]
     """Every ``[[subnets6]]`` table; names unique, networks disjoint, and no address or
     prefix in two pools (of one subnet or of two)."""
     subnets = tuple(_subnet6(t, site) for t in tables)
+    refuse_delegated(subnets)
     seen: dict[str, int] = {}
     for i, s in enumerate(subnets):
         if s.name in seen:

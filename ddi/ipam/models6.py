@@ -18,6 +18,7 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
 from ddi.ipam.models import JsonObject, LeaseState
+from ddi.ra.settings import RaSettings
 
 __all__ = [
     "LIFETIME_RANGE",
@@ -133,6 +134,9 @@ class Subnet6:
     """Answer a SOLICIT carrying Rapid Commit with a REPLY (RFC 8415 §18.3.1)."""
     known_hosts_only: bool = False
     boot: str | None = None
+    ra: RaSettings = field(default_factory=RaSettings)
+    """``[subnets6.ra]``: the link's router advertisements. Config only, like the interface's
+    sockets: not in the image (not IPAM data, never in the change log or synced)."""
 
     def to_image(self) -> dict[str, Any]:
         return {

@@ -29,6 +29,7 @@ from ipaddress import IPv6Address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ddi.config.ra import links
 from ddi.errors import ConfigError
 from ddi.ra.message import (
     ALL_NODES,
@@ -304,8 +305,7 @@ class RaService:
 
 
 def links_from_config(config: Config) -> list[RaLink]:
-    """Placeholder until the IPv6 subnets land: no links."""
-    return []
+    return links(config.subnets6)
 
 
 def service(site: Site) -> RaService:

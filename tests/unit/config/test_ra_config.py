@@ -67,12 +67,6 @@ def test_the_subnets_own_prefix_may_be_named() -> None:
         ({"prefix": "2001:db8:10::/48"}, {}, "prefix", "not this subnet's"),
         ({"prefix": "2001:db8:10::1/64"}, {}, "prefix", "not an IPv6 network"),
         ({"enabled": True}, {"interface": None}, "enabled", "interface"),
-        (
-            {"enabled": True},
-            {"delegated": [IPv6Network("2001:db8:10::/56")]},
-            "enabled",
-            "delegation pool",
-        ),
         ({"autonomous": True}, {"cidr": IPv6Network("2001:db8:10::/80")}, "autonomous", "/64"),
         ({"interval": 3}, {}, "interval", "at least 4"),
         ({"interval": 100, "min_interval": 80}, {}, "min_interval", "0.75"),
@@ -87,3 +81,50 @@ def test_refused(data: dict[str, Any], kw: dict[str, Any], key: str, reason: str
     with pytest.raises(ConfigError, match=reason) as info:
         ra(data, **kw)
     assert info.value.key == f"{KEY}.{key}"
+
+
+DOC = """
+[site]
+id = "s1"
+domain = "lab.example"
+
+[[subnets6]]
+name = "lan6"
+cidr = "2001:db8:10::/48"
+interface = "ddi0"
+dns_servers = ["2001:db8:10::1"]
+
+[[subnets6.pools]]
+start = "2001:db8:10::100"
+end = "2001:db8:10::1ff"
+"""
+
+
+def parse_doc(extra: str) -> Any:
+    import tomllib
+
+    from ddi.config import parse_config
+
+    return parse_config(tomllib.loads(DOC + extra), path=Path("/etc/ddi/site.toml"))
+
+
+def test_a_site_config_reads_subnets6_ra_and_keeps_it_out_of_the_image() -> None:
+    config = parse_doc("\n[subnets6.ra]\nenabled = true\ninterval = 60\n")
+    (subnet,) = config.subnets6
+    assert subnet.ra == RaSettings(enabled=True, interval=60)
+    assert "ra" not in subnet.to_image()  # config only: never in the change log
+    assert not parse_doc("").subnets6[0].ra.enabled
+
+
+def test_a_site_config_advertising_another_prefix_is_refused() -> None:
+    with pytest.raises(ConfigError, match="only the subnet's own prefix") as info:
+        parse_doc('\n[subnets6.ra]\nenabled = true\nprefix = "2001:db8:99::/64"\n')
+    assert info.value.key == "subnets6[0].ra.prefix"
+
+
+def test_a_site_config_advertising_over_a_delegation_pool_is_refused() -> None:
+    pd = '\n[[subnets6.pd_pools]]\nprefix = "2001:db8:10:100::/56"\ndelegated_length = 64\n'
+    assert not parse_doc(pd).subnets6[0].ra.enabled  # delegating alone is fine
+    with pytest.raises(ConfigError, match="delegation pool 2001:db8:10:100::/56") as info:
+        parse_doc(pd + "\n[subnets6.ra]\nenabled = true\n")
+    assert info.value.key == "subnets6[0].ra.enabled"
