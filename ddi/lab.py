@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -88,6 +89,20 @@ class Lab:
                 nodad = ("nodad",) if ":" in addr else ()
                 _ip("-n", ns, "addr", "add", addr, "dev", ifname, *nodad)
             _ip("-n", ns, "link", "set", ifname, "up")
+        for ns, ifname in ((ns_a, if_a), (ns_b, if_b)):
+            self.wait_link_local(ns, ifname)
+
+    def wait_link_local(self, ns: str, ifname: str, within: float = 10.0) -> None:
+        """Wait until ``ifname`` has its link-local address: the kernel adds it when the carrier
+        comes up, a moment after ``link set up`` (linkwatch), and ND needs it as a source."""
+        deadline = time.monotonic() + within
+        while True:
+            out = _ip("-n", ns, "-6", "-o", "addr", "show", "dev", ifname, "scope", "link").stdout
+            if "fe80::" in out and "tentative" not in out:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{ns}/{ifname}: no link-local address after {within} s")
+            time.sleep(0.02)
 
     def run(
         self, ns: str, *argv: str, check: bool = True, timeout: float = 30
