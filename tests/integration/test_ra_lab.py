@@ -56,8 +56,9 @@ for _ in range(count):
 
 def _capture(lab: Lab, ns: str, pcap: Path, count: int) -> subprocess.Popen[str]:
     """tcpdump on the client's link, for ``count`` router advertisements."""
-    proc = lab.popen(ns, "tcpdump", "-i", "eth0", "-n", "-U", "--immediate-mode", "-c", str(count), "-w", str(pcap),
-                     "icmp6 and ip6[40] == 134", stderr=subprocess.PIPE)  # fmt: skip
+    proc = lab.popen(ns, "tcpdump", "-i", "eth0", "-n", "-U", "--immediate-mode",
+                     "-c", str(count), "-w", str(pcap), "icmp6 and ip6[40] == 134",
+                     stderr=subprocess.PIPE)  # fmt: skip
     assert proc.stderr is not None
     line = proc.stderr.readline()  # "listening on eth0...": the capture is open
     assert "listening" in line, line
