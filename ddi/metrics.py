@@ -114,6 +114,12 @@ BOOT_FETCHES_COMPLETED = Counter(
     "Boot file and iPXE script fetches sent in full, by protocol (tftp, http) and profile",
     ["protocol", "profile"],
 )
+RA_EVENTS = Counter(
+    "ddi_ra_events_total",
+    "Router advertisement service events by interface: sent, solicit, solicit_merged, "
+    "solicit_invalid, no_link_local, send_error, internal_error",
+    ["interface", "event"],
+)
 BOOT_TFTP_REQUESTS = Counter(
     "ddi_boot_tftp_requests_total",
     "TFTP requests by outcome (completed, timeout, client_error, refusal reasons, malformed)",

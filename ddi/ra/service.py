@@ -29,6 +29,7 @@ from ipaddress import IPv6Address
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ddi import metrics
 from ddi.config.ra import links
 from ddi.errors import ConfigError
 from ddi.ra.message import (
@@ -151,6 +152,9 @@ class _Link:
     def count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
         self.service.count(what)
+        metrics.RA_EVENTS.labels(interface=self.link.interface, event=what).inc()
+        if what == "internal_error":
+            metrics.INTERNAL_ERRORS.labels(area="ra").inc()
 
     def _arm(self) -> None:
         if self.timer is not None:

@@ -133,6 +133,8 @@ def test_solicitations_are_checked_and_rate_limited(
     lab.run(cli, sys.executable, "-c", SOLICIT, "64", "5")
     wait_until(lambda: _stats(daemon).get("solicit_invalid", 0) == 5, "5 counted drops")
     assert _stats(daemon).get("solicit", 0) == 0
+    exported = daemon.api("/metrics")
+    assert 'ddi_ra_events_total{event="solicit_invalid",interface="ddi0"} 5.0' in exported
 
     # A burst of 200 valid solicitations: at most one advertisement per 3 s answers them all.
     pcap = tmp_path / "burst.pcap"
