@@ -39,6 +39,7 @@ run: venv
 ifeq ($(LAB),yes)
 	@echo "  ddi reserve add --mac $(LAB_CLIENT_MAC) --ip 198.18.0.10 --hostname client1"
 	@echo "  ip netns exec ddi-client dhclient -sf /bin/true -lf /tmp/ddi-lab.leases -1 -v eth0"
+	@echo "  ip netns exec ddi-client rdisc6 eth0"
 	trap '$(PY) -m ddi.lab down' EXIT; $(PY) -m ddi.lab up && \
 		ip -n ddi-client link set eth0 address $(LAB_CLIENT_MAC) && \
 		ip netns exec ddi-site $(CURDIR)/$(VENV)/bin/ddi serve --config $(LAB_CONFIG)
