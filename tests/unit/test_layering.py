@@ -33,6 +33,8 @@ PURE: dict[str, set[str]] = {
     "ddi.dhcp.reply_options": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},
     "ddi.dhcp.admission": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},
     "ddi.dhcp.netboot": {"ddi.dhcp.server", "ddi.boot.tftp", "ddi.boot.http"},
+    "ddi.dhcp6.options": set(),
+    "ddi.dhcp6.packet": set(),
     "ddi.boot.templates": {"ddi.boot.tftp", "ddi.boot.http", "ddi.config"},
     "ddi.boot.tftp_session": {"os", "pathlib", "ddi.boot.tftp", "ddi.boot.files"},
     "ddi.numbers": {"os", "ddi.boot.tftp", "ddi.boot.http"},
