@@ -165,6 +165,9 @@ async def reload(app: App) -> bool:
         await site.store.sync_subnets(
             config.subnets, actor=CONFIG_ACTOR, reason=f"reload of {path}"
         )
+        await site.store.sync_subnets6(
+            config.subnets6, actor=CONFIG_ACTOR, reason=f"reload of {path}"
+        )
     except StoreError as exc:
         log.error("reload refused, keeping the running config: subnets: %s", exc)
         metrics.RELOADS.labels(result="store_refused").inc()

@@ -66,6 +66,9 @@ async def open_site(
             await store.sync_subnets(
                 config.subnets, actor=actor, reason=f"start with {config.path}"
             )
+            await store.sync_subnets6(
+                config.subnets6, actor=actor, reason=f"start with {config.path}"
+            )
         except StoreError as exc:
             raise SiteOpenError(str(exc)) from exc
         index = await IpamIndex.load(store)

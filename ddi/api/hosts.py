@@ -59,8 +59,14 @@ def _dhcp_object(value: Any) -> dict[str, Any] | None:
     return value
 
 
+def _host_order(host: Host) -> tuple[int, int, int, str]:
+    """By IPv4 address, then IPv6-only hosts by IPv6 address."""
+    ip, ip6 = host.ip, host.ip6
+    return (ip is None, int(ip or 0), int(ip6 or 0), host.hostname)
+
+
 def _sorted_hosts(hosts: list[Host]) -> list[dict[str, Any]]:
-    return [h.to_image() for h in sorted(hosts, key=lambda h: (h.ip, h.hostname))]
+    return [h.to_image() for h in sorted(hosts, key=_host_order)]
 
 
 @routes.get("/v1/hosts")

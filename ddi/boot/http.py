@@ -323,7 +323,7 @@ class HttpBootServer:
         }
         if host is not None:
             values |= {
-                "ip": str(host.ip),
+                "ip": "" if host.ip is None else str(host.ip),
                 "hostname": host.hostname,
                 "fqdn": f"{host.hostname}.{settings.domain}",
             }

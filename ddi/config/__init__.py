@@ -23,10 +23,12 @@ from ddi.config.dhcp import DhcpConfig, parse_dhcp
 from ddi.config.dns import DnsConfig, SecondaryConfig, TsigKeyConfig, parse_dns
 from ddi.config.site import ApiConfig, SiteConfig, parse_api, parse_site
 from ddi.config.subnets import parse_subnets
+from ddi.config.subnets6 import parse_subnets6
 from ddi.config.sync import SyncConfig, parse_sync
 from ddi.config.table import Table
 from ddi.errors import ConfigError
 from ddi.ipam.models import Subnet
+from ddi.ipam.models6 import Subnet6
 
 __all__ = [
     "BOOT_ARCH_KEYS",
@@ -51,6 +53,7 @@ class Config:
     site: SiteConfig
     api: ApiConfig
     subnets: tuple[Subnet, ...]
+    subnets6: tuple[Subnet6, ...] = ()
     dhcp: DhcpConfig
     boot: BootConfig
     dns: DnsConfig
@@ -65,15 +68,19 @@ def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
     assert site_table is not None
     site = parse_site(site_table)
     subnets = parse_subnets(top.tables("subnets"), site)
+    subnets6 = parse_subnets6(top.tables("subnets6"), site)
     boot = parse_boot(top.table("boot"), base)
-    for i, s in enumerate(subnets):
-        if s.boot is not None and s.boot not in boot.profiles:
-            raise ConfigError(f"subnets[{i}].boot", f"no [boot.profiles.{s.boot}] is defined")
+    boots: list[tuple[str, str | None]] = [(f"subnets[{i}]", s.boot) for i, s in enumerate(subnets)]
+    boots += [(f"subnets6[{i}]", s.boot) for i, s in enumerate(subnets6)]
+    for where, profile in boots:
+        if profile is not None and profile not in boot.profiles:
+            raise ConfigError(f"{where}.boot", f"no [boot.profiles.{profile}] is defined")
     config = Config(
         path=path,
         site=site,
         api=parse_api(top.table("api")),
         subnets=subnets,
+        subnets6=subnets6,
         dhcp=parse_dhcp(top.table("dhcp")),
         boot=boot,
         dns=parse_dns(top.table("dns")),

@@ -13,7 +13,7 @@ import dataclasses
 import difflib
 import functools
 from collections.abc import Callable, Mapping
-from ipaddress import IPv4Address, IPv4Network, ip_address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from pathlib import Path
 from types import NoneType, UnionType
 from typing import Any, ClassVar, Protocol, TypeVar, get_args, get_type_hints
@@ -131,6 +131,14 @@ class Table:
         value = self.str_(name, default)
         return value if value is None or value is default else network(self.key(name), value)
 
+    def ip6_(self, name: str, default: Any = _REQUIRED) -> Any:
+        value = self.str_(name, default)
+        return value if value is None or value is default else ipv6(self.key(name), value)
+
+    def network6_(self, name: str, default: Any = _REQUIRED) -> Any:
+        value = self.str_(name, default)
+        return value if value is None or value is default else network6(self.key(name), value)
+
     def path_(self, name: str, default: Any = _REQUIRED) -> Any:
         value = self._get(name, default)
         if value is None:
@@ -229,10 +237,13 @@ _READERS: dict[Any, _Reader] = {
     str: lambda t, name, default, m: t.str_(name, default),
     IPv4Address: lambda t, name, default, m: t.ip_(name, default),
     IPv4Network: lambda t, name, default, m: t.network_(name, default),
+    IPv6Address: lambda t, name, default, m: t.ip6_(name, default),
+    IPv6Network: lambda t, name, default, m: t.network6_(name, default),
     Path: lambda t, name, default, m: t.path_(name, default),
     tuple[str, ...]: lambda t, name, default, m: t.list_(name, str_item, default),
     tuple[IPv4Address, ...]: lambda t, name, default, m: t.list_(name, ipv4, default),
     tuple[IPv4Network, ...]: lambda t, name, default, m: t.list_(name, network, default),
+    tuple[IPv6Address, ...]: lambda t, name, default, m: t.list_(name, ipv6, default),
 }
 
 
@@ -265,6 +276,24 @@ def network(key: str, value: Any) -> IPv4Network:
         return IPv4Network(value, strict=True)
     except ValueError as exc:
         raise ConfigError(key, f"{value!r} is not an IPv4 network in CIDR form: {exc}") from None
+
+
+def ipv6(key: str, value: Any) -> IPv6Address:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"must be an IPv6 address string, not {toml_type(value)}")
+    try:
+        return IPv6Address(value)
+    except ValueError:
+        raise ConfigError(key, f"{value!r} is not an IPv6 address") from None
+
+
+def network6(key: str, value: Any) -> IPv6Network:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"must be a CIDR string, not {toml_type(value)}")
+    try:
+        return IPv6Network(value, strict=True)
+    except ValueError as exc:
+        raise ConfigError(key, f"{value!r} is not an IPv6 network in CIDR form: {exc}") from None
 
 
 def str_item(key: str, value: Any) -> str:

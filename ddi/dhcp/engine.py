@@ -189,7 +189,7 @@ class DhcpEngine:
                     ledger.touch(lease.ip, lease.subnet)
             elif change.kind is Kind.HOST:
                 before = item.before
-                if isinstance(before, Host):
+                if isinstance(before, Host) and before.ip is not None:
                     ledger.touch(before.ip)
                 ip = change.image.get("ip")
                 if isinstance(ip, str):
@@ -291,7 +291,7 @@ class DhcpEngine:
         if subnet is None:
             return Drop(reason=DropReason.NO_SUBNET)
         host = self._reservation(ctx, subnet)
-        if host is not None:
+        if host is not None and host.ip is not None:
             ip, rule = host.ip, Rule.OFFER_RESERVATION
         elif subnet.known_hosts_only:
             return Drop(reason=DropReason.UNKNOWN_CLIENT)
@@ -533,7 +533,7 @@ class DhcpEngine:
             host = view.host_by_mac(client.mac)
         if host is None and ctx.circuit_id is not None:
             host = view.host_by_circuit_id(ctx.circuit_id)
-        if host is None or host.ip not in subnet.cidr:
+        if host is None or host.ip is None or host.ip not in subnet.cidr:
             return None
         return host
 

@@ -353,7 +353,7 @@ def _template_values(
     if domain is not None:
         values["domain"] = domain
     if host is not None:
-        values["ip"] = str(host.ip)
+        values["ip"] = "" if host.ip is None else str(host.ip)
         values["hostname"] = host.hostname
         if domain is not None:
             values["fqdn"] = f"{host.hostname}.{domain}"

@@ -581,7 +581,7 @@ class DhcpServer:
             by_state[lease.state] += 1
         for state, n in by_state.items():
             metrics.DHCP_LEASES.labels(state=state.value).set(n)
-        reserved = [h.ip for h in index.hosts()]
+        reserved = [h.ip for h in index.hosts() if h.ip is not None]
         for subnet in index.subnets():
             usage = pool_usage(subnet, leases=leases, reserved=reserved, now=now)
             metrics.DHCP_POOL_SIZE.labels(subnet=subnet.name).set(usage.size)

@@ -472,7 +472,10 @@ class Zones:
     def _host_names_of(self, host: Host) -> set[str]:
         """The reservation's names, and the name of a lease at its address (which the
         reservation keeps from publishing)."""
-        names = {self._host_fqdn(host), reverse_name(host.ip)}
+        names = {self._host_fqdn(host)}
+        if host.ip is None:
+            return names
+        names.add(reverse_name(host.ip))
         lease = self.source.lease_by_ip(host.ip)
         fqdn = None if lease is None else self._lease_fqdn(lease)
         if fqdn is not None:
@@ -555,7 +558,8 @@ class Zones:
         names of addresses and the records' names)."""
         names: set[str] = set()
         for host in self.source.hosts():
-            names.add(reverse_name(host.ip))
+            if host.ip is not None:
+                names.add(reverse_name(host.ip))
             if forward:
                 names.add(self._host_fqdn(host))
         for lease in self.source.leases():
@@ -643,7 +647,8 @@ class Zones:
         if hostname is not None:
             hosts = self._hosts_named(hostname)
             for host in hosts:
-                put(QTYPE.A, str(host.ip))
+                if host.ip is not None:
+                    put(QTYPE.A, str(host.ip))
             owner = name_owner(hosts=hosts, records=records)
             for lease in sorted(source.leases_named(hostname), key=_lease_ip):
                 if lease_publishes(owner, source.host_by_ip(lease.ip)):

@@ -262,7 +262,7 @@ class FreeLedger:
         self._homes.clear()
         self._ends.clear()
         self._queued.clear()
-        hosts = (h.ip for h in view.hosts())
+        hosts = (h.ip for h in view.hosts() if h.ip is not None)
         leases = (lease.ip for lease in view.leases())
         for ip in chain(hosts, leases, list(self._offered)):
             self.touch(ip)

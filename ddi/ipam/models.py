@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 from typing import Any
 
 JsonObject = Mapping[str, Any]
@@ -39,6 +39,8 @@ class Kind(enum.StrEnum):
     HOST = "host"
     LEASE = "lease"
     RECORD = "record"
+    SUBNET6 = "subnet6"
+    LEASE6 = "lease6"
 
 
 class LeaseState(enum.StrEnum):
@@ -250,18 +252,22 @@ HOST_DHCP_FIELDS = tuple(f.name for f in fields(HostDhcpOptions))
 class Host:
     """A reservation: one host object. Its A and PTR records derive from it.
 
-    At least one of ``mac``, ``client_id`` and ``circuit_id`` identifies the client; a DHCP
-    request matches by client-id first, then MAC, then relay circuit-id.
+    At least one of ``mac``, ``client_id``, ``circuit_id`` and ``duid`` identifies the client; a
+    DHCPv4 request matches by client-id first, then MAC, then relay circuit-id; a DHCPv6 one by
+    DUID, then MAC. A host has ``ip``, ``ip6`` or both: a dual-stack host is one object.
     """
 
     id: str
     """Stable identifier (32 hex digits), the same at the edge and at central."""
-    ip: IPv4Address
+    ip: IPv4Address | None = None
+    ip6: IPv6Address | None = None
     hostname: str
     """One DNS label; the host's name is ``hostname.<site domain>``."""
     mac: str | None = None
     client_id: str | None = None
     circuit_id: str | None = None
+    duid: str | None = None
+    """DHCPv6 client DUID (RFC 8415 §11), lower-case colon-separated hex."""
     boot: str | None = None
     """Name of a boot profile; overrides the subnet's."""
     boot_file: str | None = None
@@ -278,9 +284,9 @@ class Host:
             object.__setattr__(self, "dhcp", None)
 
     def to_image(self) -> dict[str, Any]:
-        return {
+        image: dict[str, Any] = {
             "id": self.id,
-            "ip": str(self.ip),
+            "ip": _opt_str(self.ip),
             "hostname": self.hostname,
             "mac": self.mac,
             "client_id": self.client_id,
@@ -292,16 +298,35 @@ class Host:
             "owner": self.owner.value,
             "version": self.version,
         }
+        # The IPv6 keys appear only when set, so an IPv4-only host's image is the one the
+        # previous version wrote and read (an old central takes it unchanged).
+        if self.ip6 is not None:
+            image["ip6"] = str(self.ip6)
+        if self.duid is not None:
+            image["duid"] = self.duid
+        return image
+
+    @property
+    def dual_stack(self) -> bool:
+        return self.ip is not None and self.ip6 is not None
+
+    @property
+    def ipv6_only(self) -> bool:
+        """Whether the image needs a reader that knows IPv6 hosts (it has no IPv4 address)."""
+        return self.ip is None
 
     @classmethod
     def from_image(cls, image: JsonObject) -> Host:
+        ip6 = image.get("ip6")
         return cls(
             id=image["id"],
-            ip=IPv4Address(image["ip"]),
+            ip=_opt_ip(image.get("ip")),
+            ip6=None if ip6 is None else IPv6Address(ip6),
             hostname=image["hostname"],
             mac=image.get("mac"),
             client_id=image.get("client_id"),
             circuit_id=image.get("circuit_id"),
+            duid=image.get("duid"),
             boot=image.get("boot"),
             boot_file=image.get("boot_file"),
             boot_script=image.get("boot_script"),

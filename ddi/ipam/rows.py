@@ -13,7 +13,7 @@ import dataclasses
 import functools
 import json
 from collections.abc import Sequence
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 from ddi.ipam.models import (
@@ -53,12 +53,13 @@ __all__ = [
 
 HOST_COLUMNS = (
     "id, ip, hostname, mac, client_id, circuit_id, boot, boot_file, boot_script, owner, version,"
-    " dhcp"
+    " dhcp, ip6, duid"
 )
-HOST_INSERT = f"INSERT INTO host ({HOST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+HOST_INSERT = f"INSERT INTO host ({HOST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 HOST_UPDATE = (
     "UPDATE host SET ip = ?, hostname = ?, mac = ?, client_id = ?, circuit_id = ?, boot = ?,"
-    " boot_file = ?, boot_script = ?, owner = ?, version = ?, dhcp = ? WHERE id = ?"
+    " boot_file = ?, boot_script = ?, owner = ?, version = ?, dhcp = ?, ip6 = ?, duid = ?"
+    " WHERE id = ?"
 )
 """Parameters: ``host_row(host)`` for the insert, ``(*host_row(host)[1:], host.id)`` for
 the update."""
@@ -137,7 +138,9 @@ class Shared:
 
 
 def host_from_row(row: Sequence[Any], shared: Shared | None = None) -> Host:
-    ip = IPv4Address(row[1]) if shared is None else shared.address(row[1], keep=True)
+    ip: IPv4Address | None = None
+    if row[1] is not None:
+        ip = IPv4Address(row[1]) if shared is None else shared.address(row[1], keep=True)
     if shared is not None:
         row = shared.row(row, _HOST_SHARED)
     return Host(
@@ -153,13 +156,15 @@ def host_from_row(row: Sequence[Any], shared: Shared | None = None) -> Host:
         owner=Owner(row[9]),
         version=row[10],
         dhcp=None if row[11] is None else HostDhcpOptions.from_image(json.loads(row[11])),
+        ip6=None if row[12] is None else IPv6Address(row[12]),
+        duid=row[13],
     )
 
 
 def host_row(host: Host) -> tuple[Any, ...]:
     return (
         host.id,
-        str(host.ip),
+        None if host.ip is None else str(host.ip),
         host.hostname,
         host.mac,
         host.client_id,
@@ -170,6 +175,8 @@ def host_row(host: Host) -> tuple[Any, ...]:
         host.owner.value,
         host.version,
         None if host.dhcp is None else json.dumps(host.dhcp.to_image()),
+        None if host.ip6 is None else str(host.ip6),
+        host.duid,
     )
 
 

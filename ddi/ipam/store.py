@@ -38,7 +38,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Network
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -46,8 +46,8 @@ from typing import Any, Self, TypeVar
 import aiosqlite
 
 from ddi import metrics
-from ddi.errors import NotFound
-from ddi.ipam import schema, store_hosts, store_leases, store_records, store_subnets
+from ddi.errors import Invalid, NotFound
+from ddi.ipam import schema, store_hosts, store_leases, store_records, store_subnets, store_v6
 from ddi.ipam.models import (
     Change,
     Host,
@@ -56,6 +56,7 @@ from ddi.ipam.models import (
     Record,
     Subnet,
 )
+from ddi.ipam.models6 import Lease6, Lease6Kind, Subnet6
 from ddi.ipam.rows import (
     CHANGE_COLUMNS,
     HOST_COLUMNS,
@@ -67,6 +68,7 @@ from ddi.ipam.rows import (
     lease_from_row,
     record_from_row,
 )
+from ddi.ipam.rows6 import LEASE6_COLUMNS, lease6_from_row
 from ddi.ipam.store_health import DiskSpace, WriteHealth, disk_space
 from ddi.ipam.store_sync import StoreSync
 from ddi.ipam.transaction import (
@@ -89,8 +91,12 @@ READ_CHUNK = 2000
 """Rows per fetch when loading a whole table."""
 
 
-def _ip_key(value: Host | Lease) -> int:
-    return int(value.ip)
+def _ip_key(value: Host | Lease) -> tuple[int, int]:
+    """By IPv4 address; IPv6-only hosts after, by their IPv6 address."""
+    if isinstance(value, Host) and value.ip is None:
+        return (1, int(value.ip6 or 0))
+    assert value.ip is not None
+    return (0, int(value.ip))
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +108,8 @@ class Snapshot:
     leases: list[Lease]
     records: list[Record]
     last_seq: int
+    subnets6: list[Subnet6] = dataclasses.field(default_factory=list)
+    leases6: list[Lease6] = dataclasses.field(default_factory=list)
 
 
 def migrate(db: sqlite3.Connection) -> int:
@@ -292,6 +300,23 @@ class Store:
         records = await self._read_each(f"SELECT {RECORD_COLUMNS} FROM record", record_from_row)
         return sorted(records, key=lambda r: (r.name, r.rtype, r.value))
 
+    async def subnets6(self) -> list[Subnet6]:
+        rows = await self._read("SELECT image FROM subnet6")
+        subnets = [Subnet6.from_image(json.loads(image)) for (image,) in rows]
+        return sorted(subnets, key=lambda s: (s.cidr, s.name))
+
+    async def leases6(self) -> list[Lease6]:
+        """Every DHCPv6 lease, by kind then prefix."""
+        leases = await self._read_each(f"SELECT {LEASE6_COLUMNS} FROM lease6", lease6_from_row)
+        return sorted(leases, key=lambda lease: (lease.kind, lease.prefix))
+
+    async def lease6(self, kind: Lease6Kind, prefix: IPv6Network) -> Lease6 | None:
+        rows = await self._read(
+            f"SELECT {LEASE6_COLUMNS} FROM lease6 WHERE kind = ? AND prefix = ?",
+            (kind.value, str(prefix)),
+        )
+        return lease6_from_row(rows[0]) if rows else None
+
     async def find_host(self, key: str) -> Host:
         """The host whose id, MAC, IP, hostname, client-id or circuit-id is ``key``.
 
@@ -337,6 +362,7 @@ class Store:
             hosts = await self.hosts(shared=shared)
             leases = await self.leases(shared=shared)
             records = await self.records()
+            leases6 = await self.leases6()
             # A one-off read of every table: its pages need not stay in the reader's cache.
             await self._reader.execute("PRAGMA shrink_memory")
             return Snapshot(
@@ -345,6 +371,8 @@ class Store:
                 leases=leases,
                 records=records,
                 last_seq=await self.last_seq(),
+                subnets6=await self.subnets6(),
+                leases6=leases6,
             )
 
     # --- the write path ---
@@ -472,6 +500,15 @@ class Store:
             await store_subnets.sync_subnets(tx, subnets, actor=actor, reason=reason)
         return tx.changes
 
+    async def sync_subnets6(
+        self, subnets: Sequence[Subnet6], *, actor: str, reason: str
+    ) -> list[Change]:
+        """Make the stored IPv6 subnets exactly ``subnets`` (from the configuration), as
+        :meth:`sync_subnets` does for IPv4 (the configuration parser has checked them)."""
+        async with self.transaction() as tx:
+            await store_v6.sync_subnets6(tx, subnets, actor=actor, reason=reason)
+        return tx.changes
+
     # --- hosts ---
 
     async def add_host(
@@ -572,6 +609,49 @@ class Store:
         """Mark every bound lease with ``end <= now`` expired; one change per lease."""
         async with self.transaction() as tx:
             await store_leases.expire_leases(tx, now)
+        return tx.changes
+
+    async def commit_leases6(
+        self, leases: Sequence[Lease6], *, actor: str = "dhcp6"
+    ) -> list[Change]:
+        """Upsert DHCPv6 ``leases`` (by kind and prefix) in ONE transaction with one fsync:
+        the group commit of :meth:`commit_leases`, one change entry per lease.
+
+        Raises:
+            Invalid: a lease the database refuses; the whole batch is then rolled back.
+        """
+        if not leases:
+            return []
+        try:
+            async with self.transaction() as tx:
+                await store_v6.write_leases6(tx, leases, actor=actor)
+        except sqlite3.IntegrityError as exc:
+            raise Invalid("leases6", f"batch of {len(leases)}", f"refused: {exc}") from None
+        return tx.changes
+
+    async def release_lease6(
+        self,
+        kind: Lease6Kind,
+        prefix: IPv6Network,
+        *,
+        actor: str,
+        reason: str,
+        dry_run: bool = False,
+    ) -> Change:
+        """Mark the bound v6 lease on (``kind``, ``prefix``) released, ending now.
+
+        Raises:
+            NotFound: no such lease.
+            Invalid: the lease is not bound.
+        """
+        async with self.transaction(dry_run=dry_run) as tx:
+            await store_v6.release_lease6(tx, kind, prefix, actor=actor, reason=reason)
+        return tx.changes[0]
+
+    async def expire_leases6(self, now: float) -> list[Change]:
+        """Mark every bound v6 lease with ``end <= now`` expired; one change per lease."""
+        async with self.transaction() as tx:
+            await store_v6.expire_leases6(tx, now)
         return tx.changes
 
     # --- records ---

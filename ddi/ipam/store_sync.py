@@ -312,9 +312,10 @@ class StoreSync:
                 host = normalise_host(Host.from_image(found.central_image))
                 for row in await tx.fetch(
                     f"SELECT {HOST_COLUMNS} FROM host WHERE owner = 'edge' AND (id = ? OR ip = ?"
-                    " OR hostname = ? OR mac = ? OR client_id = ? OR circuit_id = ?)",
-                    (host.id, str(host.ip), host.hostname, host.mac, host.client_id,
-                     host.circuit_id),
+                    " OR hostname = ? OR mac = ? OR client_id = ? OR circuit_id = ? OR ip6 = ?"
+                    " OR duid = ?)",
+                    (host.id, _text(host.ip), host.hostname, host.mac, host.client_id,
+                     host.circuit_id, _text(host.ip6), host.duid),
                 ):  # fmt: skip
                     holder = host_from_row(row)
                     await tx.execute("DELETE FROM host WHERE id = ?", (holder.id,))
@@ -355,17 +356,22 @@ class StoreSync:
 # --- inside a transaction ---
 
 
+def _text(address: object) -> str | None:
+    return None if address is None else str(address)
+
+
 async def _edge_holder(tx: Transaction, host: Host, field: str) -> dict[str, Any] | None:
     """The image of what the edge holds that ``host`` collides with on ``field``."""
-    if field in ("ip", "mac", "client_id", "circuit_id", "hostname"):
-        value = str(host.ip) if field == "ip" else getattr(host, field)
+    if field in ("ip", "ip6", "mac", "client_id", "circuit_id", "duid", "hostname"):
+        value = getattr(host, field)
+        value = _text(value) if field in ("ip", "ip6") else value
         rows = await tx.fetch(
             f"SELECT {HOST_COLUMNS} FROM host WHERE {field} = ? AND id != ?", (value, host.id)
         )
         if rows:
             return host_from_row(rows[0]).to_image()
     if field == "ip":
-        rows = await tx.fetch(f"SELECT {LEASE_COLUMNS} FROM lease WHERE ip = ?", (str(host.ip),))
+        rows = await tx.fetch(f"SELECT {LEASE_COLUMNS} FROM lease WHERE ip = ?", (_text(host.ip),))
         if rows:
             return lease_from_row(rows[0]).to_image()
     if field == "hostname":

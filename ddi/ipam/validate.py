@@ -332,12 +332,12 @@ def reverse_name(ip: IPv4Address | IPv6Address) -> str:
 
 
 def host_names(
-    hostname: str, ip: IPv4Address, subnets: Iterable[Subnet], domain: str | None
+    hostname: str, ip: IPv4Address | None, subnets: Iterable[Subnet], domain: str | None
 ) -> set[str]:
     """The absolute names a reservation owns: ``hostname`` under the site ``domain`` and under
-    the domain of the subnet holding ``ip`` (when that differs)."""
+    the domain of the subnet holding ``ip`` (when that differs; an IPv6-only host has none)."""
     names: set[str] = set()
-    subnet = subnet_for(ip, subnets)
+    subnet = None if ip is None else subnet_for(ip, subnets)
     for zone in (domain, subnet.domain if subnet is not None else None):
         if zone:
             names.add(f"{hostname}.{zone.lower().rstrip('.')}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from itertools import chain
 from typing import TYPE_CHECKING, Protocol, assert_never
 
@@ -31,9 +31,11 @@ from ddi.ipam.models import (
     Record,
     Subnet,
 )
+from ddi.ipam.models6 import Lease6, Lease6Kind, Subnet6, parse_lease6_id
 from ddi.ipam.multimap import MultiMap
 from ddi.ipam.owner import name_owner
 from ddi.ipam.validate import host_names
+from ddi.ipam.views6 import Index6
 
 if TYPE_CHECKING:
     from ddi.ipam.store import Store
@@ -46,7 +48,7 @@ class Applied:
     """One change the index applied, with the object it replaced (None when there was none)."""
 
     change: Change
-    before: Subnet | Host | Lease | Record | None
+    before: Subnet | Host | Lease | Record | Subnet6 | Lease6 | None
     lease: Lease | None = None
     """For a lease upserted, the lease now in the index (spares a listener parsing its image)."""
 
@@ -77,6 +79,13 @@ class IpamView(Protocol):
     def leases(self) -> Iterable[Lease]: ...
     def records(self) -> Iterable[Record]: ...
     def name_owned(self, name: str) -> bool: ...
+    def subnets6(self) -> Sequence[Subnet6]: ...
+    def subnet6(self, name: str) -> Subnet6 | None: ...
+    def host_by_ip6(self, ip: IPv6Address) -> Host | None: ...
+    def host_by_duid(self, duid: str) -> Host | None: ...
+    def lease6(self, kind: Lease6Kind, prefix: IPv6Network) -> Lease6 | None: ...
+    def leases6_of(self, kind: Lease6Kind, duid: str, iaid: int) -> list[Lease6]: ...
+    def leases6(self) -> Iterable[Lease6]: ...
     def subscribe(self, listener: AppliedListener) -> None: ...
     def unsubscribe(self, listener: AppliedListener) -> None: ...
 
@@ -102,6 +111,8 @@ class IpamIndex:
         records: Iterable[Record] = (),
         domain: str | None = None,
         seq: int = 0,
+        subnets6: Iterable[Subnet6] = (),
+        leases6: Iterable[Lease6] = (),
     ) -> None:
         self.domain = domain.lower().rstrip(".") if domain else None
         self.seq = seq
@@ -125,6 +136,12 @@ class IpamIndex:
         self._record_names: MultiMap[str, str] = MultiMap()
         """Owner name → record ids."""
         self._listeners: list[AppliedListener] = []
+        self._v6 = Index6()
+        for subnet6 in subnets6:
+            self._v6.subnets[subnet6.name] = subnet6
+        self._v6.sort_subnets()
+        for lease6 in leases6:
+            self._v6.put_lease(lease6)
         for subnet in subnets:
             self._subnets[subnet.name] = subnet
         self._sort_subnets()
@@ -150,6 +167,8 @@ class IpamIndex:
             records=snap.records,
             domain=store.domain,
             seq=snap.last_seq,
+            subnets6=snap.subnets6,
+            leases6=snap.leases6,
         )
 
     # --- IpamView ---
@@ -241,6 +260,43 @@ class IpamIndex:
         hosts = () if host is None else (host,)
         return name_owner(hosts=hosts, records=self.records_at(text)) is not None
 
+    # --- IPv6 (ddi.ipam.views6) ---
+
+    def subnets6(self) -> Sequence[Subnet6]:
+        return self._v6.subnet_list
+
+    def subnet6(self, name: str) -> Subnet6 | None:
+        return self._v6.subnets.get(name)
+
+    def subnet6_for(self, ip: IPv6Address) -> Subnet6 | None:
+        """The most specific IPv6 subnet whose CIDR holds ``ip``."""
+        return self._v6.subnet_for(ip)
+
+    def host_by_ip6(self, ip: IPv6Address) -> Host | None:
+        return self._v6.by_ip6.get(ip)
+
+    def host_by_duid(self, duid: str) -> Host | None:
+        return self._v6.by_duid.get(duid)
+
+    def lease6(self, kind: Lease6Kind, prefix: IPv6Network) -> Lease6 | None:
+        return self._v6.lease(kind, prefix)
+
+    def leases6_of(self, kind: Lease6Kind, duid: str, iaid: int) -> list[Lease6]:
+        """The leases of the IA (``kind``, ``duid``, ``iaid``): bound first, then the latest
+        ending."""
+        return self._v6.leases_of(kind, duid, iaid)
+
+    def leases6_of_duid(self, kind: Lease6Kind, duid: str) -> list[Lease6]:
+        """Every lease of ``kind`` of the client ``duid``, any IA, best first."""
+        return self._v6.leases_of_duid(kind, duid)
+
+    def leases6(self) -> Iterable[Lease6]:
+        return self._v6.all_leases()
+
+    def leases6_named(self, hostname: str) -> list[Lease6]:
+        """The bound NA leases whose hostname is ``hostname``."""
+        return self._v6.leases_named(hostname)
+
     # --- updates ---
 
     def subscribe(self, listener: AppliedListener) -> None:
@@ -257,7 +313,7 @@ class IpamIndex:
             if change.seq <= self.seq:
                 continue
             self.seq = change.seq
-            before: Subnet | Host | Lease | Record | None
+            before: Subnet | Host | Lease | Record | Subnet6 | Lease6 | None
             match change.kind:
                 case Kind.SUBNET:
                     before = self._apply_subnet(change)
@@ -280,6 +336,15 @@ class IpamIndex:
                     before = self._drop_record(change.object_id)
                     if change.op is Op.UPSERT:
                         self._put_record(Record.from_image(change.image))
+                case Kind.SUBNET6:
+                    before = self._v6.drop_subnet(change.object_id)
+                    if change.op is Op.UPSERT:
+                        self._v6.put_subnet(Subnet6.from_image(change.image))
+                case Kind.LEASE6:
+                    if change.op is Op.UPSERT:
+                        before = self._v6.put_lease(Lease6.from_image(change.image))
+                    else:
+                        before = self._v6.drop_lease(parse_lease6_id(change.object_id))
                 case _:
                     assert_never(change.kind)
             if applied is not None:
@@ -311,8 +376,10 @@ class IpamIndex:
             self._by_client_id[host.client_id] = host
         if host.circuit_id is not None:
             self._by_circuit_id[host.circuit_id] = host
-        self._by_ip[host.ip] = host
+        if host.ip is not None:
+            self._by_ip[host.ip] = host
         self._by_name[name_key(host.hostname)] = host
+        self._v6.put_host(host)
 
     def _drop_host(self, host_id: str) -> Host | None:
         old = self._hosts.pop(host_id, None)
@@ -326,8 +393,10 @@ class IpamIndex:
         ):
             if key is not None and (held := table.get(key)) is not None and held.id == host_id:
                 del table[key]
-        if (held_ip := self._by_ip.get(old.ip)) is not None and held_ip.id == host_id:
+        held_ip = None if old.ip is None else self._by_ip.get(old.ip)
+        if held_ip is not None and held_ip.id == host_id and old.ip is not None:
             del self._by_ip[old.ip]
+        self._v6.drop_host(old)
         return old
 
     def _put_lease(self, lease: Lease) -> None:
@@ -380,4 +449,5 @@ class IpamIndex:
             sorted((k, sorted(v)) for k, v in self._lease_names.items()),
             sorted(self._records.items()),
             sorted((k, sorted(v)) for k, v in self._record_names.items()),
+            self._v6.state(),
         )

@@ -17,6 +17,7 @@ from typing import Any
 
 from ddi.errors import Conflict, Invalid
 from ddi.ipam.models import Host, Lease, Owner, Record, Subnet
+from ddi.ipam.models6 import Lease6
 from ddi.ipam.owner import write_conflict
 from ddi.ipam.validate import (
     host_address_problem,
@@ -27,6 +28,7 @@ from ddi.ipam.validate import (
     parse_ipv4,
     parse_mac,
 )
+from ddi.ipam.validate6 import parse_duid, parse_ipv6
 
 __all__ = [
     "CENTRAL_ACTOR",
@@ -37,11 +39,13 @@ __all__ = [
     "check_subnets",
     "describe_host",
     "describe_lease",
+    "describe_lease6",
     "describe_record",
     "host_from_image",
     "merge_dhcp",
     "normalise_host",
     "same_client",
+    "same_client6",
 ]
 
 CENTRAL_ACTOR = "central"
@@ -51,8 +55,23 @@ OBJECT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 def describe_host(host: Host) -> str:
     """``host web1 (52:54:00:00:00:01, 198.18.0.10)``: how a conflict names a reservation."""
-    key = host.mac or host.client_id or host.circuit_id
-    return f"host {host.hostname} ({key}, {host.ip})"
+    key = host.mac or host.client_id or host.circuit_id or host.duid
+    addresses = ", ".join(str(a) for a in (host.ip, host.ip6) if a is not None)
+    return f"host {host.hostname} ({key}, {addresses})"
+
+
+def describe_lease6(lease: Lease6) -> str:
+    until = datetime.fromtimestamp(lease.end, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"the active lease of DUID {lease.duid} (until {until})"
+
+
+def same_client6(lease: Lease6, host: Host) -> bool:
+    """Whether ``lease`` belongs to the client ``host`` identifies: by DUID, else by MAC."""
+    if host.duid and lease.duid:
+        return host.duid == lease.duid
+    if host.mac and lease.mac:
+        return host.mac == lease.mac
+    return False
 
 
 def describe_lease(lease: Lease) -> str:
@@ -113,7 +132,9 @@ def normalise_host(host: Host) -> Host:
 
     host = dataclasses.replace(
         host,
-        ip=parse_ipv4(host.ip),
+        ip=None if host.ip is None or host.ip == "" else parse_ipv4(host.ip),
+        ip6=None if host.ip6 is None or host.ip6 == "" else parse_ipv6(host.ip6),
+        duid=optional(host.duid, parse_duid),
         hostname=parse_hostname(host.hostname),
         mac=optional(host.mac, parse_mac),
         client_id=optional(host.client_id, parse_client_id),
@@ -124,8 +145,10 @@ def normalise_host(host: Host) -> Host:
         dhcp=parse_host_dhcp(host.dhcp),
         owner=Owner(host.owner),
     )
-    if host.mac is None and host.client_id is None and host.circuit_id is None:
-        raise Invalid("mac", "", "a reservation needs a MAC, a client-id or a circuit-id")
+    if host.ip is None and host.ip6 is None:
+        raise Invalid("ip", "", "a reservation needs an IPv4 or an IPv6 address (or both)")
+    if all(k is None for k in (host.mac, host.client_id, host.circuit_id, host.duid)):
+        raise Invalid("mac", "", "a reservation needs a MAC, a client-id, a circuit-id or a DUID")
     if host.id and not OBJECT_ID.match(host.id):
         raise Invalid("id", host.id, "1 to 64 letters, digits, '-' or '_'")
     if host.version < 1:
@@ -162,11 +185,16 @@ def updated_host(old: Host, fields: Mapping[str, Any]) -> Host:
             image["dhcp"] = merge_dhcp(old, value)
             continue
         image[name] = None if value is None or value == "" else str(value)
-    if image["ip"] is None:
-        raise Invalid("ip", "", "a reservation needs an address")
+    if image["ip"] is None and image.get("ip6") is None:
+        raise Invalid("ip", "", "a reservation needs an IPv4 or an IPv6 address (or both)")
     if image["hostname"] is None:
         raise Invalid("hostname", "", "a reservation needs a hostname")
-    image["ip"] = str(parse_ipv4(image["ip"]))
+    if image["ip"] is not None:
+        image["ip"] = str(parse_ipv4(image["ip"]))
+    if image.get("ip6") is not None:
+        image["ip6"] = str(parse_ipv6(image["ip6"]))
+    if image.get("duid") is not None:
+        image["duid"] = parse_duid(image["duid"])
     image["version"] = old.version + 1
     return normalise_host(host_from_image(image))
 

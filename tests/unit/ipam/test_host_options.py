@@ -145,7 +145,7 @@ async def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None
         await store.update_host("a1", {"dhcp": {"mtu": "1400"}}, actor="op", reason="")
     db = sqlite3.connect(path)
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 3
         assert db.execute("SELECT dhcp FROM host").fetchone()[0] == '{"mtu": 1400}'
     finally:
         db.close()

@@ -198,7 +198,7 @@ async def test_malformed_central_image_is_a_conflict_not_a_crash(store: Store) -
         (await store.sync.apply_central_host(Op.UPSERT, i)).conflict
         for i in (bad_options, missing_ip)
     ]
-    assert [r.field if r else None for r in results] == ["image", "image"]
+    assert [r.field if r else None for r in results] == ["image", "ip"]
     assert await store.last_seq() == last
     assert {c.object_id for c in await store.sync.conflicts(open_only=True)} == {
         "b" * 32,

@@ -1,0 +1,149 @@
+"""The IPv6 values, their validation and the IPv6 allocator (pure)."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
+
+import pytest
+
+from ddi.errors import Invalid
+from ddi.ipam.allocator6 import (
+    FULL_SCAN,
+    MAX_PROBES,
+    address_taken,
+    choose_address,
+    choose_prefix,
+    prefix_taken,
+)
+from ddi.ipam.models import Host, LeaseState
+from ddi.ipam.models6 import Lease6, Lease6Kind, PdPool, Pool6, Subnet6
+from ddi.ipam.validate6 import check_host_address6, parse_duid, parse_ipv6
+from ddi.ipam.views import IpamIndex
+
+DUID = "00:03:00:01:52:54:00:00:00:01"
+SUBNET = Subnet6(name="lan6", cidr=IPv6Network("2001:db8:10::/64"))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        DUID,
+        "00030001525400000001",
+        "0:3:0:1:52:54:0:0:0:1",
+        " 00:03:00:01:52:54:00:00:00:01 ",
+        DUID.upper(),
+    ],
+)
+def test_duid_forms_normalise_to_colon_hex(raw: str) -> None:
+    assert parse_duid(raw) == DUID
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [("", "not a DUID"), ("00:01", "too short"), ("0003000", "not a DUID"),
+     ("xx:yy:zz", "not a DUID"), ("00" * 131, "longer than 130"), ("0" * 5000, "not a DUID")],
+)  # fmt: skip
+def test_bad_duids_are_refused(raw: str, why: str) -> None:
+    with pytest.raises(Invalid, match=why) as caught:
+        parse_duid(raw)
+    assert caught.value.field == "duid"
+
+
+@pytest.mark.parametrize(
+    "raw", ["ff02::1", "::", "::1", "fe80::1", "::ffff:198.18.0.1", "198.18.0.1", "x" * 99]
+)
+def test_addresses_no_host_can_hold_are_refused(raw: str) -> None:
+    with pytest.raises(Invalid):
+        parse_ipv6(raw)
+
+
+def test_host_address6_must_be_in_a_subnet6_and_not_its_anycast_address() -> None:
+    assert check_host_address6(IPv6Address("2001:db8:10::21"), [SUBNET]) is SUBNET
+    for ip, why in (("2001:db8:11::1", "outside every"), ("2001:db8:10::", "anycast")):
+        with pytest.raises(Invalid, match=why):
+            check_host_address6(IPv6Address(ip), [SUBNET])
+
+
+def test_images_round_trip_and_an_ipv4_host_keeps_its_old_image() -> None:
+    subnet = Subnet6(
+        name="s", cidr=IPv6Network("2001:db8::/64"),
+        pools=(Pool6(start=IPv6Address("2001:db8::10"), end=IPv6Address("2001:db8::20")),),
+        pd_pools=(PdPool(prefix=IPv6Network("2001:db8:100::/48"), delegated_length=60),),
+        search=("a.example",), rapid_commit=True,
+    )  # fmt: skip
+    assert Subnet6.from_image(subnet.to_image()) == subnet
+    lease = Lease6(kind=Lease6Kind.PD, prefix=IPv6Network("2001:db8:100::/60"), duid=DUID, iaid=3,
+                   start=1.0, end=3.0, preferred_end=2.0, subnet="s")  # fmt: skip
+    assert Lease6.from_image(lease.to_image()) == lease
+    assert lease.object_id == "pd:2001:db8:100::/60"
+    v4 = Host(id="a", ip=IPv4Address("198.18.0.10"), hostname="web1", mac="52:54:00:00:00:01")
+    assert "ip6" not in v4.to_image()
+    assert "duid" not in v4.to_image()
+    dual = Host(id="a", ip=IPv4Address("198.18.0.10"), ip6=IPv6Address("2001:db8::5"),
+                hostname="web1", duid=DUID)  # fmt: skip
+    assert Host.from_image(dual.to_image()) == dual
+    assert dual.dual_stack
+
+
+def test_an_ia_gets_the_same_address_again_and_a_small_pool_is_used_to_the_end() -> None:
+    pool = Pool6(start=IPv6Address("2001:db8::100"), end=IPv6Address("2001:db8::10f"))
+    first = choose_address([pool], DUID, 1, lambda ip: False)
+    assert first is not None
+    assert first in pool
+    assert choose_address([pool], DUID, 1, lambda ip: False) == first
+    taken: set[IPv6Address] = set()
+    for _ in range(pool.size):
+        got = choose_address([pool], DUID, 1, taken.__contains__)
+        assert got is not None
+        assert got in pool
+        assert got not in taken
+        taken.add(got)
+    assert choose_address([pool], DUID, 1, taken.__contains__) is None
+
+
+def test_a_huge_pool_is_probed_a_bounded_number_of_times() -> None:
+    pool = Pool6(start=IPv6Address("2001:db8::"), end=IPv6Address("2001:db8::ffff:ffff:ffff:ffff"))
+    asked: list[IPv6Address] = []
+
+    def full(ip: IPv6Address) -> bool:
+        asked.append(ip)
+        return True
+
+    assert choose_address([pool], DUID, 1, full) is None
+    assert len(asked) == MAX_PROBES < FULL_SCAN
+    other = choose_address([pool], "00:03:00:01:52:54:00:00:00:02", 1, lambda ip: False)
+    assert other is not None
+    assert other != choose_address([pool], DUID, 1, lambda ip: False)
+
+
+def test_prefixes_are_aligned_to_the_delegated_length_and_move_on_when_taken() -> None:
+    pool = PdPool(prefix=IPv6Network("2001:db8:100::/52"), delegated_length=56)
+    got = choose_prefix([pool], DUID, 1, lambda p: False)
+    assert got is not None
+    assert got in pool
+    assert got.prefixlen == 56
+    seen = set()
+    for _ in range(pool.size):
+        p = choose_prefix([pool], DUID, 1, seen.__contains__)
+        assert p is not None
+        assert p not in seen
+        seen.add(p)
+    assert len(seen) == 16
+    assert choose_prefix([pool], DUID, 1, seen.__contains__) is None
+
+
+def test_taken_rules_reservations_other_clients_and_quarantine() -> None:
+    ip = IPv6Address("2001:db8:10::1001")
+    mine = Lease6(kind=Lease6Kind.NA, prefix=IPv6Network(ip), duid=DUID, iaid=1, start=0.0,
+                  end=100.0, preferred_end=50.0, subnet="lan6")  # fmt: skip
+    index = IpamIndex(subnets6=[SUBNET], leases6=[mine])
+    other = "00:03:00:01:52:54:00:00:00:02"
+    assert not address_taken(index, ip, DUID, 10.0)
+    assert address_taken(index, ip, other, 10.0)
+    assert not address_taken(index, ip, other, 100.0)  # ended
+    declined = IpamIndex(leases6=[Lease6(**{**mine.to_image(), "kind": Lease6Kind.NA,
+        "prefix": IPv6Network(ip), "state": LeaseState.DECLINED})])  # fmt: skip
+    assert address_taken(declined, ip, DUID, 10.0)
+    reserved = IpamIndex(hosts=[Host(id="h", ip6=ip, hostname="h", duid=other)])
+    assert address_taken(reserved, ip, DUID, 10.0)
+    assert not prefix_taken(index, IPv6Network("2001:db8:100::/56"), other, 10.0)
