@@ -38,6 +38,7 @@ from aiohttp import web
 import ddi.boot.http
 import ddi.boot.tftp
 import ddi.dhcp.server
+import ddi.dhcp6.server
 import ddi.dns.server
 import ddi.ra.service
 from ddi import __version__, metrics
@@ -103,6 +104,8 @@ def _build_services(site: Site) -> list[Service]:
     # --- services: one line per area ---
     if config.dhcp.enabled:
         services.append(ddi.dhcp.server.service(site))
+    if config.dhcp6.enabled:
+        services.append(ddi.dhcp6.server.service(site))
     if config.dns.enabled:
         services.append(ddi.dns.server.service(site))
     if any(s.ra.enabled for s in config.subnets6):

@@ -217,3 +217,38 @@ DHCP_COMMIT_LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 DHCP_EXPIRED = Counter("ddi_dhcp_leases_expired_total", "Leases reclaimed after their end")
+
+# --- dhcp6 ---
+DHCP6_RECEIVED = Counter(
+    "ddi_dhcp6_packets_received_total",
+    "DHCPv6 messages received, by the client's message type (malformed ones are dropped)",
+    ["message_type"],
+)
+DHCP6_SENT = Counter(
+    "ddi_dhcp6_packets_sent_total", "DHCPv6 replies sent, by message type", ["message_type"]
+)
+DHCP6_DROPPED = Counter(
+    "ddi_dhcp6_dropped_total",
+    "DHCPv6 messages given no reply, by reason (malformed, overload, no subnet, ...)",
+    ["reason"],
+)
+DHCP6_DECISIONS = Counter(
+    "ddi_dhcp6_decisions_total", "DHCPv6 replies by the engine rule that made them", ["rule"]
+)
+DHCP6_LEASES = Gauge("ddi_dhcp6_leases", "DHCPv6 leases in the store, by kind and state",
+                     ["kind", "state"])  # fmt: skip
+DHCP6_QUEUE_DEPTH = Gauge("ddi_dhcp6_queue_depth", "Received DHCPv6 messages waiting")
+DHCP6_COMMIT_PENDING = Gauge(
+    "ddi_dhcp6_commit_pending", "DHCPv6 leases waiting to be committed before their reply"
+)
+DHCP6_COMMIT_BATCH = Histogram(
+    "ddi_dhcp6_commit_batch_size",
+    "DHCPv6 leases per group commit (one transaction, one fsync)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+DHCP6_COMMIT_LATENCY = Histogram(
+    "ddi_dhcp6_lease_commit_seconds",
+    "DHCPv6 group-commit latency, from a lease's submission to its fsync",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+DHCP6_EXPIRED = Counter("ddi_dhcp6_leases_expired_total", "DHCPv6 leases reclaimed after their end")

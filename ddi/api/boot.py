@@ -1,4 +1,5 @@
-"""Netboot: ``GET /v1/boot/profiles`` and ``GET /v1/boot/explain``.
+"""Netboot: ``GET /v1/boot/profiles``, ``GET /v1/boot/explain`` and (DHCPv6)
+``GET /v1/boot/explain6``.
 
 ``explain`` runs the DHCP engine's own selection (``select_boot`` and ``boot_options``) for a
 client described by MAC, architecture, user class and vendor class, against the running
@@ -27,6 +28,9 @@ from ddi.dhcp.netboot import (
 )
 from ddi.dhcp.options import OptionCode, option_code_from_int
 from ddi.dhcp.server import interface_address
+from ddi.dhcp6.netboot import boot_facts6, boot_options6, request_options6, select_boot6
+from ddi.dhcp6.options import mac_from_duid
+from ddi.dhcp6.server import global_address
 from ddi.ipam.models import Subnet
 from ddi.numbers import decimal
 
@@ -159,5 +163,97 @@ async def explain(request: web.Request) -> web.Response:
             "subnet": None if subnet is None else subnet.name,
             "server": None if server is None else str(server),
             **_choice_image(choice),
+        }
+    )
+
+
+def _client6(value: str) -> tuple[str | None, str | None]:
+    """(mac, duid) of ``--v6 CLIENT``: six octets are a MAC, more a DUID (hex, colons optional).
+
+    Raises:
+        BadRequest: not hex octets, or a length neither can be.
+    """
+    cleaned = value.strip().lower().replace("-", ":").replace(":", "")
+    if not 12 <= len(cleaned) <= 260 or len(cleaned) % 2:
+        raise BadRequest("v6 must be a MAC or a DUID in hex", field="v6")
+    try:
+        raw = bytes.fromhex(cleaned)
+    except ValueError:
+        raise BadRequest("v6 must be a MAC or a DUID in hex", field="v6") from None
+    if len(raw) == 6:
+        return raw.hex(":"), None
+    return mac_from_duid(raw), raw.hex(":")
+
+
+@routes.get("/v1/boot/explain6")
+async def explain6(request: web.Request) -> web.Response:
+    """What a DHCPv6 client (``client``: MAC or DUID) would be told to boot (RFC 5970)."""
+    site = request.app[APP_KEY].site
+    query = request.query
+    mac, duid = _client6(query.get("client") or "")
+    arch = _int(query.get("arch"), "arch")
+    options = request_options6(
+        arch=arch,
+        user_class=query.get("user_class") or None,
+        vendor_class=query.get("vendor_class"),
+    )
+    facts = boot_facts6(mac, options)
+    index = site.index
+    host = None if duid is None else index.host_by_duid(duid)
+    if host is None and mac is not None:
+        host = index.host_by_mac(mac)
+    subnet6 = None
+    subnet_name = query.get("subnet")
+    if subnet_name:
+        subnet6 = index.subnet6(subnet_name)
+        if subnet6 is None:
+            raise BadRequest(f"no IPv6 subnet {subnet_name!r}", field="subnet")
+    elif host is not None and host.ip6 is not None:
+        subnet6 = index.subnet6_for(host.ip6)
+    elif len(index.subnets6()) == 1:
+        subnet6 = index.subnets6()[0]
+    server = None
+    if subnet6 is not None and subnet6.interface is not None:
+        server = global_address(subnet6.interface)
+    choice = select_boot6(
+        facts,
+        profiles_from_config(site.config.boot),
+        host=host,
+        subnet=subnet6,
+        server=server,
+        domain=site.config.site.domain,
+    )
+    names = {59: "bootfile_url", 60: "bootfile_param", 16: "vendor_class"}
+    return web.json_response(
+        {
+            "client": {
+                "mac": mac,
+                "duid": duid,
+                "arch": facts.arch if facts.arch is None else int(facts.arch),
+                "vendor_class": facts.vendor_class,
+                "is_pxe_client": facts.is_pxe_client,
+                "is_http_client": facts.is_http_client,
+                "is_ipxe": facts.is_ipxe,
+            },
+            "host": None if host is None else host.to_image(),
+            "subnet": None if subnet6 is None else subnet6.name,
+            "server": None if server is None else str(server),
+            "rule": choice.rule.value,
+            "profile": choice.profile,
+            "profile_source": choice.profile_source,
+            "arch": None if choice.arch is None else int(choice.arch),
+            "arch_name": arch_name(choice.arch),
+            "url": choice.url,
+            "options": [
+                {
+                    "code": int(code),
+                    "name": names.get(code, str(code)),
+                    "value": value[6:].decode("utf-8", "replace")
+                    if code == 16
+                    else value.decode("utf-8", "replace"),
+                }
+                for code, value in boot_options6(choice)
+            ],
+            "problem": choice.problem,
         }
     )

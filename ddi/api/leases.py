@@ -3,6 +3,8 @@
 * ``GET  /v1/leases[?subnet=NAME][&state=STATE]`` → ``{"leases": [image, …]}`` by IP
 * ``GET  /v1/leases/{key}`` → ``{"leases": [image, …]}``: key is an IP (that address's lease) or
   a MAC / client-id (every lease the client has had, the bound ones first)
+* ``GET  /v1/leases6[?subnet=NAME][&state=STATE]`` → ``{"leases": [image, …]}``: DHCPv6 leases
+  (IA_NA addresses and IA_PD prefixes) by kind and prefix
 * ``POST /v1/leases/{ip}/release`` ← ``{actor, reason, dry_run}`` → ``{"change", "lease",
   "dry_run"}``: the bound lease ends now and its address returns to the pool
 """
@@ -44,6 +46,33 @@ async def list_leases(request: web.Request) -> web.Response:
             raise BadRequest(f"state must be one of {states}", field="state") from None
         leases = [x for x in leases if x.state is wanted]
     return web.json_response({"leases": _images(leases)})
+
+
+def _state_filter(request: web.Request) -> LeaseState | None:
+    state = request.query.get("state")
+    if state is None:
+        return None
+    try:
+        return LeaseState(state)
+    except ValueError:
+        states = ", ".join(s.value for s in LeaseState)
+        raise BadRequest(f"state must be one of {states}", field="state") from None
+
+
+@routes.get("/v1/leases6")
+async def list_leases6(request: web.Request) -> web.Response:
+    site = request.app[APP_KEY].site
+    leases = list(site.index.leases6())
+    subnet = request.query.get("subnet")
+    if subnet is not None:
+        if site.index.subnet6(subnet) is None:
+            raise NotFound("subnet6", subnet)
+        leases = [x for x in leases if x.subnet == subnet]
+    wanted = _state_filter(request)
+    if wanted is not None:
+        leases = [x for x in leases if x.state is wanted]
+    leases.sort(key=lambda x: (x.kind.value, x.prefix))
+    return web.json_response({"leases": [x.to_image() for x in leases]})
 
 
 @routes.get("/v1/leases/{key}")

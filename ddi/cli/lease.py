@@ -22,6 +22,17 @@ LEASE_COLUMNS: list[Column] = [
 ]
 LEASE_FIELDS = ("ip", "mac", "client_id", "circuit_id", "hostname", "state", "subnet")
 
+LEASE6_COLUMNS: list[Column] = [
+    "kind",
+    "prefix",
+    "duid",
+    "iaid",
+    "hostname",
+    "state",
+    ("end", "END", format_time),
+    "subnet",
+]
+
 STATES = ("bound", "released", "expired", "declined")
 
 
@@ -33,14 +44,30 @@ def lease() -> None:
 @lease.command("list")
 @click.option("--subnet", metavar="NAME", help="Only leases in this subnet.")
 @click.option("--state", type=click.Choice(STATES), help="Only leases in this state.")
+@click.option("--v6", "v6", is_flag=True, help="Only DHCPv6 leases (IA_NA and IA_PD).")
 @json_option
-def list_(subnet: str | None, state: str | None, as_json: bool) -> None:
-    """List leases (every state unless --state), by IP."""
-    leases = api().get("/v1/leases", subnet=subnet, state=state)["leases"]
+def list_(subnet: str | None, state: str | None, v6: bool, as_json: bool) -> None:
+    """List leases (every state unless --state): DHCPv4 by IP, then DHCPv6 by kind and prefix.
+
+    --json prints the DHCPv4 leases (the DHCPv6 ones with --v6)."""
+    client = api()
+    if v6:
+        leases6 = client.get("/v1/leases6", subnet=subnet, state=state)["leases"]
+        if as_json:
+            print_json(leases6)
+        else:
+            print_table(leases6, LEASE6_COLUMNS)
+        return
+    leases = client.get("/v1/leases", subnet=subnet, state=state)["leases"]
     if as_json:
         print_json(leases)
         return
     print_table(leases, LEASE_COLUMNS)
+    if subnet is None:
+        leases6 = client.get("/v1/leases6", state=state)["leases"]
+        if leases6:
+            click.echo()
+            print_table(leases6, LEASE6_COLUMNS)
 
 
 def _show_one(image: Mapping[str, Any]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ddi.config.boot import BOOT_ARCH_KEYS, BootConfig, BootProfileConfig, parse_boot
 from ddi.config.dhcp import DhcpConfig, parse_dhcp
+from ddi.config.dhcp6 import Dhcp6Config, parse_dhcp6
 from ddi.config.dns import DnsConfig, SecondaryConfig, TsigKeyConfig, parse_dns
 from ddi.config.site import ApiConfig, SiteConfig, parse_api, parse_site
 from ddi.config.subnets import parse_subnets
@@ -36,6 +37,7 @@ __all__ = [
     "BootConfig",
     "BootProfileConfig",
     "Config",
+    "Dhcp6Config",
     "DhcpConfig",
     "DnsConfig",
     "SecondaryConfig",
@@ -58,6 +60,7 @@ class Config:
     boot: BootConfig
     dns: DnsConfig
     sync: SyncConfig | None
+    dhcp6: Dhcp6Config
 
 
 def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
@@ -85,6 +88,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
         boot=boot,
         dns=parse_dns(top.table("dns")),
         sync=parse_sync(top.table("sync")),
+        dhcp6=parse_dhcp6(top.table("dhcp6")),
     )
     top.done()
     return config

@@ -18,56 +18,75 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from ipaddress import IPv4Address
-from typing import Any, Protocol
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any, Generic, Protocol, TypeVar
 
 from ddi import metrics
 from ddi.errors import Invalid, StoreWriteFailed
-from ddi.ipam.models import Change, Lease
+from ddi.ipam.models import Change
 
 log = logging.getLogger(__name__)
 
+L = TypeVar("L")
+"""The lease type: ``Lease`` for DHCPv4, ``Lease6`` for DHCPv6."""
+L_contra = TypeVar("L_contra", contravariant=True)
 
-class LeaseWriter(Protocol):
+
+class LeaseWriter(Protocol[L_contra]):
     async def commit_leases(
-        self, leases: Sequence[Lease], *, actor: str = "dhcp"
+        self, leases: Sequence[L_contra], *, actor: str = "dhcp"
     ) -> list[Change]: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommitMetrics:
+    """The metrics a committer moves (DHCPv4's by default, DHCPv6 passes its own)."""
+
+    pending: Any = field(default_factory=lambda: metrics.DHCP_COMMIT_PENDING)
+    batch: Any = field(default_factory=lambda: metrics.DHCP_COMMIT_BATCH)
+    latency: Any = field(default_factory=lambda: metrics.DHCP_COMMIT_LATENCY)
+    dropped: Any = field(default_factory=lambda: metrics.DHCP_DROPPED)
+
+
 @dataclass(slots=True)
-class _Pending:
-    lease: Lease
+class _Pending(Generic[L]):
+    lease: L
     on_durable: Callable[[], None]
     submitted: float
 
 
-class GroupCommitter:
+class GroupCommitter(Generic[L]):
     """Collects leases and commits them in batches; see the module docstring."""
 
     def __init__(
         self,
-        store: LeaseWriter,
+        store: LeaseWriter[L],
         *,
         max_batch: int,
         max_pending: int,
         delay: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        key: Callable[[L], Hashable] = attrgetter("ip"),
+        meters: CommitMetrics | None = None,
     ) -> None:
         self._store = store
+        self._key = key
+        """What makes two leases one (their address): the last image in a batch wins."""
+        self._meters = meters or CommitMetrics()
         self._max_batch = max_batch
         self._max_pending = max_pending
         self._delay = delay
         self._clock = clock
-        self._pending: deque[_Pending] = deque()
+        self._pending: deque[_Pending[L]] = deque()
         self._wakeup = asyncio.Event()
         self.batches = 0
         self.committed = 0
         self.failed = 0
         self.shed = 0
 
-    def submit_nowait(self, lease: Lease, on_durable: Callable[[], None]) -> bool:
+    def submit_nowait(self, lease: L, on_durable: Callable[[], None]) -> bool:
         """Queue ``lease``; ``on_durable`` runs once it is committed.
 
         Returns:
@@ -103,16 +122,16 @@ class GroupCommitter:
                 self._wakeup.clear()
                 count = min(len(self._pending), self._max_batch)
                 batch = [self._pending.popleft() for _ in range(count)]
-                metrics.DHCP_COMMIT_PENDING.set(len(self._pending))
+                self._meters.pending.set(len(self._pending))
                 await self._commit(batch)
             self._wakeup.clear()
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit(self, batch: list[_Pending[L]]) -> None:
         # Retransmitted REQUESTs may put one address in a batch twice: the last image wins,
         # every reply still goes out.
-        latest: dict[IPv4Address, Lease] = {}
+        latest: dict[Hashable, L] = {}
         for item in batch:
-            latest[item.lease.ip] = item.lease
+            latest[self._key(item.lease)] = item.lease
         try:
             await self._store.commit_leases(list(latest.values()))
         except Invalid as exc:
@@ -120,7 +139,7 @@ class GroupCommitter:
                 for item in batch:
                     await self._commit([item])
                 return
-            log.error("lease %s refused by the store: %s", batch[0].lease.ip, exc)
+            log.error("lease %s refused by the store: %s", self._key(batch[0].lease), exc)
             self._fail(batch)
             return
         except StoreWriteFailed:  # disk full: the store has logged it, rate-limited
@@ -132,16 +151,16 @@ class GroupCommitter:
             return
         self.batches += 1
         self.committed += len(batch)
-        metrics.DHCP_COMMIT_BATCH.observe(len(latest))
+        self._meters.batch.observe(len(latest))
         done = self._clock()
         for item in batch:
-            metrics.DHCP_COMMIT_LATENCY.observe(done - item.submitted)
+            self._meters.latency.observe(done - item.submitted)
             try:
                 item.on_durable()
             except Exception:  # per-reply bug boundary (R9)
-                log.exception("sending the reply for lease %s failed", item.lease.ip)
+                log.exception("sending the reply for lease %s failed", self._key(item.lease))
                 metrics.INTERNAL_ERRORS.labels(area="dhcp").inc()
 
-    def _fail(self, batch: list[_Pending]) -> None:
+    def _fail(self, batch: list[_Pending[L]]) -> None:
         self.failed += len(batch)
-        metrics.DHCP_DROPPED.labels(reason="commit-failed").inc(len(batch))
+        self._meters.dropped.labels(reason="commit-failed").inc(len(batch))

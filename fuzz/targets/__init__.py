@@ -13,6 +13,12 @@ def _dhcp() -> Target:
     return dhcp.target()
 
 
+def _dhcp6() -> Target:
+    from fuzz.targets import dhcp6
+
+    return dhcp6.target()
+
+
 def _dns() -> Target:
     from fuzz.targets import dns
 
@@ -51,6 +57,7 @@ def _ra() -> Target:
 
 TARGETS: dict[str, Callable[[], Target]] = {
     "dhcp": _dhcp,
+    "dhcp6": _dhcp6,
     "dns": _dns,
     "tftp": _tftp,
     "http_boot": _http_boot,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Sequence
 from ipaddress import IPv4Address
 
@@ -41,7 +42,7 @@ class FakeStore:
         return []
 
 
-async def _run(committer: GroupCommitter) -> None:
+async def _run(committer: GroupCommitter[Lease]) -> None:
     """Run the committer until every lease submitted so far is committed or failed."""
     submitted = committer.pending
     task = asyncio.create_task(committer.run())
@@ -57,7 +58,7 @@ async def test_pending_leases_share_one_commit_and_replies_follow_it() -> None:
     committer = GroupCommitter(store, max_batch=100, max_pending=100)
     sent: list[int] = []
     for n in range(10):
-        assert committer.submit_nowait(lease(n), lambda n=n: sent.append(n))
+        assert committer.submit_nowait(lease(n), functools.partial(sent.append, n))
     assert sent == []  # nothing leaves before it is durable
     await _run(committer)
     assert [len(b) for b in store.batches] == [10]
