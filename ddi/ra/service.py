@@ -297,6 +297,8 @@ class RaService:
             state = self._links.get(link.interface)
             if state is not None:
                 state.link = link
+                state.schedule.min_interval = link.settings.min_seconds
+                state.schedule.max_interval = float(link.settings.interval)
 
     def statistics(self) -> dict[str, Any]:
         return {
