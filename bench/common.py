@@ -175,6 +175,7 @@ def tool_versions() -> dict[str, str]:
         "nsd": ["nsd", "-v"],
         "dnsmasq": ["dnsmasq", "-v"],
         "kea-dhcp4": ["kea-dhcp4", "-v"],
+        "kea-dhcp6": ["kea-dhcp6", "-v"],
         "dnsperf": ["dnsperf", "-h"],
         "perfdhcp": ["perfdhcp", "-v"],
     }
