@@ -89,6 +89,28 @@ print(json.dumps({
 }), flush=True)
 """
 
+PXE_SCRIPT = r"""
+import json, socket, sys
+from scapy.layers import dhcp6 as s6
+
+iface, arch, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+index = socket.if_nametoindex(iface)
+sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
+sock.bind(("::", 546, 0, index))
+sock.settimeout(5)
+duid = s6.DUID_LL(lladdr="52:54:00:0b:00:59")
+solicit = (s6.DHCP6_Solicit(trid=0x59) / s6.DHCP6OptClientId(duid=duid)
+           / s6.DHCP6OptIA_NA(iaid=1) / s6.DHCP6OptOptReq(reqopts=[59, 60])
+           / s6.DHCP6OptVendorClass(enterprisenum=343, vcdata=[s6.VENDOR_CLASS_DATA(data=kind)])
+           / s6.DHCP6OptClientArchType(archtypes=[arch]))
+sock.sendto(bytes(solicit), ("ff02::1:2", 547, 0, index))
+data, src = sock.recvfrom(4096)
+advertise = s6.DHCP6_Advertise(data)
+print(json.dumps({"url": advertise[s6.DHCP6OptBootFileUrl].optdata.decode(),
+                  "src": src[0].split("%")[0], "port": src[1]}), flush=True)
+"""
+
 RENEW_SCRIPT = r"""
 import json, socket, sys
 from scapy.layers import dhcp6 as s6
@@ -363,3 +385,50 @@ def test_rapid_commit_reply_only_after_the_lease_is_durable(
         table = next(t for t in tables if "lease6" in t or "leases6" in t)
         rows = [str(r) for r in db.execute(f"select * from {table}")]
     assert any(address in row for row in rows), rows
+
+
+BOOT = """
+[boot]
+tftp_enabled = false
+http_enabled = false
+http_base_url = "http://{server}:8080"
+
+[boot.profiles.uefi]
+efi_bc = "ipxe.efi"
+http_x86_64 = "boot/ipxe.efi"
+"""
+
+
+def test_netboot_over_ipv6_from_the_subnets_boot_profile(
+    lab: Lab, ddi_daemon: Callable[[str | None, str], DaemonHandle]
+) -> None:
+    """A PXE and a UEFI HTTP client (their SOLICITs built with scapy, sent over the client's
+    link) get option 59 with the server's address in brackets, from the subnet's profile."""
+    body = BODY.replace('interface = "ddi0"\n', 'interface = "ddi0"\nboot = "uefi"\n') + BOOT
+    _, cli, daemon = _setup(lab, ddi_daemon, body)
+    pxe = json.loads(
+        lab.run(cli, sys.executable, "-c", PXE_SCRIPT, "eth0", "7", "PXEClient").stdout
+    )
+    assert pxe["url"] == f"tftp://[{SERVER_ADDR}]/ipxe.efi"
+    assert pxe["src"].startswith("fe80::")  # from the server's link-local address, port 547
+    assert pxe["port"] == 547
+    http = json.loads(
+        lab.run(cli, sys.executable, "-c", PXE_SCRIPT, "eth0", "16", "HTTPClient").stdout
+    )
+    assert http["url"] == f"http://[{SERVER_ADDR}]:8080/boot/ipxe.efi"
+    explained = daemon.cli_json(
+        "boot", "explain", "--v6", "52:54:00:0b:00:59", "--arch", "7", "--subnet", "lan6"
+    )
+    assert explained["url"] == pxe["url"]
+    assert explained["rule"] == "arch-file"
+    assert _metric(daemon, "ddi_dhcp6_decisions_total", rule="advertise") == 2
+    assert _metric(daemon, "ddi_dhcp6_packets_sent_total", message_type="advertise") == 2
+
+
+def _metric(daemon: DaemonHandle, name: str, **labels: str) -> float:
+    text = daemon.api("/metrics")
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{want}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
