@@ -499,7 +499,8 @@ class SqlCentralStore:
             else:
                 found[host.id] = host
         for host in found.values():
-            if key in (host.id, host.mac, str(host.ip), str(host.ip6), host.hostname, host.duid):
+            keys = (host.id, host.mac, host.ip, host.ip6, host.hostname, host.duid)
+            if key in {str(k) for k in keys if k is not None}:
                 return host
         raise NotFound("central reservation", key)
 

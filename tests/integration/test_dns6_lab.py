@@ -74,6 +74,10 @@ def test_a_dual_stack_reservation_resolves_over_ipv6(lab: Lab, ddi_daemon: Any) 
             "198.18.0.20",
             "2001:db8:10::20",
         )
+    [lan6] = daemon.cli_json("subnet", "list", "-6")
+    assert (lan6["name"], lan6["cidr"]) == ("lan6", "2001:db8:10::/64")
+    assert "2001:db8:10::/64" in daemon.cli("subnet", "list", "-6").stdout
+    assert [s["name"] for s in daemon.cli_json("subnet", "list")] == ["lan"]
     [listed] = daemon.cli_json("reserve", "list")
     assert listed["duid"] == "00:03:00:01:52:54:00:12:34:56"
     table = daemon.cli("reserve", "list").stdout.splitlines()
