@@ -12,7 +12,7 @@ Routes (JSON):
 * ``GET  /v1/sites/{site}/down?after=N``   the site's down log, signed with central's key
 * ``GET  /v1/changes?after=N&limit=M``     the pull feed over every site, by ``gseq``
 * ``GET  /v1/sites/{site}/changes?after=N`` the same for one site
-* ``GET  /v1/sites/{site}/hosts|leases|records|subnets``  current objects
+* ``GET  /v1/sites/{site}/hosts|leases|records|subnets|subnet6s|lease6s``  current objects
 * ``GET  /v1/conflicts``, ``/healthz``, ``/metrics``
 
 A refused message (unknown site, bad signature, another site's batch, a replay) is counted in
@@ -592,7 +592,7 @@ def build_app(
     app.router.add_post("/v1/sites/{site}/conflicts", post_conflicts)
     app.router.add_get("/v1/sites/{site}/down", get_down)
     app.router.add_get("/v1/sites/{site}/changes", get_changes)
-    for kind in (Kind.HOST, Kind.LEASE, Kind.RECORD, Kind.SUBNET):
+    for kind in (Kind.HOST, Kind.LEASE, Kind.RECORD, Kind.SUBNET, Kind.SUBNET6, Kind.LEASE6):
         app.router.add_get(f"/v1/sites/{{site}}/{kind.value}s", _objects_handler(kind))
     app.router.add_get("/v1/changes", get_changes)
     app.router.add_get("/v1/conflicts", get_conflicts)

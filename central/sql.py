@@ -25,6 +25,7 @@ from central.schema import CHANGE_COLUMNS, SITE_COLUMNS, Tx
 from ddi.errors import Conflict, Invalid, NotFound
 from ddi.ipam.models import Host, Kind, Op, Owner
 from sync.protocol import (
+    CAPABILITIES,
     KIND_ORDER,
     Apply,
     Batch,
@@ -83,6 +84,8 @@ class SiteInfo:
             },
             "last_seen": self.last_seen,
             "enrolled_at": self.enrolled_at,
+            # What this central takes beyond the previous version's kinds (sync.protocol).
+            "accepts": list(CAPABILITIES),
         }
 
 
@@ -431,6 +434,9 @@ class SqlCentralStore:
             row = await tx.fetchone(f"SELECT id FROM site WHERE id = ?{self._for_update}", site)
             if row is None:
                 raise NotFound("site", site)
+            if op is Op.UPSERT and host.ip is None:
+                # Central's reservations are IPv4 (the down log of the previous version).
+                raise Invalid("ip", "", "a central reservation needs an IPv4 address")
             if op is Op.UPSERT:
                 cidrs = [
                     ipaddress.IPv4Network(json.loads(text)["cidr"])
@@ -493,7 +499,8 @@ class SqlCentralStore:
             else:
                 found[host.id] = host
         for host in found.values():
-            if key in (host.id, host.mac, str(host.ip), host.hostname):
+            keys = (host.id, host.mac, host.ip, host.ip6, host.hostname, host.duid)
+            if key in {str(k) for k in keys if k is not None}:
                 return host
         raise NotFound("central reservation", key)
 

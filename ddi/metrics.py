@@ -86,6 +86,10 @@ SYNC_BATCHES = Counter(
     ["result"],
 )
 SYNC_ENTRIES = Counter("ddi_sync_entries_sent_total", "Change-log entries central acknowledged")
+SYNC_HELD_BACK = Counter(
+    "ddi_sync_held_back_total",
+    "IPv6 entries and objects held back from a central of the previous version",
+)
 SYNC_CONFLICTS = Gauge(
     "ddi_sync_conflicts", "Unresolved conflicts between central-owned and edge state"
 )

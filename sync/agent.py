@@ -198,6 +198,10 @@ class SyncAgent:
         self.batches_sent = 0
         self.batches_refused = 0
         self.snapshots_sent = 0
+        self.held_back = 0
+        self._central_ipv6 = False
+        """Whether central (as of this round's cursor) takes IPv6 objects."""
+        self._withheld = 0
 
     # --- the Service ---
 
@@ -228,6 +232,8 @@ class SyncAgent:
             "batches_sent": self.batches_sent,
             "batches_refused": self.batches_refused,
             "snapshots_sent": self.snapshots_sent,
+            "held_back": self.held_back,
+            "withheld": bool(self._withheld),
         }
 
     def oldest_unsynced_age(self) -> float:
@@ -387,6 +393,8 @@ class SyncAgent:
         if isinstance(central, Refused | Unexpected):
             _fail(central)
         local = await self._refresh_backlog()
+        self._central_ipv6 = central.ipv6
+        self._withheld = local.withheld
         match start_round(central, local):
             case NewEpoch(at_least=at_least):
                 rolled = await self._store.sync.roll_epoch(at_least=at_least)
@@ -452,7 +460,9 @@ class SyncAgent:
             self.oldest = pending[0].time
             epoch = pending[0].epoch
             same_epoch = [c for c in pending if c.epoch == epoch]
-            upload, count = await asyncio.to_thread(self._encode_batch, same_epoch, epoch)
+            upload, count, held = await asyncio.to_thread(self._encode_batch, same_epoch, epoch)
+            if held:
+                await self._hold_back(held)
             status, data = await self._post(f"/v1/sites/{self._site}/batches", upload)
             answer = read_answer(status, data)
             metrics.SYNC_BATCHES.labels(result=label(answer)).inc()
@@ -474,23 +484,45 @@ class SyncAgent:
                     _fail(failure)
             self.backlog = max(0, self.backlog - count)
 
-    def _encode_batch(self, pending: Sequence[Change], epoch: int) -> tuple[protocol.Upload, int]:
-        """The signed, encoded next batch from ``pending`` and its entry count (CPU work,
-        run in a thread so the event loop keeps serving)."""
+    def _encode_batch(
+        self, pending: Sequence[Change], epoch: int
+    ) -> tuple[protocol.Upload, int, int]:
+        """The signed, encoded next batch from ``pending``, its entry count, and how many of
+        those entries were held back from a central that cannot take them (CPU work, run in
+        a thread so the event loop keeps serving). A batch's entries need not be contiguous:
+        one whose entries were all held back still moves central's cursor on."""
         images = [c.to_image() for c in pending]
         encoded = [protocol.canonical(i) for i in images]
         chosen = next_batch(pending, self._limits, sizes=[len(e) for e in encoded])
         n = len(chosen)
+        keep = [
+            i
+            for i, c in enumerate(chosen)
+            if self._central_ipv6 or not protocol.needs_ipv6(c.kind, c.op, c.image)
+        ]
         batch = protocol.make_batch(
             site=self._site,
             epoch=epoch,
             from_seq=self.cursor + 1,
             to_seq=chosen[-1].seq,
-            entries=images[:n],
+            entries=[images[i] for i in keep],
             key=self._key,
-            encoded=encoded[:n],
+            encoded=[encoded[i] for i in keep],
         )
-        return protocol.batch_upload(batch), n
+        return protocol.batch_upload(batch), n, n - len(keep)
+
+    async def _hold_back(self, count: int) -> None:
+        """Record (durably, before central acknowledges past them) that ``count`` objects were
+        held back from central: once it takes them, a snapshot brings them across."""
+        self.held_back += count
+        metrics.SYNC_HELD_BACK.inc(count)
+        if not self._withheld:
+            log.warning(
+                "sync: central does not take IPv6 objects (previous version); holding them"
+                " back until it does"
+            )
+            await self._store.sync.set_cursors(withheld=1)
+            self._withheld = 1
 
     async def _send_snapshot(self, snapshot: SendSnapshot) -> int:
         """Send the site's objects as ``snapshot`` says; returns central's new
@@ -500,8 +532,19 @@ class SyncAgent:
         size = self._limits.max_entries
         while True:
             fetched = await self._store.sync.snapshot_page(after, size)
-            objects = _within(fetched, self._limits.max_bytes)
-            last = len(fetched) < size and len(objects) == len(fetched)
+            within = _within(fetched, self._limits.max_bytes)
+            last = len(fetched) < size and len(within) == len(fetched)
+            objects = [
+                o
+                for o in within
+                if self._central_ipv6 or not protocol.needs_ipv6(o["kind"], "upsert", o["image"])
+            ]
+            if len(objects) < len(within):
+                await self._hold_back(len(within) - len(objects))
+            if not objects and not last:
+                # All held back: the next page starts after them.
+                after = (str(within[-1]["kind"]), str(within[-1]["object_id"]))
+                continue
             sent = protocol.make_snapshot_page(
                 site=self._site,
                 epoch=epoch,
@@ -522,7 +565,10 @@ class SyncAgent:
                     after = sent.last_key
                 case SnapshotDone(cursor=cursor):
                     self.snapshots_sent += 1
-                    await self._store.sync.set_cursors(cursor=cursor)
+                    # A snapshot to a central that takes everything left nothing behind.
+                    cleared = 0 if self._central_ipv6 else None
+                    await self._store.sync.set_cursors(cursor=cursor, withheld=cleared)
+                    self._withheld = 0 if self._central_ipv6 else self._withheld
                     self.cursor = cursor
                     return cursor
                 case Restart():

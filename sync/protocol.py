@@ -68,8 +68,32 @@ MAX_DEPTH = 32
 MAX_CLOCK_SKEW = 300.0
 """Seconds a signed request's time may differ from central's clock."""
 
-KIND_ORDER: tuple[Kind, ...] = (Kind.SUBNET, Kind.HOST, Kind.RECORD, Kind.LEASE)
+KIND_ORDER: tuple[Kind, ...] = (
+    Kind.SUBNET, Kind.HOST, Kind.RECORD, Kind.LEASE, Kind.SUBNET6, Kind.LEASE6,
+)  # fmt: skip
 """The order snapshot pages walk the objects in: (kind in this order, object id)."""
+
+IPV6 = "ipv6"
+"""The capability of a central that takes IPv6 objects: the kinds ``subnet6`` and ``lease6``
+and hosts without an IPv4 address. Central lists what it takes in its cursor (``accepts``);
+one that lists nothing is of the previous version, and the edge holds these objects back from
+it (``needs_ipv6``) until it does, then sends them in a snapshot."""
+CAPABILITIES: tuple[str, ...] = (IPV6,)
+"""What this version's central accepts (its cursor's ``accepts``)."""
+MAX_CAPABILITIES = 16
+_IPV6_KINDS = frozenset({Kind.SUBNET6.value, Kind.LEASE6.value})
+
+
+def needs_ipv6(kind: str, op: str, image: JsonObject) -> bool:
+    """Whether a change entry or snapshot object needs a central that accepts ``IPV6``.
+
+    A dual-stack host's image is the previous version's with two more keys, which such a
+    central keeps and ignores; an IPv6-only host (no ``ip``) it could not read. A delete is
+    keyed by the object's id alone, so it always goes (central may hold an older image).
+    """
+    if kind in _IPV6_KINDS:
+        return True
+    return kind == Kind.HOST.value and op != Op.DELETE.value and image.get("ip") is None
 
 
 class RefuseReason(enum.StrEnum):

@@ -65,6 +65,12 @@ class CentralCursor:
     epoch: int
     applied_seq: int
     snapshot: StagedSnapshot | None = None
+    accepts: frozenset[str] = frozenset()
+    """Central's capabilities (``protocol.CAPABILITIES``); none from the previous version."""
+
+    @property
+    def ipv6(self) -> bool:
+        return protocol.IPV6 in self.accepts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,7 +171,20 @@ def read_cursor(status: int, data: bytes) -> CentralCursor | Failure:
         return Unexpected(detail="central's cursor has a malformed epoch")
     if applied is None:
         return Unexpected(detail="central's cursor has a malformed applied_seq")
-    return CentralCursor(epoch=epoch, applied_seq=applied, snapshot=_staged(answer.get("snapshot")))
+    return CentralCursor(
+        epoch=epoch,
+        applied_seq=applied,
+        snapshot=_staged(answer.get("snapshot")),
+        accepts=_accepts(answer.get("accepts")),
+    )
+
+
+def _accepts(value: Any) -> frozenset[str]:
+    """Central's capabilities: names it lists that this edge knows (others are ignored, and
+    anything that is not a short list of strings means none)."""
+    if not isinstance(value, list) or len(value) > protocol.MAX_CAPABILITIES:
+        return frozenset()
+    return frozenset(v for v in value if isinstance(v, str) and v in protocol.CAPABILITIES)
 
 
 def read_answer(status: int, data: bytes) -> Answer:
@@ -251,6 +270,9 @@ def start_round(central: CentralCursor, local: SyncCursors) -> Start:
         return NewEpoch(at_least=central.epoch + 1)
     if central.epoch < epoch and not (central.epoch == 0 and floor == 0):
         return snapshot_from(epoch, local.snapshot_seq, central.snapshot)
+    if local.withheld and central.ipv6:
+        # Central now takes what was held back from it: a snapshot carries it across.
+        return NewEpoch(at_least=max(central.epoch, epoch) + 1)
     return Ship(applied=central.applied_seq)
 
 

@@ -27,18 +27,30 @@ key:
   name: {key}
   algorithm: hmac-sha256
   secret: "{secret}"
-zone:
-  name: site.example
-  zonefile: "site.example.zone"
+"""
+ZONE = """zone:
+  name: {zone}
+  zonefile: "{zone}.zone"
   request-xfr: 127.0.0.1@{primary} {key}
   allow-notify: 127.0.0.1 {key}
 """
 
 
-def write_secondary_conf(folder: Path, *, port: int, primary: int, key: str, secret: str) -> Path:
-    """``folder/nsd.conf`` for an NSD on 127.0.0.1:``port`` that transfers site.example from
-    the primary on 127.0.0.1:``primary`` with TSIG key ``key``; the folder is created."""
+def write_secondary_conf(
+    folder: Path,
+    *,
+    port: int,
+    primary: int,
+    key: str,
+    secret: str,
+    zones: tuple[str, ...] = ("site.example",),
+) -> Path:
+    """``folder/nsd.conf`` for an NSD on 127.0.0.1:``port`` that transfers ``zones`` (the
+    site zone by default; reverse zones too when named) from the primary on
+    127.0.0.1:``primary`` with TSIG key ``key``; the folder is created."""
     folder.mkdir(parents=True, exist_ok=True)
     conf = folder / "nsd.conf"
-    conf.write_text(NSD_CONF.format(port=port, dir=folder, key=key, secret=secret, primary=primary))
+    text = NSD_CONF.format(port=port, dir=folder, key=key, secret=secret, primary=primary)
+    text += "".join(ZONE.format(zone=z, primary=primary, key=key) for z in zones)
+    conf.write_text(text)
     return conf

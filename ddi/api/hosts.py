@@ -1,10 +1,11 @@
 """Reservations (host objects): ``/v1/hosts``.
 
 * ``GET    /v1/hosts``        → ``{"hosts": [image, …]}`` by IP
-* ``GET    /v1/hosts/{key}``  → ``{"host": image}``; key = id, MAC, client-id, IP or hostname
-* ``POST   /v1/hosts``        ← ``{mac?, client_id?, circuit_id?, ip, hostname, boot?, boot_file?,
-  boot_script?, dhcp?, actor, reason, dry_run}`` → 201 ``{"change", "host", "dry_run"}`` (200 on a
-  dry run)
+* ``GET    /v1/hosts/{key}``  → ``{"host": image}``; key = id, MAC, client-id, IP, IPv6
+  address, DUID or hostname
+* ``POST   /v1/hosts``        ← ``{mac?, client_id?, circuit_id?, duid?, ip?, ip6?, hostname,
+  boot?, boot_file?, boot_script?, dhcp?, actor, reason, dry_run}`` (``ip``, ``ip6`` or both: a
+  dual-stack host is one object) → 201 ``{"change", "host", "dry_run"}`` (200 on a dry run)
 * ``PATCH  /v1/hosts/{key}``  ← ``{"fields": {name: value|null}, actor, reason, dry_run}``
   → ``{"change", "host", "before", "dry_run"}``; when the fields already hold these values
   nothing is written: ``{"change": null, "host": <current image>, "dry_run"}``
@@ -27,15 +28,18 @@ from ddi.api.common import APP_KEY, BadRequest, WriteArgs, change_response, read
 from ddi.errors import Invalid
 from ddi.ipam import validate
 from ddi.ipam.models import Host
+from ddi.ipam.validate6 import parse_ipv6
 
 routes = web.RouteTableDef()
 
 MUTABLE = (
     "ip",
+    "ip6",
     "hostname",
     "mac",
     "client_id",
     "circuit_id",
+    "duid",
     "boot",
     "boot_file",
     "boot_script",
@@ -90,11 +94,16 @@ async def add_host(request: web.Request) -> web.Response:
         raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
     values: dict[str, Any] = {}
     for name in MUTABLE:
-        raw = text(body, name, required=name in ("ip", "hostname"))
+        raw = text(body, name, required=name == "hostname")
         if raw is not None:
             values[name] = raw
     _check_boot(request, values)
-    values["ip"] = validate.parse_ipv4(values["ip"])
+    if "ip" not in values and "ip6" not in values:
+        raise BadRequest("give ip, ip6 or both", field="ip")
+    if "ip" in values:
+        values["ip"] = validate.parse_ipv4(values["ip"])
+    if "ip6" in values:
+        values["ip6"] = parse_ipv6(values["ip6"])
     host = Host(id="", dhcp=validate.parse_host_dhcp(_dhcp_object(body.get("dhcp"))), **values)
     change = await request.app[APP_KEY].site.store.add_host(
         host, actor=args.actor, reason=args.reason, dry_run=args.dry_run

@@ -1,4 +1,5 @@
-"""Subnets: ``GET /v1/subnets`` → ``{"subnets": [image, …]}`` (from the config file)."""
+"""Subnets (from the config file): ``GET /v1/subnets`` → ``{"subnets": [image, …],
+"subnets6": [image, …]}``, the IPv4 ones and the IPv6 ones (``[[subnets6]]``)."""
 
 from __future__ import annotations
 
@@ -13,4 +14,5 @@ routes = web.RouteTableDef()
 async def list_subnets(request: web.Request) -> web.Response:
     subnets = await request.app[APP_KEY].site.store.subnets()
     images = [s.to_image() for s in sorted(subnets, key=lambda s: s.cidr)]
-    return web.json_response({"subnets": images})
+    subnets6 = await request.app[APP_KEY].site.store.subnets6()
+    return web.json_response({"subnets": images, "subnets6": [s.to_image() for s in subnets6]})

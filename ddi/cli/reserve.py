@@ -21,15 +21,20 @@ HOST_COLUMNS: list[Column] = [
     "boot",
     "owner",
     "version",
+    # IPv6 last: the columns scripts read before IPv6 keep their places.
+    "ip6",
+    "duid",
 ]
 
 HOST_FIELDS = (
     "id",
     "hostname",
     "ip",
+    "ip6",
     "mac",
     "client_id",
     "circuit_id",
+    "duid",
     "boot",
     "boot_file",
     "boot_script",
@@ -37,7 +42,9 @@ HOST_FIELDS = (
     "version",
 )
 
-CLEARABLE = ("mac", "client_id", "circuit_id", "boot", "boot_file", "boot_script")
+CLEARABLE = (
+    "ip", "ip6", "mac", "client_id", "circuit_id", "duid", "boot", "boot_file", "boot_script",
+)  # fmt: skip
 
 DHCP_OPTIONS = {
     "lease_time": "lease_time",
@@ -69,7 +76,9 @@ def _host_options(*, required: bool) -> Callable[[F], F]:
             click.option("--mac", metavar="MAC", help="Client hardware address."),
             click.option("--client-id", metavar="ID", help="DHCP client identifier (option 61)."),
             click.option("--circuit-id", metavar="ID", help="Relay agent circuit-id (option 82)."),
-            click.option("--ip", metavar="IP", required=required, help="Reserved IPv4 address."),
+            click.option("--duid", metavar="DUID", help="DHCPv6 client DUID (hex bytes)."),
+            click.option("--ip", metavar="IP", help="Reserved IPv4 address."),
+            click.option("--ip6", metavar="IP6", help="Reserved IPv6 address."),
             click.option("--hostname", metavar="NAME", required=required, help="One DNS label."),
             click.option("--boot", metavar="PROFILE", help="Boot profile name."),
             click.option("--boot-file", metavar="FILE", help="Boot file overriding the profile."),
@@ -142,7 +151,8 @@ def _host_rows(host: Mapping[str, Any]) -> list[tuple[str, Any]]:
 def _show_change(result: Mapping[str, Any], verb: str, dry_run: bool) -> None:
     host = result.get("host") or result["change"].get("image", {})
     seq = result["change"].get("seq")
-    name = f"{host.get('hostname')} {host.get('ip')}"
+    addresses = " ".join(str(host[k]) for k in ("ip", "ip6") if host.get(k))
+    name = f"{host.get('hostname')} {addresses}"
     if dry_run:
         click.echo(f"dry run: would {verb} host {name}; nothing written")
     else:
@@ -159,7 +169,8 @@ def _show_change(result: Mapping[str, Any], verb: str, dry_run: bool) -> None:
 
 @click.group()
 def reserve() -> None:
-    """Reservations: a MAC, client-id or circuit-id bound to an IP, hostname and boot profile."""
+    """Reservations: a MAC, client-id, circuit-id or DUID bound to an IPv4 address, an IPv6
+    address or both, a hostname and a boot profile."""
 
 
 @reserve.command("add")
@@ -171,7 +182,9 @@ def add(
     mac: str | None,
     client_id: str | None,
     circuit_id: str | None,
-    ip: str,
+    duid: str | None,
+    ip: str | None,
+    ip6: str | None,
     hostname: str,
     boot: str | None,
     boot_file: str | None,
@@ -181,17 +194,22 @@ def add(
     as_json: bool,
     **dhcp_flags: Any,
 ) -> None:
-    """Reserve IP and HOSTNAME for the client with MAC, CLIENT-ID or CIRCUIT-ID.
+    """Reserve IP, IP6 (or both: one dual-stack host) and HOSTNAME for the client with MAC,
+    CLIENT-ID, CIRCUIT-ID or DUID (DHCPv6 matches by DUID, then by MAC).
 
     The DHCP option flags give this host its own values; without them it gets its subnet's.
     """
-    if not (mac or client_id or circuit_id):
-        raise click.UsageError("give at least one of --mac, --client-id, --circuit-id")
+    if not (mac or client_id or circuit_id or duid):
+        raise click.UsageError("give at least one of --mac, --client-id, --circuit-id, --duid")
+    if not (ip or ip6):
+        raise click.UsageError("give --ip, --ip6 or both")
     fields: dict[str, Any] = {
         "mac": mac,
         "client_id": client_id,
         "circuit_id": circuit_id,
+        "duid": duid,
         "ip": ip,
+        "ip6": ip6,
         "hostname": hostname,
         "boot": boot,
         "boot_file": boot_file,
@@ -222,7 +240,8 @@ def list_(as_json: bool) -> None:
 @click.argument("key")
 @json_option
 def show(key: str, as_json: bool) -> None:
-    """Show one reservation; KEY is its id, MAC, client-id, IP or hostname."""
+    """Show one reservation; KEY is its id, MAC, client-id, IP, IPv6 address, DUID or
+    hostname."""
     host = api().get(f"/v1/hosts/{quote_key(key)}")["host"]
     if as_json:
         print_json(host)
@@ -252,7 +271,8 @@ def set_(
     as_json: bool,
     **given: Any,
 ) -> None:
-    """Change fields of the reservation KEY (id, MAC, client-id, IP or hostname)."""
+    """Change fields of the reservation KEY (id, MAC, client-id, IP, IPv6 address, DUID or
+    hostname). ``--clear ip`` or ``--clear ip6`` leaves a dual-stack host single-stack."""
     dhcp: dict[str, Any] | None = _dhcp_given(given)
     fields: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     for name in clear:

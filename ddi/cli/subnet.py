@@ -19,13 +19,34 @@ def subnet() -> None:
     """Subnets (configured in the config file; SIGHUP applies edits)."""
 
 
+def _pd_pools(pools: list[dict[str, Any]]) -> str:
+    return ",".join(f"{p['prefix']}:/{p['delegated_length']}" for p in pools) or "-"
+
+
 @subnet.command("list")
+@click.option("-6", "--ipv6", "ipv6", is_flag=True, help="The IPv6 subnets ([[subnets6]]).")
 @json_option
-def list_(as_json: bool) -> None:
-    """List the site's subnets."""
-    subnets = api().get("/v1/subnets")["subnets"]
+def list_(ipv6: bool, as_json: bool) -> None:
+    """List the site's subnets (with -6, its IPv6 subnets)."""
+    answer = api().get("/v1/subnets")
+    subnets = answer.get("subnets6", []) if ipv6 else answer["subnets"]
     if as_json:
         print_json(subnets)
+        return
+    if ipv6:
+        print_table(
+            subnets,
+            [
+                "name",
+                "cidr",
+                "interface",
+                ("pools", "POOLS", _pools),
+                ("pd_pools", "PD-POOLS", _pd_pools),
+                ("valid_lifetime", "VALID"),
+                "domain",
+                "boot",
+            ],
+        )
         return
     print_table(
         subnets,

@@ -553,6 +553,14 @@ class Dhcp6Engine:
             server=ctx.inbound.local,
             domain=self.settings.domain,
         )
+        if choice.url is not None and "{server}" in choice.url:
+            # No global address on the interface to name in the URL: no boot options, and
+            # the transport logs the problem once.
+            return replace(
+                choice,
+                url=None,
+                problem=f"no IPv6 address on {ctx.inbound.interface} for {{server}}",
+            )
         options.extend(boot_options6(choice))
         return choice
 

@@ -180,7 +180,7 @@ def select_boot6(
     if facts.is_http_client:
         return choice(rule, f"{values.get('base_url', '')}/{target.lstrip('/')}", http=True)
     # RFC 5970 §3.1 with RFC 3617's tftp URL: the profile's file on the TFTP server.
-    host_part = values.get("server", "")
+    host_part = values.get("server", "{server}")
     return choice(rule, f"tftp://{host_part}/{target.lstrip('/')}")
 
 

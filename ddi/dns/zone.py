@@ -10,9 +10,11 @@ moved gets one new serial and one journal entry (the IXFR delta) per applied bat
 Rules:
 * Zones: the site domain, plus one ``in-addr.arpa`` zone per octet boundary covering a subnet
   (a /24 or longer prefix: its /24; a /16: one zone; a /23: two /24 zones; RFC 2317 classless
-  delegation is not used).
-* A reservation owns ``<hostname>.<domain>``: A at that name and PTR at its address.
-* A bound lease with a hostname gets A and PTR only if the name is not owned by a reservation
+  delegation is not used), and one ``ip6.arpa`` zone per IPv6 subnet, at the nibble boundary
+  at or above its prefix (``ddi.dns.zone6``).
+* A reservation owns ``<hostname>.<domain>``: A and AAAA at that name, PTRs at its addresses.
+* A bound lease (DHCPv4, or DHCPv6 IA_NA) with a hostname gets A or AAAA and PTR only if the
+  name is not owned by a reservation
   or a static record, and its address is not a reservation's; otherwise it is a *collision*,
   reported to the caller (which counts and logs it) and gets no record
   (:mod:`ddi.ipam.owner`).
@@ -33,12 +35,13 @@ import sys
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any, Protocol
 
 from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DNSLabel
 
 from ddi.dns.wire import QType
+from ddi.dns.zone6 import ip_of_reverse6, reverse_name6, reverse_network6, reverse_origin6
 from ddi.ipam.models import (
     Host,
     Kind,
@@ -48,6 +51,7 @@ from ddi.ipam.models import (
     Record,
     Subnet,
 )
+from ddi.ipam.models6 import Lease6, Lease6Kind, Subnet6
 from ddi.ipam.owner import lease_collides, lease_publishes, name_owner
 from ddi.ipam.views import Applied
 from ddi.numbers import decimal
@@ -72,6 +76,11 @@ class ZoneSource(Protocol):
     def lease_by_ip(self, ip: IPv4Address) -> Lease | None: ...
     def leases_named(self, hostname: str) -> list[Lease]: ...
     def records_at(self, name: str) -> Iterable[Record]: ...
+    def subnets6(self) -> Sequence[Subnet6]: ...
+    def host_by_ip6(self, ip: IPv6Address) -> Host | None: ...
+    def lease6(self, kind: Lease6Kind, prefix: IPv6Network) -> Lease6 | None: ...
+    def leases6(self) -> Iterable[Lease6]: ...
+    def leases6_named(self, hostname: str) -> list[Lease6]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -398,6 +407,7 @@ class Zones:
         """
         dirty: set[str] = set()
         leases: list[Lease] = []
+        leases6: list[Lease6] = []
         subnets_moved = False
         last_seq = 0
         for step in applied:
@@ -422,17 +432,32 @@ class Zones:
                         dirty.add(absolute(before.name))
                     if upsert:
                         dirty.add(absolute(str(change.image["name"])))
-                case Kind.SUBNET:
+                case Kind.LEASE6:
+                    if isinstance(before, Lease6):
+                        dirty |= self._lease6_names_of(before)
+                    if upsert:
+                        lease6 = Lease6.from_image(change.image)
+                        dirty |= self._lease6_names_of(lease6)
+                        leases6.append(lease6)
+                case Kind.SUBNET | Kind.SUBNET6:
                     subnets_moved = True
         collisions = [
             name
             for lease in leases
             if (name := self._lease_fqdn(lease)) is not None and self._lease_collides(lease, name)
         ]
+        collisions += [
+            name
+            for lease6 in leases6
+            if (name := self._lease6_fqdn(lease6)) is not None
+            and self._lease6_collides(lease6, name)
+        ]
         # A forward name's ownership decides its leases' PTRs too.
         for name in list(dirty):
             for lease in self._leases_at(name):
                 dirty.add(reverse_name(lease.ip))
+            for lease6 in self._leases6_at(name):
+                dirty.add(reverse_name6(lease6.address))
         self.collisions += len(collisions)
         touched: Touched = {}
         if subnets_moved:
@@ -473,6 +498,12 @@ class Zones:
         """The reservation's names, and the name of a lease at its address (which the
         reservation keeps from publishing)."""
         names = {self._host_fqdn(host)}
+        if host.ip6 is not None:
+            names.add(reverse_name6(host.ip6))
+            lease6 = self.source.lease6(Lease6Kind.NA, IPv6Network(host.ip6))
+            fqdn6 = None if lease6 is None else self._lease6_fqdn(lease6)
+            if fqdn6 is not None:
+                names.add(fqdn6)
         if host.ip is None:
             return names
         names.add(reverse_name(host.ip))
@@ -481,6 +512,31 @@ class Zones:
         if fqdn is not None:
             names.add(fqdn)
         return names
+
+    def _lease6_fqdn(self, lease: Lease6) -> str | None:
+        """A DHCPv6 lease's name: only a bound IA_NA address with a hostname has one."""
+        if lease.kind is not Lease6Kind.NA or lease.state is not LeaseState.BOUND:
+            return None
+        return (
+            None if not lease.hostname else sys.intern(f"{absolute(lease.hostname)}{self._suffix}")
+        )
+
+    def _lease6_names_of(self, lease: Lease6) -> set[str]:
+        if lease.kind is not Lease6Kind.NA:
+            return set()
+        names = {reverse_name6(lease.address)}
+        fqdn = self._lease6_fqdn(lease)
+        if fqdn is not None:
+            names.add(fqdn)
+        return names
+
+    def _leases6_at(self, name: str) -> list[Lease6]:
+        hostname = self._hostname_of(name)
+        return [] if hostname is None else self.source.leases6_named(hostname)
+
+    def _lease6_collides(self, lease: Lease6, name: str) -> bool:
+        ip = lease.address
+        return lease_collides(ip, self._owner(name), self.source.host_by_ip6(ip))
 
     def _lease_names_of(self, lease: Lease) -> set[str]:
         names = {reverse_name(lease.ip)}
@@ -517,14 +573,16 @@ class Zones:
     _fresh: set[str]
 
     def _reverse_origins(self) -> set[str]:
-        return {
+        origins = {
             reverse_origin(net)
             for subnet in self.source.subnets()
             for net in reverse_networks(subnet.cidr)
         }
+        origins |= {reverse_origin6(reverse_network6(s.cidr)) for s in self.source.subnets6()}
+        return origins
 
     def _add_zone(self, origin: str, serial: int) -> Zone:
-        plain = QTYPE.PTR if origin.endswith(".in-addr.arpa") else QTYPE.A
+        plain = QTYPE.PTR if origin.endswith((".in-addr.arpa", ".ip6.arpa")) else QTYPE.A
         zone = Zone(
             origin=origin,
             serial=serial,
@@ -560,12 +618,20 @@ class Zones:
         for host in self.source.hosts():
             if host.ip is not None:
                 names.add(reverse_name(host.ip))
+            if host.ip6 is not None:
+                names.add(reverse_name6(host.ip6))
             if forward:
                 names.add(self._host_fqdn(host))
         for lease in self.source.leases():
             fqdn = self._lease_fqdn(lease)
             if fqdn is not None:
                 names.add(reverse_name(lease.ip))
+                if forward:
+                    names.add(fqdn)
+        for lease6 in self.source.leases6():
+            fqdn = self._lease6_fqdn(lease6)
+            if fqdn is not None:
+                names.add(reverse_name6(lease6.address))
                 if forward:
                     names.add(fqdn)
         names.update(absolute(record.name) for record in self.source.records())
@@ -584,6 +650,10 @@ class Zones:
         for lease in self.source.leases():
             fqdn = self._lease_fqdn(lease)
             if fqdn is not None and self._lease_collides(lease, fqdn):
+                self.collisions += 1
+        for lease6 in self.source.leases6():
+            fqdn = self._lease6_fqdn(lease6)
+            if fqdn is not None and self._lease6_collides(lease6, fqdn):
                 self.collisions += 1
 
     def _bump(self, zone: Zone, seq: int) -> None:
@@ -649,10 +719,15 @@ class Zones:
             for host in hosts:
                 if host.ip is not None:
                     put(QTYPE.A, str(host.ip))
+                if host.ip6 is not None:
+                    put(QTYPE.AAAA, str(host.ip6))
             owner = name_owner(hosts=hosts, records=records)
             for lease in sorted(source.leases_named(hostname), key=_lease_ip):
                 if lease_publishes(owner, source.host_by_ip(lease.ip)):
                     put(QTYPE.A, str(lease.ip))
+            for lease6 in sorted(source.leases6_named(hostname), key=_lease6_ip):
+                if lease_publishes(owner, source.host_by_ip6(lease6.address)):
+                    put(QTYPE.AAAA, str(lease6.address))
         elif name.endswith(".in-addr.arpa"):
             rev = _ip_of_reverse(name)
             if rev is not None:
@@ -664,6 +739,15 @@ class Zones:
                     fqdn = self._lease_fqdn(at)
                     if fqdn is not None and lease_publishes(self._owner(fqdn), reserved):
                         put(QTYPE.PTR, fqdn)
+        elif (rev6 := ip_of_reverse6(name)) is not None:
+            reserved = source.host_by_ip6(rev6)
+            if reserved is not None:
+                put(QTYPE.PTR, self._host_fqdn(reserved))
+            at6 = source.lease6(Lease6Kind.NA, IPv6Network(rev6))
+            if at6 is not None and reserved is None:
+                fqdn = self._lease6_fqdn(at6)
+                if fqdn is not None and lease_publishes(self._owner(fqdn), reserved):
+                    put(QTYPE.PTR, fqdn)
         if CNAME_TYPE in out and len(out) > 1 and name != zone.origin:
             # RFC 1034 §3.6.2: a CNAME owner has no other data.
             out = {CNAME_TYPE: out[CNAME_TYPE]}
@@ -676,6 +760,10 @@ def _record_id(record: Record) -> str:
 
 def _lease_ip(lease: Lease) -> IPv4Address:
     return lease.ip
+
+
+def _lease6_ip(lease: Lease6) -> IPv6Address:
+    return lease.address
 
 
 def _ip_of_reverse(name: str) -> IPv4Address | None:

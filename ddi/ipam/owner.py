@@ -17,7 +17,7 @@ store's rows) and ask here.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from ddi.ipam.models import Host, Record
 
@@ -52,10 +52,12 @@ def lease_publishes(owner: Owner | None, reserved: Host | None) -> bool:
     return owner is None and reserved is None
 
 
-def lease_collides(ip: IPv4Address, owner: Owner | None, reserved: Host | None) -> bool:
-    """Whether a bound lease at ``ip`` is refused its name and counted: it does not publish,
-    unless the name's owner is the reservation of that very address."""
-    if isinstance(owner, Host) and owner.ip == ip:
+def lease_collides(
+    ip: IPv4Address | IPv6Address, owner: Owner | None, reserved: Host | None
+) -> bool:
+    """Whether a bound lease (DHCPv4 or DHCPv6) at ``ip`` is refused its name and counted: it
+    does not publish, unless the name's owner is the reservation of that very address."""
+    if isinstance(owner, Host) and ip in (owner.ip, owner.ip6):
         return False
     return not lease_publishes(owner, reserved)
 

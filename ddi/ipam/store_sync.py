@@ -32,6 +32,7 @@ from ddi.ipam.rows import (
     lease_from_row,
     record_from_row,
 )
+from ddi.ipam.rows6 import LEASE6_COLUMNS, lease6_from_row
 from ddi.ipam.sync_values import (
     Backlog,
     CentralApply,
@@ -105,6 +106,7 @@ class StoreSync:
             snapshot_seq=values.get("snapshot_seq", 0),
             conflicts_reported=values.get("conflicts_reported", 0),
             resolutions_reported=values.get("resolutions_reported", 0),
+            withheld=values.get("withheld", 0),
             epoch=values["epoch"],
             last_seq=values.get("last_seq", 0),
         )
@@ -116,6 +118,7 @@ class StoreSync:
         down_cursor: int | None = None,
         conflicts_reported: int | None = None,
         resolutions_reported: int | None = None,
+        withheld: int | None = None,
     ) -> None:
         """Record the cursors given (see :class:`SyncCursors`); writes no change-log entry."""
         given = {
@@ -123,6 +126,7 @@ class StoreSync:
             "down_cursor": down_cursor,
             "conflicts_reported": conflicts_reported,
             "resolutions_reported": resolutions_reported,
+            "withheld": withheld,
         }
         values = [(f"sync.{k}", str(int(v))) for k, v in given.items() if v is not None]
         if not values:
@@ -194,9 +198,9 @@ class StoreSync:
         self, after: tuple[str, str] | None, limit: int
     ) -> list[dict[str, Any]]:
         """Up to ``limit`` objects ``{kind, object_id, image}`` (the snapshot's wire objects)
-        after the key ``after``, walking subnets, hosts, records, then leases, each by object
-        id (short reads)."""
-        order = [Kind.SUBNET, Kind.HOST, Kind.RECORD, Kind.LEASE]
+        after the key ``after``, walking subnets, hosts, records, leases, IPv6 subnets, then
+        IPv6 leases, each by object id (short reads)."""
+        order = [Kind.SUBNET, Kind.HOST, Kind.RECORD, Kind.LEASE, Kind.SUBNET6, Kind.LEASE6]
         start = 0 if after is None else order.index(Kind(after[0]))
         result: list[dict[str, Any]] = []
         for i, kind in enumerate(order[start:], start=start):
@@ -213,6 +217,8 @@ class StoreSync:
             Kind.HOST: ("host", "id", HOST_COLUMNS),
             Kind.RECORD: ("record", "id", RECORD_COLUMNS),
             Kind.LEASE: ("lease", "ip", LEASE_COLUMNS),
+            Kind.SUBNET6: ("subnet6", "name", "name, image"),
+            Kind.LEASE6: ("lease6", "(kind || ':' || prefix)", LEASE6_COLUMNS),
         }[kind]
         where = "" if key is None else f" WHERE {column} > ?"
         rows = await self._read(
@@ -222,8 +228,11 @@ class StoreSync:
         out: list[dict[str, Any]] = []
         for row in rows:
             image: dict[str, Any]
-            if kind is Kind.SUBNET:
+            if kind in (Kind.SUBNET, Kind.SUBNET6):
                 oid, image = row[0], json.loads(row[1])
+            elif kind is Kind.LEASE6:
+                lease6 = lease6_from_row(row)
+                oid, image = lease6.object_id, lease6.to_image()
             elif kind is Kind.HOST:
                 host = host_from_row(row)
                 oid, image = host.id, host.to_image()

@@ -28,6 +28,9 @@ class SyncCursors:
     """The highest conflict id reported to central."""
     resolutions_reported: int = 0
     """Resolutions up to this unix time, in milliseconds, were reported to central."""
+    withheld: int = 0
+    """1 when objects a central of the previous version cannot take (IPv6) were held back
+    from it: once central takes them, a snapshot brings them across."""
     epoch: int
     last_seq: int
     """The highest seq ever written (0 for a new store)."""

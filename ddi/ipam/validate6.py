@@ -17,6 +17,7 @@ from ddi.ipam.models6 import Subnet6
 __all__ = [
     "DUID_MAX_BYTES",
     "check_host_address6",
+    "duid_mac",
     "host_address6_problem",
     "parse_duid",
     "parse_ipv6",
@@ -45,6 +46,23 @@ def parse_duid(raw: str) -> str:
     if len(data) > DUID_MAX_BYTES:
         raise Invalid("duid", raw, f"longer than {DUID_MAX_BYTES} octets (RFC 8415 §11.1)")
     return data.hex(":")
+
+
+_ETHERNET = 1
+"""ARP hardware type 1 (Ethernet), the link-layer type of a DUID-LLT or DUID-LL."""
+
+
+def duid_mac(duid: str) -> str | None:
+    """The MAC a DUID-LLT (type 1) or DUID-LL (type 3) of an Ethernet interface carries
+    (RFC 8415 §11.2, §11.4), in the IPAM's form, or None for other DUIDs. ``duid`` is
+    normalised (:func:`parse_duid`)."""
+    data = bytes.fromhex(duid.replace(":", ""))
+    kind = int.from_bytes(data[:2], "big")
+    hardware = int.from_bytes(data[2:4], "big")
+    offset = {1: 8, 3: 4}.get(kind)
+    if offset is None or hardware != _ETHERNET or len(data) != offset + 6:
+        return None
+    return data[offset:].hex(":")
 
 
 def parse_ipv6(raw: str | IPv6Address, *, field: str = "ip6") -> IPv6Address:

@@ -35,6 +35,7 @@ from ddi.ipam.models6 import Lease6, Lease6Kind, Subnet6, parse_lease6_id
 from ddi.ipam.multimap import MultiMap
 from ddi.ipam.owner import name_owner
 from ddi.ipam.validate import host_names
+from ddi.ipam.validate6 import duid_mac
 from ddi.ipam.views6 import Index6
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class IpamView(Protocol):
     def subnet6(self, name: str) -> Subnet6 | None: ...
     def host_by_ip6(self, ip: IPv6Address) -> Host | None: ...
     def host_by_duid(self, duid: str) -> Host | None: ...
+    def host6_for(self, duid: str, mac: str | None = None) -> Host | None: ...
     def lease6(self, kind: Lease6Kind, prefix: IPv6Network) -> Lease6 | None: ...
     def leases6_of(self, kind: Lease6Kind, duid: str, iaid: int) -> list[Lease6]: ...
     def leases6(self) -> Iterable[Lease6]: ...
@@ -277,6 +279,16 @@ class IpamIndex:
 
     def host_by_duid(self, duid: str) -> Host | None:
         return self._v6.by_duid.get(duid)
+
+    def host6_for(self, duid: str, mac: str | None = None) -> Host | None:
+        """The reservation of a DHCPv6 client: by DUID, else by MAC (the relay's client
+        link-layer address option, RFC 6939, given as ``mac``; else the one a DUID-LLT or
+        DUID-LL carries). Only hosts with an IPv6 address are DHCPv6 reservations."""
+        host = self._v6.by_duid.get(duid)
+        if host is None:
+            mac = mac or duid_mac(duid)
+            host = None if mac is None else self._by_mac.get(mac)
+        return host if host is not None and host.ip6 is not None else None
 
     def lease6(self, kind: Lease6Kind, prefix: IPv6Network) -> Lease6 | None:
         return self._v6.lease(kind, prefix)

@@ -51,6 +51,7 @@ PURE: dict[str, set[str]] = {
     "ddi.config.ra": {"ddi.ra.service"},
     "ddi.numbers": {"os", "ddi.boot.tftp", "ddi.boot.http"},
     "ddi.dns.zone": {"ddi.dns.server", "ddi.dns.forward"},
+    "ddi.dns.zone6": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.engine": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.wire": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.acl": {"ddi.dns.server", "ddi.dns.forward"},

@@ -102,7 +102,9 @@ def need(*tools: str) -> None:
     require_tools(*tools)
 
 
-def config(tmp_path: Path, port: int, **dns: Any) -> Config:
+def config(
+    tmp_path: Path, port: int, *, subnets6: list[dict[str, Any]] | None = None, **dns: Any
+) -> Config:
     table: dict[str, Any] = {
         "listen": [f"127.0.0.1:{port}"],
         "tsig": {KEY: {"algorithm": "hmac-sha256", "secret": SECRET}},
@@ -121,6 +123,8 @@ def config(tmp_path: Path, port: int, **dns: Any) -> Config:
         ],
         "dns": table,
     }
+    if subnets6:
+        data["subnets6"] = subnets6
     return parse_config(data, path=tmp_path / "ddi.toml")
 
 

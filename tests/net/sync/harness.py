@@ -218,8 +218,16 @@ class Central:
     """``ddi-central serve`` in a subprocess, with its config, key and enrolled site."""
 
     def __init__(
-        self, folder: Path, database: str, site_public_key: Path, *, port: int | None = None
+        self,
+        folder: Path,
+        database: str,
+        site_public_key: Path,
+        *,
+        port: int | None = None,
+        code: Path | None = None,
     ) -> None:
+        self.code = code
+        """Another version's source tree to run instead of this one (``PYTHONPATH``)."""
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -239,12 +247,27 @@ class Central:
         self.log = folder / "central.log"
         self.cli("site", "add", "--id", SITE, "--public-key", str(site_public_key))
 
+    def _argv(self, *args: str) -> list[str]:
+        if self.code is None:
+            return [str(BIN / "ddi-central"), *args]
+        # The editable install's import hook would find this tree's packages before
+        # PYTHONPATH's: it is left out so that ``code`` is what runs.
+        run = (
+            "import sys; sys.meta_path[:] = [f for f in sys.meta_path"
+            " if not getattr(f, '__module__', '').startswith('__editable__')]; "
+            "from central.cli import main; sys.argv[0] = 'ddi-central'; main()"
+        )
+        return [sys.executable, "-P", "-c", run, *args]  # -P: not the working folder first
+
+    def _env(self) -> dict[str, str] | None:
+        return None if self.code is None else os.environ | {"PYTHONPATH": str(self.code)}
+
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        argv = [str(BIN / "ddi-central"), *args]
+        argv = self._argv(*args)
         if args[0] in ("site", "reserve", "conflicts", "export") and "--config" not in args:
-            sub = 2 if args[0] in ("site", "reserve") else 1
+            sub = len(argv) - len(args) + (1 if args[0] in ("site", "reserve") else 0)
             argv = [*argv[: sub + 1], "--config", str(self.config), *argv[sub + 1 :]]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=self._env())
         if check and result.returncode != 0:
             raise AssertionError(f"{argv} failed: {result.stdout}{result.stderr}")
         return result
@@ -256,9 +279,10 @@ class Central:
     def _spawn(self) -> None:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [str(BIN / "ddi-central"), "serve", "--config", str(self.config)],
+                self._argv("serve", "--config", str(self.config)),
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=self._env(),
             )
 
     async def start(self) -> None:
@@ -319,7 +343,15 @@ class Central:
 class Edge:
     """``ddi serve`` in a subprocess with DHCP and DNS off and [sync] pointing at ``url``."""
 
-    def __init__(self, folder: Path, central_url: str, central_public_key: Path, **sync: Any):
+    def __init__(
+        self,
+        folder: Path,
+        central_url: str,
+        central_public_key: Path,
+        *,
+        extra_config: str = "",
+        **sync: Any,
+    ):
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.key = write_key(folder / "site.key")
@@ -342,6 +374,7 @@ class Edge:
             f'[site]\nid = "{SITE}"\ndomain = "s1.example"\ndata_dir = "data"\n\n'
             f'[api]\nsocket = "{self.socket}"\n\n'
             '[[subnets]]\nname = "lab"\ncidr = "198.18.0.0/15"\n\n'
+            f"{extra_config}"
             "[dhcp]\nenabled = false\n\n[dns]\nenabled = false\n\n"
             f"[sync]\n{lines}"
         )
@@ -423,6 +456,7 @@ def ip_of(n: int) -> str:
 def edge_objects(db: Path) -> dict[tuple[str, str], dict[str, Any]]:
     """Every object of the edge store, read-only, in the change-log image form."""
     from ddi.ipam.models import Host, Lease, LeaseState, Owner, Record
+    from ddi.ipam.rows6 import LEASE6_COLUMNS, lease6_from_row
 
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
@@ -431,13 +465,18 @@ def edge_objects(db: Path) -> dict[tuple[str, str], dict[str, Any]]:
             out[("subnet", name)] = json.loads(image)
         for row in con.execute(
             "SELECT id, ip, hostname, mac, client_id, circuit_id, boot, boot_file, boot_script,"
-            " owner, version FROM host"
+            " owner, version, ip6, duid FROM host"
         ):
             keys = ("id", "ip", "hostname", "mac", "client_id", "circuit_id", "boot",
                     "boot_file", "boot_script")  # fmt: skip
-            image = dict(zip(keys, row[:9], strict=True))
+            image = dict(zip(keys, row[:9], strict=True)) | {"ip6": row[11], "duid": row[12]}
             host = Host.from_image(image | {"owner": Owner(row[9]).value, "version": row[10]})
             out[("host", host.id)] = host.to_image()
+        for name, image in con.execute("SELECT name, image FROM subnet6"):
+            out[("subnet6", name)] = json.loads(image)
+        for row in con.execute(f"SELECT {LEASE6_COLUMNS} FROM lease6"):
+            lease6 = lease6_from_row(row)
+            out[("lease6", lease6.object_id)] = lease6.to_image()
         for row in con.execute(
             'SELECT ip, mac, client_id, circuit_id, hostname, state, start, "end", subnet'
             " FROM lease"
@@ -473,10 +512,14 @@ def edge_log_seqs(db: Path) -> list[int]:
 
 async def central_objects(central: Central) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for kind, key in (("subnet", "name"), ("host", "id"), ("lease", "ip"), ("record", "id")):
+    kinds = [("subnet", "name"), ("host", "id"), ("lease", "ip"), ("record", "id")]
+    if central.code is None:  # the previous version serves no IPv6 kinds
+        kinds += [("subnet6", "name"), ("lease6", "")]
+    for kind, key in kinds:
         page = await central.get(f"/v1/sites/{SITE}/{kind}s")
         for image in page[f"{kind}s"]:
-            out[(kind, str(image[key]))] = image
+            oid = f"{image['kind']}:{image['prefix']}" if kind == "lease6" else str(image[key])
+            out[(kind, oid)] = image
     return out
 
 

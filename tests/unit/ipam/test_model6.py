@@ -17,7 +17,7 @@ from ddi.ipam.allocator6 import (
 )
 from ddi.ipam.models import Host, LeaseState
 from ddi.ipam.models6 import Lease6, Lease6Kind, PdPool, Pool6, Subnet6
-from ddi.ipam.validate6 import check_host_address6, parse_duid, parse_ipv6
+from ddi.ipam.validate6 import check_host_address6, duid_mac, parse_duid, parse_ipv6
 from ddi.ipam.views import IpamIndex
 
 DUID = "00:03:00:01:52:54:00:00:00:01"
@@ -147,3 +147,30 @@ def test_taken_rules_reservations_other_clients_and_quarantine() -> None:
     reserved = IpamIndex(hosts=[Host(id="h", ip6=ip, hostname="h", duid=other)])
     assert address_taken(reserved, ip, DUID, 10.0)
     assert not prefix_taken(index, IPv6Network("2001:db8:100::/56"), other, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("duid", "mac"),
+    [
+        ("00:03:00:01:52:54:00:00:00:01", "52:54:00:00:00:01"),  # DUID-LL, Ethernet
+        ("00:01:00:01:2b:3c:4d:5e:52:54:00:00:00:02", "52:54:00:00:00:02"),  # DUID-LLT
+        ("00:03:00:06:52:54:00:00:00:01", None),  # not Ethernet
+        ("00:02:00:00:00:09:01:02", None),  # DUID-EN
+        ("00:03:00:01:52:54:00:00:00", None),  # too short for a MAC
+    ],
+)
+def test_the_mac_a_duid_carries(duid: str, mac: str | None) -> None:
+    assert duid_mac(duid) == mac
+
+
+def test_a_dhcpv6_client_is_matched_by_duid_then_mac() -> None:
+    ip6 = IPv6Address("2001:db8:10::21")
+    by_duid = Host(id="a", ip6=ip6, hostname="a", duid="00:02:00:00:00:09:01:02")
+    by_mac = Host(id="b", ip6=IPv6Address("2001:db8:10::22"), hostname="b", mac="52:54:00:00:00:02")
+    v4_only = Host(id="c", ip=IPv4Address("198.18.0.3"), hostname="c", mac="52:54:00:00:00:03")
+    index = IpamIndex(hosts=[by_duid, by_mac, v4_only])
+    assert index.host6_for("00:02:00:00:00:09:01:02") is by_duid
+    assert index.host6_for("00:03:00:01:52:54:00:00:00:02") is by_mac  # the DUID-LL's MAC
+    assert index.host6_for("00:02:00:00:00:09:09:09", "52:54:00:00:00:02") is by_mac  # RFC 6939
+    assert index.host6_for("00:03:00:01:52:54:00:00:00:03") is None  # no IPv6 address
+    assert index.host6_for("00:02:00:00:00:09:09:09") is None
