@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import itertools
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -149,3 +150,33 @@ def test_solicitations_are_checked_and_rate_limited(
     capture.terminate()
     capture.communicate(timeout=10)
     assert len(rdpcap(str(pcap))) == 1
+
+
+def test_reload_applies_new_settings_and_refuses_a_prefix_it_does_not_own(
+    lab: Lab, ddi_daemon: Any
+) -> None:
+    require("rdisc6")
+    srv, cli = lab.namespace("srv"), lab.namespace("cli")
+    lab.link(srv, "ddi0", "2001:db8:10::1/64", cli, "eth0", None)
+    daemon = ddi_daemon(srv, BODY)
+    assert daemon.proc is not None
+
+    def advertised() -> str:
+        done = lab.run(cli, "rdisc6", "-1", "-n", "-w", "4000", "eth0", timeout=30, check=False)
+        return " ".join(done.stdout.split())
+
+    assert "MTU : 1500 bytes" in advertised()
+    text = daemon.config_path.read_text()
+    daemon.config_path.write_text(text.replace("mtu = 1500", "mtu = 1400"))
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "MTU : 1400 bytes" in advertised(), "the reloaded MTU", within=30)
+
+    refused = text.replace("mtu = 1500", 'prefix = "2001:db8:99::/64"')
+    daemon.config_path.write_text(refused)
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reload refused" in daemon.log_path.read_text(), "the refusal")
+    log = daemon.log_path.read_text()
+    assert "subnets6[0].ra.prefix: 2001:db8:99::/64 is not this subnet's cidr" in log
+    out = advertised()
+    assert "Prefix : 2001:db8:10::/64" in out
+    assert "2001:db8:99" not in out
