@@ -1,16 +1,27 @@
-"""Subnets: ``GET /v1/subnets`` → ``{"subnets": [image, …]}`` (from the config file)."""
+"""Subnets: ``GET /v1/subnets`` → ``{"subnets": [image, …]}`` (from the config file), each with
+its ``usage``: per pool used, reserved, declined, free and utilisation (``ddi.ipam.usage``)."""
 
 from __future__ import annotations
+
+import time
 
 from aiohttp import web
 
 from ddi.api.common import APP_KEY
+from ddi.ipam.usage import subnet_usage
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/v1/subnets")
 async def list_subnets(request: web.Request) -> web.Response:
-    subnets = await request.app[APP_KEY].site.store.subnets()
-    images = [s.to_image() for s in sorted(subnets, key=lambda s: s.cidr)]
+    site = request.app[APP_KEY].site
+    subnets = await site.store.subnets()
+    hosts = list(site.index.hosts())
+    leases = list(site.index.leases())
+    now = time.time()
+    images = [
+        {**s.to_image(), "usage": subnet_usage(s, hosts, leases, now).to_image()}
+        for s in sorted(subnets, key=lambda s: s.cidr)
+    ]
     return web.json_response({"subnets": images})

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ddi.config.boot import BOOT_ARCH_KEYS, BootConfig, BootProfileConfig, parse_boot
 from ddi.config.dhcp import DhcpConfig, parse_dhcp
 from ddi.config.dns import DnsConfig, SecondaryConfig, TsigKeyConfig, parse_dns
+from ddi.config.ipam import IpamConfig, parse_ipam
 from ddi.config.site import ApiConfig, SiteConfig, parse_api, parse_site
 from ddi.config.subnets import parse_subnets
 from ddi.config.sync import SyncConfig, parse_sync
@@ -36,6 +37,7 @@ __all__ = [
     "Config",
     "DhcpConfig",
     "DnsConfig",
+    "IpamConfig",
     "SecondaryConfig",
     "SiteConfig",
     "SyncConfig",
@@ -55,6 +57,7 @@ class Config:
     boot: BootConfig
     dns: DnsConfig
     sync: SyncConfig | None
+    ipam: IpamConfig = field(default_factory=IpamConfig)
 
 
 def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
@@ -78,6 +81,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
         boot=boot,
         dns=parse_dns(top.table("dns")),
         sync=parse_sync(top.table("sync")),
+        ipam=parse_ipam(top.table("ipam")),
     )
     top.done()
     return config

@@ -26,6 +26,8 @@ PURE: dict[str, set[str]] = {
     "ddi.ipam.owner": {"ddi.ipam.store"},
     "ddi.ipam.allocator": {"ddi.ipam.store"},
     "ddi.ipam.sync_values": {"ddi.ipam.store", "ddi.ipam.store_sync"},
+    "ddi.ipam.orphans": {"ddi.ipam.store"},
+    "ddi.ipam.usage": {"ddi.ipam.store"},
     "ddi.dhcp.options": set(),
     "ddi.dhcp.packet": set(),
     "ddi.dhcp.decision": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},
