@@ -211,7 +211,7 @@ async def _reload(app: App, *, force: bool) -> ReloadResult:
     except StoreError as exc:
         return refused(ReloadOutcome.STORE_REFUSED, f"subnets: {exc}")
     site.config = config
-    site.store.renewal_log_interval = config.ipam.renewal_log_interval
+    _configure_store(site)
     for service in list(app.services.values()):
         try:
             await service.reload(config)
@@ -279,6 +279,17 @@ async def watch_store(site: Site, *, interval: float = STORE_CHECK_INTERVAL) -> 
             log.info("the data directory %s has room again", site.store_path.parent)
         low = space.low
         await asyncio.sleep(interval)
+
+
+def _configure_store(site: Site) -> None:
+    """The store settings the config gives: how often a quiet renewal is logged, and the name
+    server's name, owned like a reservation's (no host or address record may take it)."""
+    config = site.config
+    site.store.renewal_log_interval = config.ipam.renewal_log_interval
+    ns_name = config.dns.ns_name.lower().rstrip(".")
+    if "." not in ns_name:  # as the zones read it (ddi.dns.responder)
+        ns_name = f"{ns_name}.{config.site.domain}"
+    site.store.name_server = ns_name if config.dns.enabled else None
 
 
 async def keep_log(site: Site) -> None:
@@ -483,7 +494,7 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
                     loop.add_signal_handler(signum, event.set)
                     signals.append(signum)
             site.store.subscribe(_count_changes)
-            site.store.renewal_log_interval = config.ipam.renewal_log_interval
+            _configure_store(site)
             app = App(site)
             metrics.BUILD.info({"version": __version__})
             metrics.STORE_LAST_SEQ.set(await site.store.last_seq())

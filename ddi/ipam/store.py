@@ -193,6 +193,9 @@ class Store:
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
         self._closed = False
+        self.name_server: str | None = None
+        """``dns.ns_name`` as an absolute name, owned like a reservation's name: set by the
+        daemon from the config (None: no DNS, nothing reserved)."""
         self.renewal_log_interval = 0.0
         """Seconds a renewal may move a lease's end past the end last logged before it is
         logged again; 0 logs every renewal. Set from ``[ipam] renewal_log_interval``."""
@@ -383,6 +386,7 @@ class Store:
             if self._closed:
                 raise RuntimeError("store is closed")
             tx = Transaction(self._writer, now=self._clock())
+            tx.name_server = self.name_server
             try:
                 yield tx
                 await tx._flush()

@@ -220,6 +220,9 @@ class Transaction:
         self._seq = 0
         self._sent = False
         self.changes: list[Change] = []
+        self.name_server: str | None = None
+        """The site's name server name (``dns.ns_name``, absolute): no reservation or address
+        record may take it (``write_checks.check_name_server``)."""
         self.unlogged: set[int] = set()
         """Seqs of :attr:`changes` kept out of the change log (quiet renewals)."""
         self._flushed = 0

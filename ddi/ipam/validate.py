@@ -50,6 +50,7 @@ __all__ = [
     "reverse_name",
     "sanitize_hostname",
     "subnet_for",
+    "zone_name",
 ]
 
 _HEX2 = "[0-9a-f]{2}"
@@ -187,6 +188,23 @@ def sanitize_hostname(raw: str | bytes) -> str | None:
     cleaned = re.sub(r"[^a-z0-9-]+", "-", first)
     cleaned = re.sub(r"-{2,}", "-", cleaned).strip("-")[:63].rstrip("-")
     return cleaned or None
+
+
+def zone_name(raw: str, domain: str) -> str:
+    """A record's owner name as a zone file reads it with ``$ORIGIN domain``: ``@`` is the
+    domain, a name ending in a dot is absolute, any other is relative (``_ldap._tcp`` is
+    ``_ldap._tcp.<domain>``; RFC 1035 §5.1). One exception keeps the commonest slip of zone
+    files from doubling the domain: a name already ending in the domain (``www.site1.example``)
+    is taken as written. Not validated here: :func:`parse_dns_name` does that."""
+    name = raw.strip()
+    if name == "@":
+        return domain
+    if name.endswith("."):
+        return name
+    lowered = name.lower()
+    if lowered == domain or lowered.endswith(f".{domain}"):
+        return name
+    return f"{name}.{domain}"
 
 
 def parse_dns_name(raw: str, *, field: str = "name") -> str:
