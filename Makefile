@@ -12,7 +12,7 @@ DEBIAN_TOOLS := isc-dhcp-client udhcpc busybox bind9-dnsutils tftp-hpa curl ipro
 	kea-admin kea-dhcp4-server dnsmasq-base nsd dnsperf postgresql knot-dnsutils systemd \
 	tcpdump atftp bind9-utils
 
-.PHONY: run test lint venv debian-tools clean
+.PHONY: run test lint venv debian-tools clean man
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
@@ -50,6 +50,11 @@ endif
 # inside dnslib's DNSLabel through: it is not ours to fix).
 test: venv debian-tools
 	$(PY) -bb -m pytest $(PYTEST_ARGS)
+
+# The man page and shell completions under share/ (checked in, installed by pip as data files):
+# regenerate after changing a command; tests/unit/test_cli_help.py fails until then.
+man: venv
+	$(PY) -m ddi.cli.manpage
 
 lint: venv
 	$(VENV)/bin/ruff format --check .
