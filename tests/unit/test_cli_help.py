@@ -3,6 +3,7 @@ are what the commands generate; bash completion completes through the real ``ddi
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -66,3 +67,19 @@ def test_bash_completion_completes_commands_and_options() -> None:
     assert "plain,reserve" in complete("ddi res")
     assert "plain,reload" in complete("ddi rel")
     assert "plain,--client-id" in complete("ddi reserve add --cli")
+
+
+def test_json_errors_go_to_stdout_with_the_exit_code(tmp_path: Path) -> None:
+    gone = str(tmp_path / "none.sock")
+    result = CliRunner().invoke(main, ["--socket", gone, "status", "--json"])
+    assert result.exit_code == 3
+    error = json.loads(result.stdout)
+    assert error["error"] == "unreachable"
+    assert error["exit_code"] == 3
+    assert gone in error["message"]
+    usage = CliRunner().invoke(main, ["reserve", "add", "--ip", "198.18.0.5", "--json"])
+    assert usage.exit_code == 2
+    assert json.loads(usage.stdout)["message"] == "Missing option '--hostname'."
+    plain = CliRunner().invoke(main, ["--socket", gone, "status"])
+    assert plain.exit_code == 3
+    assert plain.stdout == ""
