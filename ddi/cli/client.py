@@ -5,8 +5,9 @@ The CLI speaks to the daemon through this client and nothing else. Failures arri
 
 * ``Unreachable`` (exit 3): the socket is missing, refuses, or the daemon hung up.
 * ``Refused`` (exit 1): the daemon refused the change or does not know the object (409/404).
-* ``InvalidValue`` (exit 2): a value is malformed or not allowed (422); the message names the
-  flag that gave it (``--router``, not the API's ``gateway``).
+* ``InvalidValue`` (exit 2): a flag's value is malformed or not allowed (422); the message
+  names the flag that gave it (``--router``, not the API's ``gateway``). A 422 on an argument
+  (``lease release IP`` of a lease not bound) is a refusal, exit 1.
 * ``UsageRefused`` (exit 2): the daemon says the request itself is malformed (400).
 * ``Unavailable`` (exit 1): the daemon cannot write now (503: the disk is full); nothing was
   written; retry once there is space.
@@ -72,9 +73,6 @@ FIELD_FLAGS = {
     "dns_servers": "--dns-server",
     "ntp_servers": "--ntp-server",
     "routes": "--route",
-    "rtype": "TYPE",
-    "value": "VALUE",
-    "name": "NAME",
 }
 """The API's field names that differ from the flag (or argument) that sets them."""
 
@@ -82,6 +80,18 @@ FIELD_FLAGS = {
 def flag_for(field: str) -> str:
     """The CLI flag that sets the API's ``field`` (``gateway`` → ``--router``)."""
     return FIELD_FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def _a_flag_of_this_command(field: Any) -> bool:
+    """Whether the API's ``field`` is set by a flag of the running command (True outside a
+    command): a 422 on an argument (``lease release IP``: not bound) stays a refusal, exit 1."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return True
+    if not isinstance(field, str):
+        return False
+    flag = flag_for(field)
+    return any(isinstance(p, click.Option) and flag in p.opts for p in ctx.command.params)
 
 
 class InvalidValue(Refused):
@@ -188,7 +198,7 @@ class ApiClient:
         error = decoded if isinstance(decoded, dict) else {"message": str(decoded)}
         if status == 400:
             raise UsageRefused(status, error)
-        if status == 422:
+        if status == 422 and _a_flag_of_this_command(error.get("field")):
             raise InvalidValue(status, error)
         if status == 503:
             raise Unavailable(status, error)
