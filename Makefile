@@ -10,9 +10,9 @@ PYTEST_ARGS ?=
 # Debian 12 packages the tests drive (real clients and the servers we compare against).
 DEBIAN_TOOLS := isc-dhcp-client udhcpc busybox bind9-dnsutils tftp-hpa curl iproute2 \
 	kea-admin kea-dhcp4-server dnsmasq-base nsd dnsperf postgresql knot-dnsutils systemd \
-	tcpdump atftp kea-dhcp6-server ndisc6 dhcpcd-base
+	tcpdump atftp kea-dhcp6-server ndisc6 dhcpcd-base bind9-utils
 
-.PHONY: run test lint venv debian-tools clean
+.PHONY: run test lint venv debian-tools clean man
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
@@ -51,6 +51,11 @@ endif
 # inside dnslib's DNSLabel through: it is not ours to fix).
 test: venv debian-tools
 	$(PY) -bb -m pytest $(PYTEST_ARGS)
+
+# The man page and shell completions under share/ (checked in, installed by pip as data files):
+# regenerate after changing a command; tests/unit/test_cli_help.py fails until then.
+man: venv
+	$(PY) -m ddi.cli.manpage
 
 lint: venv
 	$(VENV)/bin/ruff format --check .

@@ -9,9 +9,11 @@ enabled service is built from the site and started, and systemd hears ``READY=1`
 
 Signals: SIGTERM/SIGINT stop (``STOPPING=1``; the TaskGroup's tasks are cancelled, then every
 service is closed; the process exits if that takes longer than ``SHUTDOWN_DEADLINE``). SIGHUP
-reloads the config file: an invalid file is logged and the running config kept; a valid one
-re-syncs the subnets and is handed to every service's ``reload``. ``WATCHDOG=1`` goes out every
-half ``WATCHDOG_USEC`` while the event loop runs.
+(and ``POST /v1/reload``) reloads the config file: an invalid file, or one whose subnets would
+orphan reservations or active leases (unless forced), is refused and the running config kept;
+a valid one re-syncs the subnets and is handed to every service's ``reload``. ``WATCHDOG=1``
+goes out every half ``WATCHDOG_USEC`` while the event loop runs. The change log's retention
+(``[ipam]``) runs every ``retention_interval``.
 
 A service is a ``ddi.site.Service`` built by its module's ``service(site)``; ``_build_services``
 names each, guarded by its config section. Nothing else lives here, and nothing below imports
@@ -29,9 +31,11 @@ import os
 import signal
 import socket
 import stat
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -47,6 +51,8 @@ from ddi.config import Config, load_config
 from ddi.errors import ConfigError, DdiError, StoreError, StoreWriteFailed
 from ddi.heap import release_free_memory
 from ddi.ipam.models import Change
+from ddi.ipam.orphans import orphaned, summary
+from ddi.reloads import ReloadOutcome, ReloadResult
 from ddi.sdnotify import Notifier, run_watchdog, watchdog_interval
 from ddi.site import CONFIG_ACTOR, STORE_FILE, Service, Site, SiteOpenError, open_site
 
@@ -81,6 +87,15 @@ class App:
     """name -> running service; ``ddi status`` shows each one's ``statistics()``."""
     endpoints: list[str] = field(default_factory=list)
     """Where the admin API listens: the socket path, and ``tcp:host:port`` when enabled."""
+    last_reload: ReloadResult | None = None
+    """The last reload's result (None: none since start)."""
+
+    _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    async def reload(self, *, force: bool = False) -> ReloadResult:
+        """:func:`reload` this app, one reload at a time (SIGHUP and ``POST /v1/reload``)."""
+        async with self._reload_lock:
+            return await reload(self, force=force)
 
 
 def _count_changes(changes: Sequence[Change]) -> None:
@@ -143,30 +158,58 @@ def _services_enabled(old: Config, new: Config) -> list[tuple[str, bool, bool]]:
     ]
 
 
-async def reload(app: App) -> bool:
+async def reload(app: App, *, force: bool = False) -> ReloadResult:
     """Read the config file again and apply it; on any refusal keep the running config.
 
-    Returns:
-        True when the new config is in force.
+    A config whose subnets would orphan reservations or active leases (a subnet removed or
+    shrunk past them) is refused naming them, unless ``force``. The result is kept as
+    ``app.last_reload`` and in the ``ddi_reload_*`` gauges.
     """
+    result = await _reload(app, force=force)
+    app.last_reload = result
+    metrics.RELOADS.labels(result="ok" if result.applied else result.outcome.value).inc()
+    metrics.RELOAD_SUCCESS.set(1 if result.applied else 0)
+    metrics.RELOAD_TIME.set(result.at)
+    metrics.RELOAD_ORPHANS.set(len(result.orphans))
+    if result.applied:
+        log.info("reloaded %s%s", result.path, " (forced)" if result.forced else "")
+    else:
+        log.error("reload refused, keeping the running config: %s", result.reason)
+    return result
+
+
+async def _reload(app: App, *, force: bool) -> ReloadResult:
     site = app.site
     path = site.config.path
+
+    def refused(outcome: ReloadOutcome, reason: str, **extra: Any) -> ReloadResult:
+        return ReloadResult(outcome=outcome, path=str(path), at=time.time(), reason=reason,
+                            **extra)  # fmt: skip
+
     try:
         config = load_config(path)
     except ConfigError as exc:
-        log.error("reload refused, keeping the running config: config error: %s", exc)
-        metrics.RELOADS.labels(result="config_error").inc()
-        return False
+        return refused(ReloadOutcome.CONFIG_ERROR, f"config error: {exc}")
+    restart: list[str] = []
     for what, old, new in (
-        ("site", site.config.site, config.site),
-        ("api", site.config.api, config.api),
+        ("[site]", site.config.site, config.site),
+        ("[api]", site.config.api, config.api),
     ):
         if old != new:
-            log.warning("[%s] changed in %s: takes effect at the next restart", what, path)
+            restart.append(f"{what} changed")
     for what, was, now in _services_enabled(site.config, config):
         if was != now:
-            state = "enabled" if now else "disabled"
-            log.warning("%s %s in %s: takes effect at the next restart", what, state, path)
+            restart.append(f"{what} {'enabled' if now else 'disabled'}")
+    for what in restart:
+        log.warning("%s in %s: takes effect at the next restart", what, path)
+    orphans = orphaned(config.subnets, site.index.hosts(), site.index.leases(), time.time())
+    if orphans and not force:
+        return refused(
+            ReloadOutcome.ORPHANS,
+            f"the new subnets would orphan {len(orphans)}: {summary(orphans)}"
+            " (fix the file, or reload with --force)",
+            orphans=tuple(orphans),
+        )
     try:
         await site.store.sync_subnets(
             config.subnets, actor=CONFIG_ACTOR, reason=f"reload of {path}"
@@ -175,19 +218,25 @@ async def reload(app: App) -> bool:
             config.subnets6, actor=CONFIG_ACTOR, reason=f"reload of {path}"
         )
     except StoreError as exc:
-        log.error("reload refused, keeping the running config: subnets: %s", exc)
-        metrics.RELOADS.labels(result="store_refused").inc()
-        return False
+        return refused(ReloadOutcome.STORE_REFUSED, f"subnets: {exc}")
     site.config = config
+    _configure_store(site)
     for service in list(app.services.values()):
         try:
             await service.reload(config)
         except Exception:  # a service's bug must not stop the others or the daemon
             log.exception("reload of %s failed", service.name)
             metrics.INTERNAL_ERRORS.labels(area="reload").inc()
-    metrics.RELOADS.labels(result="ok").inc()
-    log.info("reloaded %s", path)
-    return True
+    if orphans:
+        log.warning("reload forced: orphaned %s", summary(orphans))
+    return ReloadResult(
+        outcome=ReloadOutcome.APPLIED,
+        path=str(path),
+        at=time.time(),
+        orphans=tuple(orphans),
+        forced=force and bool(orphans),
+        restart_needed=tuple(restart),
+    )
 
 
 class _Stop(Exception):
@@ -214,7 +263,7 @@ async def _reload_on(event: asyncio.Event, app: App, notifier: Notifier) -> None
         await event.wait()
         event.clear()
         notifier.reloading()
-        await reload(app)
+        await app.reload()
         notifier.notify("READY=1", _status_line(app))
 
 
@@ -239,6 +288,39 @@ async def watch_store(site: Site, *, interval: float = STORE_CHECK_INTERVAL) -> 
             log.info("the data directory %s has room again", site.store_path.parent)
         low = space.low
         await asyncio.sleep(interval)
+
+
+def _configure_store(site: Site) -> None:
+    """The store settings the config gives: how often a quiet renewal is logged, and the name
+    server's name, owned like a reservation's (no host or address record may take it)."""
+    config = site.config
+    site.store.renewal_log_interval = config.ipam.renewal_log_interval
+    ns_name = config.dns.ns_name.lower().rstrip(".")
+    if "." not in ns_name:  # as the zones read it (ddi.dns.responder)
+        ns_name = f"{ns_name}.{config.site.domain}"
+    site.store.name_server = ns_name if config.dns.enabled else None
+
+
+async def keep_log(site: Site) -> None:
+    """Apply the change log's retention (``[ipam]``) now and every ``retention_interval``:
+    entries past the age or the count go, but with ``[sync]`` none central has not
+    acknowledged (``ddi.ipam.store_retention``)."""
+    while True:
+        ipam = site.config.ipam
+        cursor = None
+        if site.config.sync is not None:
+            cursor = (await site.store.sync.cursors()).cursor
+        older_than = time.time() - ipam.retention_days * 86400 if ipam.retention_days else None
+        with contextlib.suppress(StoreWriteFailed):  # counted and logged by the store
+            deleted = await site.store.log.trim(
+                older_than=older_than,
+                keep=ipam.retention_entries or None,
+                protect_after=cursor,
+            )
+            if deleted:
+                metrics.LOG_TRIMMED.inc(deleted)
+                log.info("change log: %d entries past the retention deleted", deleted)
+        await asyncio.sleep(ipam.retention_interval)
 
 
 def _status_line(app: App) -> str:
@@ -421,6 +503,7 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
                     loop.add_signal_handler(signum, event.set)
                     signals.append(signum)
             site.store.subscribe(_count_changes)
+            _configure_store(site)
             app = App(site)
             metrics.BUILD.info({"version": __version__})
             metrics.STORE_LAST_SEQ.set(await site.store.last_seq())
@@ -438,6 +521,7 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
                         app.services[service.name] = service
                     tg.create_task(_reload_on(reload_requested, app, notifier), name="reload")
                     tg.create_task(watch_store(site), name="store-watch")
+                    tg.create_task(keep_log(site), name="log-retention")
                     interval = watchdog_interval()
                     if interval is not None and notifier.enabled:
                         tg.create_task(run_watchdog(notifier, interval), name="watchdog")

@@ -42,7 +42,17 @@ INTERNAL_ERRORS = Counter(
 )
 BUILD = Info("ddi_build", "Version of the running daemon")
 STARTED = Gauge("ddi_start_time_seconds", "Unix time the daemon started serving")
-RELOADS = Counter("ddi_config_reloads_total", "SIGHUP config reloads, by result", ["result"])
+RELOADS = Counter(
+    "ddi_config_reloads_total", "Config reloads (SIGHUP, ddi reload), by result", ["result"]
+)
+RELOAD_SUCCESS = Gauge(
+    "ddi_reload_last_success", "1 when the last config reload was applied, 0 when refused"
+)
+RELOAD_TIME = Gauge("ddi_reload_last_time_seconds", "Unix time of the last config reload")
+RELOAD_ORPHANS = Gauge(
+    "ddi_reload_last_orphans",
+    "Reservations and active leases the last reload would orphan (refused) or did (forced)",
+)
 
 # --- api ---
 API_REQUESTS = Counter(
@@ -65,6 +75,9 @@ STORE_CHANGES = Counter(
 )
 STORE_LAST_SEQ = Gauge("ddi_store_last_seq", "Sequence number of the last committed change")
 STORE_EPOCH = Gauge("ddi_store_epoch", "Current change-log epoch of this site")
+LOG_TRIMMED = Counter(
+    "ddi_store_log_trimmed_total", "Change-log entries deleted by the local retention ([ipam])"
+)
 STORE_OBJECTS = Gauge(
     "ddi_store_objects", "Objects in the store (leases: all states), by kind", ["kind"]
 )

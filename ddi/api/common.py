@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from ddi.ipam.models import Change
+from ddi.reloads import ReloadResult
 from ddi.site import Service, Site
 
 
@@ -47,6 +48,15 @@ class Daemon(Protocol):
     @property
     def endpoints(self) -> Sequence[str]:
         """Where the admin API listens: the socket path, and ``tcp:host:port`` when enabled."""
+        ...
+
+    @property
+    def last_reload(self) -> ReloadResult | None:
+        """The last config reload's result; None when there was none since start."""
+        ...
+
+    async def reload(self, *, force: bool = False) -> ReloadResult:
+        """Reload the config file (``ddi.app.reload``)."""
         ...
 
 
@@ -202,6 +212,10 @@ def _checked_actor(claimed: str) -> str:
     return claimed
 
 
+MAX_REASON = 500
+"""Characters of a write's ``reason``: a sentence or two for the change log, not a document."""
+
+
 class WriteArgs:
     """``actor``, ``reason`` and ``dry_run`` of a write request; ``actor`` is the one recorded
     (:func:`write_actor`), not simply the one the body names."""
@@ -210,7 +224,10 @@ class WriteArgs:
 
     def __init__(self, request: web.Request, body: dict[str, Any]) -> None:
         self.actor = write_actor(request, text(body, "actor"))
-        self.reason = text(body, "reason") or ""
+        reason = text(body, "reason") or ""
+        if len(reason) > MAX_REASON:
+            raise BadRequest(f"reason must be at most {MAX_REASON} characters", field="reason")
+        self.reason = reason
         self.dry_run = flag(body, "dry_run")
 
 

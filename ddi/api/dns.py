@@ -2,8 +2,10 @@
 
 * ``GET    /v1/dns/records``       → ``{"records": [image, …]}`` by name, type, value
 * ``POST   /v1/dns/records``       ← ``{name, rtype, value, ttl?, actor, reason, dry_run}``
-  → 201 ``{"change", "record", "dry_run"}`` (200 on a dry run). A ``name`` without a dot is
-  relative to the site domain (``@`` is the domain itself).
+  → 201 ``{"change", "record", "dry_run"}`` (200 on a dry run). ``name`` follows zone-file
+  rules with the site domain as origin (``ddi.ipam.validate.zone_name``): ``@`` is the domain,
+  ``_ldap._tcp`` is relative, ``host.other.example.`` (trailing dot) absolute; a name already
+  ending in the site domain is taken as written.
 * ``DELETE /v1/dns/records/{id}``  ← ``{actor, reason, dry_run}`` → ``{"change", "dry_run"}``
 * ``GET    /v1/dns/zones``         → ``{"zones": [{"zone", "serial"}], "running": bool}``
 """
@@ -16,19 +18,11 @@ from aiohttp import web
 
 from ddi.api.common import APP_KEY, BadRequest, WriteArgs, change_response, read_body, text
 from ddi.ipam.models import Record
+from ddi.ipam.validate import zone_name
 
 routes = web.RouteTableDef()
 
 FIELDS = ("name", "rtype", "value", "ttl")
-
-
-def _absolute(name: str, domain: str) -> str:
-    name = name.strip()
-    if name == "@":
-        return domain
-    if "." not in name.rstrip("."):
-        return f"{name}.{domain}"
-    return name
 
 
 @routes.get("/v1/dns/records")
@@ -54,7 +48,7 @@ async def add_record(request: web.Request) -> web.Response:
         raise BadRequest("ttl must be an integer", field="ttl")
     record = Record(
         id="",
-        name=_absolute(name, site.config.site.domain),
+        name=zone_name(name, site.config.site.domain),
         rtype=rtype.upper(),
         value=value,
         ttl=ttl,

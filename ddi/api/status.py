@@ -1,4 +1,5 @@
-"""``GET /v1/status``: version, uptime, store counters and every service's statistics."""
+"""``GET /v1/status``: version, uptime, store counters, pool usage, the last reload and every
+service's statistics; ``POST /v1/reload``: reload the config file and answer with the result."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from ddi import __version__, metrics
-from ddi.api.common import APP_KEY, Daemon
+from ddi.api.common import APP_KEY, Daemon, WriteArgs, flag, read_body
 from ddi.ipam.store import Store
+from ddi.ipam.usage import subnet_usage
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +70,40 @@ async def status_document(daemon: Daemon) -> dict[str, Any]:
             "leases_bound": sum(1 for lease in leases if lease.active(now)),
             "records": sum(1 for _ in index.records()),
             "health": store_health(site.store),
+            "change_log": (await site.store.log.size()).to_image(),
         },
+        "pools": pool_usage(daemon, now),
+        "reload": None if daemon.last_reload is None else daemon.last_reload.to_image(),
         "statistics": statistics,
     }
+
+
+def pool_usage(daemon: Daemon, now: float) -> list[dict[str, Any]]:
+    """Each subnet's pools: used, reserved, declined, free, utilisation (``ddi.ipam.usage``)."""
+    index = daemon.site.index
+    hosts = list(index.hosts())
+    leases = list(index.leases())
+    return [subnet_usage(s, hosts, leases, now).to_image() for s in index.subnets()]
 
 
 @routes.get("/v1/status")
 async def status(request: web.Request) -> web.Response:
     return web.json_response(await status_document(request.app[APP_KEY]))
+
+
+@routes.post("/v1/reload")
+async def reload(request: web.Request) -> web.Response:
+    """Reload the config file: 200 with the result when applied, 409 with it when refused.
+    ``{"force": true}`` applies subnets that orphan reservations or active leases."""
+    body = await read_body(request)
+    args = WriteArgs(request, body)
+    force = flag(body, "force")
+    daemon = request.app[APP_KEY]
+    log.info("reload requested by %s%s", args.actor, " (force)" if force else "")
+    result = await daemon.reload(force=force)
+    image = result.to_image()
+    if result.applied:
+        return web.json_response({"reload": image})
+    return web.json_response(
+        {"error": "reload_refused", "message": result.reason, "reload": image}, status=409
+    )

@@ -1,8 +1,10 @@
 """The ``ddi`` command line: ``ddi serve`` runs the daemon; every other command talks to it
 through its admin API (``ApiClient`` over the unix socket) and never touches the store.
 
-Exit codes: 0 done; 1 refused (one line on stderr naming the conflict); 2 usage;
-3 daemon unreachable (the message names the socket). Lists and shows take ``--json``.
+Exit codes: 0 done; 1 refused (one line on stderr naming the conflict); 2 usage or a wrong
+value (the message names the flag); 3 daemon unreachable (the message names the socket).
+Lists and shows take ``--json``; with it an error is one JSON object on stdout instead, with
+the same exit code.
 
 Area modules define a click group and are registered below with ``main.add_command``; they
 use ``ddi.cli.client`` (``api()``, ``write_body``, ``write_options``) and ``ddi.cli.output``.
@@ -27,8 +29,10 @@ from ddi.cli.client import (
     api,
 )
 from ddi.cli.dns import dns
+from ddi.cli.examples import add_examples
 from ddi.cli.lease import lease
-from ddi.cli.output import json_option, print_fields, print_json, print_table
+from ddi.cli.output import JsonErrorsGroup, json_option, print_fields, print_json, print_table
+from ddi.cli.reload import reload
 from ddi.cli.reserve import reserve
 from ddi.cli.serve import serve
 from ddi.cli.status import status
@@ -55,7 +59,7 @@ __all__ = [
 DEFAULT_SOCKET = "/run/ddi/ddi.sock"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=JsonErrorsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--socket",
     metavar="PATH",
@@ -67,7 +71,17 @@ DEFAULT_SOCKET = "/run/ddi/ddi.sock"
 )
 @click.version_option(__version__, prog_name="ddi")
 def main(socket: str) -> None:
-    """ddi: edge DHCP, netboot, DNS and IPAM."""
+    """ddi: edge DHCP, netboot, DNS and IPAM.
+
+    \b
+    Examples:
+      ddi serve --config /etc/ddi/ddi.toml
+      ddi reserve add --mac 52:54:00:00:00:10 --ip 198.18.0.10 --hostname web1
+      ddi lease list --state bound
+      ddi subnet show lan
+      ddi reload
+      ddi status --json
+    """
 
 
 # --- command groups: one line per area ---
@@ -80,3 +94,5 @@ main.add_command(changes)
 main.add_command(status)
 main.add_command(dns)
 main.add_command(sync)
+main.add_command(reload)
+add_examples(main)  # last: after every command is registered

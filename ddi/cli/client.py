@@ -4,7 +4,10 @@ The CLI speaks to the daemon through this client and nothing else. Failures arri
 ``CliError`` subclasses that carry the process exit code and print one line on stderr:
 
 * ``Unreachable`` (exit 3): the socket is missing, refuses, or the daemon hung up.
-* ``Refused`` (exit 1): the daemon refused the change or does not know the object (409/404/422).
+* ``Refused`` (exit 1): the daemon refused the change or does not know the object (409/404).
+* ``InvalidValue`` (exit 2): a flag's value is malformed or not allowed (422); the message
+  names the flag that gave it (``--router``, not the API's ``gateway``). A 422 on an argument
+  (``lease release IP`` of a lease not bound) is a refusal, exit 1.
 * ``UsageRefused`` (exit 2): the daemon says the request itself is malformed (400).
 * ``Unavailable`` (exit 1): the daemon cannot write now (503: the disk is full); nothing was
   written; retry once there is space.
@@ -63,6 +66,45 @@ class Refused(CliError):
 
 class UsageRefused(Refused):
     exit_code = EXIT_USAGE
+
+
+FIELD_FLAGS = {
+    "gateway": "--router",
+    "dns_servers": "--dns-server",
+    "ntp_servers": "--ntp-server",
+    "routes": "--route",
+}
+"""The API's field names that differ from the flag (or argument) that sets them."""
+
+
+def flag_for(field: str) -> str:
+    """The CLI flag that sets the API's ``field`` (``gateway`` → ``--router``)."""
+    return FIELD_FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def _a_flag_of_this_command(field: Any) -> bool:
+    """Whether the API's ``field`` is set by a flag of the running command (True outside a
+    command): a 422 on an argument (``lease release IP``: not bound) stays a refusal, exit 1."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return True
+    if not isinstance(field, str):
+        return False
+    flag = flag_for(field)
+    return any(isinstance(p, click.Option) and flag in p.opts for p in ctx.command.params)
+
+
+class InvalidValue(Refused):
+    """A 422: the value of one flag is malformed or not allowed; exit 2 naming the flag."""
+
+    exit_code = EXIT_USAGE
+    prefix = "invalid value"
+
+    def format_message(self) -> str:
+        field, value, reason = (self.body.get(k) for k in ("field", "value", "reason"))
+        if isinstance(field, str) and isinstance(reason, str):
+            return f"{self.prefix} for {flag_for(field)} {value!r}: {reason}"
+        return super().format_message()
 
 
 class ServerFailed(Refused):
@@ -156,6 +198,8 @@ class ApiClient:
         error = decoded if isinstance(decoded, dict) else {"message": str(decoded)}
         if status == 400:
             raise UsageRefused(status, error)
+        if status == 422 and _a_flag_of_this_command(error.get("field")):
+            raise InvalidValue(status, error)
         if status == 503:
             raise Unavailable(status, error)
         if status >= 500:
@@ -199,4 +243,19 @@ def write_options(f: Any) -> Any:
         is_flag=True,
         help="Validate and show what would change; write nothing.",
     )(f)
-    return click.option("--reason", metavar="TEXT", help="Why; recorded in the change log.")(f)
+    return click.option(
+        "--reason",
+        metavar="TEXT",
+        callback=_reason,
+        help=f"Why; recorded in the change log (at most {MAX_REASON} characters).",
+    )(f)
+
+
+MAX_REASON = 500
+"""The daemon's limit on a write's reason (``ddi.api.common.MAX_REASON``)."""
+
+
+def _reason(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and len(value) > MAX_REASON:
+        raise click.BadParameter(f"at most {MAX_REASON} characters, got {len(value)}")
+    return value

@@ -50,8 +50,10 @@ def add(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Add a record. NAME without a dot is relative to the site domain (@ is the domain);
-    VALUE is in zone-file form with absolute names ("10 mail.site.example" for MX)."""
+    """Add a record. NAME follows zone-file rules with the site domain as origin: @ is the
+    domain, _ldap._tcp is relative to it, a name with a trailing dot is absolute, and a name
+    already ending in the site domain is taken as written. VALUE is in zone-file form with
+    absolute names ("10 mail.site.example" for MX)."""
     fields: dict[str, Any] = {"name": name, "rtype": rtype.upper(), "value": value}
     if ttl is not None:
         fields["ttl"] = ttl

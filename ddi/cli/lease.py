@@ -8,11 +8,21 @@ from typing import Any
 import click
 
 from ddi.cli.client import api, quote_key, write_body, write_options
-from ddi.cli.output import Column, format_time, json_option, print_fields, print_json, print_table
+from ddi.cli.output import (
+    Column,
+    cell,
+    format_time,
+    json_option,
+    print_fields,
+    print_json,
+    print_table,
+)
+from ddi.ipam.vendor import vendor_label
 
 LEASE_COLUMNS: list[Column] = [
     "ip",
     "mac",
+    ("mac", "VENDOR", lambda mac: cell(vendor_label(mac))),
     ("client_id", "CLIENT-ID"),
     "hostname",
     "state",
@@ -72,6 +82,7 @@ def list_(subnet: str | None, state: str | None, v6: bool, as_json: bool) -> Non
 
 def _show_one(image: Mapping[str, Any]) -> None:
     print_fields([(k, image.get(k)) for k in LEASE_FIELDS] + [
+        ("vendor", vendor_label(image.get("mac"))),
         ("start", format_time(image.get("start"))),
         ("end", format_time(image.get("end"))),
     ])  # fmt: skip

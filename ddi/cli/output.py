@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,7 +25,7 @@ def cell(value: Any) -> str:
         return ",".join(cell(v) for v in value)
     if isinstance(value, Mapping):
         return json.dumps(value, sort_keys=True)
-    return str(value)
+    return safe(str(value))
 
 
 def format_time(value: Any) -> str:
@@ -71,3 +73,63 @@ def print_fields(pairs: Iterable[tuple[str, Any]]) -> None:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+_CONTROL = {"Cc", "Cf", "Zl", "Zp"}
+
+
+def safe(text: str) -> str:
+    """``text`` with control and format characters escaped (``\\n``, ``\\x1b``, ``\\u202e``):
+    a value from the log or a client (a reason, a hostname option) cannot move the cursor,
+    colour the terminal or forge a table row."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in _CONTROL:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def json_requested(args: Sequence[str]) -> bool:
+    """Whether ``--json`` is among the options of a command line (before any ``--``)."""
+    options = args[: args.index("--")] if "--" in args else args
+    return "--json" in options
+
+
+def json_error(exc: click.ClickException) -> dict[str, Any]:
+    """An error as ``--json`` prints it on stdout: what, why, the exit code, and the daemon's
+    own error fields (``field``, ``holder``...) when it refused."""
+    body = getattr(exc, "body", None)
+    fields = dict(body) if isinstance(body, Mapping) else {}
+    kind = "usage" if isinstance(exc, click.UsageError) else type(exc).__name__.lower()
+    return {
+        **fields,
+        "error": str(fields.get("error") or kind),
+        "message": exc.format_message(),
+        "exit_code": exc.exit_code,
+    }
+
+
+class JsonErrorsGroup(click.Group):
+    """The root group: with ``--json`` anywhere on the command line an error, a usage error
+    included, is one JSON object on stdout (:func:`json_error`) with the usual exit code."""
+
+    def main(  # type: ignore[override]  # one signature for click's two overloads
+        self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        standalone = bool(extra.pop("standalone_mode", True))
+        if not json_requested(argv) or not standalone:
+            return super().main(argv, prog_name, standalone_mode=standalone, **extra)
+        try:
+            result = super().main(argv, prog_name, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            print_json(json_error(exc))
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            print_json({"error": "aborted", "message": "aborted", "exit_code": 1})
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)

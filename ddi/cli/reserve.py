@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -9,6 +10,7 @@ import click
 
 from ddi.cli.client import api, quote_key, write_body, write_options
 from ddi.cli.output import Column, cell, json_option, print_fields, print_json, print_table
+from ddi.ipam.vendor import vendor_label
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,7 +76,13 @@ def _host_options(*, required: bool) -> Callable[[F], F]:
     def decorate(f: F) -> F:
         options = [
             click.option("--mac", metavar="MAC", help="Client hardware address."),
-            click.option("--client-id", metavar="ID", help="DHCP client identifier (option 61)."),
+            click.option(
+                "--client-id",
+                metavar="ID",
+                callback=_client_id,
+                help="DHCP client identifier (option 61): hex bytes (01:52:54:00:aa:bb:cc,"
+                " 0152540aabbcc1, 0x0152...) or quoted text ('\"web1\"').",
+            ),
             click.option("--circuit-id", metavar="ID", help="Relay agent circuit-id (option 82)."),
             click.option("--duid", metavar="DUID", help="DHCPv6 client DUID (hex bytes)."),
             click.option("--ip", metavar="IP", help="Reserved IPv4 address."),
@@ -91,6 +99,24 @@ def _host_options(*, required: bool) -> Callable[[F], F]:
         return f
 
     return decorate
+
+
+_HEX_ID = re.compile(
+    r"^(0x)?([0-9a-f]{2})+$|^[0-9a-f]{1,2}([:\-. ])[0-9a-f]{1,2}(\3[0-9a-f]{1,2})*$",
+    re.IGNORECASE,
+)
+_QUOTED = re.compile(r"""^(["']).+\1$""", re.DOTALL)
+
+
+def _client_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A client-id is hex bytes (separated, bare as Kea and dnsmasq export it, or 0x...) or
+    quoted text: bare text would be ambiguous (``cafe`` is two bytes, not four letters)."""
+    if value is None or value == "" or _HEX_ID.match(value.strip()) or _QUOTED.match(value):
+        return value
+    raise click.BadParameter(
+        f"{value!r} is neither hex bytes (01:52:54:00:aa:bb:cc, 0152540aabbcc1, 0x0152...)"
+        " nor quoted text ('\"web1\"')"
+    )
 
 
 def _dhcp_options(f: F) -> F:
@@ -139,6 +165,7 @@ def _dhcp_given(given: dict[str, Any]) -> dict[str, Any]:
 
 def _host_rows(host: Mapping[str, Any]) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = [(key, host.get(key)) for key in HOST_FIELDS]
+    rows.insert(HOST_FIELDS.index("mac") + 1, ("vendor", vendor_label(host.get("mac"))))
     options = host.get("dhcp") or {}
     for label, key in DHCP_ROWS:
         value = options.get(key)

@@ -52,9 +52,19 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     default="info",
     show_default=True,
 )
-@click.option("--check", is_flag=True, help="Only validate the config file, then exit.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Only check the config file and what start-up needs (interfaces, data directory,"
+    " script files; a missing boot file is a warning), then exit: 0 ok, 2 with each problem"
+    " on stderr.",
+)
 def serve(config_path: Path, log_level: str, check: bool) -> None:
-    """Run the daemon: DHCP, netboot, DNS, the IPAM store and the admin API."""
+    """Run the daemon: DHCP, netboot, DNS, the IPAM store and the admin API.
+
+    Exit codes: 0 stopped cleanly; 1 could not start or stopped on an error (systemd restarts
+    it); 2 the config is wrong (systemd does not: RestartPreventExitStatus=2).
+    """
     # The daemon's modules are imported only here: the other commands stay light.
     from ddi.config import load_config
     from ddi.errors import ConfigError
@@ -64,7 +74,18 @@ def serve(config_path: Path, log_level: str, check: bool) -> None:
         config = load_config(config_path)
     except ConfigError as exc:
         raise ConfigRefused(f"config error: {exc}") from None
+    from ddi.preflight import problems, warnings
+
+    # A missing interface or an unwritable data directory is the file's fault, not the
+    # moment's: exit 2 so that systemd does not restart into the same failure.
+    found = problems(config)
+    for problem in found[:-1]:
+        click.echo(f"config error: {problem}", err=True)
+    if found:
+        raise ConfigRefused(f"config error: {found[-1]}")
     if check:
+        for warning in warnings(config):
+            click.echo(f"warning: {warning}", err=True)
         click.echo(f"config ok: {config.path}")
         return
     from ddi.app import StartupError, run_daemon
@@ -74,7 +95,7 @@ def serve(config_path: Path, log_level: str, check: bool) -> None:
     except* StartupError as group:
         raise CannotStart(f"cannot start: {_leaves(group)[0]}") from None
     except* ConfigError as group:
-        # A service that cannot use what its section names (a port in use, an interface).
+        # A service that cannot use what its section names (a port in use): may pass later.
         raise CannotStart(f"cannot start: {_leaves(group)[0]}") from None
     except* OSError as group:
         # A service that cannot bind its port, typically; bugs still end in a traceback.

@@ -1,4 +1,5 @@
-"""``ddi status``: what the daemon is, how long it has run, and each area's statistics."""
+"""``ddi status``: what the daemon is, how long it has run, the change log's size, the last
+reload's result, how full each pool is, and each area's statistics."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 import click
 
 from ddi.cli.client import api
-from ddi.cli.output import json_option, print_fields, print_json
+from ddi.cli.output import format_time, json_option, print_fields, print_json, print_table
+from ddi.cli.subnet import USAGE_COLUMNS
 
 
 def _uptime(seconds: float) -> str:
@@ -49,10 +51,34 @@ def _health(health: Any) -> list[tuple[str, Any]]:
     return rows
 
 
+def _log(size: Any) -> list[tuple[str, Any]]:
+    """The change log's size: entries, bytes on disk, and how far back it goes."""
+    if not isinstance(size, Mapping):
+        return []
+    text = f"{size['entries']} entries"
+    if size.get("bytes", -1) >= 0:
+        text += f", {_size(size['bytes'])}"
+    if size.get("oldest") is not None:
+        text += f", since {format_time(size['oldest'])}"
+    return [("change log", text)]
+
+
+def _reload(result: Any) -> list[tuple[str, Any]]:
+    """The last reload: when, and applied or refused with the reason."""
+    if not isinstance(result, Mapping):
+        return [("last reload", "none since start")]
+    when = format_time(result.get("at"))
+    if result.get("applied"):
+        text = f"applied at {when}" + (" (forced)" if result.get("forced") else "")
+    else:
+        text = f"REFUSED at {when}: {result.get('reason')}"
+    return [("last reload", text)]
+
+
 @click.command()
 @json_option
 def status(as_json: bool) -> None:
-    """Version, uptime, store, and every area's statistics."""
+    """Version, uptime, store, change log, last reload, pools, and every area's statistics."""
     state = api().get("/v1/status")
     if as_json:
         print_json(state)
@@ -73,8 +99,17 @@ def status(as_json: bool) -> None:
             ("leases", store.get("leases")),
             ("records", store.get("records")),
             *_health(store.get("health")),
+            *_log(store.get("change_log")),
+            *_reload(state.get("reload")),
         ]
     )
+    pools = state.get("pools") or []
+    if pools:
+        click.echo("\n[pools]")
+        print_table(
+            [{"subnet": s["name"], **p} for s in pools for p in s.get("pools", [])],
+            ["subnet", "start", "end", "size", *USAGE_COLUMNS],
+        )
     for area, snapshot in sorted(state.get("statistics", {}).items()):
         click.echo(f"\n[{area}]")
         if isinstance(snapshot, Mapping) and snapshot:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from ddi.config.boot import BOOT_ARCH_KEYS, BootConfig, BootProfileConfig, parse
 from ddi.config.dhcp import DhcpConfig, parse_dhcp
 from ddi.config.dhcp6 import Dhcp6Config, parse_dhcp6
 from ddi.config.dns import DnsConfig, SecondaryConfig, TsigKeyConfig, parse_dns
+from ddi.config.ipam import IpamConfig, parse_ipam
 from ddi.config.site import ApiConfig, SiteConfig, parse_api, parse_site
 from ddi.config.subnets import parse_subnets
 from ddi.config.subnets6 import parse_subnets6
@@ -40,6 +41,7 @@ __all__ = [
     "Dhcp6Config",
     "DhcpConfig",
     "DnsConfig",
+    "IpamConfig",
     "SecondaryConfig",
     "SiteConfig",
     "SyncConfig",
@@ -61,6 +63,7 @@ class Config:
     dns: DnsConfig
     sync: SyncConfig | None
     dhcp6: Dhcp6Config
+    ipam: IpamConfig = field(default_factory=IpamConfig)
 
 
 def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
@@ -89,6 +92,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
         dns=parse_dns(top.table("dns")),
         sync=parse_sync(top.table("sync")),
         dhcp6=parse_dhcp6(top.table("dhcp6")),
+        ipam=parse_ipam(top.table("ipam")),
     )
     top.done()
     return config

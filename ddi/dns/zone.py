@@ -561,8 +561,17 @@ class Zones:
         return [] if hostname is None else self.source.leases_named(hostname)
 
     def _owner(self, name: str) -> Host | Record | None:
+        if name == absolute(self.settings.ns_name):
+            return self._name_server_record()
         hosts = self._hosts_named(self._hostname_of(name))
         return name_owner(hosts=hosts, records=self.source.records_at(name))
+
+    def _name_server_record(self) -> Record:
+        """The name server's own claim on ``dns.ns_name``: a lease named so never publishes
+        there (a second A beside the server's would send secondaries to a client)."""
+        s = self.settings
+        address = "0.0.0.0" if s.ns_address is None else str(s.ns_address)
+        return Record(id="dns-ns-name", name=absolute(s.ns_name), rtype="A", value=address)
 
     def _lease_collides(self, lease: Lease, name: str) -> bool:
         """True when the lease's name collides with a name it does not own."""
@@ -721,7 +730,11 @@ class Zones:
                     put(QTYPE.A, str(host.ip))
                 if host.ip6 is not None:
                     put(QTYPE.AAAA, str(host.ip6))
-            owner = name_owner(hosts=hosts, records=records)
+            owner = (
+                self._name_server_record()
+                if name == absolute(s.ns_name)
+                else name_owner(hosts=hosts, records=records)
+            )
             for lease in sorted(source.leases_named(hostname), key=_lease_ip):
                 if lease_publishes(owner, source.host_by_ip(lease.ip)):
                     put(QTYPE.A, str(lease.ip))

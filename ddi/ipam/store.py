@@ -51,8 +51,11 @@ from ddi.ipam import schema, store_hosts, store_leases, store_records, store_sub
 from ddi.ipam.models import (
     Change,
     Host,
+    Kind,
     Lease,
     LeaseImage,
+    LeaseState,
+    Op,
     Record,
     Subnet,
 )
@@ -70,6 +73,7 @@ from ddi.ipam.rows import (
 )
 from ddi.ipam.rows6 import LEASE6_COLUMNS, lease6_from_row
 from ddi.ipam.store_health import DiskSpace, WriteHealth, disk_space
+from ddi.ipam.store_retention import ChangeLog
 from ddi.ipam.store_sync import StoreSync
 from ddi.ipam.transaction import (
     BUSY_TIMEOUT_MS,
@@ -89,6 +93,10 @@ _T = TypeVar("_T")
 
 READ_CHUNK = 2000
 """Rows per fetch when loading a whole table."""
+
+
+def _lease_identity(lease: Lease) -> tuple[Any, ...]:
+    return (lease.mac, lease.client_id, lease.circuit_id, lease.hostname, lease.subnet)
 
 
 def _ip_key(value: Host | Lease) -> tuple[int, int]:
@@ -193,6 +201,15 @@ class Store:
         self._lock = asyncio.Lock()
         self._listeners: list[Listener] = []
         self._closed = False
+        self.name_server: str | None = None
+        """``dns.ns_name`` as an absolute name, owned like a reservation's name: set by the
+        daemon from the config (None: no DNS, nothing reserved)."""
+        self.renewal_log_interval = 0.0
+        """Seconds a renewal may move a lease's end past the end last logged before it is
+        logged again; 0 logs every renewal. Set from ``[ipam] renewal_log_interval``."""
+        self._lease_logged: dict[IPv4Address, tuple[tuple[Any, ...], float]] = {}
+        """ip -> (the client, hostname, state and subnet of the lease's last logged change,
+        and the end it logged): what a quiet renewal is measured against."""
         self.health = WriteHealth()
         """Writes the disk refused: counted, the last kept, logged rate-limited."""
         self.sync = StoreSync(
@@ -201,6 +218,8 @@ class Store:
             check_host=functools.partial(store_hosts.check_host, domain=self.domain),
         )
         """The sync agent's reads and writes."""
+        self.log = ChangeLog(transaction=self.transaction, read=self._read)
+        """The change log's size and its local retention."""
 
     # --- lifecycle ---
 
@@ -395,6 +414,7 @@ class Store:
             if self._closed:
                 raise RuntimeError("store is closed")
             tx = Transaction(self._writer, now=self._clock())
+            tx.name_server = self.name_server
             try:
                 yield tx
                 await tx._flush()
@@ -414,6 +434,42 @@ class Store:
                 tx.changes[:] = [dataclasses.replace(c, seq=0) for c in tx.changes]
                 return
             await asyncio.shield(asyncio.ensure_future(self._commit(tx.changes)))
+            self._note_logged_leases(tx)
+
+    def _note_logged_leases(self, tx: Transaction) -> None:
+        """Remember what the change log last says of each lease (:meth:`_renewal_flags`)."""
+        for change in tx.changes:
+            if change.kind is not Kind.LEASE or change.seq in tx.unlogged:
+                continue
+            image = change.image
+            lease = image.lease if isinstance(image, LeaseImage) else None
+            if change.op is Op.DELETE or image.get("state") != LeaseState.BOUND.value:
+                self._lease_logged.pop(IPv4Address(change.object_id), None)
+                continue
+            if lease is None:
+                lease = Lease.from_image(image)
+            self._lease_logged[lease.ip] = (_lease_identity(lease), lease.end)
+
+    def _renewal_flags(self, leases: Sequence[Lease]) -> list[bool] | None:
+        """Which of ``leases`` go into the change log: all but quiet renewals, a bound lease
+        whose client, hostname and subnet are those last logged and whose end is less than
+        :attr:`renewal_log_interval` past the end last logged. Central (and ``ddi changes``)
+        so learn a renewed end at least every interval, and everything else at once; the lease
+        table, snapshots and the index always have the exact end."""
+        interval = self.renewal_log_interval
+        if interval <= 0:
+            return None
+        logged = self._lease_logged
+        flags = []
+        for lease in leases:
+            seen = logged.get(lease.ip)
+            flags.append(
+                seen is None
+                or lease.state is not LeaseState.BOUND
+                or lease.end >= seen[1] + interval
+                or seen[0] != _lease_identity(lease)
+            )
+        return None if all(flags) else flags
 
     async def _commit(self, changes: Sequence[Change]) -> None:
         try:
@@ -589,7 +645,7 @@ class Store:
         if not leases:
             return []
         async with self.transaction() as tx:
-            await tx.write_leases(leases, actor=actor)
+            await tx.write_leases(leases, actor=actor, logged=self._renewal_flags(leases))
         return tx.changes
 
     async def release_lease(

@@ -44,6 +44,7 @@ from ddi.ipam.validate6 import check_host_address6, parse_duid
 from ddi.ipam.write_checks import (
     check_edge_may_change,
     check_host_name,
+    check_name_server,
     describe_host,
     describe_lease,
     describe_lease6,
@@ -171,6 +172,7 @@ async def check_host(tx: Transaction, host: Host, *, domain: str | None) -> None
         if lease.active(tx.now) and not same_client(lease, host):
             raise Conflict("ip", str(host.ip), describe_lease(lease))
     names = sorted(host_names(host.hostname, host.ip, subnets, domain))
+    check_name_server(host, names, tx.name_server)
     if names:
         marks = ", ".join("?" * len(names))
         rows = await tx.fetch(

@@ -20,7 +20,9 @@ from ddi.ipam.validate import (
 from ddi.ipam.write_checks import (
     OBJECT_ID,
     check_edge_may_change,
+    check_name_server,
     check_record_name,
+    check_record_placement,
     describe_record,
 )
 
@@ -70,6 +72,8 @@ async def remove_record(tx: Transaction, key: str, *, actor: str, reason: str) -
 
 
 async def _check_record(tx: Transaction, record: Record, domain: str | None) -> None:
+    check_record_placement(record, domain)
+    check_name_server(record, (record.name,), tx.name_server)
     at_name = [
         record_from_row(row)
         for row in await tx.fetch(

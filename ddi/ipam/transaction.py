@@ -40,6 +40,7 @@ _SEQ_AND_EPOCH = (
     "SELECT (SELECT seq FROM sqlite_sequence WHERE name = 'change'),"
     " (SELECT value FROM meta WHERE key = 'epoch')"
 )
+_SEQ_BUMP = "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'change'"
 _LEASE_KIND = Kind.LEASE.value
 _UPSERT_OP = Op.UPSERT.value
 _new_change = slot_builder(Change)
@@ -160,11 +161,12 @@ def _begin_then_leases(
     texts: Sequence[str],
     actor: str,
     now: float,
+    logged: Sequence[bool] | None,
 ) -> tuple[int, int, None, sqlite3.Error | None]:
     """:func:`_begin`, then :func:`_write_lease_rows` from the seq read."""
     seq, epoch = _begin(db)
     try:
-        _write_lease_rows(db, rows, texts, actor, now, seq + 1, epoch)
+        _write_lease_rows(db, rows, texts, actor, now, seq + 1, epoch, logged)
     except sqlite3.Error as exc:
         return seq, epoch, None, exc
     return seq, epoch, None, None
@@ -178,17 +180,28 @@ def _write_lease_rows(
     now: float,
     first: int,
     epoch: int,
+    logged: Sequence[bool] | None = None,
 ) -> None:
     """The lease rows and their change rows (seq ``first`` on), one multi-row statement per
-    table for up to :data:`_BATCH_ROWS` leases."""
+    table for up to :data:`_BATCH_ROWS` leases. A lease whose ``logged`` flag is False (a
+    quiet renewal) gets its seq but no change row; the seq counter still moves past it."""
     for start in range(0, len(rows), _BATCH_ROWS):
         chunk = rows[start : start + _BATCH_ROWS]
         db.execute(rows_sql(LEASE_UPSERT, 9, len(chunk)), [v for row in chunk for v in row])
         values: list[Any] = []
+        count = 0
         for i in range(start, start + len(chunk)):
+            if logged is not None and not logged[i]:
+                continue
             values += (first + i, epoch, _LEASE_KIND, rows[i][0], _UPSERT_OP, texts[i], actor,
                        "", now)  # fmt: skip
-        db.execute(rows_sql(CHANGE_INSERT, 9, len(chunk)), values)
+            count += 1
+        if count:
+            db.execute(rows_sql(CHANGE_INSERT, 9, count), values)
+    if logged is not None and rows and not logged[-1]:
+        # AUTOINCREMENT moves only on an insert: a seq is never reused (the index and the
+        # listeners saw it), so the counter is moved past the last quiet renewal by hand.
+        db.execute(_SEQ_BUMP, (first + len(rows) - 1,))
 
 
 # --- transactions -----------------------------------------------------------------------------
@@ -207,6 +220,11 @@ class Transaction:
         self._seq = 0
         self._sent = False
         self.changes: list[Change] = []
+        self.name_server: str | None = None
+        """The site's name server name (``dns.ns_name``, absolute): no reservation or address
+        record may take it (``write_checks.check_name_server``)."""
+        self.unlogged: set[int] = set()
+        """Seqs of :attr:`changes` kept out of the change log (quiet renewals)."""
         self._flushed = 0
 
     @property
@@ -268,8 +286,14 @@ class Transaction:
         rows = await self.fetch("SELECT image FROM subnet")
         return [Subnet.from_image(json.loads(image)) for (image,) in rows]
 
-    async def write_leases(self, leases: Sequence[Lease], *, actor: str) -> list[Change]:
+    async def write_leases(
+        self, leases: Sequence[Lease], *, actor: str, logged: Sequence[bool] | None = None
+    ) -> list[Change]:
         """Upsert ``leases`` by IP, each with its change entry: the DHCP group commit.
+
+        ``logged[i]`` False makes lease ``i`` a quiet renewal: its row is written and its
+        change goes to the listeners (with its own seq) but not into the change log
+        (:attr:`unlogged` holds those seqs).
 
         The hot path: one multi-row statement per table for up to :data:`_BATCH_ROWS` leases,
         all in one call to the writer's thread (with BEGIN when it is the transaction's first),
@@ -291,14 +315,17 @@ class Transaction:
         try:
             if self._epoch is None:  # the first statement: BEGIN and the seq in the same call
                 self._sent = True
-                header = await self._writer.run(_begin_then_leases, rows, texts, actor, self.now)
+                header = await self._writer.run(
+                    _begin_then_leases, rows, texts, actor, self.now, logged
+                )
                 self._seq, self._epoch, _, error = header
                 if error is not None:
                     raise error
             else:
                 await self._writer.run(
-                    _write_lease_rows, rows, texts, actor, self.now, self._seq + 1, self._epoch
-                )
+                    _write_lease_rows, rows, texts, actor, self.now, self._seq + 1, self._epoch,
+                    logged,
+                )  # fmt: skip
         except sqlite3.IntegrityError as exc:
             raise Invalid("leases", f"batch of {len(leases)}", f"refused: {exc}") from None
         epoch, first, now = self.epoch, self._seq + 1, self.now
@@ -316,6 +343,8 @@ class Transaction:
             )
             for i, image in enumerate(images)
         ]
+        if logged is not None:
+            self.unlogged.update(c.seq for c, keep in zip(changes, logged, strict=True) if not keep)
         self._seq += len(changes)
         self.changes += changes
         self._flushed = len(self.changes)

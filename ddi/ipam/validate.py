@@ -50,6 +50,7 @@ __all__ = [
     "reverse_name",
     "sanitize_hostname",
     "subnet_for",
+    "zone_name",
 ]
 
 _HEX2 = "[0-9a-f]{2}"
@@ -60,6 +61,9 @@ _MAC_BARE = re.compile(r"^[0-9a-f]{12}$")
 # separator kind throughout.
 _HEX_SEPARATED = re.compile(r"^[0-9a-f]{1,2}(?P<sep>[:\-. ])[0-9a-f]{1,2}((?P=sep)[0-9a-f]{1,2})*$")
 _HEX_PREFIXED = re.compile(r"^0x((?:[0-9a-f]{2})+)$")
+# Bare hex of two bytes or more, as Kea and dnsmasq export a client-id (``0152540aabbcc1``).
+_HEX_BARE = re.compile(r"^(?:[0-9a-f]{2}){2,}$")
+_QUOTED = re.compile(r"""^(["'])(.+)\1$""", re.DOTALL)
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # Owner names of records may hold underscores (RFC 2181 §11; _service._proto for SRV, RFC 2782).
 _OWNER_LABEL = re.compile(r"^(\*|[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)$")
@@ -99,12 +103,19 @@ def parse_mac(raw: str) -> str:
     return format_hex(data)
 
 
-def _parse_opaque_id(field: str, raw: str) -> str:
+def _parse_opaque_id(field: str, raw: str, *, bare_hex: bool = False) -> str:
     text = raw.strip()
     if not text:
         raise Invalid(field, raw, "empty")
     lowered = text.lower()
-    if (match := _HEX_PREFIXED.match(lowered)) is not None:
+    if (quoted := _QUOTED.match(text)) is not None:
+        text = quoted.group(2)
+        if not text.isprintable():
+            raise Invalid(field, raw, "text form must be printable; give hex bytes instead")
+        data = text.encode("utf-8")
+    elif bare_hex and _HEX_BARE.match(lowered):
+        data = bytes.fromhex(lowered)
+    elif (match := _HEX_PREFIXED.match(lowered)) is not None:
         data = bytes.fromhex(match.group(1))
     elif (match := _HEX_SEPARATED.match(lowered)) is not None:
         data = bytes(int(part, 16) for part in re.split(r"[:\-. ]", lowered))
@@ -120,19 +131,21 @@ def _parse_opaque_id(field: str, raw: str) -> str:
 def parse_client_id(raw: str) -> str:
     """Normalise a DHCP client identifier (option 61, RFC 2132 §9.14).
 
-    Hex bytes separated by ``:``, ``-``, ``.`` or spaces (``01:52:54:00:00:00:01``), or
-    ``0x0152540000…``, are taken as bytes; anything else is taken as text and stored as the
-    hex of its UTF-8 bytes (``web1`` → ``77:65:62:31``).
+    Hex bytes separated by ``:``, ``-``, ``.`` or spaces (``01:52:54:00:00:00:01``), bare
+    (``0152540aabbcc1``, two bytes or more, as Kea and dnsmasq export it) or ``0x0152540000…``
+    are taken as bytes; quoted text (``"web1"``) is stored as the hex of its UTF-8 bytes
+    (``77:65:62:31``). Unquoted text that is not hex is taken as text too, for API clients of
+    earlier versions; the CLI refuses it (``ddi.cli.values``).
 
     Raises:
         Invalid: empty, unprintable text, or longer than an option can carry.
     """
-    return _parse_opaque_id("client_id", raw)
+    return _parse_opaque_id("client_id", raw, bare_hex=True)
 
 
 def parse_circuit_id(raw: str) -> str:
     """Normalise a relay agent circuit-id (option 82 sub-option 1, RFC 3046 §3.1), with the
-    same rules as :func:`parse_client_id`."""
+    rules of :func:`parse_client_id` but for bare hex: relays name ports in text (``eth0``)."""
     return _parse_opaque_id("circuit_id", raw)
 
 
@@ -175,6 +188,23 @@ def sanitize_hostname(raw: str | bytes) -> str | None:
     cleaned = re.sub(r"[^a-z0-9-]+", "-", first)
     cleaned = re.sub(r"-{2,}", "-", cleaned).strip("-")[:63].rstrip("-")
     return cleaned or None
+
+
+def zone_name(raw: str, domain: str) -> str:
+    """A record's owner name as a zone file reads it with ``$ORIGIN domain``: ``@`` is the
+    domain, a name ending in a dot is absolute, any other is relative (``_ldap._tcp`` is
+    ``_ldap._tcp.<domain>``; RFC 1035 §5.1). One exception keeps the commonest slip of zone
+    files from doubling the domain: a name already ending in the domain (``www.site1.example``)
+    is taken as written. Not validated here: :func:`parse_dns_name` does that."""
+    name = raw.strip()
+    if name == "@":
+        return domain
+    if name.endswith("."):
+        return name
+    lowered = name.lower()
+    if lowered == domain or lowered.endswith(f".{domain}"):
+        return name
+    return f"{name}.{domain}"
 
 
 def parse_dns_name(raw: str, *, field: str = "name") -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from ddi.errors import Conflict, Invalid
 from ddi.ipam.models import Host, Lease, Owner, Record, Subnet
 from ddi.ipam.models6 import Lease6
-from ddi.ipam.owner import write_conflict
+from ddi.ipam.owner import ADDRESS_TYPES, write_conflict
 from ddi.ipam.validate import (
     host_address_problem,
     parse_circuit_id,
@@ -35,7 +35,9 @@ __all__ = [
     "OBJECT_ID",
     "check_edge_may_change",
     "check_host_name",
+    "check_name_server",
     "check_record_name",
+    "check_record_placement",
     "check_subnets",
     "describe_host",
     "describe_lease",
@@ -102,6 +104,36 @@ def check_host_name(host: Host, records: Iterable[Record]) -> None:
     held = write_conflict(host, records=records)
     if held is not None:
         raise Conflict("hostname", host.hostname, _describe(held))
+
+
+def check_name_server(
+    claimant: Host | Record, names: Iterable[str], name_server: str | None
+) -> None:
+    """Refuse a reservation (or an address record) at the site's name server name: the zone
+    gives that name its own A (``dns.ns_address``) and a secondary checks the NS target's
+    address against it (RFC 1034 §4.2.1: the glue is the server's, not a client's)."""
+    if name_server is None:
+        return
+    if isinstance(claimant, Record) and claimant.rtype.upper() not in ADDRESS_TYPES:
+        return
+    if name_server in names:
+        field, value = (
+            ("hostname", claimant.hostname)
+            if isinstance(claimant, Host)
+            else ("name", claimant.name)
+        )
+        raise Conflict(field, value, f"the name server {name_server} (dns.ns_name)")
+
+
+def check_record_placement(record: Record, domain: str | None) -> None:
+    """Refuse a CNAME at the zone apex: the apex holds the SOA and NS, and a CNAME name holds
+    no other data (RFC 1034 §3.6.2); a secondary refuses such a zone."""
+    if record.rtype.upper() == "CNAME" and domain is not None and record.name == domain:
+        raise Invalid(
+            "name",
+            record.name,
+            "a CNAME cannot sit at the zone apex, beside its SOA and NS (RFC 1034 §3.6.2)",
+        )
 
 
 def check_record_name(record: Record, hosts: Iterable[Host]) -> None:

@@ -29,6 +29,7 @@ from ddi.api import build_app
 from ddi.api import dns as dns_api
 from ddi.api import hosts as hosts_api
 from ddi.api import leases as leases_api
+from ddi.api import status as status_api
 from ddi.api import sync as sync_api
 from ddi.api.common import APP_KEY, BadRequest
 from ddi.errors import Conflict, Invalid, NotFound
@@ -36,6 +37,7 @@ from ddi.ipam.models import Change, Host, Kind, Op, Record
 from ddi.ipam.store_hosts import check_update_fields
 from ddi.ipam.store_records import new_record
 from ddi.ipam.write_checks import normalise_host, updated_host
+from ddi.reloads import ReloadOutcome, ReloadResult
 from fuzz.core import Target, Unexpected
 
 T = TypeVar("T")
@@ -112,6 +114,12 @@ class _Daemon:
         self.site = SimpleNamespace(store=store_ns, config=config)
         self.services: dict[str, Any] = {}
         self.endpoints = ("tcp:127.0.0.1:0",)
+        self.last_reload: ReloadResult | None = None
+
+    async def reload(self, *, force: bool = False) -> ReloadResult:
+        outcome = ReloadOutcome.APPLIED if force else ReloadOutcome.ORPHANS
+        self.last_reload = ReloadResult(outcome=outcome, path="site.toml", at=0.0)
+        return self.last_reload
 
 
 class _Request:
@@ -153,6 +161,7 @@ ROUTES: tuple[tuple[Callable[[Any], Any], dict[str, str]], ...] = (
     (dns_api.add_record, {}),
     (leases_api.release_lease, {"ip": "198.18.0.100"}),
     (sync_api.resolve, {"id": "3"}),
+    (status_api.reload, {}),
 )
 _DOCUMENTED = (BadRequest, Invalid, NotFound, Conflict, web.HTTPException)
 
@@ -199,6 +208,7 @@ def seeds() -> list[bytes]:
         b'{"name": "_ldap._tcp", "rtype": "SRV", "value": "0 5 389 db.site.example"}',
         b'{"name": "txt", "rtype": "TXT", "value": "hello world"}',
         b'{"keep": "central", "actor": "bob", "reason": "x"}',
+        b'{"force": true, "actor": "alice", "reason": "subnet lan shrunk"}',
         b"Bearer fuzz-token",
         b"[1, 2]",
         b'{"ip": 1}',

@@ -31,6 +31,8 @@ PURE: dict[str, set[str]] = {
     "ddi.ipam.rows6": {"ddi.ipam.store"},
     "ddi.ipam.allocator6": {"ddi.ipam.store"},
     "ddi.ipam.views6": {"ddi.ipam.store"},
+    "ddi.ipam.orphans": {"ddi.ipam.store"},
+    "ddi.ipam.usage": {"ddi.ipam.store"},
     "ddi.dhcp.options": set(),
     "ddi.dhcp.packet": set(),
     "ddi.dhcp.decision": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},

@@ -34,7 +34,13 @@ def test_unit_is_a_hardened_notify_service() -> None:
     assert service["StateDirectory"] == "ddi"
     assert service["RuntimeDirectory"] == "ddi"
     assert service["User"] == "ddi"
-    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    # Two ExecReload lines: the file is checked first, then the daemon answers applied or
+    # refused; either failing fails `systemctl reload`.
+    reloads = [line for line in UNIT.read_text().splitlines() if line.startswith("ExecReload=")]
+    assert reloads == [
+        f"ExecReload={EXEC_START} serve --check --config /etc/ddi/ddi.toml",
+        f"ExecReload={EXEC_START} reload",
+    ]
     assert service["ExecStart"].startswith(f"{EXEC_START} serve --config /etc/ddi/ddi.toml")
     capabilities = {"CAP_NET_BIND_SERVICE", "CAP_NET_RAW"}
     assert set(service["AmbientCapabilities"].split()) == capabilities
@@ -52,7 +58,9 @@ def test_systemd_analyze_verify_is_clean(tmp_path: Path) -> None:
     text = UNIT.read_text()
     assert text.count(f"ExecStart={EXEC_START} ") == 1
     copy = tmp_path / "ddi.service"
-    copy.write_text(text.replace(f"ExecStart={EXEC_START} ", f"ExecStart={sys.executable} "))
+    for directive in ("ExecStart", "ExecReload"):
+        text = text.replace(f"{directive}={EXEC_START} ", f"{directive}={sys.executable} ")
+    copy.write_text(text)
     result = subprocess.run(
         [analyze, "verify", str(copy)],
         capture_output=True,

@@ -19,6 +19,7 @@ from ddi.cli.client import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     ApiClient,
+    InvalidValue,
     Refused,
     ServerFailed,
     Unreachable,
@@ -91,7 +92,7 @@ def test_query_parameters_skip_none(server: Path) -> None:
     [
         (409, Refused, EXIT_REFUSED),
         (404, Refused, EXIT_REFUSED),
-        (422, Refused, EXIT_REFUSED),
+        (422, InvalidValue, EXIT_USAGE),
         (400, UsageRefused, EXIT_USAGE),
         (500, ServerFailed, EXIT_REFUSED),
     ],

@@ -72,18 +72,19 @@ def test_set_and_clear_single_options(daemon: Daemon) -> None:
     assert contradiction.returncode == 2
 
 
-def test_bad_options_exit_1_naming_the_field_and_change_nothing(daemon: Daemon) -> None:
+def test_bad_options_exit_2_naming_the_flag_and_change_nothing(daemon: Daemon) -> None:
     assert add(daemon, 30).returncode == 0
-    for flags, field in (
-        (("--lease-time", "5"), "lease_time"),
-        (("--router", "198.18.9.1"), "gateway"),
-        (("--mtu", "40"), "mtu"),
-        (("--route", "10.0.0.1/8=198.18.0.3"), "routes"),
-        (("--dns-server", "nope"), "dns_servers"),
+    for flags in (
+        ("--lease-time", "5"),
+        ("--router", "198.18.9.1"),
+        ("--mtu", "40"),
+        ("--route", "10.0.0.1/8=198.18.0.3"),
+        ("--dns-server", "nope"),
     ):
         result = daemon.cli("reserve", "set", "host30", *flags)
-        assert result.returncode == 1, (flags, result.stdout)
-        assert field in result.stderr, (flags, result.stderr)
+        assert result.returncode == 2, (flags, result.stdout)
+        # The flag the operator typed, not the API's field (gateway, dns_servers...).
+        assert result.stderr.startswith(f"invalid value for {flags[0]} "), (flags, result.stderr)
     assert daemon.json("reserve", "show", "host30")["version"] == 1
     malformed = daemon.cli("reserve", "set", "host30", "--route", "10.0.0.0/8")
     assert malformed.returncode == 2

@@ -123,4 +123,5 @@ def test_dns_record_add_list_rm_and_zones(daemon: Daemon) -> None:
     missing = daemon.cli("dns", "record", "rm", rid)
     assert missing.returncode == 1
     bad = daemon.cli("dns", "record", "add", "x", "A", "not-an-ip")
-    assert bad.returncode == 1
+    assert bad.returncode == 1  # an argument's value: refused (a flag's would exit 2)
+    assert "not-an-ip" in bad.stderr

@@ -308,7 +308,7 @@ async def test_reload_applies_a_valid_config_and_keeps_the_old_on_error(
     context.services["ok"] = FakeService("ok", on_reload=hook)
     old = context.site.config
     old.path.write_text(SITE + "\n[other]\n")
-    assert not await reload(context)
+    assert not (await reload(context)).applied
     assert context.site.config is old
     assert seen == []
 
@@ -319,7 +319,7 @@ async def test_reload_applies_a_valid_config_and_keeps_the_old_on_error(
         )
     )
     errors = metric("ddi_internal_errors_total", area="reload")
-    assert await reload(context)
+    assert (await reload(context)).applied
     assert [s.name for s in context.site.config.subnets] == ["lan", "b"]
     assert {s.name for s in await context.site.store.subnets()} == {"lan", "b"}
     assert len(context.site.index.subnets()) == 2

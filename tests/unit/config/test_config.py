@@ -83,6 +83,8 @@ def test_example_site_config_loads_as_it_is() -> None:
     config = load_config(REPO / "examples" / "site.toml")
     assert config.site.id
     assert config.subnets
+    assert config.ipam.retention_days == 90
+    assert config.ipam.renewal_log_interval == 21600
 
 
 @pytest.mark.parametrize(
@@ -116,6 +118,9 @@ def test_example_site_config_loads_as_it_is() -> None:
         ("dhcp.enabled", "yes", "dhcp.enabled", "true or false"),
         ("dns.forwarders", ["resolver"], "dns.forwarders[0]", "not an IP address"),
         ("sync.central_url", "http://c.example", "sync.central_url", "insecure_http"),
+        ("ipam.retention_days", -1, "ipam.retention_days", "at least 0"),
+        ("ipam.retention_entries", "many", "ipam.retention_entries", "must be an integer"),
+        ("ipam.renewal_log_intervall", 60, "ipam.renewal_log_intervall", "did you mean"),
     ],
 )
 def test_invalid_key_is_named_with_its_reason(path: str, value: Any, key: str, reason: str) -> None:

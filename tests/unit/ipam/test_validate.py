@@ -57,12 +57,21 @@ def test_parse_mac_refuses_bad_values_naming_them(raw: str) -> None:
         ("0x0152540000", "01:52:54:00:00"),
         ("AB:CD", "ab:cd"),
         ("web1", "77:65:62:31"),
-        ("cafe", "63:61:66:65"),
+        ('"web1"', "77:65:62:31"),
+        ("'cafe'", "63:61:66:65"),
     ],
 )
 def test_parse_client_id_hex_or_text(raw: str, expected: str) -> None:
     assert v.parse_client_id(raw) == expected
     assert v.parse_circuit_id(raw) == expected
+
+
+def test_bare_hex_is_bytes_for_a_client_id_and_text_for_a_circuit_id() -> None:
+    # Kea's and dnsmasq's exports write a client-id as bare hex.
+    assert v.parse_client_id("0152540aabbcc1") == "01:52:54:0a:ab:bc:c1"
+    assert v.parse_client_id("cafe") == "ca:fe"
+    assert v.parse_client_id('"cafe"') == "63:61:66:65"
+    assert v.parse_circuit_id("cafe") == "63:61:66:65"
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "a\tb", "x" * 256])

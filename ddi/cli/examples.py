@@ -1,0 +1,76 @@
+"""``--help`` examples for every command, kept in one table and appended to each command's
+help (``ddi reserve add --help`` ends with them). A command added later without an entry here
+fails ``tests/unit/test_cli_help.py``. Lab addresses only (RFC 5737 / RFC 2544 ranges)."""
+
+from __future__ import annotations
+
+import inspect
+
+import click
+
+__all__ = ["EXAMPLES", "add_examples"]
+
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "serve": (
+        "ddi serve --config /etc/ddi/ddi.toml",
+        "ddi serve --config /etc/ddi/ddi.toml --check",
+    ),
+    "reload": ("ddi reload", "ddi reload --force --json"),
+    "status": ("ddi status", "ddi status --json | jq .store.change_log"),
+    "boot profiles": ("ddi boot profiles",),
+    "boot explain": ("ddi boot explain --mac 52:54:00:00:00:10 --arch 7",),
+    "reserve add": (
+        "ddi reserve add --mac 52:54:00:00:00:10 --ip 198.18.0.10 --hostname web1",
+        "ddi reserve add --client-id 0152540000000a --ip 198.18.0.11 --hostname web2"
+        " --router 198.18.0.1 --reason 'rack 4'",
+    ),
+    "reserve list": ("ddi reserve list", "ddi reserve list --json"),
+    "reserve show": ("ddi reserve show web1", "ddi reserve show 52:54:00:00:00:10"),
+    "reserve set": (
+        "ddi reserve set web1 --ip 198.18.0.12",
+        "ddi reserve set web1 --clear boot --dry-run",
+    ),
+    "reserve rm": ("ddi reserve rm web1 --reason 'decommissioned'",),
+    "subnet list": ("ddi subnet list",),
+    "subnet show": ("ddi subnet show lan", "ddi subnet show lan --json"),
+    "lease list": ("ddi lease list --state bound", "ddi lease list --subnet lan --json"),
+    "lease show": ("ddi lease show 198.18.0.150", "ddi lease show 52:54:00:00:00:10"),
+    "lease release": ("ddi lease release 198.18.0.150 --reason 'moved'",),
+    "lease history": ("ddi lease history 198.18.0.150", "ddi lease history web1 --since 2d"),
+    "changes list": ("ddi changes list --limit 20", "ddi changes list --after 1200 --json"),
+    "dns record add": (
+        "ddi dns record add www CNAME web1",
+        "ddi dns record add _ldap._tcp SRV '0 5 389 ldap1'",
+    ),
+    "dns record rm": ("ddi dns record rm REC_ID",),
+    "dns record list": ("ddi dns record list",),
+    "dns zones": ("ddi dns zones",),
+    "sync status": ("ddi sync status",),
+    "sync now": ("ddi sync now --timeout 30",),
+    "sync conflicts": ("ddi sync conflicts --open",),
+    "sync resolve": ("ddi sync resolve 3 --keep central --reason 'central is right'",),
+    "import": ("ddi import dnsmasq /etc/dnsmasq.conf --dry-run",),
+    "export": ("ddi export csv > hosts.csv",),
+}
+"""Command path -> example command lines."""
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, click.Command]]:
+    found: list[tuple[str, click.Command]] = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+        else:
+            found.append((" ".join((*path, name)), command))
+    return found
+
+
+def add_examples(group: click.Group) -> None:
+    """Append each command's examples to its help text (``\\b`` keeps click from rewrapping)."""
+    for path, command in _commands(group):
+        lines = EXAMPLES.get(path)
+        if not lines or "Examples:" in (command.help or ""):
+            continue
+        block = "\n".join(f"  {line}" for line in lines)
+        text = inspect.cleandoc(command.help or "")
+        command.help = f"{text}\n\n\b\nExamples:\n{block}"
