@@ -25,7 +25,7 @@ def orphaned(
     (``host web1 198.18.0.10``, ``lease 198.18.0.150 of 52:54:00:00:00:10``), by address."""
     found: list[tuple[int, str]] = []
     for host in hosts:
-        if host.ip is None:  # IPv6-only: [[subnets6]] are checked on their own
+        if host.ip is None:  # IPv6-only: no IPv4 subnet holds it (subnets6 are not checked here)
             continue
         if all(host_address_problem(host.ip, s) is not None for s in subnets):
             found.append((int(host.ip), f"host {host.hostname} {host.ip}"))
