@@ -12,10 +12,11 @@ Rules:
    (RFC 6939) or the one a DUID-LL/LLT carries. A reservation matches by DUID, then by MAC,
    and counts only when its ``ip6`` is in the subnet.
 3. Addresses: the reservation's; else the client's live binding for that IAID; else a pool
-   address the client hinted at; else a free pool address found from a hash of (DUID, IAID),
-   so a SOLICIT and the REQUEST after it pick the same address without the server holding an
-   offer. Prefixes (IA_PD) alike from the PD pools. Free: no live lease of another client
-   (a DECLINEd address stays taken until its quarantine ends) and no other host's reservation.
+   address the client hinted at; else the free pool address ``ddi.ipam.allocator6`` finds from
+   a hash of (DUID, IAID), so a SOLICIT and the REQUEST after it pick the same address without
+   the server holding an offer. Prefixes (IA_PD) alike from the PD pools. Free: no live lease
+   of another client (a DECLINEd address stays taken until its quarantine ends) and no host's
+   reservation.
 4. Lifetimes are the subnet's; T1 and T2 are 0.5 and 0.8 of the preferred lifetime (§21.4).
 5. A message sent by unicast although the server never sent a Server Unicast option gets a
    REPLY with UseMulticast and nothing else (§18.4).
@@ -26,8 +27,7 @@ Rules:
 from __future__ import annotations
 
 import contextlib
-import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv6Address, IPv6Network
 from typing import TYPE_CHECKING, Protocol
@@ -75,6 +75,7 @@ from ddi.dhcp6.options import (
     status_option,
 )
 from ddi.dhcp6.packet import Message, Relay, unwrap, wrap
+from ddi.ipam.allocator6 import address_taken, choose_address, choose_prefix, prefix_taken
 from ddi.ipam.models import LeaseState
 from ddi.ipam.models6 import Lease6, Lease6Kind, Subnet6
 from ddi.ipam.validate import sanitize_hostname
@@ -82,8 +83,6 @@ from ddi.ipam.validate import sanitize_hostname
 if TYPE_CHECKING:
     from ddi.ipam.models import Host
 
-MAX_PROBES = 256
-"""Pool positions tried, from the hashed one on, before a pool counts as full for a client."""
 MAX_IAS = 16
 """IAs of one kind served per message; more are answered NoAddrsAvail/NoPrefixAvail."""
 
@@ -337,60 +336,44 @@ class Dhcp6Engine:
                 return lease
         return None
 
-    def _free(self, ctx: _Ctx, kind: Lease6Kind, prefix: IPv6Network, iaid: int) -> bool:
-        lease = self._view.lease6(kind, prefix)
-        if lease is not None and lease.end > ctx.now:
-            mine = lease.duid == ctx.duid and lease.iaid == iaid
-            if not mine or lease.state is not LeaseState.BOUND:
-                return False
-        if kind is Lease6Kind.NA:
-            host = self._view.host_by_ip6(prefix.network_address)
-            if host is not None and host is not ctx.host:
-                return False
-        return True
-
     def _pick_address(
         self, ctx: _Ctx, ia: Ia, n: int, taken: set[IPv6Network]
     ) -> IPv6Network | None:
         subnet = ctx.subnet
         assert subnet is not None
+        assert ctx.duid is not None
+        duid, now = ctx.duid, ctx.now
         if n == 0 and ctx.host is not None and ctx.host.ip6 is not None:
             reserved = IPv6Network(ctx.host.ip6)
             lease = self._view.lease6(Lease6Kind.NA, reserved)
-            if lease is None or lease.end <= ctx.now or lease.duid == ctx.duid:
+            if lease is None or lease.end <= now or lease.duid == duid:
                 return reserved
         bound = self._binding(ctx, Lease6Kind.NA, ia.iaid)
         if bound is not None and bound.prefix not in taken:
             return bound.prefix
+
+        def used(ip: IPv6Address) -> bool:
+            return IPv6Network(ip) in taken or address_taken(self._view, ip, duid, now)
+
         for hint in _hinted_addresses(ia):
-            prefix = IPv6Network(hint)
-            if (
-                prefix not in taken
-                and any(hint in pool for pool in subnet.pools)
-                and self._free(ctx, Lease6Kind.NA, prefix, ia.iaid)
-            ):
-                return prefix
-        for pool in subnet.pools:
-            for candidate in _probe(int(pool.start), pool.size, ctx.duid_raw, ia.iaid):
-                prefix = IPv6Network(IPv6Address(candidate))
-                if prefix not in taken and self._free(ctx, Lease6Kind.NA, prefix, ia.iaid):
-                    return prefix
-        return None
+            if any(hint in pool for pool in subnet.pools) and not used(hint):
+                return IPv6Network(hint)
+        found = choose_address(subnet.pools, duid, ia.iaid, used)
+        return None if found is None else IPv6Network(found)
 
     def _pick_prefix(self, ctx: _Ctx, ia: Ia, taken: set[IPv6Network]) -> IPv6Network | None:
         subnet = ctx.subnet
         assert subnet is not None
+        assert ctx.duid is not None
+        duid, now = ctx.duid, ctx.now
         bound = self._binding(ctx, Lease6Kind.PD, ia.iaid)
         if bound is not None and bound.prefix not in taken:
             return bound.prefix
-        for pool in subnet.pd_pools:
-            step = 1 << (128 - pool.delegated_length)
-            base = int(pool.prefix.network_address)
-            for index in _probe(0, pool.size, ctx.duid_raw, ia.iaid):
-                prefix = IPv6Network((base + index * step, pool.delegated_length))
-                if prefix not in taken and self._free(ctx, Lease6Kind.PD, prefix, ia.iaid):
-                    return prefix
-        return None
+
+        def used(prefix: IPv6Network) -> bool:
+            return prefix in taken or prefix_taken(self._view, prefix, duid, now)
+
+        return choose_prefix(subnet.pd_pools, duid, ia.iaid, used)
 
     # --- renew, rebind, release, decline, confirm ----------------------------------------------
 
@@ -608,17 +591,6 @@ def _client_mac(relays: Sequence[Relay], duid: bytes | None) -> str | None:
             if hwtype == HWTYPE_ETHERNET and len(address) == 6:
                 return address.hex(":")
     return None if duid is None else mac_from_duid(duid)
-
-
-def _probe(start: int, size: int, duid: bytes | None, iaid: int) -> Iterator[int]:
-    """Up to MAX_PROBES positions in a pool of ``size`` from ``start``, beginning at one hashed
-    from the client's (DUID, IAID): the same client lands on the same position each time."""
-    if size <= 0:
-        return
-    seed = hashlib.blake2b((duid or b"") + iaid.to_bytes(4, "big"), digest_size=8).digest()
-    first_position = int.from_bytes(seed, "big") % size
-    for step in range(min(size, MAX_PROBES)):
-        yield start + (first_position + step) % size
 
 
 def _hinted_addresses(ia: Ia) -> list[IPv6Address]:

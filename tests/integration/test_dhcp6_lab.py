@@ -9,19 +9,15 @@ with a tmpfs over its state and run folders, and never with the resolv.conf hook
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
-from ipaddress import IPv6Address
 from pathlib import Path
 from typing import Any
 
-from ddi.ipam.models import Host
-from ddi.ipam.store import Store
 from ddi.lab import Lab
 from tests.integration.conftest import DaemonHandle, require
 from tests.waiting import wait_until
@@ -222,20 +218,9 @@ def _server_duid(daemon: DaemonHandle) -> str:
     return str(status["statistics"]["dhcp6"]["server_duid"])
 
 
-def _reserve6(daemon: DaemonHandle, **fields: Any) -> None:
-    """Add a reservation with the daemon stopped (straight into its store), then start it again:
-    its server DUID must survive the restart for the clients of the earlier run."""
-    daemon.stop()
-
-    async def add() -> None:
-        store = await Store.open(daemon.workdir / "var" / "ddi.sqlite", domain="site1.example")
-        try:
-            await store.add_host(Host(id="", **fields), actor="test", reason="lab reservation")
-        finally:
-            await store.close()
-
-    asyncio.run(add())
-    daemon.start()
+def _reserve6(daemon: DaemonHandle, *flags: str) -> None:
+    done = daemon.cli("reserve", "add", *flags)
+    assert done.returncode == 0, done.stderr
 
 
 def test_dhclient_pool_address_prefix_renew_and_release(
@@ -297,16 +282,20 @@ def test_reservations_by_duid_and_by_mac(
     _, cli, daemon = _setup(lab, ddi_daemon)
     mac = "52:54:00:0b:00:21"
     _set_mac(lab, cli, mac)
-    _reserve6(daemon, mac=mac, ip6=IPv6Address("2001:db8:10::21"), hostname="web6")
+    _reserve6(daemon, "--mac", mac, "--ip6", "2001:db8:10::21", "--hostname", "web6")
     # dhclient's DUID is a DUID-LLT of eth0's MAC: the reservation by MAC matches it.
     text = Dhclient6(lab, cli, tmp_path / "m", "web6").obtain()
     assert re.findall(r"iaaddr (\S+) \{", text) == ["2001:db8:10::21"]
+    # The server DUID the client now holds survives a restart (RENEW names it).
+    before = _server_duid(daemon)
+    daemon.restart()
+    assert _server_duid(daemon) == before
 
     # By DUID: a dhcpcd client whose DUID is reserved (dhcpcd writes its DUID-LL first).
     require("dhcpcd")
     duid = "00:03:00:01:52:54:00:0b:00:22"
     _set_mac(lab, cli, "52:54:00:0b:00:22")
-    _reserve6(daemon, duid=duid, ip6=IPv6Address("2001:db8:10::22"), hostname="db6")
+    _reserve6(daemon, "--duid", duid, "--ip6", "2001:db8:10::22", "--hostname", "db6")
     address = _dhcpcd(lab, cli, tmp_path / "d", duid)
     assert address == "2001:db8:10::22"
     bound = {x["prefix"]: x for x in _leases6(daemon) if x["state"] == "bound"}
@@ -351,7 +340,7 @@ def test_relay_forw_through_a_scapy_relay_in_a_namespace(
     body = BODY.replace("[dhcp6]\n", '[dhcp6]\ninterfaces = ["ddi1"]\n')
     daemon = ddi_daemon(srv, body)
     mac = "52:54:00:0b:00:50"
-    _reserve6(daemon, mac=mac, ip6=IPv6Address("2001:db8:50::50"), hostname="far")
+    _reserve6(daemon, "--mac", mac, "--ip6", "2001:db8:50::50", "--hostname", "far")
     # The relay's link-address is in far6; the client's MAC comes in option 79.
     out = lab.run(rly, sys.executable, "-c", RELAY_SCRIPT, "2001:db8:8::1", "2001:db8:50::1",
                   mac)  # fmt: skip
