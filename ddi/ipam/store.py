@@ -46,7 +46,7 @@ from typing import Any, Self, TypeVar
 import aiosqlite
 
 from ddi import metrics
-from ddi.errors import Invalid, NotFound
+from ddi.errors import NotFound
 from ddi.ipam import schema, store_hosts, store_leases, store_records, store_subnets, store_v6
 from ddi.ipam.models import (
     Change,
@@ -678,11 +678,8 @@ class Store:
         """
         if not leases:
             return []
-        try:
-            async with self.transaction() as tx:
-                await store_v6.write_leases6(tx, leases, actor=actor)
-        except sqlite3.IntegrityError as exc:
-            raise Invalid("leases6", f"batch of {len(leases)}", f"refused: {exc}") from None
+        async with self.transaction() as tx:
+            await tx.write_leases6(leases, actor=actor)
         return tx.changes
 
     async def release_lease6(

@@ -10,18 +10,11 @@ from ipaddress import IPv6Network
 
 from ddi.errors import Invalid, NotFound
 from ddi.ipam.models import Kind, LeaseState, Op
-from ddi.ipam.models6 import Lease6, Lease6Kind, Subnet6, lease6_id
+from ddi.ipam.models6 import Lease6Kind, Subnet6, lease6_id
 from ddi.ipam.rows6 import LEASE6_COLUMNS, LEASE6_UPSERT, lease6_from_row, lease6_row
 from ddi.ipam.transaction import Transaction
 
-__all__ = ["expire_leases6", "release_lease6", "sync_subnets6", "write_leases6"]
-
-
-async def write_leases6(tx: Transaction, leases: Sequence[Lease6], *, actor: str) -> None:
-    """Upsert ``leases`` by (kind, prefix), each with its change entry."""
-    await tx.executemany(LEASE6_UPSERT, [lease6_row(lease) for lease in leases])
-    for lease in leases:
-        tx.log(Kind.LEASE6, lease.object_id, Op.UPSERT, lease.to_image(), actor=actor, reason="")
+__all__ = ["expire_leases6", "release_lease6", "sync_subnets6"]
 
 
 async def release_lease6(

@@ -20,6 +20,7 @@ from ddi.ipam.models import (
     Op,
     Subnet,
 )
+from ddi.ipam.models6 import Lease6
 from ddi.ipam.rows import (
     CHANGE_INSERT,
     LEASE_UPSERT,
@@ -27,6 +28,7 @@ from ddi.ipam.rows import (
     image_texts,
     rows_sql,
 )
+from ddi.ipam.rows6 import LEASE6_UPSERT, lease6_row
 from ddi.values import slot_builder
 
 _T = TypeVar("_T")
@@ -42,6 +44,7 @@ _SEQ_AND_EPOCH = (
 )
 _SEQ_BUMP = "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'change'"
 _LEASE_KIND = Kind.LEASE.value
+_LEASE6_KIND = Kind.LEASE6.value
 _UPSERT_OP = Op.UPSERT.value
 _new_change = slot_builder(Change)
 
@@ -204,6 +207,44 @@ def _write_lease_rows(
         db.execute(_SEQ_BUMP, (first + len(rows) - 1,))
 
 
+def _begin_then_leases6(
+    db: sqlite3.Connection,
+    rows: Sequence[tuple[Any, ...]],
+    ids: Sequence[str],
+    texts: Sequence[str],
+    actor: str,
+    now: float,
+) -> tuple[int, int, None, sqlite3.Error | None]:
+    """:func:`_begin`, then :func:`_write_lease6_rows` from the seq read."""
+    seq, epoch = _begin(db)
+    try:
+        _write_lease6_rows(db, rows, ids, texts, actor, now, seq + 1, epoch)
+    except sqlite3.Error as exc:
+        return seq, epoch, None, exc
+    return seq, epoch, None, None
+
+
+def _write_lease6_rows(
+    db: sqlite3.Connection,
+    rows: Sequence[tuple[Any, ...]],
+    ids: Sequence[str],
+    texts: Sequence[str],
+    actor: str,
+    now: float,
+    first: int,
+    epoch: int,
+) -> None:
+    """The DHCPv6 lease rows and their change rows, as :func:`_write_lease_rows` does."""
+    for start in range(0, len(rows), _BATCH_ROWS):
+        chunk = rows[start : start + _BATCH_ROWS]
+        db.execute(rows_sql(LEASE6_UPSERT, 11, len(chunk)), [v for row in chunk for v in row])
+        values: list[Any] = []
+        for i in range(start, start + len(chunk)):
+            values += (first + i, epoch, _LEASE6_KIND, ids[i], _UPSERT_OP, texts[i], actor,
+                       "", now)  # fmt: skip
+        db.execute(rows_sql(CHANGE_INSERT, 9, len(chunk)), values)
+
+
 # --- transactions -----------------------------------------------------------------------------
 
 
@@ -345,6 +386,47 @@ class Transaction:
         ]
         if logged is not None:
             self.unlogged.update(c.seq for c, keep in zip(changes, logged, strict=True) if not keep)
+        self._seq += len(changes)
+        self.changes += changes
+        self._flushed = len(self.changes)
+        return changes
+
+    async def write_leases6(self, leases: Sequence[Lease6], *, actor: str) -> list[Change]:
+        """Upsert DHCPv6 ``leases`` by (kind, prefix), each with its change entry: the
+        DHCPv6 group commit, in one round trip like :meth:`write_leases`.
+
+        Raises:
+            Invalid: a lease the database refuses; the transaction must then be rolled back.
+        """
+        await self._flush()
+        images = [lease.to_image() for lease in leases]
+        texts = [encode_json(image) for image in images]
+        ids = [lease.object_id for lease in leases]
+        rows = [lease6_row(lease) for lease in leases]
+        try:
+            if self._epoch is None:
+                self._sent = True
+                header = await self._writer.run(
+                    _begin_then_leases6, rows, ids, texts, actor, self.now
+                )
+                self._seq, self._epoch, _, error = header
+                if error is not None:
+                    raise error
+            else:
+                await self._writer.run(
+                    _write_lease6_rows, rows, ids, texts, actor, self.now, self._seq + 1,
+                    self._epoch,
+                )  # fmt: skip
+        except sqlite3.IntegrityError as exc:
+            raise Invalid("leases6", f"batch of {len(leases)}", f"refused: {exc}") from None
+        epoch, first, now = self.epoch, self._seq + 1, self.now
+        changes = [
+            _new_change(
+                epoch=epoch, seq=first + i, kind=Kind.LEASE6, object_id=ids[i], op=Op.UPSERT,
+                image=image, actor=actor, reason="", time=now,
+            )
+            for i, image in enumerate(images)
+        ]  # fmt: skip
         self._seq += len(changes)
         self.changes += changes
         self._flushed = len(self.changes)

@@ -214,6 +214,14 @@ async def wait_for(
     raise AssertionError(f"timed out after {within}s waiting for {what} (last: {last!r})")
 
 
+_OTHER_CODE = (
+    "import sys; sys.meta_path[:] = [f for f in sys.meta_path"
+    " if not getattr(f, '__module__', '').startswith('__editable__')]; "
+)
+"""Run another version's code from ``PYTHONPATH``: the editable install's import hook would
+find this tree's packages first, so it is taken out (and ``-P`` keeps the working folder out)."""
+
+
 class Central:
     """``ddi-central serve`` in a subprocess, with its config, key and enrolled site."""
 
@@ -250,13 +258,7 @@ class Central:
     def _argv(self, *args: str) -> list[str]:
         if self.code is None:
             return [str(BIN / "ddi-central"), *args]
-        # The editable install's import hook would find this tree's packages before
-        # PYTHONPATH's: it is left out so that ``code`` is what runs.
-        run = (
-            "import sys; sys.meta_path[:] = [f for f in sys.meta_path"
-            " if not getattr(f, '__module__', '').startswith('__editable__')]; "
-            "from central.cli import main; sys.argv[0] = 'ddi-central'; main()"
-        )
+        run = f"{_OTHER_CODE}from central.cli import main; sys.argv[0] = 'ddi-central'; main()"
         return [sys.executable, "-P", "-c", run, *args]  # -P: not the working folder first
 
     def _env(self) -> dict[str, str] | None:
@@ -350,8 +352,11 @@ class Edge:
         central_public_key: Path,
         *,
         extra_config: str = "",
+        code: Path | None = None,
         **sync: Any,
     ):
+        self.code = code
+        """Another version's source tree to run instead of this one (``PYTHONPATH``)."""
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.key = write_key(folder / "site.key")
@@ -391,12 +396,13 @@ class Edge:
 
     def _spawn(self) -> None:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ddi", "serve", "--config", str(self.config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=os.environ | {"PYTHONUNBUFFERED": "1"},
-            )
+            env = os.environ | {"PYTHONUNBUFFERED": "1"}
+            argv = [sys.executable, "-m", "ddi", "serve", "--config", str(self.config)]
+            if self.code is not None:
+                env["PYTHONPATH"] = str(self.code)
+                run = f"{_OTHER_CODE}from ddi.cli import main; sys.argv[0] = 'ddi'; main()"
+                argv = [sys.executable, "-P", "-c", run, *argv[3:]]
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     async def start(self) -> None:
         self._spawn()
@@ -463,18 +469,20 @@ def edge_objects(db: Path) -> dict[tuple[str, str], dict[str, Any]]:
         out: dict[tuple[str, str], dict[str, Any]] = {}
         for name, image in con.execute("SELECT name, image FROM subnet"):
             out[("subnet", name)] = json.loads(image)
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        ipv6 = "subnet6" in tables  # a store of the previous version has no IPv6 columns
         for row in con.execute(
             "SELECT id, ip, hostname, mac, client_id, circuit_id, boot, boot_file, boot_script,"
-            " owner, version, ip6, duid FROM host"
+            f" owner, version, {'ip6, duid' if ipv6 else 'NULL, NULL'} FROM host"
         ):
             keys = ("id", "ip", "hostname", "mac", "client_id", "circuit_id", "boot",
                     "boot_file", "boot_script")  # fmt: skip
             image = dict(zip(keys, row[:9], strict=True)) | {"ip6": row[11], "duid": row[12]}
             host = Host.from_image(image | {"owner": Owner(row[9]).value, "version": row[10]})
             out[("host", host.id)] = host.to_image()
-        for name, image in con.execute("SELECT name, image FROM subnet6"):
+        for name, image in con.execute("SELECT name, image FROM subnet6") if ipv6 else ():
             out[("subnet6", name)] = json.loads(image)
-        for row in con.execute(f"SELECT {LEASE6_COLUMNS} FROM lease6"):
+        for row in con.execute(f"SELECT {LEASE6_COLUMNS} FROM lease6") if ipv6 else ():
             lease6 = lease6_from_row(row)
             out[("lease6", lease6.object_id)] = lease6.to_image()
         for row in con.execute(

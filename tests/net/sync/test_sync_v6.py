@@ -184,3 +184,30 @@ async def test_a_previous_central_keeps_working_and_gets_ipv6_once_upgraded(
         assert status["withheld"] is False
     finally:
         await new.stop()
+
+
+@pytest.mark.asyncio
+async def test_an_edge_of_the_previous_version_syncs_to_this_central(
+    central_db: str, tmp_path: Path, previous_code: Path
+) -> None:
+    folder = tmp_path / "central"
+    folder.mkdir()
+    central_key = h.write_key(folder / "central.key")
+    port = h.free_port()
+    old = h.Edge(
+        tmp_path / "edge", f"http://127.0.0.1:{port}", Path(f"{central_key}.pub"),
+        code=previous_code,
+    )  # fmt: skip
+    central = h.Central(folder, central_db, Path(f"{old.key}.pub"), port=port)
+    try:
+        await central.start()
+        await old.start()
+        await old.add_hosts(range(5))
+        await h.wait_synced(old, central, within=60)
+        await h.assert_same(old, central)
+        assert "withheld" not in await old.status()  # the previous version's agent
+        feed = await central.feed(site=h.SITE)
+        assert sorted({c["kind"] for c in feed}) == ["host", "subnet"]
+    finally:
+        await old.stop()
+        await central.stop()

@@ -268,3 +268,26 @@ async def test_a_version_2_database_is_upgraded_keeping_hosts_and_seq(tmp_path: 
         assert {"host_ip", "host_ip6", "host_duid", "host_mac", "change_object"} <= indexes
     finally:
         db.close()
+
+
+@pytest.mark.asyncio
+async def test_two_lease6_writes_in_one_transaction_number_their_changes_in_turn(
+    store: Store,
+) -> None:
+    await v6_store(store)
+    last = await store.last_seq()
+    async with store.transaction() as tx:
+        first = await tx.write_leases6([na("2001:db8:10::1001")], actor="dhcp6")
+        second = await tx.write_leases6(
+            [na("2001:db8:10::1002"), pd("2001:db8:100::/56")], actor="dhcp6"
+        )
+    assert [c.seq for c in (*first, *second)] == [last + 1, last + 2, last + 3]
+    stored = await store.changes(after=last)
+    assert [(c.seq, c.object_id) for c in stored] == [
+        (last + 1, "na:2001:db8:10::1001/128"),
+        (last + 2, "na:2001:db8:10::1002/128"),
+        (last + 3, "pd:2001:db8:100::/56"),
+    ]
+    assert [Lease6.from_image(c.image) for c in stored] == [
+        na("2001:db8:10::1001"), na("2001:db8:10::1002"), pd("2001:db8:100::/56"),
+    ]  # fmt: skip
