@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Debian 12 packages the tests drive (real clients and the servers we compare against).
 DEBIAN_TOOLS := isc-dhcp-client udhcpc busybox bind9-dnsutils tftp-hpa curl iproute2 \
 	kea-admin kea-dhcp4-server dnsmasq-base nsd dnsperf postgresql knot-dnsutils systemd \
-	tcpdump atftp
+	tcpdump atftp bind9-utils
 
 .PHONY: run test lint venv debian-tools clean
 

@@ -27,6 +27,8 @@ from ddi.cli.client import (
     api,
 )
 from ddi.cli.dns import dns
+from ddi.cli.exporting import export_
+from ddi.cli.importing import import_
 from ddi.cli.lease import lease
 from ddi.cli.output import json_option, print_fields, print_json, print_table
 from ddi.cli.reserve import reserve
@@ -80,3 +82,5 @@ main.add_command(changes)
 main.add_command(status)
 main.add_command(dns)
 main.add_command(sync)
+main.add_command(import_)
+main.add_command(export_)
