@@ -13,8 +13,9 @@ that 50,000 items cost one read of each table, not one query each):
   reservation's name (a hosts file beside a dhcp-host line): skipped, not refused. At another
   address it is refused. RFC 1034 §3.6.2: a CNAME shares its name with nothing.
 * A lease keeps its address and its end, so the client renews it at ddi. A lease that has
-  ended is skipped; one on an address reserved for another client, or held by another
-  client's active lease, is refused.
+  ended is skipped; one on an address reserved for another client, held by another client's
+  active lease, or outside the subnet's pools (unless reserved for its client: ddi would not
+  renew it) is refused.
 * Pure: the store passes the rows, the clock (``now``) and the id maker (``new_id``).
 """
 
@@ -359,6 +360,11 @@ def _plan_lease(item: LeaseItem, state: _State, plan: ImportPlan, now: float) ->
     reserved = state.by_field["ip"].get(ip)
     if reserved is not None and not same_client(lease, reserved):
         plan.refused.append(outcome(f"reserved for {describe_host(reserved)}"))
+        return
+    if reserved is None and not any(ip in pool for pool in subnet.pools):
+        # The engine renews a dynamic lease only inside a pool (it would NAK the client).
+        why = f"outside the pools of subnet {subnet.name}: widen a pool or reserve it"
+        plan.refused.append(outcome(why))
         return
     old = state.leases.get(ip)
     if old is not None and old.active(now) and not _same_lease_client(old, lease):

@@ -172,8 +172,9 @@ def _records(source: str, option: str, value: str, parsed: Parsed) -> None:
             return
         text = value.split(",", 1)[1].strip()
         for part in re.findall(r'"((?:[^"\\]|\\.)*)"', text) or [text]:
+            value = re.sub(r"\\(.)", r"\1", part)  # dnsmasq reads C escapes in quotes
             parsed.records.append(
-                RecordItem(source=source, name=_dotted(fields[0]), rtype="TXT", value=part)
+                RecordItem(source=source, name=_dotted(fields[0]), rtype="TXT", value=value)
             )
 
 

@@ -322,7 +322,8 @@ def test_zone_file_errors() -> None:
     given = zonefile.parse_zone("$TTL 60\nx IN A 198.18.0.1\n", "db.b", origin="b.example")
     assert [r.name for r in given.records] == ["x.b.example."]
     include = zonefile.parse_zone("$ORIGIN a.example.\n$INCLUDE /etc/passwd\n", "db.c")
-    assert include.refused and not include.records
+    assert include.refused
+    assert not include.records
 
 
 def test_csv() -> None:
