@@ -106,7 +106,7 @@ def read_files(
         else:
             what, parser = as_form, forced[as_form]
         found = parser(text, str(path))
-        notes.append(f"{path}: {form} {what}: {found.count()} items")
+        notes.append(f"{path}: {what} ({form}), {found.count()} items")
         parsed.extend(found)
         for include in found.includes:
             if include.form == "dir":
@@ -135,7 +135,8 @@ def _lines(title: str, outcomes: Sequence[Mapping[str, Any]]) -> None:
         return
     click.echo(f"{title} ({len(outcomes)}):")
     for o in outcomes:
-        click.echo(f"  {o['source']}: {o['kind']} {o['key']}: {o['what']}")
+        item = "" if o["kind"] == "file" else f"{o['kind']} {o['key']}: "
+        click.echo(f"  {o['source']}: {item}{o['what']}")
 
 
 def _problems(problems: Sequence[Problem]) -> list[dict[str, Any]]:
