@@ -140,6 +140,20 @@ class _State:
         self.imported_leases: dict[IPv4Address, str] = {}
         """Address -> where the import gave its lease."""
 
+    def host_subnet(self, ip: IPv4Address) -> Subnet:
+        """``check_host_address(ip, subnets)``, with the common case (an address inside a
+        subnet, neither its network nor its broadcast address) decided without netaddr."""
+        best = None
+        for subnet in self.subnets:
+            if ip in subnet.cidr and (best is None or subnet.cidr.prefixlen > best.cidr.prefixlen):
+                best = subnet
+        if best is not None and (
+            best.cidr.prefixlen >= 31
+            or ip not in (best.cidr.network_address, best.cidr.broadcast_address)
+        ):
+            return best
+        return check_host_address(ip, self.subnets)  # raises Invalid with the reason
+
     def names(self, host: Host) -> set[str]:
         return host_names(host.hostname, host.ip, self.subnets, self.domain)
 
@@ -210,11 +224,12 @@ def _plan_host(
 
     try:
         dhcp = None if item.lease_time is None else HostDhcpOptions(lease_time=item.lease_time)
+        # A new id now (unused when the host turns out to be a known one): one copy less.
         host = normalise_host(
-            Host(id="", ip=parse_ipv4(item.ip), hostname=item.hostname, mac=item.mac,
+            Host(id=new_id(), ip=parse_ipv4(item.ip), hostname=item.hostname, mac=item.mac,
                  client_id=item.client_id, dhcp=dhcp)
         )  # fmt: skip
-        subnet = check_host_address(host.ip, state.subnets)
+        subnet = state.host_subnet(host.ip)
     except (Invalid, ValueError) as exc:
         refuse(str(exc))
         return
@@ -247,8 +262,6 @@ def _plan_host(
             state.source[match.id] = item.source
             return
         state.drop(match)
-    else:
-        host = dataclasses.replace(host, id=new_id())
     problem = state.holder(host) or _name_problem(host, state)
     if problem is not None:
         if match is not None:
