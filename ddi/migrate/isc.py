@@ -130,8 +130,10 @@ def _text(words: tuple[str, ...]) -> str | None:
 
 
 def _walk(statements: tuple[_Statement, ...]) -> Iterator[_Statement]:
+    """Every statement with words, depth first (a bare ``{ }`` block is entered, not given)."""
     for statement in statements:
-        yield statement
+        if statement.words:
+            yield statement
         if statement.block is not None:
             yield from _walk(statement.block)
 
@@ -168,7 +170,7 @@ def parse_conf(text: str, name: str) -> Parsed:
             continue
         label = statement.words[1] if len(statement.words) > 1 else ""
         mac = client_id = hostname = ip = None
-        for inner in statement.block:
+        for inner in _walk(statement.block):
             words = inner.words
             if words[:2] == ("hardware", "ethernet") and len(words) > 2:
                 mac = words[2]
@@ -234,7 +236,7 @@ def parse_leases(text: str, name: str) -> Parsed:
         return parsed
     latest: dict[str, LeaseItem | None] = {}
     for statement in statements:
-        if statement.block is None or statement.words[0] != "lease" or len(statement.words) < 2:
+        if statement.block is None or statement.words[:1] != ("lease",) or len(statement.words) < 2:
             continue
         source = f"{name}:{statement.line}"
         try:
@@ -243,7 +245,7 @@ def parse_leases(text: str, name: str) -> Parsed:
             parsed.skipped.append(Problem(source=source, why="not an IPv4 lease"))
             continue
         values: dict[str, tuple[str, ...]] = {}
-        for inner in statement.block:
+        for inner in _walk(statement.block):
             words = inner.words
             if words[:2] == ("binding", "state"):
                 values["state"] = words[2:]

@@ -144,7 +144,11 @@ def parse_leases(text: str, name: str) -> Parsed:
     for source, line in rows[1:]:
         if not line.strip():
             continue
-        fields = next(csv.reader([line], strict=True), [])
+        try:
+            fields = next(csv.reader([line], strict=True), [])
+        except csv.Error as exc:
+            parsed.refused.append(Problem(source=source, why=f"not CSV: {exc}"))
+            continue
         if len(fields) < len(header) or len(line) > MAX_LINE:
             parsed.refused.append(Problem(source=source, why=f"{len(header)} fields expected"))
             continue

@@ -48,7 +48,8 @@ def parse_zone(text: str, name: str, *, origin: str | None = None) -> Parsed:
     except dns.zone.UnknownOrigin:
         parsed.refused.append(Problem(source=name, why="no $ORIGIN: give the zone's --origin"))
         return parsed
-    except dns.exception.DNSException as exc:
+    except (dns.exception.DNSException, ValueError) as exc:
+        # dnspython raises ValueError for some zone-level faults (an SOA below the apex).
         text_ = str(exc)
         source, _, why = text_.partition(": ") if text_.startswith(name) else (name, "", text_)
         parsed.refused.append(Problem(source=source, why=why or text_))

@@ -43,6 +43,12 @@ def _api() -> Target:
     return api.target()
 
 
+def _imports() -> Target:
+    from fuzz.targets import imports
+
+    return imports.target()
+
+
 TARGETS: dict[str, Callable[[], Target]] = {
     "dhcp": _dhcp,
     "dns": _dns,
@@ -50,5 +56,6 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "http_boot": _http_boot,
     "sync": _sync,
     "api": _api,
+    "imports": _imports,
 }
 """Name -> builder; a target is built (and its modules imported) only when it runs."""

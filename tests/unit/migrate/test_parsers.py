@@ -366,3 +366,13 @@ def test_which_file_of_a_server(form: str, text: str, what: str) -> None:
 def test_record_item_wire_form_round_trips() -> None:
     record = RecordItem(source="f:1", name="www", rtype="A", value="198.18.0.1", ttl=60)
     assert RecordItem(**record.to_wire()) == record
+
+
+def test_inputs_the_fuzzer_found_are_refused_not_raised() -> None:
+    # a block without a head, an SOA below the apex, an unclosed quote in a lease line
+    assert isc.parse_conf("host web\n .41; { hardware 198.58.0.41; }\n", "d").hosts == []
+    soa = zonefile.parse_zone("$TTL 60\n8 SOA ns h 1 2 3 4 5\n", "db", origin="site.example")
+    assert "non-origin SOA" in soa.refused[0].why
+    header = KEA_LEASES.splitlines()[0]
+    quoted = kea.parse_leases(f'{header}\n198.18.0.1,"52:54\n', "k.csv")
+    assert [p.source for p in quoted.refused] == ["k.csv:2"]
