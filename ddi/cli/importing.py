@@ -52,10 +52,10 @@ def _read(path: Path, parsed: Parsed, source: str) -> str | None:
         return None
 
 
-def _directory(include: Include, parsed: Parsed) -> list[Path]:
+def _directory(folder: Path, include: Include, parsed: Parsed) -> list[Path]:
     """A conf-dir's files as dnsmasq reads them: sorted, no hidden or backup files."""
     try:
-        entries = sorted(Path(include.path).iterdir())
+        entries = sorted(folder.iterdir())
     except OSError as exc:
         why = f"cannot list {include.path}: {exc.strerror}"
         parsed.refused.append(Problem(source=include.source, why=why))
@@ -77,7 +77,8 @@ def _directory(include: Include, parsed: Parsed) -> list[Path]:
 def read_files(
     form: str, paths: Sequence[Path], *, origin: str | None = None, progress: Any = None
 ) -> tuple[Parsed, list[str]]:
-    """Parse ``paths`` as files of ``form``, following dnsmasq's includes.
+    """Parse ``paths`` as files of ``form``, following dnsmasq's includes (a relative path is
+    taken from the including file's folder).
 
     Returns:
         What was found, and one line per file read saying what it was taken for.
@@ -110,9 +111,10 @@ def read_files(
         parsed.extend(found)
         for include in found.includes:
             if include.form == "dir":
-                queue += [(p, "conf", include.source) for p in _directory(include, parsed)]
+                files = _directory(path.parent / include.path, include, parsed)
+                queue += [(p, "conf", include.source) for p in files]
             else:
-                queue.append((Path(include.path), include.form, include.source))
+                queue.append((path.parent / include.path, include.form, include.source))
         if parsed.count() > MAX_ITEMS:
             parsed.refused.append(Problem(source=str(path), why=f"more than {MAX_ITEMS} items"))
             break
