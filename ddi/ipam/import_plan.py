@@ -157,12 +157,12 @@ class _State:
     def names(self, host: Host) -> set[str]:
         return host_names(host.hostname, host.ip, self.subnets, self.domain)
 
-    def put(self, host: Host) -> None:
+    def put(self, host: Host, names: set[str] | None = None) -> None:
         for name, index in self.by_field.items():
             value = getattr(host, name)
             if value is not None:
                 index[value] = host
-        for name in self.names(host):
+        for name in self.names(host) if names is None else names:
             self.by_name[name] = host
 
     def drop(self, host: Host) -> None:
@@ -262,13 +262,14 @@ def _plan_host(
             state.source[match.id] = item.source
             return
         state.drop(match)
-    problem = state.holder(host) or _name_problem(host, state)
+    names = state.names(host)
+    problem = state.holder(host) or _name_problem(names, state)
     if problem is not None:
         if match is not None:
             state.put(match)
         refuse(problem)
         return
-    state.put(host)
+    state.put(host, names)
     state.source[host.id] = item.source
     if match is None:
         plan.new_hosts.append(host)
@@ -283,8 +284,8 @@ def _plan_host(
         )  # fmt: skip
 
 
-def _name_problem(host: Host, state: _State) -> str | None:
-    for name in sorted(state.names(host)):
+def _name_problem(names: set[str], state: _State) -> str | None:
+    for name in sorted(names):
         for record in state.records.get(name, ()):
             if record.rtype in ADDRESS_TYPES:
                 return f"the name {name} has {describe_record(record)}"
