@@ -34,7 +34,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from ddi import metrics
 from ddi.api import boot as boot_api
-from ddi.api import changes, hosts, leases, status, subnets
+from ddi.api import bulk, changes, hosts, leases, status, subnets
 from ddi.api import dns as dns_api
 from ddi.api import sync as sync_api
 from ddi.api.common import APP_KEY, MAX_BODY, BadRequest, Daemon
@@ -163,4 +163,5 @@ def build_app(daemon: Daemon, *, token: str | None = None) -> web.Application:
     app.add_routes(status.routes)
     app.add_routes(sync_api.routes)
     app.add_routes(dns_api.routes)
+    app.add_routes(bulk.routes)
     return app

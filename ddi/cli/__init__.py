@@ -30,6 +30,8 @@ from ddi.cli.client import (
 )
 from ddi.cli.dns import dns
 from ddi.cli.examples import add_examples
+from ddi.cli.exporting import export_
+from ddi.cli.importing import import_
 from ddi.cli.lease import lease
 from ddi.cli.output import JsonErrorsGroup, json_option, print_fields, print_json, print_table
 from ddi.cli.reload import reload
@@ -96,3 +98,5 @@ main.add_command(dns)
 main.add_command(sync)
 main.add_command(reload)
 add_examples(main)  # last: after every command is registered
+main.add_command(import_)
+main.add_command(export_)

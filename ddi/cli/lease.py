@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ddi.cli.changes import change_filters
 from ddi.cli.client import api, quote_key, write_body, write_options
 from ddi.cli.output import (
     Column,
@@ -117,3 +118,51 @@ def release(ip: str, reason: str | None, dry_run: bool, as_json: bool) -> None:
         click.echo(f"dry run: would release {ip}; nothing written")
     else:
         click.echo(f"released {ip} (change {result['change']['seq']})")
+
+
+HISTORY_COLUMNS: list[Column] = [
+    ("time", "TIME", format_time),
+    "kind",
+    "ip",
+    "mac",
+    "hostname",
+    "state",
+    ("end", "END", format_time),
+    "actor",
+]
+
+
+@lease.command("history")
+@click.argument("key", metavar="IP|MAC|HOSTNAME")
+@click.option("--limit", type=click.IntRange(min=1, max=10000), default=100, show_default=True)
+@change_filters
+@json_option
+def history(key: str, limit: int, since: int | None, until: int | None, as_json: bool) -> None:
+    """Who had an address, where a MAC has been, which addresses a name had: the lease and
+    reservation entries of the change log that name KEY, oldest first (the latest LIMIT).
+
+    \b
+    Examples:
+      ddi lease history 198.18.0.10 --since 1d
+      ddi lease history 52:54:00:aa:bb:01
+      ddi lease history printer-2 --since 2026-12-01 --until 2026-12-03
+    """
+    entries = api().get(
+        "/v1/changes",
+        kind="lease,host",
+        subject=key,
+        since=since,
+        until=until,
+        limit=limit,
+        latest=1,
+    )["changes"]
+    if as_json:
+        print_json(entries)
+        return
+    rows = []
+    for change in entries:
+        image = change.get("image") or {}
+        state = image.get("state") or ("reserved" if change["op"] == "upsert" else "unreserved")
+        rows.append({**image, "time": change["time"], "kind": change["kind"], "state": state,
+                     "actor": change["actor"]})  # fmt: skip
+    print_table(rows, HISTORY_COLUMNS)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ddi import journal
 from ddi.cli.client import EXIT_USAGE, CliError
 
 
@@ -28,6 +29,7 @@ def _setup_logging(level: str) -> None:
         format=f"{stamp}%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    journal.use_priorities()  # `<N>` syslog priorities when stderr is the journal
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:

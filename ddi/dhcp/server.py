@@ -45,6 +45,7 @@ from ipaddress import IPv4Address
 from typing import TYPE_CHECKING, Any, assert_never
 
 from ddi import metrics
+from ddi.dhcp import lease_log
 from ddi.dhcp.admission import TokenBuckets, client_key, link_key
 from ddi.dhcp.commit import GroupCommitter
 from ddi.dhcp.decision import Commit, Drop, Inbound, Reply
@@ -450,7 +451,9 @@ class DhcpServer:
                     self._drop("commit-overload")
             case Commit():
                 self._count_rule(decision.rule.value)
-                if not self.committer.submit_nowait(decision.lease, _nothing):
+                if not self.committer.submit_nowait(
+                    decision.lease, lease_log.after(listener.interface, decision.lease)
+                ):
                     self._drop("commit-overload")
             case Drop(reason=reason):
                 log.debug("drop %s from %s: %s", packet.message_type, addr, reason.value)
@@ -509,6 +512,7 @@ class DhcpServer:
             return
         self.sent += 1
         self._count(self._sent_counters, metrics.DHCP_SENT, reply.packet.message_type)
+        lease_log.sent(listener.interface, reply)
 
     # --- counting ------------------------------------------------------------------------------
 
@@ -588,10 +592,6 @@ class DhcpServer:
             metrics.DHCP_POOL_USED.labels(subnet=subnet.name).set(usage.used)
             ratio = usage.used / usage.size if usage.size else 0.0
             metrics.DHCP_POOL_UTILISATION.labels(subnet=subnet.name).set(ratio)
-
-
-def _nothing() -> None:
-    return None
 
 
 def service(site: Site) -> DhcpServer:

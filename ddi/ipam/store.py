@@ -47,7 +47,17 @@ import aiosqlite
 
 from ddi import metrics
 from ddi.errors import NotFound
-from ddi.ipam import schema, store_hosts, store_leases, store_records, store_subnets, store_v6
+from ddi.ipam import (
+    schema,
+    store_hosts,
+    store_import,
+    store_leases,
+    store_records,
+    store_subnets,
+    store_v6,
+)
+from ddi.ipam.change_query import ChangeQuery
+from ddi.ipam.import_plan import ImportPlan
 from ddi.ipam.models import (
     Change,
     Host,
@@ -83,6 +93,7 @@ from ddi.ipam.transaction import (
     write_failure,
 )
 from ddi.ipam.write_checks import check_subnets
+from ddi.migrate.items import HostItem, LeaseItem, RecordItem
 
 __all__ = ["LeaseImage", "Listener", "Snapshot", "Store", "Transaction"]
 
@@ -362,6 +373,12 @@ class Store:
             (after, limit),
         )
         return [change_from_row(row) for row in rows]
+
+    async def find_changes(self, query: ChangeQuery) -> list[Change]:
+        """Change-log entries matching ``query``, oldest first."""
+        sql, params = query.sql()
+        entries = [change_from_row(row) for row in await self._read(sql, params)]
+        return entries if query.after is not None else entries[::-1]
 
     async def last_seq(self) -> int:
         """The highest seq ever written (0 for a new store), even if its entry was deleted."""
@@ -706,6 +723,27 @@ class Store:
         async with self.transaction() as tx:
             await store_v6.expire_leases6(tx, now)
         return tx.changes
+
+    # --- imports ---
+
+    async def import_items(
+        self,
+        *,
+        hosts: Sequence[HostItem],
+        leases: Sequence[LeaseItem],
+        records: Sequence[RecordItem],
+        actor: str,
+        reason: str,
+        dry_run: bool = False,
+    ) -> ImportPlan:
+        """Add or change every reservation, record and lease given, in ONE transaction, or
+        none of them: when the plan refuses anything, nothing is written
+        (``ddi.ipam.import_plan`` has the rules). A dry run writes and rolls back."""
+        async with self.transaction(dry_run=dry_run) as tx:
+            return await store_import.import_items(
+                tx, hosts=hosts, leases=leases, records=records, domain=self.domain,
+                actor=actor, reason=reason,
+            )  # fmt: skip
 
     # --- records ---
 

@@ -55,6 +55,12 @@ def _ra() -> Target:
     return ra.target()
 
 
+def _imports() -> Target:
+    from fuzz.targets import imports
+
+    return imports.target()
+
+
 TARGETS: dict[str, Callable[[], Target]] = {
     "dhcp": _dhcp,
     "dhcp6": _dhcp6,
@@ -64,5 +70,6 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "sync": _sync,
     "api": _api,
     "ra": _ra,
+    "imports": _imports,
 }
 """Name -> builder; a target is built (and its modules imported) only when it runs."""
