@@ -97,6 +97,6 @@ main.add_command(status)
 main.add_command(dns)
 main.add_command(sync)
 main.add_command(reload)
-add_examples(main)  # last: after every command is registered
 main.add_command(import_)
 main.add_command(export_)
+add_examples(main)  # last: after every command is registered

@@ -120,14 +120,7 @@ def list_(
     until: int | None,
     as_json: bool,
 ) -> None:
-    """List change-log entries in commit order (seq rising).
-
-    \b
-    Examples:
-      ddi changes list --kind host --since 2d
-      ddi changes list --actor alice --op delete
-      ddi changes list --object 198.18.0.10 --since 2026-12-01
-    """
+    """List change-log entries in commit order (seq rising)."""
     query: dict[str, Any] = {
         "kind": ",".join(kind) or None,
         "object": object_id,

@@ -36,8 +36,16 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "lease list": ("ddi lease list --state bound", "ddi lease list --subnet lan --json"),
     "lease show": ("ddi lease show 198.18.0.150", "ddi lease show 52:54:00:00:00:10"),
     "lease release": ("ddi lease release 198.18.0.150 --reason 'moved'",),
-    "lease history": ("ddi lease history 198.18.0.150", "ddi lease history web1 --since 2d"),
-    "changes list": ("ddi changes list --limit 20", "ddi changes list --after 1200 --json"),
+    "lease history": (
+        "ddi lease history 198.18.0.10 --since 1d",
+        "ddi lease history 52:54:00:aa:bb:01",
+        "ddi lease history printer-2 --since 2026-12-01 --until 2026-12-03",
+    ),
+    "changes list": (
+        "ddi changes list --kind host --since 2d",
+        "ddi changes list --actor alice --op delete",
+        "ddi changes list --object 198.18.0.10 --since 2026-12-01",
+    ),
     "dns record add": (
         "ddi dns record add www CNAME web1",
         "ddi dns record add _ldap._tcp SRV '0 5 389 ldap1'",
@@ -49,8 +57,15 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "sync now": ("ddi sync now --timeout 30",),
     "sync conflicts": ("ddi sync conflicts --open",),
     "sync resolve": ("ddi sync resolve 3 --keep central --reason 'central is right'",),
-    "import": ("ddi import dnsmasq /etc/dnsmasq.conf --dry-run",),
-    "export": ("ddi export csv > hosts.csv",),
+    "import": (
+        "ddi import dnsmasq --dry-run /etc/dnsmasq.conf /var/lib/misc/dnsmasq.leases",
+        "ddi import kea /etc/kea/kea-dhcp4.conf /var/lib/kea/kea-leases4.csv",
+        "ddi import zone --origin site.example db.site.example",
+    ),
+    "export": (
+        "ddi export dnsmasq -o /etc/dnsmasq.d/ddi.conf",
+        "ddi export zone --ns-address 198.18.0.1 -o db.site.example",
+    ),
 }
 """Command path -> example command lines."""
 

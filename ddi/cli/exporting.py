@@ -45,10 +45,6 @@ def export_(
     csv      ip,hostname,mac,client_id,lease_time (what `ddi import csv` reads)
     zone     a BIND zone file of the site domain (SOA, NS, reservations, records)
 
-    \b
-    Examples:
-      ddi export dnsmasq -o /etc/dnsmasq.d/ddi.conf
-      ddi export zone --ns-address 198.18.0.1 -o db.site.example
     """
     client = api()
     hosts = client.get("/v1/hosts")["hosts"]

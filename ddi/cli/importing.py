@@ -194,12 +194,6 @@ def import_(
       zone       a BIND zone file (A, AAAA, CNAME, MX, SRV, TXT)
       csv        ip,hostname,mac,client_id,lease_time with a header line
 
-    \b
-    Examples:
-      ddi import dnsmasq --dry-run /etc/dnsmasq.conf /var/lib/misc/dnsmasq.leases
-      ddi import kea /etc/kea/kea-dhcp4.conf /var/lib/kea/kea-leases4.csv
-      ddi import zone --origin site.example db.site.example
-
     Leases keep their address and their end, so each client renews its address at ddi.
     """
     with _progress(len(files), "reading") as bar:

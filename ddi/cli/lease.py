@@ -140,12 +140,6 @@ HISTORY_COLUMNS: list[Column] = [
 def history(key: str, limit: int, since: int | None, until: int | None, as_json: bool) -> None:
     """Who had an address, where a MAC has been, which addresses a name had: the lease and
     reservation entries of the change log that name KEY, oldest first (the latest LIMIT).
-
-    \b
-    Examples:
-      ddi lease history 198.18.0.10 --since 1d
-      ddi lease history 52:54:00:aa:bb:01
-      ddi lease history printer-2 --since 2026-12-01 --until 2026-12-03
     """
     entries = api().get(
         "/v1/changes",
