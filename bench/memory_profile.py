@@ -131,6 +131,9 @@ async def _measure(workdir: Path, subnet: ddi_site.SubnetSpec, trace: bool) -> N
         print(f"{'phase':<24} {'s':>6} {'RSS MiB':>8} {'HWM MiB':>8}")
         for name, at, status in phases:
             print(f"{name:<24} {at:6.2f} {status['VmRSS'] / MIB:8.1f} {status['VmHWM'] / MIB:8.1f}")
+        if trace:
+            _top(tracemalloc.take_snapshot())
+            tracemalloc.stop()
         index = site.index
         ledger = dhcp.engine._ledger
         # Owners are not followed (the engine reaches the index through its view); what is
@@ -150,8 +153,6 @@ async def _measure(workdir: Path, subnet: ddi_site.SubnetSpec, trace: bool) -> N
         for name, size in sizes_l:
             print(f"ledger.{name:<27} {size / MIB:6.1f}")
         print(f"{'dns zones (the rest)':<34} {zone_size / MIB:6.1f}")
-        if trace:
-            _top(tracemalloc.take_snapshot())
 
 
 def _fields(obj: object) -> list[str]:

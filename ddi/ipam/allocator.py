@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import struct
+import sys
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -298,6 +299,7 @@ class FreeLedger:
         self._starts = [span[0] for span in spans]
         self._where.clear()
         self._ends = []
+        self._compact_at = sys.maxsize  # every lease is queued once here: nothing to compact
         hosts = (h.ip for h in view.hosts())
         leases = (lease.ip for lease in view.leases())
         for ip in chain(hosts, leases, list(self._offered)):

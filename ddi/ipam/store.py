@@ -41,7 +41,7 @@ from contextlib import asynccontextmanager, suppress
 from ipaddress import IPv4Address
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import aiosqlite
 
@@ -78,7 +78,7 @@ from ddi.ipam.transaction import (
 )
 from ddi.ipam.write_checks import check_subnets
 
-__all__ = ["LeaseImage", "Listener", "Snapshot", "Store", "Transaction"]
+__all__ = ["LeaseImage", "Listener", "LoadSink", "Snapshot", "Store", "Transaction"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,15 @@ class Snapshot:
     leases: list[Lease]
     records: list[Record]
     last_seq: int
+
+
+class LoadSink(Protocol):
+    """What :meth:`Store.load` hands the objects to, a chunk at a time."""
+
+    def subnets(self, subnets: list[Subnet]) -> None: ...
+    def hosts(self, hosts: list[Host]) -> None: ...
+    def leases(self, leases: list[Lease]) -> None: ...
+    def records(self, records: list[Record]) -> None: ...
 
 
 def migrate(db: sqlite3.Connection) -> int:
@@ -327,6 +336,37 @@ class Store:
     async def epoch(self) -> int:
         rows = await self._read("SELECT value FROM meta WHERE key = 'epoch'")
         return int(rows[0][0])
+
+    async def load(self, sink: LoadSink) -> int:
+        """Hand every object to ``sink`` (subnets first, then hosts, leases and records, a
+        chunk of values at a time), with no write committing in between; returns the seq they
+        reflect. Nothing holds all the rows at once: each chunk is converted and handed over
+        (the start-up load of the index), and values repeated across rows are loaded once."""
+        async with self._lock:
+            sink.subnets(await self.subnets())
+            shared = Shared()
+            tables: tuple[tuple[str, Callable[[Any], Any], Callable[[list[Any]], None]], ...] = (
+                (
+                    f"SELECT {HOST_COLUMNS} FROM host",
+                    functools.partial(host_from_row, shared=shared),
+                    sink.hosts,
+                ),
+                (
+                    f"SELECT {LEASE_COLUMNS} FROM lease",
+                    functools.partial(lease_from_row, shared=shared),
+                    sink.leases,
+                ),
+                (f"SELECT {RECORD_COLUMNS} FROM record", record_from_row, sink.records),
+            )
+            for sql, convert, take in tables:
+                async with self._reader.execute(sql) as cursor:
+                    while rows := await cursor.fetchmany(READ_CHUNK):
+                        take(list(map(convert, rows)))
+                        del rows
+            del shared
+            # A one-off read of every table: its pages need not stay in the reader's cache.
+            await self._reader.execute("PRAGMA shrink_memory")
+            return await self.last_seq()
 
     async def snapshot(self) -> Snapshot:
         """Every object and the seq they reflect, with no write committing in between."""

@@ -146,15 +146,9 @@ class IpamIndex:
         Subscribe right after (``store.subscribe(index.apply)``, with no ``await`` in between):
         changes at or below the loaded seq are skipped, so nothing is applied twice.
         """
-        snap = await store.snapshot()
-        return cls(
-            subnets=snap.subnets,
-            hosts=snap.hosts,
-            leases=snap.leases,
-            records=snap.records,
-            domain=store.domain,
-            seq=snap.last_seq,
-        )
+        index = cls(domain=store.domain)
+        index.seq = await store.load(_Loader(index))
+        return index
 
     # --- IpamView ---
 
@@ -378,6 +372,15 @@ class IpamIndex:
 
     # --- comparison (tests, diagnostics) ---
 
+    def counts(self) -> dict[str, int]:
+        """How many objects of each kind the index holds."""
+        return {
+            "subnets": len(self._subnets),
+            "hosts": len(self._hosts),
+            "leases": len(self._leases),
+            "records": len(self._records),
+        }
+
     def state(self) -> tuple[object, ...]:
         """Every object and every secondary index, for comparing two indexes."""
         return (
@@ -395,3 +398,28 @@ class IpamIndex:
             sorted(self._records.items()),
             sorted((k, sorted(v)) for k, v in self._record_names.items()),
         )
+
+
+class _Loader:
+    """The store's :meth:`~ddi.ipam.store.Store.load` filling an index, chunk by chunk."""
+
+    def __init__(self, index: IpamIndex) -> None:
+        self._index = index
+
+    def subnets(self, subnets: list[Subnet]) -> None:
+        index = self._index
+        for subnet in subnets:
+            index._subnets[subnet.name] = subnet
+        index._sort_subnets()
+
+    def hosts(self, hosts: list[Host]) -> None:
+        for host in hosts:
+            self._index._put_host(host)
+
+    def leases(self, leases: list[Lease]) -> None:
+        for lease in leases:
+            self._index._put_lease(lease)
+
+    def records(self, records: list[Record]) -> None:
+        for record in records:
+            self._index._put_record(record)
