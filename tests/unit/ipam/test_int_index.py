@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ddi.ipam.allocator import Client, address_problem, next_free
 from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Pool, Record, Subnet
+from ddi.ipam.rows import parse_address
 from ddi.ipam.views import IpamIndex
 from tests.unit.ipam.old_index import OldIpamIndex, old_next_free, old_taken
 
@@ -124,3 +125,21 @@ def test_the_integer_index_answers_like_the_old_one(
             for ip in IPS[1:]:
                 want = old_taken(ip, old, now, client, offered)
                 assert address_problem(ip, LAN, new, now, client=client, offered=offered) == want
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_a_stored_address_parses_to_the_address_that_wrote_it(value: int) -> None:
+    assert parse_address(str(A(value))) == A(value)
+
+
+@given(st.text(alphabet="0123456789.+- x\u0663", max_size=18))
+def test_text_that_is_no_canonical_dotted_quad_parses_as_ipaddress_would(text: str) -> None:
+    try:
+        want: A | str = A(text)
+    except ValueError as exc:
+        want = str(exc)
+    try:
+        got: A | str = parse_address(text)
+    except ValueError as exc:
+        got = str(exc)
+    assert got == want
