@@ -165,7 +165,9 @@ def _fields(obj: object) -> list[str]:
 def _top(snap: tracemalloc.Snapshot, limit: int = 25) -> None:
     snap = snap.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
     total = sum(s.size for s in snap.statistics("filename"))
-    print(f"\ntraced, alive: {total / MIB:.1f} MiB\n\nby module:")
+    peak = tracemalloc.get_traced_memory()[1]
+    print(f"\ntraced, alive: {total / MIB:.1f} MiB; traced peak: {peak / MIB:.1f} MiB\n")
+    print("by module:")
     for stat in snap.statistics("filename")[:limit]:
         print(f"{stat.size / MIB:7.1f} MiB {stat.count:9d}  {_short(stat.traceback[0].filename)}")
     print("\nby line:")
