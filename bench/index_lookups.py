@@ -58,11 +58,14 @@ def main(argv: list[str] | None = None) -> None:
     start = IPv4Address(FIRST + n - 2000)
     times: dict[str, dict[str, list[float]]] = {}
 
-    def lookups(index: Any) -> None:
-        lease_by_ip, host_by_ip = index.lease_by_ip, index.host_by_ip
-        for ip in probes:
-            lease_by_ip(ip)
-            host_by_ip(ip)
+    def lookups(index: Any) -> Callable[[], None]:
+        def run() -> None:
+            lease_by_ip, host_by_ip = index.lease_by_ip, index.host_by_ip
+            for ip in probes:
+                lease_by_ip(ip)
+                host_by_ip(ip)
+
+        return run
 
     def scans(index: Any, scan: Any) -> Callable[[], None]:
         def run() -> None:
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(args.rounds):
         for name, index, scan in (("ipv4address", old, old_next_free), ("int", new, next_free)):
             row = times.setdefault(name, {"lookup": [], "next_free": []})
-            _best(lambda index=index: lookups(index), 2 * len(probes), row["lookup"])
+            _best(lookups(index), 2 * len(probes), row["lookup"])
             _best(scans(index, scan), 20, row["next_free"])
     print(f"{n} leases, best of {args.rounds} interleaved rounds (us):")
     print(f"{'keys':<12} {'lookup':>8} {'next_free (2,000 taken first)':>30}")
