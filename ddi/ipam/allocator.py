@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 import struct
-import sys
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -298,13 +297,11 @@ class FreeLedger:
         self._spans = spans
         self._starts = [span[0] for span in spans]
         self._where.clear()
-        self._ends = []
-        self._compact_at = sys.maxsize  # every lease is queued once here: nothing to compact
         hosts = (h.ip for h in view.hosts())
         leases = (lease.ip for lease in view.leases())
         for ip in chain(hosts, leases, list(self._offered)):
-            self.touch(ip)
-        self._compact_at = 2 * len(self._ends) + 1024
+            self._count(ip, None, queue=False)
+        self._compact()  # every holding lease's end queued once, in one list of its own size
 
     def free(self, subnet: Subnet, now: float) -> int:
         """Pool addresses of ``subnet`` nobody holds at ``now``."""
@@ -324,13 +321,19 @@ class FreeLedger:
 
     def touch(self, ip: IPv4Address, hint: str | None = None) -> None:
         """Count ``ip`` again from the view and the offer table; ``hint`` names its subnet."""
+        self._count(ip, hint, queue=True)
+
+    def _count(self, ip: IPv4Address, hint: str | None, *, queue: bool) -> None:
+        """:meth:`touch`; ``queue`` False leaves the lease's end out of the heap (a rebuild
+        queues every end at once)."""
         view, value = self._view, int(ip)
         lease = view.lease_at(value)
         if lease is not None and lease.state in _HOLDS_ADDRESS and lease.end > self._now:
             taken = True
-            heappush(self._ends, _end_bits(lease.end) << 32 | value)
-            if len(self._ends) > self._compact_at:
-                self._compact()
+            if queue:
+                heappush(self._ends, _end_bits(lease.end) << 32 | value)
+                if len(self._ends) > self._compact_at:
+                    self._compact()
         else:
             taken = ip in self._offered or view.host_at(value) is not None
         home = None
