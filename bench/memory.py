@@ -3,8 +3,11 @@
 dnsmasq gets ``--dhcp-hostsfile`` (reservations with names), a lease file and
 ``--addn-hosts`` (A records); ddi gets the same objects in its store (loaded in-process, see
 ``ddi_site``). Each serves DHCP on a lab interface in 198.18.0.0/15 and DNS on loopback; RSS
-(VmRSS) is read once the server answers a query for the last record and has idled a second.
-The full data set runs first, then a tenth of it (dnsmasq may not load the full set in time).
+(VmRSS) is read once the server answers a query for the last record and has idled a second
+(``rss_mb``, settled), with the process's peak resident set since it started (``hwm_mb``,
+VmHWM: the start-up's temporaries included); ``load_s`` is the start-up, from the process's
+start until it answers for the last record. Both in MiB (2^20 bytes). The full data set runs
+first, then a tenth of it (dnsmasq may not load the full set in time).
 """
 
 from __future__ import annotations
@@ -44,6 +47,21 @@ def _answers(ctx: Context, ns: str, port: int, name: str, want: IPv4Address) -> 
 def _settled_rss(pid: int) -> int | None:
     time.sleep(1.0)
     return rss_bytes(pid)
+
+
+def hwm_bytes(pid: int) -> int | None:
+    """Peak resident set size of ``pid`` (VmHWM), or None if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _mib(value: int | None) -> float | None:
+    return None if value is None else round(value / 2**20, 1)
 
 
 def run(ctx: Context) -> list[Row]:
@@ -150,7 +168,8 @@ def _dnsmasq(
             scenario,
             "dnsmasq",
             {
-                "rss_mb": None if rss is None else round(rss / 2**20, 1),
+                "rss_mb": _mib(rss),
+                "hwm_mb": _mib(hwm_bytes(proc.pid)),
                 **counts,
                 "load_s": round(load_s, 1),
             },
@@ -214,6 +233,7 @@ def _ddi(
         load_s = time.monotonic() - started
         assert daemon.pid is not None
         rss = _settled_rss(daemon.pid)
+        hwm = hwm_bytes(daemon.pid)
         store = daemon.status().get("store", {})
         loaded = {k: store.get(k) for k in ("hosts", "leases", "records")}
         note = "store + index + zones" + ("" if dhcp_ready else "; DHCP off (not landed)")
@@ -224,7 +244,8 @@ def _ddi(
             scenario,
             "ddi",
             {
-                "rss_mb": None if rss is None else round(rss / 2**20, 1),
+                "rss_mb": _mib(rss),
+                "hwm_mb": _mib(hwm),
                 **counts,
                 "load_s": round(load_s, 1),
             },

@@ -44,7 +44,7 @@ TABLES: dict[str, tuple[str, bool, list[str]]] = {
     "dhcp": ("rate", True, ["rate", "drops_pct", "do_ms", "ra_ms", "steps"]),
     "dhcp6": ("rate", True, ["rate", "drops_pct", "sa_ms", "rr_ms", "steps"]),
     "storm": ("seconds", False, ["seconds", "dora_s", "resolve_s", "bound", "resolved"]),
-    "memory": ("rss_mb", False, ["rss_mb", "hosts", "leases", "records", "load_s"]),
+    "memory": ("rss_mb", False, ["rss_mb", "hwm_mb", "hosts", "leases", "records", "load_s"]),
     "sync": ("seconds", False, ["seconds", "changes", "rate", "start_s"]),
 }
 
@@ -109,6 +109,10 @@ def targets(rows: Sequence[Row]) -> list[dict[str, Any]]:
     add("DHCP rate >= 1.0x Kea (direct, relay)", ratios("dhcp", "kea"), lambda v: v >= 1.0)
     add("boot storm < 10 s", metric("storm", None, "seconds"), lambda v: v < 10)
     add("memory < 200 MB (full set)", metric("memory", None, "rss_mb")[:1], lambda v: v < 200)
+    add("memory peak (VmHWM) < 150 MiB (full set)", metric("memory", None, "hwm_mb")[:1],
+        lambda v: v < 150)  # fmt: skip
+    add("start-up < 5 s (full memory set)", metric("memory", None, "load_s")[:1],
+        lambda v: v < 5)  # fmt: skip
     add("100k changes at central < 60 s (SQLite, PostgreSQL)",
         [r.metrics.get("seconds") if r.available else None
          for r in _find(rows, "sync", "ddi") if "queued" in r.scenario],

@@ -17,6 +17,8 @@ Rules:
 from __future__ import annotations
 
 import enum
+import struct
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from heapq import heapify, heappop, heappush
@@ -28,11 +30,16 @@ from ddi.ipam.models import Host, Lease, LeaseState, Pool, Subnet
 
 
 class AllocationView(Protocol):
-    """The part of ``IpamView`` the allocator reads."""
+    """The part of ``IpamView`` the allocator reads: ``host_at`` and ``lease_at`` are
+    ``host_by_ip`` and ``lease_by_ip`` for the address as an int (the pool scan's form)."""
 
     def host_by_ip(self, ip: IPv4Address) -> Host | None: ...
 
     def lease_by_ip(self, ip: IPv4Address) -> Lease | None: ...
+
+    def host_at(self, value: int) -> Host | None: ...
+
+    def lease_at(self, value: int) -> Lease | None: ...
 
 
 class LedgerView(AllocationView, Protocol):
@@ -121,28 +128,31 @@ def address_problem(
         return Problem.OUTSIDE_SUBNET
     if not in_pool(ip, subnet) or ip == subnet.gateway:
         return Problem.NOT_IN_POOL
-    return _taken(ip, view, now, client, offered)
+    return _taken(int(ip), ip, view, now, client, offered)
 
 
 def _taken(
-    ip: IPv4Address,
+    value: int,
+    ip: IPv4Address | None,
     view: AllocationView,
     now: float,
     client: Client,
     offered: Mapping[IPv4Address, str],
 ) -> Problem | None:
-    host = view.host_by_ip(ip)
+    """Why ``client`` may not have the address ``value`` (``ip``, when the caller has it)."""
+    host = view.host_at(value)
     if host is not None and not client.is_host(host):
         return Problem.RESERVED
-    lease = view.lease_by_ip(ip)
+    lease = view.lease_at(value)
     if lease is not None:
         if quarantined(lease, now):
             return Problem.QUARANTINED
         if lease.active(now) and not client.owns(lease):
             return Problem.LEASED
-    holder = offered.get(ip)
-    if holder is not None and holder != client.key:
-        return Problem.OFFERED
+    if offered:  # the offer table is keyed by IPv4Address: build one only to look it up
+        holder = offered.get(IPv4Address(value) if ip is None else ip)
+        if holder is not None and holder != client.key:
+            return Problem.OFFERED
     return None
 
 
@@ -178,9 +188,8 @@ def next_free(
         for value in range(lo, hi + 1):
             if value == gateway:
                 continue
-            ip = IPv4Address(value)
-            if _taken(ip, view, now, client, offered) is None:
-                return ip
+            if _taken(value, None, view, now, client, offered) is None:
+                return IPv4Address(value)
     return None
 
 
@@ -219,9 +228,16 @@ def pool_size(subnet: Subnet) -> int:
 
 
 _HOLDS_ADDRESS = frozenset({LeaseState.BOUND, LeaseState.DECLINED})
-_MAX_HOMES = 1 << 20
-_UNKNOWN = "\0unknown"
-"""``_homes``'s answer for an address never resolved (no subnet is named so)."""
+_LOW = 0xFFFFFFFF
+"""The low 32 bits of a ledger heap key: the address."""
+_DOUBLE = struct.Struct("<d")
+_BITS = struct.Struct("<Q")
+
+
+def _end_bits(end: float) -> int:
+    """``end`` as an integer in the same order: a non-negative IEEE double's bits compare as
+    the number does (negative times, which no lease has, count as 0)."""
+    return int(_BITS.unpack(_DOUBLE.pack(end if end > 0.0 else 0.0))[0])
 
 
 class FreeLedger:
@@ -234,6 +250,12 @@ class FreeLedger:
     reservation, lease or offer changes, :meth:`rebuild` when subnets change. Leases ending
     are found through a heap of their ends, so time passing costs O(log n) per lease, never a
     walk of the pool. A clock going backwards only makes the count low (a scan then decides).
+
+    Memory is one dict entry per taken address and one int per queued lease end: the heap key
+    packs the end (as its double's bits) above the address, and an entry the lease has since
+    outgrown is recognised when it comes out (the lease there still holds), so no second map
+    says which entry is live. Which subnet's pool holds an address is a bisection over every
+    pool's range, not a memo per address.
     """
 
     def __init__(self, view: LedgerView, offered: Mapping[IPv4Address, str]) -> None:
@@ -246,56 +268,74 @@ class FreeLedger:
         # the hot path (an OFFER) does three of these lookups.
         self._where: dict[int, str] = {}
         """Taken address -> the subnet whose count includes it."""
-        self._homes: dict[int, str | None] = {}
-        """Address -> the subnet whose pool holds it (None: no pool): resolved once each."""
-        self._ends: list[tuple[float, int, IPv4Address]] = []
-        self._queued: dict[int, float] = {}
-        """Address -> the lease end its live heap entry carries."""
+        self._starts: list[int] = []
+        self._spans: list[tuple[int, int, str, int]] = []
+        """Every counted subnet's pool ranges, merged and sorted: (first, last, subnet,
+        gateway or -1); ``_starts`` holds the firsts, for bisection."""
+        self._ends: list[int] = []
+        """A heap of ``end bits << 32 | address`` of the leases that hold their address."""
+        self._compact_at = 1024
+        """Heap length past which stale entries are dropped (twice the live ones, plus 1024)."""
         self.rebuild()
 
     def rebuild(self) -> None:
         """Count everything again (subnets or their pools changed)."""
         view = self._view
-        self._size = {s.name: pool_size(s) for s in view.subnets()}
+        subnets = list(view.subnets())
+        self._size = {s.name: pool_size(s) for s in subnets}
         self._taken = dict.fromkeys(self._size, 0)
+        spans: list[tuple[int, int, str, int]] = []
+        for subnet in subnets:
+            gateway = -1 if subnet.gateway is None else int(subnet.gateway)
+            for lo, hi in pool_ranges(subnet):  # sorted: merge a subnet's overlapping pools
+                if spans and spans[-1][2] == subnet.name and lo <= spans[-1][1] + 1:
+                    if hi > spans[-1][1]:
+                        spans[-1] = (spans[-1][0], hi, subnet.name, gateway)
+                    continue
+                spans.append((lo, hi, subnet.name, gateway))
+        spans.sort()
+        self._spans = spans
+        self._starts = [span[0] for span in spans]
         self._where.clear()
-        self._homes.clear()
-        self._ends.clear()
-        self._queued.clear()
         hosts = (h.ip for h in view.hosts() if h.ip is not None)
         leases = (lease.ip for lease in view.leases())
         for ip in chain(hosts, leases, list(self._offered)):
-            self.touch(ip)
+            self._count(ip, None, queue=False)
+        self._compact()  # every holding lease's end queued once, in one list of its own size
 
     def free(self, subnet: Subnet, now: float) -> int:
         """Pool addresses of ``subnet`` nobody holds at ``now``."""
         if now > self._now:
             self._now = now
-            queued = self._queued
-            while self._ends and self._ends[0][0] <= now:
-                end, value, ip = heappop(self._ends)
-                if queued.get(value) == end:
-                    del queued[value]
-                    self.touch(ip)
+            ends = self._ends
+            if ends and ends[0] <= (limit := _end_bits(now) << 32 | _LOW):
+                lease_at = self._view.lease_at
+                while ends and ends[0] <= limit:
+                    value = heappop(ends) & _LOW
+                    lease = lease_at(value)
+                    # Still held: the lease was renewed and its new end has its own entry.
+                    if lease is None or lease.state not in _HOLDS_ADDRESS or lease.end <= now:
+                        self.touch(IPv4Address(value))
         name = subnet.name
         return self._size.get(name, 0) - self._taken.get(name, 0)
 
     def touch(self, ip: IPv4Address, hint: str | None = None) -> None:
         """Count ``ip`` again from the view and the offer table; ``hint`` names its subnet."""
+        self._count(ip, hint, queue=True)
+
+    def _count(self, ip: IPv4Address, hint: str | None, *, queue: bool) -> None:
+        """:meth:`touch`; ``queue`` False leaves the lease's end out of the heap (a rebuild
+        queues every end at once)."""
         view, value = self._view, int(ip)
-        lease = view.lease_by_ip(ip)
+        lease = view.lease_at(value)
         if lease is not None and lease.state in _HOLDS_ADDRESS and lease.end > self._now:
             taken = True
-            if self._queued.get(value) != lease.end:
-                self._queued[value] = lease.end
-                heappush(self._ends, (lease.end, value, ip))
-                if len(self._ends) > 2 * len(self._queued) + 1024:
-                    self._ends = [
-                        entry for entry in self._ends if self._queued.get(entry[1]) == entry[0]
-                    ]
-                    heapify(self._ends)
+            if queue:
+                heappush(self._ends, _end_bits(lease.end) << 32 | value)
+                if len(self._ends) > self._compact_at:
+                    self._compact()
         else:
-            taken = ip in self._offered or view.host_by_ip(ip) is not None
+            taken = ip in self._offered or view.host_at(value) is not None
         home = None
         if taken:
             home = self._home(value, hint or (lease.subnet if lease is not None else None))
@@ -309,6 +349,17 @@ class FreeLedger:
             self._taken[home] += 1
             self._where[value] = home
 
+    def _compact(self) -> None:
+        """Queue each holding lease's end once again (entries pile up as leases renew)."""
+        now = self._now
+        self._ends = ends = [
+            _end_bits(lease.end) << 32 | int(lease.ip)
+            for lease in self._view.leases()
+            if lease.state in _HOLDS_ADDRESS and lease.end > now
+        ]
+        heapify(ends)
+        self._compact_at = 2 * len(ends) + 1024
+
     def offered(self, ip: IPv4Address, subnet: str, *, pooled: bool = False) -> None:
         """``ip`` was just offered in ``subnet``: taken, whatever else holds it (the hot path's
         :meth:`touch`, without the view's lookups). ``pooled``: the caller knows ``ip`` is a
@@ -319,7 +370,6 @@ class FreeLedger:
             return
         if pooled and subnet in self._taken:
             home: str | None = subnet
-            self._homes[value] = subnet
         else:
             home = self._home(value, subnet)
         if home is not None:
@@ -327,23 +377,14 @@ class FreeLedger:
             self._where[value] = home
 
     def _home(self, value: int, hint: str | None) -> str | None:
-        homes = self._homes
-        found = homes.get(value, _UNKNOWN)
-        if found is not _UNKNOWN:
-            return found
-        found = None
-        hinted = None if hint is None else self._view.subnet(hint)
-        for subnet in chain(() if hinted is None else (hinted,), self._view.subnets()):
-            gateway = subnet.gateway
-            if subnet.name not in self._size or (gateway is not None and int(gateway) == value):
-                continue
-            for lo, hi in pool_ranges(subnet):
+        """The counted subnet whose pool holds ``value`` (not as its gateway), else None."""
+        hinted = None if hint is None or hint not in self._size else self._view.subnet(hint)
+        if hinted is not None and (hinted.gateway is None or int(hinted.gateway) != value):
+            for lo, hi in pool_ranges(hinted):
                 if lo <= value <= hi:
-                    found = subnet.name
-                    break
-            if found is not None:
-                break
-        if len(homes) >= _MAX_HOMES:
-            homes.clear()
-        homes[value] = found
-        return found
+                    return hint
+        at = bisect_right(self._starts, value) - 1
+        if at < 0:
+            return None
+        _, last, name, gateway = self._spans[at]
+        return name if value <= last and value != gateway else None

@@ -106,6 +106,35 @@ def image_texts(images: Sequence[LeaseImage]) -> list[str]:
     ]
 
 
+def parse_address(text: str) -> IPv4Address:
+    """A stored address (the dotted quad ``str(ip)`` wrote) as an IPv4Address, converted
+    without ``ipaddress``'s per-octet parser (the start-up load reads one per row). Text that
+    is not exactly a canonical dotted quad takes that parser, which names what is wrong."""
+    try:
+        a, b, c, d = map(int, text.split("."))
+    except ValueError:
+        return IPv4Address(text)
+    in_range = 0 <= a <= 255 and 0 <= b <= 255 and 0 <= c <= 255 and 0 <= d <= 255
+    # It must read back as itself: no leading zeros, signs, spaces or other digits.
+    if in_range and f"{a}.{b}.{c}.{d}" == text:
+        return IPv4Address(a << 24 | b << 16 | c << 8 | d)
+    return IPv4Address(text)
+
+
+_STATES = {state.value: state for state in LeaseState}
+_OWNERS = {owner.value: owner for owner in Owner}
+
+
+def _state(value: str) -> LeaseState:
+    found = _STATES.get(value)
+    return LeaseState(value) if found is None else found
+
+
+def _owner(value: str) -> Owner:
+    found = _OWNERS.get(value)
+    return Owner(value) if found is None else found
+
+
 _HOST_SHARED = (2, 3, 4)
 """Host columns whose values repeat in other rows: hostname, mac, client_id."""
 _LEASE_SHARED = (1, 2, 4, 8)
@@ -131,7 +160,7 @@ class Shared:
     def address(self, text: str, *, keep: bool) -> IPv4Address:
         found = self.addresses.get(text)
         if found is None:
-            found = IPv4Address(text)
+            found = parse_address(text)
             if keep:
                 self.addresses[text] = found
         return found
@@ -140,7 +169,7 @@ class Shared:
 def host_from_row(row: Sequence[Any], shared: Shared | None = None) -> Host:
     ip: IPv4Address | None = None
     if row[1] is not None:
-        ip = IPv4Address(row[1]) if shared is None else shared.address(row[1], keep=True)
+        ip = parse_address(row[1]) if shared is None else shared.address(row[1], keep=True)
     if shared is not None:
         row = shared.row(row, _HOST_SHARED)
     return Host(
@@ -153,7 +182,7 @@ def host_from_row(row: Sequence[Any], shared: Shared | None = None) -> Host:
         boot=row[6],
         boot_file=row[7],
         boot_script=row[8],
-        owner=Owner(row[9]),
+        owner=_owner(row[9]),
         version=row[10],
         dhcp=None if row[11] is None else HostDhcpOptions.from_image(json.loads(row[11])),
         ip6=None if row[12] is None else IPv6Address(row[12]),
@@ -181,7 +210,7 @@ def host_row(host: Host) -> tuple[Any, ...]:
 
 
 def lease_from_row(row: Sequence[Any], shared: Shared | None = None) -> Lease:
-    ip = IPv4Address(row[0]) if shared is None else shared.address(row[0], keep=False)
+    ip = parse_address(row[0]) if shared is None else shared.address(row[0], keep=False)
     if shared is not None:
         row = shared.row(row, _LEASE_SHARED)
     return Lease(
@@ -190,7 +219,7 @@ def lease_from_row(row: Sequence[Any], shared: Shared | None = None) -> Lease:
         client_id=row[2],
         circuit_id=row[3],
         hostname=row[4],
-        state=LeaseState(row[5]),
+        state=_state(row[5]),
         start=row[6],
         end=row[7],
         subnet=row[8],
@@ -218,7 +247,7 @@ def record_from_row(row: Sequence[Any]) -> Record:
         rtype=row[2],
         value=row[3],
         ttl=row[4],
-        owner=Owner(row[5]),
+        owner=_owner(row[5]),
         version=row[6],
     )
 

@@ -41,7 +41,7 @@ from contextlib import asynccontextmanager, suppress
 from ipaddress import IPv4Address, IPv6Network
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import aiosqlite
 
@@ -95,7 +95,7 @@ from ddi.ipam.transaction import (
 from ddi.ipam.write_checks import check_subnets
 from ddi.migrate.items import HostItem, LeaseItem, RecordItem
 
-__all__ = ["LeaseImage", "Listener", "Snapshot", "Store", "Transaction"]
+__all__ = ["LeaseImage", "Listener", "LoadSink", "Snapshot", "Store", "Transaction"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,9 @@ _T = TypeVar("_T")
 
 READ_CHUNK = 2000
 """Rows per fetch when loading a whole table."""
+LOAD_CHUNK = 8000
+"""Rows per fetch in :meth:`Store.load`: fewer trips to the reader's thread at start-up, a few
+MiB of rows in flight."""
 
 
 def _lease_identity(lease: Lease) -> tuple[Any, ...]:
@@ -129,6 +132,17 @@ class Snapshot:
     last_seq: int
     subnets6: list[Subnet6] = dataclasses.field(default_factory=list)
     leases6: list[Lease6] = dataclasses.field(default_factory=list)
+
+
+class LoadSink(Protocol):
+    """What :meth:`Store.load` hands the objects to, a chunk at a time."""
+
+    def subnets(self, subnets: list[Subnet]) -> None: ...
+    def subnets6(self, subnets: list[Subnet6]) -> None: ...
+    def hosts(self, hosts: list[Host]) -> None: ...
+    def leases(self, leases: list[Lease]) -> None: ...
+    def records(self, records: list[Record]) -> None: ...
+    def leases6(self, leases: list[Lease6]) -> None: ...
 
 
 def migrate(db: sqlite3.Connection) -> int:
@@ -388,6 +402,39 @@ class Store:
     async def epoch(self) -> int:
         rows = await self._read("SELECT value FROM meta WHERE key = 'epoch'")
         return int(rows[0][0])
+
+    async def load(self, sink: LoadSink) -> int:
+        """Hand every object to ``sink`` (subnets first, then hosts, leases and records, a
+        chunk of values at a time), with no write committing in between; returns the seq they
+        reflect. Nothing holds all the rows at once: each chunk is converted and handed over
+        (the start-up load of the index), and values repeated across rows are loaded once."""
+        async with self._lock:
+            sink.subnets(await self.subnets())
+            sink.subnets6(await self.subnets6())
+            shared = Shared()
+            tables: tuple[tuple[str, Callable[[Any], Any], Callable[[list[Any]], None]], ...] = (
+                (
+                    f"SELECT {HOST_COLUMNS} FROM host",
+                    functools.partial(host_from_row, shared=shared),
+                    sink.hosts,
+                ),
+                (
+                    f"SELECT {LEASE_COLUMNS} FROM lease",
+                    functools.partial(lease_from_row, shared=shared),
+                    sink.leases,
+                ),
+                (f"SELECT {RECORD_COLUMNS} FROM record", record_from_row, sink.records),
+                (f"SELECT {LEASE6_COLUMNS} FROM lease6", lease6_from_row, sink.leases6),
+            )
+            for sql, convert, take in tables:
+                async with self._reader.execute(sql) as cursor:
+                    while rows := await cursor.fetchmany(LOAD_CHUNK):
+                        take(list(map(convert, rows)))
+                        del rows
+            del shared
+            # A one-off read of every table: its pages need not stay in the reader's cache.
+            await self._reader.execute("PRAGMA shrink_memory")
+            return await self.last_seq()
 
     async def snapshot(self) -> Snapshot:
         """Every object and the seq they reflect, with no write committing in between."""

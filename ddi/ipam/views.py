@@ -76,6 +76,8 @@ class IpamView(Protocol):
     def host_by_name(self, hostname: str) -> Host | None: ...
     def hosts(self) -> Iterable[Host]: ...
     def lease_by_ip(self, ip: IPv4Address) -> Lease | None: ...
+    def host_at(self, value: int) -> Host | None: ...
+    def lease_at(self, value: int) -> Lease | None: ...
     def lease_by_client(self, mac: str | None, client_id: str | None) -> Lease | None: ...
     def leases(self) -> Iterable[Lease]: ...
     def records(self) -> Iterable[Record]: ...
@@ -127,12 +129,14 @@ class IpamIndex:
         self._by_mac: dict[str, Host] = {}
         self._by_client_id: dict[str, Host] = {}
         self._by_circuit_id: dict[str, Host] = {}
-        self._by_ip: dict[IPv4Address, Host] = {}
+        # Addresses are keyed as ints (``int(ip)`` is the address's own int, no new object):
+        # an int hashes and compares in C, an IPv4Address in Python.
+        self._by_ip: dict[int, Host] = {}
         self._by_name: dict[str, Host] = {}
-        self._leases: dict[IPv4Address, Lease] = {}
-        self._leases_by_mac: MultiMap[str, IPv4Address] = MultiMap()
-        self._leases_by_client_id: MultiMap[str, IPv4Address] = MultiMap()
-        self._lease_names: MultiMap[str, IPv4Address] = MultiMap()
+        self._leases: dict[int, Lease] = {}
+        self._leases_by_mac: MultiMap[str, int] = MultiMap()
+        self._leases_by_client_id: MultiMap[str, int] = MultiMap()
+        self._lease_names: MultiMap[str, int] = MultiMap()
         """Hostname → addresses of the bound leases that carry it (the ones DNS publishes)."""
         self._records: dict[str, Record] = {}
         self._record_names: MultiMap[str, str] = MultiMap()
@@ -161,17 +165,9 @@ class IpamIndex:
         Subscribe right after (``store.subscribe(index.apply)``, with no ``await`` in between):
         changes at or below the loaded seq are skipped, so nothing is applied twice.
         """
-        snap = await store.snapshot()
-        return cls(
-            subnets=snap.subnets,
-            hosts=snap.hosts,
-            leases=snap.leases,
-            records=snap.records,
-            domain=store.domain,
-            seq=snap.last_seq,
-            subnets6=snap.subnets6,
-            leases6=snap.leases6,
-        )
+        index = cls(domain=store.domain)
+        index.seq = await store.load(_Loader(index))
+        return index
 
     # --- IpamView ---
 
@@ -191,7 +187,11 @@ class IpamIndex:
         return self._by_circuit_id.get(circuit_id)
 
     def host_by_ip(self, ip: IPv4Address) -> Host | None:
-        return self._by_ip.get(ip)
+        return self._by_ip.get(int(ip))
+
+    def host_at(self, value: int) -> Host | None:
+        """:meth:`host_by_ip` for the address as an int (the allocator's scan)."""
+        return self._by_ip.get(value)
 
     def host_by_name(self, hostname: str) -> Host | None:
         return self._by_name.get(name_key(hostname))
@@ -203,7 +203,11 @@ class IpamIndex:
         return self._hosts.get(host_id)
 
     def lease_by_ip(self, ip: IPv4Address) -> Lease | None:
-        return self._leases.get(ip)
+        return self._leases.get(int(ip))
+
+    def lease_at(self, value: int) -> Lease | None:
+        """:meth:`lease_by_ip` for the address as an int (the allocator's scan)."""
+        return self._leases.get(value)
 
     def lease_by_client(self, mac: str | None, client_id: str | None) -> Lease | None:
         """The client's lease: by client-id when it sent one (RFC 2131 §4.2), else by MAC.
@@ -338,12 +342,12 @@ class IpamIndex:
                     # committed in this process is its value (``Lease.from_image``).
                     if change.op is Op.UPSERT:
                         lease = Lease.from_image(change.image)
-                        before = self._drop_lease(lease.ip)
+                        before = self._drop_lease(int(lease.ip))
                         self._put_lease(lease)
                         if applied is not None:
                             applied.append(Applied(change=change, before=before, lease=lease))
                         continue
-                    before = self._drop_lease(IPv4Address(change.object_id))
+                    before = self._drop_lease(int(IPv4Address(change.object_id)))
                 case Kind.RECORD:
                     before = self._drop_record(change.object_id)
                     if change.op is Op.UPSERT:
@@ -389,7 +393,7 @@ class IpamIndex:
         if host.circuit_id is not None:
             self._by_circuit_id[host.circuit_id] = host
         if host.ip is not None:
-            self._by_ip[host.ip] = host
+            self._by_ip[int(host.ip)] = host
         self._by_name[name_key(host.hostname)] = host
         self._v6.put_host(host)
 
@@ -405,22 +409,24 @@ class IpamIndex:
         ):
             if key is not None and (held := table.get(key)) is not None and held.id == host_id:
                 del table[key]
-        held_ip = None if old.ip is None else self._by_ip.get(old.ip)
-        if held_ip is not None and held_ip.id == host_id and old.ip is not None:
-            del self._by_ip[old.ip]
+        if old.ip is not None:
+            value = int(old.ip)
+            if (held_ip := self._by_ip.get(value)) is not None and held_ip.id == host_id:
+                del self._by_ip[value]
         self._v6.drop_host(old)
         return old
 
     def _put_lease(self, lease: Lease) -> None:
-        self._leases[lease.ip] = lease
+        ip = int(lease.ip)
+        self._leases[ip] = lease
         if lease.mac is not None:
-            self._leases_by_mac.add(lease.mac, lease.ip)
+            self._leases_by_mac.add(lease.mac, ip)
         if lease.client_id is not None:
-            self._leases_by_client_id.add(lease.client_id, lease.ip)
+            self._leases_by_client_id.add(lease.client_id, ip)
         if lease.hostname and lease.state is LeaseState.BOUND:
-            self._lease_names.add(name_key(lease.hostname), lease.ip)
+            self._lease_names.add(name_key(lease.hostname), ip)
 
-    def _drop_lease(self, ip: IPv4Address) -> Lease | None:
+    def _drop_lease(self, ip: int) -> Lease | None:
         old = self._leases.pop(ip, None)
         if old is None:
             return None
@@ -445,6 +451,15 @@ class IpamIndex:
 
     # --- comparison (tests, diagnostics) ---
 
+    def counts(self) -> dict[str, int]:
+        """How many objects of each kind the index holds."""
+        return {
+            "subnets": len(self._subnets),
+            "hosts": len(self._hosts),
+            "leases": len(self._leases),
+            "records": len(self._records),
+        }
+
     def state(self) -> tuple[object, ...]:
         """Every object and every secondary index, for comparing two indexes."""
         return (
@@ -463,3 +478,38 @@ class IpamIndex:
             sorted((k, sorted(v)) for k, v in self._record_names.items()),
             self._v6.state(),
         )
+
+
+class _Loader:
+    """The store's :meth:`~ddi.ipam.store.Store.load` filling an index, chunk by chunk."""
+
+    def __init__(self, index: IpamIndex) -> None:
+        self._index = index
+
+    def subnets(self, subnets: list[Subnet]) -> None:
+        index = self._index
+        for subnet in subnets:
+            index._subnets[subnet.name] = subnet
+        index._sort_subnets()
+
+    def subnets6(self, subnets: list[Subnet6]) -> None:
+        v6 = self._index._v6
+        for subnet in subnets:
+            v6.subnets[subnet.name] = subnet
+        v6.sort_subnets()
+
+    def leases6(self, leases: list[Lease6]) -> None:
+        for lease in leases:
+            self._index._v6.put_lease(lease)
+
+    def hosts(self, hosts: list[Host]) -> None:
+        for host in hosts:
+            self._index._put_host(host)
+
+    def leases(self, leases: list[Lease]) -> None:
+        for lease in leases:
+            self._index._put_lease(lease)
+
+    def records(self, records: list[Record]) -> None:
+        for record in records:
+            self._index._put_record(record)

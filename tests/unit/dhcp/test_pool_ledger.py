@@ -41,14 +41,19 @@ def full_big_pool() -> tuple[Lease, ...]:
 
 def test_discover_at_an_exhausted_pool_does_not_walk_it() -> None:
     h = Harness(subnets=(BIG,), leases=full_big_pool())
-    looked: list[IPv4Address] = []
-    lookup = h.index.lease_by_ip
+    looked: list[IPv4Address | int] = []
+    lookup, lookup_at = h.index.lease_by_ip, h.index.lease_at
 
     def counting(ip: IPv4Address) -> Lease | None:
         looked.append(ip)
         return lookup(ip)
 
+    def counting_at(value: int) -> Lease | None:
+        looked.append(value)
+        return lookup_at(value)
+
     h.index.lease_by_ip = counting  # type: ignore[method-assign]
+    h.index.lease_at = counting_at  # type: ignore[method-assign]
     for n in range(50):
         decision = h.handle(ClientSim(mac=mac(10_000 + n)).discover())
         assert dropped(decision) is DropReason.POOL_EXHAUSTED
