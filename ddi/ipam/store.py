@@ -46,7 +46,7 @@ from typing import Any, Self, TypeVar
 import aiosqlite
 
 from ddi import metrics
-from ddi.errors import NotFound
+from ddi.errors import Invalid, NotFound
 from ddi.ipam import schema, store_hosts, store_leases, store_records, store_subnets
 from ddi.ipam.models import (
     Change,
@@ -73,6 +73,9 @@ from ddi.ipam.transaction import (
     BUSY_TIMEOUT_MS,
     Transaction,
     Writer,
+    commit_lease_rows,
+    lease_batch,
+    lease_changes,
     statement,
     write_failure,
 )
@@ -551,9 +554,51 @@ class Store:
         """
         if not leases:
             return []
-        async with self.transaction() as tx:
-            await tx.write_leases(leases, actor=actor)
-        return tx.changes
+        images, texts, rows = lease_batch(leases)
+        async with self._lock:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            await self._before_lease_commit(leases)
+            now = self._clock()
+            # Shielded: a caller cancelled while the batch is in the writer's thread must not
+            # leave a committed change unannounced (as Store.transaction's commit).
+            return await asyncio.shield(
+                asyncio.ensure_future(self._commit_lease_rows(images, texts, rows, actor, now))
+            )
+
+    async def _commit_lease_rows(
+        self,
+        images: Sequence[LeaseImage],
+        texts: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+        actor: str,
+        now: float,
+    ) -> list[Change]:
+        """One writer call (BEGIN, the rows, COMMIT: ``commit_lease_rows``), then the
+        listeners."""
+        try:
+            seq, epoch = await self._writer.run(
+                commit_lease_rows, rows, texts, actor, now, self._lease_commit_hook
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Invalid("leases", f"batch of {len(rows)}", f"refused: {exc}") from None
+        except BaseException as exc:
+            failed = write_failure(exc)
+            if failed is None:
+                raise
+            self.health.failed(failed)
+            raise failed from None
+        self.health.succeeded()
+        changes = lease_changes(images, epoch=epoch, first=seq + 1, actor=actor, now=now)
+        self._notify(changes)
+        return changes
+
+    _lease_commit_hook: Callable[[], None] | None = None
+    """Run in the writer's thread between a lease batch's rows and its COMMIT (a test seam)."""
+
+    async def _before_lease_commit(self, leases: Sequence[Lease]) -> None:
+        """Called under the writer lock just before a lease batch goes to the writer's
+        thread (a test seam: ``_before_commit`` is not called for lease batches)."""
 
     async def release_lease(
         self, ip: IPv4Address, *, actor: str, reason: str, dry_run: bool = False

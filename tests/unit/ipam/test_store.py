@@ -571,8 +571,8 @@ async def test_group_commit_of_1000_leases_is_one_transaction(db_path: Path, clo
     commits: list[int] = []
 
     class CountingStore(Store):
-        async def _before_commit(self, tx: Transaction) -> None:
-            commits.append(len(tx.changes))
+        async def _before_lease_commit(self, leases: Sequence[Lease]) -> None:
+            commits.append(len(leases))
 
     async with await CountingStore.open(db_path, clock=clock) as store:
         await store.sync_subnets([Subnet(name="big", cidr=IPv4Network("198.18.0.0/16"))],
@@ -616,6 +616,10 @@ async def test_failure_just_before_commit_leaves_neither_row_nor_change(
         fail = False
 
         async def _before_commit(self, tx: Transaction) -> None:
+            if self.fail:
+                raise OSError("disk on fire")
+
+        def _lease_commit_hook(self) -> None:  # in the writer's thread, just before COMMIT
             if self.fail:
                 raise OSError("disk on fire")
 
