@@ -558,7 +558,6 @@ class Store:
         async with self._lock:
             if self._closed:
                 raise RuntimeError("store is closed")
-            await self._before_lease_commit(leases)
             now = self._clock()
             # Shielded: a caller cancelled while the batch is in the writer's thread must not
             # leave a committed change unannounced (as Store.transaction's commit).
@@ -595,10 +594,6 @@ class Store:
 
     _lease_commit_hook: Callable[[], None] | None = None
     """Run in the writer's thread between a lease batch's rows and its COMMIT (a test seam)."""
-
-    async def _before_lease_commit(self, leases: Sequence[Lease]) -> None:
-        """Called under the writer lock just before a lease batch goes to the writer's
-        thread (a test seam: ``_before_commit`` is not called for lease batches)."""
 
     async def release_lease(
         self, ip: IPv4Address, *, actor: str, reason: str, dry_run: bool = False

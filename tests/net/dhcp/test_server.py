@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import os
 import socket
+import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -29,6 +31,7 @@ from ddi.ipam.models import Lease, LeaseState
 from ddi.ipam.store import Store
 from ddi.site import Site, open_site
 from tests.serving import started
+from tests.waiting import until
 
 DOMAIN = "site.example"
 RELAY_INFO = bytes([1, 4]) + b"lo-1" + bytes([19, 0])
@@ -133,22 +136,34 @@ def _internal_errors() -> float:
 
 
 class GatedStore(Store):
-    """A store whose lease batches wait, under the writer lock, until ``gate`` opens."""
+    """A store whose lease batches wait in the writer's thread, rows written and COMMIT not yet
+    run, until ``gate`` opens."""
 
-    gate: asyncio.Event
-    reached: asyncio.Event
+    gate: threading.Event
+    reached: threading.Event
 
-    async def _before_lease_commit(self, leases: Any) -> None:
+    def _lease_commit_hook(self) -> None:
         self.reached.set()
-        await self.gate.wait()
+        self.gate.wait(10)
+
+
+class FailingStore(Store):
+    """A store whose lease batches fail in the writer's thread just before COMMIT (as a disk
+    that refuses the fsync) while ``failing`` is set."""
+
+    failing = True
+
+    def _lease_commit_hook(self) -> None:
+        if self.failing:
+            raise sqlite3.OperationalError("disk I/O error")
 
 
 @pytest.mark.asyncio
 async def test_the_ack_leaves_only_once_its_lease_is_committed(
     tmp_path: Path, relay_port: int
 ) -> None:
-    GatedStore.gate = asyncio.Event()
-    GatedStore.reached = asyncio.Event()
+    GatedStore.gate = threading.Event()
+    GatedStore.reached = threading.Event()
     async with running(make_config(tmp_path, relay_port), store_type=GatedStore) as r:
         relay = Relay(r.port)
         try:
@@ -162,14 +177,39 @@ async def test_the_ack_leaves_only_once_its_lease_is_committed(
                     server_identifier=IPv4Address("127.0.0.1").packed,
                 )
             )
-            async with asyncio.timeout(3):
-                await GatedStore.reached.wait()
+            await until(GatedStore.reached.is_set, "the batch reaches its COMMIT", 3)
             # Rows written, transaction open, COMMIT not yet run: no ACK, nothing visible.
             with pytest.raises(TimeoutError):
                 await relay.receive(wait=0.3)
             assert await r.store.leases() == []
             GatedStore.gate.set()
             ack = await relay.receive()
+            assert ack.message_type is MessageType.ACK
+            assert [x.ip for x in await r.store.leases()] == [offer.yiaddr]
+        finally:
+            relay.close()
+
+
+@pytest.mark.asyncio
+async def test_a_lease_commit_that_fails_sends_no_ack_and_serving_goes_on(
+    tmp_path: Path, relay_port: int
+) -> None:
+    async with running(make_config(tmp_path, relay_port), store_type=FailingStore) as r:
+        assert isinstance(r.store, FailingStore)
+        relay = Relay(r.port)
+        try:
+            offer = await relay.exchange(relay.request(1, MessageType.DISCOVER, xid=3))
+            request = relay.request(1, MessageType.REQUEST, xid=3,
+                                    requested_address=offer.yiaddr.packed,
+                                    server_identifier=IPv4Address("127.0.0.1").packed)  # fmt: skip
+            relay.send(request)
+            await until(lambda: r.server.statistics()["commit"]["failed"] == 1, "the failure")
+            with pytest.raises(TimeoutError):
+                await relay.receive(wait=0.3)
+            assert await r.store.leases() == []
+            assert r.server.statistics()["sent"] == 1  # the OFFER only
+            r.store.failing = False
+            ack = await relay.exchange(request)  # the client retransmits
             assert ack.message_type is MessageType.ACK
             assert [x.ip for x in await r.store.leases()] == [offer.yiaddr]
         finally:

@@ -571,8 +571,11 @@ async def test_group_commit_of_1000_leases_is_one_transaction(db_path: Path, clo
     commits: list[int] = []
 
     class CountingStore(Store):
-        async def _before_lease_commit(self, leases: Sequence[Lease]) -> None:
-            commits.append(len(leases))
+        async def _before_commit(self, tx: Transaction) -> None:
+            commits.append(len(tx.changes))
+
+        def _lease_commit_hook(self) -> None:  # in the writer's thread, just before COMMIT
+            commits.append(-1)
 
     async with await CountingStore.open(db_path, clock=clock) as store:
         await store.sync_subnets([Subnet(name="big", cidr=IPv4Network("198.18.0.0/16"))],
@@ -592,7 +595,7 @@ async def test_group_commit_of_1000_leases_is_one_transaction(db_path: Path, clo
             for i in range(1000)
         ]
         changes = await store.commit_leases(batch)
-        assert commits == [1000]
+        assert commits == [-1]  # one COMMIT, the lease batch's own
         assert [len(n) for n in notified] == [1000]
         assert [c.seq for c in changes] == list(range(last + 1, last + 1001))
         assert len(await store.leases()) == 1000
