@@ -128,6 +128,16 @@ class RequestState(enum.Enum):
     RENEWING = "renewing"  # also REBINDING: the server treats both alike
 
 
+_SELECTING = RequestState.SELECTING
+_ACK_RULE: Mapping[RequestState, Rule] = {
+    RequestState.SELECTING: Rule.ACK_SELECTING,
+    RequestState.INIT_REBOOT: Rule.ACK_INIT_REBOOT,
+    RequestState.RENEWING: Rule.ACK_RENEWING,
+}
+_OFFER_RESERVATION = Rule.OFFER_RESERVATION
+_LEASE_KIND, _HOST_KIND, _SUBNET_KIND = Kind.LEASE, Kind.HOST, Kind.SUBNET
+
+
 @dataclass(slots=True)
 class _Offer:
     ip: IPv4Address
@@ -202,18 +212,18 @@ class DhcpEngine:
         ledger = self._ledger
         for item in applied:
             change = item.change
-            if change.kind is Kind.LEASE:
+            if change.kind is _LEASE_KIND:
                 lease = item.lease or item.before
                 if isinstance(lease, Lease):
                     ledger.touch(lease.ip, lease.subnet)
-            elif change.kind is Kind.HOST:
+            elif change.kind is _HOST_KIND:
                 before = item.before
                 if isinstance(before, Host):
                     ledger.touch(before.ip)
                 ip = change.image.get("ip")
                 if isinstance(ip, str):
                     ledger.touch(IPv4Address(ip))
-            elif change.kind is Kind.SUBNET:
+            elif change.kind is _SUBNET_KIND:
                 ledger.rebuild()
                 return  # a rebuild reads everything
 
@@ -320,7 +330,7 @@ class DhcpEngine:
         giaddr = ctx.packet.giaddr
         # The relay as an int: an IPv4Address hashes in Python, an int in C.
         link = int(giaddr) if giaddr != ZERO_ADDRESS else ctx.inbound.interface or ""
-        pooled = rule is not Rule.OFFER_RESERVATION  # the others passed address_problem
+        pooled = rule is not _OFFER_RESERVATION  # the others passed address_problem
         self._hold_offer(ctx.client, ip, subnet, ctx.now, rule, link=link, pooled=pooled)
         return self._lease_reply(ctx, _OFFER, subnet, host, ip, rule, commit=False)
 
@@ -374,7 +384,7 @@ class DhcpEngine:
                 return Drop(reason=DropReason.OTHER_SERVER)
             if requested is None:
                 return Drop(reason=DropReason.BAD_REQUEST)
-            return self._confirm(ctx, requested, RequestState.SELECTING)
+            return self._confirm(ctx, requested, _SELECTING)
         if packet.ciaddr != ZERO_ADDRESS:
             # RENEWING (unicast) or REBINDING (broadcast): no option 54, no option 50, the
             # address in ciaddr. Some clients add option 50 too; ciaddr wins.
@@ -393,11 +403,7 @@ class DhcpEngine:
         if ip not in subnet.cidr:
             return self._nak(ctx, Rule.NAK_WRONG_SUBNET)
         host = self._reservation(ctx, subnet)
-        ack_rule = {
-            RequestState.SELECTING: Rule.ACK_SELECTING,
-            RequestState.INIT_REBOOT: Rule.ACK_INIT_REBOOT,
-            RequestState.RENEWING: Rule.ACK_RENEWING,
-        }[state]
+        ack_rule = _ACK_RULE[state]
         if host is not None:
             if ip != host.ip:
                 # A reservation (perhaps added while the client held a pool address) moves the
@@ -411,7 +417,7 @@ class DhcpEngine:
         )
         if problem is not None:
             return self._nak(ctx, _NAK_FOR_PROBLEM[problem])
-        if state is not RequestState.SELECTING and not self._has_record(ctx, ip):
+        if state is not _SELECTING and not self._has_record(ctx, ip):
             # RFC 2131 §4.3.2 INIT-REBOOT: "If the DHCP server has no record of this client,
             # then it MUST remain silent" -- unless configured authoritative for its subnets,
             # as ISC dhcpd's "authoritative", which NAKs so the client starts over at once.
