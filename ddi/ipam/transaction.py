@@ -144,12 +144,13 @@ def _serve(db: sqlite3.Connection, jobs: SimpleQueue[_Job | None]) -> None:
         future, function, args = job
         if future.cancelled():  # cancelled before its turn: it does not run
             continue
+        result, error = None, None
         try:
             result = function(db, *args)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
-            future.get_loop().call_soon_threadsafe(_settle, future, None, exc)
-        else:
-            future.get_loop().call_soon_threadsafe(_settle, future, result, None)
+            error = exc
+        with suppress(RuntimeError):  # the caller's loop is closed: nobody waits any more
+            future.get_loop().call_soon_threadsafe(_settle, future, result, error)
 
 
 STATEMENT_CACHE = 512
