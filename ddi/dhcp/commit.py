@@ -18,37 +18,49 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from ddi import metrics
 from ddi.errors import Invalid, StoreWriteFailed
-from ddi.ipam.models import Change, Lease
+from ddi.ipam.models import Change
 
 log = logging.getLogger(__name__)
 
 
-class LeaseWriter(Protocol):
+class _Keyed(Protocol):
+    @property
+    def ip(self) -> Hashable: ...
+
+
+L = TypeVar("L", bound=_Keyed)
+"""The lease type: anything with the address it binds as ``ip`` (DHCPv4's ``Lease``, or a
+DHCPv6 binding), which is also how a batch collapses retransmissions."""
+
+
+L_contra = TypeVar("L_contra", bound=_Keyed, contravariant=True)
+
+
+class LeaseWriter(Protocol[L_contra]):
     async def commit_leases(
-        self, leases: Sequence[Lease], *, actor: str = "dhcp"
+        self, leases: Sequence[L_contra], *, actor: str = "dhcp"
     ) -> list[Change]: ...
 
 
 @dataclass(slots=True)
-class _Pending:
-    lease: Lease
+class _Pending(Generic[L]):
+    lease: L
     on_durable: Callable[[], None]
     submitted: float
 
 
-class GroupCommitter:
+class GroupCommitter(Generic[L]):
     """Collects leases and commits them in batches; see the module docstring."""
 
     def __init__(
         self,
-        store: LeaseWriter,
+        store: LeaseWriter[L],
         *,
         max_batch: int,
         max_pending: int,
@@ -60,14 +72,14 @@ class GroupCommitter:
         self._max_pending = max_pending
         self._delay = delay
         self._clock = clock
-        self._pending: deque[_Pending] = deque()
+        self._pending: deque[_Pending[L]] = deque()
         self._wakeup = asyncio.Event()
         self.batches = 0
         self.committed = 0
         self.failed = 0
         self.shed = 0
 
-    def submit_nowait(self, lease: Lease, on_durable: Callable[[], None]) -> bool:
+    def submit_nowait(self, lease: L, on_durable: Callable[[], None]) -> bool:
         """Queue ``lease``; ``on_durable`` runs once it is committed.
 
         Returns:
@@ -107,10 +119,10 @@ class GroupCommitter:
                 await self._commit(batch)
             self._wakeup.clear()
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit(self, batch: list[_Pending[L]]) -> None:
         # Retransmitted REQUESTs may put one address in a batch twice: the last image wins,
         # every reply still goes out.
-        latest: dict[IPv4Address, Lease] = {}
+        latest: dict[Hashable, L] = {}
         for item in batch:
             latest[item.lease.ip] = item.lease
         try:
@@ -142,6 +154,6 @@ class GroupCommitter:
                 log.exception("sending the reply for lease %s failed", item.lease.ip)
                 metrics.INTERNAL_ERRORS.labels(area="dhcp").inc()
 
-    def _fail(self, batch: list[_Pending]) -> None:
+    def _fail(self, batch: list[_Pending[L]]) -> None:
         self.failed += len(batch)
         metrics.DHCP_DROPPED.labels(reason="commit-failed").inc(len(batch))
