@@ -43,7 +43,11 @@ TABLES: dict[str, tuple[str, bool, list[str]]] = {
     "dns": ("qps", True, ["qps", "loss_pct", "avg_ms", "p50_ms", "p99_ms", "rcodes"]),
     "dhcp": ("rate", True, ["rate", "drops_pct", "do_ms", "ra_ms", "steps"]),
     "dhcp6": ("rate", True, ["rate", "drops_pct", "sa_ms", "rr_ms", "steps"]),
-    "storm": ("seconds", False, ["seconds", "dora_s", "resolve_s", "bound", "resolved"]),
+    "storm": (
+        "seconds",
+        False,
+        ["seconds", "dora_s", "resolve_s", "bound", "named_bound", "resolved"],
+    ),
     "memory": ("rss_mb", False, ["rss_mb", "hwm_mb", "hosts", "leases", "records", "load_s"]),
     "sync": ("seconds", False, ["seconds", "changes", "rate", "start_s"]),
 }

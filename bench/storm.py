@@ -1,13 +1,15 @@
 """Boot storm: N distinct clients at once (``perfdhcp --scenario avalanche -R N``), half of
-them with reservations that carry a name; time until every client is bound and every reserved
-name resolves to its reserved address.
+them with reservations that carry a name, plus N/4 dynamic clients that send a hostname
+(option 12); time until every client is bound and every name resolves: each reserved name to
+its reserved address, each dynamic client's ``<hostname>.<domain>`` to the address it leased.
 
 perfdhcp's avalanche sends one DISCOVER per client (MACs ``52:54:00:00:00:00`` + 0..N-1), then
 retransmits with back-off per client until each has its ACK, and reports how long that took.
-Then ``bench/resolve.py`` (in the client namespace) asks the server for every reserved name
-until all answer with the reserved address. Dynamic clients send no name (perfdhcp sends no
-option 12/81), so only the reserved half have names to resolve; the time is measured from the
-first DISCOVER to the last correct answer. Kea has no DNS: its row times the DHCP part only.
+perfdhcp sends no option 12 or 81, so at the same time ``bench/named_clients.py`` (in the
+client namespace, from MAC ``52:54:01:00:00:00``) runs a DORA with hostname ``d<i>`` for each
+of the named dynamic clients. Then ``bench/resolve.py`` asks the server for every reserved
+and dynamic name until all answer with their address; the time is measured from the first
+DISCOVER to the last correct answer. Kea has no DNS: its row times the DHCP part only.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ SERVER_IP = "198.18.0.1"
 NET = "198.18.0.0/16"
 POOL = ("198.18.1.0", "198.18.127.255")
 RESOLVE = Path(__file__).resolve().parent / "resolve.py"
+NAMED_CLIENTS = Path(__file__).resolve().parent / "named_clients.py"
+NAMED_BASE_MAC = "52:54:01:00:00:00"
+"""The dynamic clients that send a hostname: a block apart from perfdhcp's."""
 CONTENDERS = ("ddi", "dnsmasq", "kea")
 STORM_TIMEOUT = 60.0
 """Seconds the avalanche may take before perfdhcp is stopped and the row says so."""
@@ -222,6 +227,13 @@ def _storm(
         "-R", str(p.storm_clients), "-b", f"mac={data.STORM_BASE_MAC}",
     ]  # fmt: skip
     log_path = ctx.workdir / f"perfdhcp-{name}.txt"
+    named_count = p.storm_clients // 4
+    named_file = ctx.workdir / f"named-{name}.txt"
+    named = ctx.lab.popen(
+        cli, sys.executable, str(NAMED_CLIENTS), "cli0", str(named_count), NAMED_BASE_MAC, "d",
+        data.DOMAIN, str(named_file), str(STORM_TIMEOUT), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
     with log_path.open("w") as log:
         proc = ctx.lab.popen(cli, *argv, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -233,16 +245,27 @@ def _storm(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+    named_out, _ = named.communicate(timeout=STORM_TIMEOUT + 30)
+    try:
+        named_result = json.loads(named_out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        ctx.log(f"  named clients failed: {named_out[-300:]}")
+        named_result = {"bound": 0, "seconds": None}
     dora_wall = time.monotonic() - started
     text = log_path.read_text()
     provision = _provision_seconds(text)
     received = re.search(r"REQUEST-ACK\*\*\*\s*sent packets: \d+\s*received packets: (\d+)", text)
     bound = int(received.group(1)) if received else 0
     metrics: dict[str, Any] = {
-        "dora_s": round(provision if provision is not None else dora_wall, 2),
+        "dora_s": round(
+            max(provision if provision is not None else dora_wall, named_result["seconds"] or 0),
+            2,
+        ),
         "bound": bound,
         "clients": p.storm_clients,
         "reserved": reserved,
+        "named": named_count,
+        "named_bound": named_result["bound"],
     }
     if provision is None:
         return Row(SECTION, scenario, name, {**metrics, "seconds": None},
@@ -250,8 +273,11 @@ def _storm(
     if not server.dns:
         metrics.update(seconds=None, resolve_s=None, resolved=None)
         return Row(SECTION, scenario, name, metrics, note=NOTES[name])
+    all_names = ctx.workdir / f"names-{name}.txt"
+    dynamic = named_file.read_text() if named_file.exists() else ""
+    all_names.write_text(names_file.read_text() + dynamic)
     res = ctx.lab.run(
-        cli, sys.executable, str(RESOLVE), SERVER_IP, "53", str(names_file), "30",
+        cli, sys.executable, str(RESOLVE), SERVER_IP, "53", str(all_names), "30",
         check=False, timeout=90,
     )  # fmt: skip
     total = time.monotonic() - started
@@ -259,7 +285,11 @@ def _storm(
         resolved = json.loads(res.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return Row(SECTION, scenario, name, metrics, note=f"resolver failed: {res.stderr[-200:]}")
-    done = resolved["resolved"] == reserved and bound == p.storm_clients
+    done = (
+        resolved["resolved"] == reserved + named_count
+        and bound == p.storm_clients
+        and named_result["bound"] == named_count
+    )
     metrics.update(
         seconds=round(total, 2) if done else None,
         resolve_s=resolved["seconds"],

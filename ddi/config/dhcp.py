@@ -48,11 +48,14 @@ class DhcpConfig:
     to iPXE to the installed system, each with its own exchange, within seconds."""
     link_rate: float = setting(1000.0, lo=0, hi=1_000_000)
     """Packets per second, per relay (giaddr) or interface, from clients the server does not
-    know (no reservation, lease or outstanding offer for the hardware address; 0: no limit).
-    Known clients are not counted and are served first. About half of what the server
-    sustains on two cores, so a flood on one link leaves the rest of the loop to the others."""
+    know (no reservation, lease or outstanding offer for the hardware address; 0: no limit),
+    charged only while the server is backlogged (64 packets waiting): a boot storm the server
+    keeps up with is answered whole, as by Kea and dnsmasq, which limit nothing by default.
+    Once packets queue, known clients are served first and each link's new clients share this
+    rate, so a flood on one link cannot starve the others."""
     link_burst: int = setting(1000, lo=1, hi=1_000_000)
-    """Packets from unknown clients one link may send at once (a boot storm's first second)."""
+    """Packets from unknown clients one link may send at once while the server is backlogged
+    (a boot storm's first second)."""
     expire_interval: float = setting(10.0, lo=0.1, hi=3600)
     """Seconds between sweeps that mark ended leases expired (and refresh the pool gauges)."""
 

@@ -8,8 +8,16 @@ decoding it and asks:
   interface it came.
 * ``TokenBuckets.allow``: whether that key still has a token. One bucket per hardware address
   (``dhcp.client_rate``/``client_burst``) for everyone; one per link (``dhcp.link_rate``/
-  ``link_burst``) for clients the server does not know. A refused packet is counted and never
-  decoded.
+  ``link_burst``) for clients the server does not know, drawn from only while the server is
+  backlogged (``BUSY_QUEUE``). A refused packet is counted and never decoded.
+
+Why the link buckets wait for a backlog: a boot storm (a site powering up, a relay coming
+back) is thousands of clients the server has never seen, at a rate only the server's capacity
+should bound, as it is for Kea (no rate limit unless its limits hook is configured) and
+dnsmasq (none; only ``dhcp-lease-max``). A flood of random MACs looks the same on the wire.
+The difference that matters is whether the server keeps up: while it does, every packet is
+answered and nobody starves; once packets queue, known clients go first and unknown ones
+draw from their link's bucket, so a flood cannot take the capacity the site's clients need.
 
 Nothing here reads the clock (``now`` is passed in), does I/O or draws randomness.
 """
@@ -23,6 +31,12 @@ MAX_KEYS = 16_384
 other per-source tables do). Under a flood of new keys that lets a chatty client a burst more
 every MAX_KEYS new keys: still bounded, and the flood itself is the link buckets' to stop. A
 plain dict, cleared, costs the hot path less than keeping an LRU order per packet."""
+
+BUSY_QUEUE = 64
+"""Packets waiting for the engine from which the server counts as backlogged: known clients
+are then looked up and queued first, and unknown ones draw from their link's bucket. About
+3 ms of work: a queue that deep is no passing burst but a server falling behind."""
+
 
 _ZERO_GIADDR = bytes(4)
 _MIN_GLANCE = 44

@@ -87,6 +87,25 @@ MAX_OFFERS = 65_536
 _new_lease = slot_builder(Lease)
 _new_reply = slot_builder(Reply)
 
+# Enum members and option codes the hot path reads per packet, as module globals: a lookup on
+# an enum class costs about 0.15 µs (EnumType), a global a tenth of that.
+_DISCOVER, _REQUEST, _DECLINE = MessageType.DISCOVER, MessageType.REQUEST, MessageType.DECLINE
+_RELEASE, _INFORM = MessageType.RELEASE, MessageType.INFORM
+_OFFER, _ACK, _NAK = MessageType.OFFER, MessageType.ACK, MessageType.NAK
+_BOUND = LeaseState.BOUND
+_CIRCUIT_ID = int(RelayAgentSubOption.CIRCUIT_ID)
+_RELAY_SOURCE_PORT = int(RelayAgentSubOption.RELAY_SOURCE_PORT)
+_OPT_CLIENT_IDENTIFIER = int(OptionCode.CLIENT_IDENTIFIER)
+_OPT_RELAY_AGENT_INFORMATION = int(OptionCode.RELAY_AGENT_INFORMATION)
+_OPT_CLIENT_FQDN = int(OptionCode.CLIENT_FQDN)
+_OPT_HOST_NAME = int(OptionCode.HOST_NAME)
+_OPT_PARAMETER_REQUEST_LIST = int(OptionCode.PARAMETER_REQUEST_LIST)
+_OPT_MESSAGE_TYPE = int(OptionCode.MESSAGE_TYPE)
+_OPT_SERVER_IDENTIFIER = int(OptionCode.SERVER_IDENTIFIER)
+_OPT_LEASE_TIME = int(OptionCode.LEASE_TIME)
+_OPT_RENEWAL_TIME = int(OptionCode.RENEWAL_TIME)
+_OPT_REBINDING_TIME = int(OptionCode.REBINDING_TIME)
+
 MAX_PLAIN_OPTIONS = 4096
 """Reply option lists kept for reuse (rule 7) at most; past it the cache starts over."""
 
@@ -107,6 +126,16 @@ class RequestState(enum.Enum):
     SELECTING = "selecting"
     INIT_REBOOT = "init-reboot"
     RENEWING = "renewing"  # also REBINDING: the server treats both alike
+
+
+_SELECTING = RequestState.SELECTING
+_ACK_RULE: Mapping[RequestState, Rule] = {
+    RequestState.SELECTING: Rule.ACK_SELECTING,
+    RequestState.INIT_REBOOT: Rule.ACK_INIT_REBOOT,
+    RequestState.RENEWING: Rule.ACK_RENEWING,
+}
+_OFFER_RESERVATION = Rule.OFFER_RESERVATION
+_LEASE_KIND, _HOST_KIND, _SUBNET_KIND = Kind.LEASE, Kind.HOST, Kind.SUBNET
 
 
 @dataclass(slots=True)
@@ -183,18 +212,18 @@ class DhcpEngine:
         ledger = self._ledger
         for item in applied:
             change = item.change
-            if change.kind is Kind.LEASE:
+            if change.kind is _LEASE_KIND:
                 lease = item.lease or item.before
                 if isinstance(lease, Lease):
                     ledger.touch(lease.ip, lease.subnet)
-            elif change.kind is Kind.HOST:
+            elif change.kind is _HOST_KIND:
                 before = item.before
                 if isinstance(before, Host) and before.ip is not None:
                     ledger.touch(before.ip)
                 ip = change.image.get("ip")
                 if isinstance(ip, str):
                     ledger.touch(IPv4Address(ip))
-            elif change.kind is Kind.SUBNET:
+            elif change.kind is _SUBNET_KIND:
                 ledger.rebuild()
                 return  # a rebuild reads everything
 
@@ -229,7 +258,7 @@ class DhcpEngine:
         message_type = packet.message_type
         if message_type is None:
             return Drop(reason=DropReason.NO_MESSAGE_TYPE)
-        raw_client_id = packet.get(OptionCode.CLIENT_IDENTIFIER)
+        raw_client_id = packet.get(_OPT_CLIENT_IDENTIFIER)
         client = Client(
             mac=packet.mac, client_id=format_hex(raw_client_id) if raw_client_id else None
         )
@@ -240,23 +269,23 @@ class DhcpEngine:
             return Drop(reason=DropReason.NO_SERVER_ADDRESS)
         self._expire_offers(now)
         try:
-            relay_info = packet.get(OptionCode.RELAY_AGENT_INFORMATION)
+            relay_info = packet.get(_OPT_RELAY_AGENT_INFORMATION)
             circuit_id = None
             relay_port = None
             if relay_info is not None:
                 for code, value in decode_relay_agent_information(relay_info):
-                    if code == RelayAgentSubOption.CIRCUIT_ID and value and circuit_id is None:
+                    if code == _CIRCUIT_ID and value and circuit_id is None:
                         circuit_id = format_hex(value)
-                    elif code == RelayAgentSubOption.RELAY_SOURCE_PORT:
+                    elif code == _RELAY_SOURCE_PORT:
                         # RFC 8357 §5.1: answer the relay on the port it sent from.
                         relay_port = inbound.src_port
             # RFC 6842 §3: "the server MUST return the 'client identifier' option, unaltered".
             echo: tuple[tuple[int, bytes], ...] = ()
             if raw_client_id is not None:
-                echo = ((OptionCode.CLIENT_IDENTIFIER, raw_client_id),)
+                echo = ((_OPT_CLIENT_IDENTIFIER, raw_client_id),)
             if relay_info is not None:
                 # RFC 3046 §2.2: copied "as the last DHCP option in the response".
-                echo += ((OptionCode.RELAY_AGENT_INFORMATION, relay_info),)
+                echo += ((_OPT_RELAY_AGENT_INFORMATION, relay_info),)
             ctx = _Context(
                 packet=packet,
                 inbound=inbound,
@@ -268,19 +297,17 @@ class DhcpEngine:
                 relay_port=relay_port,
                 echo=echo,
             )
-            match message_type:
-                case MessageType.DISCOVER:
-                    return self._discover(ctx)
-                case MessageType.REQUEST:
-                    return self._request(ctx)
-                case MessageType.DECLINE:
-                    return self._decline(ctx)
-                case MessageType.RELEASE:
-                    return self._release(ctx)
-                case MessageType.INFORM:
-                    return self._inform(ctx)
-                case _:
-                    return Drop(reason=DropReason.UNEXPECTED_MESSAGE)
+            if message_type is _DISCOVER:
+                return self._discover(ctx)
+            if message_type is _REQUEST:
+                return self._request(ctx)
+            if message_type is _DECLINE:
+                return self._decline(ctx)
+            if message_type is _RELEASE:
+                return self._release(ctx)
+            if message_type is _INFORM:
+                return self._inform(ctx)
+            return Drop(reason=DropReason.UNEXPECTED_MESSAGE)
         except DhcpFormatError:
             return Drop(reason=DropReason.BAD_OPTION)
 
@@ -303,9 +330,9 @@ class DhcpEngine:
         giaddr = ctx.packet.giaddr
         # The relay as an int: an IPv4Address hashes in Python, an int in C.
         link = int(giaddr) if giaddr != ZERO_ADDRESS else ctx.inbound.interface or ""
-        pooled = rule is not Rule.OFFER_RESERVATION  # the others passed address_problem
+        pooled = rule is not _OFFER_RESERVATION  # the others passed address_problem
         self._hold_offer(ctx.client, ip, subnet, ctx.now, rule, link=link, pooled=pooled)
-        return self._lease_reply(ctx, MessageType.OFFER, subnet, host, ip, rule, commit=False)
+        return self._lease_reply(ctx, _OFFER, subnet, host, ip, rule, commit=False)
 
     def _dynamic_address(self, ctx: _Context, subnet: Subnet) -> tuple[IPv4Address, Rule] | None:
         client, now = ctx.client, ctx.now
@@ -357,7 +384,7 @@ class DhcpEngine:
                 return Drop(reason=DropReason.OTHER_SERVER)
             if requested is None:
                 return Drop(reason=DropReason.BAD_REQUEST)
-            return self._confirm(ctx, requested, RequestState.SELECTING)
+            return self._confirm(ctx, requested, _SELECTING)
         if packet.ciaddr != ZERO_ADDRESS:
             # RENEWING (unicast) or REBINDING (broadcast): no option 54, no option 50, the
             # address in ciaddr. Some clients add option 50 too; ciaddr wins.
@@ -376,17 +403,13 @@ class DhcpEngine:
         if ip not in subnet.cidr:
             return self._nak(ctx, Rule.NAK_WRONG_SUBNET)
         host = self._reservation(ctx, subnet)
-        ack_rule = {
-            RequestState.SELECTING: Rule.ACK_SELECTING,
-            RequestState.INIT_REBOOT: Rule.ACK_INIT_REBOOT,
-            RequestState.RENEWING: Rule.ACK_RENEWING,
-        }[state]
+        ack_rule = _ACK_RULE[state]
         if host is not None:
             if ip != host.ip:
                 # A reservation (perhaps added while the client held a pool address) moves the
                 # client: NAK, and its next DISCOVER is offered the reserved address.
                 return self._nak(ctx, Rule.NAK_RESERVED_ELSEWHERE)
-            return self._lease_reply(ctx, MessageType.ACK, subnet, host, ip, ack_rule, commit=True)
+            return self._lease_reply(ctx, _ACK, subnet, host, ip, ack_rule, commit=True)
         if subnet.known_hosts_only:
             return self._nak(ctx, Rule.NAK_UNKNOWN_CLIENT)
         problem = address_problem(
@@ -394,14 +417,14 @@ class DhcpEngine:
         )
         if problem is not None:
             return self._nak(ctx, _NAK_FOR_PROBLEM[problem])
-        if state is not RequestState.SELECTING and not self._has_record(ctx, ip):
+        if state is not _SELECTING and not self._has_record(ctx, ip):
             # RFC 2131 §4.3.2 INIT-REBOOT: "If the DHCP server has no record of this client,
             # then it MUST remain silent" -- unless configured authoritative for its subnets,
             # as ISC dhcpd's "authoritative", which NAKs so the client starts over at once.
             if not self._config.authoritative:
                 return Drop(reason=DropReason.NO_RECORD)
             return self._nak(ctx, Rule.NAK_UNKNOWN_LEASE)
-        return self._lease_reply(ctx, MessageType.ACK, subnet, None, ip, ack_rule, commit=True)
+        return self._lease_reply(ctx, _ACK, subnet, None, ip, ack_rule, commit=True)
 
     def _has_record(self, ctx: _Context, ip: IPv4Address) -> bool:
         lease = self._view.lease_by_ip(ip)
@@ -614,11 +637,11 @@ class DhcpEngine:
         if host is not None:
             return host.hostname
         name = None
-        fqdn = ctx.packet.get(OptionCode.CLIENT_FQDN)
+        fqdn = ctx.packet.get(_OPT_CLIENT_FQDN)
         if fqdn is not None:
             name = sanitize_hostname(decode_client_fqdn(fqdn).name)
         if name is None:
-            raw = ctx.packet.get(OptionCode.HOST_NAME)
+            raw = ctx.packet.get(_OPT_HOST_NAME)
             if raw is not None:
                 name = sanitize_hostname(raw)
         if name is not None:
@@ -655,15 +678,15 @@ class DhcpEngine:
         if (
             host is None
             and ctx.relay_info is None
-            and packet.get(OptionCode.CLIENT_FQDN) is None
-            and (message_type is MessageType.NAK or not may_netboot(packet))
+            and packet.get(_OPT_CLIENT_FQDN) is None
+            and (message_type is _NAK or not may_netboot(packet))
         ):
             plain_key = (
                 subnet.name,
                 message_type,
                 ctx.server_id,
                 ip is not None,
-                packet.get(OptionCode.PARAMETER_REQUEST_LIST),
+                packet.get(_OPT_PARAMETER_REQUEST_LIST),
             )
             cached = self._plain_options.get(plain_key)
             if cached is not None and cached[0] is subnet:
@@ -671,18 +694,18 @@ class DhcpEngine:
                 return self._reply(ctx, message_type, subnet, ip, rule, plain, hostname,
                                    commit=commit)  # fmt: skip
         options: list[tuple[int, bytes]] = [
-            (OptionCode.MESSAGE_TYPE, bytes((message_type,))),
-            (OptionCode.SERVER_IDENTIFIER, ctx.server_id.packed),
+            (_OPT_MESSAGE_TYPE, bytes((message_type,))),
+            (_OPT_SERVER_IDENTIFIER, ctx.server_id.packed),
         ]
         if ip is not None:
             # RFC 2132 §9.11/§9.12: T1 defaults to 0.5 and T2 to 0.875 of the lease time.
             options += [
-                (OptionCode.LEASE_TIME, encode_u32(lease_time)),
-                (OptionCode.RENEWAL_TIME, encode_u32(lease_time // 2)),
-                (OptionCode.REBINDING_TIME, encode_u32(lease_time * 7 // 8)),
+                (_OPT_LEASE_TIME, encode_u32(lease_time)),
+                (_OPT_RENEWAL_TIME, encode_u32(lease_time // 2)),
+                (_OPT_REBINDING_TIME, encode_u32(lease_time * 7 // 8)),
             ]
         parameters = reply_parameters(packet, subnet, host, hostname, self._subnet_cache)
-        if message_type is not MessageType.NAK and may_netboot(packet):
+        if message_type is not _NAK and may_netboot(packet):
             choice = select_boot(
                 boot_facts(packet),
                 self._profiles,
@@ -731,7 +754,7 @@ class DhcpEngine:
             xid=packet.xid,
             secs=0,
             flags=packet.flags,
-            ciaddr=packet.ciaddr if message_type is MessageType.ACK else ZERO_ADDRESS,
+            ciaddr=packet.ciaddr if message_type is _ACK else ZERO_ADDRESS,
             yiaddr=ip or ZERO_ADDRESS,
             siaddr=siaddr,
             giaddr=packet.giaddr,
@@ -747,7 +770,7 @@ class DhcpEngine:
                 mac=ctx.client.mac,
                 client_id=ctx.client.client_id,
                 hostname=hostname,
-                state=LeaseState.BOUND,
+                state=_BOUND,
                 start=now,
                 end=now + subnet.lease_time,
                 subnet=subnet.name,

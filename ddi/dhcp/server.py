@@ -9,11 +9,13 @@ than ``dhcp.queue_max_age`` is dropped as ``stale`` instead of answered late. Pa
 continue an exchange (REQUEST, DECLINE, RELEASE, INFORM) queue apart and go first, and evict
 DISCOVERs when the queue is full: under overload, new exchanges wait, begun ones do not.
 Before any of that, each datagram is glanced at undecoded (``ddi.dhcp.admission``): past its
-hardware address's token bucket it is dropped (``rate-limited-client``); a client the site
-knows (a reservation, lease or outstanding offer for that address) queues ahead of everything
-else, and one it does not know draws from its relay's or interface's bucket first
-(``rate-limited-link``). A flood of random MACs so costs a glance each beyond the link's rate,
-and reserved and bound clients never wait behind it.
+hardware address's token bucket it is dropped (``rate-limited-client``). Once the server is
+backlogged (``admission.BUSY_QUEUE`` packets waiting), a client the site knows (a
+reservation, lease or outstanding offer for that address) queues ahead of everything else,
+and one it does not know draws from its relay's or interface's bucket first
+(``rate-limited-link``). A boot storm the server keeps up with is answered whole; a flood of
+random MACs beyond that costs a glance each past the link's rate, and reserved and bound
+clients never wait behind it.
 Under a backlog of DISCOVERs the newest is answered first and a full queue sheds its oldest
 (``LIFO_BACKLOG``): answering a client that gave up long ago only wastes the capacity that an
 overload lacks.
@@ -46,7 +48,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 
 from ddi import metrics
 from ddi.dhcp import lease_log
-from ddi.dhcp.admission import TokenBuckets, client_key, link_key
+from ddi.dhcp.admission import BUSY_QUEUE, TokenBuckets, client_key, link_key
 from ddi.dhcp.commit import GroupCommitter
 from ddi.dhcp.decision import Commit, Drop, Inbound, Reply
 from ddi.dhcp.engine import DhcpEngine
@@ -311,6 +313,7 @@ class DhcpServer:
         known, queue, urgent = self._known, self._queue, self._urgent
         clients, links, interface = self._clients, self._links, listener.interface
         limit = self.config.queue_size
+        busy = BUSY_QUEUE
         assert self._loop is not None
         arrived = self._loop.time()
         shed = limited_client = limited_link = 0
@@ -326,21 +329,25 @@ class DhcpServer:
                 limited_client += 1
                 continue
             item = (data, addr, listener, arrived)
-            if self._is_known(data, hwaddr):
-                if len(known) + len(queue) + len(urgent) >= limit:
-                    # Room is made from the unknown: new exchanges first, then begun ones.
-                    if queue:
-                        queue.popleft()
-                    elif urgent:
-                        urgent.popleft()
-                    else:
-                        known.popleft()
-                    shed += 1
-                known.append(item)
-                continue
-            if not links.allow(link_key(data, interface), arrived):
-                limited_link += 1
-                continue
+            if len(known) + len(queue) + len(urgent) >= busy:
+                # Backlogged (ddi.dhcp.admission): clients the site knows go first, and the
+                # others draw from their link's bucket. Below it every packet is taken in
+                # turn, without the lookups.
+                if self._is_known(data, hwaddr):
+                    if len(known) + len(queue) + len(urgent) >= limit:
+                        # Room is made from the unknown: new exchanges first, then begun ones.
+                        if queue:
+                            queue.popleft()
+                        elif urgent:
+                            urgent.popleft()
+                        else:
+                            known.popleft()
+                        shed += 1
+                    known.append(item)
+                    continue
+                if not links.allow(link_key(data, interface), arrived):
+                    limited_link += 1
+                    continue
             if not _starts_exchange(data):
                 if len(known) + len(queue) + len(urgent) >= limit:
                     if not queue:

@@ -36,7 +36,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence, Set
 from contextlib import asynccontextmanager, suppress
 from ipaddress import IPv4Address, IPv6Network
 from pathlib import Path
@@ -46,7 +46,7 @@ from typing import Any, Protocol, Self, TypeVar
 import aiosqlite
 
 from ddi import metrics
-from ddi.errors import NotFound
+from ddi.errors import Invalid, NotFound
 from ddi.ipam import (
     schema,
     store_hosts,
@@ -89,6 +89,9 @@ from ddi.ipam.transaction import (
     BUSY_TIMEOUT_MS,
     Transaction,
     Writer,
+    commit_lease_rows,
+    lease_batch,
+    lease_changes,
     statement,
     write_failure,
 )
@@ -498,12 +501,13 @@ class Store:
                 tx.changes[:] = [dataclasses.replace(c, seq=0) for c in tx.changes]
                 return
             await asyncio.shield(asyncio.ensure_future(self._commit(tx.changes)))
-            self._note_logged_leases(tx)
+            self._note_logged_leases(tx.changes, tx.unlogged)
 
-    def _note_logged_leases(self, tx: Transaction) -> None:
-        """Remember what the change log last says of each lease (:meth:`_renewal_flags`)."""
-        for change in tx.changes:
-            if change.kind is not Kind.LEASE or change.seq in tx.unlogged:
+    def _note_logged_leases(self, changes: Sequence[Change], unlogged: Set[int]) -> None:
+        """Remember what the change log last says of each lease (:meth:`_renewal_flags`);
+        ``unlogged`` are the seqs of quiet renewals (no change row)."""
+        for change in changes:
+            if change.kind is not Kind.LEASE or change.seq in unlogged:
                 continue
             image = change.image
             lease = image.lease if isinstance(image, LeaseImage) else None
@@ -708,9 +712,54 @@ class Store:
         """
         if not leases:
             return []
-        async with self.transaction() as tx:
-            await tx.write_leases(leases, actor=actor, logged=self._renewal_flags(leases))
-        return tx.changes
+        images, texts, rows = lease_batch(leases)
+        async with self._lock:
+            logged = self._renewal_flags(leases)
+            if self._closed:
+                raise RuntimeError("store is closed")
+            now = self._clock()
+            # Shielded: a caller cancelled while the batch is in the writer's thread must not
+            # leave a committed change unannounced (as Store.transaction's commit).
+            return await asyncio.shield(
+                asyncio.ensure_future(
+                    self._commit_lease_rows(images, texts, rows, actor, now, logged)
+                )
+            )
+
+    async def _commit_lease_rows(
+        self,
+        images: Sequence[LeaseImage],
+        texts: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+        actor: str,
+        now: float,
+        logged: Sequence[bool] | None,
+    ) -> list[Change]:
+        """One writer call (BEGIN, the rows, COMMIT: ``commit_lease_rows``), then the
+        listeners."""
+        try:
+            seq, epoch = await self._writer.run(
+                commit_lease_rows, rows, texts, actor, now, logged, self._lease_commit_hook
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Invalid("leases", f"batch of {len(rows)}", f"refused: {exc}") from None
+        except BaseException as exc:
+            failed = write_failure(exc)
+            if failed is None:
+                raise
+            self.health.failed(failed)
+            raise failed from None
+        self.health.succeeded()
+        changes = lease_changes(images, epoch=epoch, first=seq + 1, actor=actor, now=now)
+        unlogged = set()
+        if logged is not None:
+            unlogged = {c.seq for c, keep in zip(changes, logged, strict=True) if not keep}
+        self._note_logged_leases(changes, unlogged)
+        self._notify(changes)
+        return changes
+
+    _lease_commit_hook: Callable[[], None] | None = None
+    """Run in the writer's thread between a lease batch's rows and its COMMIT (a test seam)."""
 
     async def release_lease(
         self, ip: IPv4Address, *, actor: str, reason: str, dry_run: bool = False

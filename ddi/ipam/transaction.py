@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any, TypeVar
 
 from ddi.errors import Invalid, StoreWriteFailed
@@ -73,39 +75,96 @@ def write_failure(exc: BaseException) -> StoreWriteFailed | None:
 
 
 class Writer:
-    """The writer connection, in a thread of its own (a one-worker executor): each call runs a
-    function of the connection there, in the order the calls were made. One function may run
-    several statements for one round trip, so the event loop (and the GIL) is waited for once,
-    not once a statement: what keeps the lease group commit fast when the loop is busy.
-    (aiosqlite, which the reader uses, runs one statement a call in public.)"""
+    """The writer connection, in a thread of its own: each call runs a function of the
+    connection there, in the order the calls were made. One function may run several
+    statements for one round trip, so the event loop (and the GIL) is waited for once, not once
+    a statement: what keeps the lease group commit fast when the loop is busy.
 
-    def __init__(self, executor: ThreadPoolExecutor, db: sqlite3.Connection) -> None:
-        self._executor = executor
-        self._db = db
+    The thread takes jobs from a queue and hands each result back with one
+    ``call_soon_threadsafe``: no executor, no concurrent future chained to an asyncio one, on
+    the path every lease batch takes."""
+
+    def __init__(self, jobs: SimpleQueue[_Job | None], thread: threading.Thread) -> None:
+        self._jobs = jobs
+        self._thread = thread
 
     @classmethod
     async def open(cls, path: Path) -> Writer:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddi-store-writer")
-        try:
-            db = await asyncio.get_running_loop().run_in_executor(executor, _connect, path)
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        return cls(executor, db)
+        jobs: SimpleQueue[_Job | None] = SimpleQueue()
+        opened: asyncio.Future[sqlite3.Connection] = asyncio.get_running_loop().create_future()
+        # The connection is made in the writer's thread, the only one that ever uses it.
+        thread = threading.Thread(
+            target=_open_then_serve, args=(path, jobs, opened), name="ddi-store-writer",
+            daemon=True,
+        )  # fmt: skip
+        thread.start()
+        await opened
+        return cls(jobs, thread)
 
     async def run(self, function: Callable[..., _T], *args: Any) -> _T:
         """``function(connection, *args)`` in the writer's thread. A call cancelled before its
         turn does not run; one already running completes."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, function, self._db, *args)
+        future: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        self._jobs.put((future, function, args))
+        return await future
 
     async def close(self) -> None:
         await self.run(sqlite3.Connection.close)
-        self._executor.shutdown(wait=True)  # the worker is idle: it only exits
+        self._jobs.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+
+_Job = tuple["asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+def _open_then_serve(
+    path: Path, jobs: SimpleQueue[_Job | None], opened: asyncio.Future[sqlite3.Connection]
+) -> None:
+    loop = opened.get_loop()
+    try:
+        db = _connect(path)
+    except BaseException as exc:  # noqa: BLE001 - handed to the opener, raised there
+        loop.call_soon_threadsafe(_settle, opened, None, exc)
+        return
+    loop.call_soon_threadsafe(_settle, opened, db, None)
+    _serve(db, jobs)
+
+
+def _serve(db: sqlite3.Connection, jobs: SimpleQueue[_Job | None]) -> None:
+    """The writer thread: run each job, hand its result or error back to the job's loop."""
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        future, function, args = job
+        if future.cancelled():  # cancelled before its turn: it does not run
+            continue
+        result, error = None, None
+        try:
+            result = function(db, *args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
+            error = exc
+        with suppress(RuntimeError):  # the caller's loop is closed: nobody waits any more
+            future.get_loop().call_soon_threadsafe(_settle, future, result, error)
+
+
+STATEMENT_CACHE = 512
+"""Prepared statements the writer connection keeps (sqlite3's cache, keyed by the SQL text):
+room for the lease batch's multi-row statements of every size up to ``dhcp.commit_batch``'s
+default and the rest of the writes, so a batch never prepares its statements again."""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None)
+    db = sqlite3.connect(path, isolation_level=None, cached_statements=STATEMENT_CACHE)
     try:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
         db.execute("PRAGMA synchronous = FULL")
@@ -173,6 +232,73 @@ def _begin_then_leases(
     except sqlite3.Error as exc:
         return seq, epoch, None, exc
     return seq, epoch, None, None
+
+
+def commit_lease_rows(
+    db: sqlite3.Connection,
+    rows: Sequence[tuple[Any, ...]],
+    texts: Sequence[str],
+    actor: str,
+    now: float,
+    logged: Sequence[bool] | None = None,
+    before_commit: Callable[[], None] | None = None,
+) -> tuple[int, int]:
+    """A whole lease batch in one call of the writer's thread: BEGIN IMMEDIATE, the rows and
+    their change entries (:func:`_write_lease_rows`), COMMIT (the fsync). Returns the last seq
+    before the batch and the epoch. On any error the transaction is rolled back before the
+    error is raised: nothing of a failed batch stays, and no reply waits on it.
+    ``before_commit`` runs (in this thread) between the last row and COMMIT: a test seam.
+
+    Each statement here is one SQLite step, and each step lets go of the GIL and takes it back:
+    a handful a batch, whatever its size, instead of two a row with ``executemany``, and each
+    take-back may wait for the busy event loop's switch interval."""
+    seq, epoch = _begin(db)
+    try:
+        _write_lease_rows(db, rows, texts, actor, now, seq + 1, epoch, logged)
+        if before_commit is not None:
+            before_commit()
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            with suppress(sqlite3.Error):  # SQLite rolled back already (an I/O error)
+                db.execute("ROLLBACK")
+        raise
+    return seq, epoch
+
+
+def lease_batch(
+    leases: Sequence[Lease],
+) -> tuple[list[LeaseImage], list[str], list[tuple[Any, ...]]]:
+    """The images, their JSON texts and the rows of a lease batch, made on the caller's side
+    (the writer's thread then runs only statements)."""
+    images = [LeaseImage(lease) for lease in leases]
+    texts = image_texts(images)
+    rows = [
+        (image["ip"], lease.mac, lease.client_id, lease.circuit_id, lease.hostname,
+         image["state"], lease.start, lease.end, lease.subnet)
+        for lease, image in zip(leases, images, strict=True)
+    ]  # fmt: skip
+    return images, texts, rows
+
+
+def lease_changes(
+    images: Sequence[LeaseImage], *, epoch: int, first: int, actor: str, now: float
+) -> list[Change]:
+    """The change entries of a committed lease batch, seq ``first`` on."""
+    return [
+        _new_change(  # every field given: built through its slots (ddi.values)
+            epoch=epoch,
+            seq=first + i,
+            kind=Kind.LEASE,
+            object_id=image["ip"],
+            op=Op.UPSERT,
+            image=image,
+            actor=actor,
+            reason="",
+            time=now,
+        )
+        for i, image in enumerate(images)
+    ]
 
 
 def _write_lease_rows(
@@ -346,13 +472,7 @@ class Transaction:
                 transaction must then be rolled back (``Store.transaction`` does).
         """
         await self._flush()
-        images = [LeaseImage(lease) for lease in leases]
-        texts = image_texts(images)
-        rows = [
-            (image["ip"], lease.mac, lease.client_id, lease.circuit_id, lease.hostname,
-             image["state"], lease.start, lease.end, lease.subnet)
-            for lease, image in zip(leases, images, strict=True)
-        ]  # fmt: skip
+        images, texts, rows = lease_batch(leases)
         try:
             if self._epoch is None:  # the first statement: BEGIN and the seq in the same call
                 self._sent = True
@@ -369,21 +489,9 @@ class Transaction:
                 )  # fmt: skip
         except sqlite3.IntegrityError as exc:
             raise Invalid("leases", f"batch of {len(leases)}", f"refused: {exc}") from None
-        epoch, first, now = self.epoch, self._seq + 1, self.now
-        changes = [
-            _new_change(  # every field given: built through its slots (ddi.values)
-                epoch=epoch,
-                seq=first + i,
-                kind=Kind.LEASE,
-                object_id=image["ip"],
-                op=Op.UPSERT,
-                image=image,
-                actor=actor,
-                reason="",
-                time=now,
-            )
-            for i, image in enumerate(images)
-        ]
+        changes = lease_changes(
+            images, epoch=self.epoch, first=self._seq + 1, actor=actor, now=self.now
+        )
         if logged is not None:
             self.unlogged.update(c.seq for c, keep in zip(changes, logged, strict=True) if not keep)
         self._seq += len(changes)

@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import os
 import socket
+import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -20,14 +22,16 @@ from typing import Any
 import pytest
 
 from ddi import metrics
-from ddi.config import Config, parse_config
+from ddi.config import Config, DhcpConfig, parse_config
 from ddi.dhcp import server as dhcp_server
+from ddi.dhcp.admission import BUSY_QUEUE
 from ddi.dhcp.options import MessageType, OptionCode
 from ddi.dhcp.packet import BOOTREQUEST, DhcpPacket, decode_packet, encode_packet
 from ddi.ipam.models import Lease, LeaseState
 from ddi.ipam.store import Store
 from ddi.site import Site, open_site
 from tests.serving import started
+from tests.waiting import until
 
 DOMAIN = "site.example"
 RELAY_INFO = bytes([1, 4]) + b"lo-1" + bytes([19, 0])
@@ -39,7 +43,9 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def make_config(tmp_path: Path, port: int, **dhcp: Any) -> Config:
+def make_config(
+    tmp_path: Path, port: int, *, pool_end: str = "198.18.0.109", **dhcp: Any
+) -> Config:
     data = {
         "site": {"id": "s1", "domain": DOMAIN, "data_dir": str(tmp_path)},
         "api": {"socket": str(tmp_path / "api.sock")},
@@ -49,7 +55,7 @@ def make_config(tmp_path: Path, port: int, **dhcp: Any) -> Config:
                 "cidr": "198.18.0.0/24",
                 "gateway": "198.18.0.1",
                 "relay_agents": ["127.0.0.1"],
-                "pools": [{"start": "198.18.0.100", "end": "198.18.0.109"}],
+                "pools": [{"start": "198.18.0.100", "end": pool_end}],
             }
         ],
         "dhcp": {"port": port, "interfaces": ["lo"], **dhcp},
@@ -130,23 +136,34 @@ def _internal_errors() -> float:
 
 
 class GatedStore(Store):
-    """A store whose lease commits wait at the last step before COMMIT until ``gate`` opens."""
+    """A store whose lease batches wait in the writer's thread, rows written and COMMIT not yet
+    run, until ``gate`` opens."""
 
-    gate: asyncio.Event
-    reached: asyncio.Event
+    gate: threading.Event
+    reached: threading.Event
 
-    async def _before_commit(self, tx: Any) -> None:
-        if any(c.kind.value == "lease" for c in tx.changes):
-            self.reached.set()
-            await self.gate.wait()
+    def _lease_commit_hook(self) -> None:
+        self.reached.set()
+        self.gate.wait(10)
+
+
+class FailingStore(Store):
+    """A store whose lease batches fail in the writer's thread just before COMMIT (as a disk
+    that refuses the fsync) while ``failing`` is set."""
+
+    failing = True
+
+    def _lease_commit_hook(self) -> None:
+        if self.failing:
+            raise sqlite3.OperationalError("disk I/O error")
 
 
 @pytest.mark.asyncio
 async def test_the_ack_leaves_only_once_its_lease_is_committed(
     tmp_path: Path, relay_port: int
 ) -> None:
-    GatedStore.gate = asyncio.Event()
-    GatedStore.reached = asyncio.Event()
+    GatedStore.gate = threading.Event()
+    GatedStore.reached = threading.Event()
     async with running(make_config(tmp_path, relay_port), store_type=GatedStore) as r:
         relay = Relay(r.port)
         try:
@@ -160,14 +177,39 @@ async def test_the_ack_leaves_only_once_its_lease_is_committed(
                     server_identifier=IPv4Address("127.0.0.1").packed,
                 )
             )
-            async with asyncio.timeout(3):
-                await GatedStore.reached.wait()
+            await until(GatedStore.reached.is_set, "the batch reaches its COMMIT", 3)
             # Rows written, transaction open, COMMIT not yet run: no ACK, nothing visible.
             with pytest.raises(TimeoutError):
                 await relay.receive(wait=0.3)
             assert await r.store.leases() == []
             GatedStore.gate.set()
             ack = await relay.receive()
+            assert ack.message_type is MessageType.ACK
+            assert [x.ip for x in await r.store.leases()] == [offer.yiaddr]
+        finally:
+            relay.close()
+
+
+@pytest.mark.asyncio
+async def test_a_lease_commit_that_fails_sends_no_ack_and_serving_goes_on(
+    tmp_path: Path, relay_port: int
+) -> None:
+    async with running(make_config(tmp_path, relay_port), store_type=FailingStore) as r:
+        assert isinstance(r.store, FailingStore)
+        relay = Relay(r.port)
+        try:
+            offer = await relay.exchange(relay.request(1, MessageType.DISCOVER, xid=3))
+            request = relay.request(1, MessageType.REQUEST, xid=3,
+                                    requested_address=offer.yiaddr.packed,
+                                    server_identifier=IPv4Address("127.0.0.1").packed)  # fmt: skip
+            relay.send(request)
+            await until(lambda: r.server.statistics()["commit"]["failed"] == 1, "the failure")
+            with pytest.raises(TimeoutError):
+                await relay.receive(wait=0.3)
+            assert await r.store.leases() == []
+            assert r.server.statistics()["sent"] == 1  # the OFFER only
+            r.store.failing = False
+            ack = await relay.exchange(request)  # the client retransmits
             assert ack.message_type is MessageType.ACK
             assert [x.ip for x in await r.store.leases()] == [offer.yiaddr]
         finally:
@@ -388,30 +430,70 @@ async def test_release_is_committed_without_a_reply_and_reload_takes_effect(
 async def test_a_flood_of_new_clients_is_limited_per_link_and_known_clients_go_first(
     tmp_path: Path, relay_port: int
 ) -> None:
-
-    cfg = make_config(tmp_path, relay_port, link_rate=0.001, link_burst=5, queue_size=10_000)
+    cfg = make_config(tmp_path, relay_port, pool_end="198.18.0.250", link_rate=0.001,
+                      link_burst=5, queue_size=10_000)  # fmt: skip
+    flood = BUSY_QUEUE + 36
     async with running(cfg) as r:
         known = Lease(ip=IPv4Address("198.18.0.105"), mac="52:54:00:00:00:01",
                       start=time.time(), end=time.time() + 3600, subnet="lan")  # fmt: skip
         await r.store.commit_leases([known])
         relay = Relay(r.port)
         try:
-            for n in range(50):  # all read before the engine runs
+            for n in range(flood):  # all read before the engine runs
                 relay.send(relay.request(300 + n, MessageType.DISCOVER, xid=n))
             # An INFORM: answered without a commit, so the order of replies is the order the
             # engine took the packets in.
-            relay.send(replace(relay.request(1, MessageType.INFORM, xid=999), ciaddr=known.ip))
+            relay.send(replace(relay.request(1, MessageType.INFORM, xid=9999), ciaddr=known.ip))
             replies = []
             with contextlib.suppress(TimeoutError):
                 while True:
                     replies.append(await relay.receive(wait=0.5))
             # The bound client was answered first, past the flood queued before it.
             assert replies[0].message_type is MessageType.ACK
-            assert replies[0].xid == 999
-            assert [p.message_type for p in replies[1:]] == [MessageType.OFFER] * 5
-            assert r.server.statistics()["dropped"]["rate-limited-link"] == 45
+            assert replies[0].xid == 9999
+            # Until the queue was BUSY_QUEUE deep every new client was taken; past it the
+            # link's burst, and the rest were refused before decoding.
+            assert [p.message_type for p in replies[1:]] == [MessageType.OFFER] * (BUSY_QUEUE + 5)
+            assert r.server.statistics()["dropped"]["rate-limited-link"] == 31
         finally:
             relay.close()
+
+
+@pytest.mark.asyncio
+async def test_a_boot_storm_the_server_keeps_up_with_is_not_limited_per_link(
+    tmp_path: Path, relay_port: int
+) -> None:
+    # A link rate that would refuse all but one new client, were it charged: below the
+    # backlog every new client is answered, whatever the link's bucket holds.
+    cfg = make_config(tmp_path, relay_port, pool_end="198.18.0.250", link_rate=0.001,
+                      link_burst=1)  # fmt: skip
+    storm = BUSY_QUEUE - 4
+    async with running(cfg) as r:
+        relay = Relay(r.port)
+        try:
+            for n in range(storm):
+                relay.send(relay.request(300 + n, MessageType.DISCOVER, xid=n))
+            replies = []
+            with contextlib.suppress(TimeoutError):
+                while len(replies) < storm:
+                    replies.append(await relay.receive(wait=2.0))
+            assert sorted(p.xid for p in replies) == list(range(storm))
+            assert all(p.message_type is MessageType.OFFER for p in replies)
+            assert "rate-limited-link" not in r.server.statistics()["dropped"]
+        finally:
+            relay.close()
+
+
+def test_the_default_admission_leaves_a_boot_storm_to_the_servers_capacity() -> None:
+    # Defaults a user gets: the per-link bucket (charged only once BUSY_QUEUE packets wait)
+    # holds a second of new clients at Kea's measured rate on the bench machine, and a
+    # conforming client (RFC 2131 §4.1: retransmissions 4 s apart) never meets its own bucket.
+    default = DhcpConfig()
+    assert default.link_burst >= 1000
+    assert default.link_rate >= 1000
+    assert default.client_burst >= 4
+    assert default.client_rate >= 0.25
+    assert default.queue_size > BUSY_QUEUE
 
 
 @pytest.mark.asyncio
