@@ -240,6 +240,16 @@ class BatchSocket:
             for o, n in zip(self.offsets, self.lengths[: self.received], strict=False)
         ]
 
+    def datagrams(self) -> list[bytes | None]:
+        """Each received datagram whole, in slot order; None for one that fills its slot
+        (possibly truncated: see ``truncated``)."""
+        view = self.view
+        size = self.slot_size
+        return [
+            view[o : o + n].tobytes() if n < size else None
+            for o, n in zip(self.offsets, self.lengths[: self.received], strict=False)
+        ]
+
     def hosts(self) -> tuple[Any, ...]:
         """Each received datagram's sender address, raw, in slot order: a hashable key read
         without formatting it (response-rate limiting looks senders up by it), all in one
@@ -302,6 +312,11 @@ class BatchSocket:
         self._send_iov_words[2 * k + 1] = n
         self.queued = k + 1
         return True
+
+    def queue_written(self, i: int, n: int) -> None:
+        """Queue the first ``n`` bytes of slot ``i`` (a reply written over the query in place,
+        its ID kept) to the sender of slot ``i``; ``n`` is at most ``slot_size``."""
+        self._queue(i, n)
 
     def _queue(self, i: int, n: int) -> None:
         k = self.queued
