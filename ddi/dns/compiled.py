@@ -222,8 +222,10 @@ class Compiled:
         q = p + 5
         if data[p + 3 : q] != _IN or ((data[p + 1] << 8) | data[p + 2]) in _FULL_PATH_TYPES:
             return 0
-        if not name.isascii() or b"." in name:
-            return 0  # the full path refuses what cannot be a zone name (or a label of 46)
+        if len(name) > 255 or not name.isascii() or b"." in name:
+            # The full path: FORMERR for a name too long (RFC 1035 §2.3.4), REFUSED for one
+            # that cannot be a zone name (and a label of 46 octets, whose length is a dot).
+            return 0
         last = len(name) - 1
         negatives = self.negatives
         pos = 0
