@@ -65,8 +65,17 @@ MAX_METAS = 256
 SLOW = b""
 """In a name's dict: other types take the full path (a CNAME owner: the chain)."""
 
-_ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00\x00"
-"""QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, the high byte of ARCOUNT 0."""
+_HEADER_BITS = {
+    bytes((flags, low, 0, 1, 0, 0, 0, 0, 0, additional)): (flags & 1)
+    | (2 if low & 0x10 else 0)
+    | (4 if additional else 0)
+    for flags in range(8)
+    for low in range(256)
+    for additional in (0, 1)
+}
+"""Each header after the ID the table answers → its bits (1 RD, 2 CD, 4 EDNS): QR and opcode
+zero (a QUERY, RFC 1035 §4.1.1), any AA/TC/RD and low byte, one question, no answer or
+authority record, at most one additional (the OPT). One dict lookup checks the header."""
 _IN = b"\x00\x01"
 _OPT_QUERY = struct.Struct("!BHHxBxxH")  # root, TYPE, payload size, (ext rcode), version, RDLEN
 _OPTION = struct.Struct("!HH")
@@ -126,6 +135,7 @@ class Compiled:
         self._flags = QR | AA | (RA if settings.forwarding else 0)
         self.opt = struct.pack("!BHHIH", 0, _OPT_TYPE, settings.edns_udp_size, 0, 0)
         self.table: dict[bytes, bytes | dict[bytes, bytes]] = {}
+        self._get = self.table.get
         self.negatives: dict[bytes, Negative | None] = {}
         """Each apex's wire name → its templates; each zone cut → None (the full path)."""
         self.heads: list[tuple[bytes, ...]] = []
@@ -153,58 +163,66 @@ class Compiled:
         lies (the ID stays; nothing past ``end`` is written).
 
         Returns:
-            ``length << 8 | meta``, or 0 when the full path must answer (``buf`` may then hold
-            a partial reply: the caller sends nothing from it).
+            ``length << 8 | meta``, or 0 when the full path must answer (``buf`` is then
+            untouched).
         """
-        n = len(data)
+        bits = _HEADER_BITS.get(data[2:12])
+        if bits is None:
+            return 0
         p = data.find(b"\x00", 12)
-        if p < 0 or data[2] & 0xF8 or data[4:11] != _ONE_QUESTION:
+        if p < 0:
             return 0
         q = p + 5
-        ar = data[11]
-        if ar:
-            if ar > 1 or q + 11 > n:
+        if bits < 4:
+            if q != len(data):
                 return 0
-            root, rtype, payload, version, rdlength = _OPT_QUERY.unpack_from(data, q)
-            if root or rtype != _OPT_TYPE or version or q + 11 + rdlength != n:
-                return 0
-            if rdlength and not _options_fit(data, q + 11, n):
-                return 0
-            if udp:
-                # RFC 6891 §6.2.5: the client's size capped at ours, never below 512.
-                limit = payload if payload < self.udp_size else self.udp_size
-                if limit < 512:
-                    limit = 512
-            else:
-                limit = 65535
-        elif q != n:
-            return 0
-        else:
             limit = 512 if udp else 65535
-        name = data[12 : p + 1].lower()
-        value: Any = self.table.get(name)  # bytes, or a dict of them (one check per hit)
-        if value is not None:
-            tail = data[p + 1 : q]
-            if value.__class__ is dict:
-                found = value.get(tail)
-                if found is None:
-                    if SLOW in value:
-                        return 0
-                    return self._negative(data, name, buf, o, end, p, ar, limit, _NOERROR)
-                value = found
-            elif not value.startswith(tail):
-                return self._negative(data, name, buf, o, end, p, ar, limit, _NOERROR)
-            size = p + len(value)
-            total = size + 11 if ar else size
-            if total > limit or o + size + 11 > end:
+        else:
+            limit = self._edns_limit(data, q, udp)
+            if not limit:
                 return 0
-            meta: int = value[-1]
-            buf[o + 2 : o + 12] = self.heads[meta][(data[2] & 1) | ((data[3] >> 3) & 2) | (ar << 2)]
-            buf[o + p + 1 : o + p + 1 + len(value)] = value
-            if ar:
-                buf[o + size : o + total] = self.opt
-            return total << 8 | meta
-        return self._negative(data, name, buf, o, end, p, ar, limit, _NXDOMAIN)
+        name = data[12 : p + 1].lower()
+        value: Any = self._get(name)  # bytes, or a dict of them (one check per hit)
+        if value is None:
+            return self._negative(data, name, buf, o, end, p, bits, limit, _NXDOMAIN)
+        tail = data[p + 1 : q]
+        if value.__class__ is dict:
+            found = value.get(tail)
+            if found is None:
+                if SLOW in value:
+                    return 0
+                return self._negative(data, name, buf, o, end, p, bits, limit, _NOERROR)
+            value = found
+        elif not value.startswith(tail):
+            return self._negative(data, name, buf, o, end, p, bits, limit, _NOERROR)
+        size = p + len(value)  # the question's tail is rewritten, the meta byte goes past it
+        total = size + 11 if bits & 4 else size
+        if total > limit or o + size + 11 > end:
+            return 0
+        meta: int = value[-1]
+        buf[o + 2 : o + 12] = self.heads[meta][bits]
+        buf[o + p + 1 : o + size + 1] = value
+        if bits & 4:
+            buf[o + size : o + total] = self.opt
+        return total << 8 | meta
+
+    def _edns_limit(self, data: bytes, q: int, udp: bool) -> int:
+        """The reply size limit a query with an OPT record after its question (at ``q``) sets,
+        or 0 when that record is not a lone, well-formed version 0 OPT ending the message
+        (the full path: FORMERR or BADVERS)."""
+        n = len(data)
+        if q + 11 > n:
+            return 0
+        root, rtype, payload, version, rdlength = _OPT_QUERY.unpack_from(data, q)
+        if root or rtype != _OPT_TYPE or version or q + 11 + rdlength != n:
+            return 0
+        if rdlength and not _options_fit(data, q + 11, n):
+            return 0
+        if not udp:
+            return 65535
+        # RFC 6891 §6.2.5: the client's size capped at ours, never below 512.
+        limit = payload if payload < self.udp_size else self.udp_size
+        return limit if limit > 512 else 512
 
     def _negative(
         self,
@@ -214,7 +232,7 @@ class Compiled:
         o: int,
         end: int,
         p: int,
-        ar: int,
+        bits: int,
         limit: int,
         rcode: int,
     ) -> int:
@@ -244,14 +262,14 @@ class Compiled:
         assert isinstance(zone, Negative)
         soa = zone.soa
         size = q + 2 + len(soa)
-        total = size + 11 if ar else size
+        total = size + 11 if bits & 4 else size
         if total > limit or o + total > end:
             return 0
         heads = self._nxdomain_heads if rcode else self._nodata_heads
-        buf[o + 2 : o + 12] = heads[(data[2] & 1) | ((data[3] >> 3) & 2) | (ar << 2)]
+        buf[o + 2 : o + 12] = heads[bits]
         buf[o + q : o + q + 2] = _POINTERS[12 + len(name) - zone.origin_length]
         buf[o + q + 2 : o + size] = soa
-        if ar:
+        if bits & 4:
             buf[o + size : o + total] = self.opt
         meta = self._negative_meta(rcode, (data[p + 1] << 8) | data[p + 2])
         return total << 8 | meta
