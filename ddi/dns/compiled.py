@@ -145,7 +145,8 @@ class Compiled:
         self.counts = [0] * MAX_METAS
         """Per meta: replies sent since ``drain`` (the UDP loop counts into it)."""
         self._metas: dict[tuple[int, int, int, int, str], int] = {}
-        self._negative_metas: dict[tuple[int, int], int] = {}
+        self._negative_metas: dict[int, int] = {}
+        """``rcode << 16 | qtype`` → meta, for the negative answers."""
         self._nodata_heads = self._heads(self._flags, 0, 1, 0)
         self._nxdomain_heads = self._heads(self._flags | _NXDOMAIN, 0, 1, 0)
         self._refs: dict[str, set[str]] = {}
@@ -248,7 +249,7 @@ class Compiled:
         negatives = self.negatives
         pos = 0
         while pos < last:
-            zone = negatives.get(name[pos:] if pos else name, False)
+            zone: Any = negatives.get(name[pos:] if pos else name, False)
             if zone is not False:
                 break
             length = name[pos]
@@ -259,7 +260,6 @@ class Compiled:
             return 0  # outside every zone
         if zone is None:
             return 0  # at or below a zone cut: a referral
-        assert isinstance(zone, Negative)
         soa = zone.soa
         size = q + 2 + len(soa)
         total = size + 11 if bits & 4 else size
@@ -271,7 +271,9 @@ class Compiled:
         buf[o + q + 2 : o + size] = soa
         if bits & 4:
             buf[o + size : o + total] = self.opt
-        meta = self._negative_meta(rcode, (data[p + 1] << 8) | data[p + 2])
+        meta = self._negative_metas.get(rcode << 16 | data[p + 1] << 8 | data[p + 2])
+        if meta is None:
+            meta = self._negative_meta(rcode, (data[p + 1] << 8) | data[p + 2])
         return total << 8 | meta
 
     def answer(self, data: bytes, transport: Transport) -> tuple[bytes, tuple[str, str]] | None:
@@ -469,14 +471,13 @@ class Compiled:
         return meta
 
     def _negative_meta(self, rcode: int, qtype: int) -> int:
-        meta = self._negative_metas.get((rcode, qtype))
-        if meta is None:
-            flags = self._flags | rcode
-            meta = self._meta(flags, 0, 1, 0, qtype)
-            if meta is None:  # every meta taken: count it under the first
-                meta = 0
-            elif qtype_label(qtype) != "other":
-                self._negative_metas[(rcode, qtype)] = meta
+        """The meta of a negative answer (its label); remembered for the labelled types (a
+        bounded set), looked up each time for the others."""
+        meta = self._meta(self._flags | rcode, 0, 1, 0, qtype)
+        if meta is None:  # every meta taken: counted under the first
+            return 0
+        if qtype_label(qtype) != "other":
+            self._negative_metas[rcode << 16 | qtype] = meta
         return meta
 
     def statistics(self) -> dict[str, int]:
