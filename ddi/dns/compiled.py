@@ -342,7 +342,8 @@ class Compiled:
             zone = zones.zones.get(origin)
             if zone is not None:
                 self._set_negative(zone)
-                names.add(origin)
+                if origin not in names:
+                    self._recompile_soa(zone)
         for name in names:
             zone = zones.find(name)
             if zone is None:
@@ -351,6 +352,19 @@ class Compiled:
                     self.table.pop(wire, None)
                 continue
             self._compile(name, zone)
+
+    def _recompile_soa(self, zone: Zone) -> None:
+        """The apex's SOA answer again (a new serial), its other answers kept."""
+        wire = name_wire(zone.origin)
+        held = None if wire is None else self.table.get(wire)
+        if wire is None or held is None:
+            self._compile(zone.origin, zone)
+            return
+        value = self._generic(zone.origin, wire, _SOA)
+        if value is not None and isinstance(held, dict) and value[:4] in held:
+            held[value[:4]] = value
+        else:
+            self._compile(zone.origin, zone)
 
     def _set_negative(self, zone: Zone) -> None:
         wire = name_wire(zone.origin)
