@@ -57,7 +57,7 @@ from ddi.dns.engine import (
     qtype_label,
     rcode_label,
 )
-from ddi.dns.wire import HEADER, QType, Rcode, pack, rr_tail
+from ddi.dns.wire import HEADER, QType, Rcode, pack, rr_tail, write_name
 from ddi.dns.zone import ApplyResult, Zone, absolute, label
 
 MAX_METAS = 256
@@ -109,19 +109,15 @@ class Negative:
 
 def name_wire(name: str) -> bytes | None:
     """``name`` (absolute form) in uncompressed wire form, or None when it cannot be a key: a
-    label empty, longer than 63 octets, not ASCII or holding a zero byte or a dot, or the name
-    longer than 255 (RFC 1035 §2.3.4)."""
+    label empty, longer than 63 octets, not ASCII or holding a zero byte, or the name longer
+    than 255 octets (RFC 1035 §2.3.4)."""
     if not name.isascii():
         return None
-    out = bytearray()
-    for part in name.split("."):
-        raw = part.encode()
-        if not raw or len(raw) > 63 or b"\x00" in raw:
-            return None
-        out.append(len(raw))
-        out += raw
-    out.append(0)
-    return bytes(out) if len(out) <= 255 else None
+    labels = tuple(part.encode() for part in name.split("."))
+    if any(not part or len(part) > 63 or b"\x00" in part for part in labels):
+        return None
+    wire = write_name(labels)
+    return wire if len(wire) <= 255 else None
 
 
 class Compiled:
