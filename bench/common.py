@@ -35,6 +35,9 @@ class Profile:
     dns_rounds: int
     dns_clients: int
     dns_outstanding: int
+    dns_large_names: int
+    """The second DNS scenario: this many names, and ``dns_large_queries`` distinct questions."""
+    dns_large_queries: int
     dhcp_period: float
     dhcp_start_rate: int
     dhcp_max_rate: int
@@ -58,6 +61,8 @@ FULL = Profile(
     dns_rounds=3,
     dns_clients=4,
     dns_outstanding=500,
+    dns_large_names=100_000,
+    dns_large_queries=200_000,
     dhcp_period=5.0,
     dhcp_start_rate=250,
     dhcp_max_rate=32_000,
@@ -81,6 +86,8 @@ SMOKE = Profile(
     dns_rounds=1,
     dns_clients=2,
     dns_outstanding=20,
+    dns_large_names=500,
+    dns_large_queries=1_000,
     dhcp_period=1.0,
     dhcp_start_rate=50,
     dhcp_max_rate=100,

@@ -58,12 +58,43 @@ def query_lines(names: list[Name], count: int, seed: int = 7) -> list[str]:
     return lines
 
 
+def distinct_query_lines(names: list[Name], count: int, seed: int = 11) -> list[str]:
+    """dnsperf input of ``count`` distinct questions (no question asked twice, so no cache
+    of past answers helps): 80% names that exist (A for each name, then PTR for their
+    addresses), 10% absent names (NXDOMAIN), 10% AAAA for existing names (NODATA), shuffled
+    with a fixed seed. The positive questions take each name's A, then PTRs: ``count`` may be
+    up to 2.5 times ``len(names)``."""
+    rng = random.Random(seed)
+    positive = count * 8 // 10
+    nodata = count // 10
+    absent = count - positive - nodata
+    if positive > 2 * len(names) or nodata > len(names):
+        raise ValueError(f"{count} distinct questions need more than {len(names)} names")
+    lines = [f"{n.fqdn} A" for n in names[:positive]]
+    lines += [f"{reverse_name(n.ip)} PTR" for n in names[: positive - len(lines)]]
+    lines += [f"{n.fqdn} AAAA" for n in rng.sample(names, nodata)]
+    lines += [f"nx{i}.{DOMAIN} A" for i in range(absent)]
+    rng.shuffle(lines)
+    return lines
+
+
 def reverse_name(ip: IPv4Address) -> str:
     return ".".join(reversed(str(ip).split("."))) + ".in-addr.arpa"
 
 
-def write_nsd_zones(folder: Path, names: list[Name], ttl: int = 300) -> tuple[Path, Path]:
-    """Forward zone ``site1.example`` and reverse zone ``18.198.in-addr.arpa`` for NSD."""
+def reverse_zones(names: list[Name]) -> list[str]:
+    """The /16 reverse zones the names' addresses fall in (``18.198.in-addr.arpa``, and
+    ``19.198.in-addr.arpa`` past 65,000 names), in order."""
+    return sorted({_reverse_zone(n.ip) for n in names} | {REVERSE_ZONE})
+
+
+def _reverse_zone(ip: IPv4Address) -> str:
+    a, b, _, _ = str(ip).split(".")
+    return f"{b}.{a}.in-addr.arpa"
+
+
+def write_nsd_zones(folder: Path, names: list[Name], ttl: int = 300) -> tuple[Path, list[Path]]:
+    """Forward zone ``site1.example`` and the reverse zones (``reverse_zones``) for NSD."""
     soa = f"@ IN SOA ns.{DOMAIN}. hostmaster.{DOMAIN}. 1 3600 600 86400 {ttl}\n"
     forward = folder / f"{DOMAIN}.zone"
     with forward.open("w") as f:
@@ -71,11 +102,15 @@ def write_nsd_zones(folder: Path, names: list[Name], ttl: int = 300) -> tuple[Pa
         f.write(f"ns IN A {NS_ADDRESS}\n")
         for n in names:
             f.write(f"{n.hostname} IN A {n.ip}\n")
-    reverse = folder / f"{REVERSE_ZONE}.zone"
-    with reverse.open("w") as f:
-        f.write(f"$ORIGIN {REVERSE_ZONE}.\n$TTL {ttl}\n{soa}@ IN NS ns.{DOMAIN}.\n")
-        for n in names:
-            f.write(f"{reverse_name(n.ip)}. IN PTR {n.fqdn}.\n")
+    reverse = []
+    for zone in reverse_zones(names):
+        path = folder / f"{zone}.zone"
+        with path.open("w") as f:
+            f.write(f"$ORIGIN {zone}.\n$TTL {ttl}\n{soa}@ IN NS ns.{DOMAIN}.\n")
+            for n in names:
+                if _reverse_zone(n.ip) == zone:
+                    f.write(f"{reverse_name(n.ip)}. IN PTR {n.fqdn}.\n")
+        reverse.append(path)
     return forward, reverse
 
 

@@ -1,5 +1,16 @@
 """DNS: dnsperf against NSD, dnsmasq and ddi serving the same zone, in interleaved rounds.
 
+Two scenarios, each with every server started afresh on its zone:
+
+* ``udp``: ``dns_names`` names (10,000) and the README's mix (``data.query_lines``: 80% A,
+  10% NXDOMAIN, 10% NODATA, drawn at random, so questions repeat);
+* ``udp-100k``: ``dns_large_names`` names (100,000) and ``dns_large_queries`` (200,000)
+  distinct questions in the same proportions (``data.distinct_query_lines``: A, then PTR, for
+  existing names): no answer is asked for twice in a pass, so a cache of past answers
+  cannot be what is measured.
+
+ddi runs with its default DNS config (only ``listen`` and the NS glue address are set).
+
 Every server listens on 127.0.0.1 inside one lab namespace and dnsperf runs there too, so
 the servers and the load generator share the machine's cores, as they would in production on
 a small appliance. Each server is warmed up first (once through the whole query file, then a
@@ -59,7 +70,7 @@ class Server:
 
 
 def _start_nsd(ctx: Context, ns: str, names: list[data.Name]) -> Server:
-    folder = ctx.workdir / "nsd"
+    folder = ctx.workdir / f"nsd-{len(names)}"
     folder.mkdir()
     forward, reverse = data.write_nsd_zones(folder, names)
     port = PORTS["nsd"]
@@ -81,7 +92,7 @@ def _start_nsd(ctx: Context, ns: str, names: list[data.Name]) -> Server:
         "remote-control:\n"
         "  control-enable: no\n"
         f"zone:\n  name: {data.DOMAIN}\n  zonefile: {forward.name}\n"
-        f"zone:\n  name: {data.REVERSE_ZONE}\n  zonefile: {reverse.name}\n"
+        + "".join(f"zone:\n  name: {r.stem}\n  zonefile: {r.name}\n" for r in reverse)
     )
     out = (folder / "stdout").open("w")
     proc = ctx.lab.popen(ns, "nsd", "-d", "-c", str(conf), stdout=out, stderr=subprocess.STDOUT)
@@ -90,7 +101,7 @@ def _start_nsd(ctx: Context, ns: str, names: list[data.Name]) -> Server:
 
 
 def _start_dnsmasq(ctx: Context, ns: str, names: list[data.Name]) -> Server:
-    folder = ctx.workdir / "dnsmasq-dns"
+    folder = ctx.workdir / f"dnsmasq-dns-{len(names)}"
     folder.mkdir()
     hosts = data.write_hosts_file(folder / "hosts", names)
     port = PORTS["dnsmasq"]
@@ -104,7 +115,7 @@ def _start_dnsmasq(ctx: Context, ns: str, names: list[data.Name]) -> Server:
         "--no-hosts",
         f"--addn-hosts={hosts}",
         f"--local=/{data.DOMAIN}/",
-        f"--local=/{data.REVERSE_ZONE}/",
+        *(f"--local=/{zone}/" for zone in data.reverse_zones(names)),
         "--listen-address=127.0.0.1",
         "--bind-interfaces",
         f"--port={port}",
@@ -120,23 +131,19 @@ def _start_dnsmasq(ctx: Context, ns: str, names: list[data.Name]) -> Server:
 
 
 def _start_ddi(ctx: Context, ns: str, names: list[data.Name]) -> Server:
-    workdir = ctx.workdir / "ddi-dns"
+    workdir = ctx.workdir / f"ddi-dns-{len(names)}"
     port = PORTS["ddi"]
     subnet = ddi_site.SubnetSpec(name="bench", cidr="198.18.0.0/15")
     ds = ddi_site.Dataset(key=f"dns{len(names)}", subnets=[subnet], hosts=names)
     spent = ddi_site.prepare_store(workdir / "var", ds, ctx.log)
     if spent:
         ctx.log(f"  ddi store loaded in {spent:.0f} s")
-    # The answer cache sized for the zone: every distinct query of the mix (A, AAAA and absent
-    # names, about 2.6 per name) fits, as an operator would set it for a site of this size.
-    cache_size = max(10_000, 5 * len(names))
-    dns = {"listen": [f"127.0.0.1:{port}"], "ns_address": "198.18.0.1", "cache_size": cache_size}
+    # The default config: no DNS setting but where to listen and the NS glue address.
+    dns = {"listen": [f"127.0.0.1:{port}"], "ns_address": "198.18.0.1"}
     cfg = ddi_site.config_text(workdir, subnets=[subnet], dns=dns)
     daemon = ddi_site.DdiDaemon(ctx.lab, ns, workdir, cfg)
     daemon.start()
-    return Server(
-        "ddi", port, daemon=daemon, note=f"reservations → A + PTR; cache_size={cache_size}"
-    )
+    return Server("ddi", port, daemon=daemon, note="reservations → A + PTR; default config")
 
 
 STARTERS: dict[str, Callable[[Context, str, list[data.Name]], Server]] = {
@@ -219,41 +226,63 @@ def dnsperf(
 def run(ctx: Context) -> list[Row]:
     p = ctx.profile
     wanted = [name for name in STARTERS if ctx.wants(name)]
-    rows: list[Row] = []
     lacking = missing_tools("dnsperf", "dig")
+    scenarios = ("udp", "udp-100k")
     if lacking:
-        return [unavailable(SECTION, "udp", n, f"missing {', '.join(lacking)}") for n in wanted]
+        why = f"missing {', '.join(lacking)}"
+        return [unavailable(SECTION, s, n, why) for s in scenarios for n in wanted]
     ns = ctx.lab.namespace("dns")
+    rows: list[Row] = []
     names = data.dns_names(p.dns_names)
-    queries = ctx.workdir / "queries.txt"
-    queries.write_text("\n".join(data.query_lines(names, p.dns_queries)) + "\n")
+    rows += _scenario(ctx, ns, "udp", names, data.query_lines(names, p.dns_queries), wanted)
+    names = data.dns_names(p.dns_large_names)
+    lines = data.distinct_query_lines(names, p.dns_large_queries)
+    rows += _scenario(ctx, ns, "udp-100k", names, lines, wanted)
+    return rows
+
+
+def _scenario(
+    ctx: Context,
+    ns: str,
+    scenario: str,
+    names: list[data.Name],
+    lines: list[str],
+    wanted: list[str],
+) -> list[Row]:
+    """Every wanted server on ``names``, measured with the query file ``lines``."""
+    p = ctx.profile
+    rows: list[Row] = []
+    queries = ctx.workdir / f"queries-{scenario}.txt"
+    queries.write_text("\n".join(lines) + "\n")
+    distinct = len(set(lines))
+    ctx.log(f"  {scenario}: {len(names):,} names, {len(lines):,} questions ({distinct:,} distinct)")
     servers: dict[str, Server] = {}
     try:
         for name in wanted:
             tool = {"nsd": "nsd", "dnsmasq": "dnsmasq"}.get(name)
             if tool and missing_tools(tool):
-                rows.append(unavailable(SECTION, "udp", name, f"missing {tool}"))
+                rows.append(unavailable(SECTION, scenario, name, f"missing {tool}"))
                 continue
             if name == "ddi":
                 why = ddi_site.missing("dns")
                 if why:
-                    rows.append(unavailable(SECTION, "udp", name, why))
+                    rows.append(unavailable(SECTION, scenario, name, why))
                     continue
             ctx.log(f"  starting {name}")
             try:
                 server = STARTERS[name](ctx, ns, names)
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-                rows.append(unavailable(SECTION, "udp", name, f"did not start: {exc}"))
+                rows.append(unavailable(SECTION, scenario, name, f"did not start: {exc}"))
                 continue
             servers[name] = server
             answers = functools.partial(udp_dns_answers, ns, "127.0.0.1", server.port)
-            if not wait_until(answers, 60, 0.2):
-                rows.append(unavailable(SECTION, "udp", name, "no answer to a SOA query"))
+            if not wait_until(answers, 120, 0.2):
+                rows.append(unavailable(SECTION, scenario, name, "no answer to a SOA query"))
                 server.close()
                 del servers[name]
         for server in servers.values():
-            # Warm-up: once through the whole query file, so every distinct query has been
-            # asked (ddi's answer cache holds each), then dns_warmup seconds at full load.
+            # Warm-up: once through the whole query file (a contender's own caches see every
+            # question once), then dns_warmup seconds at full load.
             ctx.log(f"  warm-up {server.name}")
             dnsperf(ctx, ns, server.port, queries, 120, verbose_to=None, passes=1)
             dnsperf(ctx, ns, server.port, queries, p.dns_warmup, verbose_to=None)
@@ -262,7 +291,8 @@ def run(ctx: Context) -> list[Row]:
             for server in servers.values():
                 r = dnsperf(ctx, ns, server.port, queries, p.dns_seconds, verbose_to=None)
                 ctx.log(
-                    f"  round {round_no + 1} {server.name}: {r.get('qps', 0):,.0f} qps,"
+                    f"  {scenario} round {round_no + 1} {server.name}: {r.get('qps', 0):,.0f}"
+                    f" qps, avg {r.get('avg_latency_ms', 0):.2f} ms,"
                     f" loss {r.get('loss_pct', 0):.2f}%"
                 )
                 results[server.name].append(r)
@@ -280,7 +310,7 @@ def run(ctx: Context) -> list[Row]:
             rows.append(
                 Row(
                     SECTION,
-                    "udp",
+                    scenario,
                     name,
                     {
                         "qps": _round(median([r["qps"] for r in runs if "qps" in r])),
@@ -299,7 +329,7 @@ def run(ctx: Context) -> list[Row]:
     finally:
         for server in servers.values():
             server.close()
-    time.sleep(0.2)
+        time.sleep(0.2)
     return rows
 
 

@@ -62,7 +62,8 @@ class DnsConfig:
     tcp_max_connections: int = setting(128, lo=1, hi=100_000)
     tcp_idle_timeout: float = setting(10.0, lo=0.1, hi=3600)
     cache_size: int = setting(10_000, lo=0, hi=10_000_000)
-    """Encoded answers kept in the wire cache."""
+    """Encoded answers kept in the wire cache: what the compiled answers leave to the full
+    resolver (CNAME chains, referrals, ANY, errors). Local names never depend on it."""
     journal_size: int = setting(100, lo=0, hi=100_000)
     """Zone changes kept per zone for IXFR; a secondary further behind gets a full AXFR."""
     edns_udp_size: int = setting(1232, lo=512, hi=65535)

@@ -29,7 +29,6 @@ Pure: no sockets, no clock.
 from __future__ import annotations
 
 import enum
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,6 @@ from dnslib import EDNS0, RR, DNSHeader, DNSRecord
 
 from ddi.dns.acl import NOBODY, Acl, Address, peer_address
 from ddi.dns.wire import (
-    HEADER,
     OPCODE_MASK,
     RCODE_MASK,
     Flag,
@@ -46,12 +44,8 @@ from ddi.dns.wire import (
     QClass,
     QType,
     Rcode,
-    read_name,
-    rr_tail,
-    write_name,
 )
 from ddi.dns.zone import Zone, Zones, absolute
-from ddi.errors import DnsFormatError
 
 MAX_CNAME_CHAIN = 8
 # The flags as plain ints: the fast path does its arithmetic on them (IntFlag's is slow).
@@ -170,31 +164,6 @@ class Drop:
     reason: Reason
 
 
-@dataclass(frozen=True, slots=True)
-class WireAnswer:
-    """An encoded reply from the fast path (``DnsEngine.resolve_wire``)."""
-
-    data: bytes
-    reason: Reason
-    qtype: int
-    rcode: int
-
-
-_OPT_HEAD = struct.Struct("!BHHIH")  # root name, TYPE, CLASS (payload size), TTL, RDLENGTH
-_QTAIL = struct.Struct("!HH")
-_NOT_FAST = frozenset(int(t) for t in (0, QType.NS, QType.CNAME, QType.MX, QType.SRV, QType.TKEY,
-                       QType.TSIG, QType.IXFR, QType.AXFR, QType.MAILB, QType.MAILA, QType.ANY,
-                       QType.OPT))  # fmt: skip
-"""Query types the fast path leaves to ``resolve``: CNAME chains, additional-section processing,
-transfers, ANY, meta types."""
-_OPT = int(QType.OPT)
-_CNAME = int(QType.CNAME)
-_IN = int(QClass.IN)
-_NXDOMAIN = int(Rcode.NXDOMAIN)
-_TO_QUESTION = write_name((), HEADER.size)
-"""A compression pointer to the question's name."""
-
-
 Decision = Answer | Forward | Transfer | Drop
 
 
@@ -202,7 +171,6 @@ class DnsEngine:
     def __init__(self, settings: EngineSettings, zones: Zones) -> None:
         self.settings = settings
         self.zones = zones
-        self._soa_tails: dict[str, tuple[Any, bytes]] = {}
 
     def resolve(
         self,
@@ -248,100 +216,6 @@ class DnsEngine:
         if zone is None:
             return self._outside(query, client, edns, max_size)
         return self._authoritative(query, qname, q.qtype, zone, edns, max_size, signed)
-
-    def resolve_wire(self, data: bytes, transport: Transport) -> WireAnswer | None:
-        """The fast path for the common query, from bytes to bytes without dnslib.
-
-        It applies only to a plain QUERY (one question, class IN, no answer/authority records,
-        at most an EDNS version 0 OPT) for a name inside a local zone with no zone cut on its
-        path, of a type that needs no CNAME chasing and no additional section; the reply is the
-        RRset (answer), or the SOA with NOERROR (NODATA) or NXDOMAIN, exactly as ``resolve``
-        builds it. Anything else returns None: the caller decodes and calls ``resolve``.
-        """
-        if len(data) < 17:
-            return None
-        msg_id, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(data)
-        if flags & (QR | OPCODE_MASK) or qdcount != 1 or ancount or nscount or arcount > 1:
-            return None
-        try:
-            labels, pos = read_name(data, 12)
-        except DnsFormatError:
-            return None  # the full path decides (FORMERR)
-        if pos != 13 + len(labels) + sum(map(len, labels)):
-            return None  # a compressed question name: the full path decides
-        end = len(data)
-        if pos + 4 > end:
-            return None
-        qtype, qclass = _QTAIL.unpack_from(data, pos)
-        qend = pos + 4
-        if qclass != _IN or qtype in _NOT_FAST:
-            return None
-        edns = False
-        max_size = 65535 if transport is Transport.TCP else 512
-        if arcount:
-            if qend + 11 > end:
-                return None
-            root, rtype, payload, ttl, rdlength = _OPT_HEAD.unpack_from(data, qend)
-            if root or rtype != _OPT or qend + 11 + rdlength != end or ttl & 0x00FF0000:
-                return None  # not a lone OPT, or EDNS version > 0 (BADVERS)
-            edns = True
-            if transport is Transport.UDP:
-                max_size = max(512, min(payload, self.settings.edns_udp_size))
-        elif qend != end:
-            return None
-        name = _qname_key(labels)
-        zone = self.zones.find(name)
-        if zone is None or zone.cut_above(name) is not None:
-            return None
-        node = zone.node(name)
-        reply_flags = QR | AA | (flags & (RD | CD))
-        if self.settings.forwarding:
-            reply_flags |= RA
-        answers: list[Any] = []
-        authority: Any = None
-        if node is None:
-            if zone.exists(name):
-                reason = Reason.NODATA
-            else:
-                reason = Reason.NXDOMAIN
-                reply_flags |= _NXDOMAIN
-            authority = zone.soa
-        else:
-            rrs = node.get(qtype)
-            if rrs is not None:
-                answers = rrs
-                reason = Reason.ANSWER
-            elif _CNAME in node:
-                return None
-            else:
-                reason = Reason.NODATA
-                authority = zone.soa
-        out = [
-            HEADER.pack(msg_id, reply_flags, 1, len(answers), 1 if authority else 0, int(edns)),
-            data[12:qend],
-        ]
-        for rr in answers:
-            out.append(_TO_QUESTION)  # RFC 1035 §4.1.4: the owner is the question's name
-            out.append(rr_tail(rr))
-        if authority is not None:
-            out.append(_suffix_pointer(labels, zone.origin))
-            out.append(self._soa_tail(zone))
-        if edns:
-            out.append(_OPT_HEAD.pack(0, _OPT, self.settings.edns_udp_size, 0, 0))
-        reply = b"".join(out)
-        if len(reply) > max_size:
-            return None  # the full path truncates
-        return WireAnswer(reply, reason, qtype, reply_flags & RCODE_MASK)
-
-    def _soa_tail(self, zone: Zone) -> bytes:
-        """The wire tail of ``zone``'s SOA, packed once per SOA record (a new serial is a new
-        record), for the negative answers."""
-        held = self._soa_tails.get(zone.origin)
-        if held is not None and held[0] is zone.soa:
-            return held[1]
-        tail = rr_tail(zone.soa)
-        self._soa_tails[zone.origin] = (zone.soa, tail)
-        return tail
 
     # --- rules ---------------------------------------------------------------------------------
 
@@ -509,13 +383,6 @@ class DnsEngine:
                     opt = [rr for rr in reply.ar if rr.rtype == QType.OPT]
                     reply.ar = [rr for rr in reply.ar if rr.rtype != QType.OPT] + extra + opt
                     reply.set_header_qa()
-
-
-def _suffix_pointer(labels: Sequence[bytes], origin: str) -> bytes:
-    """A compression pointer to ``origin`` inside the question name (which lies within it)."""
-    skip = len(labels) - (origin.count(".") + 1)
-    offset = 12 + sum(1 + len(part) for part in labels[:skip])
-    return write_name((), offset)
 
 
 def _qname_key(labels: tuple[bytes, ...]) -> str:

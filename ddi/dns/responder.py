@@ -9,22 +9,26 @@
   as the connection takes them;
 * ``Drop``: nothing to send, with a counted reason.
 
-The path, in order (UDP, batched UDP and TCP all take it; the UDP loops make the first step,
-the answer-cache lookup, inline and call ``resolve`` on a miss):
+The path, in order (UDP, batched UDP and TCP all take it; the UDP loops make the first two
+steps inline and call ``resolve`` after them):
 
-1. The answer cache, keyed by the bytes after the ID: a hit is the ID and the cached body.
-2. Shorter than a header: dropped (RFC 1035 §4.1.1: there is no ID to answer to).
-3. Unsigned: the engine's bytes-to-bytes fast path for the common query.
+1. The compiled answers (ddi.dns.compiled): every name and type of the local zones, and their
+   NXDOMAIN and NODATA, encoded when the zone changed; a hit is a lookup and a copy.
+2. The answer cache, keyed by the bytes after the ID, for the cacheable answers the compiled
+   table leaves to the engine (CNAME chains, referrals, ANY, FORMERR): a hit is the ID and the
+   cached body.
+3. Shorter than a header: dropped (RFC 1035 §4.1.1: there is no ID to answer to).
 4. Signed (RFC 8945): verified first; a failure is NOTAUTH with the TSIG error, never cached;
    a verified query gets a signed reply (never cached). A signed transfer request accepted
    once is REFUSED when it comes again inside its time window (``tsig.ReplayCache``).
 5. Decoded (FORMERR when it does not parse, dropped when it is a response), resolved by the
    engine, encoded; cached when the engine marks the answer cacheable.
 
-``build`` makes one from the config and the IPAM view: zones, engine rules, TSIG keys.
+``build`` makes one from the config and the IPAM view: zones, engine rules, compiled answers,
+TSIG keys.
 
-Pure: no sockets, no clock (``now`` is an argument), no randomness. Its own state is the answer
-cache and the ``decoded`` count.
+Pure: no sockets, no clock (``now`` is an argument), no randomness. Its own state is the
+compiled table, the answer cache and the ``decoded`` count.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from ddi.config import Config
 from ddi.dns import tsig, xfr
 from ddi.dns.acl import LOOPBACK, Acl, Network
 from ddi.dns.cache import AnswerCache
+from ddi.dns.compiled import Compiled
 from ddi.dns.engine import (
     LOCAL,
     Answer,
@@ -100,7 +105,7 @@ class Reply:
     decision: Reason | None = None
     """The decision it came from; None for a cache hit and a TSIG failure."""
     cached: bool = False
-    """Served from the answer cache."""
+    """Served from the compiled answers or the answer cache (not decoded)."""
     tsig_failure: tsig.Failed | None = None
     """Set when the reply reports a TSIG verification failure (NOTAUTH)."""
 
@@ -175,8 +180,9 @@ Result = Reply | Forward | Transfer | Drop
 
 
 class Responder:
-    """The compiled state answers come from: the zones and their engine, the TSIG keys and the
-    answer cache. Built again (around the same cache) when the config or zone set changes."""
+    """The state answers come from: the zones and their engine, the compiled answers, the TSIG
+    keys and the answer cache. Built again (around the same cache) when the config or zone set
+    changes."""
 
     def __init__(
         self,
@@ -186,6 +192,7 @@ class Responder:
         replays: tsig.ReplayCache | None = None,
     ) -> None:
         self.engine = engine
+        self.compiled = Compiled(engine)
         self.keys = keys
         self.cache = cache
         self.replays = tsig.ReplayCache() if replays is None else replays
@@ -198,6 +205,10 @@ class Responder:
 
     def respond(self, data: bytes, client: Client, transport: Transport, now: float) -> Result:
         """What to do with the message ``data`` that ``client`` sent over ``transport``."""
+        compiled = self.compiled.answer(data, transport)
+        if compiled is not None:
+            reply, (qtype, rcode) = compiled
+            return Reply(data=reply, qtype=qtype, rcode=rcode, cached=True)
         entry = self.cache.table(transport).get(data[2:])
         if entry is not None:
             self.cache.hits += 1
@@ -207,18 +218,11 @@ class Responder:
         return self.resolve(data, client, transport, now)
 
     def resolve(self, data: bytes, client: Client, transport: Transport, now: float) -> Result:
-        """``respond`` after an answer-cache miss (the UDP loops look the cache up inline)."""
+        """``respond`` after the compiled answers and the answer cache (the UDP loops look both
+        up inline)."""
         if len(data) < HEADER_SIZE:
             return Drop(Reason.SHORT_HEADER)
         signed = TSIG_SIGNATURE in data
-        if not signed:
-            fast = self.engine.resolve_wire(data, transport)
-            if fast is not None:
-                self.decoded += 1
-                qtype = qtype_label(fast.qtype)
-                rcode = rcode_label(fast.rcode)
-                self.cache.put(transport, data, fast.data, qtype=qtype, rcode=rcode)
-                return Reply(data=fast.data, qtype=qtype, rcode=rcode, decision=fast.reason)
         verified: tsig.Verified | None = None
         if signed:
             try:

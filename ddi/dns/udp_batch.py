@@ -2,13 +2,14 @@
 
 One ``receive`` fills up to ``slots`` preallocated buffers with one system call; the replies
 queued for them go out with one ``flush``. The DNS transport uses it so that a full batch of
-cache hits costs two system calls instead of two per query.
+answers costs two system calls instead of two per query.
 
 Memory layout, all allocated once:
 
 * ``slots`` receive buffers of ``slot_size`` bytes in one bytearray. A reply is written into
   the buffer of the datagram it answers: the query's ID is already in its first two bytes, so
-  a cache hit only writes the cached body after it.
+  a cache hit only writes the cached body after it, and a compiled answer (ddi.dns.compiled)
+  writes its header and answer around the question already there (``queue_written``).
 * ``slots`` sockaddr buffers the kernel fills with the peers' addresses. The send headers
   point at them, so a reply goes back to its peer with no address parsing; ``peer(i)`` builds
   the Python address tuple only when the caller needs one (slow path, forwarding, logs).
@@ -230,13 +231,13 @@ class BatchSocket:
         self.received = n
         return n
 
-    def keys(self) -> list[bytes | None]:
-        """Each received datagram after its 2-byte ID (the answer cache's key), in slot order;
-        None for a datagram that fills its slot (possibly truncated: see ``truncated``)."""
+    def datagrams(self) -> list[bytes | None]:
+        """Each received datagram whole, in slot order; None for one that fills its slot
+        (possibly truncated: see ``truncated``)."""
         view = self.view
         size = self.slot_size
         return [
-            view[o + 2 : o + n].tobytes() if n < size else None
+            view[o : o + n].tobytes() if n < size else None
             for o, n in zip(self.offsets, self.lengths[: self.received], strict=False)
         ]
 
@@ -302,6 +303,15 @@ class BatchSocket:
         self._send_iov_words[2 * k + 1] = n
         self.queued = k + 1
         return True
+
+    def queue_written(self, i: int, n: int) -> None:
+        """Queue the first ``n`` bytes of slot ``i`` (a reply written over the query in place,
+        its ID kept) to the sender of slot ``i``; ``n`` is at most ``slot_size``."""
+        k = self.queued
+        if k != i:
+            self._move(k, i)
+        self._send_iov_words[2 * k + 1] = n
+        self.queued = k + 1
 
     def _queue(self, i: int, n: int) -> None:
         k = self.queued

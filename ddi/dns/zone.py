@@ -119,6 +119,10 @@ class ApplyResult:
     """Origins of the zones whose serial moved."""
     collisions: tuple[str, ...] = ()
     """Lease names refused because a reservation or static record owns them."""
+    names: frozenset[str] = frozenset()
+    """The names whose records were recomputed (the compiled answers follow them)."""
+    rebuilt: bool = False
+    """The set of zones moved (a subnet change): every name may have changed zone."""
 
 
 def absolute(name: str) -> str:
@@ -482,7 +486,12 @@ class Zones:
                 )
             changed.add(origin)
         self._fresh.clear()
-        return ApplyResult(changed=frozenset(changed), collisions=tuple(collisions))
+        return ApplyResult(
+            changed=frozenset(changed),
+            collisions=tuple(collisions),
+            names=frozenset(dirty),
+            rebuilt=subnets_moved,
+        )
 
     # --- sources -------------------------------------------------------------------------------
 

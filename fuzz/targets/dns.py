@@ -10,7 +10,8 @@ the recursion list, and UDP from IPv6 outside it.
 Outcomes: a ``Reply`` (bytes), a ``Forward`` (finished both with no upstream answer and with
 an answer to its own question), a ``Transfer`` whose messages are all packed and signed, or a
 ``Drop`` with its reason. The responder documents no exception: FORMERR and NOTAUTH are
-replies.
+replies. A reply from the compiled answers must be, byte for byte, the full path's reply
+(``Responder.resolve``, which decodes and asks the engine).
 """
 
 from __future__ import annotations
@@ -107,7 +108,13 @@ _state = _State()
 
 def check(data: bytes) -> str:
     transport, client = WAYS[len(data) % len(WAYS)]
-    result = _state.responder.respond(data, client, transport, NOW)
+    responder = _state.responder
+    compiled = responder.compiled.answer(data, transport)
+    if compiled is not None:
+        full = responder.resolve(data, client, transport, NOW)
+        if not isinstance(full, Reply) or full.data != compiled[0]:
+            raise Unexpected(f"compiled answer {compiled[0]!r} differs from the full path's")
+    result = responder.respond(data, client, transport, NOW)
     match result:
         case Reply():
             if not isinstance(result.data, bytes):

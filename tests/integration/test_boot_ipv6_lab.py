@@ -15,6 +15,9 @@ from ddi.lab import Lab
 from tests.integration.conftest import require
 
 BODY = """
+[dhcp]
+enabled = false
+
 [boot]
 root = "{root}"
 tftp_listen = ["198.18.0.1", "2001:db8:10::1"]

@@ -71,6 +71,7 @@ PURE: dict[str, set[str]] = {
     "ddi.dns.acl": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.rrl": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.cache": {"ddi.dns.server", "ddi.dns.forward"},
+    "ddi.dns.compiled": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.tsig": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.xfr": {"ddi.dns.server", "ddi.dns.forward"},
     "ddi.dns.responder": {

@@ -1,5 +1,5 @@
 """UDP and TCP transport behaviour on loopback: FORMERR, drops, truncation and TCP retry,
-pipelining, idle timeout, connection cap, the answer cache and its invalidation."""
+pipelining, idle timeout, connection cap, the compiled answers and their recompilation."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ async def test_garbage_gets_formerr_and_short_header_is_dropped(tmp_path: Path, 
         assert stats["listen"] == [f"127.0.0.1:{port}"]
 
 
-async def test_answer_cache_hits_and_is_invalidated_by_a_change(tmp_path: Path, h: Any) -> None:
+async def test_compiled_answers_serve_and_follow_a_change(tmp_path: Path, h: Any) -> None:
     port = h.free_port()
     async with h.running(h.config(tmp_path, port), port) as r:
         await r.store.add_record(
@@ -53,7 +53,10 @@ async def test_answer_cache_hits_and_is_invalidated_by_a_change(tmp_path: Path, 
         assert second is not None
         assert second[:2] == b"\x00\x02"
         assert first[2:] == second[2:]
-        assert r.server.cache.statistics()["hits"] == 1
+        stats = r.server.statistics()
+        assert stats["compiled"]["answers"] == 2
+        assert stats["queries_decoded"] == 0
+        assert stats["cache"]["hits"] == 0
         await r.store.add_record(
             Record(id="", name="a.site.example", rtype="A", value="198.18.0.6"),
             actor="t",
@@ -65,6 +68,7 @@ async def test_answer_cache_hits_and_is_invalidated_by_a_change(tmp_path: Path, 
             "198.18.0.5",
             "198.18.0.6",
         ]
+        assert r.server.statistics()["compiled"]["answers"] == 3
 
 
 async def test_big_answer_truncates_over_udp_and_dig_retries_over_tcp(

@@ -46,22 +46,23 @@ def query(name: str, qtype: str = "A", msg_id: int = 7) -> bytes:
     return bytes(q.pack())
 
 
-def test_a_fast_path_answer_is_cached_and_the_next_is_a_lookup(responder: Responder) -> None:
+def test_a_zone_answer_comes_compiled_without_decoding(responder: Responder) -> None:
     first = responder.respond(query("web.site.example", msg_id=1), SITE, UDP, NOW)
     assert isinstance(first, Reply)
-    assert (first.qtype, first.rcode, first.decision) == ("A", "NOERROR", Reason.ANSWER)
-    assert not first.cached
-    second = responder.respond(query("web.site.example", msg_id=2), SITE, UDP, NOW)
+    assert (first.qtype, first.rcode, first.decision, first.cached) == ("A", "NOERROR", None, True)
+    assert decode_message(first.data).header.id == 1
+    second = responder.respond(query("nope.site.example", "AAAA", msg_id=2), SITE, TCP, NOW)
     assert isinstance(second, Reply)
-    assert second.cached
-    assert second.data == b"\x00\x02" + first.data[2:]
-    assert (second.qtype, second.rcode, second.decision) == ("A", "NOERROR", None)
-    assert (responder.cache.hits, responder.cache.misses, responder.decoded) == (1, 1, 1)
+    assert (second.qtype, second.rcode, second.cached) == ("AAAA", "NXDOMAIN", True)
+    assert responder.decoded == 0
+    assert len(responder.cache) == 0  # the answer cache holds only what the engine answers
 
 
-def test_the_full_path_answers_what_the_fast_path_leaves(responder: Responder) -> None:
+def test_the_full_path_answers_what_the_compiled_answers_leave(responder: Responder) -> None:
     result = responder.respond(query("www.site.example"), SITE, UDP, NOW)
     assert isinstance(result, Reply)
+    assert not result.cached
+    assert responder.decoded == 1
     reply = decode_message(result.data)
     assert [str(rr.rdata) for rr in reply.rr] == ["web.site.example.", "198.18.0.10"]
     assert responder.respond(query("www.site.example", msg_id=8), SITE, UDP, NOW) == Reply(

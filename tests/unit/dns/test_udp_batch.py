@@ -64,7 +64,7 @@ def test_nothing_waiting_receives_nothing(sock: socket.socket) -> None:
     sock.bind(("127.0.0.1", 0))
     batch = udp_batch.BatchSocket(sock, slots=4, slot_size=64)
     assert batch.receive() == 0
-    assert batch.keys() == []
+    assert batch.datagrams() == []
     assert batch.receive_calls == 1
 
 
