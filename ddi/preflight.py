@@ -55,8 +55,15 @@ def problems(config: Config) -> list[str]:
         for i, subnet in enumerate(config.subnets):
             if subnet.interface is not None and not _interface_exists(subnet.interface):
                 found.append(f"subnets[{i}].interface: no interface {subnet.interface!r}")
-        if not config.subnets:
+        # DHCPv4 is on by default: a site that describes only [[subnets6]] is not refused.
+        if not config.subnets and not config.subnets6:
             found.append("dhcp.enabled: DHCP is enabled but no [[subnets]] is configured")
+    if config.dhcp6.enabled:
+        for i, subnet6 in enumerate(config.subnets6):
+            if subnet6.interface is not None and not _interface_exists(subnet6.interface):
+                found.append(f"subnets6[{i}].interface: no interface {subnet6.interface!r}")
+        if not config.subnets6:
+            found.append("dhcp6.enabled: DHCPv6 is enabled but no [[subnets6]] is configured")
     why = _writable_dir(config.site.data_dir)
     if why is not None:
         found.append(f"site.data_dir: {why}")

@@ -520,10 +520,10 @@ class Store:
 
     def _renewal_flags(self, leases: Sequence[Lease]) -> list[bool] | None:
         """Which of ``leases`` go into the change log: all but quiet renewals, a bound lease
-        whose client, hostname and subnet are those last logged and whose end is less than
-        :attr:`renewal_log_interval` past the end last logged. Central (and ``ddi changes``)
-        so learn a renewed end at least every interval, and everything else at once; the lease
-        table, snapshots and the index always have the exact end."""
+        whose client, hostname and subnet are those last logged and whose end is at or past
+        the end last logged and less than :attr:`renewal_log_interval` past it. Central (and
+        ``ddi changes``) so learn a renewed end at least every interval, and everything else
+        at once; the lease table, snapshots and the index always have the exact end."""
         interval = self.renewal_log_interval
         if interval <= 0:
             return None
@@ -535,6 +535,7 @@ class Store:
                 seen is None
                 or lease.state is not LeaseState.BOUND
                 or lease.end >= seen[1] + interval
+                or lease.end < seen[1]  # shortened: central must not think it lasts longer
                 or seen[0] != _lease_identity(lease)
             )
         return None if all(flags) else flags

@@ -71,6 +71,17 @@ async def test_a_renewal_that_changes_anything_else_is_logged_at_once(
 
 
 @pytest.mark.asyncio
+async def test_a_renewal_that_shortens_the_lease_is_logged(store: Store, clock: Clock) -> None:
+    # A lease imported with a long end, renewed for the subnet's shorter lease time: the log
+    # (and central) must not keep the longer end.
+    store.renewal_log_interval = 86400
+    await store.commit_leases([lease(clock, end_in=7200)])
+    clock.now += 60
+    await store.commit_leases([lease(clock, end_in=600)])
+    assert await lease_entries(store) == [clock.now - 60 + 7200, clock.now + 600]
+
+
+@pytest.mark.asyncio
 async def test_a_seq_given_to_a_quiet_renewal_is_never_reused(store: Store, clock: Clock) -> None:
     store.renewal_log_interval = 86400
     await store.commit_leases([lease(clock)])
