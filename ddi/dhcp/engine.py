@@ -27,6 +27,10 @@ Rules:
    value, message type, server id and parameter request list.
 8. A full pool is known without a scan (``ddi.ipam.allocator.FreeLedger``, kept current from
    the view's committed changes and the offer table).
+9. Client classes (``ddi.dhcp.classes``) are matched once per request; they restrict the pools
+   a client draws from and add options and a boot profile. A subnet in a shared network
+   (``ddi.dhcp.shared_networks``) lends its link the next member's pools when its own are
+   full, and a request for an address of any member is judged in that member.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from heapq import heapify, heappop, heappush
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
+from ddi.dhcp.classes import ClientClass, PoolChooser, classify
 from ddi.dhcp.decision import (
     BROADCAST_ADDRESS,
     Commit,
@@ -72,6 +77,7 @@ from ddi.dhcp.packet import (
     new_packet,
 )
 from ddi.dhcp.reply_options import may_netboot, ordered_options, reply_parameters
+from ddi.dhcp.shared_networks import members_by_subnet
 from ddi.errors import DhcpFormatError
 from ddi.ipam.allocator import Client, FreeLedger, Problem, address_problem, next_free
 from ddi.ipam.models import Host, Kind, Lease, LeaseState, Subnet
@@ -136,6 +142,8 @@ class _Context:
     relay_port: int | None
     echo: tuple[tuple[int, bytes], ...]
     """Rule 4: the options every reply ends with."""
+    classes: tuple[ClientClass, ...] = ()
+    """Rule 9: the client classes the request matched, in configuration order."""
 
 
 class DhcpEngine:
@@ -172,6 +180,8 @@ class DhcpEngine:
         """Link -> the keys of its outstanding OFFERs, oldest first (an OrderedDict: a flood
         evicts from the front, which a plain dict makes ever slower to find)."""
         self._ledger = FreeLedger(view, self._offered)
+        self._pool_chooser = PoolChooser()
+        self._shared = members_by_subnet(config.shared_networks)
         view.subscribe(self._observe)
 
     def close(self) -> None:
@@ -209,6 +219,7 @@ class DhcpEngine:
         self._config = config
         self._profiles = profiles or {}
         self._domain = domain
+        self._shared = members_by_subnet(config.shared_networks)
         self._plain_options.clear()
 
     def statistics(self) -> dict[str, int]:
@@ -242,11 +253,13 @@ class DhcpEngine:
         try:
             relay_info = packet.get(OptionCode.RELAY_AGENT_INFORMATION)
             circuit_id = None
+            raw_circuit_id = None
             relay_port = None
             if relay_info is not None:
                 for code, value in decode_relay_agent_information(relay_info):
                     if code == RelayAgentSubOption.CIRCUIT_ID and value and circuit_id is None:
                         circuit_id = format_hex(value)
+                        raw_circuit_id = value
                     elif code == RelayAgentSubOption.RELAY_SOURCE_PORT:
                         # RFC 8357 §5.1: answer the relay on the port it sent from.
                         relay_port = inbound.src_port
@@ -268,6 +281,8 @@ class DhcpEngine:
                 relay_port=relay_port,
                 echo=echo,
             )
+            if self._config.classes:
+                ctx.classes = classify(packet, raw_circuit_id, self._config.classes)
             match message_type:
                 case MessageType.DISCOVER:
                     return self._discover(ctx)
@@ -296,16 +311,45 @@ class DhcpEngine:
         elif subnet.known_hosts_only:
             return Drop(reason=DropReason.UNKNOWN_CLIENT)
         else:
-            found = self._dynamic_address(ctx, subnet)
+            found = self._shared_address(ctx, subnet)
             if found is None:
                 return Drop(reason=DropReason.POOL_EXHAUSTED)
-            ip, rule = found
+            ip, rule, subnet = found
         giaddr = ctx.packet.giaddr
         # The relay as an int: an IPv4Address hashes in Python, an int in C.
         link = int(giaddr) if giaddr != ZERO_ADDRESS else ctx.inbound.interface or ""
         pooled = rule is not Rule.OFFER_RESERVATION  # the others passed address_problem
         self._hold_offer(ctx.client, ip, subnet, ctx.now, rule, link=link, pooled=pooled)
         return self._lease_reply(ctx, MessageType.OFFER, subnet, host, ip, rule, commit=False)
+
+    def _pools_for(self, ctx: _Context, subnet: Subnet) -> Subnet:
+        """Rule 9: the subnet with only the pools this client's classes may draw from."""
+        if not self._config.classes:
+            return subnet  # without classes no pool names one (the config checks)
+        member_of = frozenset(c.name for c in ctx.classes)
+        return self._pool_chooser.pools_for(subnet, member_of)
+
+    def _shared_address(
+        self, ctx: _Context, subnet: Subnet
+    ) -> tuple[IPv4Address, Rule, Subnet] | None:
+        """Rule 9: an address from ``subnet``, else from the next member of its shared network
+        (the member holding the client's previous lease first)."""
+        members = self._shared.get(subnet.name)
+        if members is None:
+            found = self._dynamic_address(ctx, self._pools_for(ctx, subnet))
+            return None if found is None else (*found, subnet)
+        previous = self._view.lease_by_client(ctx.client.mac, ctx.client.client_id)
+        if previous is not None and previous.subnet in members:
+            members = (previous.subnet, *(m for m in members if m != previous.subnet))
+        by_name = {s.name: s for s in self._view.subnets()}
+        for name in members:
+            member = by_name.get(name)
+            if member is None:
+                continue
+            found = self._dynamic_address(ctx, self._pools_for(ctx, member))
+            if found is not None:
+                return (*found, member)
+        return None
 
     def _dynamic_address(self, ctx: _Context, subnet: Subnet) -> tuple[IPv4Address, Rule] | None:
         client, now = ctx.client, ctx.now
@@ -371,6 +415,8 @@ class DhcpEngine:
         subnet = self._subnet(ctx, hint=ip)
         if subnet is None:
             return Drop(reason=DropReason.NO_SUBNET)
+        if ip not in subnet.cidr and subnet.name in self._shared:
+            subnet = self._member_holding(subnet, ip) or subnet
         # RFC 2131 §4.3.2: an address not on the client's network MUST be NAKed (INIT-REBOOT;
         # RENEWING/REBINDING "SHOULD" check the same).
         if ip not in subnet.cidr:
@@ -390,7 +436,12 @@ class DhcpEngine:
         if subnet.known_hosts_only:
             return self._nak(ctx, Rule.NAK_UNKNOWN_CLIENT)
         problem = address_problem(
-            ip, subnet, self._view, ctx.now, client=ctx.client, offered=self._offered
+            ip,
+            self._pools_for(ctx, subnet),
+            self._view,
+            ctx.now,
+            client=ctx.client,
+            offered=self._offered,
         )
         if problem is not None:
             return self._nak(ctx, _NAK_FOR_PROBLEM[problem])
@@ -513,6 +564,14 @@ class DhcpEngine:
                 if hint in subnet.cidr:
                     return subnet
         return candidates[0] if candidates else None
+
+    def _member_holding(self, subnet: Subnet, ip: IPv4Address) -> Subnet | None:
+        """Rule 9: the member of ``subnet``'s shared network that holds ``ip``."""
+        members = self._shared[subnet.name]
+        for other in self._view.subnets():
+            if other.name in members and ip in other.cidr:
+                return other
+        return None
 
     def _link_selection(self, ctx: _Context) -> IPv4Address | None:
         """RFC 3527 §3: sub-option 5 names the client's link when giaddr cannot."""
@@ -644,6 +703,7 @@ class DhcpEngine:
             # The reservation's own lease time (and so T1/T2), router, DNS servers, domain,
             # MTU, routes and NTP servers over the subnet's; the subnet's name and pools stay.
             subnet = host.dhcp.overlay(subnet)
+        classes = ctx.classes
         packet = ctx.packet
         hostname = self._hostname(ctx, host, ip)
         lease_time = subnet.lease_time
@@ -654,6 +714,7 @@ class DhcpEngine:
         plain_key = None
         if (
             host is None
+            and not classes
             and ctx.relay_info is None
             and packet.get(OptionCode.CLIENT_FQDN) is None
             and (message_type is MessageType.NAK or not may_netboot(packet))
@@ -681,13 +742,26 @@ class DhcpEngine:
                 (OptionCode.RENEWAL_TIME, encode_u32(lease_time // 2)),
                 (OptionCode.REBINDING_TIME, encode_u32(lease_time * 7 // 8)),
             ]
-        parameters = reply_parameters(packet, subnet, host, hostname, self._subnet_cache)
+        parameters = reply_parameters(
+            packet,
+            subnet,
+            host,
+            hostname,
+            self._subnet_cache,
+            defined=self._config.options,
+            classes=classes,
+        )
         if message_type is not MessageType.NAK and may_netboot(packet):
+            boot_subnet = subnet
+            for c in classes:  # the first class with a boot profile, over the subnet's
+                if c.boot is not None:
+                    boot_subnet = replace(subnet, boot=c.boot)
+                    break
             choice = select_boot(
                 boot_facts(packet),
                 self._profiles,
                 host=host,
-                subnet=subnet,
+                subnet=boot_subnet,
                 server=ctx.server_id,
                 domain=self._domain,
             )
