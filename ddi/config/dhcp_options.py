@@ -42,7 +42,7 @@ def _option_def(t: Table) -> OptionDef:
     array = t.bool_("array", array)
     record: tuple[OptionType, ...] = ()
     if type_ is OptionType.RECORD:
-        fields = t.list_("record_types", str_item, None)
+        fields = t.list_("record_types", str_item, ())
         if not fields:
             raise ConfigError(t.key("record_types"), "a record needs its field types")
         for i, text in enumerate(fields):
@@ -142,8 +142,8 @@ def _class(t: Table, defs: OptionDefs, profiles: Sequence[str]) -> ClientClass:
     assert m is not None
     found = {}
     for key in _MATCH_KEYS:
-        if key in m.names():
-            raw = m.raw(key)
+        raw = m.raw(key, None)  # each read, so a misspelt key gets its hint
+        if raw is not None:
             found[key] = (_mac_prefix if key == "mac_prefix" else _hex_or_text)(m.key(key), raw)
     m.done()
     if not found:

@@ -6,7 +6,7 @@ Rules:
   one. Classes are tested once per request, in configuration order; the order is also the
   precedence of their options (the first class that sets a code wins, as Kea does).
 * A pool with ``client_class`` serves only that class's members; a pool without one serves
-  everyone (Kea's ``client-class`` on pools).
+  everyone (Kea's ``client-class`` on pools). A member draws from its class's pools first.
 """
 
 from __future__ import annotations
@@ -83,28 +83,36 @@ def classify(
     return tuple(out)
 
 
-def restricted_pools(subnet: Subnet, member_of: frozenset[str]) -> Subnet:
-    """``subnet`` with only the pools a client of these classes may draw from."""
-    pools = tuple(p for p in subnet.pools if p.client_class is None or p.client_class in member_of)
-    return subnet if len(pools) == len(subnet.pools) else replace(subnet, pools=pools)
+def pool_views(subnet: Subnet, member_of: frozenset[str]) -> tuple[Subnet, ...]:
+    """``subnet`` as a client of these classes draws from it, in order: first its classes' own
+    pools (when the subnet has any), then every pool it may use (its classes' and the open
+    ones), so phones land in the voice pool while it has room."""
+    allowed = tuple(
+        p for p in subnet.pools if p.client_class is None or p.client_class in member_of
+    )
+    own = tuple(p for p in allowed if p.client_class is not None)
+    every = subnet if len(allowed) == len(subnet.pools) else replace(subnet, pools=allowed)
+    if own and len(own) < len(allowed):
+        return (replace(subnet, pools=own), every)
+    return (every,)
 
 
 class PoolChooser:
-    """The subnet as a client of some classes sees it (``restricted_pools``), one value per
-    subnet value and class set, so the allocator's per-pools caches keep working."""
+    """``pool_views`` kept per subnet value and class set, so the allocator's per-pools caches
+    keep working."""
 
     __slots__ = ("_cache",)
     MAX_ENTRIES = 4096
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, frozenset[str]], tuple[Subnet, Subnet]] = {}
+        self._cache: dict[tuple[str, frozenset[str]], tuple[Subnet, tuple[Subnet, ...]]] = {}
 
-    def pools_for(self, subnet: Subnet, member_of: frozenset[str]) -> Subnet:
+    def views(self, subnet: Subnet, member_of: frozenset[str]) -> tuple[Subnet, ...]:
         key = (subnet.name, member_of)
         hit = self._cache.get(key)
         if hit is not None and hit[0] is subnet:
             return hit[1]
-        seen = restricted_pools(subnet, member_of)
+        seen = pool_views(subnet, member_of)
         if len(self._cache) >= self.MAX_ENTRIES:
             self._cache.clear()
         self._cache[key] = (subnet, seen)

@@ -322,12 +322,13 @@ class DhcpEngine:
         self._hold_offer(ctx.client, ip, subnet, ctx.now, rule, link=link, pooled=pooled)
         return self._lease_reply(ctx, MessageType.OFFER, subnet, host, ip, rule, commit=False)
 
-    def _pools_for(self, ctx: _Context, subnet: Subnet) -> Subnet:
-        """Rule 9: the subnet with only the pools this client's classes may draw from."""
+    def _pools_for(self, ctx: _Context, subnet: Subnet) -> tuple[Subnet, ...]:
+        """Rule 9: the subnet with only the pools this client's classes may draw from, its
+        classes' own pools first (``ddi.dhcp.classes.pool_views``); the last has them all."""
         if not self._config.classes:
-            return subnet  # without classes no pool names one (the config checks)
+            return (subnet,)  # without classes no pool names one (the config checks)
         member_of = frozenset(c.name for c in ctx.classes)
-        return self._pool_chooser.pools_for(subnet, member_of)
+        return self._pool_chooser.views(subnet, member_of)
 
     def _shared_address(
         self, ctx: _Context, subnet: Subnet
@@ -336,8 +337,11 @@ class DhcpEngine:
         (the member holding the client's previous lease first)."""
         members = self._shared.get(subnet.name)
         if members is None:
-            found = self._dynamic_address(ctx, self._pools_for(ctx, subnet))
-            return None if found is None else (*found, subnet)
+            for view in self._pools_for(ctx, subnet):
+                found = self._dynamic_address(ctx, view)
+                if found is not None:
+                    return (*found, subnet)
+            return None
         previous = self._view.lease_by_client(ctx.client.mac, ctx.client.client_id)
         if previous is not None and previous.subnet in members:
             members = (previous.subnet, *(m for m in members if m != previous.subnet))
@@ -346,9 +350,10 @@ class DhcpEngine:
             member = by_name.get(name)
             if member is None:
                 continue
-            found = self._dynamic_address(ctx, self._pools_for(ctx, member))
-            if found is not None:
-                return (*found, member)
+            for view in self._pools_for(ctx, member):
+                found = self._dynamic_address(ctx, view)
+                if found is not None:
+                    return (*found, member)
         return None
 
     def _dynamic_address(self, ctx: _Context, subnet: Subnet) -> tuple[IPv4Address, Rule] | None:
@@ -437,7 +442,7 @@ class DhcpEngine:
             return self._nak(ctx, Rule.NAK_UNKNOWN_CLIENT)
         problem = address_problem(
             ip,
-            self._pools_for(ctx, subnet),
+            self._pools_for(ctx, subnet)[-1],
             self._view,
             ctx.now,
             client=ctx.client,
