@@ -96,12 +96,15 @@ def parse_option_values(tables: Sequence[Table], defs: OptionDefs) -> tuple[Opti
         always = t.bool_("always_send", False)
         t.done()
         try:
-            option = make_value(defs, key, value, always_send=always)
+            definition = defs.lookup(key)
         except OptionError as exc:
-            bad = t.key("value") if "has no definition" not in str(exc) else where
-            if "set by the server" in str(exc) or "no option is named" in str(exc):
-                bad = where
-            raise ConfigError(bad, f"option {key}: {exc}") from None
+            raise ConfigError(where, f"option {key}: {exc}") from None
+        try:
+            option = make_value(defs, definition.code, value, always_send=always)
+        except OptionError as exc:
+            raise ConfigError(
+                t.key("value"), f"option {definition.name} ({definition.code}): {exc}"
+            ) from None
         if option.code in codes:
             raise ConfigError(where, f"option {option.code} is also given at {codes[option.code]}")
         codes[option.code] = where

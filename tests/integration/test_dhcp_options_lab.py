@@ -174,3 +174,52 @@ def test_udhcpc_phone_gets_the_voice_pool_and_its_class_options(
     assert ack["tftp_server_address"] == ("198.18.0.5", "198.18.0.6")
     assert ack["tftp_server_name"] == (b"cucm.site.example",)
     assert 252 not in ack  # the subnet's wpad, not asked for: not sent
+
+
+SHARED = """
+[[subnets]]
+name = "lan"
+cidr = "198.18.0.0/24"
+gateway = "198.18.0.1"
+
+[[subnets.pools]]
+start = "198.18.0.100"
+end = "198.18.0.101"
+
+[[subnets]]
+name = "lan2"
+cidr = "198.18.1.0/24"
+gateway = "198.18.1.1"
+
+[[subnets.pools]]
+start = "198.18.1.100"
+end = "198.18.1.101"
+
+[dhcp]
+interfaces = ["ddi0"]
+
+[[dhcp.shared_networks]]
+name = "floor1"
+interface = "ddi0"
+subnets = ["lan", "lan2"]
+"""
+
+
+def test_udhcpc_clients_overflow_into_the_next_subnet_of_a_shared_network(
+    lab: Lab, ddi_daemon: Any
+) -> None:
+    require("udhcpc")
+    srv, cli = lab.namespace("srv"), lab.namespace("cli")
+    lab.link(srv, "ddi0", "198.18.0.1/24", cli, "eth0", "198.18.0.250/24")
+    daemon = ddi_daemon(srv, SHARED)
+    got = []
+    for i in range(3):
+        lab.run(cli, "ip", "link", "set", "eth0", "address", f"52:54:00:ad:00:0{i}")
+        argv = ["udhcpc", "-s", "/bin/true", "-q", "-n", "-f", "-i", "eth0", "-t", "5", "-T", "1"]
+        done = lab.run(cli, *argv, timeout=60, check=False)
+        found = re.search(r"lease of (\S+) obtained", done.stdout + done.stderr)
+        assert found, done.stdout + done.stderr
+        got.append(found.group(1))
+    assert got == ["198.18.0.100", "198.18.0.101", "198.18.1.100"]
+    leases = {lease["ip"]: lease["subnet"] for lease in daemon.cli_json("lease", "list")}
+    assert leases == {"198.18.0.100": "lan", "198.18.0.101": "lan", "198.18.1.100": "lan2"}

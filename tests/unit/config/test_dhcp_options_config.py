@@ -110,7 +110,7 @@ cidr = "198.18.1.0/24"
         (
             '[[dhcp.options]]\nname = "ntp-servers"\nvalue = "198.18.0.300"',
             "dhcp.options[0].value",
-            "option ntp-servers: '198.18.0.300' is not an IPv4 address",
+            "option ntp-servers (42): '198.18.0.300' is not an IPv4 address",
         ),
         (
             '[[dhcp.options]]\nname = "nope"\nvalue = "1"',
