@@ -417,11 +417,9 @@ class DhcpEngine:
         return Drop(reason=DropReason.BAD_REQUEST)
 
     def _confirm(self, ctx: _Context, ip: IPv4Address, state: RequestState) -> Decision:
-        subnet = self._subnet(ctx, hint=ip)
+        subnet = self._subnet_holding(ctx, ip)
         if subnet is None:
             return Drop(reason=DropReason.NO_SUBNET)
-        if ip not in subnet.cidr and subnet.name in self._shared:
-            subnet = self._member_holding(subnet, ip) or subnet
         # RFC 2131 §4.3.2: an address not on the client's network MUST be NAKed (INIT-REBOOT;
         # RENEWING/REBINDING "SHOULD" check the same).
         if ip not in subnet.cidr:
@@ -490,7 +488,7 @@ class DhcpEngine:
         elif offer is not None and offer.ip == ip:
             subnet_name = offer.subnet
         else:
-            subnet = self._subnet(ctx, hint=ip)
+            subnet = self._subnet_holding(ctx, ip)
             if subnet is None:
                 return Drop(reason=DropReason.NO_SUBNET)
             subnet_name = subnet.name
@@ -538,7 +536,7 @@ class DhcpEngine:
     # --- RFC 2131 §4.3.5: DHCPINFORM ---------------------------------------------------------
 
     def _inform(self, ctx: _Context) -> Decision:
-        subnet = self._subnet(ctx, hint=ctx.packet.ciaddr)
+        subnet = self._subnet_holding(ctx, ctx.packet.ciaddr)
         if subnet is None:
             return Drop(reason=DropReason.NO_SUBNET)
         host = self._reservation(ctx, subnet)
@@ -570,13 +568,17 @@ class DhcpEngine:
                     return subnet
         return candidates[0] if candidates else None
 
-    def _member_holding(self, subnet: Subnet, ip: IPv4Address) -> Subnet | None:
-        """Rule 9: the member of ``subnet``'s shared network that holds ``ip``."""
+    def _subnet_holding(self, ctx: _Context, ip: IPv4Address) -> Subnet | None:
+        """Rule 3 with ``ip`` as the hint; rule 9: when the link's subnet is in a shared
+        network, the member that holds ``ip``."""
+        subnet = self._subnet(ctx, hint=ip)
+        if subnet is None or ip in subnet.cidr or subnet.name not in self._shared:
+            return subnet
         members = self._shared[subnet.name]
         for other in self._view.subnets():
             if other.name in members and ip in other.cidr:
                 return other
-        return None
+        return subnet
 
     def _link_selection(self, ctx: _Context) -> IPv4Address | None:
         """RFC 3527 §3: sub-option 5 names the client's link when giaddr cannot."""

@@ -248,9 +248,9 @@ def test_a_renewal_in_any_member_subnet_is_accepted() -> None:
 
 
 def test_a_relayed_shared_network() -> None:
-    text = (HEAD + SHARED).replace('interface = "eth0"\n', "")
-    text = text.replace("subnets = [", 'relay_agents = ["198.18.9.1"]\nsubnets = [')
-    cfg = parse_config(tomllib.loads(text), path=Path("/etc/ddi/ddi.toml"))
+    cfg = parse_config(tomllib.loads((HEAD + SHARED).replace('interface = "eth0"\n', "")
+                       .replace("subnets = [", 'relay_agents = ["198.18.9.1"]\nsubnets = [')),
+                       path=Path("/etc/ddi/ddi.toml"))  # fmt: skip
     # The config gives both members the network's relay.
     assert {s.name: s.relay_agents for s in cfg.subnets} == {
         "lan": (A("198.18.9.1"),),
@@ -261,3 +261,19 @@ def test_a_relayed_shared_network() -> None:
     inbound = replace(INBOUND, interface="eth1")
     ips = [reply_of(c.dora(h, inbound=inbound)).yiaddr for c in relayed]
     assert ips == [A("198.18.0.100"), A("198.18.0.101"), A("198.18.1.100")]
+
+
+def relayed_shared() -> Harness:
+    text = (HEAD + SHARED).replace('interface = "eth0"\n', "")
+    text = text.replace("subnets = [", 'relay_agents = ["198.18.9.1"]\nsubnets = [')
+    cfg = parse_config(tomllib.loads(text), path=Path("/etc/ddi/ddi.toml"))
+    return Harness(subnets=cfg.subnets, shared_networks=cfg.dhcp.shared_networks)
+
+
+def test_a_relayed_inform_from_a_member_gets_that_members_options() -> None:
+    h = relayed_shared()
+    client = ClientSim(mac="52:54:00:00:06:01", giaddr=A("198.18.9.1"))
+    inform = client.message(MessageType.INFORM, ciaddr=A("198.18.1.50"))
+    ack = reply_of(h.handle(inform, inbound=replace(INBOUND, interface="eth1")))
+    assert ack.get(OptionCode.ROUTER) == A("198.18.1.1").packed
+    assert ack.get(OptionCode.LEASE_TIME) is None
