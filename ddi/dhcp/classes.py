@@ -11,7 +11,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from ddi.dhcp.option_defs import OptionValue
@@ -83,7 +83,7 @@ def classify(
     return tuple(out)
 
 
-def pool_views(subnet: Subnet, member_of: frozenset[str]) -> tuple[Subnet, ...]:
+def pool_views(subnet: Subnet, member_of: Collection[str]) -> tuple[Subnet, ...]:
     """``subnet`` as a client of these classes draws from it, in order: first its classes' own
     pools (when the subnet has any), then every pool it may use (its classes' and the open
     ones), so phones land in the voice pool while it has room."""
@@ -105,9 +105,10 @@ class PoolChooser:
     MAX_ENTRIES = 4096
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, frozenset[str]], tuple[Subnet, tuple[Subnet, ...]]] = {}
+        self._cache: dict[tuple[str, tuple[str, ...]], tuple[Subnet, tuple[Subnet, ...]]] = {}
 
-    def views(self, subnet: Subnet, member_of: frozenset[str]) -> tuple[Subnet, ...]:
+    def views(self, subnet: Subnet, member_of: tuple[str, ...]) -> tuple[Subnet, ...]:
+        """``pool_views``; ``member_of`` the class names in configuration order."""
         key = (subnet.name, member_of)
         hit = self._cache.get(key)
         if hit is not None and hit[0] is subnet:

@@ -22,9 +22,9 @@ Rules:
    every reply, 82 last.
 5. Reply addressing is ``ddi.dhcp.decision.reply_destination`` (RFC 2131 §4.1).
 6. Nothing here reads the clock, draws randomness, does I/O or writes the store.
-7. The fast path: a reply whose options only its subnet decides (no reservation, no relay
-   information, no client FQDN, no netboot) reuses the option list built for the same subnet
-   value, message type, server id and parameter request list.
+7. The fast path: a reply whose options only its subnet and classes decide (no reservation, no
+   relay information, no client FQDN, no netboot) reuses the option list built for the same
+   subnet value, message type, server id, parameter request list and classes.
 8. A full pool is known without a scan (``ddi.ipam.allocator.FreeLedger``, kept current from
    the view's committed changes and the offer table).
 9. Client classes (``ddi.dhcp.classes``) are matched once per request; they restrict the pools
@@ -144,6 +144,8 @@ class _Context:
     """Rule 4: the options every reply ends with."""
     classes: tuple[ClientClass, ...] = ()
     """Rule 9: the client classes the request matched, in configuration order."""
+    class_names: tuple[str, ...] = ()
+    """Their names: a cheap key for the options and pools they decide."""
 
 
 class DhcpEngine:
@@ -171,7 +173,7 @@ class DhcpEngine:
         self._cursor: dict[str, IPv4Address] = {}
         self._subnet_cache: dict[str, tuple[Subnet, dict[int, bytes]]] = {}
         self._plain_options: dict[
-            tuple[str, MessageType, IPv4Address, bool, bytes | None],
+            tuple[str, MessageType, IPv4Address, bool, bytes | None, tuple[str, ...]],
             tuple[Subnet, tuple[tuple[int, bytes], ...]],
         ] = {}
         self._held_macs: dict[str, str] = {}
@@ -283,6 +285,7 @@ class DhcpEngine:
             )
             if self._config.classes:
                 ctx.classes = classify(packet, raw_circuit_id, self._config.classes)
+                ctx.class_names = tuple(c.name for c in ctx.classes)
             match message_type:
                 case MessageType.DISCOVER:
                     return self._discover(ctx)
@@ -327,8 +330,7 @@ class DhcpEngine:
         classes' own pools first (``ddi.dhcp.classes.pool_views``); the last has them all."""
         if not self._config.classes:
             return (subnet,)  # without classes no pool names one (the config checks)
-        member_of = frozenset(c.name for c in ctx.classes)
-        return self._pool_chooser.views(subnet, member_of)
+        return self._pool_chooser.views(subnet, ctx.class_names)
 
     def _shared_address(
         self, ctx: _Context, subnet: Subnet
@@ -717,11 +719,11 @@ class DhcpEngine:
         choice = None
         siaddr = ZERO_ADDRESS
         file = b""
-        # Rule 7: when only the subnet decides the options, reuse the ones built last time.
+        # Rule 7: when only the subnet (and the classes) decide the options, reuse the ones
+        # built last time.
         plain_key = None
         if (
             host is None
-            and not classes
             and ctx.relay_info is None
             and packet.get(OptionCode.CLIENT_FQDN) is None
             and (message_type is MessageType.NAK or not may_netboot(packet))
@@ -732,6 +734,7 @@ class DhcpEngine:
                 ctx.server_id,
                 ip is not None,
                 packet.get(OptionCode.PARAMETER_REQUEST_LIST),
+                ctx.class_names,
             )
             cached = self._plain_options.get(plain_key)
             if cached is not None and cached[0] is subnet:
