@@ -7,7 +7,8 @@ the absolute figures).
 * ``plain``: no definitions, no classes (the fast path of rule 7 applies).
 * ``options``: four global and two subnet options by definition, asked for in option 55.
 * ``classes``: the same, plus three classes (every client matches one by MAC prefix, which
-  has its own pool and options), so the fast path is skipped and pools are chosen per class.
+  has its own pool and options): each request is classified, its pools are chosen per class
+  and its option list is reused per class set.
 
 ``python -m bench.engine_dhcp_options [--clients 5000] [--rounds 5]``
 """

@@ -277,3 +277,14 @@ def test_a_relayed_inform_from_a_member_gets_that_members_options() -> None:
     ack = reply_of(h.handle(inform, inbound=replace(INBOUND, interface="eth1")))
     assert ack.get(OptionCode.ROUTER) == A("198.18.1.1").packed
     assert ack.get(OptionCode.LEASE_TIME) is None
+
+
+def test_reused_option_lists_follow_the_class() -> None:
+    h = harness(PHONES)
+    first = reply_of(ClientSim(mac="52:54:00:00:07:01", prl=PRL).dora(h))
+    # A MAC-prefix class: nothing in the request keeps it off the fast path but its class.
+    lab = reply_of(ClientSim(mac="52:54:01:00:07:02", prl=PRL).dora(h))
+    again = reply_of(ClientSim(mac="52:54:00:00:07:03", prl=PRL).dora(h))
+    assert (first.get(66), lab.get(66), again.get(66)) == (
+        b"subnet.example", b"second-class.example", b"subnet.example"
+    )  # fmt: skip
