@@ -17,6 +17,7 @@ from ddi.dhcp.option_defs import (
     OptionType,
     OptionValue,
     check_definable,
+    encode_sub_options,
     make_value,
     parse_type,
 )
@@ -92,24 +93,57 @@ def parse_option_values(tables: Sequence[Table], defs: OptionDefs) -> tuple[Opti
         else:
             key = t.str_("name")
             where = t.key("name")
-        value = t.raw("value")
-        always = t.bool_("always_send", False)
-        t.done()
         try:
             definition = defs.lookup(key)
         except OptionError as exc:
             raise ConfigError(where, f"option {key}: {exc}") from None
-        try:
-            option = make_value(defs, definition.code, value, always_send=always)
-        except OptionError as exc:
-            raise ConfigError(
-                t.key("value"), f"option {definition.name} ({definition.code}): {exc}"
-            ) from None
+        label_ = f"option {definition.name} ({definition.code})"
+        always = t.bool_("always_send", False)
+        if "sub_options" in t.names():
+            # Vendor-specific information (43, RFC 2132 §8.4) given as typed sub-options.
+            if definition.type is not OptionType.BINARY:
+                raise ConfigError(t.key("sub_options"), f"{label_} is not binary")
+            data = _sub_options(t.tables("sub_options"), label_, t.key("sub_options"))
+            option = OptionValue(
+                code=definition.code, data=data, always_send=always, name=definition.name
+            )
+            t.done()
+        else:
+            value = t.raw("value")
+            t.done()
+            try:
+                option = make_value(defs, definition.code, value, always_send=always)
+            except OptionError as exc:
+                raise ConfigError(t.key("value"), f"{label_}: {exc}") from None
         if option.code in codes:
             raise ConfigError(where, f"option {option.code} is also given at {codes[option.code]}")
         codes[option.code] = where
         out.append(option)
     return tuple(out)
+
+
+def _sub_options(tables: Sequence[Table], label_: str, where: str) -> bytes:
+    items: list[tuple[int, OptionType, bool, object]] = []
+    for sub in tables:
+        code = sub.int_("code", lo=1, hi=254)
+        try:
+            type_, array = parse_type(sub.str_("type"))
+        except OptionError as exc:
+            raise ConfigError(sub.key("type"), str(exc)) from None
+        if type_ is OptionType.RECORD:
+            raise ConfigError(sub.key("type"), "a sub-option cannot be a record")
+        items.append((code, type_, sub.bool_("array", array), sub.raw("value")))
+        try:
+            encode_sub_options(items[-1:])
+        except OptionError as exc:
+            raise ConfigError(sub.key("value"), f"{label_} sub-option {code}: {exc}") from None
+        sub.done()
+    if not items:
+        raise ConfigError(where, f"{label_}: no sub-options")
+    try:
+        return encode_sub_options(items)
+    except OptionError as exc:
+        raise ConfigError(where, f"{label_}: {exc}") from None
 
 
 def _hex_or_text(key: str, value: object) -> bytes:

@@ -211,6 +211,22 @@ def make_value(
     return OptionValue(code=d.code, data=encode(d, value), always_send=always_send, name=d.name)
 
 
+def encode_sub_options(items: Sequence[tuple[int, OptionType, bool, object]]) -> bytes:
+    """Sub-options (code, type, array, value) as RFC 2132 §8.4 lays out vendor-specific
+    information: code, length, data, one after the other (Kea's encapsulated option spaces)."""
+    out = bytearray()
+    for code, type_, array, value in items:
+        if not 1 <= code <= 254:
+            raise OptionError(f"sub-option code {code} is not 1-254")
+        data = encode(OptionDef(name=str(code), code=code, type=type_, array=array), value)
+        if len(data) > 255:
+            raise OptionError(f"sub-option {code} is {len(data)} bytes, more than 255")
+        out += bytes((code, len(data))) + data
+    if len(out) > MAX_VALUE_BYTES:
+        raise OptionError(f"{len(out)} bytes encoded, more than {MAX_VALUE_BYTES}")
+    return bytes(out)
+
+
 # --- encoding ------------------------------------------------------------------------------
 
 

@@ -71,6 +71,34 @@ mac_prefix = "00-1B-54"
     assert phones.match == ClassMatch(vendor_class=b"\x01\x02\xff", mac_prefix=b"\x00\x1b\x54")
 
 
+def test_vendor_information_from_typed_sub_options() -> None:
+    cfg = load(
+        """
+[[dhcp.options]]
+name = "vendor-encapsulated-options"
+[[dhcp.options.sub_options]]
+code = 1
+type = "ip-address"
+value = "198.18.0.5"
+[[dhcp.options.sub_options]]
+code = 2
+type = "string"
+value = "voice"
+[[dhcp.options.sub_options]]
+code = 3
+type = "uint16"
+array = true
+value = [1, 2]
+"""
+    )
+    (option,) = cfg.dhcp.options  # type: ignore[attr-defined]
+    assert option.code == 43
+    # RFC 2132 §8.4: code, length, data, one after the other.
+    assert option.data == bytes.fromhex("0104c6120005") + b"\x02\x05voice" + bytes.fromhex(
+        "030400010002"
+    )
+
+
 SUBNET2 = """
 [[subnets]]
 name = "lan2"
@@ -123,6 +151,18 @@ cidr = "198.18.1.0/24"
             "set by the server itself",
         ),
         ('[[dhcp.options]]\ncode = 230\nvalue = "1"', "dhcp.options[0].code", "has no definition"),
+        (
+            '[[dhcp.options]]\nname = "wpad"\n[[dhcp.options.sub_options]]\ncode = 1\n'
+            'type = "uint8"\nvalue = 1',
+            "dhcp.options[0].sub_options",
+            "option wpad (252) is not binary",
+        ),
+        (
+            "[[dhcp.options]]\ncode = 43\n[[dhcp.options.sub_options]]\ncode = 1\n"
+            'type = "uint8"\nvalue = 300',
+            "dhcp.options[0].sub_options[0].value",
+            "option vendor-encapsulated-options (43) sub-option 1: 300 is outside uint8",
+        ),
         (
             '[[dhcp.options]]\nname = "wpad"\nvalue = "a"\n'
             '[[dhcp.options]]\ncode = 252\nvalue = "b"',
