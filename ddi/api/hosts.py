@@ -12,7 +12,10 @@
 
 ``dhcp`` is the host's own DHCP options, in their image form: ``{"lease_time": 600,
 "gateway": IP, "dns_servers": [IP], "domain": NAME, "mtu": 1400, "routes": [{"destination":
-"10.0.0.0/8", "gateway": IP}], "ntp_servers": [IP]}``, each key optional (absent: the subnet's).
+"10.0.0.0/8", "gateway": IP}], "ntp_servers": [IP], "options": [{"name": "tftp-server-address",
+"value": "198.18.0.5"}]}``, each key optional (absent: the subnet's). ``options`` are given by
+name (or ``code``) and ``value`` and stored encoded by the daemon's definitions, as ``{"code",
+"data" (hex), "name"}``.
 In a PATCH, ``fields.dhcp`` is merged into the host's: a key set to null returns that option to
 the subnet's, and ``"dhcp": null`` returns them all.
 * ``DELETE /v1/hosts/{key}``  ← ``{actor, reason, dry_run}``
@@ -25,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from ddi.api.common import APP_KEY, BadRequest, WriteArgs, change_response, read_body, text
+from ddi.dhcp.option_defs import OptionDefs, OptionError, make_value
 from ddi.errors import Invalid
 from ddi.ipam import validate
 from ddi.ipam.models import Host
@@ -57,10 +61,31 @@ def _check_boot(request: web.Request, fields: dict[str, Any]) -> None:
         raise Invalid("boot", profile, f"no such boot profile ({known})")
 
 
-def _dhcp_object(value: Any) -> dict[str, Any] | None:
+def _dhcp_object(request: web.Request, value: Any) -> dict[str, Any] | None:
     if value is not None and not isinstance(value, dict):
         raise BadRequest("dhcp must be an object or null", field="dhcp")
-    return value
+    if value is not None and isinstance(value.get("options"), list):
+        defs = OptionDefs(request.app[APP_KEY].site.config.dhcp.option_defs)
+        value = {**value, "options": [_encoded(defs, o) for o in value["options"]]}
+    result: dict[str, Any] | None = value
+    return result
+
+
+def _encoded(defs: OptionDefs, item: Any) -> Any:
+    """``{"name" or "code", "value"}`` encoded by the daemon's definitions; anything else is
+    left to the store's check (``{"code", "data"}`` as a host image holds it)."""
+    if not isinstance(item, dict) or "value" not in item:
+        return item
+    if set(item) - {"name", "code", "value", "always_send"}:
+        raise Invalid("options", str(item)[:80], "expected name (or code) and value")
+    key = item.get("name", item.get("code"))
+    if not isinstance(key, str | int) or isinstance(key, bool):
+        raise Invalid("options", str(item)[:80], "expected name (or code) and value")
+    try:
+        option = make_value(defs, key, item["value"], always_send=bool(item.get("always_send")))
+    except OptionError as exc:
+        raise Invalid("options", f"{key}={str(item['value'])[:60]}", str(exc)) from None
+    return option.to_image()
 
 
 def _host_order(host: Host) -> tuple[int, int, int, str]:
@@ -104,7 +129,9 @@ async def add_host(request: web.Request) -> web.Response:
         values["ip"] = validate.parse_ipv4(values["ip"])
     if "ip6" in values:
         values["ip6"] = parse_ipv6(values["ip6"])
-    host = Host(id="", dhcp=validate.parse_host_dhcp(_dhcp_object(body.get("dhcp"))), **values)
+    host = Host(
+        id="", dhcp=validate.parse_host_dhcp(_dhcp_object(request, body.get("dhcp"))), **values
+    )
     change = await request.app[APP_KEY].site.store.add_host(
         host, actor=args.actor, reason=args.reason, dry_run=args.dry_run
     )
@@ -120,7 +147,7 @@ async def update_host(request: web.Request) -> web.Response:
         raise BadRequest("fields must be a non-empty object", field="fields")
     for name, value in fields.items():
         if name == "dhcp":
-            _dhcp_object(value)
+            fields[name] = _dhcp_object(request, value)
         elif value is not None and not isinstance(value, str):
             raise BadRequest(f"fields.{name} must be a string or null", field=name)
     _check_boot(request, fields)

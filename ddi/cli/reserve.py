@@ -56,6 +56,7 @@ DHCP_OPTIONS = {
     "mtu": "mtu",
     "route": "routes",
     "ntp_server": "ntp_servers",
+    "option": "options",
 }
 """Per-host DHCP option flags (``--lease-time``, ...) and the key each sets in the host's
 ``dhcp`` image; ``--clear dhcp`` clears them all."""
@@ -67,6 +68,7 @@ DHCP_ROWS = (
     ("domain", "domain"),
     ("mtu", "mtu"),
     ("routes", "routes"),
+    ("options", "options"),
     ("ntp_servers", "ntp_servers"),
 )
 """``reserve show`` rows for the host's DHCP options: label, image key."""
@@ -135,6 +137,14 @@ def _dhcp_options(f: F) -> F:
             help="Classless static route, option 121 (repeatable).",
         ),
         click.option("--ntp-server", multiple=True, metavar="IP", help="NTP server (repeatable)."),
+        click.option(
+            "--option",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="An option by name or code, as [[dhcp.option_defs]] and the standard"
+            " definitions type it: --option tftp-server-address=198.18.0.5; a list is"
+            " comma-separated (repeatable; replaces the host's options).",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
@@ -148,6 +158,13 @@ def _route(text: str) -> dict[str, str]:
     return {"destination": destination.strip(), "gateway": gateway.strip()}
 
 
+def _option(text: str) -> dict[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise click.BadParameter(f"{text[:60]!r} is not NAME=VALUE", param_hint="--option")
+    return {"name": name.strip(), "value": value.strip()}
+
+
 def _dhcp_given(given: dict[str, Any]) -> dict[str, Any]:
     """Pop the DHCP option flags out of ``given``; return the ``dhcp`` image keys they set."""
     out: dict[str, Any] = {}
@@ -157,6 +174,8 @@ def _dhcp_given(given: dict[str, Any]) -> dict[str, Any]:
             continue
         if flag == "route":
             value = [_route(r) for r in value]
+        elif flag == "option":
+            value = [_option(o) for o in value]
         elif isinstance(value, tuple):
             value = list(value)
         out[key] = value
@@ -171,6 +190,8 @@ def _host_rows(host: Mapping[str, Any]) -> list[tuple[str, Any]]:
         value = options.get(key)
         if key == "routes" and value:
             value = [f"{r['destination']}={r['gateway']}" for r in value]
+        elif key == "options" and value:
+            value = [f"{o.get('name') or o['code']}=0x{o['data']}" for o in value]
         rows.append((label, "(subnet)" if value is None else value))
     return rows
 

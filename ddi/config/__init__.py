@@ -21,6 +21,13 @@ from typing import Any
 from ddi.config.boot import BOOT_ARCH_KEYS, BootConfig, BootProfileConfig, parse_boot
 from ddi.config.dhcp import DhcpConfig, parse_dhcp
 from ddi.config.dhcp6 import Dhcp6Config, parse_dhcp6
+from ddi.config.dhcp_options import (
+    check_pool_classes,
+    parse_classes,
+    parse_option_defs,
+    parse_option_values,
+    parse_shared_networks,
+)
 from ddi.config.dns import DnsConfig, SecondaryConfig, TsigKeyConfig, parse_dns
 from ddi.config.ipam import IpamConfig, parse_ipam
 from ddi.config.site import ApiConfig, SiteConfig, parse_api, parse_site
@@ -73,7 +80,10 @@ def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
     site_table = top.table("site", required=True)
     assert site_table is not None
     site = parse_site(site_table)
-    subnets = parse_subnets(top.tables("subnets"), site)
+    dhcp_table = top.table("dhcp")
+    # Definitions first: subnets, classes and [[dhcp.options]] encode their values by them.
+    option_defs, defs = parse_option_defs(dhcp_table)
+    subnets = parse_subnets(top.tables("subnets"), site, defs)
     subnets6 = parse_subnets6(top.tables("subnets6"), site)
     boot = parse_boot(top.table("boot"), base)
     boots: list[tuple[str, str | None]] = [(f"subnets[{i}]", s.boot) for i, s in enumerate(subnets)]
@@ -81,13 +91,23 @@ def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
     for where, profile in boots:
         if profile is not None and profile not in boot.profiles:
             raise ConfigError(f"{where}.boot", f"no [boot.profiles.{profile}] is defined")
+    classes = parse_classes(dhcp_table, defs, tuple(boot.profiles))
+    check_pool_classes(subnets, classes)
+    shared, subnets = parse_shared_networks(dhcp_table, subnets)
+    options = () if dhcp_table is None else parse_option_values(dhcp_table.tables("options"), defs)
     config = Config(
         path=path,
         site=site,
         api=parse_api(top.table("api")),
         subnets=subnets,
         subnets6=subnets6,
-        dhcp=parse_dhcp(top.table("dhcp")),
+        dhcp=parse_dhcp(
+            dhcp_table,
+            option_defs=option_defs,
+            options=options,
+            classes=classes,
+            shared_networks=shared,
+        ),
         boot=boot,
         dns=parse_dns(top.table("dns")),
         sync=parse_sync(top.table("sync")),

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from ddi.config.table import Table, setting
+from ddi.dhcp.classes import ClientClass
+from ddi.dhcp.option_defs import OptionDef, OptionValue
+from ddi.dhcp.shared_networks import SharedNetwork
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,11 +61,24 @@ class DhcpConfig:
     (a boot storm's first second)."""
     expire_interval: float = setting(10.0, lo=0.1, hi=3600)
     """Seconds between sweeps that mark ended leases expired (and refresh the pool gauges)."""
+    option_defs: tuple[OptionDef, ...] = ()
+    """``[[dhcp.option_defs]]``: name, code, type (ip-address, ip-addresses, uint8/16/32,
+    int8/16/32, boolean, string, fqdn, fqdn-list, binary, empty, record with record_types),
+    array; besides the standard definitions (``ddi.dhcp.option_defs.STANDARD_DEFS``)."""
+    options: tuple[OptionValue, ...] = ()
+    """``[[dhcp.options]]``: name (or code), value, always_send: options for every subnet,
+    below a subnet's, a class's and a reservation's own."""
+    classes: tuple[ClientClass, ...] = ()
+    """``[[dhcp.classes]]``: name, ``[dhcp.classes.match]`` (vendor_class, vendor_class_prefix,
+    user_class, mac_prefix, circuit_id: all must hold), boot, ``[[dhcp.classes.options]]``."""
+    shared_networks: tuple[SharedNetwork, ...] = ()
+    """``[[dhcp.shared_networks]]``: name, interface or relay_agents, subnets (two or more)."""
 
 
-def parse_dhcp(t: Table | None) -> DhcpConfig:
+def parse_dhcp(t: Table | None, **given: object) -> DhcpConfig:
+    """The section; ``given`` holds what was read before (definitions, classes, networks)."""
     if t is None:
-        return DhcpConfig()
-    cfg = t.read(DhcpConfig)
+        return DhcpConfig(**given)  # type: ignore[arg-type]
+    cfg = t.read(DhcpConfig, **given)
     t.done()
     return cfg

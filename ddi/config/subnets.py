@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network
 
+from ddi.config.dhcp_options import parse_option_values
 from ddi.config.site import SiteConfig
 from ddi.config.table import Later, Table, domain, label
+from ddi.dhcp.option_defs import OptionDefs
 from ddi.errors import ConfigError
 from ddi.ipam.models import Pool, Route, Subnet
 
@@ -20,8 +22,9 @@ def _pool(t: Table, cidr: IPv4Network) -> Pool:
             raise ConfigError(t.key(name), f"{ip} is the subnet's network or broadcast address")
     if end < start:
         raise ConfigError(t.key("end"), f"{end} is before start {start}")
+    client_class = t.str_("client_class", None)
     t.done()
-    return Pool(start=start, end=end)
+    return Pool(start=start, end=end, client_class=client_class)
 
 
 def _route(t: Table) -> Route:
@@ -30,7 +33,7 @@ def _route(t: Table) -> Route:
     return route
 
 
-def _subnet(t: Table, site: SiteConfig) -> Subnet:
+def _subnet(t: Table, site: SiteConfig, defs: OptionDefs) -> Subnet:
     name = label(t.key("name"), t.field(Subnet, "name"))
     cidr = t.field(Subnet, "cidr")
     gateway = t.field(Subnet, "gateway")
@@ -54,13 +57,17 @@ def _subnet(t: Table, site: SiteConfig) -> Subnet:
         ),
         pools=pools,
         routes=Later(lambda: tuple(_route(r) for r in t.tables("routes"))),
+        options=Later(lambda: parse_option_values(t.tables("options"), defs)),
     )
     t.done()
     return subnet
 
 
-def parse_subnets(tables: list[Table], site: SiteConfig) -> tuple[Subnet, ...]:
-    subnets = tuple(_subnet(t, site) for t in tables)
+def parse_subnets(
+    tables: list[Table], site: SiteConfig, defs: OptionDefs | None = None
+) -> tuple[Subnet, ...]:
+    known = OptionDefs() if defs is None else defs
+    subnets = tuple(_subnet(t, site, known) for t in tables)
     seen: dict[str, int] = {}
     for i, s in enumerate(subnets):
         if s.name in seen:

@@ -87,6 +87,11 @@ class Table:
             raise ConfigError(self.key(name), f"must be {what}, not {toml_type(value)}")
         return value
 
+    def raw(self, name: str, default: Any = _REQUIRED) -> Any:
+        """The key's TOML value as it is, for a value whose type another key decides (an
+        option's ``value``, read by its definition)."""
+        return self._get(name, default)
+
     def str_(self, name: str, default: Any = _REQUIRED) -> Any:
         value = self._typed(name, default, (str,), "a string")
         if isinstance(value, str) and not value.strip():

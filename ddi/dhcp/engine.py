@@ -22,11 +22,15 @@ Rules:
    every reply, 82 last.
 5. Reply addressing is ``ddi.dhcp.decision.reply_destination`` (RFC 2131 §4.1).
 6. Nothing here reads the clock, draws randomness, does I/O or writes the store.
-7. The fast path: a reply whose options only its subnet decides (no reservation, no relay
-   information, no client FQDN, no netboot) reuses the option list built for the same subnet
-   value, message type, server id and parameter request list.
+7. The fast path: a reply whose options only its subnet and classes decide (no reservation, no
+   relay information, no client FQDN, no netboot) reuses the option list built for the same
+   subnet value, message type, server id, parameter request list and classes.
 8. A full pool is known without a scan (``ddi.ipam.allocator.FreeLedger``, kept current from
    the view's committed changes and the offer table).
+9. Client classes (``ddi.dhcp.classes``) are matched once per request; they restrict the pools
+   a client draws from and add options and a boot profile. A subnet in a shared network
+   (``ddi.dhcp.shared_networks``) lends its link the next member's pools when its own are
+   full, and a request for an address of any member is judged in that member.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from heapq import heapify, heappop, heappush
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
+from ddi.dhcp.classes import ClientClass, PoolChooser, classify
 from ddi.dhcp.decision import (
     BROADCAST_ADDRESS,
     Commit,
@@ -72,6 +77,7 @@ from ddi.dhcp.packet import (
     new_packet,
 )
 from ddi.dhcp.reply_options import may_netboot, ordered_options, reply_parameters
+from ddi.dhcp.shared_networks import members_by_subnet
 from ddi.errors import DhcpFormatError
 from ddi.ipam.allocator import Client, FreeLedger, Problem, address_problem, next_free
 from ddi.ipam.models import Host, Kind, Lease, LeaseState, Subnet
@@ -165,6 +171,10 @@ class _Context:
     relay_port: int | None
     echo: tuple[tuple[int, bytes], ...]
     """Rule 4: the options every reply ends with."""
+    classes: tuple[ClientClass, ...] = ()
+    """Rule 9: the client classes the request matched, in configuration order."""
+    class_names: tuple[str, ...] = ()
+    """Their names: a cheap key for the options and pools they decide."""
 
 
 class DhcpEngine:
@@ -192,7 +202,7 @@ class DhcpEngine:
         self._cursor: dict[str, IPv4Address] = {}
         self._subnet_cache: dict[str, tuple[Subnet, dict[int, bytes]]] = {}
         self._plain_options: dict[
-            tuple[str, MessageType, IPv4Address, bool, bytes | None],
+            tuple[str, MessageType, IPv4Address, bool, bytes | None, tuple[str, ...]],
             tuple[Subnet, tuple[tuple[int, bytes], ...]],
         ] = {}
         self._held_macs: dict[str, str] = {}
@@ -201,6 +211,8 @@ class DhcpEngine:
         """Link -> the keys of its outstanding OFFERs, oldest first (an OrderedDict: a flood
         evicts from the front, which a plain dict makes ever slower to find)."""
         self._ledger = FreeLedger(view, self._offered)
+        self._pool_chooser = PoolChooser()
+        self._shared = members_by_subnet(config.shared_networks)
         view.subscribe(self._observe)
 
     def close(self) -> None:
@@ -238,6 +250,7 @@ class DhcpEngine:
         self._config = config
         self._profiles = profiles or {}
         self._domain = domain
+        self._shared = members_by_subnet(config.shared_networks)
         self._plain_options.clear()
 
     def statistics(self) -> dict[str, int]:
@@ -271,11 +284,13 @@ class DhcpEngine:
         try:
             relay_info = packet.get(_OPT_RELAY_AGENT_INFORMATION)
             circuit_id = None
+            raw_circuit_id = None
             relay_port = None
             if relay_info is not None:
                 for code, value in decode_relay_agent_information(relay_info):
                     if code == _CIRCUIT_ID and value and circuit_id is None:
                         circuit_id = format_hex(value)
+                        raw_circuit_id = value
                     elif code == _RELAY_SOURCE_PORT:
                         # RFC 8357 §5.1: answer the relay on the port it sent from.
                         relay_port = inbound.src_port
@@ -297,6 +312,9 @@ class DhcpEngine:
                 relay_port=relay_port,
                 echo=echo,
             )
+            if self._config.classes:
+                ctx.classes = classify(packet, raw_circuit_id, self._config.classes)
+                ctx.class_names = tuple(c.name for c in ctx.classes)
             if message_type is _DISCOVER:
                 return self._discover(ctx)
             if message_type is _REQUEST:
@@ -323,16 +341,49 @@ class DhcpEngine:
         elif subnet.known_hosts_only:
             return Drop(reason=DropReason.UNKNOWN_CLIENT)
         else:
-            found = self._dynamic_address(ctx, subnet)
+            found = self._shared_address(ctx, subnet)
             if found is None:
                 return Drop(reason=DropReason.POOL_EXHAUSTED)
-            ip, rule = found
+            ip, rule, subnet = found
         giaddr = ctx.packet.giaddr
         # The relay as an int: an IPv4Address hashes in Python, an int in C.
         link = int(giaddr) if giaddr != ZERO_ADDRESS else ctx.inbound.interface or ""
         pooled = rule is not _OFFER_RESERVATION  # the others passed address_problem
         self._hold_offer(ctx.client, ip, subnet, ctx.now, rule, link=link, pooled=pooled)
         return self._lease_reply(ctx, _OFFER, subnet, host, ip, rule, commit=False)
+
+    def _pools_for(self, ctx: _Context, subnet: Subnet) -> tuple[Subnet, ...]:
+        """Rule 9: the subnet with only the pools this client's classes may draw from, its
+        classes' own pools first (``ddi.dhcp.classes.pool_views``); the last has them all."""
+        if not self._config.classes:
+            return (subnet,)  # without classes no pool names one (the config checks)
+        return self._pool_chooser.views(subnet, ctx.class_names)
+
+    def _shared_address(
+        self, ctx: _Context, subnet: Subnet
+    ) -> tuple[IPv4Address, Rule, Subnet] | None:
+        """Rule 9: an address from ``subnet``, else from the next member of its shared network
+        (the member holding the client's previous lease first)."""
+        members = self._shared.get(subnet.name)
+        if members is None:
+            for view in self._pools_for(ctx, subnet):
+                found = self._dynamic_address(ctx, view)
+                if found is not None:
+                    return (*found, subnet)
+            return None
+        previous = self._view.lease_by_client(ctx.client.mac, ctx.client.client_id)
+        if previous is not None and previous.subnet in members:
+            members = (previous.subnet, *(m for m in members if m != previous.subnet))
+        by_name = {s.name: s for s in self._view.subnets()}
+        for name in members:
+            member = by_name.get(name)
+            if member is None:
+                continue
+            for view in self._pools_for(ctx, member):
+                found = self._dynamic_address(ctx, view)
+                if found is not None:
+                    return (*found, member)
+        return None
 
     def _dynamic_address(self, ctx: _Context, subnet: Subnet) -> tuple[IPv4Address, Rule] | None:
         client, now = ctx.client, ctx.now
@@ -395,7 +446,7 @@ class DhcpEngine:
         return Drop(reason=DropReason.BAD_REQUEST)
 
     def _confirm(self, ctx: _Context, ip: IPv4Address, state: RequestState) -> Decision:
-        subnet = self._subnet(ctx, hint=ip)
+        subnet = self._subnet_holding(ctx, ip)
         if subnet is None:
             return Drop(reason=DropReason.NO_SUBNET)
         # RFC 2131 §4.3.2: an address not on the client's network MUST be NAKed (INIT-REBOOT;
@@ -413,7 +464,12 @@ class DhcpEngine:
         if subnet.known_hosts_only:
             return self._nak(ctx, Rule.NAK_UNKNOWN_CLIENT)
         problem = address_problem(
-            ip, subnet, self._view, ctx.now, client=ctx.client, offered=self._offered
+            ip,
+            self._pools_for(ctx, subnet)[-1],
+            self._view,
+            ctx.now,
+            client=ctx.client,
+            offered=self._offered,
         )
         if problem is not None:
             return self._nak(ctx, _NAK_FOR_PROBLEM[problem])
@@ -457,7 +513,7 @@ class DhcpEngine:
         elif offer is not None and offer.ip == ip:
             subnet_name = offer.subnet
         else:
-            subnet = self._subnet(ctx, hint=ip)
+            subnet = self._subnet_holding(ctx, ip)
             if subnet is None:
                 return Drop(reason=DropReason.NO_SUBNET)
             subnet_name = subnet.name
@@ -505,7 +561,7 @@ class DhcpEngine:
     # --- RFC 2131 §4.3.5: DHCPINFORM ---------------------------------------------------------
 
     def _inform(self, ctx: _Context) -> Decision:
-        subnet = self._subnet(ctx, hint=ctx.packet.ciaddr)
+        subnet = self._subnet_holding(ctx, ctx.packet.ciaddr)
         if subnet is None:
             return Drop(reason=DropReason.NO_SUBNET)
         host = self._reservation(ctx, subnet)
@@ -536,6 +592,18 @@ class DhcpEngine:
                 if hint in subnet.cidr:
                     return subnet
         return candidates[0] if candidates else None
+
+    def _subnet_holding(self, ctx: _Context, ip: IPv4Address) -> Subnet | None:
+        """Rule 3 with ``ip`` as the hint; rule 9: when the link's subnet is in a shared
+        network, the member that holds ``ip``."""
+        subnet = self._subnet(ctx, hint=ip)
+        if subnet is None or ip in subnet.cidr or subnet.name not in self._shared:
+            return subnet
+        members = self._shared[subnet.name]
+        for other in self._view.subnets():
+            if other.name in members and ip in other.cidr:
+                return other
+        return subnet
 
     def _link_selection(self, ctx: _Context) -> IPv4Address | None:
         """RFC 3527 §3: sub-option 5 names the client's link when giaddr cannot."""
@@ -667,13 +735,15 @@ class DhcpEngine:
             # The reservation's own lease time (and so T1/T2), router, DNS servers, domain,
             # MTU, routes and NTP servers over the subnet's; the subnet's name and pools stay.
             subnet = host.dhcp.overlay(subnet)
+        classes = ctx.classes
         packet = ctx.packet
         hostname = self._hostname(ctx, host, ip)
         lease_time = subnet.lease_time
         choice = None
         siaddr = ZERO_ADDRESS
         file = b""
-        # Rule 7: when only the subnet decides the options, reuse the ones built last time.
+        # Rule 7: when only the subnet (and the classes) decide the options, reuse the ones
+        # built last time.
         plain_key = None
         if (
             host is None
@@ -687,6 +757,7 @@ class DhcpEngine:
                 ctx.server_id,
                 ip is not None,
                 packet.get(_OPT_PARAMETER_REQUEST_LIST),
+                ctx.class_names,
             )
             cached = self._plain_options.get(plain_key)
             if cached is not None and cached[0] is subnet:
@@ -704,13 +775,26 @@ class DhcpEngine:
                 (_OPT_RENEWAL_TIME, encode_u32(lease_time // 2)),
                 (_OPT_REBINDING_TIME, encode_u32(lease_time * 7 // 8)),
             ]
-        parameters = reply_parameters(packet, subnet, host, hostname, self._subnet_cache)
+        parameters = reply_parameters(
+            packet,
+            subnet,
+            host,
+            hostname,
+            self._subnet_cache,
+            defined=self._config.options,
+            classes=classes,
+        )
         if message_type is not _NAK and may_netboot(packet):
+            boot_subnet = subnet
+            for c in classes:  # the first class with a boot profile, over the subnet's
+                if c.boot is not None:
+                    boot_subnet = replace(subnet, boot=c.boot)
+                    break
             choice = select_boot(
                 boot_facts(packet),
                 self._profiles,
                 host=host,
-                subnet=subnet,
+                subnet=boot_subnet,
                 server=ctx.server_id,
                 domain=self._domain,
             )

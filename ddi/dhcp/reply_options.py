@@ -7,8 +7,10 @@ request list order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from ddi.dhcp.classes import ClientClass, merged_options
+from ddi.dhcp.option_defs import OptionValue
 from ddi.dhcp.options import (
     ClientFqdn,
     OptionCode,
@@ -28,12 +30,19 @@ def reply_parameters(
     host: Host | None,
     hostname: str | None,
     subnet_cache: dict[str, tuple[Subnet, dict[int, bytes]]],
+    *,
+    defined: Sequence[OptionValue] = (),
+    classes: Sequence[ClientClass] = (),
 ) -> dict[int, bytes]:
-    """Configuration options available for this client, keyed by code."""
+    """Configuration options available for this client, keyed by code. ``defined`` are the
+    ``[[dhcp.options]]`` for every subnet; ``classes`` the client's, in configuration order."""
     if host is not None and host.dhcp is not None:
         params = subnet_options(subnet)  # per-host values: encoded per reply, not cached
     else:
         params = dict(subnet_parameters(subnet, subnet_cache))
+    host_defined = () if host is None or host.dhcp is None else host.dhcp.options or ()
+    if defined or subnet.options or classes or host_defined:
+        params.update(defined_options(packet, defined, subnet, classes, host_defined))
     if host is not None:
         params[OptionCode.HOST_NAME] = host.hostname.encode("ascii")
     fqdn = packet.get(OptionCode.CLIENT_FQDN)
@@ -49,6 +58,20 @@ def reply_parameters(
             name = f"{hostname}.{subnet.domain}" if subnet.domain else hostname
         params[OptionCode.CLIENT_FQDN] = encode_client_fqdn(ClientFqdn(flags=flags, name=name))
     return params
+
+
+def defined_options(
+    packet: DhcpPacket,
+    defined: Sequence[OptionValue],
+    subnet: Subnet,
+    classes: Sequence[ClientClass],
+    host_defined: Sequence[OptionValue],
+) -> dict[int, bytes]:
+    """Options by definition, a reservation's over its classes' over its subnet's over the
+    global ones (the first class listed wins among classes); sent when option 55 asks for
+    them or they are ``always_send``."""
+    layers = [defined, subnet.options, *(c.options for c in reversed(classes)), host_defined]
+    return merged_options(*layers, asked=packet.get(OptionCode.PARAMETER_REQUEST_LIST))
 
 
 def subnet_parameters(

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, fields, replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address
 from typing import Any
 
+from ddi.dhcp.option_defs import OptionValue
+
 JsonObject = Mapping[str, Any]
 
 
@@ -67,6 +69,8 @@ class Pool:
 
     start: IPv4Address
     end: IPv4Address
+    client_class: str | None = None
+    """Only members of this client class draw from the pool (Kea's ``client-class``)."""
 
     def __contains__(self, ip: object) -> bool:
         return isinstance(ip, IPv4Address) and self.start <= ip <= self.end
@@ -76,11 +80,18 @@ class Pool:
         return int(self.end) - int(self.start) + 1
 
     def to_image(self) -> dict[str, Any]:
-        return {"start": str(self.start), "end": str(self.end)}
+        image = {"start": str(self.start), "end": str(self.end)}
+        if self.client_class is not None:  # absent otherwise: images stay as they were
+            image["client_class"] = self.client_class
+        return image
 
     @classmethod
     def from_image(cls, image: JsonObject) -> Pool:
-        return cls(start=IPv4Address(image["start"]), end=IPv4Address(image["end"]))
+        return cls(
+            start=IPv4Address(image["start"]),
+            end=IPv4Address(image["end"]),
+            client_class=image.get("client_class"),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,9 +141,11 @@ class Subnet:
     mtu: int | None = field(default=None, metadata=_bounds(MTU_RANGE))
     routes: tuple[Route, ...] = ()
     ntp_servers: tuple[IPv4Address, ...] = ()
+    options: tuple[OptionValue, ...] = ()
+    """Options by definition (``[[subnets.options]]``), encoded when the config is read."""
 
     def to_image(self) -> dict[str, Any]:
-        return {
+        image = {
             "name": self.name,
             "cidr": str(self.cidr),
             "gateway": _opt_str(self.gateway),
@@ -148,6 +161,9 @@ class Subnet:
             "routes": [r.to_image() for r in self.routes],
             "ntp_servers": [str(a) for a in self.ntp_servers],
         }
+        if self.options:  # absent otherwise: images stay as they were
+            image["options"] = [o.to_image() for o in self.options]
+        return image
 
     @classmethod
     def from_image(cls, image: JsonObject) -> Subnet:
@@ -166,6 +182,7 @@ class Subnet:
             mtu=image.get("mtu"),
             routes=tuple(Route.from_image(r) for r in image.get("routes", ())),
             ntp_servers=tuple(IPv4Address(a) for a in image.get("ntp_servers", ())),
+            options=tuple(OptionValue.from_image(o) for o in image.get("options", ())),
         )
 
 
@@ -186,9 +203,11 @@ class HostDhcpOptions:
     mtu: int | None = field(default=None, metadata=_bounds(MTU_RANGE))
     routes: tuple[Route, ...] | None = None
     ntp_servers: tuple[IPv4Address, ...] | None = None
+    options: tuple[OptionValue, ...] | None = None
+    """Options by definition (``--option NAME=VALUE``), over the subnet's and the classes'."""
 
     def __post_init__(self) -> None:
-        for name in ("dns_servers", "routes", "ntp_servers"):
+        for name in ("dns_servers", "routes", "ntp_servers", "options"):
             if getattr(self, name) == ():
                 object.__setattr__(self, name, None)
         if self.domain == "":
@@ -202,7 +221,7 @@ class HostDhcpOptions:
         changes: dict[str, Any] = {
             name: getattr(self, name)
             for name in HOST_DHCP_FIELDS
-            if getattr(self, name) is not None
+            if getattr(self, name) is not None and name != "options"  # layered, not replaced
         }
         return replace(subnet, **changes) if changes else subnet
 
@@ -222,6 +241,8 @@ class HostDhcpOptions:
             image["routes"] = [r.to_image() for r in self.routes]
         if self.ntp_servers is not None:
             image["ntp_servers"] = [str(a) for a in self.ntp_servers]
+        if self.options is not None:
+            image["options"] = [o.to_image() for o in self.options]
         return image
 
     @classmethod
@@ -233,6 +254,7 @@ class HostDhcpOptions:
         routes = image.get("routes")
         lease_time = image.get("lease_time")
         mtu = image.get("mtu")
+        options = image.get("options")
         return cls(
             lease_time=None if lease_time is None else int(lease_time),
             gateway=_opt_ip(image.get("gateway")),
@@ -241,6 +263,7 @@ class HostDhcpOptions:
             mtu=None if mtu is None else int(mtu),
             routes=None if routes is None else tuple(Route.from_image(r) for r in routes),
             ntp_servers=addresses("ntp_servers"),
+            options=None if options is None else tuple(OptionValue.from_image(o) for o in options),
         )
 
 

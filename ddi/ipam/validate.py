@@ -19,6 +19,7 @@ from typing import Any
 
 import netaddr
 
+from ddi.dhcp.option_defs import MAX_VALUE_BYTES, OptionError, OptionValue, check_definable
 from ddi.errors import Invalid
 from ddi.ipam.models import (
     HOST_DHCP_FIELDS,
@@ -447,7 +448,7 @@ def parse_host_dhcp(raw: Mapping[str, Any] | HostDhcpOptions | None) -> HostDhcp
         return None if value is None or value == "" or value == [] else value
 
     lease_time, gateway, dns, domain = (given(n) for n in HOST_DHCP_FIELDS[:4])
-    mtu, routes, ntp = (given(n) for n in HOST_DHCP_FIELDS[4:])
+    mtu, routes, ntp, defined = (given(n) for n in HOST_DHCP_FIELDS[4:])
     if routes is not None and (isinstance(routes, str) or not isinstance(routes, Sequence)):
         raise Invalid("routes", str(routes), "a list of routes is expected")
     options = HostDhcpOptions(
@@ -460,8 +461,46 @@ def parse_host_dhcp(raw: Mapping[str, Any] | HostDhcpOptions | None) -> HostDhcp
         mtu=None if mtu is None else _int_in("mtu", mtu, MTU_RANGE),
         routes=None if routes is None else tuple(parse_route(r) for r in routes),
         ntp_servers=None if ntp is None else _address_list("ntp_servers", ntp),
+        options=None if defined is None else _defined_options(defined),
     )
     return None if options.is_empty() else options
+
+
+def _defined_options(raw: Any) -> tuple[OptionValue, ...]:
+    """A reservation's options by definition, as stored: code and hex value (the API encodes
+    ``name``/``value`` pairs by the daemon's definitions before they get here)."""
+    if isinstance(raw, str) or not isinstance(raw, Sequence) or len(raw) > 64:
+        raise Invalid("options", str(raw)[:80], "a list of at most 64 options is expected")
+    out: list[OptionValue] = []
+    seen: set[int] = set()
+    for item in raw:
+        if isinstance(item, OptionValue):
+            item = item.to_image()
+        if not isinstance(item, Mapping) or not set(item) <= {
+            "code",
+            "data",
+            "name",
+            "always_send",
+        }:
+            raise Invalid("options", str(item)[:80], "expected code and data")
+        code, data = item.get("code"), item.get("data")
+        if isinstance(code, bool) or not isinstance(code, int) or not isinstance(data, str):
+            raise Invalid("options", str(item)[:80], "expected an integer code and hex data")
+        try:
+            check_definable(code)
+        except OptionError as exc:
+            raise Invalid("options", str(code), str(exc)) from None
+        if code in seen:
+            raise Invalid("options", str(code), "the option is given twice")
+        seen.add(code)
+        if len(data) > 2 * MAX_VALUE_BYTES:
+            raise Invalid("options", str(code), f"more than {MAX_VALUE_BYTES} bytes")
+        try:
+            value = OptionValue.from_image(item)
+        except (ValueError, OptionError):
+            raise Invalid("options", str(code), "the data is not hex") from None
+        out.append(value)
+    return tuple(out)
 
 
 def check_host_dhcp(options: HostDhcpOptions, subnet: Subnet) -> None:

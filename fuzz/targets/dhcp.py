@@ -15,9 +15,11 @@ from ipaddress import IPv4Address, IPv4Network
 
 from ddi.config import DhcpConfig
 from ddi.dhcp.admission import TokenBuckets, client_key, link_key
+from ddi.dhcp.classes import ClassMatch, ClientClass
 from ddi.dhcp.decision import Commit, Drop, Inbound, Reply
 from ddi.dhcp.engine import DhcpEngine
 from ddi.dhcp.netboot import BootProfile
+from ddi.dhcp.option_defs import OptionDefs, make_value
 from ddi.dhcp.options import MessageType, OptionCode
 from ddi.dhcp.packet import (
     BOOTREQUEST,
@@ -36,6 +38,7 @@ NOW = 1_800_000_000.0
 SERVER = IPv4Address("198.18.0.1")
 RELAY = IPv4Address("198.18.9.1")
 RESET_EVERY = 5000
+DEFS = OptionDefs()
 
 LAN = Subnet(
     name="lan",
@@ -44,9 +47,15 @@ LAN = Subnet(
     dns_servers=(SERVER,),
     domain="site.example",
     lease_time=3600,
-    pools=(Pool(start=IPv4Address("198.18.0.100"), end=IPv4Address("198.18.0.131")),),
+    pools=(
+        Pool(start=IPv4Address("198.18.0.100"), end=IPv4Address("198.18.0.131")),
+        Pool(
+            start=IPv4Address("198.18.0.200"), end=IPv4Address("198.18.0.203"), client_class="ipxe"
+        ),
+    ),
     interface="eth0",
     boot="pxe",
+    options=(make_value(DEFS, "wpad", "http://198.18.0.1/wpad.dat"),),
 )
 FAR = Subnet(
     name="far",
@@ -84,6 +93,20 @@ PROFILES = {
         ipxe_script="http://{server}/boot/{mac}.ipxe",
     )
 }
+# Classes on every field they match, so hostile 60/77/82 and MACs go through ``classify``.
+CONFIG = DhcpConfig(
+    options=(
+        make_value(DEFS, "domain-search", "site.example, lab.site.example"),
+        make_value(DEFS, "time-offset", 3600, always_send=True),
+    ),
+    classes=(
+        ClientClass(name="ipxe", match=ClassMatch(user_class=b"iPXE"),
+                    options=(make_value(DEFS, "tftp-server-name", "boot.site.example"),)),
+        ClientClass(name="phones", match=ClassMatch(vendor_class_prefix=b"Cisco"),
+                    options=(make_value(DEFS, "tftp-server-address", "198.18.0.5"),)),
+        ClientClass(name="port", match=ClassMatch(circuit_id=b"eth1", mac_prefix=b"\x52\x54")),
+    ),
+)  # fmt: skip
 DIRECT = Inbound(interface="eth0", local_ip=SERVER)
 RELAYED = Inbound(interface="eth0", local_ip=SERVER, src_ip=RELAY, src_port=67)
 
@@ -96,7 +119,7 @@ class _State:
         self.index = IpamIndex(
             subnets=(LAN, FAR), hosts=HOSTS, leases=(), records=(), domain="site.example"
         )
-        self.engine = DhcpEngine(DhcpConfig(), self.index, profiles=PROFILES, domain="site.example")
+        self.engine = DhcpEngine(CONFIG, self.index, profiles=PROFILES, domain="site.example")
         self.seq = 0
         self.inputs = 0
         self.clients = TokenBuckets(1.0, 10**9)

@@ -117,3 +117,28 @@ def test_root_through_sudo_is_recorded_as_acting_for_the_sudo_user(daemon: Daemo
     assert [c["actor"] for c in entries if c["image"].get("hostname") == "host50"] == [
         f"{root} as alice"
     ]
+
+
+def test_options_by_definition_with_add_set_and_clear(daemon: Daemon) -> None:
+    result = add(daemon, 60, "--option", "tftp-server-address=198.18.0.5,198.18.0.6",
+                 "--option", "66=tftp.site.example")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert daemon.json("reserve", "show", "host60")["dhcp"] == {
+        "options": [
+            {"code": 150, "data": "c6120005c6120006", "name": "tftp-server-address"},
+            {"code": 66, "data": b"tftp.site.example".hex(), "name": "tftp-server-name"},
+        ]
+    }
+    shown = daemon.cli("reserve", "show", "host60")
+    assert "tftp-server-address=0xc6120005c6120006" in shown.stdout
+    replaced = daemon.cli("reserve", "set", "host60", "--option", "wpad=http://198.18.0.1/w")
+    assert replaced.returncode == 0, replaced.stderr
+    assert [o["code"] for o in daemon.json("reserve", "show", "host60")["dhcp"]["options"]] == [252]
+    bad = daemon.cli("reserve", "set", "host60", "--option", "ntp-servers=198.18.0.300")
+    assert bad.returncode != 0
+    assert "not an IPv4 address" in bad.stderr
+    malformed = daemon.cli("reserve", "set", "host60", "--option", "ntp-servers")
+    assert malformed.returncode == 2
+    assert "--option" in malformed.stderr
+    assert daemon.cli("reserve", "set", "host60", "--clear", "option").returncode == 0
+    assert daemon.json("reserve", "show", "host60")["dhcp"] is None
