@@ -337,7 +337,10 @@ def test_relay_forw_through_a_scapy_relay_in_a_namespace(
     _link_local(lab, srv, "ddi1")
     lab.run(rly, "ip", "addr", "add", "2001:db8:50::1/128", "dev", "lo")
     lab.run(srv, "ip", "-6", "route", "add", "2001:db8:50::/64", "via", "2001:db8:8::2")
-    body = BODY.replace("[dhcp6]\n", '[dhcp6]\ninterfaces = ["ddi1"]\n')
+    # lan6 sits on the server's one link here (start-up refuses a missing interface).
+    body = BODY.replace("[dhcp6]\n", '[dhcp6]\ninterfaces = ["ddi1"]\n').replace(
+        'interface = "ddi0"', 'interface = "ddi1"'
+    )
     daemon = ddi_daemon(srv, body)
     mac = "52:54:00:0b:00:50"
     _reserve6(daemon, "--mac", mac, "--ip6", "2001:db8:50::50", "--hostname", "far")

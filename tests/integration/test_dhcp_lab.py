@@ -162,7 +162,7 @@ class Dhclient:
         proc = self.lab.popen(self.ns, *argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         line = _wait_line(proc, re.compile(r"bound to (\S+)"), timeout=30)
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # waits and closes the pipe
         assert line is not None, "dhclient did not bind"
         return line.group(1)
 
@@ -309,7 +309,7 @@ def test_udhcpc_reserved_and_pool_address_renew_and_release(lab: Lab, ddi_daemon
     proc.send_signal(signal.SIGUSR2)
     assert _wait(lambda: _leases(daemon)[pool_mac]["state"] == "released")
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=10)
+    proc.communicate(timeout=10)
 
 
 # --- relay -------------------------------------------------------------------------------------
@@ -400,7 +400,7 @@ def test_replies_to_a_client_without_address_are_link_layer_unicast(
         dump, re.compile(r"> (\S+), ethertype IPv4.*198\.18\.0\.1\.67 > (\S+)\.68:"), 5
     )
     dump.send_signal(signal.SIGTERM)
-    dump.wait(timeout=10)
+    dump.communicate(timeout=10)
     assert line is not None, "no reply seen by tcpdump"
     assert line.group(1) == mac  # to the client's MAC, not ff:ff:ff:ff:ff:ff
     assert line.group(2) == ip  # and to yiaddr, not 255.255.255.255

@@ -95,7 +95,7 @@ def _dhclient(lab: Lab, ns: str, folder: Path, name: str) -> tuple[str, dict[str
         line = _wait_line(proc, re.compile(r"bound to (\S+)"), timeout=30)
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
     assert line is not None, "dhclient did not bind"
@@ -157,7 +157,7 @@ def test_udhcpc_phone_gets_the_voice_pool_and_its_class_options(
         got = lab.run(cli, *udhcpc, timeout=60, check=False)
     finally:
         dump.send_signal(signal.SIGTERM)
-        dump.wait(timeout=10)
+        dump.communicate(timeout=10)
         dump.stderr.close()
     output = got.stdout + got.stderr
     found = re.search(r"lease of (\S+) obtained", output)

@@ -62,7 +62,7 @@ def _obtain(lab: Lab, ns: str, folder: Path, name: str) -> tuple[str, Path]:
         line = _wait_line(proc, re.compile(r"bound to (\S+)"), timeout=30)
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
     assert line is not None, "dhclient did not bind"

@@ -35,7 +35,7 @@ class Client(Dhclient):
             line = _wait_line(proc, re.compile(r"bound to (\S+)"), timeout=30)
         finally:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=10)
+            proc.communicate(timeout=10)
             assert proc.stdout is not None
             proc.stdout.close()
         assert line is not None, "dhclient did not bind"
