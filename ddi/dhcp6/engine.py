@@ -45,6 +45,7 @@ from ddi.dhcp6.decision import (
     Rule6,
 )
 from ddi.dhcp6.netboot import BootChoice6, boot_facts6, boot_options6, select_boot6
+from ddi.dhcp6.nets import host_network, lease_held
 from ddi.dhcp6.options import (
     FQDN_O,
     FQDN_S,
@@ -75,7 +76,7 @@ from ddi.dhcp6.options import (
     status_option,
 )
 from ddi.dhcp6.packet import Message, Relay, unwrap, wrap
-from ddi.ipam.allocator6 import address_taken, choose_address, choose_prefix, prefix_taken
+from ddi.ipam.allocator6 import choose_address, choose_prefix, prefix_taken
 from ddi.ipam.models import LeaseState
 from ddi.ipam.models6 import Lease6, Lease6Kind, Subnet6
 from ddi.ipam.validate import sanitize_hostname
@@ -84,6 +85,8 @@ if TYPE_CHECKING:
     from ddi.ipam.models import Host
 
 MAX_IAS = 16
+MAX_ENCODED = 1024
+"""Subnets whose encoded parameter options the engine keeps (one entry per subnet value)."""
 """IAs of one kind served per message; more are answered NoAddrsAvail/NoPrefixAvail."""
 
 
@@ -150,6 +153,7 @@ class Dhcp6Engine:
         self.settings = settings
         self._view = view
         self._profiles: Mapping[str, BootProfile] = profiles or {}
+        self._encoded: dict[int, tuple[Subnet6, tuple[Option, ...]]] = {}
 
     def reconfigure(
         self, settings: Dhcp6Settings, *, profiles: Mapping[str, BootProfile] | None = None
@@ -344,7 +348,7 @@ class Dhcp6Engine:
         assert ctx.duid is not None
         duid, now = ctx.duid, ctx.now
         if n == 0 and ctx.host is not None and ctx.host.ip6 is not None:
-            reserved = IPv6Network(ctx.host.ip6)
+            reserved = host_network(ctx.host.ip6)
             lease = self._view.lease6(Lease6Kind.NA, reserved)
             if lease is None or lease.end <= now or lease.duid == duid:
                 return reserved
@@ -352,14 +356,27 @@ class Dhcp6Engine:
         if bound is not None and bound.prefix not in taken:
             return bound.prefix
 
+        view = self._view
+        found: IPv6Network | None = None
+
         def used(ip: IPv6Address) -> bool:
-            return IPv6Network(ip) in taken or address_taken(self._view, ip, duid, now)
+            # The rule of allocator6.address_taken, with the /128 built from the integer:
+            # IPv6Network(IPv6Address) formats and re-parses the address as a string.
+            nonlocal found
+            net = host_network(ip)
+            if net in taken or view.host_by_ip6(ip) is not None:
+                return True
+            if lease_held(view.lease6(Lease6Kind.NA, net), duid, now):
+                return True
+            found = net
+            return False
 
         for hint in _hinted_addresses(ia):
             if any(hint in pool for pool in subnet.pools) and not used(hint):
-                return IPv6Network(hint)
-        found = choose_address(subnet.pools, duid, ia.iaid, used)
-        return None if found is None else IPv6Network(found)
+                return found
+        if choose_address(subnet.pools, duid, ia.iaid, used) is None:
+            return None
+        return found
 
     def _pick_prefix(self, ctx: _Ctx, ia: Ia, taken: set[IPv6Network]) -> IPv6Network | None:
         subnet = ctx.subnet
@@ -413,7 +430,7 @@ class Dhcp6Engine:
         ia_options: list[Option] = []
         for code, kind in ((OptionCode.IA_NA, Lease6Kind.NA), (OptionCode.IA_PD, Lease6Kind.PD)):
             for ia in self._ias(ctx.message, code)[:MAX_IAS]:
-                listed = [IPv6Network(a.address) for a in ia.addresses()]
+                listed = [host_network(a.address) for a in ia.addresses()]
                 listed += [p.prefix for p in ia.prefixes()]
                 found = False
                 for prefix in listed:
@@ -481,16 +498,15 @@ class Dhcp6Engine:
         return options
 
     def _parameters(self, subnet: Subnet6) -> list[Option]:
-        options: list[Option] = []
-        if subnet.dns_servers:
-            options.append((OptionCode.DNS_SERVERS, encode_addresses(subnet.dns_servers)))
-        search = subnet.search or ((subnet.domain,) if subnet.domain else ())
-        if search:
-            # Validated in the config; a bad name is left out rather than sent.
-            with contextlib.suppress(Dhcp6FormatError):
-                options.append((OptionCode.DOMAIN_LIST, encode_domain_list(search)))
-        if subnet.ntp_servers:
-            options.append((OptionCode.NTP_SERVER, ntp_server_option(subnet.ntp_servers)))
+        # Encoded once per subnet value (a config reload brings a new one): names go through
+        # IDNA and label checks, which every reply would otherwise repeat.
+        cached = self._encoded.get(id(subnet))
+        if cached is not None and cached[0] is subnet:
+            return list(cached[1])
+        options = _subnet_parameters(subnet)
+        if len(self._encoded) >= MAX_ENCODED:
+            self._encoded.clear()
+        self._encoded[id(subnet)] = (subnet, tuple(options))
         return options
 
     def _hostname(self, ctx: _Ctx) -> tuple[str | None, bytes | None]:
@@ -577,6 +593,20 @@ class Dhcp6Engine:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _subnet_parameters(subnet: Subnet6) -> list[Option]:
+    options: list[Option] = []
+    if subnet.dns_servers:
+        options.append((OptionCode.DNS_SERVERS, encode_addresses(subnet.dns_servers)))
+    search = subnet.search or ((subnet.domain,) if subnet.domain else ())
+    if search:
+        # Validated in the config; a bad name is left out rather than sent.
+        with contextlib.suppress(Dhcp6FormatError):
+            options.append((OptionCode.DOMAIN_LIST, encode_domain_list(search)))
+    if subnet.ntp_servers:
+        options.append((OptionCode.NTP_SERVER, ntp_server_option(subnet.ntp_servers)))
+    return options
 
 
 def _client_mac(relays: Sequence[Relay], duid: bytes | None) -> str | None:

@@ -36,9 +36,10 @@ from ddi import metrics
 from ddi.dhcp.admission import TokenBuckets
 from ddi.dhcp.commit import CommitMetrics, GroupCommitter
 from ddi.dhcp.netboot import profiles_from_config
+from ddi.dhcp6.admission6 import glance
 from ddi.dhcp6.decision import Drop6, Inbound6, Reply6
 from ddi.dhcp6.engine import Dhcp6Engine, Dhcp6Settings
-from ddi.dhcp6.options import MessageType
+from ddi.dhcp6.options import MessageType, duid_text
 from ddi.dhcp6.packet import decode_message, encode_message
 from ddi.dhcp6.server_duid import server_duid
 from ddi.errors import ConfigError, DhcpFormatError
@@ -57,6 +58,18 @@ READ_BATCH = 256
 PROCESS_BATCH = 16
 MAX_DATAGRAM = 65535
 _PKTINFO = struct.Struct("16sI")
+_ANCILLARY = socket.CMSG_SPACE(_PKTINFO.size)
+BUSY_QUEUE = 64
+"""Messages waiting from which the server counts as backlogged: SOLICITs from clients the site
+knows (a reservation or lease for the DUID) then queue ahead, and unknown clients' SOLICITs
+draw from their link's bucket (``dhcp6.link_rate``). A storm the server keeps up with is
+answered whole, as by Kea, which limits nothing by default."""
+MAX_SOURCES = 4096
+"""Peer addresses whose parsed form is kept; past it the table starts over."""
+LIFO_BACKLOG = 64
+"""SOLICITs waiting past which the newest is answered first."""
+_SOLICIT = int(MessageType.SOLICIT)
+_RELAY_FORW = int(MessageType.RELAY_FORW)
 
 _Queued = tuple[bytes, Any, "_Listener", float, bool]
 
@@ -138,6 +151,7 @@ class Dhcp6Server:
         self._urgent: deque[_Queued] = deque()
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._sources: dict[str, IPv6Address] = {}
         self.received = 0
         self.sent = 0
         self.dropped: dict[str, int] = {}
@@ -248,35 +262,49 @@ class Dhcp6Server:
         arrived = self._loop.time()
         limit = self.config.queue_size
         new, urgent = self._new, self._urgent
+        clients, links = self._clients, self._links
         shed = limited_client = limited_link = 0
+        recvmsg = listener.sock.recvmsg
         for _ in range(READ_BATCH):
             try:
-                data, ancillary, _flags, addr = listener.sock.recvmsg(
-                    MAX_DATAGRAM, socket.CMSG_SPACE(_PKTINFO.size)
-                )
+                data, ancillary, _flags, addr = recvmsg(MAX_DATAGRAM, _ANCILLARY)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
                 continue
             if not data:
                 continue
-            if not self._clients.allow(addr[0], arrived):
+            kind, duid = glance(data)
+            # Per client: its DUID, not the source, which for relayed traffic is the relay.
+            if not clients.allow(addr[0] if duid is None else duid, arrived):
                 limited_client += 1
                 continue
-            unicast = _to_unicast(ancillary)
-            item = (data, addr, listener, arrived, unicast)
-            if data[0] == MessageType.SOLICIT:
-                if not self._links.allow(listener.interface, arrived):
-                    limited_link += 1
-                    continue
-                if len(new) + len(urgent) >= limit:
+            item = (data, addr, listener, arrived, _to_unicast(ancillary))
+            waiting = len(new) + len(urgent)
+            if kind == _SOLICIT:
+                if waiting >= BUSY_QUEUE:
+                    # Backlogged: a client the site knows goes first; an unknown one draws
+                    # from its link's bucket (the relay's, or the interface's).
+                    if self._known(duid):
+                        if waiting >= limit:
+                            shed += 1
+                            if not new:
+                                continue
+                            new.popleft()
+                        urgent.append(item)
+                        continue
+                    link = addr[0] if data[0] == _RELAY_FORW else listener.interface
+                    if not links.allow(link, arrived):
+                        limited_link += 1
+                        continue
+                if waiting >= limit:
                     shed += 1
                     if not new:
                         continue
                     new.popleft()  # the oldest SOLICIT makes room for the newest
                 new.append(item)
             else:
-                if len(new) + len(urgent) >= limit:
+                if waiting >= limit:
                     shed += 1
                     if not new:
                         continue
@@ -292,6 +320,16 @@ class Dhcp6Server:
             self._scheduled = True
             self._loop.call_soon(self._process)
 
+    def _known(self, duid: bytes | None) -> bool:
+        """Whether the site knows the client: a reservation or a lease for its DUID."""
+        if duid is None:
+            return False
+        text = duid_text(duid)
+        index = self.site.index
+        if index.host_by_duid(text) is not None:
+            return True
+        return any(index.leases6_of_duid(kind, text) for kind in Lease6Kind)
+
     def _process(self) -> None:
         self._scheduled = False
         assert self._loop is not None
@@ -302,7 +340,9 @@ class Dhcp6Server:
             if self._urgent:
                 item = self._urgent.popleft()
             elif self._new:
-                item = self._new.popleft()
+                # Past a backlog the newest SOLICIT first: the oldest ones' clients have most
+                # likely retransmitted or given up; those age out as ``stale``.
+                item = self._new.pop() if len(self._new) > LIFO_BACKLOG else self._new.popleft()
             else:
                 break
             data, addr, listener, arrived, unicast = item
@@ -330,7 +370,7 @@ class Dhcp6Server:
             self.received += 1
             inbound = Inbound6(
                 interface=listener.interface,
-                src=IPv6Address(addr[0].split("%", 1)[0]),
+                src=self._source(addr[0]),
                 src_port=addr[1],
                 unicast=unicast,
                 local=listener.local,
@@ -347,7 +387,7 @@ class Dhcp6Server:
         metrics.DHCP6_DECISIONS.labels(rule=decision.rule.value).inc()
         payload = encode_message(decision.message)
         if not decision.commit:
-            self._send(listener, payload, decision)
+            self._send(listener, payload, decision, addr)
             return
         # Every lease of the reply durable, then the reply: a countdown over the commits.
         remaining = [len(decision.commit)]
@@ -355,18 +395,34 @@ class Dhcp6Server:
         def durable() -> None:
             remaining[0] -= 1
             if remaining[0] == 0:
-                self._send(listener, payload, decision)
+                self._send(listener, payload, decision, addr)
 
         for lease in decision.commit:
             if not self.committer.submit_nowait(lease, durable):
                 self._drop("commit-overload")
                 return
 
-    def _send(self, listener: _Listener, payload: bytes, reply: Reply6) -> None:
+    def _source(self, host: str) -> IPv6Address:
+        """The address of a peer as recvmsg names it (``fe80::1%eth0``), parsed once per peer:
+        a relay or a client sends several messages, and parsing an IPv6 string costs more
+        than the rest of admission."""
+        cache = self._sources
+        ip = cache.get(host)
+        if ip is None:
+            if len(cache) >= MAX_SOURCES:
+                cache.clear()
+            ip = cache[host] = IPv6Address(host.split("%", 1)[0])
+        return ip
+
+    def _send(self, listener: _Listener, payload: bytes, reply: Reply6, peer: Any) -> None:
         to = reply.to
-        scope = listener.index if to.ip.is_link_local else 0
+        if to.ip is self._sources.get(peer[0]):
+            # Back to the sender (always, today): its own address and scope, nothing to format.
+            target = (peer[0], to.port, 0, peer[3])
+        else:
+            target = (str(to.ip), to.port, 0, listener.index if to.ip.is_link_local else 0)
         try:
-            listener.sock.sendto(payload, (str(to.ip), to.port, 0, scope))
+            listener.sock.sendto(payload, target)
         except OSError as exc:
             log.debug("send to [%s]:%d failed: %s", to.ip, to.port, exc)
             self._drop("send-failed")
