@@ -152,6 +152,9 @@ class Dhcp6Server:
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sources: dict[str, IPv6Address] = {}
+        self._children: dict[tuple[Any, int | str], Any] = {}
+        self._tallies: dict[Any, int] = {}
+        self._tally_scheduled = False
         self.received = 0
         self.sent = 0
         self.dropped: dict[str, int] = {}
@@ -225,6 +228,7 @@ class Dhcp6Server:
         self._listeners.clear()
         self._new.clear()
         self._urgent.clear()
+        self._flush_tallies()
 
     async def reload(self, config: Config) -> None:
         new = config.dhcp6
@@ -366,7 +370,7 @@ class Dhcp6Server:
     ) -> None:
         try:
             message = decode_message(data)
-            metrics.DHCP6_RECEIVED.labels(message_type=_message_label(message.msg_type)).inc()
+            self._tally(self._counter(metrics.DHCP6_RECEIVED, message.msg_type))
             self.received += 1
             inbound = Inbound6(
                 interface=listener.interface,
@@ -384,7 +388,7 @@ class Dhcp6Server:
             log.debug("drop DHCPv6 message from %s: %s", addr, decision.reason.value)
             self._drop(decision.reason.value)
             return
-        metrics.DHCP6_DECISIONS.labels(rule=decision.rule.value).inc()
+        self._tally(self._counter(metrics.DHCP6_DECISIONS, decision.rule))
         payload = encode_message(decision.message)
         if not decision.commit:
             self._send(listener, payload, decision, addr)
@@ -418,7 +422,9 @@ class Dhcp6Server:
         to = reply.to
         if to.ip is self._sources.get(peer[0]):
             # Back to the sender (always, today): its own address and scope, nothing to format.
-            target = (peer[0], to.port, 0, peer[3])
+            # Without the "%zone" suffix the address is numeric to the socket module, which
+            # then skips getaddrinfo(3).
+            target = (peer[0].partition("%")[0], to.port, 0, peer[3])
         else:
             target = (str(to.ip), to.port, 0, listener.index if to.ip.is_link_local else 0)
         try:
@@ -428,7 +434,37 @@ class Dhcp6Server:
             self._drop("send-failed")
             return
         self.sent += 1
-        metrics.DHCP6_SENT.labels(message_type=_message_label(reply.reply_type)).inc()
+        self._tally(self._counter(metrics.DHCP6_SENT, reply.reply_type))
+
+    def _counter(self, family: Any, value: int | str) -> Any:
+        """The child of a per-message counter for a message type or a rule, looked up once."""
+        key = (family, value)
+        child = self._children.get(key)
+        if child is None:
+            if family is metrics.DHCP6_DECISIONS:
+                child = family.labels(rule=str(value))
+            else:
+                child = family.labels(message_type=_message_label(int(value)))
+            self._children[key] = child
+        return child
+
+    def _tally(self, child: Any) -> None:
+        """Count one for a per-message counter; the counters are incremented together once per
+        loop iteration (each ``inc`` takes a lock: once per message and label is measurable)."""
+        tallies = self._tallies
+        tallies[child] = tallies.get(child, 0) + 1
+        if not self._tally_scheduled:
+            self._tally_scheduled = True
+            if self._loop is None:
+                self._flush_tallies()
+            else:
+                self._loop.call_soon(self._flush_tallies)
+
+    def _flush_tallies(self) -> None:
+        self._tally_scheduled = False
+        tallies, self._tallies = self._tallies, {}
+        for child, n in tallies.items():
+            child.inc(n)
 
     def _drop(self, reason: str, n: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + n
