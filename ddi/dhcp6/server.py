@@ -497,7 +497,7 @@ def _to_unicast(ancillary: list[tuple[int, int, bytes]]) -> bool:
     """Whether IPV6_PKTINFO names a unicast destination (not ff02::1:2, §18.4)."""
     for level, kind, value in ancillary:
         if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 16:
-            return not IPv6Address(value[:16]).is_multicast
+            return value[0] != 0xFF  # ff00::/8 is multicast (RFC 4291 §2.7)
     return False
 
 
