@@ -196,17 +196,24 @@ class Dhcp6Engine:
         view: View6,
         *,
         profiles: Mapping[str, BootProfile] | None = None,
+        boot_params: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.settings = settings
         self._view = view
         self._profiles: Mapping[str, BootProfile] = profiles or {}
+        self._boot_params: Mapping[str, tuple[str, ...]] = boot_params or {}
         self._encoded: dict[int, tuple[Subnet6, tuple[Option, ...]]] = {}
 
     def reconfigure(
-        self, settings: Dhcp6Settings, *, profiles: Mapping[str, BootProfile] | None = None
+        self,
+        settings: Dhcp6Settings,
+        *,
+        profiles: Mapping[str, BootProfile] | None = None,
+        boot_params: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.settings = settings
         self._profiles = profiles or {}
+        self._boot_params = boot_params or {}
 
     # --- entry ---------------------------------------------------------------------------------
 
@@ -589,6 +596,7 @@ class Dhcp6Engine:
             subnet=ctx.subnet,
             server=ctx.inbound.local,
             domain=self.settings.domain,
+            params=self._boot_params,
         )
         if choice.url is not None and "{server}" in choice.url:
             # No global address on the interface to name in the URL: no boot options, and

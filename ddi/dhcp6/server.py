@@ -39,6 +39,7 @@ from ddi.dhcp.netboot import profiles_from_config
 from ddi.dhcp6.admission6 import glance
 from ddi.dhcp6.decision import Drop6, Inbound6, Reply6
 from ddi.dhcp6.engine import Dhcp6Engine, Dhcp6Settings
+from ddi.dhcp6.netboot import boot_params_from_config
 from ddi.dhcp6.options import MessageType, duid_text
 from ddi.dhcp6.packet import decode_message, encode_message
 from ddi.dhcp6.server_duid import server_duid
@@ -129,7 +130,10 @@ class Dhcp6Server:
         self.config = site.config.dhcp6
         self._clock = clock
         self.engine = Dhcp6Engine(
-            self._settings(b""), site.index, profiles=profiles_from_config(site.config.boot)
+            self._settings(b""),
+            site.index,
+            profiles=profiles_from_config(site.config.boot),
+            boot_params=boot_params_from_config(site.config.boot),
         )
         self.committer: GroupCommitter[Lease6] = GroupCommitter(
             LeaseWriter6(site.store),
@@ -178,7 +182,9 @@ class Dhcp6Server:
         names = self.interfaces()
         duid = server_duid(self.config.server_duid, self.site.config.site.data_dir, names)
         self.engine.reconfigure(
-            self._settings(duid), profiles=profiles_from_config(self.site.config.boot)
+            self._settings(duid),
+            profiles=profiles_from_config(self.site.config.boot),
+            boot_params=boot_params_from_config(self.site.config.boot),
         )
         if not names:
             log.warning("dhcp6: no interface to serve (set dhcp6.interfaces or subnets6)")
@@ -242,6 +248,7 @@ class Dhcp6Server:
         self.engine.reconfigure(
             self._settings(self.engine.settings.server_duid),
             profiles=profiles_from_config(config.boot),
+            boot_params=boot_params_from_config(config.boot),
         )
 
     def statistics(self) -> dict[str, Any]:
