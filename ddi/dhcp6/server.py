@@ -5,10 +5,15 @@ All_DHCP_Relay_Agents_and_Servers (ff02::1:2, RFC 8415 §7.1) on it; IPV6_RECVPK
 whether a message came to that group or to one of the server's unicast addresses (§18.4).
 Each socket is drained (``add_reader``, then ``recvmsg`` until ``BlockingIOError``) into two
 bounded queues, as DHCPv4 does: messages that continue an exchange (REQUEST, RENEW, REBIND,
-RELEASE, DECLINE, CONFIRM, INFORMATION-REQUEST, and anything relayed) and SOLICITs; the first
-go first, a full queue sheds (``overload``), a message older than ``dhcp6.queue_max_age`` is
-dropped as ``stale``. Each source address has a token bucket (``rate-limited-client``) and
-each interface or relay one for SOLICITs (``rate-limited-link``).
+RELEASE, DECLINE, CONFIRM, INFORMATION-REQUEST) and SOLICITs, relayed or not (``admission6.
+glance`` reads the client's type and DUID through the relays before anything is decoded). The
+first go first, a full queue sheds (``overload``), past ``LIFO_BACKLOG`` waiting SOLICITs the
+newest is answered first, and a message older than ``dhcp6.queue_max_age`` is dropped as
+``stale``. Each client (its DUID, else its source address) has a token bucket
+(``rate-limited-client``). Once ``BUSY_QUEUE`` messages wait, a SOLICIT from a client the site
+knows queues with the exchanges under way, and one from an unknown client draws from its
+relay's or interface's bucket (``rate-limited-link``): a storm the server keeps up with is
+answered whole.
 
 A reply that binds, releases or declines leases leaves only after ``GroupCommitter`` has made
 every one of them durable (DESIGN principle 4); a reply to a client goes to its link-local
