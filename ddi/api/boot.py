@@ -28,7 +28,13 @@ from ddi.dhcp.netboot import (
 )
 from ddi.dhcp.options import OptionCode, option_code_from_int
 from ddi.dhcp.server import interface_address
-from ddi.dhcp6.netboot import boot_facts6, boot_options6, request_options6, select_boot6
+from ddi.dhcp6.netboot import (
+    boot_facts6,
+    boot_options6,
+    boot_params_from_config,
+    request_options6,
+    select_boot6,
+)
 from ddi.dhcp6.options import mac_from_duid
 from ddi.dhcp6.server import global_address
 from ddi.ipam.models import Subnet
@@ -222,6 +228,7 @@ async def explain6(request: web.Request) -> web.Response:
         subnet=subnet6,
         server=server,
         domain=site.config.site.domain,
+        params=boot_params_from_config(site.config.boot),
     )
     names = {59: "bootfile_url", 60: "bootfile_param", 16: "vendor_class"}
     return web.json_response(
@@ -244,16 +251,25 @@ async def explain6(request: web.Request) -> web.Response:
             "arch": None if choice.arch is None else int(choice.arch),
             "arch_name": arch_name(choice.arch),
             "url": choice.url,
+            "params": list(choice.params) if choice.url is not None else [],
             "options": [
                 {
                     "code": int(code),
                     "name": names.get(code, str(code)),
-                    "value": value[6:].decode("utf-8", "replace")
-                    if code == 16
-                    else value.decode("utf-8", "replace"),
+                    "value": _option_text6(code, value, choice.params),
                 }
                 for code, value in boot_options6(choice)
             ],
             "problem": choice.problem,
         }
     )
+
+
+def _option_text6(code: int, value: bytes, params: tuple[str, ...]) -> str:
+    """An explained DHCPv6 boot option as text: option 16's class data, option 60's
+    parameters separated by spaces (each is length-prefixed on the wire), 59's URL."""
+    if code == 16:
+        return value[6:].decode("utf-8", "replace")
+    if code == 60:
+        return " ".join(params)
+    return value.decode("utf-8", "replace")

@@ -141,6 +141,7 @@ def _explain6(
             ("rule", result["rule"]),
             ("profile", profile),
             ("url", result.get("url") or "-"),
+            ("params", " ".join(result.get("params") or ()) or "-"),
         ]
     )
     if result.get("problem"):

@@ -37,6 +37,10 @@ class BootProfileConfig:
     """iPXE script template for reserved hosts of this profile; default: boot.script_template."""
     default_script: Path | None = None
     """iPXE script template for MACs without a reservation; none: such requests get 404."""
+    boot_params: tuple[str, ...] = ()
+    """DHCPv6 boot file parameters (option 60, RFC 5970 §3.2), sent with the boot file URL
+    (option 59): e.g. a kernel command line, one string per parameter. Templates, like
+    ``ipxe_script``; at most 16 of at most 1024 characters each."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +103,14 @@ def _boot_profile(name: str, t: Table) -> BootProfileConfig:
         if arch in files:
             _boot_template(t.key(key), files[arch])
     _boot_template(t.key("ipxe_script"), profile.ipxe_script or "")
+    if len(profile.boot_params) > MAX_BOOT_PARAMS:
+        raise ConfigError(t.key("boot_params"), f"lists more than {MAX_BOOT_PARAMS} parameters")
+    for param in profile.boot_params:
+        if not 0 < len(param) <= MAX_BOOT_PARAM:
+            raise ConfigError(
+                t.key("boot_params"), f"each parameter must be 1-{MAX_BOOT_PARAM} characters"
+            )
+        _boot_template(t.key("boot_params"), param)
     t.done()
     return profile
 
@@ -111,6 +123,8 @@ def _boot_template(key: str, template: str) -> None:
 
 
 MAX_LISTEN = 16
+MAX_BOOT_PARAMS = 16
+MAX_BOOT_PARAM = 1024
 
 
 def _listen(t: Table, name: str) -> tuple[str, ...]:

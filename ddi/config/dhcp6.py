@@ -32,11 +32,18 @@ class Dhcp6Config:
     commit_batch: int = setting(256, lo=1, hi=100_000)
     commit_delay: float = setting(0.002, lo=0, hi=1)
     client_rate: float = setting(1.0, lo=0, hi=1_000_000)
-    """Messages per second one client (source address) may send, sustained (0: no limit)."""
+    """Messages per second one client may send, sustained (0: no limit). A client is its DUID
+    (option 1, read through any relays), else its source address."""
     client_burst: int = setting(8, lo=1, hi=1_000_000)
     link_rate: float = setting(1000.0, lo=0, hi=1_000_000)
-    """SOLICITs per second per interface or relay from clients with no binding (0: no limit)."""
+    """SOLICITs per second per interface or relay from clients the site does not know (no
+    reservation or lease for the DUID; 0: no limit), charged only while the server is
+    backlogged (64 messages waiting): a storm the server keeps up with is answered whole, as
+    by Kea, which limits nothing by default. Once messages queue, known clients' SOLICITs go
+    first and each link's new clients share this rate."""
     link_burst: int = setting(1000, lo=1, hi=1_000_000)
+    """SOLICITs from unknown clients one link may send at once while the server is
+    backlogged."""
     expire_interval: float = setting(10.0, lo=0.1, hi=3600)
 
 

@@ -27,6 +27,7 @@ Rules:
 from __future__ import annotations
 
 import contextlib
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv6Address, IPv6Network
@@ -45,6 +46,7 @@ from ddi.dhcp6.decision import (
     Rule6,
 )
 from ddi.dhcp6.netboot import BootChoice6, boot_facts6, boot_options6, select_boot6
+from ddi.dhcp6.nets import host_network, lease_held
 from ddi.dhcp6.options import (
     FQDN_O,
     FQDN_S,
@@ -75,15 +77,59 @@ from ddi.dhcp6.options import (
     status_option,
 )
 from ddi.dhcp6.packet import Message, Relay, unwrap, wrap
-from ddi.ipam.allocator6 import address_taken, choose_address, choose_prefix, prefix_taken
+from ddi.ipam.allocator6 import choose_address, choose_prefix, prefix_taken
 from ddi.ipam.models import LeaseState
 from ddi.ipam.models6 import Lease6, Lease6Kind, Subnet6
 from ddi.ipam.validate import sanitize_hostname
+
+# Enum members the hot path reads, as module globals (a class attribute lookup per use
+# costs more than the rest of a comparison).
+_K_NA = Lease6Kind.NA
+_K_PD = Lease6Kind.PD
+_M_ADVERTISE = MessageType.ADVERTISE
+_M_CONFIRM = MessageType.CONFIRM
+_M_DECLINE = MessageType.DECLINE
+_M_INFORMATION_REQUEST = MessageType.INFORMATION_REQUEST
+_M_REBIND = MessageType.REBIND
+_M_RECONFIGURE = MessageType.RECONFIGURE
+_M_RELAY_FORW = MessageType.RELAY_FORW
+_M_RELAY_REPL = MessageType.RELAY_REPL
+_M_RELEASE = MessageType.RELEASE
+_M_RENEW = MessageType.RENEW
+_M_REPLY = MessageType.REPLY
+_M_REQUEST = MessageType.REQUEST
+_M_SOLICIT = MessageType.SOLICIT
+_O_CLIENTID = OptionCode.CLIENTID
+_O_CLIENT_ARCH_TYPE = OptionCode.CLIENT_ARCH_TYPE
+_O_CLIENT_FQDN = OptionCode.CLIENT_FQDN
+_O_CLIENT_LINKLAYER_ADDR = OptionCode.CLIENT_LINKLAYER_ADDR
+_O_DNS_SERVERS = OptionCode.DNS_SERVERS
+_O_DOMAIN_LIST = OptionCode.DOMAIN_LIST
+_O_IAADDR = OptionCode.IAADDR
+_O_IAPREFIX = OptionCode.IAPREFIX
+_O_IA_NA = OptionCode.IA_NA
+_O_IA_PD = OptionCode.IA_PD
+_O_IA_TA = OptionCode.IA_TA
+_O_NTP_SERVER = OptionCode.NTP_SERVER
+_O_RAPID_COMMIT = OptionCode.RAPID_COMMIT
+_O_SERVERID = OptionCode.SERVERID
+_O_USER_CLASS = OptionCode.USER_CLASS
+_O_VENDOR_CLASS = OptionCode.VENDOR_CLASS
+_S_BOUND = LeaseState.BOUND
+_S_DECLINED = LeaseState.DECLINED
+_S_RELEASED = LeaseState.RELEASED
 
 if TYPE_CHECKING:
     from ddi.ipam.models import Host
 
 MAX_IAS = 16
+_IA_HEAD = struct.Struct("!III")
+_IAADDR_OPTION = struct.Struct("!HH16sII")
+_IAPREFIX_OPTION = struct.Struct("!HHIIB16s")
+"""IA_NA/IA_PD's IAID, T1, T2 (RFC 8415 §21.4, §21.21); IAADDR (§21.6) and IAPREFIX (§21.22)
+with their option headers."""
+MAX_ENCODED = 1024
+"""Subnets whose encoded parameter options the engine keeps (one entry per subnet value)."""
 """IAs of one kind served per message; more are answered NoAddrsAvail/NoPrefixAvail."""
 
 
@@ -120,21 +166,25 @@ class _Ctx:
     host: Host | None
 
 
+_MESSAGE_TYPES = {int(t): t for t in MessageType}
+"""Message types by value: a dict lookup instead of an enum call per message."""
+_BOOT_OPTIONS = frozenset({_O_VENDOR_CLASS, _O_CLIENT_ARCH_TYPE, _O_USER_CLASS})
+"""Options without which a message is not a netboot request (``boot_facts6``)."""
 _NO_REPLY_TYPES = frozenset(
     {
-        MessageType.ADVERTISE,
-        MessageType.REPLY,
-        MessageType.RECONFIGURE,
-        MessageType.RELAY_REPL,
+        _M_ADVERTISE,
+        _M_REPLY,
+        _M_RECONFIGURE,
+        _M_RELAY_REPL,
     }
 )
 _UNICAST_OK = frozenset(
     {
-        MessageType.REQUEST,
-        MessageType.RENEW,
-        MessageType.RELEASE,
-        MessageType.DECLINE,
-        MessageType.INFORMATION_REQUEST,
+        _M_REQUEST,
+        _M_RENEW,
+        _M_RELEASE,
+        _M_DECLINE,
+        _M_INFORMATION_REQUEST,
     }
 )
 
@@ -146,16 +196,24 @@ class Dhcp6Engine:
         view: View6,
         *,
         profiles: Mapping[str, BootProfile] | None = None,
+        boot_params: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.settings = settings
         self._view = view
         self._profiles: Mapping[str, BootProfile] = profiles or {}
+        self._boot_params: Mapping[str, tuple[str, ...]] = boot_params or {}
+        self._encoded: dict[int, tuple[Subnet6, tuple[Option, ...]]] = {}
 
     def reconfigure(
-        self, settings: Dhcp6Settings, *, profiles: Mapping[str, BootProfile] | None = None
+        self,
+        settings: Dhcp6Settings,
+        *,
+        profiles: Mapping[str, BootProfile] | None = None,
+        boot_params: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.settings = settings
         self._profiles = profiles or {}
+        self._boot_params = boot_params or {}
 
     # --- entry ---------------------------------------------------------------------------------
 
@@ -167,22 +225,21 @@ class Dhcp6Engine:
                 transport counts it as malformed).
         """
         relays, message = unwrap(received)
-        try:
-            kind = MessageType(message.msg_type)
-        except ValueError:
+        kind = _MESSAGE_TYPES.get(message.msg_type)
+        if kind is None:
             return Drop6(reason=DropReason6.UNEXPECTED_MESSAGE)
-        if kind in _NO_REPLY_TYPES or kind is MessageType.RELAY_FORW:
+        if kind in _NO_REPLY_TYPES or kind is _M_RELAY_FORW:
             return Drop6(reason=DropReason6.UNEXPECTED_MESSAGE)
-        raw_duid = message.option(OptionCode.CLIENTID)
-        server_id = message.option(OptionCode.SERVERID)
+        raw_duid = message.option(_O_CLIENTID)
+        server_id = message.option(_O_SERVERID)
         duid_raw = None if raw_duid is None else check_duid(raw_duid)
-        if duid_raw is None and kind is not MessageType.INFORMATION_REQUEST:
+        if duid_raw is None and kind is not _M_INFORMATION_REQUEST:
             return Drop6(reason=DropReason6.NO_CLIENT_ID)
         # RFC 8415 §16: which messages must, may or must not name a server.
-        if kind in (MessageType.SOLICIT, MessageType.REBIND, MessageType.CONFIRM):
+        if kind in (_M_SOLICIT, _M_REBIND, _M_CONFIRM):
             if server_id is not None:
                 return Drop6(reason=DropReason6.BAD_SERVER_ID)
-        elif kind is not MessageType.INFORMATION_REQUEST and server_id is None:
+        elif kind is not _M_INFORMATION_REQUEST and server_id is None:
             return Drop6(reason=DropReason6.BAD_SERVER_ID)
         if server_id is not None and server_id != self.settings.server_duid:
             return Drop6(reason=DropReason6.OTHER_SERVER)
@@ -199,33 +256,31 @@ class Dhcp6Engine:
         )
         if inbound.unicast and not relays and kind in _UNICAST_OK:
             # §18.4: no Server Unicast option was ever sent, so unicast is refused.
-            options: list[Option] = [(OptionCode.SERVERID, self.settings.server_duid)]
+            options: list[Option] = [(_O_SERVERID, self.settings.server_duid)]
             if duid_raw is not None:
-                options.insert(0, (OptionCode.CLIENTID, duid_raw))
+                options.insert(0, (_O_CLIENTID, duid_raw))
             options.append(status_option(Status.USE_MULTICAST, "use multicast"))
-            return self._reply(ctx, MessageType.REPLY, Rule6.USE_MULTICAST, options)
+            return self._reply(ctx, _M_REPLY, Rule6.USE_MULTICAST, options)
         ctx.subnet = self._subnet(relays, inbound)
-        if kind is MessageType.INFORMATION_REQUEST:
+        if kind is _M_INFORMATION_REQUEST:
             return self._information(ctx)
         if ctx.subnet is None:
             return Drop6(reason=DropReason6.NO_SUBNET)
         ctx.host = self._host(ctx.subnet, ctx.duid, ctx.mac)
-        if kind is MessageType.CONFIRM:
+        if kind is _M_CONFIRM:
             return self._confirm(ctx)
         if ctx.subnet.known_hosts_only and ctx.host is None:
             return Drop6(reason=DropReason6.UNKNOWN_CLIENT)
         match kind:
             case MessageType.SOLICIT:
-                rapid = (
-                    ctx.subnet.rapid_commit and message.option(OptionCode.RAPID_COMMIT) is not None
-                )
+                rapid = ctx.subnet.rapid_commit and message.option(_O_RAPID_COMMIT) is not None
                 return self._assign(ctx, commit=rapid, rapid=rapid)
             case MessageType.REQUEST:
                 return self._assign(ctx, commit=True, rapid=False)
             case MessageType.RENEW | MessageType.REBIND:
-                return self._extend(ctx, rebind=kind is MessageType.REBIND)
+                return self._extend(ctx, rebind=kind is _M_REBIND)
             case MessageType.RELEASE | MessageType.DECLINE:
-                return self._give_back(ctx, decline=kind is MessageType.DECLINE)
+                return self._give_back(ctx, decline=kind is _M_DECLINE)
         return Drop6(reason=DropReason6.UNEXPECTED_MESSAGE)
 
     # --- lookups -------------------------------------------------------------------------------
@@ -271,35 +326,35 @@ class Dhcp6Engine:
         leases: list[Lease6] = []
         ia_options: list[Option] = []
         taken: set[IPv6Network] = set()
-        for n, ia in enumerate(self._ias(ctx.message, OptionCode.IA_NA)):
+        for n, ia in enumerate(self._ias(ctx.message, _O_IA_NA)):
             prefix = None if n >= MAX_IAS else self._pick_address(ctx, ia, n, taken)
             if prefix is None:
                 ia_options.append(_empty_ia(ia, Status.NO_ADDRS_AVAIL, "no addresses available"))
                 continue
             taken.add(prefix)
-            lease = self._lease(ctx, Lease6Kind.NA, prefix, ia.iaid, hostname)
-            leases.append(lease)
-            ia_options.append(_bound_ia(ia, lease, subnet))
-        for n, ia in enumerate(self._ias(ctx.message, OptionCode.IA_PD)):
+            if commit:
+                leases.append(self._lease(ctx, _K_NA, prefix, ia.iaid, hostname))
+            ia_options.append(_bound_ia(ia, _K_NA, prefix, subnet))
+        for n, ia in enumerate(self._ias(ctx.message, _O_IA_PD)):
             prefix = None if n >= MAX_IAS else self._pick_prefix(ctx, ia, taken)
             if prefix is None:
                 ia_options.append(_empty_ia(ia, Status.NO_PREFIX_AVAIL, "no prefixes available"))
                 continue
             taken.add(prefix)
-            lease = self._lease(ctx, Lease6Kind.PD, prefix, ia.iaid, None)
-            leases.append(lease)
-            ia_options.append(_bound_ia(ia, lease, subnet))
+            if commit:
+                leases.append(self._lease(ctx, _K_PD, prefix, ia.iaid, None))
+            ia_options.append(_bound_ia(ia, _K_PD, prefix, subnet))
         options = [*self._ids(ctx), *ia_options]
         if rapid:
-            options.append((OptionCode.RAPID_COMMIT, b""))
+            options.append((_O_RAPID_COMMIT, b""))
         if fqdn is not None:
-            options.append((OptionCode.CLIENT_FQDN, fqdn))
+            options.append((_O_CLIENT_FQDN, fqdn))
         options.extend(self._parameters(subnet))
         boot = self._boot(ctx, options)
         if commit:
             rule = Rule6.RAPID_COMMIT if rapid else Rule6.REQUEST
-            return self._reply(ctx, MessageType.REPLY, rule, options, leases, boot)
-        return self._reply(ctx, MessageType.ADVERTISE, Rule6.ADVERTISE, options, (), boot)
+            return self._reply(ctx, _M_REPLY, rule, options, leases, boot)
+        return self._reply(ctx, _M_ADVERTISE, Rule6.ADVERTISE, options, (), boot)
 
     def _ias(self, message: Message, code: int) -> list[Ia]:
         return [decode_ia(code, v) for v in all_of(message.options, code)]
@@ -317,7 +372,7 @@ class Dhcp6Engine:
             iaid=iaid,
             mac=ctx.mac,
             hostname=hostname,
-            state=LeaseState.BOUND,
+            state=_S_BOUND,
             start=ctx.now,
             end=ctx.now + subnet.valid_lifetime,
             preferred_end=ctx.now + subnet.preferred_lifetime,
@@ -328,11 +383,7 @@ class Dhcp6Engine:
         assert ctx.duid is not None
         assert ctx.subnet is not None
         for lease in self._view.leases6_of(kind, ctx.duid, iaid):
-            if (
-                lease.subnet == ctx.subnet.name
-                and lease.state is LeaseState.BOUND
-                and lease.end > ctx.now
-            ):
+            if lease.subnet == ctx.subnet.name and lease.state is _S_BOUND and lease.end > ctx.now:
                 return lease
         return None
 
@@ -344,29 +395,42 @@ class Dhcp6Engine:
         assert ctx.duid is not None
         duid, now = ctx.duid, ctx.now
         if n == 0 and ctx.host is not None and ctx.host.ip6 is not None:
-            reserved = IPv6Network(ctx.host.ip6)
-            lease = self._view.lease6(Lease6Kind.NA, reserved)
+            reserved = host_network(ctx.host.ip6)
+            lease = self._view.lease6(_K_NA, reserved)
             if lease is None or lease.end <= now or lease.duid == duid:
                 return reserved
-        bound = self._binding(ctx, Lease6Kind.NA, ia.iaid)
+        bound = self._binding(ctx, _K_NA, ia.iaid)
         if bound is not None and bound.prefix not in taken:
             return bound.prefix
 
+        view = self._view
+        found: IPv6Network | None = None
+
         def used(ip: IPv6Address) -> bool:
-            return IPv6Network(ip) in taken or address_taken(self._view, ip, duid, now)
+            # The rule of allocator6.address_taken, with the /128 built from the integer:
+            # IPv6Network(IPv6Address) formats and re-parses the address as a string.
+            nonlocal found
+            net = host_network(ip)
+            if net in taken or view.host_by_ip6(ip) is not None:
+                return True
+            if lease_held(view.lease6(_K_NA, net), duid, now):
+                return True
+            found = net
+            return False
 
         for hint in _hinted_addresses(ia):
             if any(hint in pool for pool in subnet.pools) and not used(hint):
-                return IPv6Network(hint)
-        found = choose_address(subnet.pools, duid, ia.iaid, used)
-        return None if found is None else IPv6Network(found)
+                return found
+        if choose_address(subnet.pools, duid, ia.iaid, used) is None:
+            return None
+        return found
 
     def _pick_prefix(self, ctx: _Ctx, ia: Ia, taken: set[IPv6Network]) -> IPv6Network | None:
         subnet = ctx.subnet
         assert subnet is not None
         assert ctx.duid is not None
         duid, now = ctx.duid, ctx.now
-        bound = self._binding(ctx, Lease6Kind.PD, ia.iaid)
+        bound = self._binding(ctx, _K_PD, ia.iaid)
         if bound is not None and bound.prefix not in taken:
             return bound.prefix
 
@@ -383,7 +447,7 @@ class Dhcp6Engine:
         hostname, fqdn = self._hostname(ctx)
         leases: list[Lease6] = []
         ia_options: list[Option] = []
-        for code, kind in ((OptionCode.IA_NA, Lease6Kind.NA), (OptionCode.IA_PD, Lease6Kind.PD)):
+        for code, kind in ((_O_IA_NA, _K_NA), (_O_IA_PD, _K_PD)):
             for ia in self._ias(ctx.message, code)[:MAX_IAS]:
                 bound = self._binding(ctx, kind, ia.iaid)
                 if bound is None:
@@ -397,23 +461,23 @@ class Dhcp6Engine:
                     else:
                         ia_options.append(_empty_ia(ia, Status.NO_BINDING, "no binding"))
                     continue
-                name = hostname if kind is Lease6Kind.NA else None
+                name = hostname if kind is _K_NA else None
                 lease = self._lease(ctx, kind, bound.prefix, ia.iaid, name or bound.hostname)
                 leases.append(lease)
-                ia_options.append(_bound_ia(ia, lease, subnet, listed=True))
+                ia_options.append(_bound_ia(ia, kind, lease.prefix, subnet, listed=True))
         options = [*self._ids(ctx), *ia_options]
         if fqdn is not None:
-            options.append((OptionCode.CLIENT_FQDN, fqdn))
+            options.append((_O_CLIENT_FQDN, fqdn))
         options.extend(self._parameters(subnet))
         rule = Rule6.REBIND if rebind else Rule6.RENEW
-        return self._reply(ctx, MessageType.REPLY, rule, options, leases)
+        return self._reply(ctx, _M_REPLY, rule, options, leases)
 
     def _give_back(self, ctx: _Ctx, *, decline: bool) -> Decision6:
         leases: list[Lease6] = []
         ia_options: list[Option] = []
-        for code, kind in ((OptionCode.IA_NA, Lease6Kind.NA), (OptionCode.IA_PD, Lease6Kind.PD)):
+        for code, kind in ((_O_IA_NA, _K_NA), (_O_IA_PD, _K_PD)):
             for ia in self._ias(ctx.message, code)[:MAX_IAS]:
-                listed = [IPv6Network(a.address) for a in ia.addresses()]
+                listed = [host_network(a.address) for a in ia.addresses()]
                 listed += [p.prefix for p in ia.prefixes()]
                 found = False
                 for prefix in listed:
@@ -422,7 +486,7 @@ class Dhcp6Engine:
                         lease is None
                         or lease.duid != ctx.duid
                         or lease.iaid != ia.iaid
-                        or lease.state is not LeaseState.BOUND
+                        or lease.state is not _S_BOUND
                     ):
                         continue
                     found = True
@@ -430,9 +494,9 @@ class Dhcp6Engine:
                         # RFC 8415 §18.3.8: the address is in use elsewhere; keep it out of
                         # the pool for the quarantine.
                         end = ctx.now + self.settings.decline_quarantine
-                        state = LeaseState.DECLINED
+                        state = _S_DECLINED
                     else:
-                        end, state = ctx.now, LeaseState.RELEASED
+                        end, state = ctx.now, _S_RELEASED
                     leases.append(
                         replace(lease, state=state, end=end, preferred_end=min(end, ctx.now))
                     )
@@ -441,14 +505,12 @@ class Dhcp6Engine:
         done = "declined" if decline else "released"
         options = [*self._ids(ctx), *ia_options, status_option(Status.SUCCESS, done)]
         rule = Rule6.DECLINE if decline else Rule6.RELEASE
-        return self._reply(ctx, MessageType.REPLY, rule, options, leases)
+        return self._reply(ctx, _M_REPLY, rule, options, leases)
 
     def _confirm(self, ctx: _Ctx) -> Decision6:
         subnet = ctx.subnet
         assert subnet is not None
-        addresses = [
-            a.address for ia in self._ias(ctx.message, OptionCode.IA_NA) for a in ia.addresses()
-        ]
+        addresses = [a.address for ia in self._ias(ctx.message, _O_IA_NA) for a in ia.addresses()]
         if not addresses:
             return Drop6(reason=DropReason6.NOTHING_TO_CONFIRM)  # §18.3.3
         on_link = all(a in subnet.cidr for a in addresses)
@@ -457,45 +519,41 @@ class Dhcp6Engine:
             if on_link
             else status_option(Status.NOT_ON_LINK, "not on link")
         )
-        return self._reply(ctx, MessageType.REPLY, Rule6.CONFIRM, [*self._ids(ctx), status])
+        return self._reply(ctx, _M_REPLY, Rule6.CONFIRM, [*self._ids(ctx), status])
 
     def _information(self, ctx: _Ctx) -> Decision6:
-        if any(
-            c in (OptionCode.IA_NA, OptionCode.IA_PD, OptionCode.IA_TA)
-            for c, _ in ctx.message.options
-        ):
+        if any(c in (_O_IA_NA, _O_IA_PD, _O_IA_TA) for c, _ in ctx.message.options):
             return Drop6(reason=DropReason6.BAD_OPTION)  # §16.12
         options = self._ids(ctx)
         if ctx.subnet is not None:
             options.extend(self._parameters(ctx.subnet))
         boot = self._boot(ctx, options)
-        return self._reply(ctx, MessageType.REPLY, Rule6.INFORMATION, options, (), boot)
+        return self._reply(ctx, _M_REPLY, Rule6.INFORMATION, options, (), boot)
 
     # --- options -------------------------------------------------------------------------------
 
     def _ids(self, ctx: _Ctx) -> list[Option]:
         options: list[Option] = []
         if ctx.duid_raw is not None:
-            options.append((OptionCode.CLIENTID, ctx.duid_raw))
-        options.append((OptionCode.SERVERID, self.settings.server_duid))
+            options.append((_O_CLIENTID, ctx.duid_raw))
+        options.append((_O_SERVERID, self.settings.server_duid))
         return options
 
     def _parameters(self, subnet: Subnet6) -> list[Option]:
-        options: list[Option] = []
-        if subnet.dns_servers:
-            options.append((OptionCode.DNS_SERVERS, encode_addresses(subnet.dns_servers)))
-        search = subnet.search or ((subnet.domain,) if subnet.domain else ())
-        if search:
-            # Validated in the config; a bad name is left out rather than sent.
-            with contextlib.suppress(Dhcp6FormatError):
-                options.append((OptionCode.DOMAIN_LIST, encode_domain_list(search)))
-        if subnet.ntp_servers:
-            options.append((OptionCode.NTP_SERVER, ntp_server_option(subnet.ntp_servers)))
+        # Encoded once per subnet value (a config reload brings a new one): names go through
+        # IDNA and label checks, which every reply would otherwise repeat.
+        cached = self._encoded.get(id(subnet))
+        if cached is not None and cached[0] is subnet:
+            return list(cached[1])
+        options = _subnet_parameters(subnet)
+        if len(self._encoded) >= MAX_ENCODED:
+            self._encoded.clear()
+        self._encoded[id(subnet)] = (subnet, tuple(options))
         return options
 
     def _hostname(self, ctx: _Ctx) -> tuple[str | None, bytes | None]:
         """The lease's name and the option 39 to send back (None when the client sent none)."""
-        raw = ctx.message.option(OptionCode.CLIENT_FQDN)
+        raw = ctx.message.option(_O_CLIENT_FQDN)
         client = None
         if raw is not None:
             try:
@@ -525,6 +583,9 @@ class Dhcp6Engine:
             return name, None
 
     def _boot(self, ctx: _Ctx, options: list[Option]) -> BootChoice6 | None:
+        boot_options = _BOOT_OPTIONS
+        if not any(code in boot_options for code, _ in ctx.message.options):
+            return None
         facts = boot_facts6(ctx.mac, ctx.message.options)
         if not facts.netboots:
             return None
@@ -535,6 +596,7 @@ class Dhcp6Engine:
             subnet=ctx.subnet,
             server=ctx.inbound.local,
             domain=self.settings.domain,
+            params=self._boot_params,
         )
         if choice.url is not None and "{server}" in choice.url:
             # No global address on the interface to name in the URL: no boot options, and
@@ -579,10 +641,24 @@ class Dhcp6Engine:
 # --- helpers -----------------------------------------------------------------------------------
 
 
+def _subnet_parameters(subnet: Subnet6) -> list[Option]:
+    options: list[Option] = []
+    if subnet.dns_servers:
+        options.append((_O_DNS_SERVERS, encode_addresses(subnet.dns_servers)))
+    search = subnet.search or ((subnet.domain,) if subnet.domain else ())
+    if search:
+        # Validated in the config; a bad name is left out rather than sent.
+        with contextlib.suppress(Dhcp6FormatError):
+            options.append((_O_DOMAIN_LIST, encode_domain_list(search)))
+    if subnet.ntp_servers:
+        options.append((_O_NTP_SERVER, ntp_server_option(subnet.ntp_servers)))
+    return options
+
+
 def _client_mac(relays: Sequence[Relay], duid: bytes | None) -> str | None:
     """RFC 6939's option from the relay closest to the client, else a DUID-LL/LLT's address."""
     if relays:
-        raw = relays[-1].option(OptionCode.CLIENT_LINKLAYER_ADDR)
+        raw = relays[-1].option(_O_CLIENT_LINKLAYER_ADDR)
         if raw is not None:
             try:
                 hwtype, address = decode_linklayer(raw)
@@ -606,23 +682,31 @@ def _timers(subnet: Subnet6) -> tuple[int, int]:
     return preferred // 2, preferred * 4 // 5
 
 
-def _bound_ia(ia: Ia, lease: Lease6, subnet: Subnet6, *, listed: bool = False) -> Option:
+def _bound_ia(
+    ia: Ia, kind: Lease6Kind, prefix: IPv6Network, subnet: Subnet6, *, listed: bool = False
+) -> Option:
+    """The IA with its address or prefix at the subnet's lifetimes, packed straight from the
+    values (no IaAddress/IaPrefix/Ia objects on the hot path)."""
     t1, t2 = _timers(subnet)
     preferred, valid = subnet.preferred_lifetime, subnet.valid_lifetime
-    inner: list[Option] = []
-    if lease.kind is Lease6Kind.NA:
-        address = lease.prefix.network_address
-        inner.append(encode_iaaddr(IaAddress(address=address, preferred=preferred, valid=valid)))
+    if kind is _K_NA:
+        address = prefix.network_address
+        inner = _IAADDR_OPTION.pack(_O_IAADDR, 24, address.packed, preferred, valid)
         if listed:
             # §18.3.4: addresses the client listed that it no longer holds: lifetimes 0.
             for old in _hinted_addresses(ia):
                 if old != address:
-                    inner.append(encode_iaaddr(IaAddress(address=old, preferred=0, valid=0)))
+                    inner += _IAADDR_OPTION.pack(_O_IAADDR, 24, old.packed, 0, 0)
     else:
-        inner.append(
-            encode_iaprefix(IaPrefix(prefix=lease.prefix, preferred=preferred, valid=valid))
+        inner = _IAPREFIX_OPTION.pack(
+            _O_IAPREFIX,
+            25,
+            preferred,
+            valid,
+            prefix.prefixlen,
+            prefix.network_address.packed,
         )
-    return encode_ia(Ia(code=ia.code, iaid=ia.iaid, t1=t1, t2=t2, options=tuple(inner)))
+    return ia.code, _IA_HEAD.pack(ia.iaid, t1, t2) + inner
 
 
 def _empty_ia(ia: Ia, status: Status, message: str) -> Option:

@@ -6,7 +6,9 @@ file for the client's architecture (option 61, RFC 5970 §3.3; the profile keys 
 architecture types) becomes ``tftp://[server]/file`` for a PXE client and
 ``http://[server]:port/file`` (the profile's base URL) for a UEFI HTTP client (vendor class 16,
 enterprise 343, ``HTTPClient``); iPXE (user class ``iPXE``) gets its script URL. The reply to an
-HTTP client carries vendor class ``HTTPClient`` back (UEFI 2.5+ §24.7.2).
+HTTP client carries vendor class ``HTTPClient`` back (UEFI 2.5+ §24.7.2). A profile's
+``boot_params`` (templates, rendered with the same values as the URL) go with the URL as
+option 60.
 
 Pure: no I/O.
 """
@@ -42,6 +44,7 @@ from ddi.dhcp6.options import (
 )
 
 if TYPE_CHECKING:
+    from ddi.config.boot import BootConfig
     from ddi.ipam.models import Host
     from ddi.ipam.models6 import Subnet6
 
@@ -104,6 +107,11 @@ def boot_facts6(mac: str | None, options: Sequence[Option]) -> BootFacts:
     )
 
 
+def boot_params_from_config(boot: BootConfig) -> dict[str, tuple[str, ...]]:
+    """Each boot profile's option 60 parameters (``boot_params``), by profile name."""
+    return {name: p.boot_params for name, p in boot.profiles.items() if p.boot_params}
+
+
 def select_boot6(
     facts: BootFacts,
     profiles: Mapping[str, BootProfile],
@@ -112,6 +120,7 @@ def select_boot6(
     subnet: Subnet6 | None,
     server: IPv6Address | None,
     domain: str | None = None,
+    params: Mapping[str, tuple[str, ...]] | None = None,
 ) -> BootChoice6:
     """Choose the boot options for one DHCPv6 client (the rules of ``select_boot``)."""
     if not facts.netboots:
@@ -150,9 +159,18 @@ def select_boot6(
     if profile is not None and profile.base_url is not None:
         values["base_url"] = render_template(profile.base_url, values)
 
+    templates = () if params is None or name is None else params.get(name, ())
+    rendered = tuple(render_template(p, values) for p in templates)
+
     def choice(rule: BootRule, url: str, *, http: bool = False) -> BootChoice6:
         return BootChoice6(
-            rule=rule, profile=name, profile_source=source, arch=arch, url=url, http=http
+            rule=rule,
+            profile=name,
+            profile_source=source,
+            arch=arch,
+            url=url,
+            params=rendered,
+            http=http,
         )
 
     if facts.is_ipxe:

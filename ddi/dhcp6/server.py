@@ -5,10 +5,15 @@ All_DHCP_Relay_Agents_and_Servers (ff02::1:2, RFC 8415 §7.1) on it; IPV6_RECVPK
 whether a message came to that group or to one of the server's unicast addresses (§18.4).
 Each socket is drained (``add_reader``, then ``recvmsg`` until ``BlockingIOError``) into two
 bounded queues, as DHCPv4 does: messages that continue an exchange (REQUEST, RENEW, REBIND,
-RELEASE, DECLINE, CONFIRM, INFORMATION-REQUEST, and anything relayed) and SOLICITs; the first
-go first, a full queue sheds (``overload``), a message older than ``dhcp6.queue_max_age`` is
-dropped as ``stale``. Each source address has a token bucket (``rate-limited-client``) and
-each interface or relay one for SOLICITs (``rate-limited-link``).
+RELEASE, DECLINE, CONFIRM, INFORMATION-REQUEST) and SOLICITs, relayed or not (``admission6.
+glance`` reads the client's type and DUID through the relays before anything is decoded). The
+first go first, a full queue sheds (``overload``), past ``LIFO_BACKLOG`` waiting SOLICITs the
+newest is answered first, and a message older than ``dhcp6.queue_max_age`` is dropped as
+``stale``. Each client (its DUID, else its source address) has a token bucket
+(``rate-limited-client``). Once ``BUSY_QUEUE`` messages wait, a SOLICIT from a client the site
+knows queues with the exchanges under way, and one from an unknown client draws from its
+relay's or interface's bucket (``rate-limited-link``): a storm the server keeps up with is
+answered whole.
 
 A reply that binds, releases or declines leases leaves only after ``GroupCommitter`` has made
 every one of them durable (DESIGN principle 4); a reply to a client goes to its link-local
@@ -36,9 +41,11 @@ from ddi import metrics
 from ddi.dhcp.admission import TokenBuckets
 from ddi.dhcp.commit import CommitMetrics, GroupCommitter
 from ddi.dhcp.netboot import profiles_from_config
+from ddi.dhcp6.admission6 import glance
 from ddi.dhcp6.decision import Drop6, Inbound6, Reply6
 from ddi.dhcp6.engine import Dhcp6Engine, Dhcp6Settings
-from ddi.dhcp6.options import MessageType
+from ddi.dhcp6.netboot import boot_params_from_config
+from ddi.dhcp6.options import MessageType, duid_text
 from ddi.dhcp6.packet import decode_message, encode_message
 from ddi.dhcp6.server_duid import server_duid
 from ddi.errors import ConfigError, DhcpFormatError
@@ -57,6 +64,18 @@ READ_BATCH = 256
 PROCESS_BATCH = 16
 MAX_DATAGRAM = 65535
 _PKTINFO = struct.Struct("16sI")
+_ANCILLARY = socket.CMSG_SPACE(_PKTINFO.size)
+BUSY_QUEUE = 64
+"""Messages waiting from which the server counts as backlogged: SOLICITs from clients the site
+knows (a reservation or lease for the DUID) then queue ahead, and unknown clients' SOLICITs
+draw from their link's bucket (``dhcp6.link_rate``). A storm the server keeps up with is
+answered whole, as by Kea, which limits nothing by default."""
+MAX_SOURCES = 4096
+"""Peer addresses whose parsed form is kept; past it the table starts over."""
+LIFO_BACKLOG = 64
+"""SOLICITs waiting past which the newest is answered first."""
+_SOLICIT = int(MessageType.SOLICIT)
+_RELAY_FORW = int(MessageType.RELAY_FORW)
 
 _Queued = tuple[bytes, Any, "_Listener", float, bool]
 
@@ -116,7 +135,10 @@ class Dhcp6Server:
         self.config = site.config.dhcp6
         self._clock = clock
         self.engine = Dhcp6Engine(
-            self._settings(b""), site.index, profiles=profiles_from_config(site.config.boot)
+            self._settings(b""),
+            site.index,
+            profiles=profiles_from_config(site.config.boot),
+            boot_params=boot_params_from_config(site.config.boot),
         )
         self.committer: GroupCommitter[Lease6] = GroupCommitter(
             LeaseWriter6(site.store),
@@ -138,6 +160,10 @@ class Dhcp6Server:
         self._urgent: deque[_Queued] = deque()
         self._scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._sources: dict[str, IPv6Address] = {}
+        self._children: dict[tuple[Any, int | str], Any] = {}
+        self._tallies: dict[Any, int] = {}
+        self._tally_scheduled = False
         self.received = 0
         self.sent = 0
         self.dropped: dict[str, int] = {}
@@ -161,7 +187,9 @@ class Dhcp6Server:
         names = self.interfaces()
         duid = server_duid(self.config.server_duid, self.site.config.site.data_dir, names)
         self.engine.reconfigure(
-            self._settings(duid), profiles=profiles_from_config(self.site.config.boot)
+            self._settings(duid),
+            profiles=profiles_from_config(self.site.config.boot),
+            boot_params=boot_params_from_config(self.site.config.boot),
         )
         if not names:
             log.warning("dhcp6: no interface to serve (set dhcp6.interfaces or subnets6)")
@@ -211,6 +239,7 @@ class Dhcp6Server:
         self._listeners.clear()
         self._new.clear()
         self._urgent.clear()
+        self._flush_tallies()
 
     async def reload(self, config: Config) -> None:
         new = config.dhcp6
@@ -224,6 +253,7 @@ class Dhcp6Server:
         self.engine.reconfigure(
             self._settings(self.engine.settings.server_duid),
             profiles=profiles_from_config(config.boot),
+            boot_params=boot_params_from_config(config.boot),
         )
 
     def statistics(self) -> dict[str, Any]:
@@ -248,35 +278,49 @@ class Dhcp6Server:
         arrived = self._loop.time()
         limit = self.config.queue_size
         new, urgent = self._new, self._urgent
+        clients, links = self._clients, self._links
         shed = limited_client = limited_link = 0
+        recvmsg = listener.sock.recvmsg
         for _ in range(READ_BATCH):
             try:
-                data, ancillary, _flags, addr = listener.sock.recvmsg(
-                    MAX_DATAGRAM, socket.CMSG_SPACE(_PKTINFO.size)
-                )
+                data, ancillary, _flags, addr = recvmsg(MAX_DATAGRAM, _ANCILLARY)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
                 continue
             if not data:
                 continue
-            if not self._clients.allow(addr[0], arrived):
+            kind, duid = glance(data)
+            # Per client: its DUID, not the source, which for relayed traffic is the relay.
+            if not clients.allow(addr[0] if duid is None else duid, arrived):
                 limited_client += 1
                 continue
-            unicast = _to_unicast(ancillary)
-            item = (data, addr, listener, arrived, unicast)
-            if data[0] == MessageType.SOLICIT:
-                if not self._links.allow(listener.interface, arrived):
-                    limited_link += 1
-                    continue
-                if len(new) + len(urgent) >= limit:
+            item = (data, addr, listener, arrived, _to_unicast(ancillary))
+            waiting = len(new) + len(urgent)
+            if kind == _SOLICIT:
+                if waiting >= BUSY_QUEUE:
+                    # Backlogged: a client the site knows goes first; an unknown one draws
+                    # from its link's bucket (the relay's, or the interface's).
+                    if self._known(duid):
+                        if waiting >= limit:
+                            shed += 1
+                            if not new:
+                                continue
+                            new.popleft()
+                        urgent.append(item)
+                        continue
+                    link = addr[0] if data[0] == _RELAY_FORW else listener.interface
+                    if not links.allow(link, arrived):
+                        limited_link += 1
+                        continue
+                if waiting >= limit:
                     shed += 1
                     if not new:
                         continue
                     new.popleft()  # the oldest SOLICIT makes room for the newest
                 new.append(item)
             else:
-                if len(new) + len(urgent) >= limit:
+                if waiting >= limit:
                     shed += 1
                     if not new:
                         continue
@@ -292,6 +336,16 @@ class Dhcp6Server:
             self._scheduled = True
             self._loop.call_soon(self._process)
 
+    def _known(self, duid: bytes | None) -> bool:
+        """Whether the site knows the client: a reservation or a lease for its DUID."""
+        if duid is None:
+            return False
+        text = duid_text(duid)
+        index = self.site.index
+        if index.host_by_duid(text) is not None:
+            return True
+        return any(index.leases6_of_duid(kind, text) for kind in Lease6Kind)
+
     def _process(self) -> None:
         self._scheduled = False
         assert self._loop is not None
@@ -302,7 +356,9 @@ class Dhcp6Server:
             if self._urgent:
                 item = self._urgent.popleft()
             elif self._new:
-                item = self._new.popleft()
+                # Past a backlog the newest SOLICIT first: the oldest ones' clients have most
+                # likely retransmitted or given up; those age out as ``stale``.
+                item = self._new.pop() if len(self._new) > LIFO_BACKLOG else self._new.popleft()
             else:
                 break
             data, addr, listener, arrived, unicast = item
@@ -326,11 +382,11 @@ class Dhcp6Server:
     ) -> None:
         try:
             message = decode_message(data)
-            metrics.DHCP6_RECEIVED.labels(message_type=_message_label(message.msg_type)).inc()
+            self._tally(self._counter(metrics.DHCP6_RECEIVED, message.msg_type))
             self.received += 1
             inbound = Inbound6(
                 interface=listener.interface,
-                src=IPv6Address(addr[0].split("%", 1)[0]),
+                src=self._source(addr[0]),
                 src_port=addr[1],
                 unicast=unicast,
                 local=listener.local,
@@ -344,10 +400,10 @@ class Dhcp6Server:
             log.debug("drop DHCPv6 message from %s: %s", addr, decision.reason.value)
             self._drop(decision.reason.value)
             return
-        metrics.DHCP6_DECISIONS.labels(rule=decision.rule.value).inc()
+        self._tally(self._counter(metrics.DHCP6_DECISIONS, decision.rule))
         payload = encode_message(decision.message)
         if not decision.commit:
-            self._send(listener, payload, decision)
+            self._send(listener, payload, decision, addr)
             return
         # Every lease of the reply durable, then the reply: a countdown over the commits.
         remaining = [len(decision.commit)]
@@ -355,24 +411,72 @@ class Dhcp6Server:
         def durable() -> None:
             remaining[0] -= 1
             if remaining[0] == 0:
-                self._send(listener, payload, decision)
+                self._send(listener, payload, decision, addr)
 
         for lease in decision.commit:
             if not self.committer.submit_nowait(lease, durable):
                 self._drop("commit-overload")
                 return
 
-    def _send(self, listener: _Listener, payload: bytes, reply: Reply6) -> None:
+    def _source(self, host: str) -> IPv6Address:
+        """The address of a peer as recvmsg names it (``fe80::1%eth0``), parsed once per peer:
+        a relay or a client sends several messages, and parsing an IPv6 string costs more
+        than the rest of admission."""
+        cache = self._sources
+        ip = cache.get(host)
+        if ip is None:
+            if len(cache) >= MAX_SOURCES:
+                cache.clear()
+            ip = cache[host] = IPv6Address(host.split("%", 1)[0])
+        return ip
+
+    def _send(self, listener: _Listener, payload: bytes, reply: Reply6, peer: Any) -> None:
         to = reply.to
-        scope = listener.index if to.ip.is_link_local else 0
+        if to.ip is self._sources.get(peer[0]):
+            # Back to the sender (always, today): its own address and scope, nothing to format.
+            # Without the "%zone" suffix the address is numeric to the socket module, which
+            # then skips getaddrinfo(3).
+            target = (peer[0].partition("%")[0], to.port, 0, peer[3])
+        else:
+            target = (str(to.ip), to.port, 0, listener.index if to.ip.is_link_local else 0)
         try:
-            listener.sock.sendto(payload, (str(to.ip), to.port, 0, scope))
+            listener.sock.sendto(payload, target)
         except OSError as exc:
             log.debug("send to [%s]:%d failed: %s", to.ip, to.port, exc)
             self._drop("send-failed")
             return
         self.sent += 1
-        metrics.DHCP6_SENT.labels(message_type=_message_label(reply.reply_type)).inc()
+        self._tally(self._counter(metrics.DHCP6_SENT, reply.reply_type))
+
+    def _counter(self, family: Any, value: int | str) -> Any:
+        """The child of a per-message counter for a message type or a rule, looked up once."""
+        key = (family, value)
+        child = self._children.get(key)
+        if child is None:
+            if family is metrics.DHCP6_DECISIONS:
+                child = family.labels(rule=str(value))
+            else:
+                child = family.labels(message_type=_message_label(int(value)))
+            self._children[key] = child
+        return child
+
+    def _tally(self, child: Any) -> None:
+        """Count one for a per-message counter; the counters are incremented together once per
+        loop iteration (each ``inc`` takes a lock: once per message and label is measurable)."""
+        tallies = self._tallies
+        tallies[child] = tallies.get(child, 0) + 1
+        if not self._tally_scheduled:
+            self._tally_scheduled = True
+            if self._loop is None:
+                self._flush_tallies()
+            else:
+                self._loop.call_soon(self._flush_tallies)
+
+    def _flush_tallies(self) -> None:
+        self._tally_scheduled = False
+        tallies, self._tallies = self._tallies, {}
+        for child, n in tallies.items():
+            child.inc(n)
 
     def _drop(self, reason: str, n: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + n
@@ -405,7 +509,7 @@ def _to_unicast(ancillary: list[tuple[int, int, bytes]]) -> bool:
     """Whether IPV6_PKTINFO names a unicast destination (not ff02::1:2, §18.4)."""
     for level, kind, value in ancillary:
         if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(value) >= 16:
-            return not IPv6Address(value[:16]).is_multicast
+            return value[0] != 0xFF  # ff00::/8 is multicast (RFC 4291 §2.7)
     return False
 
 

@@ -1,11 +1,12 @@
 """DHCPv6: a UDP payload sent to port 547, decoded and handed to the engine, as
 ``ddi.dhcp6.server`` does with each datagram (direct from a client, or relayed).
 
-Outcomes: ``DhcpFormatError`` from the decoder or a relay chain (the server counts it as
-``malformed``), a ``Drop6`` with its reason, or a ``Reply6`` whose message encodes and decodes
-back to itself. Committed leases are kept in the target's view as the store would keep them, so
-later inputs meet bound, released and declined bindings; the state starts over every
-``RESET_EVERY`` inputs.
+``ddi.dhcp6.admission6.glance`` reads each payload first, as the transport does; where the
+decoder reads a client DUID too, they agree. Outcomes: ``DhcpFormatError`` from the decoder or
+a relay chain (the server counts it as ``malformed``), a ``Drop6`` with its reason, or a
+``Reply6`` whose message encodes and decodes back to itself. Committed leases are kept in the
+target's view as the store would keep them, so later inputs meet bound, released and declined
+bindings; the state starts over every ``RESET_EVERY`` inputs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from ipaddress import IPv6Address, IPv6Network
 
 from ddi.dhcp.netboot import BootProfile
+from ddi.dhcp6.admission6 import glance
 from ddi.dhcp6.decision import Drop6, Inbound6, Reply6
 from ddi.dhcp6.engine import Dhcp6Engine, Dhcp6Settings
 from ddi.dhcp6.options import (
@@ -25,7 +27,7 @@ from ddi.dhcp6.options import (
     encode_iaaddr,
     encode_vendor_class,
 )
-from ddi.dhcp6.packet import Message, Relay, decode_message, encode_message
+from ddi.dhcp6.packet import Message, Relay, decode_message, encode_message, unwrap
 from ddi.errors import DhcpFormatError
 from ddi.ipam.models import Host
 from ddi.ipam.models6 import Lease6, Lease6Kind, PdPool, Pool6, Subnet6
@@ -110,7 +112,15 @@ def check(data: bytes) -> str:
     if state.inputs > RESET_EVERY:
         state.reset()
     now = NOW + state.inputs * 7.0
+    # The transport's look before decoding (rate-limit keys): never raises, and where the
+    # decoder reads the same client, it reads the same DUID.
+    kind, duid = glance(data)
     message = decode_message(data)
+    _relays, client = unwrap(message)
+    if duid is not None and duid != client.option(OptionCode.CLIENTID):
+        raise Unexpected("glance and the decoder disagree on the client's DUID")
+    if kind not in (-1, client.msg_type) and duid is not None:
+        raise Unexpected("glance and the decoder disagree on the message type")
     inbound = RELAYED if isinstance(message, Relay) else DIRECT
     decision = state.engine.handle(message, inbound, now)
     match decision:

@@ -103,7 +103,16 @@ solicit = (s6.DHCP6_Solicit(trid=0x59) / s6.DHCP6OptClientId(duid=duid)
 sock.sendto(bytes(solicit), ("ff02::1:2", 547, 0, index))
 data, src = sock.recvfrom(4096)
 advertise = s6.DHCP6_Advertise(data)
-print(json.dumps({"url": advertise[s6.DHCP6OptBootFileUrl].optdata.decode(),
+params, offset = [], 4  # option 60 read off the wire: 2-octet length, then the parameter
+while offset + 4 <= len(data):
+    code = int.from_bytes(data[offset:offset + 2], "big")
+    length = int.from_bytes(data[offset + 2:offset + 4], "big")
+    value, offset = data[offset + 4:offset + 4 + length], offset + 4 + length
+    while code == 60 and len(value) >= 2:
+        n = int.from_bytes(value[:2], "big")
+        params.append(value[2:2 + n].decode())
+        value = value[2 + n:]
+print(json.dumps({"url": advertise[s6.DHCP6OptBootFileUrl].optdata.decode(), "params": params,
                   "src": src[0].split("%")[0], "port": src[1]}), flush=True)
 """
 
@@ -388,6 +397,7 @@ http_base_url = "http://{server}:8080"
 [boot.profiles.uefi]
 efi_bc = "ipxe.efi"
 http_x86_64 = "boot/ipxe.efi"
+boot_params = ["console=ttyS0", "profile={profile}"]
 """
 
 
@@ -402,6 +412,7 @@ def test_netboot_over_ipv6_from_the_subnets_boot_profile(
         lab.run(cli, sys.executable, "-c", PXE_SCRIPT, "eth0", "7", "PXEClient").stdout
     )
     assert pxe["url"] == f"tftp://[{SERVER_ADDR}]/ipxe.efi"
+    assert pxe["params"] == ["console=ttyS0", "profile=uefi"]  # option 60 with option 59
     assert pxe["src"].startswith("fe80::")  # from the server's link-local address, port 547
     assert pxe["port"] == 547
     http = json.loads(
@@ -412,6 +423,10 @@ def test_netboot_over_ipv6_from_the_subnets_boot_profile(
         "boot", "explain", "--v6", "52:54:00:0b:00:59", "--arch", "7", "--subnet", "lan6"
     )
     assert explained["url"] == pxe["url"]
+    assert explained["params"] == pxe["params"]
+    assert {"code": 60, "name": "bootfile_param", "value": "console=ttyS0 profile=uefi"} in (
+        explained["options"]
+    )
     assert explained["rule"] == "arch-file"
     assert _metric(daemon, "ddi_dhcp6_decisions_total", rule="advertise") == 2
     assert _metric(daemon, "ddi_dhcp6_packets_sent_total", message_type="advertise") == 2

@@ -57,6 +57,8 @@ PURE: dict[str, set[str]] = {
     "ddi.dhcp.netboot": {"ddi.dhcp.server", "ddi.boot.tftp", "ddi.boot.http"},
     "ddi.dhcp6.options": set(),
     "ddi.dhcp6.packet": set(),
+    "ddi.dhcp6.nets": set(),
+    "ddi.dhcp6.admission6": set(),
     "ddi.dhcp6.netboot": {"ddi.dhcp6.server", "ddi.dhcp.server", "ddi.boot.tftp"},
     "ddi.dhcp6.decision": {"ddi.dhcp6.server", "ddi.dhcp.commit", "ddi.ipam.store"},
     "ddi.dhcp6.engine": {"ddi.dhcp6.server", "ddi.dhcp.commit", "ddi.ipam.store"},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ddi.config import parse_config
+from ddi.config import Config, parse_config
 from ddi.dhcp.netboot import profiles_from_config
 from ddi.errors import ConfigError
 
@@ -118,3 +118,27 @@ def test_bad_listen_addresses_are_refused(line: str, key: str, reason: str) -> N
     with pytest.raises(ConfigError, match=reason) as info:
         parse(f"[boot]\n{line}\n{RACK}")
     assert info.value.key == key.replace("\\", "")
+
+
+def test_boot_params_are_parsed_for_dhcpv6() -> None:
+    from ddi.dhcp6.netboot import boot_params_from_config
+
+    cfg = parse('[boot.profiles.rack]\nboot_params = ["console=ttyS0", "host={hostname}"]\n')
+    assert isinstance(cfg, Config)
+    assert boot_params_from_config(cfg.boot) == {"rack": ("console=ttyS0", "host={hostname}")}
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('boot_params = ["x={macaddr}"]', "{macaddr}"),
+        ('boot_params = [""]', "non-empty"),
+        (f'boot_params = ["{"a" * 1025}"]', "1-1024 characters"),
+        ("boot_params = [" + ", ".join(['"a"'] * 17) + "]", "more than 16"),
+    ],
+)
+def test_bad_boot_params_name_the_key(line: str, reason: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(f"[boot.profiles.rack]\n{line}\n")
+    assert err.value.key.startswith("boot.profiles.rack.boot_params")
+    assert reason in err.value.reason

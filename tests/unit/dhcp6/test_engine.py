@@ -436,3 +436,24 @@ def test_every_reply_encodes() -> None:
     decision = run(engine(view), solicit(s6.DHCP6OptIA_PD(iaid=4)))
     assert isinstance(decision, Reply6)
     assert decode_message(encode_message(decision.message)) == decision.message
+
+
+def test_boot_params_go_with_the_boot_file_url_as_option_60() -> None:
+    profile = BootProfile(name="uefi", files={7: "ipxe.efi"})
+    view = View(subnets=[replace(LAN, boot="uefi")])
+    settings = Dhcp6Settings(server_duid=SERVER_DUID, domain="site.example")
+    eng = Dhcp6Engine(
+        settings,
+        view,  # type: ignore[arg-type]
+        profiles={"uefi": profile},
+        boot_params={"uefi": ("console=ttyS0", "profile={profile}")},
+    )
+    pxe = solicit(s6.DHCP6OptClientArchType(archtypes=[7]), vendor(b"PXEClient"))
+    message = reply_of(run(eng, pxe))
+    assert message.option(OptionCode.BOOTFILE_URL) == b"tftp://[2001:db8:10::1]/ipxe.efi"
+    # RFC 5970 §3.2: each parameter a 2-octet length and its octets.
+    assert message.option(OptionCode.BOOTFILE_PARAM) == (
+        b"\x00\x0dconsole=ttyS0" + b"\x00\x0cprofile=uefi"
+    )
+    # No URL (not a netboot request), no parameters either.
+    assert reply_of(run(eng, solicit())).option(OptionCode.BOOTFILE_PARAM) is None
