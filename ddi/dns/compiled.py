@@ -57,8 +57,10 @@ from ddi.dns.engine import (
     qtype_label,
     rcode_label,
 )
-from ddi.dns.wire import HEADER, QType, Rcode, pack, rr_tail, write_name
-from ddi.dns.zone import ApplyResult, Zone, absolute, label
+from ddi.dns.wire import HEADER, QType, Rcode, pack, rr_tail
+from ddi.dns.zone import ApplyResult, Zone, absolute, label, name_wire, under
+
+__all__ = ["Compiled", "Negative", "name_wire"]
 
 MAX_METAS = 256
 """Distinct (flags, counts, label) shapes: the meta is one byte."""
@@ -99,25 +101,21 @@ _NXDOMAIN = int(Rcode.NXDOMAIN)
 _NOERROR = int(Rcode.NOERROR)
 
 
+FULL: dict[bytes, bytes] = {SLOW: b""}
+"""A table entry sending every type to the full path (a plain name at or below a zone cut)."""
+_A_RR = struct.Struct("!HHHIHI")  # pointer to the question, TYPE, CLASS, TTL, RDLENGTH, address
+_PTR_RR = struct.Struct("!HHHIH")  # the same before a PTR's target
+_ROOM = bytes(16 + 255 + 11)
+_A_QUESTION = struct.pack("!HH", _A, 1)
+_PTR_QUESTION = struct.pack("!HH", _PTR, 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Negative:
     """A zone's negative answers: its SOA's wire after the owner, and its apex's wire length."""
 
     soa: bytes
     origin_length: int
-
-
-def name_wire(name: str) -> bytes | None:
-    """``name`` (absolute form) in uncompressed wire form, or None when it cannot be a key: a
-    label empty, longer than 63 octets, not ASCII or holding a zero byte, or the name longer
-    than 255 octets (RFC 1035 §2.3.4)."""
-    if not name.isascii():
-        return None
-    labels = tuple(part.encode() for part in name.split("."))
-    if any(not part or len(part) > 63 or b"\x00" in part for part in labels):
-        return None
-    wire = write_name(labels)
-    return wire if len(wire) <= 255 else None
 
 
 class Compiled:
@@ -132,6 +130,11 @@ class Compiled:
         self.opt = struct.pack("!BHHIH", 0, _OPT_TYPE, settings.edns_udp_size, 0, 0)
         self.table: dict[bytes, bytes | dict[bytes, bytes]] = {}
         self._get = self.table.get
+        self.plain = self.zones.plain
+        """The zones' plain names (``Zones.plain``), answered from there as they are: a name
+        the table holds is answered from the table instead."""
+        self._plain_get = self.plain.get
+        self._plain_ttl = self.zones.settings.ttl
         self.negatives: dict[bytes, Negative | None] = {}
         """Each apex's wire name → its templates; each zone cut → None (the full path)."""
         self.heads: list[tuple[bytes, ...]] = []
@@ -145,6 +148,8 @@ class Compiled:
         """``rcode << 16 | qtype`` → meta, for the negative answers."""
         self._nodata_heads = self._heads(self._flags, 0, 1, 0)
         self._nxdomain_heads = self._heads(self._flags | _NXDOMAIN, 0, 1, 0)
+        self._a_meta = self._meta(self._flags, 1, 0, 0, _A) or 0
+        self._ptr_meta = self._meta(self._flags, 1, 0, 0, _PTR) or 0
         self._refs: dict[str, set[str]] = {}
         """Target name → the names whose answers carry its addresses (NS, MX, SRV)."""
         self._deps: dict[str, tuple[str, ...]] = {}
@@ -181,7 +186,10 @@ class Compiled:
         name = data[12 : p + 1].lower()
         value: Any = self._get(name)  # bytes, or a dict of them (one check per hit)
         if value is None:
-            return self._negative(data, name, buf, o, end, p, bits, limit, _NXDOMAIN)
+            plain = self._plain_get(name)
+            if plain is None:
+                return self._negative(data, name, buf, o, end, p, bits, limit, _NXDOMAIN)
+            return self._write_plain(data, name, plain, buf, o, end, p, bits, limit)
         tail = data[p + 1 : q]
         if value.__class__ is dict:
             found = value.get(tail)
@@ -199,6 +207,44 @@ class Compiled:
         meta: int = value[-1]
         buf[o + 2 : o + 12] = self.heads[meta][bits]
         buf[o + p + 1 : o + size + 1] = value
+        if bits & 4:
+            buf[o + size : o + total] = self.opt
+        return total << 8 | meta
+
+    def _write_plain(
+        self,
+        data: bytes,
+        name: bytes,
+        plain: int | bytes,
+        buf: Any,
+        o: int,
+        end: int,
+        p: int,
+        bits: int,
+        limit: int,
+    ) -> int:
+        """The answer of a plain name (its A or PTR, RFC 1035 §3.4.1, §3.3.12) packed in
+        place, or NODATA for another type; the bytes ``_plain`` would have compiled."""
+        q = p + 5
+        if plain.__class__ is int:
+            if data[p + 1 : q] != _A_QUESTION:
+                return self._negative(data, name, buf, o, end, p, bits, limit, _NOERROR)
+            size = q + 16
+            meta = self._a_meta
+        else:
+            if data[p + 1 : q] != _PTR_QUESTION:
+                return self._negative(data, name, buf, o, end, p, bits, limit, _NOERROR)
+            size = q + 12 + len(plain)  # type: ignore[arg-type]
+            meta = self._ptr_meta
+        total = size + 11 if bits & 4 else size
+        if total > limit or o + total > end:
+            return 0
+        buf[o + 2 : o + 12] = self.heads[meta][bits]
+        if meta == self._a_meta:
+            _A_RR.pack_into(buf, o + q, 0xC00C, _A, 1, self._plain_ttl, 4, plain)
+        else:
+            _PTR_RR.pack_into(buf, o + q, 0xC00C, _PTR, 1, self._plain_ttl, len(plain))  # type: ignore[arg-type]
+            buf[o + q + 12 : o + size] = plain
         if bits & 4:
             buf[o + size : o + total] = self.opt
         return total << 8 | meta
@@ -275,6 +321,7 @@ class Compiled:
     def answer(self, data: bytes, transport: Transport) -> tuple[bytes, tuple[str, str]] | None:
         """The compiled reply to ``data`` and its metric label, or None (the full path)."""
         buf = bytearray(data)
+        buf.extend(_ROOM)  # a plain answer is packed in place
         done = self.write(data, buf, 0, 65535 + 300, transport is Transport.UDP)
         if not done:
             return None
@@ -310,9 +357,14 @@ class Compiled:
             for name in zone.data:
                 self._compile(name, zone)
             for name in zone.children:
-                if name not in zone.data:
+                if not zone.has(name):
                     self._compile(name, zone)
         self._cuts = frozenset(cuts)
+        cut_wires = tuple(w for c in cuts if (w := name_wire(c)) is not None)
+        if cut_wires:
+            for wire in self.plain:
+                if any(under(wire, cut) for cut in cut_wires):
+                    self.table[wire] = FULL
 
     def update(self, result: ApplyResult) -> None:
         """Follow one applied batch (``Zones.apply``'s result): recompile the names it
@@ -381,11 +433,16 @@ class Compiled:
                     del self._refs[target]
         table = self.table
         if self.zones.find(name) is not zone or zone.cut_above(name) is not None:
-            table.pop(wire, None)
+            if wire in self.plain:
+                table[wire] = FULL
+            else:
+                table.pop(wire, None)
             return
         held = zone.data.get(name)
         if held is None:
-            if name in zone.children:
+            if wire in self.plain:
+                table.pop(wire, None)  # answered from ``plain``
+            elif name in zone.children:
                 table[wire] = b""  # an empty non-terminal: NODATA (RFC 8020 §2)
             else:
                 table.pop(wire, None)
@@ -492,14 +549,16 @@ class Compiled:
 
     def statistics(self) -> dict[str, int]:
         return {
-            "names": len(self.table),
+            "names": len(self.table) + len(self.plain),
             "left_out": self.left_out,
             "bytes": self.size(),
         }
 
     def size(self) -> int:
-        """The table's bytes: the dict, its keys and values (shared objects counted once)."""
-        total = sys.getsizeof(self.table)
+        """The bytes of the table and of the plain names: the dicts, their keys and values
+        (shared objects counted once)."""
+        total = sys.getsizeof(self.table) + sys.getsizeof(self.plain)
+        total += sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in self.plain.items())
         for key, value in self.table.items():
             total += sys.getsizeof(key)
             if isinstance(value, dict):

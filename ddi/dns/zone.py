@@ -25,8 +25,11 @@ Rules:
 * Pure: no I/O, no clock; records are dnslib values.
 
 Memory: a name's records are kept as compact keys ``(type, TTL, rdata text)`` (the SOA as a
-marker standing for the zone's current SOA); dnslib RRs are built when a node is read (answers
-for hot names are cached as wire bytes by the caller), and for the journal's deltas.
+marker standing for the zone's current SOA); dnslib RRs are built when a node is read, and for
+the journal's deltas. Nearly every name holds one derived record (a host's A, an address's
+PTR): those live in one dict the zones share, :attr:`Zones.plain`, keyed by the owner's wire
+name and holding the address as an int or the PTR target's wire name. The compiled answers
+(``ddi.dns.compiled``) read that dict as it is, so these names are stored once.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from typing import Any, Protocol
 
 from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DNSLabel
 
-from ddi.dns.wire import QType
+from ddi.dns.wire import QType, write_name
 from ddi.dns.zone6 import ip_of_reverse6, reverse_name6, reverse_network6, reverse_origin6
 from ddi.ipam.models import (
     Host,
@@ -62,6 +65,46 @@ CNAME_TYPE = int(QType.CNAME)
 
 Key = tuple[int, int, str]
 """A record's identity and content: type, TTL and rdata in presentation form."""
+Plain = dict[bytes, "int | bytes"]
+"""Owner's wire name → its one plain record: an A's address as an int, or a PTR's target in
+wire form (the type and TTL are the owning zone's ``plain_type`` and ``plain_ttl``)."""
+_A_TYPE = int(QType.A)
+_PTR_TYPE = int(QType.PTR)
+
+
+def name_wire(name: str) -> bytes | None:
+    """``name`` (absolute form) in uncompressed wire form, or None when it cannot be a key: a
+    label empty, longer than 63 octets, not ASCII or holding a zero byte, or the name longer
+    than 255 octets (RFC 1035 §2.3.4)."""
+    if not name.isascii():
+        return None
+    labels = tuple(part.encode() for part in name.split("."))
+    if any(not part or len(part) > 63 or b"\x00" in part for part in labels):
+        return None
+    wire = write_name(labels)
+    return wire if len(wire) <= 255 else None
+
+
+def under(wire: bytes, suffix: bytes) -> bool:
+    """The key wire name ``wire`` is ``suffix`` or below it (label boundaries respected)."""
+    start = len(wire) - len(suffix)
+    if start < 0 or not wire.endswith(suffix):
+        return False
+    pos = 0
+    while pos < start:
+        pos += wire[pos] + 1
+    return pos == start
+
+
+def wire_text(wire: bytes) -> str:
+    """A key wire name (from :func:`name_wire`) back in absolute form."""
+    parts = []
+    pos = 0
+    while wire[pos]:
+        end = pos + 1 + wire[pos]
+        parts.append(wire[pos + 1 : end].decode())
+        pos = end
+    return ".".join(parts)
 
 
 class ZoneSource(Protocol):
@@ -236,10 +279,17 @@ class Zone:
     """The SOA RR (rebuilt on every serial change)."""
     data: dict[str, str | Key | tuple[Key, ...]] = field(default_factory=dict)
     """Each owner name's records as keys, grouped by type; an SOA key stands for ``soa``.
-    Nearly every name has one record: one key is held bare, and one record of ``plain_type``
-    with ``plain_ttl`` (a host's A or PTR) as its rdata text alone. See :meth:`keys`."""
+    One key is held bare, and one record of ``plain_type`` with ``plain_ttl`` as its rdata
+    text alone, unless it is in ``plain``. See :meth:`keys`."""
     plain_type: int = 1
     plain_ttl: int = 300
+    plain: Plain = field(default_factory=dict)
+    """The names holding one record of ``plain_type`` and ``plain_ttl`` in canonical form (a
+    host's A or PTR), shared by the zones of one :class:`Zones`: the entries under
+    ``origin_wire`` and under none of ``inner`` are this zone's."""
+    origin_wire: bytes = b""
+    inner: tuple[bytes, ...] = ()
+    """The wire names of the zones nested in this one (their names are not this zone's)."""
     children: dict[str, int] = field(default_factory=dict)
     """Count of owner names strictly below each name: a name with children exists (RFC 8020
     empty non-terminal) even without RRsets."""
@@ -259,7 +309,11 @@ class Zone:
         """``name``'s record keys (empty when it has none)."""
         held = self.data.get(name)
         if held is None:
-            return ()
+            wire = name_wire(name) if self.plain else None
+            value = None if wire is None else self.plain.get(wire)
+            if value is None:
+                return ()
+            return ((self.plain_type, self.plain_ttl, self._plain_text(value)),)
         if isinstance(held, str):
             return ((self.plain_type, self.plain_ttl, held),)
         return (held,) if isinstance(held[0], int) else held
@@ -276,8 +330,36 @@ class Zone:
             out.setdefault(key[0], []).append(rr)
         return out
 
+    def _plain_text(self, value: int | bytes) -> str:
+        if isinstance(value, int):
+            return str(IPv4Address(value))
+        return wire_text(value)
+
+    def has(self, name: str) -> bool:
+        """``name`` holds records."""
+        if name in self.data:
+            return True
+        wire = name_wire(name) if self.plain else None
+        return wire is not None and wire in self.plain
+
+    def names(self) -> Iterator[str]:
+        """Every name holding records (those of ``data``, then the plain ones)."""
+        yield from self.data
+        for wire in self.plain_wires():
+            yield wire_text(wire)
+
+    def plain_wires(self) -> Iterator[bytes]:
+        """The wire names of this zone's entries in ``plain``."""
+        suffix, inner = self.origin_wire, self.inner
+        for wire in self.plain:
+            if under(wire, suffix) and not (inner and any(under(wire, i) for i in inner)):
+                yield wire
+
+    def count(self) -> int:
+        return len(self.data) + sum(1 for _ in self.plain_wires())
+
     def exists(self, name: str) -> bool:
-        return name in self.data or name in self.children
+        return name in self.children or self.has(name)
 
     def cut_above(self, name: str) -> str | None:
         """The closest zone cut at or above ``name`` (below the apex), if any."""
@@ -291,7 +373,7 @@ class Zone:
 
     def all_records(self) -> Iterator[Any]:
         """Every RR except the SOA, in a stable order (for AXFR)."""
-        for name in sorted(self.data):
+        for name in sorted(self.names()):
             for rtype, rrs in sorted(self.node(name).items()):  # type: ignore[union-attr]
                 if rtype == SOA_TYPE and name == self.origin:
                     continue
@@ -306,18 +388,44 @@ class Zone:
         return None
 
     def _set(self, name: str, keys: tuple[Key, ...]) -> None:
-        had = name in self.data
+        wire = name_wire(name)
+        plain = self.plain
+        had_plain = wire is not None and plain.pop(wire, None) is not None
+        had = had_plain or self.data.pop(name, None) is not None
         if keys:
-            self.data[name] = self._compact(keys)
+            value = self._plain_value(keys)
+            if value is not None and wire is not None:
+                plain[wire] = value
+            else:
+                self.data[name] = self._compact(keys)
             if not had:
                 self._count_ancestors(name, 1)
         elif had:
-            del self.data[name]
             self._count_ancestors(name, -1)
         if name != self.origin and any(k[0] == NS_TYPE for k in keys):
             self.delegations.add(name)
         else:
             self.delegations.discard(name)
+
+    def _plain_value(self, keys: tuple[Key, ...]) -> int | bytes | None:
+        """The ``plain`` form of ``keys``: one record of the zone's plain type and TTL whose
+        text is canonical (read back from the value, it is the same key); else None."""
+        if len(keys) != 1:
+            return None
+        rtype, ttl, text = keys[0]
+        if ttl != self.plain_ttl or rtype != self.plain_type:
+            return None
+        value: int | bytes | None
+        if rtype == _A_TYPE:
+            try:
+                value = int(IPv4Address(text))
+            except ValueError:
+                return None
+        elif rtype == _PTR_TYPE:
+            value = name_wire(text)
+        else:
+            return None
+        return value if value is not None and self._plain_text(value) == text else None
 
     def _compact(self, keys: tuple[Key, ...]) -> str | Key | tuple[Key, ...]:
         if len(keys) != 1:
@@ -352,10 +460,10 @@ class _Nodes(Mapping[str, dict[int, list[Any]]]):
         return node
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._zone.data)
+        return self._zone.names()
 
     def __len__(self) -> int:
-        return len(self._zone.data)
+        return self._zone.count()
 
 
 Touched = dict[str, tuple[list[tuple[str, Key]], list[tuple[str, Key]]]]
@@ -371,11 +479,14 @@ class Zones:
         self._serial_floor = max(1, serial)
         self._suffix = "." + settings.domain
         self.zones: dict[str, Zone] = {}
+        self.plain: Plain = {}
+        """Every zone's plain names (:attr:`Zone.plain`)."""
         self.collisions = 0
         self.bad_records = 0
         self._add_zone(settings.domain, self._serial_floor)
         for origin in sorted(self._reverse_origins()):
             self._add_zone(origin, self._serial_floor)
+        self._nest()
         self._recompute_all()
 
     # --- lookups -------------------------------------------------------------------------------
@@ -394,7 +505,7 @@ class Zones:
     def statistics(self) -> dict[str, Any]:
         return {
             "zones": {origin: z.serial for origin, z in sorted(self.zones.items())},
-            "names": sum(len(z.data) for z in self.zones.values()),
+            "names": sum(len(z.data) for z in self.zones.values()) + len(self.plain),
             "collisions": self.collisions,
             "bad_records": self.bad_records,
         }
@@ -607,6 +718,8 @@ class Zones:
             soa=self._soa(origin, serial),
             plain_type=plain,
             plain_ttl=self.settings.ttl,
+            plain=self.plain,
+            origin_wire=name_wire(origin) or b"",
         )
         zone.journal = deque(maxlen=self.settings.journal_size)
         self.zones[origin] = zone
@@ -615,9 +728,16 @@ class Zones:
     def _move_reverse_zones(self, seq: int, touched: Touched) -> None:
         wanted = self._reverse_origins()
         current = {o for o in self.zones if o != self.settings.domain}
-        for origin in current - wanted:
+        gone = current - wanted
+        for origin in gone:
             del self.zones[origin]
         added = sorted(wanted - current)
+        self._nest()
+        if gone:
+            # Their plain names go with them (as their ``data`` does).
+            suffixes = tuple(w for o in gone if (w := name_wire(o)) is not None)
+            for wire in [w for w in self.plain if any(under(w, x) for x in suffixes)]:
+                del self.plain[wire]
         if not added:
             return
         names = self._source_names(forward=False)
@@ -628,6 +748,15 @@ class Zones:
             suffix = "." + origin
             for name in {origin} | {n for n in names if n.endswith(suffix)}:
                 self._recompute(name, touched)
+
+    def _nest(self) -> None:
+        """Tell each zone which zones are nested in it (their names are not its names)."""
+        for zone in self.zones.values():
+            zone.inner = tuple(
+                other.origin_wire
+                for other in self.zones.values()
+                if other is not zone and other.origin.endswith("." + zone.origin)
+            )
 
     def _source_names(self, *, forward: bool = True) -> set[str]:
         """Every name the IPAM objects put data at (with ``forward`` False, only the reverse

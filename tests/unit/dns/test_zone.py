@@ -331,9 +331,14 @@ def test_compact_forms_read_back_as_the_records_they_stand_for(h: Any) -> None:
         ],
     )
     forward, reverse = z.zones["site.example"], z.zones["0.18.198.in-addr.arpa"]
-    # One A (or PTR) with the default TTL: its rdata text alone.
-    assert forward.data["web.site.example"] == "198.18.0.10"
-    assert reverse.data["10.0.18.198.in-addr.arpa"] == "web.site.example"
+    # One A (or PTR) with the default TTL: in the shared plain dict by wire name, the address
+    # as an int, the target as its wire name.
+    assert "web.site.example" not in forward.data
+    assert forward.plain[b"\x03web\x04site\x07example\x00"] == int(IPv4Address("198.18.0.10"))
+    assert reverse.plain[b"\x0210\x010\x0218\x03198\x07in-addr\x04arpa\x00"] == (
+        b"\x03web\x04site\x07example\x00"
+    )
+    assert forward.plain is reverse.plain is z.plain
     assert forward.keys("web.site.example") == ((QTYPE.A, 300, "198.18.0.10"),)
     assert reverse.keys("10.0.18.198.in-addr.arpa") == ((QTYPE.PTR, 300, "web.site.example"),)
     # One record of another TTL: its key; several: a tuple of keys.
@@ -408,7 +413,11 @@ SETTINGS = ZoneSettings(
 
 def _content(z: Zones) -> dict[str, tuple[object, ...]]:
     return {
-        origin: (sorted(zone.data.items()), sorted(zone.children.items()), zone.delegations)
+        origin: (
+            sorted((name, zone.keys(name)) for name in zone.names()),
+            sorted(zone.children.items()),
+            zone.delegations,
+        )
         for origin, zone in z.zones.items()
     }
 
