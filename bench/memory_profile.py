@@ -161,6 +161,7 @@ async def _measure(workdir: Path, subnet: ddi_site.SubnetSpec, trace: bool) -> N
             for origin, zone in zones.zones.items()
             for part in ("data", "children")
         ]
+        plain_size = deep_size(zones.plain, seen)
         table_size = deep_size(compiled.table, seen)
         zone_size = deep_size(zones, seen) + deep_size(compiled, seen)
         print("\nstructure                         MiB")
@@ -171,6 +172,7 @@ async def _measure(workdir: Path, subnet: ddi_site.SubnetSpec, trace: bool) -> N
         for name, size in zone_sizes:
             print(f"zone {name:<29} {size / MIB:6.1f}")
         stats = compiled.statistics()
+        print(f"{'zones plain names':<34} {plain_size / MIB:6.1f}")
         print(f"{'compiled table':<34} {table_size / MIB:6.1f}")
         print(f"  ({stats['names']} names, {stats['bytes'] / MIB:.1f} MiB by its own count)")
         print(f"{'dns (the rest)':<34} {zone_size / MIB:6.1f}")

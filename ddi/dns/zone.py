@@ -34,7 +34,6 @@ name and holding the address as an int or the PTR target's wire name. The compil
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -607,12 +606,12 @@ class Zones:
     # --- sources -------------------------------------------------------------------------------
 
     def _host_fqdn(self, host: Host) -> str:
-        return sys.intern(f"{absolute(host.hostname)}{self._suffix}")
+        return f"{absolute(host.hostname)}{self._suffix}"
 
     def _lease_fqdn(self, lease: Lease) -> str | None:
         if lease.state is not LeaseState.BOUND or not lease.hostname:
             return None
-        return sys.intern(f"{absolute(lease.hostname)}{self._suffix}")
+        return f"{absolute(lease.hostname)}{self._suffix}"
 
     def _host_names_of(self, host: Host) -> set[str]:
         """The reservation's names, and the name of a lease at its address (which the
@@ -637,9 +636,7 @@ class Zones:
         """A DHCPv6 lease's name: only a bound IA_NA address with a hostname has one."""
         if lease.kind is not Lease6Kind.NA or lease.state is not LeaseState.BOUND:
             return None
-        return (
-            None if not lease.hostname else sys.intern(f"{absolute(lease.hostname)}{self._suffix}")
-        )
+        return None if not lease.hostname else f"{absolute(lease.hostname)}{self._suffix}"
 
     def _lease6_names_of(self, lease: Lease6) -> set[str]:
         if lease.kind is not Lease6Kind.NA:
@@ -761,36 +758,42 @@ class Zones:
     def _source_names(self, *, forward: bool = True) -> set[str]:
         """Every name the IPAM objects put data at (with ``forward`` False, only the reverse
         names of addresses and the records' names)."""
-        names: set[str] = set()
+        return set(self._stream_names(forward=forward))
+
+    def _stream_names(self, *, forward: bool = True) -> Iterator[str]:
+        """The names of :meth:`_source_names`, some more than once, read from the index as
+        they are yielded (no set of every name at start-up)."""
         for host in self.source.hosts():
             if host.ip is not None:
-                names.add(reverse_name(host.ip))
+                yield reverse_name(host.ip)
             if host.ip6 is not None:
-                names.add(reverse_name6(host.ip6))
+                yield reverse_name6(host.ip6)
             if forward:
-                names.add(self._host_fqdn(host))
+                yield self._host_fqdn(host)
         for lease in self.source.leases():
             fqdn = self._lease_fqdn(lease)
             if fqdn is not None:
-                names.add(reverse_name(lease.ip))
+                yield reverse_name(lease.ip)
                 if forward:
-                    names.add(fqdn)
+                    yield fqdn
         for lease6 in self.source.leases6():
             fqdn = self._lease6_fqdn(lease6)
             if fqdn is not None:
-                names.add(reverse_name6(lease6.address))
+                yield reverse_name6(lease6.address)
                 if forward:
-                    names.add(fqdn)
-        names.update(absolute(record.name) for record in self.source.records())
-        return names
+                    yield fqdn
+        for record in self.source.records():
+            yield absolute(record.name)
 
     def _recompute_all(self) -> None:
         self._fresh = set()
-        names = self._source_names()
-        names |= {self.settings.domain, absolute(self.settings.ns_name)}
-        names |= set(self.zones)
-        for name in names:
+        for name in (self.settings.domain, absolute(self.settings.ns_name), *self.zones):
             self._recompute(name, None)
+        for name in self._stream_names():
+            # A name's records depend on the index alone: one that has them is done.
+            zone = self.find(name)
+            if zone is not None and not zone.has(name):
+                self._recompute(name, None)
         for origin, zone in self.zones.items():
             if not zone.keys(origin):
                 raise AssertionError(f"zone {origin} has no apex")
