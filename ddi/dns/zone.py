@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 from dnslib import AAAA, CNAME, MX, NS, PTR, QTYPE, RD, RR, SOA, SRV, TXT, A, DNSLabel
 
-from ddi.dns.wire import QType, write_name
+from ddi.dns.wire import QType
 from ddi.dns.zone6 import ip_of_reverse6, reverse_name6, reverse_network6, reverse_origin6
 from ddi.ipam.models import (
     Host,
@@ -75,13 +75,32 @@ def name_wire(name: str) -> bytes | None:
     """``name`` (absolute form) in uncompressed wire form, or None when it cannot be a key: a
     label empty, longer than 63 octets, not ASCII or holding a zero byte, or the name longer
     than 255 octets (RFC 1035 §2.3.4)."""
-    if not name.isascii():
+    if not name.isascii() or len(name) > 253 or "\x00" in name:
         return None
-    labels = tuple(part.encode() for part in name.split("."))
-    if any(not part or len(part) > 63 or b"\x00" in part for part in labels):
+    parts = name.encode().split(b".")
+    if b"" in parts or max(map(len, parts)) > 63:
         return None
-    wire = write_name(labels)
-    return wire if len(wire) <= 255 else None
+    return b"".join([_LENGTHS[len(part)] + part for part in parts]) + b"\x00"
+
+
+_LENGTHS = tuple(bytes((n,)) for n in range(64))
+
+
+def canonical_ipv4(text: str) -> int | None:
+    """The address of ``text`` as an int when it is a dotted quad in canonical form (what
+    ``str(IPv4Address)`` writes: no leading zeros, no spaces), else None."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    value = 0
+    for part in parts:
+        if not (part.isdigit() and part.isascii()) or len(part) > 3:
+            return None
+        octet = int(part)
+        if octet > 255 or str(octet) != part:
+            return None
+        value = value << 8 | octet
+    return value
 
 
 def under(wire: bytes, suffix: bytes) -> bool:
@@ -414,17 +433,12 @@ class Zone:
         rtype, ttl, text = keys[0]
         if ttl != self.plain_ttl or rtype != self.plain_type:
             return None
-        value: int | bytes | None
         if rtype == _A_TYPE:
-            try:
-                value = int(IPv4Address(text))
-            except ValueError:
-                return None
-        elif rtype == _PTR_TYPE:
-            value = name_wire(text)
-        else:
-            return None
-        return value if value is not None and self._plain_text(value) == text else None
+            return canonical_ipv4(text)
+        if rtype == _PTR_TYPE:
+            # Split at the dots and joined again: the text reads back the same.
+            return name_wire(text)
+        return None
 
     def _compact(self, keys: tuple[Key, ...]) -> str | Key | tuple[Key, ...]:
         if len(keys) != 1:
@@ -823,7 +837,7 @@ class Zones:
         if zone is None:
             return
         new = self._keys_for(name, zone)
-        old = zone.keys(name)
+        old = () if touched is None else zone.keys(name)
         zone._set(name, new)
         if touched is None or old == new:
             return
@@ -856,9 +870,7 @@ class Zones:
             put(QTYPE.A, str(s.ns_address))
         records = sorted(source.records_at(name), key=_record_id)
         for record in records:
-            try:
-                record_rdata(record.rtype.upper(), record.value)
-            except ValueError:
+            if not _valid(record):
                 self.bad_records += 1
                 continue
             rttl = ttl if record.ttl is None else record.ttl
@@ -906,6 +918,18 @@ class Zones:
             # RFC 1034 §3.6.2: a CNAME owner has no other data.
             out = {CNAME_TYPE: out[CNAME_TYPE]}
         return tuple(k for keys in out.values() for k in keys)
+
+
+def _valid(record: Record) -> bool:
+    """The record's value fits its type (an A in canonical form checked without dnslib)."""
+    rtype = record.rtype.upper()
+    if rtype == "A" and canonical_ipv4(record.value) is not None:
+        return True
+    try:
+        record_rdata(rtype, record.value)
+    except ValueError:
+        return False
+    return True
 
 
 def _record_id(record: Record) -> str:
