@@ -23,12 +23,17 @@ Anything else returns 0 and takes the responder's full path, which gives the sam
 asked for another type (the chain), ANY and the meta types, class ANY, a name outside the
 zones, a reply that needs TC (the full path truncates), TSIG, transfers, NOTIFY, forwarding.
 
-Layout (memory: about 150 bytes a name, ``statistics()['bytes']``): ``table`` maps the wire
+Layout (memory: about 140 bytes a name, ``statistics()['bytes']``): nearly every name holds
+one derived record, a host's A or an address's PTR; those are read from the zones' own store,
+``Zones.plain`` (the wire name → the address as an int, or the target's wire name), and their
+answer is packed in place with ``struct`` (nothing is kept per name beyond what the zones
+keep). ``table`` holds the other names, and is looked up first: it maps the wire
 name to the bytes ``type, class, answer sections, meta``: the first four equal the question's
 type and class, so a hit is checked with ``startswith`` and the value is written over the
 question's tail; ``meta`` (one byte, written past the reply's end) picks the precomputed headers
 and the metric label. A name with several types holds a dict from type-and-class to such
-bytes; one with none (an empty non-terminal, RFC 8020) holds ``b""``. A serial bump touches the
+bytes; one with none (an empty non-terminal, RFC 8020) holds ``b""``; a plain name at or
+below a zone cut holds ``FULL`` (the full path: a referral). A serial bump touches the
 zone's template and its apex only.
 
 Pure: no sockets, no clock.
