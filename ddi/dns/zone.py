@@ -86,21 +86,20 @@ def name_wire(name: str) -> bytes | None:
 _LENGTHS = tuple(bytes((n,)) for n in range(64))
 
 
+_OCTETS = {str(n): n for n in range(256)}
+
+
 def canonical_ipv4(text: str) -> int | None:
     """The address of ``text`` as an int when it is a dotted quad in canonical form (what
     ``str(IPv4Address)`` writes: no leading zeros, no spaces), else None."""
     parts = text.split(".")
     if len(parts) != 4:
         return None
-    value = 0
-    for part in parts:
-        if not (part.isdigit() and part.isascii()) or len(part) > 3:
-            return None
-        octet = int(part)
-        if octet > 255 or str(octet) != part:
-            return None
-        value = value << 8 | octet
-    return value
+    octets = _OCTETS
+    a, b, c, d = (octets.get(part) for part in parts)
+    if a is None or b is None or c is None or d is None:
+        return None
+    return a << 24 | b << 16 | c << 8 | d
 
 
 def under(wire: bytes, suffix: bytes) -> bool:
@@ -405,8 +404,8 @@ class Zone:
                 return steps[i:]
         return None
 
-    def _set(self, name: str, keys: tuple[Key, ...]) -> None:
-        wire = name_wire(name)
+    def _set(self, name: str, keys: tuple[Key, ...], wire: bytes | None) -> None:
+        """Put ``keys`` at ``name`` (``wire``: its :func:`name_wire`)."""
         plain = self.plain
         had_plain = wire is not None and plain.pop(wire, None) is not None
         had = had_plain or self.data.pop(name, None) is not None
@@ -803,11 +802,15 @@ class Zones:
         self._fresh = set()
         for name in (self.settings.domain, absolute(self.settings.ns_name), *self.zones):
             self._recompute(name, None)
+        plain = self.plain
         for name in self._stream_names():
             # A name's records depend on the index alone: one that has them is done.
             zone = self.find(name)
-            if zone is not None and not zone.has(name):
-                self._recompute(name, None)
+            if zone is None or name in zone.data:
+                continue
+            wire = name_wire(name)
+            if wire is None or wire not in plain:
+                zone._set(name, self._keys_for(name, zone), wire)
         for origin, zone in self.zones.items():
             if not zone.keys(origin):
                 raise AssertionError(f"zone {origin} has no apex")
@@ -838,7 +841,7 @@ class Zones:
             return
         new = self._keys_for(name, zone)
         old = () if touched is None else zone.keys(name)
-        zone._set(name, new)
+        zone._set(name, new, name_wire(name))
         if touched is None or old == new:
             return
         removed = [(name, k) for k in old if k[0] != SOA_TYPE and k not in new]
