@@ -27,13 +27,13 @@ Layout (memory: about 140 bytes a name, ``statistics()['bytes']``): nearly every
 one derived record, a host's A or an address's PTR; those are read from the zones' own store,
 ``Zones.plain`` (the wire name → the address as an int, or the target's wire name), and their
 answer is packed in place with ``struct`` (nothing is kept per name beyond what the zones
-keep). ``table`` holds the other names, and is looked up first: it maps the wire
+keep). ``table`` holds the other names, looked up after ``plain``: it maps the wire
 name to the bytes ``type, class, answer sections, meta``: the first four equal the question's
 type and class, so a hit is checked with ``startswith`` and the value is written over the
 question's tail; ``meta`` (one byte, written past the reply's end) picks the precomputed headers
 and the metric label. A name with several types holds a dict from type-and-class to such
 bytes; one with none (an empty non-terminal, RFC 8020) holds ``b""``; a plain name at or
-below a zone cut holds ``FULL`` (the full path: a referral). A serial bump touches the
+below a zone cut is in ``full`` instead (the full path: a referral). A serial bump touches the
 zone's template and its apex only.
 
 Pure: no sockets, no clock.
@@ -106,10 +106,9 @@ _NXDOMAIN = int(Rcode.NXDOMAIN)
 _NOERROR = int(Rcode.NOERROR)
 
 
-FULL: dict[bytes, bytes] = {SLOW: b""}
-"""A table entry sending every type to the full path (a plain name at or below a zone cut)."""
-_A_RR = struct.Struct("!HHHIHI")  # pointer to the question, TYPE, CLASS, TTL, RDLENGTH, address
-_PTR_RR = struct.Struct("!HHHIH")  # the same before a PTR's target
+_PACK_A = struct.Struct("!HHHIHI").pack_into  # pointer to the question, TYPE, CLASS, TTL,
+# RDLENGTH, address (RFC 1035 §3.4.1)
+_PACK_PTR = struct.Struct("!HHHIH").pack_into  # the same before a PTR's target (§3.3.12)
 _ROOM = bytes(16 + 255 + 11)
 _A_QUESTION = struct.pack("!HH", _A, 1)
 _PTR_QUESTION = struct.pack("!HH", _PTR, 1)
@@ -155,6 +154,10 @@ class Compiled:
         self._nxdomain_heads = self._heads(self._flags | _NXDOMAIN, 0, 1, 0)
         self._a_meta = self._meta(self._flags, 1, 0, 0, _A) or 0
         self._ptr_meta = self._meta(self._flags, 1, 0, 0, _PTR) or 0
+        self._a_heads = self.heads[self._a_meta]
+        self._ptr_heads = self.heads[self._ptr_meta]
+        self.full: set[bytes] = set()
+        """Plain names at or below a zone cut: the full path answers them (a referral)."""
         self._refs: dict[str, set[str]] = {}
         """Target name → the names whose answers carry its addresses (NS, MX, SRV)."""
         self._deps: dict[str, tuple[str, ...]] = {}
@@ -189,12 +192,38 @@ class Compiled:
             if not limit:
                 return 0
         name = data[12 : p + 1].lower()
+        plain: Any = self._plain_get(name)  # most names: their A or PTR, packed here
+        if plain is not None:
+            if self.full and name in self.full:
+                return 0
+            tail = data[p + 1 : q]
+            if plain.__class__ is int:
+                if tail != _A_QUESTION:
+                    return self._negative(data, name, buf, o, end, p, bits, limit, _NOERROR)
+                size = q + 16
+                total = size + 11 if bits & 4 else size
+                if total > limit or o + total > end:
+                    return 0
+                buf[o + 2 : o + 12] = self._a_heads[bits]
+                _PACK_A(buf, o + q, 0xC00C, _A, 1, self._plain_ttl, 4, plain)
+                kind = self._a_meta
+            else:
+                if tail != _PTR_QUESTION:
+                    return self._negative(data, name, buf, o, end, p, bits, limit, _NOERROR)
+                size = q + 12 + len(plain)
+                total = size + 11 if bits & 4 else size
+                if total > limit or o + total > end:
+                    return 0
+                buf[o + 2 : o + 12] = self._ptr_heads[bits]
+                _PACK_PTR(buf, o + q, 0xC00C, _PTR, 1, self._plain_ttl, len(plain))
+                buf[o + q + 12 : o + size] = plain
+                kind = self._ptr_meta
+            if bits & 4:
+                buf[o + size : o + total] = self.opt
+            return total << 8 | kind
         value: Any = self._get(name)  # bytes, or a dict of them (one check per hit)
         if value is None:
-            plain = self._plain_get(name)
-            if plain is None:
-                return self._negative(data, name, buf, o, end, p, bits, limit, _NXDOMAIN)
-            return self._write_plain(data, name, plain, buf, o, end, p, bits, limit)
+            return self._negative(data, name, buf, o, end, p, bits, limit, _NXDOMAIN)
         tail = data[p + 1 : q]
         if value.__class__ is dict:
             found = value.get(tail)
@@ -212,44 +241,6 @@ class Compiled:
         meta: int = value[-1]
         buf[o + 2 : o + 12] = self.heads[meta][bits]
         buf[o + p + 1 : o + size + 1] = value
-        if bits & 4:
-            buf[o + size : o + total] = self.opt
-        return total << 8 | meta
-
-    def _write_plain(
-        self,
-        data: bytes,
-        name: bytes,
-        plain: int | bytes,
-        buf: Any,
-        o: int,
-        end: int,
-        p: int,
-        bits: int,
-        limit: int,
-    ) -> int:
-        """The answer of a plain name (its A or PTR, RFC 1035 §3.4.1, §3.3.12) packed in
-        place, or NODATA for another type; the bytes ``_plain`` would have compiled."""
-        q = p + 5
-        if plain.__class__ is int:
-            if data[p + 1 : q] != _A_QUESTION:
-                return self._negative(data, name, buf, o, end, p, bits, limit, _NOERROR)
-            size = q + 16
-            meta = self._a_meta
-        else:
-            if data[p + 1 : q] != _PTR_QUESTION:
-                return self._negative(data, name, buf, o, end, p, bits, limit, _NOERROR)
-            size = q + 12 + len(plain)  # type: ignore[arg-type]
-            meta = self._ptr_meta
-        total = size + 11 if bits & 4 else size
-        if total > limit or o + total > end:
-            return 0
-        buf[o + 2 : o + 12] = self.heads[meta][bits]
-        if meta == self._a_meta:
-            _A_RR.pack_into(buf, o + q, 0xC00C, _A, 1, self._plain_ttl, 4, plain)
-        else:
-            _PTR_RR.pack_into(buf, o + q, 0xC00C, _PTR, 1, self._plain_ttl, len(plain))  # type: ignore[arg-type]
-            buf[o + q + 12 : o + size] = plain
         if bits & 4:
             buf[o + size : o + total] = self.opt
         return total << 8 | meta
@@ -345,6 +336,7 @@ class Compiled:
     def rebuild(self) -> None:
         """Compile every zone again."""
         self.table.clear()
+        self.full.clear()
         self.negatives.clear()
         self._refs.clear()
         self._deps.clear()
@@ -369,7 +361,7 @@ class Compiled:
         if cut_wires:
             for wire in self.plain:
                 if any(under(wire, cut) for cut in cut_wires):
-                    self.table[wire] = FULL
+                    self.full.add(wire)
 
     def update(self, result: ApplyResult) -> None:
         """Follow one applied batch (``Zones.apply``'s result): recompile the names it
@@ -437,11 +429,11 @@ class Compiled:
                 if not owners:
                     del self._refs[target]
         table = self.table
+        self.full.discard(wire)
         if self.zones.find(name) is not zone or zone.cut_above(name) is not None:
+            table.pop(wire, None)
             if wire in self.plain:
-                table[wire] = FULL
-            else:
-                table.pop(wire, None)
+                self.full.add(wire)
             return
         held = zone.data.get(name)
         if held is None:

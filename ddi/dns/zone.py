@@ -951,6 +951,9 @@ def _ip_of_reverse(name: str) -> IPv4Address | None:
     octets = name[: -len(".in-addr.arpa")].split(".")
     if len(octets) != 4:
         return None
+    value = canonical_ipv4(".".join(reversed(octets)))
+    if value is not None:
+        return IPv4Address(value)
     values = [decimal(o, max_digits=3) for o in reversed(octets)]
     if any(v is None or v > 255 for v in values):
         return None
