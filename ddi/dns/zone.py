@@ -490,6 +490,10 @@ class Zones:
         """The index the zones read: reservations, leases, records and subnets live there."""
         self._serial_floor = max(1, serial)
         self._suffix = "." + settings.domain
+        self._ns_name = absolute(settings.ns_name)
+        self._v6_leases = True
+        """False while the start-up build knows the index holds no DHCPv6 lease (no lookup
+        of a name's IPv6 leases then)."""
         self.zones: dict[str, Zone] = {}
         self.plain: Plain = {}
         """Every zone's plain names (:attr:`Zone.plain`)."""
@@ -691,7 +695,7 @@ class Zones:
         return [] if hostname is None else self.source.leases_named(hostname)
 
     def _owner(self, name: str) -> Host | Record | None:
-        if name == absolute(self.settings.ns_name):
+        if name == self._ns_name:
             return self._name_server_record()
         hosts = self._hosts_named(self._hostname_of(name))
         return name_owner(hosts=hosts, records=self.source.records_at(name))
@@ -800,7 +804,8 @@ class Zones:
 
     def _recompute_all(self) -> None:
         self._fresh = set()
-        for name in (self.settings.domain, absolute(self.settings.ns_name), *self.zones):
+        self._v6_leases = any(True for _ in self.source.leases6())
+        for name in (self.settings.domain, self._ns_name, *self.zones):
             self._recompute(name, None)
         plain = self.plain
         for name in self._stream_names():
@@ -811,6 +816,7 @@ class Zones:
             wire = name_wire(name)
             if wire is None or wire not in plain:
                 zone._set(name, self._keys_for(name, zone), wire)
+        self._v6_leases = True  # from now on the index changes
         for origin, zone in self.zones.items():
             if not zone.keys(origin):
                 raise AssertionError(f"zone {origin} has no apex")
@@ -869,7 +875,7 @@ class Zones:
         if name == zone.origin:
             out[SOA_TYPE] = [(SOA_TYPE, s.ttl, "")]
             put(NS_TYPE, s.ns_name)
-        if name == absolute(s.ns_name) and s.ns_address is not None:
+        if name == self._ns_name and s.ns_address is not None:
             put(QTYPE.A, str(s.ns_address))
         records = sorted(source.records_at(name), key=_record_id)
         for record in records:
@@ -888,13 +894,14 @@ class Zones:
                     put(QTYPE.AAAA, str(host.ip6))
             owner = (
                 self._name_server_record()
-                if name == absolute(s.ns_name)
+                if name == self._ns_name
                 else name_owner(hosts=hosts, records=records)
             )
             for lease in sorted(source.leases_named(hostname), key=_lease_ip):
                 if lease_publishes(owner, source.host_by_ip(lease.ip)):
                     put(QTYPE.A, str(lease.ip))
-            for lease6 in sorted(source.leases6_named(hostname), key=_lease6_ip):
+            leases6 = source.leases6_named(hostname) if self._v6_leases else ()
+            for lease6 in sorted(leases6, key=_lease6_ip):
                 if lease_publishes(owner, source.host_by_ip6(lease6.address)):
                     put(QTYPE.AAAA, str(lease6.address))
         elif name.endswith(".in-addr.arpa"):
