@@ -95,8 +95,7 @@ def canonical_ipv4(text: str) -> int | None:
     parts = text.split(".")
     if len(parts) != 4:
         return None
-    octets = _OCTETS
-    a, b, c, d = (octets.get(part) for part in parts)
+    a, b, c, d = map(_OCTETS.get, parts)
     if a is None or b is None or c is None or d is None:
         return None
     return a << 24 | b << 16 | c << 8 | d
