@@ -97,7 +97,10 @@ def prepare(argv: list[str]) -> None:
 async def _measure(workdir: Path, subnet: ddi_site.SubnetSpec, trace: bool) -> None:
     from ddi.config import load_config
     from ddi.dhcp.server import DhcpServer
+    from ddi.dns.engine import DnsEngine
+    from ddi.dns.responder import Responder, engine_settings, tsig_keys, zone_settings
     from ddi.dns.server import DnsServer
+    from ddi.dns.zone import Zones
     from ddi.heap import release_free_memory
     from ddi.site import open_site
 
@@ -123,8 +126,14 @@ async def _measure(workdir: Path, subnet: ddi_site.SubnetSpec, trace: bool) -> N
         dhcp = DhcpServer(site)
         mark("dhcp engine (ledger)")
         dns = DnsServer(site)
-        dns._build(site.config, await site.store.last_seq())  # what DnsServer.start builds
+        serial = await site.store.last_seq()
+        # What DnsServer.start builds (``responder.build``), in its two steps.
+        zones = Zones(zone_settings(site.config), site.index, serial=serial)
         mark("dns zones")
+        engine = DnsEngine(engine_settings(site.config), zones)
+        dns.responder = Responder(engine, tsig_keys(site.config), dns.cache, dns.replays)
+        release_free_memory()
+        mark("dns compiled answers")
         gc.collect()
         release_free_memory()
         mark("settled")
@@ -145,14 +154,28 @@ async def _measure(workdir: Path, subnet: ddi_site.SubnetSpec, trace: bool) -> N
         rest = sorted(n for n in _fields(index) if n not in first and n != "_listeners")
         sizes = structures(index, first + rest, seen)
         sizes_l = structures(ledger, [n for n in _fields(ledger) if n != "_view"], seen)
-        zones = dns.zones
-        zone_size = deep_size(zones, seen)
+        compiled = dns.responder.compiled
+        seen.update((id(zones), id(engine), id(dns.responder), id(compiled)))
+        zone_sizes = [
+            (f"{origin} {part}", deep_size(getattr(zone, part), seen))
+            for origin, zone in zones.zones.items()
+            for part in ("data", "children")
+        ]
+        plain_size = deep_size(zones.plain, seen)
+        table_size = deep_size(compiled.table, seen)
+        zone_size = deep_size(zones, seen) + deep_size(compiled, seen)
         print("\nstructure                         MiB")
         for name, size in sizes:
             print(f"index.{name:<28} {size / MIB:6.1f}")
         for name, size in sizes_l:
             print(f"ledger.{name:<27} {size / MIB:6.1f}")
-        print(f"{'dns zones (the rest)':<34} {zone_size / MIB:6.1f}")
+        for name, size in zone_sizes:
+            print(f"zone {name:<29} {size / MIB:6.1f}")
+        stats = compiled.statistics()
+        print(f"{'zones plain names':<34} {plain_size / MIB:6.1f}")
+        print(f"{'compiled table':<34} {table_size / MIB:6.1f}")
+        print(f"  ({stats['names']} names, {stats['bytes'] / MIB:.1f} MiB by its own count)")
+        print(f"{'dns (the rest)':<34} {zone_size / MIB:6.1f}")
 
 
 def _fields(obj: object) -> list[str]:

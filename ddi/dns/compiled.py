@@ -23,12 +23,17 @@ Anything else returns 0 and takes the responder's full path, which gives the sam
 asked for another type (the chain), ANY and the meta types, class ANY, a name outside the
 zones, a reply that needs TC (the full path truncates), TSIG, transfers, NOTIFY, forwarding.
 
-Layout (memory: about 150 bytes a name, ``statistics()['bytes']``): ``table`` maps the wire
+Layout (memory: about 140 bytes a name, ``statistics()['bytes']``): nearly every name holds
+one derived record, a host's A or an address's PTR; those are read from the zones' own store,
+``Zones.plain`` (the wire name → the address as an int, or the target's wire name), and their
+answer is packed in place with ``struct`` (nothing is kept per name beyond what the zones
+keep). ``table`` holds the other names, looked up after ``plain``: it maps the wire
 name to the bytes ``type, class, answer sections, meta``: the first four equal the question's
 type and class, so a hit is checked with ``startswith`` and the value is written over the
 question's tail; ``meta`` (one byte, written past the reply's end) picks the precomputed headers
 and the metric label. A name with several types holds a dict from type-and-class to such
-bytes; one with none (an empty non-terminal, RFC 8020) holds ``b""``. A serial bump touches the
+bytes; one with none (an empty non-terminal, RFC 8020) holds ``b""``; a plain name at or
+below a zone cut is in ``full`` instead (the full path: a referral). A serial bump touches the
 zone's template and its apex only.
 
 Pure: no sockets, no clock.
@@ -57,8 +62,10 @@ from ddi.dns.engine import (
     qtype_label,
     rcode_label,
 )
-from ddi.dns.wire import HEADER, QType, Rcode, pack, rr_tail, write_name
-from ddi.dns.zone import ApplyResult, Zone, absolute, label
+from ddi.dns.wire import HEADER, QType, Rcode, pack, rr_tail
+from ddi.dns.zone import ApplyResult, Zone, absolute, label, name_wire, under
+
+__all__ = ["Compiled", "Negative", "name_wire"]
 
 MAX_METAS = 256
 """Distinct (flags, counts, label) shapes: the meta is one byte."""
@@ -99,25 +106,20 @@ _NXDOMAIN = int(Rcode.NXDOMAIN)
 _NOERROR = int(Rcode.NOERROR)
 
 
+_PACK_A = struct.Struct("!HHHIHI").pack_into  # pointer to the question, TYPE, CLASS, TTL,
+# RDLENGTH, address (RFC 1035 §3.4.1)
+_PACK_PTR = struct.Struct("!HHHIH").pack_into  # the same before a PTR's target (§3.3.12)
+_ROOM = bytes(16 + 255 + 11)
+_A_QUESTION = struct.pack("!HH", _A, 1)
+_PTR_QUESTION = struct.pack("!HH", _PTR, 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Negative:
     """A zone's negative answers: its SOA's wire after the owner, and its apex's wire length."""
 
     soa: bytes
     origin_length: int
-
-
-def name_wire(name: str) -> bytes | None:
-    """``name`` (absolute form) in uncompressed wire form, or None when it cannot be a key: a
-    label empty, longer than 63 octets, not ASCII or holding a zero byte, or the name longer
-    than 255 octets (RFC 1035 §2.3.4)."""
-    if not name.isascii():
-        return None
-    labels = tuple(part.encode() for part in name.split("."))
-    if any(not part or len(part) > 63 or b"\x00" in part for part in labels):
-        return None
-    wire = write_name(labels)
-    return wire if len(wire) <= 255 else None
 
 
 class Compiled:
@@ -132,6 +134,11 @@ class Compiled:
         self.opt = struct.pack("!BHHIH", 0, _OPT_TYPE, settings.edns_udp_size, 0, 0)
         self.table: dict[bytes, bytes | dict[bytes, bytes]] = {}
         self._get = self.table.get
+        self.plain = self.zones.plain
+        """The zones' plain names (``Zones.plain``), answered from there as they are: a name
+        the table holds is answered from the table instead."""
+        self._plain_get = self.plain.get
+        self._plain_ttl = self.zones.settings.ttl
         self.negatives: dict[bytes, Negative | None] = {}
         """Each apex's wire name → its templates; each zone cut → None (the full path)."""
         self.heads: list[tuple[bytes, ...]] = []
@@ -145,6 +152,12 @@ class Compiled:
         """``rcode << 16 | qtype`` → meta, for the negative answers."""
         self._nodata_heads = self._heads(self._flags, 0, 1, 0)
         self._nxdomain_heads = self._heads(self._flags | _NXDOMAIN, 0, 1, 0)
+        self._a_meta = self._meta(self._flags, 1, 0, 0, _A) or 0
+        self._ptr_meta = self._meta(self._flags, 1, 0, 0, _PTR) or 0
+        self._a_heads = self.heads[self._a_meta]
+        self._ptr_heads = self.heads[self._ptr_meta]
+        self.full: set[bytes] = set()
+        """Plain names at or below a zone cut: the full path answers them (a referral)."""
         self._refs: dict[str, set[str]] = {}
         """Target name → the names whose answers carry its addresses (NS, MX, SRV)."""
         self._deps: dict[str, tuple[str, ...]] = {}
@@ -179,6 +192,35 @@ class Compiled:
             if not limit:
                 return 0
         name = data[12 : p + 1].lower()
+        plain: Any = self._plain_get(name)  # most names: their A or PTR, packed here
+        if plain is not None:
+            if self.full and name in self.full:
+                return 0
+            tail = data[p + 1 : q]
+            if plain.__class__ is int:
+                if tail != _A_QUESTION:
+                    return self._negative(data, name, buf, o, end, p, bits, limit, _NOERROR)
+                size = q + 16
+                total = size + 11 if bits & 4 else size
+                if total > limit or o + total > end:
+                    return 0
+                buf[o + 2 : o + 12] = self._a_heads[bits]
+                _PACK_A(buf, o + q, 0xC00C, _A, 1, self._plain_ttl, 4, plain)
+                kind = self._a_meta
+            else:
+                if tail != _PTR_QUESTION:
+                    return self._negative(data, name, buf, o, end, p, bits, limit, _NOERROR)
+                size = q + 12 + len(plain)
+                total = size + 11 if bits & 4 else size
+                if total > limit or o + total > end:
+                    return 0
+                buf[o + 2 : o + 12] = self._ptr_heads[bits]
+                _PACK_PTR(buf, o + q, 0xC00C, _PTR, 1, self._plain_ttl, len(plain))
+                buf[o + q + 12 : o + size] = plain
+                kind = self._ptr_meta
+            if bits & 4:
+                buf[o + size : o + total] = self.opt
+            return total << 8 | kind
         value: Any = self._get(name)  # bytes, or a dict of them (one check per hit)
         if value is None:
             return self._negative(data, name, buf, o, end, p, bits, limit, _NXDOMAIN)
@@ -275,6 +317,7 @@ class Compiled:
     def answer(self, data: bytes, transport: Transport) -> tuple[bytes, tuple[str, str]] | None:
         """The compiled reply to ``data`` and its metric label, or None (the full path)."""
         buf = bytearray(data)
+        buf.extend(_ROOM)  # a plain answer is packed in place
         done = self.write(data, buf, 0, 65535 + 300, transport is Transport.UDP)
         if not done:
             return None
@@ -293,6 +336,7 @@ class Compiled:
     def rebuild(self) -> None:
         """Compile every zone again."""
         self.table.clear()
+        self.full.clear()
         self.negatives.clear()
         self._refs.clear()
         self._deps.clear()
@@ -310,9 +354,14 @@ class Compiled:
             for name in zone.data:
                 self._compile(name, zone)
             for name in zone.children:
-                if name not in zone.data:
+                if not zone.has(name):
                     self._compile(name, zone)
         self._cuts = frozenset(cuts)
+        cut_wires = tuple(w for c in cuts if (w := name_wire(c)) is not None)
+        if cut_wires:
+            for wire in self.plain:
+                if any(under(wire, cut) for cut in cut_wires):
+                    self.full.add(wire)
 
     def update(self, result: ApplyResult) -> None:
         """Follow one applied batch (``Zones.apply``'s result): recompile the names it
@@ -380,12 +429,17 @@ class Compiled:
                 if not owners:
                     del self._refs[target]
         table = self.table
+        self.full.discard(wire)
         if self.zones.find(name) is not zone or zone.cut_above(name) is not None:
             table.pop(wire, None)
+            if wire in self.plain:
+                self.full.add(wire)
             return
         held = zone.data.get(name)
         if held is None:
-            if name in zone.children:
+            if wire in self.plain:
+                table.pop(wire, None)  # answered from ``plain``
+            elif name in zone.children:
                 table[wire] = b""  # an empty non-terminal: NODATA (RFC 8020 §2)
             else:
                 table.pop(wire, None)
@@ -492,14 +546,16 @@ class Compiled:
 
     def statistics(self) -> dict[str, int]:
         return {
-            "names": len(self.table),
+            "names": len(self.table) + len(self.plain),
             "left_out": self.left_out,
             "bytes": self.size(),
         }
 
     def size(self) -> int:
-        """The table's bytes: the dict, its keys and values (shared objects counted once)."""
-        total = sys.getsizeof(self.table)
+        """The bytes of the table and of the plain names: the dicts, their keys and values
+        (shared objects counted once)."""
+        total = sys.getsizeof(self.table) + sys.getsizeof(self.plain)
+        total += sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in self.plain.items())
         for key, value in self.table.items():
             total += sys.getsizeof(key)
             if isinstance(value, dict):

@@ -25,13 +25,15 @@ Rules:
 * Pure: no I/O, no clock; records are dnslib values.
 
 Memory: a name's records are kept as compact keys ``(type, TTL, rdata text)`` (the SOA as a
-marker standing for the zone's current SOA); dnslib RRs are built when a node is read (answers
-for hot names are cached as wire bytes by the caller), and for the journal's deltas.
+marker standing for the zone's current SOA); dnslib RRs are built when a node is read, and for
+the journal's deltas. Nearly every name holds one derived record (a host's A, an address's
+PTR): those live in one dict the zones share, :attr:`Zones.plain`, keyed by the owner's wire
+name and holding the address as an int or the PTR target's wire name. The compiled answers
+(``ddi.dns.compiled``) read that dict as it is, so these names are stored once.
 """
 
 from __future__ import annotations
 
-import sys
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,6 +64,63 @@ CNAME_TYPE = int(QType.CNAME)
 
 Key = tuple[int, int, str]
 """A record's identity and content: type, TTL and rdata in presentation form."""
+Plain = dict[bytes, "int | bytes"]
+"""Owner's wire name → its one plain record: an A's address as an int, or a PTR's target in
+wire form (the type and TTL are the owning zone's ``plain_type`` and ``plain_ttl``)."""
+_A_TYPE = int(QType.A)
+_PTR_TYPE = int(QType.PTR)
+
+
+def name_wire(name: str) -> bytes | None:
+    """``name`` (absolute form) in uncompressed wire form, or None when it cannot be a key: a
+    label empty, longer than 63 octets, not ASCII or holding a zero byte, or the name longer
+    than 255 octets (RFC 1035 §2.3.4)."""
+    if not name.isascii() or len(name) > 253 or "\x00" in name:
+        return None
+    parts = name.encode().split(b".")
+    if b"" in parts or max(map(len, parts)) > 63:
+        return None
+    return b"".join([_LENGTHS[len(part)] + part for part in parts]) + b"\x00"
+
+
+_LENGTHS = tuple(bytes((n,)) for n in range(64))
+
+
+_OCTETS = {str(n): n for n in range(256)}
+
+
+def canonical_ipv4(text: str) -> int | None:
+    """The address of ``text`` as an int when it is a dotted quad in canonical form (what
+    ``str(IPv4Address)`` writes: no leading zeros, no spaces), else None."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    a, b, c, d = map(_OCTETS.get, parts)
+    if a is None or b is None or c is None or d is None:
+        return None
+    return a << 24 | b << 16 | c << 8 | d
+
+
+def under(wire: bytes, suffix: bytes) -> bool:
+    """The key wire name ``wire`` is ``suffix`` or below it (label boundaries respected)."""
+    start = len(wire) - len(suffix)
+    if start < 0 or not wire.endswith(suffix):
+        return False
+    pos = 0
+    while pos < start:
+        pos += wire[pos] + 1
+    return pos == start
+
+
+def wire_text(wire: bytes) -> str:
+    """A key wire name (from :func:`name_wire`) back in absolute form."""
+    parts = []
+    pos = 0
+    while wire[pos]:
+        end = pos + 1 + wire[pos]
+        parts.append(wire[pos + 1 : end].decode())
+        pos = end
+    return ".".join(parts)
 
 
 class ZoneSource(Protocol):
@@ -236,10 +295,17 @@ class Zone:
     """The SOA RR (rebuilt on every serial change)."""
     data: dict[str, str | Key | tuple[Key, ...]] = field(default_factory=dict)
     """Each owner name's records as keys, grouped by type; an SOA key stands for ``soa``.
-    Nearly every name has one record: one key is held bare, and one record of ``plain_type``
-    with ``plain_ttl`` (a host's A or PTR) as its rdata text alone. See :meth:`keys`."""
+    One key is held bare, and one record of ``plain_type`` with ``plain_ttl`` as its rdata
+    text alone, unless it is in ``plain``. See :meth:`keys`."""
     plain_type: int = 1
     plain_ttl: int = 300
+    plain: Plain = field(default_factory=dict)
+    """The names holding one record of ``plain_type`` and ``plain_ttl`` in canonical form (a
+    host's A or PTR), shared by the zones of one :class:`Zones`: the entries under
+    ``origin_wire`` and under none of ``inner`` are this zone's."""
+    origin_wire: bytes = b""
+    inner: tuple[bytes, ...] = ()
+    """The wire names of the zones nested in this one (their names are not this zone's)."""
     children: dict[str, int] = field(default_factory=dict)
     """Count of owner names strictly below each name: a name with children exists (RFC 8020
     empty non-terminal) even without RRsets."""
@@ -259,7 +325,11 @@ class Zone:
         """``name``'s record keys (empty when it has none)."""
         held = self.data.get(name)
         if held is None:
-            return ()
+            wire = name_wire(name) if self.plain else None
+            value = None if wire is None else self.plain.get(wire)
+            if value is None:
+                return ()
+            return ((self.plain_type, self.plain_ttl, self._plain_text(value)),)
         if isinstance(held, str):
             return ((self.plain_type, self.plain_ttl, held),)
         return (held,) if isinstance(held[0], int) else held
@@ -276,8 +346,36 @@ class Zone:
             out.setdefault(key[0], []).append(rr)
         return out
 
+    def _plain_text(self, value: int | bytes) -> str:
+        if isinstance(value, int):
+            return str(IPv4Address(value))
+        return wire_text(value)
+
+    def has(self, name: str) -> bool:
+        """``name`` holds records."""
+        if name in self.data:
+            return True
+        wire = name_wire(name) if self.plain else None
+        return wire is not None and wire in self.plain
+
+    def names(self) -> Iterator[str]:
+        """Every name holding records (those of ``data``, then the plain ones)."""
+        yield from self.data
+        for wire in self.plain_wires():
+            yield wire_text(wire)
+
+    def plain_wires(self) -> Iterator[bytes]:
+        """The wire names of this zone's entries in ``plain``."""
+        suffix, inner = self.origin_wire, self.inner
+        for wire in self.plain:
+            if under(wire, suffix) and not (inner and any(under(wire, i) for i in inner)):
+                yield wire
+
+    def count(self) -> int:
+        return len(self.data) + sum(1 for _ in self.plain_wires())
+
     def exists(self, name: str) -> bool:
-        return name in self.data or name in self.children
+        return name in self.children or self.has(name)
 
     def cut_above(self, name: str) -> str | None:
         """The closest zone cut at or above ``name`` (below the apex), if any."""
@@ -291,7 +389,7 @@ class Zone:
 
     def all_records(self) -> Iterator[Any]:
         """Every RR except the SOA, in a stable order (for AXFR)."""
-        for name in sorted(self.data):
+        for name in sorted(self.names()):
             for rtype, rrs in sorted(self.node(name).items()):  # type: ignore[union-attr]
                 if rtype == SOA_TYPE and name == self.origin:
                     continue
@@ -305,19 +403,40 @@ class Zone:
                 return steps[i:]
         return None
 
-    def _set(self, name: str, keys: tuple[Key, ...]) -> None:
-        had = name in self.data
+    def _set(self, name: str, keys: tuple[Key, ...], wire: bytes | None) -> None:
+        """Put ``keys`` at ``name`` (``wire``: its :func:`name_wire`)."""
+        plain = self.plain
+        had_plain = wire is not None and plain.pop(wire, None) is not None
+        had = had_plain or self.data.pop(name, None) is not None
         if keys:
-            self.data[name] = self._compact(keys)
+            value = self._plain_value(keys)
+            if value is not None and wire is not None:
+                plain[wire] = value
+            else:
+                self.data[name] = self._compact(keys)
             if not had:
                 self._count_ancestors(name, 1)
         elif had:
-            del self.data[name]
             self._count_ancestors(name, -1)
         if name != self.origin and any(k[0] == NS_TYPE for k in keys):
             self.delegations.add(name)
         else:
             self.delegations.discard(name)
+
+    def _plain_value(self, keys: tuple[Key, ...]) -> int | bytes | None:
+        """The ``plain`` form of ``keys``: one record of the zone's plain type and TTL whose
+        text is canonical (read back from the value, it is the same key); else None."""
+        if len(keys) != 1:
+            return None
+        rtype, ttl, text = keys[0]
+        if ttl != self.plain_ttl or rtype != self.plain_type:
+            return None
+        if rtype == _A_TYPE:
+            return canonical_ipv4(text)
+        if rtype == _PTR_TYPE:
+            # Split at the dots and joined again: the text reads back the same.
+            return name_wire(text)
+        return None
 
     def _compact(self, keys: tuple[Key, ...]) -> str | Key | tuple[Key, ...]:
         if len(keys) != 1:
@@ -352,10 +471,10 @@ class _Nodes(Mapping[str, dict[int, list[Any]]]):
         return node
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._zone.data)
+        return self._zone.names()
 
     def __len__(self) -> int:
-        return len(self._zone.data)
+        return self._zone.count()
 
 
 Touched = dict[str, tuple[list[tuple[str, Key]], list[tuple[str, Key]]]]
@@ -370,12 +489,19 @@ class Zones:
         """The index the zones read: reservations, leases, records and subnets live there."""
         self._serial_floor = max(1, serial)
         self._suffix = "." + settings.domain
+        self._ns_name = absolute(settings.ns_name)
+        self._v6_leases = True
+        """False while the start-up build knows the index holds no DHCPv6 lease (no lookup
+        of a name's IPv6 leases then)."""
         self.zones: dict[str, Zone] = {}
+        self.plain: Plain = {}
+        """Every zone's plain names (:attr:`Zone.plain`)."""
         self.collisions = 0
         self.bad_records = 0
         self._add_zone(settings.domain, self._serial_floor)
         for origin in sorted(self._reverse_origins()):
             self._add_zone(origin, self._serial_floor)
+        self._nest()
         self._recompute_all()
 
     # --- lookups -------------------------------------------------------------------------------
@@ -394,7 +520,7 @@ class Zones:
     def statistics(self) -> dict[str, Any]:
         return {
             "zones": {origin: z.serial for origin, z in sorted(self.zones.items())},
-            "names": sum(len(z.data) for z in self.zones.values()),
+            "names": sum(len(z.data) for z in self.zones.values()) + len(self.plain),
             "collisions": self.collisions,
             "bad_records": self.bad_records,
         }
@@ -496,12 +622,12 @@ class Zones:
     # --- sources -------------------------------------------------------------------------------
 
     def _host_fqdn(self, host: Host) -> str:
-        return sys.intern(f"{absolute(host.hostname)}{self._suffix}")
+        return f"{absolute(host.hostname)}{self._suffix}"
 
     def _lease_fqdn(self, lease: Lease) -> str | None:
         if lease.state is not LeaseState.BOUND or not lease.hostname:
             return None
-        return sys.intern(f"{absolute(lease.hostname)}{self._suffix}")
+        return f"{absolute(lease.hostname)}{self._suffix}"
 
     def _host_names_of(self, host: Host) -> set[str]:
         """The reservation's names, and the name of a lease at its address (which the
@@ -526,9 +652,7 @@ class Zones:
         """A DHCPv6 lease's name: only a bound IA_NA address with a hostname has one."""
         if lease.kind is not Lease6Kind.NA or lease.state is not LeaseState.BOUND:
             return None
-        return (
-            None if not lease.hostname else sys.intern(f"{absolute(lease.hostname)}{self._suffix}")
-        )
+        return None if not lease.hostname else f"{absolute(lease.hostname)}{self._suffix}"
 
     def _lease6_names_of(self, lease: Lease6) -> set[str]:
         if lease.kind is not Lease6Kind.NA:
@@ -570,7 +694,7 @@ class Zones:
         return [] if hostname is None else self.source.leases_named(hostname)
 
     def _owner(self, name: str) -> Host | Record | None:
-        if name == absolute(self.settings.ns_name):
+        if name == self._ns_name:
             return self._name_server_record()
         hosts = self._hosts_named(self._hostname_of(name))
         return name_owner(hosts=hosts, records=self.source.records_at(name))
@@ -607,6 +731,8 @@ class Zones:
             soa=self._soa(origin, serial),
             plain_type=plain,
             plain_ttl=self.settings.ttl,
+            plain=self.plain,
+            origin_wire=name_wire(origin) or b"",
         )
         zone.journal = deque(maxlen=self.settings.journal_size)
         self.zones[origin] = zone
@@ -615,9 +741,16 @@ class Zones:
     def _move_reverse_zones(self, seq: int, touched: Touched) -> None:
         wanted = self._reverse_origins()
         current = {o for o in self.zones if o != self.settings.domain}
-        for origin in current - wanted:
+        gone = current - wanted
+        for origin in gone:
             del self.zones[origin]
         added = sorted(wanted - current)
+        self._nest()
+        if gone:
+            # Their plain names go with them (as their ``data`` does).
+            suffixes = tuple(w for o in gone if (w := name_wire(o)) is not None)
+            for wire in [w for w in self.plain if any(under(w, x) for x in suffixes)]:
+                del self.plain[wire]
         if not added:
             return
         names = self._source_names(forward=False)
@@ -629,39 +762,60 @@ class Zones:
             for name in {origin} | {n for n in names if n.endswith(suffix)}:
                 self._recompute(name, touched)
 
+    def _nest(self) -> None:
+        """Tell each zone which zones are nested in it (their names are not its names)."""
+        for zone in self.zones.values():
+            zone.inner = tuple(
+                other.origin_wire
+                for other in self.zones.values()
+                if other is not zone and other.origin.endswith("." + zone.origin)
+            )
+
     def _source_names(self, *, forward: bool = True) -> set[str]:
         """Every name the IPAM objects put data at (with ``forward`` False, only the reverse
         names of addresses and the records' names)."""
-        names: set[str] = set()
+        return set(self._stream_names(forward=forward))
+
+    def _stream_names(self, *, forward: bool = True) -> Iterator[str]:
+        """The names of :meth:`_source_names`, some more than once, read from the index as
+        they are yielded (no set of every name at start-up)."""
         for host in self.source.hosts():
             if host.ip is not None:
-                names.add(reverse_name(host.ip))
+                yield reverse_name(host.ip)
             if host.ip6 is not None:
-                names.add(reverse_name6(host.ip6))
+                yield reverse_name6(host.ip6)
             if forward:
-                names.add(self._host_fqdn(host))
+                yield self._host_fqdn(host)
         for lease in self.source.leases():
             fqdn = self._lease_fqdn(lease)
             if fqdn is not None:
-                names.add(reverse_name(lease.ip))
+                yield reverse_name(lease.ip)
                 if forward:
-                    names.add(fqdn)
+                    yield fqdn
         for lease6 in self.source.leases6():
             fqdn = self._lease6_fqdn(lease6)
             if fqdn is not None:
-                names.add(reverse_name6(lease6.address))
+                yield reverse_name6(lease6.address)
                 if forward:
-                    names.add(fqdn)
-        names.update(absolute(record.name) for record in self.source.records())
-        return names
+                    yield fqdn
+        for record in self.source.records():
+            yield absolute(record.name)
 
     def _recompute_all(self) -> None:
         self._fresh = set()
-        names = self._source_names()
-        names |= {self.settings.domain, absolute(self.settings.ns_name)}
-        names |= set(self.zones)
-        for name in names:
+        self._v6_leases = any(True for _ in self.source.leases6())
+        for name in (self.settings.domain, self._ns_name, *self.zones):
             self._recompute(name, None)
+        plain = self.plain
+        for name in self._stream_names():
+            # A name's records depend on the index alone: one that has them is done.
+            zone = self.find(name)
+            if zone is None or name in zone.data:
+                continue
+            wire = name_wire(name)
+            if wire is None or wire not in plain:
+                zone._set(name, self._keys_for(name, zone), wire)
+        self._v6_leases = True  # from now on the index changes
         for origin, zone in self.zones.items():
             if not zone.keys(origin):
                 raise AssertionError(f"zone {origin} has no apex")
@@ -691,8 +845,8 @@ class Zones:
         if zone is None:
             return
         new = self._keys_for(name, zone)
-        old = zone.keys(name)
-        zone._set(name, new)
+        old = () if touched is None else zone.keys(name)
+        zone._set(name, new, name_wire(name))
         if touched is None or old == new:
             return
         removed = [(name, k) for k in old if k[0] != SOA_TYPE and k not in new]
@@ -720,13 +874,11 @@ class Zones:
         if name == zone.origin:
             out[SOA_TYPE] = [(SOA_TYPE, s.ttl, "")]
             put(NS_TYPE, s.ns_name)
-        if name == absolute(s.ns_name) and s.ns_address is not None:
+        if name == self._ns_name and s.ns_address is not None:
             put(QTYPE.A, str(s.ns_address))
         records = sorted(source.records_at(name), key=_record_id)
         for record in records:
-            try:
-                record_rdata(record.rtype.upper(), record.value)
-            except ValueError:
+            if not _valid(record):
                 self.bad_records += 1
                 continue
             rttl = ttl if record.ttl is None else record.ttl
@@ -741,13 +893,14 @@ class Zones:
                     put(QTYPE.AAAA, str(host.ip6))
             owner = (
                 self._name_server_record()
-                if name == absolute(s.ns_name)
+                if name == self._ns_name
                 else name_owner(hosts=hosts, records=records)
             )
             for lease in sorted(source.leases_named(hostname), key=_lease_ip):
                 if lease_publishes(owner, source.host_by_ip(lease.ip)):
                     put(QTYPE.A, str(lease.ip))
-            for lease6 in sorted(source.leases6_named(hostname), key=_lease6_ip):
+            leases6 = source.leases6_named(hostname) if self._v6_leases else ()
+            for lease6 in sorted(leases6, key=_lease6_ip):
                 if lease_publishes(owner, source.host_by_ip6(lease6.address)):
                     put(QTYPE.AAAA, str(lease6.address))
         elif name.endswith(".in-addr.arpa"):
@@ -776,6 +929,18 @@ class Zones:
         return tuple(k for keys in out.values() for k in keys)
 
 
+def _valid(record: Record) -> bool:
+    """The record's value fits its type (an A in canonical form checked without dnslib)."""
+    rtype = record.rtype.upper()
+    if rtype == "A" and canonical_ipv4(record.value) is not None:
+        return True
+    try:
+        record_rdata(rtype, record.value)
+    except ValueError:
+        return False
+    return True
+
+
 def _record_id(record: Record) -> str:
     return record.id
 
@@ -792,6 +957,9 @@ def _ip_of_reverse(name: str) -> IPv4Address | None:
     octets = name[: -len(".in-addr.arpa")].split(".")
     if len(octets) != 4:
         return None
+    value = canonical_ipv4(".".join(reversed(octets)))
+    if value is not None:
+        return IPv4Address(value)
     values = [decimal(o, max_digits=3) for o in reversed(octets)]
     if any(v is None or v > 255 for v in values):
         return None

@@ -331,9 +331,14 @@ def test_compact_forms_read_back_as_the_records_they_stand_for(h: Any) -> None:
         ],
     )
     forward, reverse = z.zones["site.example"], z.zones["0.18.198.in-addr.arpa"]
-    # One A (or PTR) with the default TTL: its rdata text alone.
-    assert forward.data["web.site.example"] == "198.18.0.10"
-    assert reverse.data["10.0.18.198.in-addr.arpa"] == "web.site.example"
+    # One A (or PTR) with the default TTL: in the shared plain dict by wire name, the address
+    # as an int, the target as its wire name.
+    assert "web.site.example" not in forward.data
+    assert forward.plain[b"\x03web\x04site\x07example\x00"] == int(IPv4Address("198.18.0.10"))
+    assert reverse.plain[b"\x0210\x010\x0218\x03198\x07in-addr\x04arpa\x00"] == (
+        b"\x03web\x04site\x07example\x00"
+    )
+    assert forward.plain is reverse.plain is z.plain
     assert forward.keys("web.site.example") == ((QTYPE.A, 300, "198.18.0.10"),)
     assert reverse.keys("10.0.18.198.in-addr.arpa") == ((QTYPE.PTR, 300, "web.site.example"),)
     # One record of another TTL: its key; several: a tuple of keys.
@@ -408,7 +413,11 @@ SETTINGS = ZoneSettings(
 
 def _content(z: Zones) -> dict[str, tuple[object, ...]]:
     return {
-        origin: (sorted(zone.data.items()), sorted(zone.children.items()), zone.delegations)
+        origin: (
+            sorted((name, zone.keys(name)) for name in zone.names()),
+            sorted(zone.children.items()),
+            zone.delegations,
+        )
         for origin, zone in z.zones.items()
     }
 
@@ -432,3 +441,26 @@ async def _zones_follow(folder: Path, script: Sequence[tuple[Any, ...]]) -> None
 def test_zones_follow_the_store_through_random_changes(script: list[tuple[Any, ...]]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         asyncio.run(_zones_follow(Path(folder), script))
+
+
+def test_plain_names_belong_to_the_closest_zone_and_leave_with_theirs(h: Any) -> None:
+    # A /16 and a /24 inside it: two reverse zones, the /24's nested in the /16's.
+    view = h.FakeView(
+        subnet_list=[h.subnet("198.18.0.0/16", "wide"), h.subnet("198.18.5.0/24", "narrow")],
+        host_list=[h.host("inner", "198.18.5.7"), h.host("outer", "198.18.9.7")],
+    )
+    z = h.zones(view)
+    wide, narrow = z.zones["18.198.in-addr.arpa"], z.zones["5.18.198.in-addr.arpa"]
+    assert sorted(narrow.names()) == ["5.18.198.in-addr.arpa", "7.5.18.198.in-addr.arpa"]
+    assert sorted(wide.names()) == ["18.198.in-addr.arpa", "7.9.18.198.in-addr.arpa"]
+    assert [str(rr.rname) for rr in wide.all_records() if rr.rtype == QTYPE.PTR] == [
+        "7.9.18.198.in-addr.arpa."
+    ]
+    assert wide.rrsets.keys() == {"18.198.in-addr.arpa", "7.9.18.198.in-addr.arpa"}
+    # The narrow subnet goes: its zone and its names with it (none is left in the shared dict).
+    result = h.apply(z, [h.change(h.subnet("198.18.5.0/24", "narrow"), h.Op.DELETE)])
+    assert result.rebuilt
+    assert "5.18.198.in-addr.arpa" not in z.zones
+    assert b"\x017\x015\x0218\x03198\x07in-addr\x04arpa\x00" not in z.plain
+    assert z.find("7.9.18.198.in-addr.arpa") is wide
+    assert wide.keys("7.9.18.198.in-addr.arpa") == ((QTYPE.PTR, 300, "outer.site.example"),)
