@@ -117,12 +117,13 @@ def _build_services(site: Site) -> list[Service]:
     config = site.config
     services: list[Service] = []
     # --- services: one line per area ---
+    # DNS first: a name answers before the first lease that publishes it is granted.
+    if config.dns.enabled:
+        services.append(ddi.dns.server.service(site))
     if config.dhcp.enabled:
         services.append(ddi.dhcp.server.service(site))
     if config.dhcp6.enabled:
         services.append(ddi.dhcp6.server.service(site))
-    if config.dns.enabled:
-        services.append(ddi.dns.server.service(site))
     if any(s.ra.enabled for s in config.subnets6):
         services.append(ddi.ra.service.service(site))
     if config.sync is not None:
