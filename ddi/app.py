@@ -203,7 +203,14 @@ async def _reload(app: App, *, force: bool) -> ReloadResult:
             restart.append(f"{what} {'enabled' if now else 'disabled'}")
     for what in restart:
         log.warning("%s in %s: takes effect at the next restart", what, path)
-    orphans = orphaned(config.subnets, site.index.hosts(), site.index.leases(), time.time())
+    orphans = orphaned(
+        config.subnets,
+        site.index.hosts(),
+        site.index.leases(),
+        time.time(),
+        subnets6=config.subnets6,
+        leases6=site.index.leases6(),
+    )
     if orphans and not force:
         return refused(
             ReloadOutcome.ORPHANS,

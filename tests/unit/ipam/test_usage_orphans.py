@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from ddi.ipam.models import Host, Lease, LeaseState, Pool, Subnet
+from ddi.ipam.models6 import Lease6, Lease6Kind, PdPool, Subnet6
 from ddi.ipam.orphans import MAX_NAMED, orphaned, summary
 from ddi.ipam.usage import subnet_usage
 from ddi.ipam.vendor import LOCAL, mac_vendor, vendor_label
@@ -67,6 +68,47 @@ def test_orphans_are_hosts_outside_every_subnet_and_active_leases_outside_theirs
     assert orphaned([LAN], hosts, leases, NOW) == []
     # The subnet removed: every reservation and active lease in it.
     assert len(orphaned([], hosts, leases, NOW)) == 4
+
+
+LAN6 = Subnet6(
+    name="lan6",
+    cidr=IPv6Network("2001:db8:10::/64"),
+    pd_pools=(PdPool(prefix=IPv6Network("2001:db8:100::/40"), delegated_length=56),),
+)
+
+
+def lease6(kind: Lease6Kind, prefix: str, end: float = NOW + 60) -> Lease6:
+    return Lease6(kind=kind, prefix=IPv6Network(prefix), duid="00:03:00:01:52:54:00:00:00:03",
+                  iaid=1, start=NOW - 60, end=end, preferred_end=end, subnet="lan6")  # fmt: skip
+
+
+def test_ipv6_orphans_hosts_addresses_and_delegated_prefixes() -> None:
+    dual = Host(id="d", ip=A("198.18.0.10"), ip6=IPv6Address("2001:db8:10::10"), hostname="dual")
+    v6only = Host(id="v", ip6=IPv6Address("2001:db8:10::11"), hostname="v6only")
+    leases6 = [
+        lease6(Lease6Kind.NA, "2001:db8:10::1000/128"),
+        lease6(Lease6Kind.PD, "2001:db8:100:100::/56"),
+        lease6(Lease6Kind.NA, "2001:db8:10::1001/128", end=NOW - 1),  # ended
+    ]
+    hosts = [dual, v6only]
+    assert orphaned([LAN], hosts, [], NOW, subnets6=[LAN6], leases6=leases6) == []
+    # lan6 removed: both IPv6 addresses of the hosts and both active leases are named, after
+    # the IPv4 ones (none: the dual-stack host keeps its IPv4 subnet).
+    assert orphaned([LAN], hosts, [], NOW, subnets6=[], leases6=leases6) == [
+        "host dual 2001:db8:10::10",
+        "host v6only 2001:db8:10::11",
+        "lease6 na 2001:db8:10::1000/128 of 00:03:00:01:52:54:00:00:00:03",
+        "lease6 pd 2001:db8:100:100::/56 of 00:03:00:01:52:54:00:00:00:03",
+    ]
+    # Its PD pool shrunk: the delegated prefix outside it is orphaned, the address is not.
+    shrunk = Subnet6(
+        name="lan6",
+        cidr=IPv6Network("2001:db8:10::/64"),
+        pd_pools=(PdPool(prefix=IPv6Network("2001:db8:200::/48"), delegated_length=56),),
+    )
+    assert orphaned([LAN], hosts, [], NOW, subnets6=[shrunk], leases6=leases6) == [
+        "lease6 pd 2001:db8:100:100::/56 of 00:03:00:01:52:54:00:00:00:03"
+    ]
 
 
 def test_a_long_orphan_list_is_named_then_counted() -> None:
