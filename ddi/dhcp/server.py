@@ -58,6 +58,7 @@ from ddi.dhcp.packet import decode_packet, encode_packet
 from ddi.errors import ConfigError, DhcpFormatError
 from ddi.ipam.allocator import pool_usage
 from ddi.ipam.models import LeaseState
+from ddi.tally import Tally
 
 if TYPE_CHECKING:
     from ddi.config import Config
@@ -211,8 +212,7 @@ class DhcpServer:
         self._drop_counters: dict[str, Any] = {}
         self._received_counters: dict[Any, Any] = {}
         self._sent_counters: dict[Any, Any] = {}
-        self._tallies: dict[Any, int] = {}
-        self._tally_scheduled = False
+        self._tally = Tally()
         self._rule_counters: dict[str, Any] = {}
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -225,6 +225,7 @@ class DhcpServer:
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
         self._loop = asyncio.get_running_loop()
+        self._tally.loop = self._loop
         names = self.interfaces()
         if not names:
             log.warning("dhcp: no interface to serve (set dhcp.interfaces or subnets' interface)")
@@ -276,7 +277,7 @@ class DhcpServer:
         self._queue.clear()
         self._urgent.clear()
         self.engine.close()
-        self._flush_tallies()
+        self._tally.flush()
 
     async def reload(self, config: Config) -> None:
         if config.dhcp.interfaces != self.config.interfaces or config.dhcp.port != self.config.port:
@@ -536,31 +537,13 @@ class DhcpServer:
             if len(cache) >= 512:  # bounded: unknown message types share the "other" label
                 cache.clear()
             child = cache[value] = counter.labels(message_type=_message_label(value))
-        self._tally(child)
+        self._tally.add(child)
 
     def _count_rule(self, rule: str) -> None:
         child = self._rule_counters.get(rule)
         if child is None:
             child = self._rule_counters[rule] = metrics.DHCP_DECISIONS.labels(rule=rule)
-        self._tally(child)
-
-    def _tally(self, child: Any) -> None:
-        """Count one for a per-packet counter; the counters are incremented together once per
-        loop iteration (each ``inc`` takes a lock: once per packet and label is measurable)."""
-        tallies = self._tallies
-        tallies[child] = tallies.get(child, 0) + 1
-        if not self._tally_scheduled:
-            self._tally_scheduled = True
-            if self._loop is None:
-                self._flush_tallies()
-            else:
-                self._loop.call_soon(self._flush_tallies)
-
-    def _flush_tallies(self) -> None:
-        self._tally_scheduled = False
-        tallies, self._tallies = self._tallies, {}
-        for child, n in tallies.items():
-            child.inc(n)
+        self._tally.add(child)
 
     def _boot_problem(self, problem: str) -> None:
         if problem not in self._boot_problems and len(self._boot_problems) < 1000:

@@ -51,6 +51,7 @@ from ddi.dhcp6.server_duid import server_duid
 from ddi.errors import ConfigError, DhcpFormatError
 from ddi.ipam.models import Change, LeaseState
 from ddi.ipam.models6 import Lease6, Lease6Kind
+from ddi.tally import Tally
 
 if TYPE_CHECKING:
     from ddi.config import Config
@@ -162,8 +163,7 @@ class Dhcp6Server:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sources: dict[str, IPv6Address] = {}
         self._children: dict[tuple[Any, int | str], Any] = {}
-        self._tallies: dict[Any, int] = {}
-        self._tally_scheduled = False
+        self._tally = Tally()
         self.received = 0
         self.sent = 0
         self.dropped: dict[str, int] = {}
@@ -184,6 +184,7 @@ class Dhcp6Server:
 
     async def start(self, tg: asyncio.TaskGroup) -> None:
         self._loop = asyncio.get_running_loop()
+        self._tally.loop = self._loop
         names = self.interfaces()
         duid = server_duid(self.config.server_duid, self.site.config.site.data_dir, names)
         self.engine.reconfigure(
@@ -239,7 +240,7 @@ class Dhcp6Server:
         self._listeners.clear()
         self._new.clear()
         self._urgent.clear()
-        self._flush_tallies()
+        self._tally.flush()
 
     async def reload(self, config: Config) -> None:
         new = config.dhcp6
@@ -382,7 +383,7 @@ class Dhcp6Server:
     ) -> None:
         try:
             message = decode_message(data)
-            self._tally(self._counter(metrics.DHCP6_RECEIVED, message.msg_type))
+            self._tally.add(self._counter(metrics.DHCP6_RECEIVED, message.msg_type))
             self.received += 1
             inbound = Inbound6(
                 interface=listener.interface,
@@ -400,7 +401,7 @@ class Dhcp6Server:
             log.debug("drop DHCPv6 message from %s: %s", addr, decision.reason.value)
             self._drop(decision.reason.value)
             return
-        self._tally(self._counter(metrics.DHCP6_DECISIONS, decision.rule))
+        self._tally.add(self._counter(metrics.DHCP6_DECISIONS, decision.rule))
         payload = encode_message(decision.message)
         if not decision.commit:
             self._send(listener, payload, decision, addr)
@@ -446,7 +447,7 @@ class Dhcp6Server:
             self._drop("send-failed")
             return
         self.sent += 1
-        self._tally(self._counter(metrics.DHCP6_SENT, reply.reply_type))
+        self._tally.add(self._counter(metrics.DHCP6_SENT, reply.reply_type))
 
     def _counter(self, family: Any, value: int | str) -> Any:
         """The child of a per-message counter for a message type or a rule, looked up once."""
@@ -459,24 +460,6 @@ class Dhcp6Server:
                 child = family.labels(message_type=_message_label(int(value)))
             self._children[key] = child
         return child
-
-    def _tally(self, child: Any) -> None:
-        """Count one for a per-message counter; the counters are incremented together once per
-        loop iteration (each ``inc`` takes a lock: once per message and label is measurable)."""
-        tallies = self._tallies
-        tallies[child] = tallies.get(child, 0) + 1
-        if not self._tally_scheduled:
-            self._tally_scheduled = True
-            if self._loop is None:
-                self._flush_tallies()
-            else:
-                self._loop.call_soon(self._flush_tallies)
-
-    def _flush_tallies(self) -> None:
-        self._tally_scheduled = False
-        tallies, self._tallies = self._tallies, {}
-        for child, n in tallies.items():
-            child.inc(n)
 
     def _drop(self, reason: str, n: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + n
