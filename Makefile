@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 # Debian 12 packages the tests drive (real clients and the servers we compare against).
 DEBIAN_TOOLS := isc-dhcp-client udhcpc busybox bind9-dnsutils tftp-hpa curl iproute2 \
 	kea-admin kea-dhcp4-server dnsmasq-base nsd dnsperf postgresql knot-dnsutils systemd \
-	tcpdump atftp kea-dhcp6-server ndisc6 dhcpcd-base bind9-utils
+	tcpdump atftp kea-dhcp6-server ndisc6 dhcpcd-base bind9-utils \
+	chromium
 
 .PHONY: run test lint venv debian-tools clean man
 

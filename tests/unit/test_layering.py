@@ -35,6 +35,8 @@ PURE: dict[str, set[str]] = {
     "ddi.ipam.usage": {"ddi.ipam.store"},
     "ddi.ipam.import_plan": {"ddi.ipam.store", "ddi.ipam.store_import"},
     "ddi.ipam.change_query": {"ddi.ipam.store"},
+    "ddi.web.ring": set(),
+    "ddi.web.charts": set(),
     "ddi.migrate.items": {"ddi.ipam", "pathlib", "os"},
     "ddi.migrate.limits": {"ddi.ipam", "pathlib", "os"},
     "ddi.migrate.dnsmasq": {"ddi.ipam", "pathlib", "os"},
