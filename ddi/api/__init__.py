@@ -32,7 +32,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from ddi import metrics
+from ddi import console, metrics
 from ddi.api import boot as boot_api
 from ddi.api import bulk, changes, hosts, leases, status, subnets
 from ddi.api import dns as dns_api
@@ -164,4 +164,5 @@ def build_app(daemon: Daemon, *, token: str | None = None) -> web.Application:
     app.add_routes(sync_api.routes)
     app.add_routes(dns_api.routes)
     app.add_routes(bulk.routes)
+    console.setup(app)
     return app

@@ -70,7 +70,6 @@ def setup(app: web.Application, *, package: str, product: str, nav: Sequence[Nav
         loader=loader,
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
-        context_processors=[_layout_context],
     )
     env.filters["when"] = when
     env.filters["bytes"] = size
@@ -85,10 +84,14 @@ def add_context(app: web.Application, hook: ContextHook) -> None:
     app[CONTEXT_KEY].append(hook)
 
 
-def render(
+async def render(
     request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200
 ) -> web.Response:
-    return aiohttp_jinja2.render_template(template, request, dict(context), status=status)
+    """``template`` with the layout's values (the console, the path, every context hook's)
+    and ``context``. (Not aiohttp-jinja2's context processors: they add a middleware to every
+    route of the app, the JSON API's included.)"""
+    values = {**await _layout_context(request), **context}
+    return aiohttp_jinja2.render_template(template, request, values, status=status)
 
 
 def when(at: float | None) -> str:
