@@ -14,15 +14,19 @@ Under CI=true a missing chromium or playwright fails the test instead of skippin
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from tests.ci import require_root, require_tool, skip_or_fail
 
@@ -59,8 +63,11 @@ class BrowserLab:
         ns: str | None = None,
         base_url: str | None = None,
         headers: Mapping[str, str] | None = None,
+        pins: Sequence[str] = (),
     ) -> BrowserContext:
-        """A new context (its own cookies and profile); inside namespace ``ns`` when given."""
+        """A new context (its own cookies and profile); inside namespace ``ns`` when given.
+        ``pins`` (from :func:`spki_pin`) are the certificates it trusts besides the system's:
+        a daemon's self-signed one, pinned rather than every error ignored."""
         executable = _chromium()
         if ns is not None:
             require_root("the browser runs inside a lab namespace")
@@ -75,8 +82,11 @@ class BrowserLab:
             options["base_url"] = base_url
         if headers:
             options["extra_http_headers"] = dict(headers)
+        args = list(CHROMIUM_ARGS)
+        if pins:
+            args.append("--ignore-certificate-errors-spki-list=" + ",".join(pins))
         context = self.playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=executable, args=list(CHROMIUM_ARGS), headless=True,
+            str(profile), executable_path=executable, args=args, headless=True,
             viewport=VIEWPORT, device_scale_factor=1, reduced_motion="reduce", **options,
         )  # fmt: skip
         context.set_default_timeout(TIMEOUT_MS)
@@ -107,6 +117,15 @@ def browser_lab(tmp_path: Path) -> Iterator[BrowserLab]:
             lab.close()
 
 
+def spki_pin(pem: bytes) -> str:
+    """Chromium's pin of a PEM certificate: base64 of the SHA-256 of its public key (SPKI)."""
+    cert = x509.load_pem_x509_certificate(pem)
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode("ascii")
+
+
 def screenshot(page: Page, name: str) -> Path:
     """The page's viewport as ``docs/screenshots/NAME.png``, made smaller when ``optipng``
     is installed (lossless)."""
@@ -133,4 +152,6 @@ def tab_to(page: Page, element_id: str, *, most: int = 40) -> int:
 # The namespace lab and `ddi serve` in it, for tests against a real daemon.
 from tests.integration.conftest import ddi_daemon, lab  # noqa: E402
 
-__all__ = ["BrowserLab", "browser_lab", "ddi_daemon", "lab", "screenshot", "tab_to"]
+__all__ = [
+    "BrowserLab", "browser_lab", "ddi_daemon", "lab", "screenshot", "spki_pin", "tab_to",
+]  # fmt: skip

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from ddi.lab import Lab
-from tests.browser.conftest import BrowserLab, screenshot, tab_to
+from tests.browser.conftest import BrowserLab, screenshot, spki_pin, tab_to
 from tests.integration.conftest import DaemonHandle, require
 from tests.waiting import wait_until
 
@@ -31,8 +31,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
-TOKEN = "console-lab-token-0123456789"
-URL = "http://198.18.0.1:8053"
+URL = "https://198.18.0.1:8053"
 CLIENT_MAC = "52:54:00:00:16:01"
 PRINTER_MAC = "52:54:00:00:16:02"
 
@@ -47,7 +46,6 @@ data_dir = "{workdir / "var"}"
 [api]
 socket = "{workdir / "ddi.sock"}"
 listen = "198.18.0.1:8053"
-token = "{TOKEN}"
 
 [[subnets]]
 name = "lan"
@@ -111,6 +109,31 @@ def site(
     return srv, cli, daemon
 
 
+def _token(daemon: DaemonHandle, name: str, scope: str) -> str:
+    """A token made as an operator makes one: ``ddi token add`` on the site's socket."""
+    made = daemon.cli("token", "add", name, "--scope", scope)
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip()
+
+
+def _browser(browser_lab: BrowserLab, ns: str, daemon: DaemonHandle) -> Any:
+    """A browser in ``ns`` that trusts the daemon's self-signed certificate (pinned)."""
+    pem = (daemon.workdir / "var" / "api-cert.pem").read_bytes()
+    return browser_lab.open(ns=ns, base_url=URL, pins=[spki_pin(pem)])
+
+
+def _sign_in(page: Any, secret: str, *, shot: str | None = None) -> None:
+    """Open the console and sign in with the token through the login form, by keyboard."""
+    page.goto("/")
+    page.wait_for_url(re.compile(r"/login\?next=/$"))
+    assert page.evaluate("document.activeElement.id") == "f-token"  # autofocus
+    if shot:
+        screenshot(page, shot)
+    page.keyboard.type(secret)
+    page.keyboard.press("Enter")
+    page.wait_for_url(URL + "/")
+
+
 def _reservations(daemon: DaemonHandle) -> list[dict[str, Any]]:
     hosts: list[dict[str, Any]] = daemon.api("/v1/hosts")["hosts"]
     return hosts
@@ -121,12 +144,13 @@ def test_operator_journey(
 ) -> None:
     srv, cli, daemon = site
     leased = _dhclient(lab, cli, tmp_path / "dhclient", "laptop16")
-    context = browser_lab.open(ns=srv, base_url=URL, headers={"Authorization": f"Bearer {TOKEN}"})
-    page = context.new_page()
+    secret = _token(daemon, "operator", "write")
+    page = _browser(browser_lab, srv, daemon).new_page()
 
-    # Overview: services and the store, readable as text.
-    page.goto("/")
+    # Sign in with the token; the overview: services and the store, readable as text.
+    _sign_in(page, secret, shot="login")
     assert page.locator("h1").inner_text() == "Overview"
+    assert "Signed in as operator (write)" in page.locator("header").inner_text()
     services = page.locator("section", has=page.locator("#h-services"))
     for name in ("dhcp", "dns"):
         assert "running" in services.locator("tr", has_text=name).inner_text()
@@ -177,7 +201,9 @@ def test_operator_journey(
     wait_until(lambda: _dig(lab, cli, "+short", "printer.site1.example").strip() == "198.18.0.20",
                "printer.site1.example to resolve")  # fmt: skip
     changes = daemon.api("/v1/changes?kind=host")["changes"]
-    assert changes[-1]["reason"] == "ticket 16: the new printer"
+    assert (changes[-1]["actor"], changes[-1]["reason"]) == (
+        "token:operator", "ticket 16: the new printer",
+    )  # fmt: skip
 
     # A conflict, explained in words at the field, on Preview and on Save; nothing written.
     page.goto("/reservations/new")
@@ -221,3 +247,47 @@ def test_operator_journey(
     page.get_by_role("button", name="Filter").click()
     assert "ticket 16: the new printer" in page.locator("tbody").inner_text()
     screenshot(page, "changes")
+
+
+def test_read_token_sees_everything_and_no_forms(
+    site: tuple[str, str, DaemonHandle], browser_lab: BrowserLab
+) -> None:
+    srv, _cli, daemon = site
+    made = daemon.cli("reserve", "add", "--mac", PRINTER_MAC, "--ip", "198.18.0.20",
+                      "--hostname", "printer", "--reason", "seed")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    page = _browser(browser_lab, srv, daemon).new_page()
+    _sign_in(page, _token(daemon, "noc", "read"))
+    assert "Signed in as noc (read)" in page.locator("header").inner_text()
+
+    page.goto("/reservations")
+    assert page.locator("tbody").inner_text().startswith("printer")
+    assert page.get_by_role("link", name="Add a reservation").count() == 0
+    page.get_by_role("link", name="printer").click()
+    assert "52:54:00:00:16:02" in page.locator("main").inner_text()
+    assert page.locator("main form").count() == 0
+    assert page.get_by_role("button", name="Remove").count() == 0
+    screenshot(page, "read-only")
+
+    # The form is not shown, and its POST is refused anyway, CSRF value and all.
+    csrf = page.locator('header input[name="csrf"]').get_attribute("value")
+    assert csrf
+    # Posted from the page itself (its cookie, its origin), as a crafted form would be.
+    status, body = page.evaluate(
+        """async (csrf) => {
+            const form = new URLSearchParams({csrf, hostname: "rogue", mac: "52:54:00:00:16:09",
+                                              ip: "198.18.0.21", reason: "no", action: "save"});
+            const answer = await fetch("/reservations/new", {method: "POST", body: form});
+            return [answer.status, await answer.json()];
+        }""",
+        csrf,
+    )
+    assert status == 403
+    assert body["scope"] == "write"
+    assert [h["hostname"] for h in _reservations(daemon)] == ["printer"]
+
+    # Signing out ends the session: the console asks for a token again.
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/login"))
+    page.goto("/reservations")
+    page.wait_for_url(re.compile(r"/login\?next=/reservations"))
