@@ -68,6 +68,9 @@ def _rate_charts(request: web.Request, now: float) -> list[dict[str, Any]]:
         points = rates(samples, key)
         out.append({
             "title": title,
+            "total": history.counter_total(
+                metrics.DHCP_RECEIVED if key == history.DHCP_RECEIVED else metrics.DNS_QUERIES
+            ),
             "latest": points[-1][1] if points else None,
             "unit": unit,
             "svg": charts.line_chart(points, now=now, span=history.SPAN, title=title, unit=unit),
@@ -147,7 +150,9 @@ async def subnets(request: web.Request) -> web.Response:
 # --- leases ---
 
 
-def _lease_matches(query: str, leases: list[Lease], leases6: list[Lease6]) -> list[dict[str, Any]]:
+def lease_matches(query: str, leases: list[Lease], leases6: list[Lease6]) -> list[dict[str, Any]]:
+    """The leases the search box's ``query`` finds: by IPv4 or IPv6 address (a delegated
+    prefix holding it), MAC (any spelling ``parse_mac`` takes), else a part of the name."""
     rows: list[dict[str, Any]] = []
     needle = query.lower()
     ip4: IPv4Address | None = None
@@ -197,7 +202,7 @@ async def leases(request: web.Request) -> web.Response:
     except Invalid as exc:
         query, problem = "", problem_of(exc)
     if problem is None:
-        rows = _lease_matches(query, list(index.leases()), list(index.leases6()))
+        rows = lease_matches(query, list(index.leases()), list(index.leases6()))
         rows.sort(key=lambda r: (r["state"] != "bound", r["family"], r["address"]))
     return await _page(
         request, "leases.html", "Leases", query=query, rows=rows[:MAX_ROWS],

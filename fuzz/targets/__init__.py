@@ -61,6 +61,12 @@ def _imports() -> Target:
     return imports.target()
 
 
+def _console() -> Target:
+    from fuzz.targets import console
+
+    return console.target()
+
+
 TARGETS: dict[str, Callable[[], Target]] = {
     "dhcp": _dhcp,
     "dhcp6": _dhcp6,
@@ -71,5 +77,6 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "api": _api,
     "ra": _ra,
     "imports": _imports,
+    "console": _console,
 }
 """Name -> builder; a target is built (and its modules imported) only when it runs."""
