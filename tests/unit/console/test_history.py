@@ -29,13 +29,16 @@ def test_a_sample_holds_counters_and_each_subnets_utilisation(daemon: App) -> No
 @pytest.mark.asyncio
 async def test_both_listeners_share_one_ring_sampled_while_either_runs(daemon: App) -> None:  # noqa: F811
     unix, tcp = build_app(daemon), build_app(daemon)
-    shared = unix[history.HISTORY_KEY]
-    assert tcp[history.HISTORY_KEY] is shared
+    assert id(daemon) not in history.active()  # built, not started: nothing kept
     async with TestServer(unix), TestServer(tcp):
+        shared = unix[history.HISTORY_KEY].history
+        assert shared is not None
+        assert tcp[history.HISTORY_KEY].history is shared
         await until(lambda: len(shared.ring) >= 1, "the first sample at start")
         assert shared.users == 2
         task = shared.task
         assert task is not None
+        assert history.active()[id(daemon)] is shared
     assert task.done()
     assert shared.task is None
-    assert id(daemon) not in history._HISTORIES
+    assert id(daemon) not in history.active()
