@@ -290,7 +290,8 @@ async def dns(request: web.Request) -> web.Response:
          for h in site.index.hosts()),
     )  # fmt: skip
     return await _page(
-        request, "dns.html", "DNS", zones=zones, records=records, names=names,
+        request, "dns.html", "DNS", zones=zones, records=records[:MAX_ROWS],
+        records_total=len(records), names=names[:MAX_ROWS], names_total=len(names),
         domain=site.config.site.domain,
     )  # fmt: skip
 

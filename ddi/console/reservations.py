@@ -27,6 +27,8 @@ routes = web.RouteTableDef()
 FORM_FIELDS = ("hostname", "mac", "ip", "ip6", "boot")
 """What the form edits; the rest of a host (client ids, DHCP options) stays the CLI's."""
 MAX_FIELD = 256
+MAX_ROWS = 500
+"""Reservations a listing shows; the page says when the filter would show more."""
 
 
 def _sorted(hosts: list[Host]) -> list[Host]:
@@ -51,7 +53,8 @@ async def list_reservations(request: web.Request) -> web.Response:
                                           if v).lower()
     ]  # fmt: skip
     notice = "Reservation removed." if request.query.get("done") == "removed" else ""
-    return await _page(request, "reservations.html", "Reservations", hosts=hosts, query=query,
+    return await _page(request, "reservations.html", "Reservations", hosts=hosts[:MAX_ROWS],
+                       total=len(hosts), query=query,
                  who=await viewer(request), notice=notice)  # fmt: skip
 
 
