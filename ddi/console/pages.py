@@ -51,8 +51,8 @@ async def _page(request: web.Request, template: str, heading: str, **context: An
     problem = context.get("problem")
     if isinstance(problem, Problem) and problem.title == "Not found":
         status = 404
-    return await render(request, template, {"heading": heading, "version": __version__, **context},
-                  status=status)  # fmt: skip
+    values = {"heading": heading, "version": __version__, **context}
+    return await render(request, template, values, status=status)
 
 
 # --- overview ---

@@ -39,8 +39,8 @@ def _sorted(hosts: list[Host]) -> list[Host]:
 async def _page(
     request: web.Request, template: str, heading: str, *, status: int = 200, **context: Any
 ) -> web.Response:
-    return await render(request, template, {"heading": heading, "version": __version__, **context},
-                  status=status)  # fmt: skip
+    values = {"heading": heading, "version": __version__, **context}
+    return await render(request, template, values, status=status)
 
 
 @routes.get("/reservations")
