@@ -132,6 +132,8 @@ def _route(request: web.Request) -> str:
     if resource is None:
         return request.path
     canonical = resource.canonical
+    if not isinstance(canonical, str):  # fail closed: a route of no known shape is the path
+        return request.path
     if isinstance(resource, web.StaticResource):
         return canonical.rstrip("/") + "/"
     return canonical

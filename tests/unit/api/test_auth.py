@@ -331,3 +331,25 @@ async def test_the_unix_listener_principal_may_do_everything(tmp_path: Path) -> 
             assert (await call(client, "GET", "/who"))[0] == 200
     assert seen[0].via == "socket"
     assert LOCAL in seen[0].scopes
+
+
+@pytest.mark.asyncio
+async def test_a_path_through_the_static_folder_does_not_reach_the_api(tmp_path: Path) -> None:
+    from yarl import URL
+
+    config = write_config(tmp_path)
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "app.css").write_text("body {}")
+    async with open_site(config, store_path=tmp_path / "ddi.sqlite") as site:
+        app = build_app(App(site), auth=Authenticator(tokens=TokenFile(tmp_path / "t.json")))
+        app.router.add_static("/static/", static)
+        async with TestClient(TestServer(app)) as client:
+            async with client.get("/static/app.css") as response:
+                assert response.status == 200, "static files are open"
+            for raw in ("/static/../v1/hosts", "/static/%2e%2e/v1/hosts", "/static/..%2fv1/hosts"):
+                url = client.make_url("").with_path(raw, encoded=True)
+                async with client.session.get(URL(str(url), encoded=True)) as response:
+                    body = await response.text()
+                    assert response.status in (401, 403, 404), (raw, response.status)
+                    assert '"hosts"' not in body
