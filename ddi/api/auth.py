@@ -131,7 +131,7 @@ def _route(request: web.Request) -> str:
     resource = request.match_info.route.resource
     if resource is None:
         return request.path
-    canonical = resource.canonical
+    canonical: object = resource.canonical
     if not isinstance(canonical, str):  # fail closed: a route of no known shape is the path
         return request.path
     if isinstance(resource, web.StaticResource):
