@@ -329,6 +329,15 @@ async def test_the_unix_listener_principal_may_do_everything(tmp_path: Path) -> 
             )
             assert status == 201
             assert body["secret"].startswith("ddi_")
+            status, body = await call(
+                client, "POST", "/v1/tokens", {"name": "api-token", "scopes": ["read"]}
+            )
+            assert (status, body["field"]) == (422, "name"), "the legacy token's name is reserved"
+            status, body = await call(client, "POST", "/v1/tokens", {"name": "x", "scopes": "read"})
+            assert (status, body["field"]) == (400, "scopes")
+            status, body = await call(client, "DELETE", "/v1/tokens/x")
+            assert (status, body["token"]["name"]) == (200, "x")
+            assert (await call(client, "DELETE", "/v1/tokens/x"))[0] == 404
             assert (await call(client, "GET", "/who"))[0] == 200
     assert seen[0].via == "socket"
     assert LOCAL in seen[0].scopes
