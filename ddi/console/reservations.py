@@ -99,16 +99,25 @@ async def _editor(
     )  # fmt: skip
 
 
-def _refused(who: Viewer) -> web.Response | None:
+async def _refused(request: web.Request, who: Viewer) -> web.Response | None:
+    """A page saying so (403) when ``who`` may not write; None when it may. (The auth
+    middleware refuses such a POST before it gets here; this is for the form pages.)"""
     if who.can_write:
         return None
-    raise web.HTTPForbidden(reason="this principal may only read")
+    problem = Problem(
+        title="Read only",
+        message=f"{who.name} may read but not change reservations: this needs a token with "
+        "the write scope.",
+    )
+    return await _page(request, "reservation.html", "Reservations", host=None, problem=problem,
+                       who=who, notice="", status=403)  # fmt: skip
 
 
 @routes.get("/reservations/new")
 async def new_form(request: web.Request) -> web.Response:
     who = await viewer(request)
-    _refused(who)
+    if (refusal := await _refused(request, who)) is not None:
+        return refusal
     fields = dict.fromkeys(FORM_FIELDS, "")
     return await _editor(request, who, heading="Add a reservation", action_path="/reservations/new",
                    fields=fields)  # fmt: skip
@@ -117,7 +126,8 @@ async def new_form(request: web.Request) -> web.Response:
 @routes.post("/reservations/new")
 async def add(request: web.Request) -> web.Response:
     who = await viewer(request)
-    _refused(who)
+    if (refusal := await _refused(request, who)) is not None:
+        return refusal
     site = request.app[APP_KEY].site
     fields, action, reason = await _form(request)
     body: dict[str, Any] = {k: v for k, v in fields.items() if v}
@@ -181,7 +191,8 @@ def _current(host: Host) -> dict[str, str]:
 @routes.get("/reservations/{key}/edit")
 async def edit_form(request: web.Request) -> web.Response:
     who = await viewer(request)
-    _refused(who)
+    if (refusal := await _refused(request, who)) is not None:
+        return refusal
     host = await _find(request)
     if isinstance(host, web.Response):
         return host
@@ -193,7 +204,8 @@ async def edit_form(request: web.Request) -> web.Response:
 @routes.post("/reservations/{key}/edit")
 async def edit(request: web.Request) -> web.Response:
     who = await viewer(request)
-    _refused(who)
+    if (refusal := await _refused(request, who)) is not None:
+        return refusal
     site = request.app[APP_KEY].site
     host = await _find(request)
     if isinstance(host, web.Response):
@@ -232,7 +244,8 @@ async def edit(request: web.Request) -> web.Response:
 @routes.post("/reservations/{key}/remove")
 async def remove(request: web.Request) -> web.Response:
     who = await viewer(request)
-    _refused(who)
+    if (refusal := await _refused(request, who)) is not None:
+        return refusal
     site = request.app[APP_KEY].site
     host = await _find(request)
     if isinstance(host, web.Response):

@@ -80,6 +80,12 @@ async def test_read_principal_sees_no_forms_and_its_post_is_refused(
         shown = await r.text()
     assert "printer" in shown
     assert "<form" not in shown.split("<main", 1)[1]
+    for path in ("/reservations/new", f"/reservations/{host.id}/edit"):
+        async with client.get(path, headers=read) as r:
+            assert r.status == 403
+            page = await r.text()
+        assert "read-token may read but not change reservations" in page
+        assert "<form" not in page.split("<main", 1)[1]
     form = {"hostname": "x", "ip": "198.18.1.9", "reason": "r", "action": "save"}
     async with client.post("/reservations/new", headers=read, data=form) as r:
         assert r.status == 403
