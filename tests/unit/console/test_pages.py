@@ -306,3 +306,24 @@ async def test_overview_dns_and_boot(client: Client) -> None:
     bad = await page(client, "/boot?mac=zz")
     assert 'aria-invalid="true"' in bad
     assert "Refused: not valid" in bad
+
+
+@pytest.mark.asyncio
+async def test_overview_shows_the_sync_link_and_backlog(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(
+        SITE + '\n[sync]\ncentral_url = "http://central.lab:8443"\ninsecure_http = true\n'
+        'site_key = "site.key"\ncentral_public_key = "central.pub"\n'
+    )
+    async with open_site(load_config(path), store_path=tmp_path / "ddi.sqlite") as site:
+        await site.store.add_host(
+            Host(id="", hostname="printer", mac="52:54:00:aa:00:01", ip=IPv4Address("198.18.1.5")),
+            actor="alice", reason="seed",
+        )  # fmt: skip
+        async with TestClient(TestServer(build_app(App(site)))) as test_client:
+            html = await page(test_client, "/")
+    sync = html.split('id="h-sync"', 1)[1].split("</section>", 1)[0]
+    text = " ".join(re.sub(r"<[^>]+>", " ", sync).split())
+    assert "Link ✖ not running" in text  # no agent in this process: a word and a sign
+    assert "Backlog 4 change(s), oldest" in text  # three subnets from the config, one host
+    assert "Open conflicts ✔ none" in text
