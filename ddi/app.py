@@ -25,11 +25,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime
 import fcntl
 import logging
 import os
 import signal
 import socket
+import ssl
 import stat
 import time
 from collections.abc import Callable, Sequence
@@ -47,7 +49,9 @@ import ddi.dns.server
 import ddi.ra.service
 from ddi import __version__, metrics
 from ddi.api import build_app
+from ddi.api.auth import Authenticator
 from ddi.config import Config, load_config
+from ddi.config.site import TOKENS_FILE
 from ddi.errors import ConfigError, DdiError, StoreError, StoreWriteFailed
 from ddi.heap import release_free_memory
 from ddi.ipam.models import Change
@@ -55,6 +59,8 @@ from ddi.ipam.orphans import orphaned, summary
 from ddi.reloads import ReloadOutcome, ReloadResult
 from ddi.sdnotify import Notifier, run_watchdog, watchdog_interval
 from ddi.site import CONFIG_ACTOR, STORE_FILE, Service, Site, SiteOpenError, open_site
+from ddi.tokens import TokenFile
+from ddi.web.tls import self_signed, server_context
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +95,8 @@ class App:
     """Where the admin API listens: the socket path, and ``tcp:host:port`` when enabled."""
     last_reload: ReloadResult | None = None
     """The last reload's result (None: none since start)."""
+    tls_fingerprint: str | None = None
+    """SHA-256 of the TCP listener's certificate (``AB:CD:...``); None without TLS."""
 
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
@@ -383,6 +391,39 @@ def _bind_tcp(host: str, port: int) -> socket.socket:
         raise StartupError(f"api.listen: cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
+def _tokens_file(path: Path) -> TokenFile:
+    try:
+        return TokenFile(path)
+    except ConfigError as exc:
+        raise StartupError(f"api.tokens_file: {exc}") from None
+
+
+def _tls_context(app: App) -> ssl.SSLContext:
+    """The TCP listener's TLS context from ``[api] tls_cert``/``tls_key``, or the self-signed
+    pair of the data directory (made on first start); sets ``app.tls_fingerprint``."""
+    config = app.site.config
+    api = config.api
+    if api.tls_cert is not None and api.tls_key is not None:
+        cert, key, where = api.tls_cert, api.tls_key, "api.tls_cert"
+    else:
+        host = api.listen[0] if api.listen is not None else ""
+        names = [host, config.site.id, socket.gethostname(), "localhost"]
+        try:
+            cert, key = self_signed(
+                config.site.data_dir, names, now=datetime.datetime.now(datetime.UTC)
+            )
+        except OSError as exc:
+            raise StartupError(
+                f"api: cannot make a TLS certificate in site.data_dir: {exc}"
+            ) from None
+        where = f"api: {cert}"
+    try:
+        context, app.tls_fingerprint = server_context(cert, key)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise StartupError(f"{where}: cannot load the TLS certificate and key: {exc}") from None
+    return context
+
+
 class _Api:
     """The admin API listeners: one runner per listener, so the TCP one can require a token."""
 
@@ -392,18 +433,28 @@ class _Api:
 
     async def start(self, app: App) -> None:
         api = app.site.config.api
+        tokens = _tokens_file(api.tokens_file or app.site.config.site.data_dir / TOKENS_FILE)
         unix = _bind_unix(api.socket)
         self._socket = (api.socket, os.stat(api.socket).st_ino)
-        await self._add(build_app(app), unix)
+        await self._add(build_app(app, tokens=tokens), unix)
         app.endpoints.append(str(_normalised(api.socket)))
         if api.listen is not None:
+            context = _tls_context(app) if api.tls else None
+            auth = Authenticator(tokens=tokens, legacy=api.token, secure=context is not None)
             tcp = _bind_tcp(*api.listen)
-            await self._add(build_app(app, token=api.token), tcp)
+            await self._add(build_app(app, auth=auth), tcp, context)
             host, port = tcp.getsockname()[:2]
             app.endpoints.append(f"tcp:{host}:{port}")
+            if app.tls_fingerprint is not None:
+                log.info("admin API TLS certificate SHA-256 %s", app.tls_fingerprint)
         log.info("admin API on %s", ", ".join(app.endpoints))
 
-    async def _add(self, application: web.Application, sock: socket.socket) -> None:
+    async def _add(
+        self,
+        application: web.Application,
+        sock: socket.socket,
+        context: ssl.SSLContext | None = None,
+    ) -> None:
         runner = web.AppRunner(
             application,
             handle_signals=False,
@@ -412,7 +463,7 @@ class _Api:
         )
         self._runners.append(runner)
         await runner.setup()
-        await web.SockSite(runner, sock).start()
+        await web.SockSite(runner, sock, ssl_context=context).start()
 
     async def stop(self) -> None:
         for runner in reversed(self._runners):

@@ -118,6 +118,10 @@ class TokenFile:
             return None
         return self._by_hash.get(digest(secret))
 
+    def by_digest(self, sha256: str) -> Token | None:
+        """The token whose hash this is (a browser session holds its token's hash), or None."""
+        return self._by_hash.get(sha256)
+
     def reload_if_changed(self) -> bool:
         """Read the file again if it changed on disk; True when it did.
 

@@ -1,5 +1,5 @@
-"""The admin API: JSON over HTTP on the daemon's unix socket (and, optionally, on TCP behind a
-bearer token). The CLI is its client.
+"""The admin API: JSON over HTTP on the daemon's unix socket (and, optionally, on TCP with TLS
+behind named, scoped tokens: ``ddi.api.auth``). The CLI is its client.
 
 Routes live under ``/v1/`` in one module per area, each exposing ``routes`` (a
 ``web.RouteTableDef``) and reading ``request.app[APP_KEY]``. ``/healthz`` and ``/metrics`` sit
@@ -17,6 +17,7 @@ StoreWriteFailed       503     ``{"error": "store_unavailable", "message", "caus
                                store logged it (rate-limited); not a bug, not counted as one
 (body over 1 MiB)      413     ``{"error": "http_error", "message"}``
 (no or bad token)      401     ``{"error": "unauthorized", "message"}`` (TCP listener)
+(scope missing)        403     ``{"error": "forbidden", "message", "scope"}``: the scope needed
 (no such route)        404/405 ``{"error": "not_found"|"method_not_allowed", "message"}``
 anything else (a bug)  500     ``{"error": "internal", "message"}``; logged with traceback and
                                counted in ``ddi_internal_errors_total{area="api"}``
@@ -25,7 +26,6 @@ anything else (a bug)  500     ``{"error": "internal", "message"}``; logged with
 
 from __future__ import annotations
 
-import hmac
 import logging
 import time
 
@@ -37,9 +37,12 @@ from ddi.api import boot as boot_api
 from ddi.api import bulk, changes, hosts, leases, status, subnets
 from ddi.api import dns as dns_api
 from ddi.api import sync as sync_api
+from ddi.api import tokens as tokens_api
+from ddi.api.auth import AUTH_KEY, Authenticator, auth_middleware
 from ddi.api.common import APP_KEY, MAX_BODY, BadRequest, Daemon
 from ddi.errors import Conflict, Invalid, NotFound, StoreWriteFailed
 from ddi.ipam.views import IpamIndex
+from ddi.tokens import TokenFile
 
 __all__ = ["APP_KEY", "BadRequest", "Daemon", "build_app"]
 
@@ -79,9 +82,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        error = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
-            exc.status, "http_error"
-        )
+        error = {
+            404: "not_found",
+            405: "method_not_allowed",
+            401: "unauthorized",
+            403: "forbidden",
+        }.get(exc.status, "http_error")
         response = _error(exc.status, error, exc.reason)
     except Exception:  # the API's bug boundary (R9): log, count, answer 500
         log.exception("internal error serving %s %s", request.method, request.path)
@@ -93,30 +99,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     ).inc()
     metrics.API_REQUEST_DURATION.labels(route=route).observe(time.perf_counter() - started)
     return response
-
-
-def _token_middleware(token: str) -> Middleware:
-    expected = f"Bearer {token}".encode()
-
-    @web.middleware
-    async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path == "/healthz":
-            return await handler(request)
-        # The header's bytes as they came (aiohttp decodes them with surrogateescape); one that
-        # is not even that is no token either.
-        try:
-            given = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError:
-            given = b""
-        if not hmac.compare_digest(given, expected):
-            return web.json_response(
-                {"error": "unauthorized", "message": "a valid bearer token is required"},
-                status=401,
-                headers={"WWW-Authenticate": 'Bearer realm="ddi"'},
-            )
-        return await handler(request)
-
-    return require_token
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -139,19 +121,35 @@ async def _metrics(request: web.Request) -> web.Response:
     return response
 
 
-def build_app(daemon: Daemon, *, token: str | None = None) -> web.Application:
+def build_app(
+    daemon: Daemon,
+    *,
+    token: str | None = None,
+    auth: Authenticator | None = None,
+    tokens: TokenFile | None = None,
+) -> web.Application:
     """The aiohttp application for one listener.
 
     Args:
         daemon: the running daemon, reachable in handlers as ``request.app[APP_KEY]``.
-        token: when given (the TCP listener), every route but ``/healthz`` requires
-            ``Authorization: Bearer <token>``.
+        token: the legacy single token alone (no tokens file): shorthand for
+            ``auth=Authenticator(tokens=None, legacy=token)``.
+        auth: the TCP listener's credentials; every route then needs the scope
+            ``ddi.api.auth.route_scope`` gives it. Neither: the unix socket, where the peer's
+            account may do everything.
+        tokens: the tokens file ``/v1/tokens`` manages (the unix socket's; default: the one
+            ``auth`` reads).
     """
-    middlewares: list[Middleware] = [error_middleware]
-    if token is not None:
-        middlewares.append(_token_middleware(token))
+    if auth is None and token is not None:
+        auth = Authenticator(tokens=None, legacy=token)
+    middlewares: list[Middleware] = [error_middleware, auth_middleware(auth)]
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[APP_KEY] = daemon
+    if auth is not None:
+        app[AUTH_KEY] = auth
+    tokens = tokens if tokens is not None else None if auth is None else auth.tokens
+    if tokens is not None:
+        app[tokens_api.TOKENS_KEY] = tokens
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     # --- route modules: one line per area ---
@@ -164,4 +162,5 @@ def build_app(daemon: Daemon, *, token: str | None = None) -> web.Application:
     app.add_routes(sync_api.routes)
     app.add_routes(dns_api.routes)
     app.add_routes(bulk.routes)
+    app.add_routes(tokens_api.routes)
     return app

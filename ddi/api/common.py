@@ -12,9 +12,13 @@ Who a write is recorded as (the change log's ``actor``) is decided here, never t
   body is ignored, except from root, which may name the user it acts for: recorded as
   ``"root as alice"`` (the CLI sends ``$SUDO_USER`` when run through sudo). Root without an
   actor, or naming itself, is ``"root"``.
-* On the TCP listener (bearer token): ``"api-token"``, or ``"api-token:<actor>"`` when the body
-  names one. A ``:`` or a space never occurs in a local account name, so neither form can pass
-  for a local user, nor for ``central``, the one actor that may change central-owned objects.
+* On the TCP listener, a named token (``ddi.tokens``; by bearer header or a console session):
+  ``"token:<name>"``, whatever the body names: the token is who wrote.
+* On the TCP listener with the single ``[api] token`` of earlier versions: ``"api-token"``, or
+  ``"api-token:<actor>"`` when the body names one.
+
+A ``:`` or a space never occurs in a local account name, so no token form can pass for a local
+user, nor for ``central``, the one actor that may change central-owned objects.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from ddi.api.principal import request_principal
 from ddi.ipam.models import Change
 from ddi.reloads import ReloadResult
 from ddi.site import Service, Site
@@ -48,6 +53,11 @@ class Daemon(Protocol):
     @property
     def endpoints(self) -> Sequence[str]:
         """Where the admin API listens: the socket path, and ``tcp:host:port`` when enabled."""
+        ...
+
+    @property
+    def tls_fingerprint(self) -> str | None:
+        """SHA-256 of the TCP listener's certificate; None without TLS."""
         ...
 
     @property
@@ -156,7 +166,10 @@ def query_int(request: web.Request, name: str, default: int, *, lo: int, hi: int
 
 
 TOKEN_ACTOR = "api-token"
-"""The actor of a write on the TCP listener; ``api-token:<name>`` when the client names one."""
+"""The actor of a write with the legacy ``[api] token``; ``api-token:<name>`` when the client
+names one."""
+NAMED_TOKEN_ACTOR = "token:"
+"""Prefix of the actor of a write with a named token: ``token:alice-laptop``."""
 UNKNOWN_PEER = "unix-peer-unknown"
 """The actor of a unix-socket write whose peer credentials cannot be read."""
 _CLAIMED_ACTOR = re.compile(r"^[A-Za-z0-9._@+-]{1,64}$")
@@ -174,14 +187,14 @@ def _peer_uid(request: web.Request) -> int | None:
     return int(uid)
 
 
-def _on_unix_socket(request: web.Request) -> bool:
+def on_unix_socket(request: web.Request) -> bool:
     sock = request.transport.get_extra_info("socket") if request.transport else None
     return sock is not None and sock.family == socket.AF_UNIX
 
 
 def peer_user(request: web.Request) -> str | None:
     """The user at the other end of a unix-socket connection (SO_PEERCRED), if known."""
-    uid = _peer_uid(request) if _on_unix_socket(request) else None
+    uid = _peer_uid(request) if on_unix_socket(request) else None
     if uid is None:
         return None
     try:
@@ -196,7 +209,10 @@ def write_actor(request: web.Request, claimed: str | None) -> str:
     Raises:
         BadRequest: ``claimed`` is used and is not 1-64 letters, digits or ``._@+-``.
     """
-    if _on_unix_socket(request):
+    who = request_principal(request)
+    if who is not None and who.via != "socket" and not who.legacy:
+        return NAMED_TOKEN_ACTOR + who.name
+    if on_unix_socket(request):
         user = peer_user(request)
         if user is None:
             return UNKNOWN_PEER

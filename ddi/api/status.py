@@ -60,6 +60,7 @@ async def status_document(daemon: Daemon) -> dict[str, Any]:
         "uptime": round(time.monotonic() - site.started_monotonic, 3),
         "event_loop": type(asyncio.get_running_loop()).__module__.partition(".")[0],
         "api": list(daemon.endpoints),
+        "tls_fingerprint": daemon.tls_fingerprint,
         "store": {
             "path": str(site.store_path),
             "epoch": await site.store.epoch(),

@@ -1,6 +1,7 @@
 """What the site console and the fleet console share: the base layout (``templates/base.html``),
 the stylesheet and script (``static/``), the SVG charts (``charts``) and the sample ring
-(``ring``).
+(``ring``); browser sessions bound to API tokens (``sessions``) and the admin listener's
+certificate (``tls``). Central imports these without importing the edge's services.
 
 A console calls :func:`setup` once on its aiohttp application with its own template package
 and navigation; its templates extend ``base.html``. Everything is served from the package (no
@@ -70,7 +71,6 @@ def setup(app: web.Application, *, package: str, product: str, nav: Sequence[Nav
         loader=loader,
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
-        context_processors=[_layout_context],
     )
     env.filters["when"] = when
     env.filters["bytes"] = size
@@ -85,10 +85,14 @@ def add_context(app: web.Application, hook: ContextHook) -> None:
     app[CONTEXT_KEY].append(hook)
 
 
-def render(
+async def render(
     request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200
 ) -> web.Response:
-    return aiohttp_jinja2.render_template(template, request, dict(context), status=status)
+    """``template`` with the layout's values (the console, the path, every context hook's)
+    and ``context``. (Not aiohttp-jinja2's context processors: they add a middleware to every
+    route of the app, the JSON API's included.)"""
+    values = {**await _layout_context(request), **context}
+    return aiohttp_jinja2.render_template(template, request, values, status=status)
 
 
 def when(at: float | None) -> str:

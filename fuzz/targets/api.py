@@ -115,6 +115,7 @@ class _Daemon:
         self.services: dict[str, Any] = {}
         self.endpoints = ("tcp:127.0.0.1:0",)
         self.last_reload: ReloadResult | None = None
+        self.tls_fingerprint: str | None = None
 
     async def reload(self, *, force: bool = False) -> ReloadResult:
         outcome = ReloadOutcome.APPLIED if force else ReloadOutcome.ORPHANS
@@ -122,16 +123,24 @@ class _Daemon:
         return self.last_reload
 
 
+class _MatchInfo(dict[str, str]):
+    """A route's match info; the auth middleware reads ``route.resource`` (None: the path)."""
+
+    route = SimpleNamespace(resource=None)
+
+
 class _Request:
-    """What the handlers read off ``web.Request``."""
+    """What the handlers (and the auth middleware) read off ``web.Request``."""
 
     def __init__(
         self, app: Mapping[Any, Any], body: bytes, match_info: dict[str, str], header: str
     ) -> None:
         self.app = app
         self._body = body
-        self.match_info = match_info
+        self.match_info = _MatchInfo(match_info)
         self.transport = None
+        self.cookies: dict[str, str] = {}
+        self._items: dict[Any, Any] = {}
         self.path = "/v1/hosts"
         self.method = "POST"
         self.headers = CIMultiDict({"Authorization": header})
@@ -139,6 +148,12 @@ class _Request:
 
     async def read(self) -> bytes:
         return self._body
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._items[key]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._items[key] = value
 
 
 def _drive(coroutine: Coroutine[Any, Any, T]) -> T:

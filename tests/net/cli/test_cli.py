@@ -519,7 +519,7 @@ def test_sighup_reloads_the_config_and_keeps_it_on_error(own_daemon: Daemon) -> 
 
 
 def test_tcp_listener_requires_the_token(own_daemon: Daemon) -> None:
-    own_daemon.write_config(api_extra='listen = "127.0.0.1:0"\ntoken = "s3cret-token"')
+    own_daemon.write_config(api_extra='listen = "127.0.0.1:0"\ntls = false\ntoken = "s3cret-token"')
     own_daemon.start()
     tcp = [a for a in own_daemon.json("status")["api"] if a.startswith("tcp:")]
     assert len(tcp) == 1

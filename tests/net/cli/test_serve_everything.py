@@ -303,7 +303,7 @@ def everything(tmp_path: Path) -> Iterator[Everything]:
 
 def _tcp_api(e: Everything) -> str:
     [endpoint] = [a for a in e.api().get("/v1/status")["api"] if a.startswith("tcp:")]
-    return "http://" + endpoint.removeprefix("tcp:")
+    return "https://" + endpoint.removeprefix("tcp:")
 
 
 def check_every_service(e: Everything, tmp_path: Path, host: int) -> None:
@@ -342,9 +342,15 @@ def check_every_service(e: Everything, tmp_path: Path, host: int) -> None:
     assert out.read_bytes() == e.kpxe
     # The TCP admin API, behind its token.
     base = _tcp_api(e)
-    denied = _run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{base}/v1/hosts")
+    # TLS by default: the self-signed certificate made at first start in the data directory.
+    ca = str(e.edge / "data" / "api-cert.pem")
+    denied = _run(
+        "curl", "-s", "--cacert", ca, "-o", "/dev/null", "-w", "%{http_code}", f"{base}/v1/hosts"
+    )
     assert denied.stdout == "401"
-    allowed = _run("curl", "-sSf", "-H", f"Authorization: Bearer {TOKEN}", f"{base}/v1/hosts")
+    allowed = _run(
+        "curl", "-sSf", "--cacert", ca, "-H", f"Authorization: Bearer {TOKEN}", f"{base}/v1/hosts"
+    )
     assert allowed.returncode == 0, allowed.stderr
     assert name.split(".")[0] in {h["hostname"] for h in json.loads(allowed.stdout)["hosts"]}
     # Sync: central has the reservation.

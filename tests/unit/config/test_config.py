@@ -113,7 +113,9 @@ def test_example_site_config_loads_as_it_is() -> None:
         ("subnets.1.cidr", "198.18.0.128/25", "subnets[1].cidr", "overlaps subnets[0]"),
         ("subnets.1.boot", "pxe", "subnets[1].boot", "no [boot.profiles.pxe]"),
         ("subnets.1.mtu", 20, "subnets[1].mtu", "at least 68"),
-        ("api.listen", "127.0.0.1:8053", "api.listen", "needs token"),
+        ("api.listen", "127.0.0.1:99999", "api.listen", "port"),
+        ("api.tls_cert", "cert.pem", "api.tls_cert", "together"),
+        ("api.tls", "no", "api.tls", "true or false"),
         ("dhcp.port", 70000, "dhcp.port", "at most 65535"),
         ("dhcp.enabled", "yes", "dhcp.enabled", "true or false"),
         ("dns.forwarders", ["resolver"], "dns.forwarders[0]", "not an IP address"),
@@ -161,6 +163,26 @@ def test_relative_paths_resolve_against_the_file(tmp_path: Path) -> None:
     assert config.api.socket == folder / "run" / "ddi.sock"
     assert config.api.token == "s3cret"
     assert config.api.listen == ("127.0.0.1", 8053)
+
+
+def test_api_tls_and_tokens_file(tmp_path: Path) -> None:
+    def api(text: str) -> ApiConfig:
+        path = tmp_path / "ddi.toml"
+        path.write_text(f'[site]\nid = "s"\ndomain = "s.example"\n[api]\n{text}\n')
+        return load_config(path).api
+
+    plain = api('listen = "198.18.0.1:8053"\ntokens_file = "t.json"')
+    assert (plain.tls, plain.tokens_file, plain.token) == (True, tmp_path / "t.json", None)
+    assert api('listen = "127.0.0.1:8053"\ntls = false').tls is False
+    assert api('listen = "[::1]:8053"\ntls = false').tls is False
+    for listen in ("198.18.0.1:8053", "0.0.0.0:8053", "[::]:8053"):
+        with pytest.raises(ConfigError, match="only allowed on a loopback") as caught:
+            api(f'listen = "{listen}"\ntls = false')
+        assert caught.value.key == "api.tls"
+    pair = api('listen = "198.18.0.1"\ntls_cert = "c.pem"\ntls_key = "k.pem"')
+    assert (pair.tls_cert, pair.tls_key) == (tmp_path / "c.pem", tmp_path / "k.pem")
+    with pytest.raises(ConfigError, match="which one"):
+        api('listen = "127.0.0.1"\ntls = false\ntls_cert = "c.pem"\ntls_key = "k.pem"')
 
 
 def test_config_is_not_changed_by_parsing() -> None:
