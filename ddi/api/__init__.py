@@ -32,7 +32,7 @@ import time
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from ddi import metrics
+from ddi import console, metrics
 from ddi.api import boot as boot_api
 from ddi.api import bulk, changes, hosts, leases, status, subnets
 from ddi.api import dns as dns_api
@@ -163,4 +163,5 @@ def build_app(
     app.add_routes(dns_api.routes)
     app.add_routes(bulk.routes)
     app.add_routes(tokens_api.routes)
+    console.setup(app)
     return app

@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from ddi.api.common import APP_KEY, BadRequest, WriteArgs, change_response, read_body, text
+from ddi.config import Config
 from ddi.dhcp.option_defs import OptionDefs, OptionError, make_value
 from ddi.errors import Invalid
 from ddi.ipam import validate
@@ -52,20 +53,20 @@ MUTABLE = (
 separators, hostname label rules, ...) and raises Invalid naming the field."""
 
 
-def _check_boot(request: web.Request, fields: dict[str, Any]) -> None:
+def _check_boot(config: Config, fields: dict[str, Any]) -> None:
     """A reservation made here may only name a boot profile the config defines."""
     profile = fields.get("boot")
-    profiles = request.app[APP_KEY].site.config.boot.profiles
+    profiles = config.boot.profiles
     if profile and profile not in profiles:
         known = ", ".join(sorted(profiles)) or "none are defined"
         raise Invalid("boot", profile, f"no such boot profile ({known})")
 
 
-def _dhcp_object(request: web.Request, value: Any) -> dict[str, Any] | None:
+def _dhcp_object(config: Config, value: Any) -> dict[str, Any] | None:
     if value is not None and not isinstance(value, dict):
         raise BadRequest("dhcp must be an object or null", field="dhcp")
     if value is not None and isinstance(value.get("options"), list):
-        defs = OptionDefs(request.app[APP_KEY].site.config.dhcp.option_defs)
+        defs = OptionDefs(config.dhcp.option_defs)
         value = {**value, "options": [_encoded(defs, o) for o in value["options"]]}
     result: dict[str, Any] | None = value
     return result
@@ -110,10 +111,9 @@ async def show_host(request: web.Request) -> web.Response:
     return web.json_response({"host": host.to_image()})
 
 
-@routes.post("/v1/hosts")
-async def add_host(request: web.Request) -> web.Response:
-    body = await read_body(request)
-    args = WriteArgs(request, body)
+def new_host(config: Config, body: dict[str, Any]) -> Host:
+    """The host a ``POST /v1/hosts`` body describes (the site console's form too), before the
+    store's own checks. Raises BadRequest or Invalid naming the field."""
     unknown = set(body) - {*MUTABLE, "dhcp", "actor", "reason", "dry_run"}
     if unknown:
         raise BadRequest(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
@@ -122,16 +122,36 @@ async def add_host(request: web.Request) -> web.Response:
         raw = text(body, name, required=name == "hostname")
         if raw is not None:
             values[name] = raw
-    _check_boot(request, values)
+    _check_boot(config, values)
     if "ip" not in values and "ip6" not in values:
         raise BadRequest("give ip, ip6 or both", field="ip")
     if "ip" in values:
         values["ip"] = validate.parse_ipv4(values["ip"])
     if "ip6" in values:
         values["ip6"] = parse_ipv6(values["ip6"])
-    host = Host(
-        id="", dhcp=validate.parse_host_dhcp(_dhcp_object(request, body.get("dhcp"))), **values
-    )
+    return Host(id="", dhcp=validate.parse_host_dhcp(_dhcp_object(config, body.get("dhcp"))),
+                **values)  # fmt: skip
+
+
+def patch_fields(config: Config, fields: Any) -> dict[str, Any]:
+    """The ``fields`` of a ``PATCH /v1/hosts/{key}`` body (the site console's form too),
+    checked as far as the API checks them before the store. Raises BadRequest or Invalid."""
+    if not isinstance(fields, dict) or not fields:
+        raise BadRequest("fields must be a non-empty object", field="fields")
+    for name, value in fields.items():
+        if name == "dhcp":
+            fields[name] = _dhcp_object(config, value)
+        elif value is not None and not isinstance(value, str):
+            raise BadRequest(f"fields.{name} must be a string or null", field=name)
+    _check_boot(config, fields)
+    return fields
+
+
+@routes.post("/v1/hosts")
+async def add_host(request: web.Request) -> web.Response:
+    body = await read_body(request)
+    args = WriteArgs(request, body)
+    host = new_host(request.app[APP_KEY].site.config, body)
     change = await request.app[APP_KEY].site.store.add_host(
         host, actor=args.actor, reason=args.reason, dry_run=args.dry_run
     )
@@ -142,15 +162,7 @@ async def add_host(request: web.Request) -> web.Response:
 async def update_host(request: web.Request) -> web.Response:
     body = await read_body(request)
     args = WriteArgs(request, body)
-    fields = body.get("fields")
-    if not isinstance(fields, dict) or not fields:
-        raise BadRequest("fields must be a non-empty object", field="fields")
-    for name, value in fields.items():
-        if name == "dhcp":
-            fields[name] = _dhcp_object(request, value)
-        elif value is not None and not isinstance(value, str):
-            raise BadRequest(f"fields.{name} must be a string or null", field=name)
-    _check_boot(request, fields)
+    fields = patch_fields(request.app[APP_KEY].site.config, body.get("fields"))
     store = request.app[APP_KEY].site.store
     before = await store.find_host(request.match_info["key"])
     change = await store.update_host(

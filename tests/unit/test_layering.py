@@ -37,6 +37,8 @@ PURE: dict[str, set[str]] = {
     "ddi.ipam.change_query": {"ddi.ipam.store"},
     "ddi.web.ring": set(),
     "ddi.web.charts": set(),
+    "ddi.console.usage6": {"ddi.ipam.store"},
+    "ddi.console.timefilter": set(),
     "ddi.migrate.items": {"ddi.ipam", "pathlib", "os"},
     "ddi.migrate.limits": {"ddi.ipam", "pathlib", "os"},
     "ddi.migrate.dnsmasq": {"ddi.ipam", "pathlib", "os"},
