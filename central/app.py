@@ -31,7 +31,7 @@ Credentials are separate: a site's key signs its uploads and its own cursor and 
 reads, and nothing else; a token (``Authorization: Bearer``, see ``central.auth``) reads the
 feed, objects and conflicts (``read``, narrowed to some sites or not) or the metrics alone
 (``metrics``), and cannot post. Without a tokens file or a read token central listens on
-loopback only.
+loopback only. The fleet console (``central.console``) is mounted at ``/``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from central import admission, auth, metrics
+from central import admission, auth, console, metrics
 from central.limits import Busy, Gate
 from central.sql import Outcome, SiteInfo
 from central.store import CentralStore, open_store
@@ -683,6 +683,13 @@ def build_app(
         app.router.add_get(f"/v1/sites/{{site}}/{kind.value}s", _objects_handler(kind))
     app.router.add_get("/v1/changes", get_changes)
     app.router.add_get("/v1/conflicts", get_conflicts)
+    console.mount(
+        app,
+        store=store,
+        readers=app[READERS],
+        stale_after=stale_after,
+        secure_cookies=secure_cookies,
+    )
     return app
 
 
