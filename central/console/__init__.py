@@ -162,7 +162,7 @@ def _see_other(target: str) -> web.Response:
     return web.Response(status=303, headers={"Location": target})
 
 
-def _next(raw: str | None) -> str:
+def safe_next(raw: str | None) -> str:
     """Where to go after login: a path on this server only (no ``//host`` or scheme)."""
     if raw and raw.startswith("/") and not raw.startswith("//") and len(raw) <= 2048:
         return raw
@@ -173,7 +173,7 @@ async def login_form(request: web.Request) -> web.Response:
     return await layout.render(
         request,
         "fleet_login.html",
-        {"heading": "Sign in", "next": _next(request.query.get("next")), "error": None},
+        {"heading": "Sign in", "next": safe_next(request.query.get("next")), "error": None},
     )
 
 
@@ -181,7 +181,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     fleet_ = request.app[STATE]
     form = await request.post()
     secret = form.get("token")
-    target = _next(str(form.get("next", "/")))
+    target = safe_next(str(form.get("next", "/")))
     token = fleet_.readers.verify(secret.strip()) if isinstance(secret, str) else None
     problem = None
     if token is None:

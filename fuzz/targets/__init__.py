@@ -61,6 +61,12 @@ def _imports() -> Target:
     return imports.target()
 
 
+def _fleet() -> Target:
+    from fuzz.targets import fleet
+
+    return fleet.target()
+
+
 TARGETS: dict[str, Callable[[], Target]] = {
     "dhcp": _dhcp,
     "dhcp6": _dhcp6,
@@ -71,5 +77,6 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "api": _api,
     "ra": _ra,
     "imports": _imports,
+    "fleet": _fleet,
 }
 """Name -> builder; a target is built (and its modules imported) only when it runs."""
