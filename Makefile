@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 DEBIAN_TOOLS := isc-dhcp-client udhcpc busybox bind9-dnsutils tftp-hpa curl iproute2 \
 	kea-admin kea-dhcp4-server dnsmasq-base nsd dnsperf postgresql knot-dnsutils systemd \
 	tcpdump atftp kea-dhcp6-server ndisc6 dhcpcd-base bind9-utils \
-	chromium
+	chromium optipng
 
 .PHONY: run test lint venv debian-tools clean man
 

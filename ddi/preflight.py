@@ -5,6 +5,9 @@ syntax: that start-up would find what the config names.
 * The data directory is (or can be created) writable by this user.
 * With ``[dhcp] enabled``, there is a subnet to serve.
 * The script files the profiles name exist.
+* The admin listener's TLS certificate and key (``[api] tls_cert``/``tls_key``, or the
+  self-signed pair already made in the data directory) load and match; the tokens file, if
+  there is one, is a valid tokens file.
 
 Each problem names the key, as a config error does. The boot files the profiles name are
 looked for under ``[boot] root`` too, but one missing is a warning (:func:`warnings`): the
@@ -17,9 +20,14 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 from pathlib import Path
 
 from ddi.config import Config
+from ddi.config.site import TOKENS_FILE
+from ddi.errors import ConfigError
+from ddi.tokens import TokenFile
+from ddi.web.tls import CERT_FILE, KEY_FILE, server_context
 
 __all__ = ["problems", "warnings"]
 
@@ -45,9 +53,32 @@ def _writable_dir(path: Path) -> str | None:
     return None
 
 
+def _api_problems(config: Config) -> list[str]:
+    api = config.api
+    found: list[str] = []
+    tokens = api.tokens_file or config.site.data_dir / TOKENS_FILE
+    try:
+        TokenFile(tokens)
+    except ConfigError as exc:
+        found.append(f"api.tokens_file: {exc}")
+    if api.listen is None or not api.tls:
+        return found
+    if api.tls_cert is not None and api.tls_key is not None:
+        pair, key = (api.tls_cert, api.tls_key), "api.tls_cert"
+    else:
+        pair, key = (config.site.data_dir / CERT_FILE, config.site.data_dir / KEY_FILE), "api"
+        if not (pair[0].exists() and pair[1].exists()):
+            return found  # made at first start
+    try:
+        server_context(*pair)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        found.append(f"{key}: {pair[0]} and {pair[1]} are not a usable certificate and key: {exc}")
+    return found
+
+
 def problems(config: Config) -> list[str]:
     """What start-up would trip on, one line each; empty when none."""
-    found: list[str] = []
+    found: list[str] = _api_problems(config)
     if config.dhcp.enabled:
         for name in config.dhcp.interfaces:
             if not _interface_exists(name):

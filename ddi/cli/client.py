@@ -1,9 +1,18 @@
-"""ApiClient: JSON requests to the daemon's admin API over its unix socket (stdlib only).
+"""ApiClient: JSON requests to the daemon's admin API over its unix socket, or over HTTPS to
+its TCP listener with a bearer token (``--url``, ``Remote``); stdlib only.
+
+Over HTTPS the server's certificate is checked before the token is sent: against a pinned
+SHA-256 fingerprint (``--fingerprint``: the one ``ddi status`` prints on the site), a CA file
+(``--ca``), or else the system's trust store; a certificate none of these vouch for is refused
+with the fingerprint seen and how to pin it.
 
 The CLI speaks to the daemon through this client and nothing else. Failures arrive as
 ``CliError`` subclasses that carry the process exit code and print one line on stderr:
 
-* ``Unreachable`` (exit 3): the socket is missing, refuses, or the daemon hung up.
+* ``Unreachable`` (exit 3): the socket is missing, refuses, or the daemon hung up; over HTTPS
+  also a certificate that is not trusted or does not match the pin (nothing was sent).
+* ``Refused`` (exit 1) on 401/403: the token is unknown or lacks the scope (the message names
+  it).
 * ``Refused`` (exit 1): the daemon refused the change or does not know the object (409/404).
 * ``InvalidValue`` (exit 2): a flag's value is malformed or not allowed (422); the message
   names the flag that gave it (``--router``, not the API's ``gateway``). A 422 on an argument
@@ -17,12 +26,18 @@ The CLI speaks to the daemon through this client and nothing else. Failures arri
 from __future__ import annotations
 
 import getpass
+import hashlib
+import hmac
 import http.client
+import ipaddress
 import json
 import os
 import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import click
 
@@ -131,6 +146,157 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+API_PORT = 8053
+"""The TCP listener's port when ``--url`` names none (``ddi.config.site.API_PORT``)."""
+MAX_TOKEN_FILE = 4096
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Remote:
+    """The daemon's TCP listener: where, the token, and how its certificate is trusted."""
+
+    url: str
+    """As given, for messages."""
+    https: bool
+    host: str
+    port: int
+    token: str | None = None
+    fingerprint: bytes | None = None
+    """The pinned SHA-256 of the server's certificate (DER)."""
+    ca: Path | None = None
+
+
+def _fingerprint_text(digest: bytes) -> str:
+    return ":".join(f"{byte:02X}" for byte in digest)
+
+
+def parse_fingerprint(text: str) -> bytes:
+    """A pinned fingerprint: 64 hex digits, colons and a ``sha256:`` prefix allowed.
+
+    Raises:
+        click.BadParameter: anything else.
+    """
+    value = text.strip()
+    if value.lower().startswith(("sha256:", "sha256=")):
+        value = value[7:]
+    digits = value.replace(":", "")
+    if len(digits) != 64:
+        raise click.BadParameter("a SHA-256 fingerprint is 64 hex digits (colons allowed)")
+    try:
+        return bytes.fromhex(digits)
+    except ValueError:
+        raise click.BadParameter("a SHA-256 fingerprint is 64 hex digits") from None
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def remote(
+    url: str, *, token_file: Path | None, fingerprint: str | None, ca: Path | None
+) -> Remote:
+    """The ``Remote`` the global options describe.
+
+    Raises:
+        click.BadParameter / click.UsageError: a malformed URL, an unreadable token file,
+            a pin on a plain-HTTP URL.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise click.BadParameter("must be https://HOST[:PORT]", param_hint="--url")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise click.BadParameter("must be https://HOST[:PORT] alone", param_hint="--url")
+    try:
+        port = parts.port or API_PORT
+    except ValueError:
+        raise click.BadParameter("bad port", param_hint="--url") from None
+    https = parts.scheme == "https"
+    if not https and not _loopback(parts.hostname):
+        # The daemon refuses a plain listener off loopback; a token must not cross in the clear.
+        raise click.BadParameter("plain http only to a loopback address", param_hint="--url")
+    if not https and (fingerprint or ca):
+        raise click.UsageError("--fingerprint and --ca need an https:// --url")
+    token = None
+    if token_file is not None:
+        try:
+            with token_file.open("rb") as source:
+                raw = source.read(MAX_TOKEN_FILE + 1)
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot read {token_file}: {exc.strerror or exc}", param_hint="--token-file"
+            ) from None
+        token = raw.decode("utf-8", "replace").strip().partition("\n")[0].strip()
+        if not token or len(raw) > MAX_TOKEN_FILE:
+            raise click.BadParameter(f"{token_file} holds no token", param_hint="--token-file")
+    return Remote(
+        url=url,
+        https=https,
+        host=parts.hostname,
+        port=port,
+        token=token,
+        fingerprint=None if fingerprint is None else parse_fingerprint(fingerprint),
+        ca=ca,
+    )
+
+
+class CertificateRefused(Exception):
+    """The server's certificate is not the pinned one, or nothing trusts it; the token was
+    not sent."""
+
+
+class _PinnedConnection(http.client.HTTPSConnection):
+    """HTTPS whose certificate is checked by its SHA-256 after the handshake, before the
+    request (and its token) is written."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, pin: bytes) -> None:
+        context = ssl.create_default_context()
+        # The pin replaces chain and name checks: a self-signed certificate has no chain.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        super().__init__(host, port, timeout=timeout, context=context)
+        self._pin = pin
+
+    def connect(self) -> None:
+        super().connect()
+        assert isinstance(self.sock, ssl.SSLSocket)
+        der = self.sock.getpeercert(binary_form=True) or b""
+        seen = hashlib.sha256(der).digest()
+        if not hmac.compare_digest(seen, self._pin):
+            self.sock.close()
+            raise CertificateRefused(
+                f"its certificate's SHA-256 is {_fingerprint_text(seen)}, "
+                f"not the pinned {_fingerprint_text(self._pin)}; nothing was sent"
+            )
+
+
+def _connection(remote: Remote, timeout: float) -> http.client.HTTPConnection:
+    if not remote.https:
+        return http.client.HTTPConnection(remote.host, remote.port, timeout=timeout)
+    if remote.fingerprint is not None:
+        return _PinnedConnection(remote.host, remote.port, timeout=timeout, pin=remote.fingerprint)
+    context = ssl.create_default_context(cafile=None if remote.ca is None else str(remote.ca))
+    return http.client.HTTPSConnection(remote.host, remote.port, timeout=timeout, context=context)
+
+
+def _untrusted(remote: Remote, exc: ssl.SSLCertVerificationError, timeout: float) -> str:
+    """What to say when the certificate is not trusted: the fingerprint seen, to pin."""
+    how = f"--ca {remote.ca}" if remote.ca is not None else "the system's trust store"
+    message = f"its certificate is not trusted by {how} ({exc.verify_message or exc.reason})"
+    try:
+        pem = ssl.get_server_certificate((remote.host, remote.port), timeout=timeout)
+    except (OSError, ValueError):
+        return message
+    seen = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).digest()
+    return (
+        f"{message}; nothing was sent. The server showed SHA-256 {_fingerprint_text(seen)}: "
+        "if `ddi status` on the site prints the same, pin it with --fingerprint "
+        f"{_fingerprint_text(seen)} (or DDI_FINGERPRINT), or give its CA with --ca FILE"
+    )
+
+
 def _why(exc: BaseException) -> str:
     if isinstance(exc, FileNotFoundError):
         return "no such socket (is the daemon running?)"
@@ -146,11 +312,16 @@ def _why(exc: BaseException) -> str:
 
 
 class ApiClient:
-    """One JSON request per call, each on a fresh connection to ``socket_path``."""
+    """One JSON request per call, each on a fresh connection to ``socket_path``, or to
+    ``remote`` when given."""
 
-    def __init__(self, socket_path: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, socket_path: str, *, timeout: float = 30.0, remote: Remote | None = None
+    ) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
+        self.remote = remote
+        self.where = socket_path if remote is None else remote.url
 
     def get(self, path: str, **query: Any) -> Any:
         params = {k: v for k, v in query.items() if v is not None}
@@ -179,13 +350,24 @@ class ApiClient:
         headers = {"Accept": "application/json"}
         if payload is not None:
             headers["Content-Type"] = "application/json"
-        connection = _UnixConnection(self.socket_path, self.timeout)
+        connection: http.client.HTTPConnection
+        if self.remote is None:
+            connection = _UnixConnection(self.socket_path, self.timeout)
+        else:
+            connection = _connection(self.remote, self.timeout)
+            if self.remote.token is not None:
+                headers["Authorization"] = f"Bearer {self.remote.token}"
         try:
             connection.request(method, path, body=payload, headers=headers)
             response = connection.getresponse()
             raw = response.read()
+        except CertificateRefused as exc:
+            raise Unreachable(self.where, str(exc)) from None
+        except ssl.SSLCertVerificationError as exc:
+            assert self.remote is not None
+            raise Unreachable(self.where, _untrusted(self.remote, exc, self.timeout)) from None
         except (OSError, http.client.HTTPException) as exc:
-            raise Unreachable(self.socket_path, _why(exc)) from exc
+            raise Unreachable(self.where, _why(exc)) from exc
         finally:
             connection.close()
         try:
@@ -196,6 +378,17 @@ class ApiClient:
         if 200 <= status < 300:
             return decoded
         error = decoded if isinstance(decoded, dict) else {"message": str(decoded)}
+        if status == 401:
+            given = self.remote is not None and self.remote.token is not None
+            raise Refused(
+                status,
+                {
+                    "message": "the token was not accepted (unknown, or removed with "
+                    "`ddi token rm`); check --token-file"
+                    if given
+                    else "this listener needs a token: --token-file FILE (or DDI_TOKEN_FILE)"
+                },
+            )
         if status == 400:
             raise UsageRefused(status, error)
         if status == 422 and _a_flag_of_this_command(error.get("field")):
@@ -208,9 +401,26 @@ class ApiClient:
 
 
 def api(ctx: click.Context | None = None) -> ApiClient:
-    """The client for the socket chosen by the global ``--socket`` option."""
+    """The client the global options choose: ``--url`` (with ``--token-file``,
+    ``--fingerprint``, ``--ca``) when given, else the unix ``--socket``."""
     root = (ctx or click.get_current_context()).find_root()
-    return ApiClient(str(root.params["socket"]))
+    params = root.params
+    url = params.get("url")
+    target = None
+    if url:
+        target = remote(
+            url,
+            token_file=params.get("token_file"),
+            fingerprint=params.get("fingerprint"),
+            ca=params.get("ca"),
+        )
+    return ApiClient(str(params["socket"]), remote=target)
+
+
+def is_remote(ctx: click.Context | None = None) -> bool:
+    """Whether the CLI talks to a TCP listener (``--url``) rather than the unix socket."""
+    root = (ctx or click.get_current_context()).find_root()
+    return bool(root.params.get("url"))
 
 
 def actor() -> str:

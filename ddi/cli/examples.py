@@ -16,7 +16,18 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "ddi serve --config /etc/ddi/ddi.toml --check",
     ),
     "reload": ("ddi reload", "ddi reload --force --json"),
-    "status": ("ddi status", "ddi status --json | jq .store.change_log"),
+    "status": (
+        "ddi status",
+        "ddi status --json | jq .store.change_log",
+        "ddi --url https://198.18.0.1:8053 --token-file ~/.ddi/site1.token"
+        " --fingerprint 67:0A:...:9C status",
+    ),
+    "token add": (
+        "ddi token add grafana --scope metrics > /etc/prometheus/ddi-site1.token",
+        "ddi token add alice-laptop --scope write",
+    ),
+    "token list": ("ddi token list", "ddi token list --json"),
+    "token rm": ("ddi token rm alice-laptop",),
     "boot profiles": ("ddi boot profiles",),
     "boot explain": ("ddi boot explain --mac 52:54:00:00:00:10 --arch 7",),
     "reserve add": (

@@ -91,6 +91,8 @@ def status(as_json: bool) -> None:
             ("uptime", _uptime(float(state.get("uptime", 0)))),
             ("event loop", state.get("event_loop")),
             ("config", state.get("config")),
+            ("api", ", ".join(state.get("api") or [])),
+            ("tls sha256", state.get("tls_fingerprint") or "none (no TCP listener or tls = false)"),
             ("store", store.get("path")),
             ("epoch", store.get("epoch")),
             ("last seq", store.get("last_seq")),

@@ -11,7 +11,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ddi.api.common import APP_KEY
-from ddi.console import history, pages, reservations
+from ddi.api.principal import request_principal
+from ddi.console import access, history, pages, reservations
 from ddi.console.access import viewer
 from ddi.web import NavItem, add_context
 from ddi.web import setup as setup_web
@@ -28,14 +29,17 @@ NAV = (
 
 
 async def _principal(request: web.Request) -> dict[str, object]:
+    if request_principal(request) is None:  # the login page, before anyone signed in
+        return {"principal": None, "csrf": "", "logout_path": ""}
     who = await viewer(request)
-    return {"principal": who, "csrf": who.csrf}
+    return {"principal": who, "csrf": who.csrf, "logout_path": "/logout" if who.signed_in else ""}
 
 
 def setup(app: web.Application, *, interval: float = history.INTERVAL) -> None:
     """Serve the console on ``app`` (whose ``APP_KEY`` is already set)."""
     setup_web(app, package=__name__, product="ddi site console", nav=NAV)
     add_context(app, _principal)
+    app.add_routes(access.routes)
     app.add_routes(pages.routes)
     app.add_routes(reservations.routes)
     history.attach(app, app[APP_KEY], interval=interval)

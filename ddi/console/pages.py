@@ -323,9 +323,11 @@ async def boot(request: web.Request) -> web.Response:
     profiles = sorted(site.config.boot.profiles)
     explained = None
     problem = None
-    form = {"mac": "", "arch": ""}
+    # A fresh form asks as a PXE client would: the page is about hosts that tried to netboot.
+    form = {"mac": "", "arch": "", "vendor_class": "PXEClient"}
     try:
-        form = {name: _query(request, name) for name in form}
+        if "mac" in request.query:
+            form = {name: _query(request, name) for name in form}
         if form["mac"]:
             validate.parse_mac(form["mac"])
             explained = await api_json(boot_api.explain, request)

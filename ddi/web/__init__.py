@@ -1,7 +1,7 @@
 """What the site console and the fleet console share: the base layout (``templates/base.html``),
-the stylesheet and script (``static/``), the SVG charts (``charts``) and the sample ring
-(``ring``); browser sessions bound to API tokens (``sessions``) and the admin listener's
-certificate (``tls``). Central imports these without importing the edge's services.
+the stylesheet (``static/``), the SVG charts (``charts``), the sample ring (``ring``), browser
+sessions bound to API tokens (``sessions``) and the admin listener's certificate (``tls``).
+Central imports these without importing the edge's services.
 
 A console calls :func:`setup` once on its aiohttp application with its own template package
 and navigation; its templates extend ``base.html``. Everything is served from the package (no

@@ -3,7 +3,7 @@ made once in the data directory when the config names none, and certificate fing
 
 A fingerprint is the SHA-256 of the certificate's DER bytes written as colon-separated
 uppercase hex, as ``openssl x509 -fingerprint -sha256`` prints it; the CLI pins it
-(``ddi --fingerprint``) instead of trusting a CA.
+(``ddi --fingerprint``, ``ddi.cli.client``) instead of trusting a CA.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import datetime
 import hashlib
 import ipaddress
 import os
-import re
 import ssl
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,7 +25,6 @@ CERT_FILE = "api-cert.pem"
 KEY_FILE = "api-key.pem"
 """The self-signed pair's files in ``[site] data_dir`` (the key mode 0600)."""
 LIFETIME = datetime.timedelta(days=3650)
-_HEX = re.compile(r"[0-9A-Fa-f]{64}")
 
 
 def fingerprint(der: bytes) -> str:
@@ -37,27 +35,6 @@ def fingerprint(der: bytes) -> str:
 def pem_fingerprint(pem: bytes) -> str:
     """The fingerprint of the first certificate of a PEM file's bytes."""
     return fingerprint(ssl.PEM_cert_to_DER_cert(pem.decode("ascii")))
-
-
-def parse_fingerprint(text: str) -> bytes:
-    """The 32 bytes a pinned fingerprint names: hex with or without colons, any case, an
-    optional ``sha256:``/``SHA256 `` prefix.
-
-    Raises:
-        ValueError: not 64 hex digits.
-    """
-    value = text.strip()
-    if len(value) > 128:
-        raise ValueError("a SHA-256 fingerprint is 64 hex digits")
-    lowered = value.lower()
-    for prefix in ("sha256:", "sha256 ", "sha256="):
-        if lowered.startswith(prefix):
-            value = value[len(prefix) :].strip()
-            break
-    digits = value.replace(":", "")
-    if not _HEX.fullmatch(digits):
-        raise ValueError("a SHA-256 fingerprint is 64 hex digits (colons allowed)")
-    return bytes.fromhex(digits)
 
 
 def server_context(cert: Path, key: Path) -> tuple[ssl.SSLContext, str]:

@@ -21,8 +21,6 @@ from ddi.api.auth import (
     Authenticator,
     bearer,
     local_target,
-    login,
-    logout,
     principal,
     require,
     route_scope,
@@ -61,17 +59,6 @@ class Lab:
         return {"Authorization": f"Bearer {self.secrets[scope]}"}
 
 
-async def _login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    secret = form.get("token")
-    answer = login(request, secret if isinstance(secret, str) else "", location="/v1/hosts")
-    return answer or web.json_response({"error": "login refused"}, status=401)
-
-
-async def _logout(request: web.Request) -> web.StreamResponse:
-    return logout(request)
-
-
 async def _whoami(request: web.Request) -> web.Response:
     who = require(request, "read")
     return web.json_response({"name": who.name, "via": who.via, "scopes": sorted(who.scopes)})
@@ -84,8 +71,7 @@ async def lab(tmp_path: Path) -> AsyncIterator[tuple[Lab, Client, App]]:
         context = App(site)
         setup = Lab(tmp_path)
         app = build_app(context, auth=setup.auth)
-        app.router.add_post("/login", _login)
-        app.router.add_post("/logout", _logout)
+        # /login and /logout are the site console's (ddi.console.access), over login()/logout().
         app.router.add_get("/whoami", _whoami)
         async with TestClient(TestServer(app)) as client:
             yield setup, client, context
@@ -250,7 +236,9 @@ async def test_console_session_cookie_and_csrf(lab: tuple[Lab, Client, App]) -> 
     ) as r:
         assert r.status == 401, "a metrics token has no console"
     async with client.post(
-        "/login", data={"token": setup.secrets["write"]}, allow_redirects=False
+        "/login",
+        data={"token": setup.secrets["write"], "next": "/v1/hosts"},
+        allow_redirects=False,
     ) as r:
         assert r.status == 303
         assert r.headers["Location"] == "/v1/hosts"
