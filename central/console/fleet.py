@@ -142,7 +142,10 @@ class Explained:
 
     summary: str
     central_fix: str
+    """The command that withdraws central's reservation (then make it again without the
+    collision)."""
     edge_fix: str
+    """The command that settles it at the site, keeping one side."""
 
 
 def explain(conflict: dict[str, Any]) -> Explained:
@@ -163,23 +166,23 @@ def explain(conflict: dict[str, Any]) -> Explained:
     described = _describe(central)
     if field == "id":
         summary = (
-            f"Central's reservation {described} has the id of a host the site made itself;"
+            f"Central's reservation ({described}) has the id of a host the site made itself;"
             " the site keeps its own host."
         )
     elif edge:
         summary = (
-            f"Central's reservation {described} wants {field} {value}, which the site already"
-            f" gives to {_describe(edge)}; the site keeps serving its own."
+            f"Central's reservation ({described}) wants {field} {value}, which the site"
+            f" already gives to {_describe(edge)}; the site keeps serving its own."
         )
     else:
         summary = (
-            f"The site cannot apply central's reservation {described}: {field} {value}"
+            f"The site cannot apply central's reservation ({described}): {field} {value}"
             " (for example an address outside every subnet of the site)."
         )
     remove = f"ddi-central reserve remove --site {site} {central_id}"
     return Explained(
         summary=summary,
-        central_fix=f"{remove}   (then reserve it again with another {field} if needed)",
+        central_fix=remove,
         # The id central keeps is the site's own conflict id (the site's report carries it).
         edge_fix=(
             f"ddi sync resolve {conflict.get('id', '')} --keep central|edge --reason '...'"
@@ -189,9 +192,15 @@ def explain(conflict: dict[str, Any]) -> Explained:
 
 
 def _describe(image: dict[str, Any]) -> str:
+    if "rtype" in image:
+        what = "record"
+    elif "state" in image:
+        what = "the lease of"
+    else:
+        what = "host"
     parts = [
         str(image[key])
         for key in ("hostname", "ip", "mac", "name")
         if isinstance(image.get(key), str | int) and image.get(key) != ""
     ]
-    return " ".join(parts) if parts else "(no details)"
+    return f"{what} {' '.join(parts)}" if parts else "(no details)"

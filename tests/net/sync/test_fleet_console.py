@@ -27,19 +27,20 @@ from sync import protocol
 KEYS = {site: protocol.generate_key() for site in ("s1", "s2", "s3")}
 CENTRAL_KEY = protocol.generate_key()
 MAC = "52:54:00:aa:bb:01"
-NOW = time.time()
 
 
 def change(seq: int, kind: Kind, oid: str, image: dict[str, Any], age: float = 0) -> Any:
     return Change(epoch=1, seq=seq, kind=kind, object_id=oid, op=Op.UPSERT, image=image,
-                  actor="t", time=NOW - age).to_image()  # fmt: skip
+                  actor="t", time=time.time() - age).to_image()  # fmt: skip
 
 
 def subnet(cidr: str) -> dict[str, Any]:
     return Subnet(name="lab", cidr=IPv4Network(cidr)).to_image()
 
 
-async def fill(store: CentralStore) -> None:
+async def fill(store: CentralStore) -> float:
+    """Three sites (s3 never heard from); returns the time the contacts are relative to."""
+    now = time.time()
     for site in KEYS:
         await store.add_site(site, protocol.public_key_raw(KEYS[site].public_key()))
     s1 = [
@@ -50,7 +51,7 @@ async def fill(store: CentralStore) -> None:
                                         mac="52:54:00:aa:bb:02").to_image(), age=42),
     ]  # fmt: skip
     lease = Lease(ip=IPv4Address("198.18.2.50"), mac=MAC, hostname="laptop",
-                  state=LeaseState.BOUND, start=NOW - 60, end=NOW + 3600, subnet="lab")  # fmt: skip
+                  state=LeaseState.BOUND, start=now - 60, end=now + 3600, subnet="lab")  # fmt: skip
     s2 = [
         change(1, Kind.SUBNET, "lab", subnet("198.18.2.0/24")),
         change(2, Kind.LEASE, "198.18.2.50", lease.to_image()),
@@ -59,14 +60,15 @@ async def fill(store: CentralStore) -> None:
         batch = protocol.make_batch(site=site, epoch=1, from_seq=1, to_seq=len(entries),
                                     entries=entries, key=KEYS[site])  # fmt: skip
         await store.apply_batch(site, batch)
-    await store.touch("s1", NOW - 5)
+    await store.touch("s1", now - 5)
     # s2 spoke last an hour ago: stale; s3 never.
-    await store.query("UPDATE site SET last_seen = ? WHERE id = 's2'", NOW - 3600)
+    await store.query("UPDATE site SET last_seen = ? WHERE id = 's2'", now - 3600)
     await store.add_conflicts("s1", [{
         "id": 7, "object_id": "c1", "field": "ip", "value": "198.18.1.10",
         "edge_image": {"id": "h1", "hostname": "web1", "ip": "198.18.1.10"},
         "central_image": {"id": "c1", "hostname": "rack1", "ip": "198.18.1.10", "mac": MAC},
     }])  # fmt: skip
+    return now
 
 
 @pytest_asyncio.fixture
@@ -183,7 +185,7 @@ async def test_a_staleness_threshold_moves_a_site_from_up_to_stale(
 ) -> None:
     await login(client, secrets["read"])
     fleet = client.app[console.STATE]  # type: ignore[index]
-    fleet.clock = lambda: NOW + 400  # s1 last spoke at NOW - 5
+    fleet.clock = lambda: time.time() + 400  # s1 last spoke 5 s ago
     html = await (await client.get("/")).text()
     assert cells(html, "s1").startswith(" s1 ⚠ stale ")
 
@@ -217,8 +219,8 @@ async def test_conflicts_are_explained_with_their_fix(
     html = await (await client.get("/conflicts")).text()
     assert "s1: conflict 7 on ip 198.18.1.10" in html
     assert (
-        "Central&#39;s reservation rack1 198.18.1.10 52:54:00:aa:bb:01 wants ip 198.18.1.10,"
-        " which the site already gives to web1 198.18.1.10" in html
+        "Central&#39;s reservation (host rack1 198.18.1.10 52:54:00:aa:bb:01) wants ip"
+        " 198.18.1.10, which the site already gives to host web1 198.18.1.10" in html
     )
     assert "ddi-central reserve remove --site s1 c1" in html
     assert "ddi sync resolve 7 --keep central|edge" in html

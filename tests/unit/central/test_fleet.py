@@ -67,10 +67,10 @@ def test_conflicts_explained_with_both_fixes() -> None:
         "central_image": {"id": "c1", "hostname": "rack1", "ip": "198.18.1.10"},
     })  # fmt: skip
     assert held.summary == (
-        "Central's reservation rack1 198.18.1.10 wants mac 52:54:00:00:00:01, which the site"
-        " already gives to pc1 52:54:00:00:00:01; the site keeps serving its own."
+        "Central's reservation (host rack1 198.18.1.10) wants mac 52:54:00:00:00:01, which the"
+        " site already gives to host pc1 52:54:00:00:00:01; the site keeps serving its own."
     )
-    assert held.central_fix.startswith("ddi-central reserve remove --site s1 c1 ")
+    assert held.central_fix == "ddi-central reserve remove --site s1 c1"
     assert held.edge_fix.startswith("ddi sync resolve 7 --keep central|edge")
     same_id = fleet.explain({"site": "s1", "id": "8", "object_id": "h9", "field": "id",
                              "value": "h9", "central_image": {"id": "h9"},
@@ -81,6 +81,10 @@ def test_conflicts_explained_with_both_fixes() -> None:
                              "edge_image": None})  # fmt: skip
     assert "cannot apply" in refused.summary
     assert "--site s2 c2" in refused.central_fix
+    record = fleet.explain({"site": "s1", "id": "3", "field": "hostname", "value": "rack1",
+                            "edge_image": {"name": "rack1.s1.example", "rtype": "A"},
+                            "central_image": {"id": "c3", "hostname": "rack1"}})  # fmt: skip
+    assert "already gives to record rack1.s1.example;" in record.summary
 
 
 @pytest.mark.parametrize(
