@@ -72,8 +72,9 @@ async def fill(store: CentralStore) -> float:
 
 
 @pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[CentralStore]:
-    store = await open_store(f"sqlite://{tmp_path}/c.sqlite")
+async def store(central_db: str) -> AsyncIterator[CentralStore]:
+    """SQLite and PostgreSQL: the search's index expressions differ between them."""
+    store = await open_store(central_db)
     await fill(store)
     try:
         yield store
