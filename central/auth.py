@@ -85,10 +85,7 @@ class Readers:
         if self._file is None:
             return None
         self._refresh()
-        for candidate in self._file.tokens():
-            if candidate.sha256 == token.sha256:
-                return candidate
-        return None
+        return self._file.by_digest(token.sha256)
 
     def _refresh(self) -> None:
         """Pick up ``ddi-central token add|rm`` made while central runs (one stat per call);

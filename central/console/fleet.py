@@ -62,11 +62,9 @@ def duration(seconds: float) -> str:
     return f"{math.floor(value)} s"
 
 
-def timestamp(when: float | None) -> str:
-    """UTC ISO-like text for an epoch time: ``2026-12-05 01:02:03 UTC``."""
-    if when is None:
-        return "-"
-    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def iso(when: float) -> str:
+    """An epoch time as HTML's ``<time datetime>`` wants it: ``2026-12-05T01:02:03Z``."""
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- search terms ---

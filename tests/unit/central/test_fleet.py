@@ -34,6 +34,10 @@ def test_durations_in_the_largest_whole_unit(seconds: float, words: str) -> None
     assert fleet.ago(None) == "never"
 
 
+def test_iso_time_for_html() -> None:
+    assert fleet.iso(1_796_000_000.0) == "2026-11-30T00:53:20Z"
+
+
 def test_search_terms_are_classified_and_normalised() -> None:
     mac = fleet.classify(" 5254.00AA.BB01 ")
     assert (mac.what, mac.lookups) == ("mac", (("mac", "52:54:00:aa:bb:01"),))
