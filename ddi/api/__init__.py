@@ -26,6 +26,7 @@ anything else (a bug)  500     ``{"error": "internal", "message"}``; logged with
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -150,6 +151,7 @@ def build_app(
     tokens = tokens if tokens is not None else None if auth is None else auth.tokens
     if tokens is not None:
         app[tokens_api.TOKENS_KEY] = tokens
+        app[tokens_api.LOCK_KEY] = asyncio.Lock()
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     # --- route modules: one line per area ---

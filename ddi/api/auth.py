@@ -26,12 +26,14 @@ any other                          anything else      ``write``
 =================================  =================  ========================================
 
 Without credentials a browser (``Accept: text/html``, outside ``/v1/`` and ``/metrics``) is
-sent to ``/login``; anyone else gets 401. A principal without the scope gets 403 naming it.
+sent to ``/login``; anyone else gets 401. A principal without the scope gets 403 naming it
+(JSON, or a short page for a browser).
 """
 
 from __future__ import annotations
 
 import hmac
+import html
 import logging
 import time
 from collections.abc import Callable
@@ -131,7 +133,9 @@ def _route(request: web.Request) -> str:
     resource = request.match_info.route.resource
     if resource is None:
         return request.path
-    canonical = resource.canonical
+    canonical: object = resource.canonical
+    if not isinstance(canonical, str):  # fail closed: a route of no known shape is the path
+        return request.path
     if isinstance(resource, web.StaticResource):
         return canonical.rstrip("/") + "/"
     return canonical
@@ -261,12 +265,15 @@ def _unauthorized(request: web.Request) -> web.Response:
     )
 
 
-def _forbidden(who: Principal, scope: str) -> web.Response:
+def _forbidden(request: web.Request, who: Principal, scope: str) -> web.Response:
     if scope == LOCAL:
         message = "only the appliance's unix socket may do this (ddi token ... on the site itself)"
     else:
         have = ", ".join(sorted(who.scopes)) or "none"
         message = f"this needs the {scope!r} scope; token {who.name!r} has {have}"
+    if _wants_html(request):
+        page = f"<!doctype html><title>Forbidden</title><h1>Forbidden</h1><p>{html.escape(message)}"
+        return web.Response(status=403, text=page, content_type="text/html")
     return web.json_response({"error": "forbidden", "message": message, "scope": scope}, status=403)
 
 
@@ -297,7 +304,7 @@ def auth_middleware(auth: Authenticator | None) -> Middleware:
         if who is None:
             return _unauthorized(request)
         if not who.allows(scope):
-            return _forbidden(who, scope)
+            return _forbidden(request, who, scope)
         if (
             who.session is not None
             and request.method not in SAFE_METHODS

@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 TOKENS_KEY: web.AppKey[TokenFile] = web.AppKey("ddi.tokens", TokenFile)
+LOCK_KEY: web.AppKey[asyncio.Lock] = web.AppKey("ddi.tokens.lock", asyncio.Lock)
+"""One change of the tokens file at a time: each is read, change, rewrite (in a thread, for
+the fsync), and two at once would lose one."""
 
 
 def _file(request: web.Request) -> TokenFile:
@@ -73,8 +76,9 @@ async def add_token(request: web.Request) -> web.Response:
     if name == TOKEN_ACTOR:
         raise Invalid("name", name, "reserved for the [api] token of the config file")
     scopes, sites = _scopes(body), _sites(body)
-    _refresh(tokens)
-    token, secret = await asyncio.to_thread(tokens.add, name, scopes, sites=sites)
+    async with request.app[LOCK_KEY]:
+        _refresh(tokens)
+        token, secret = await asyncio.to_thread(tokens.add, name, scopes, sites=sites)
     log.info("token %s added by %s: %s", token.name, principal(request).name, sorted(token.scopes))
     return web.json_response({"token": token.public(), "secret": secret}, status=201)
 
@@ -82,7 +86,8 @@ async def add_token(request: web.Request) -> web.Response:
 @routes.delete("/v1/tokens/{name}")
 async def remove_token(request: web.Request) -> web.Response:
     tokens = _file(request)
-    _refresh(tokens)
-    token = await asyncio.to_thread(tokens.remove, request.match_info["name"])
+    async with request.app[LOCK_KEY]:
+        _refresh(tokens)
+        token = await asyncio.to_thread(tokens.remove, request.match_info["name"])
     log.info("token %s removed by %s", token.name, principal(request).name)
     return web.json_response({"token": token.public()})

@@ -49,6 +49,12 @@ def _api() -> Target:
     return api.target()
 
 
+def _auth() -> Target:
+    from fuzz.targets import auth
+
+    return auth.target()
+
+
 def _ra() -> Target:
     from fuzz.targets import ra
 
@@ -75,6 +81,7 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "http_boot": _http_boot,
     "sync": _sync,
     "api": _api,
+    "auth": _auth,
     "ra": _ra,
     "imports": _imports,
     "fleet": _fleet,

@@ -84,3 +84,11 @@ def test_bad_file_refused_with_its_path(tmp_path: Path, body: str) -> None:
     with pytest.raises(ConfigError) as caught:
         TokenFile(path)
     assert str(path) in str(caught.value)
+
+
+def test_by_digest_finds_a_token_by_its_hash(tmp_path: Path) -> None:
+    tokens = TokenFile(tmp_path / "tokens.json")
+    token, secret = tokens.add("viewer", ["read"])
+    assert tokens.by_digest(token.sha256) == token
+    assert tokens.by_digest(digest(secret)) == token
+    assert tokens.by_digest("0" * 64) is None

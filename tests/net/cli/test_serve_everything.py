@@ -44,6 +44,7 @@ data_dir = "data"
 socket = "ddi.sock"
 listen = "127.0.0.1:0"
 token_file = "api.token"
+tokens_file = "tokens.json"
 
 [[subnets]]
 name = "lan"
@@ -353,6 +354,12 @@ def check_every_service(e: Everything, tmp_path: Path, host: int) -> None:
     )
     assert allowed.returncode == 0, allowed.stderr
     assert name.split(".")[0] in {h["hostname"] for h in json.loads(allowed.stdout)["hosts"]}
+    # A named metrics token from the tokens file: /metrics, and nothing else.
+    made = e.api().post("/v1/tokens", {"name": f"prometheus-{host}", "scopes": ["metrics"]})
+    scrape = ["curl", "-s", "--cacert", ca, "-o", "/dev/null", "-w", "%{http_code}",
+              "-H", f"Authorization: Bearer {made['secret']}"]  # fmt: skip
+    assert _run(*scrape, f"{base}/metrics").stdout == "200"
+    assert _run(*scrape, f"{base}/v1/hosts").stdout == "403"
     # Sync: central has the reservation.
     wait_until(lambda: _central_has(e, ip), f"{ip} at central", 30)
 

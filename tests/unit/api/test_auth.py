@@ -4,6 +4,7 @@ token's write records, and a removed token refused without a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -316,6 +317,69 @@ async def test_the_unix_listener_principal_may_do_everything(tmp_path: Path) -> 
             )
             assert status == 201
             assert body["secret"].startswith("ddi_")
+            status, body = await call(
+                client, "POST", "/v1/tokens", {"name": "api-token", "scopes": ["read"]}
+            )
+            assert (status, body["field"]) == (422, "name"), "the legacy token's name is reserved"
+            status, body = await call(client, "POST", "/v1/tokens", {"name": "x", "scopes": "read"})
+            assert (status, body["field"]) == (400, "scopes")
+            status, body = await call(client, "DELETE", "/v1/tokens/x")
+            assert (status, body["token"]["name"]) == (200, "x")
+            assert (await call(client, "DELETE", "/v1/tokens/x"))[0] == 404
             assert (await call(client, "GET", "/who"))[0] == 200
     assert seen[0].via == "socket"
     assert LOCAL in seen[0].scopes
+
+
+@pytest.mark.asyncio
+async def test_a_path_through_the_static_folder_does_not_reach_the_api(tmp_path: Path) -> None:
+    from yarl import URL
+
+    config = write_config(tmp_path)
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "app.css").write_text("body {}")
+    async with open_site(config, store_path=tmp_path / "ddi.sqlite") as site:
+        app = build_app(App(site), auth=Authenticator(tokens=TokenFile(tmp_path / "t.json")))
+        app.router.add_static("/static/", static)
+        async with TestClient(TestServer(app)) as client:
+            async with client.get("/static/app.css") as response:
+                assert response.status == 200, "static files are open"
+            for raw in ("/static/../v1/hosts", "/static/%2e%2e/v1/hosts", "/static/..%2fv1/hosts"):
+                url = client.make_url("").with_path(raw, encoded=True)
+                async with client.session.get(URL(str(url), encoded=True)) as response:
+                    body = await response.text()
+                    assert response.status in (401, 403, 404), (raw, response.status)
+                    assert '"hosts"' not in body
+
+
+@pytest.mark.asyncio
+async def test_a_browser_is_told_in_a_page_which_scope_it_lacks(
+    lab: tuple[Lab, Client, App],
+) -> None:
+    setup, client, _ = lab
+    headers = {**setup.bearer("metrics"), "Accept": "text/html"}
+    async with client.get("/leases", headers=headers, allow_redirects=False) as response:
+        assert response.status == 403
+        assert response.content_type == "text/html"
+        assert "&#x27;read&#x27; scope" in await response.text()
+
+
+@pytest.mark.asyncio
+async def test_token_changes_at_once_lose_none(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    async with open_site(config, store_path=tmp_path / "ddi.sqlite") as site:
+        tokens = TokenFile(tmp_path / "t.json")
+        app = build_app(App(site), tokens=tokens)
+        async with TestClient(TestServer(app)) as client:
+            answers = await asyncio.gather(
+                *(
+                    call(client, "POST", "/v1/tokens", {"name": f"t{n}", "scopes": ["read"]})
+                    for n in range(12)
+                )
+            )
+            assert [status for status, _ in answers] == [201] * 12
+            status, body = await call(client, "GET", "/v1/tokens")
+    assert status == 200
+    assert sorted(t["name"] for t in body["tokens"]) == sorted(f"t{n}" for n in range(12))
+    assert len(TokenFile(tmp_path / "t.json").tokens()) == 12
