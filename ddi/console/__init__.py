@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ddi.api.common import APP_KEY
 from ddi.api.principal import request_principal
 from ddi.console import access, history, pages, reservations
 from ddi.console.access import viewer
@@ -36,10 +35,10 @@ async def _principal(request: web.Request) -> dict[str, object]:
 
 
 def setup(app: web.Application, *, interval: float = history.INTERVAL) -> None:
-    """Serve the console on ``app`` (whose ``APP_KEY`` is already set)."""
+    """Serve the console on ``app`` (whose ``APP_KEY`` is set before it starts)."""
     setup_web(app, package=__name__, product="ddi site console", nav=NAV)
     add_context(app, _principal)
     app.add_routes(access.routes)
     app.add_routes(pages.routes)
     app.add_routes(reservations.routes)
-    history.attach(app, app[APP_KEY], interval=interval)
+    history.attach(app, interval=interval)

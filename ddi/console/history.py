@@ -102,34 +102,58 @@ class History:
 
 
 _HISTORIES: dict[int, History] = {}
-"""id(daemon) -> its history, while one of its listeners runs."""
-HISTORY_KEY: web.AppKey[History] = web.AppKey("ddi.console.history")
+"""id(daemon) -> its history, while one of its listeners runs (the running app holds the
+daemon, so its id is not reused meanwhile)."""
 
 
-def attach(app: web.Application, daemon: Daemon, *, interval: float = INTERVAL) -> History:
-    """Share ``daemon``'s history with ``app``; sample while ``app`` runs."""
-    history = _HISTORIES.setdefault(id(daemon), History())
-    app[HISTORY_KEY] = history
+@dataclass(eq=False)
+class Slot:
+    """Where an app finds its daemon's history once it has started."""
+
+    history: History | None = None
+
+
+HISTORY_KEY: web.AppKey[Slot] = web.AppKey("ddi.console.history", Slot)
+
+
+def attach(app: web.Application, *, interval: float = INTERVAL) -> Slot:
+    """Share the daemon's history with ``app`` and sample while ``app`` runs (``APP_KEY``
+    set). Taken at start-up, not here: an app built and never run leaves nothing behind."""
+    slot = Slot()
+    app[HISTORY_KEY] = slot
 
     async def start(app: web.Application) -> None:
+        daemon = app[APP_KEY]
+        history = slot.history = _HISTORIES.setdefault(id(daemon), History())
         history.users += 1
         if history.task is None:
-            history.task = asyncio.create_task(history.run(app[APP_KEY], interval))
+            history.task = asyncio.create_task(history.run(daemon, interval))
 
     async def stop(app: web.Application) -> None:
-        history.users -= 1
-        if history.users > 0 or history.task is None:
+        history, slot.history = slot.history, None
+        if history is None:
             return
-        history.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await history.task
-        history.task = None
-        _HISTORIES.pop(id(daemon), None)
+        history.users -= 1
+        if history.users > 0:
+            return
+        _HISTORIES.pop(id(app[APP_KEY]), None)
+        if history.task is not None:
+            history.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await history.task
+            history.task = None
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
-    return history
+    return slot
+
+
+def active() -> dict[int, History]:
+    """id(daemon) -> history of every daemon a listener serves now (a copy)."""
+    return dict(_HISTORIES)
 
 
 def samples(app: web.Application) -> Iterable[Sample]:
-    return app[HISTORY_KEY].ring.samples()
+    """The samples of the daemon ``app`` serves (none before it started)."""
+    history = app[HISTORY_KEY].history
+    return () if history is None else history.ring.samples()

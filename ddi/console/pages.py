@@ -51,8 +51,8 @@ async def _page(request: web.Request, template: str, heading: str, **context: An
     problem = context.get("problem")
     if isinstance(problem, Problem) and problem.title == "Not found":
         status = 404
-    return await render(request, template, {"heading": heading, "version": __version__, **context},
-                  status=status)  # fmt: skip
+    values = {"heading": heading, "version": __version__, **context}
+    return await render(request, template, values, status=status)
 
 
 # --- overview ---
@@ -68,6 +68,9 @@ def _rate_charts(request: web.Request, now: float) -> list[dict[str, Any]]:
         points = rates(samples, key)
         out.append({
             "title": title,
+            "total": history.counter_total(
+                metrics.DHCP_RECEIVED if key == history.DHCP_RECEIVED else metrics.DNS_QUERIES
+            ),
             "latest": points[-1][1] if points else None,
             "unit": unit,
             "svg": charts.line_chart(points, now=now, span=history.SPAN, title=title, unit=unit),
@@ -147,7 +150,9 @@ async def subnets(request: web.Request) -> web.Response:
 # --- leases ---
 
 
-def _lease_matches(query: str, leases: list[Lease], leases6: list[Lease6]) -> list[dict[str, Any]]:
+def lease_matches(query: str, leases: list[Lease], leases6: list[Lease6]) -> list[dict[str, Any]]:
+    """The leases the search box's ``query`` finds: by IPv4 or IPv6 address (a delegated
+    prefix holding it), MAC (any spelling ``parse_mac`` takes), else a part of the name."""
     rows: list[dict[str, Any]] = []
     needle = query.lower()
     ip4: IPv4Address | None = None
@@ -197,7 +202,7 @@ async def leases(request: web.Request) -> web.Response:
     except Invalid as exc:
         query, problem = "", problem_of(exc)
     if problem is None:
-        rows = _lease_matches(query, list(index.leases()), list(index.leases6()))
+        rows = lease_matches(query, list(index.leases()), list(index.leases6()))
         rows.sort(key=lambda r: (r["state"] != "bound", r["family"], r["address"]))
     return await _page(
         request, "leases.html", "Leases", query=query, rows=rows[:MAX_ROWS],
@@ -285,7 +290,8 @@ async def dns(request: web.Request) -> web.Response:
          for h in site.index.hosts()),
     )  # fmt: skip
     return await _page(
-        request, "dns.html", "DNS", zones=zones, records=records, names=names,
+        request, "dns.html", "DNS", zones=zones, records=records[:MAX_ROWS],
+        records_total=len(records), names=names[:MAX_ROWS], names_total=len(names),
         domain=site.config.site.domain,
     )  # fmt: skip
 

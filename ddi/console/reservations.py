@@ -18,7 +18,7 @@ from ddi.api.common import APP_KEY, MAX_REASON, write_actor
 from ddi.api.hosts import new_host, patch_fields
 from ddi.console.access import Viewer, viewer
 from ddi.console.problems import Problem, problem_of
-from ddi.errors import Invalid
+from ddi.errors import Invalid, NotFound
 from ddi.ipam.models import Change, Host
 from ddi.web import render
 
@@ -27,6 +27,8 @@ routes = web.RouteTableDef()
 FORM_FIELDS = ("hostname", "mac", "ip", "ip6", "boot")
 """What the form edits; the rest of a host (client ids, DHCP options) stays the CLI's."""
 MAX_FIELD = 256
+MAX_ROWS = 500
+"""Reservations a listing shows; the page says when the filter would show more."""
 
 
 def _sorted(hosts: list[Host]) -> list[Host]:
@@ -37,8 +39,8 @@ def _sorted(hosts: list[Host]) -> list[Host]:
 async def _page(
     request: web.Request, template: str, heading: str, *, status: int = 200, **context: Any
 ) -> web.Response:
-    return await render(request, template, {"heading": heading, "version": __version__, **context},
-                  status=status)  # fmt: skip
+    values = {"heading": heading, "version": __version__, **context}
+    return await render(request, template, values, status=status)
 
 
 @routes.get("/reservations")
@@ -51,7 +53,8 @@ async def list_reservations(request: web.Request) -> web.Response:
                                           if v).lower()
     ]  # fmt: skip
     notice = "Reservation removed." if request.query.get("done") == "removed" else ""
-    return await _page(request, "reservations.html", "Reservations", hosts=hosts, query=query,
+    return await _page(request, "reservations.html", "Reservations", hosts=hosts[:MAX_ROWS],
+                       total=len(hosts), query=query,
                  who=await viewer(request), notice=notice)  # fmt: skip
 
 
@@ -140,6 +143,18 @@ async def add(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/reservations/{change.object_id}?done=added")
 
 
+async def _find(request: web.Request) -> Host | web.Response:
+    """The reservation the path names, or the page saying there is none (404)."""
+    try:
+        return await request.app[APP_KEY].site.store.find_host(
+            request.match_info["key"][:MAX_FIELD]
+        )
+    except NotFound as exc:
+        return await _page(request, "reservation.html", "Reservation", host=None,
+                           problem=problem_of(exc), who=await viewer(request), notice="",
+                           status=404)  # fmt: skip
+
+
 @routes.get("/reservations/{key}")
 async def show(request: web.Request) -> web.Response:
     site = request.app[APP_KEY].site
@@ -167,7 +182,9 @@ def _current(host: Host) -> dict[str, str]:
 async def edit_form(request: web.Request) -> web.Response:
     who = await viewer(request)
     _refused(who)
-    host = await request.app[APP_KEY].site.store.find_host(request.match_info["key"])
+    host = await _find(request)
+    if isinstance(host, web.Response):
+        return host
     return await _editor(request, who, heading=f"Edit {host.hostname}",
                    action_path=f"/reservations/{host.id}/edit", fields=_current(host),
                    host=host)  # fmt: skip
@@ -178,7 +195,9 @@ async def edit(request: web.Request) -> web.Response:
     who = await viewer(request)
     _refused(who)
     site = request.app[APP_KEY].site
-    host = await site.store.find_host(request.match_info["key"])
+    host = await _find(request)
+    if isinstance(host, web.Response):
+        return host
     fields, action, reason = await _form(request)
     before = _current(host)
     # Only what changed; an emptied box clears that field (null in the API's PATCH).
@@ -215,7 +234,9 @@ async def remove(request: web.Request) -> web.Response:
     who = await viewer(request)
     _refused(who)
     site = request.app[APP_KEY].site
-    host = await site.store.find_host(request.match_info["key"])
+    host = await _find(request)
+    if isinstance(host, web.Response):
+        return host
     _, action, reason = await _form(request)
     try:
         _check_reason(reason)

@@ -73,6 +73,12 @@ def _fleet() -> Target:
     return fleet.target()
 
 
+def _console() -> Target:
+    from fuzz.targets import console
+
+    return console.target()
+
+
 TARGETS: dict[str, Callable[[], Target]] = {
     "dhcp": _dhcp,
     "dhcp6": _dhcp6,
@@ -85,5 +91,6 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "ra": _ra,
     "imports": _imports,
     "fleet": _fleet,
+    "console": _console,
 }
 """Name -> builder; a target is built (and its modules imported) only when it runs."""

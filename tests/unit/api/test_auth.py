@@ -336,14 +336,11 @@ async def test_a_path_through_the_static_folder_does_not_reach_the_api(tmp_path:
     from yarl import URL
 
     config = write_config(tmp_path)
-    static = tmp_path / "static"
-    static.mkdir()
-    (static / "app.css").write_text("body {}")
     async with open_site(config, store_path=tmp_path / "ddi.sqlite") as site:
+        # /static/ is the site console's folder (ddi/web/static).
         app = build_app(App(site), auth=Authenticator(tokens=TokenFile(tmp_path / "t.json")))
-        app.router.add_static("/static/", static)
         async with TestClient(TestServer(app)) as client:
-            async with client.get("/static/app.css") as response:
+            async with client.get("/static/console.css") as response:
                 assert response.status == 200, "static files are open"
             for raw in ("/static/../v1/hosts", "/static/%2e%2e/v1/hosts", "/static/..%2fv1/hosts"):
                 url = client.make_url("").with_path(raw, encoded=True)

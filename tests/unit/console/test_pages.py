@@ -233,6 +233,32 @@ async def test_reservation_reason_required_preview_then_save(client: Client, dae
 
 
 @pytest.mark.asyncio
+async def test_reservation_listing_is_bounded_and_says_so(
+    client: Client, daemon: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ddi.console import reservations
+
+    monkeypatch.setattr(reservations, "MAX_ROWS", 1)
+    await daemon.site.store.add_host(
+        Host(id="", hostname="zz", mac="52:54:00:aa:00:0f", ip=IPv4Address("198.18.1.99")),
+        actor="alice", reason="seed",
+    )  # fmt: skip
+    html = await page(client, "/reservations")
+    assert "2 reservations match; the first 1 are shown" in html
+    assert len(rows(html)) == 1
+
+
+@pytest.mark.asyncio
+async def test_unknown_reservation_is_a_page_saying_so(client: Client) -> None:
+    for path in ("/reservations/nosuch", "/reservations/nosuch/edit"):
+        html = await page(client, path, status=404)
+        assert "There is no host nosuch." in html
+    async with client.post("/reservations/nosuch/remove", data={"reason": "x"}) as response:
+        assert response.status == 404
+        assert "There is no host nosuch." in await response.text()
+
+
+@pytest.mark.asyncio
 async def test_reservation_edit_and_remove_with_preview(client: Client, daemon: App) -> None:
     host = daemon.site.index.host_by_mac("52:54:00:aa:00:01")
     assert host is not None
