@@ -28,15 +28,16 @@ read whole before anything is applied, so a connection cut mid-body applies noth
 that central answers 503 at once.
 
 Credentials are separate: a site's key signs its uploads and its own cursor and down-log
-reads, and nothing else; the read token (``Authorization: Bearer``) reads the feed, objects,
-conflicts and metrics, and cannot post. Without a read token central listens on loopback only.
+reads, and nothing else; a token (``Authorization: Bearer``, see ``central.auth``) reads the
+feed, objects and conflicts (``read``, narrowed to some sites or not) or the metrics alone
+(``metrics``), and cannot post. Without a tokens file or a read token central listens on
+loopback only. The fleet console (``central.console``) is mounted at ``/``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import ipaddress
 import logging
 import signal
@@ -51,21 +52,30 @@ from typing import Any
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from central import admission, metrics
+from central import admission, auth, console, metrics
 from central.limits import Busy, Gate
 from central.sql import Outcome, SiteInfo
 from central.store import CentralStore, open_store
 from ddi.errors import ConfigError, SyncRefused
 from ddi.ipam.models import Kind
 from ddi.sdnotify import Notifier, run_watchdog, watchdog_interval
+from ddi.tokens import Token
 from sync import protocol
 from sync.protocol import Apply, Duplicate, Gap, NeedSnapshot, Refuse
 
 log = logging.getLogger(__name__)
 
 STORE_KEY = web.AppKey("store", CentralStore)
-READ_TOKEN = web.AppKey("read_token", str)
-"""Bearer token for the pull feed and object reads; "" when reads are open."""
+READERS = web.AppKey("readers", auth.Readers)
+"""The tokens that may read (the pull feed, objects, conflicts, metrics, the console)."""
+CONTACTS = web.AppKey("contacts", dict[str, float])
+"""When this process last wrote each site's ``last_contact``."""
+STALE_AFTER = web.AppKey("stale_after", float)
+TOKEN = web.RequestKey("token", Token)
+"""The token a read was let through with."""
+CONTACT_RESOLUTION = 10.0
+"""Seconds between two writes of a site's last contact (a quarter of ``stale_after`` when
+that is shorter), so the console's "last seen" is at most this late."""
 SIGNING_KEY = web.AppKey("signing_key", Ed25519PrivateKey)
 GATE = web.AppKey("gate", Gate)
 MAX_BODY = web.AppKey("max_body", int)
@@ -74,6 +84,9 @@ DEFAULT_MAX_BODY = 16 * 1024 * 1024
 """An edge's batches are at most ``batch_max_bytes`` (1,000,000 by default) plus one entry:
 16 MiB leaves room for an edge that raised it sixteenfold."""
 DEFAULT_MAX_UNAUTHENTICATED = 100
+DEFAULT_STALE_AFTER = 300.0
+"""An edge polls every ``[sync] poll_interval`` (5 s by default): five minutes of silence is
+sixty missed rounds."""
 """Requests between arrival and authentication at once: NSD's default ``tcp-count``."""
 
 
@@ -100,8 +113,13 @@ class CentralConfig:
     """Requests not yet authenticated at once; more are answered 503."""
     read_token: str | None = None
     """Bearer token central IPAM consumers and Prometheus must send to read the pull feed,
-    the objects, the conflicts and the metrics (``read_token_file`` reads it from a file);
-    required unless ``listen`` is a loopback address."""
+    the objects, the conflicts and the metrics (``read_token_file`` reads it from a file): a
+    ``read`` token for every site, named ``read-token``."""
+    tokens_file: Path | None = None
+    """Named tokens with scopes and sites (``ddi-central token add``); this or ``read_token``
+    is required unless ``listen`` is a loopback address."""
+    stale_after: float = DEFAULT_STALE_AFTER
+    """Seconds without a word from a site before the console calls its link stale."""
 
 
 _CENTRAL_KEYS = {
@@ -115,6 +133,8 @@ _CENTRAL_KEYS = {
     "max_unauthenticated",
     "read_token",
     "read_token_file",
+    "tokens_file",
+    "stale_after",
 }
 
 
@@ -182,17 +202,27 @@ def load_central_config(path: Path) -> CentralConfig:
             ) from None
     if read_token is not None and not _token_ok(read_token):
         raise ConfigError("central.read_token", "must be printable ASCII without spaces")
+    tokens_file = file("tokens_file")
+    stale_after = table.get("stale_after", DEFAULT_STALE_AFTER)
+    if (
+        isinstance(stale_after, bool)
+        or not isinstance(stale_after, int | float)
+        or not 1 <= stale_after <= 7 * 86400
+    ):
+        raise ConfigError("central.stale_after", "must be a number of seconds in [1, 604800]")
     listen_host = host.strip("[]")
-    if read_token is None and not _loopback(listen_host):
+    if read_token is None and tokens_file is None and not _loopback(listen_host):
         raise ConfigError(
-            "central.read_token",
-            f"is required to listen on {listen_host} (beyond loopback): without it the feed,"
-            " every site's objects and the metrics are open to anyone who can connect"
-            " (set read_token_file, or listen on 127.0.0.1)",
+            "central.tokens_file",
+            f"or read_token is required to listen on {listen_host} (beyond loopback): without"
+            " them the feed, every site's objects and the metrics are open to anyone who can"
+            " connect (set tokens_file, or listen on 127.0.0.1)",
         )
     config = CentralConfig(
         path=path,
         read_token=read_token,
+        tokens_file=tokens_file,
+        stale_after=float(stale_after),
         listen=(listen_host, port),
         database=text("database", "sqlite://central.sqlite") or "",
         signing_key=file("signing_key", required=True) or Path(),
@@ -449,27 +479,57 @@ async def _site_request_refused(request: web.Request, site: str) -> web.Response
                 public_key=info.public_key,
             )
             if refused is None:
+                await _contact(request, site)
                 return None
             return await _refuse_and_count(store, site, refused.reason.value, refused.detail)
     except Busy:
         return _busy()
 
 
-def _reader_refused(request: web.Request) -> web.Response | None:
-    """The pull feed, object reads and metrics need ``Authorization: Bearer <read_token>``
-    when the collector has one (it must, beyond loopback). A site's signature is no read
-    credential."""
-    token = request.app[READ_TOKEN]
-    if not token:
+async def _contact(request: web.Request, site: str) -> None:
+    """Record that ``site`` made an authenticated request: its cursor poll says it is alive
+    even when it has nothing to upload. Written at most once per ``CONTACT_RESOLUTION`` per
+    site and process, so fifty sites polling every few seconds cost few commits."""
+    now = time.time()
+    written = request.app[CONTACTS]
+    resolution = min(CONTACT_RESOLUTION, request.app[STALE_AFTER] / 4)
+    if now - written.get(site, 0.0) < resolution:
+        return
+    written[site] = now
+    await request.app[STORE_KEY].touch(site, now)
+
+
+def _reader_refused(
+    request: web.Request, scope: str = "read", site: str | None = None
+) -> web.Response | None:
+    """The pull feed, object reads and metrics need ``Authorization: Bearer <token>`` with
+    ``scope`` (and ``site`` among its sites) when the collector has credentials (it must,
+    beyond loopback): 401 without a valid token, 403 with one that does not reach. A site's
+    signature is no read credential."""
+    readers = request.app[READERS]
+    if readers.open:
         return None
-    given = _header(request, "Authorization") or ""
-    if hmac.compare_digest(given.encode("ascii"), f"Bearer {token}".encode("ascii")):
-        return None
-    return web.json_response(
-        {"error": "unauthorized", "message": "a bearer token is required"},
-        status=401,
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+    token = readers.bearer(_header(request, "Authorization"))
+    if token is None:
+        return web.json_response(
+            {"error": "unauthorized", "message": "a bearer token is required"},
+            status=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not token.allows(scope, site):
+        what = f"site {site}" if token.allows(scope) else scope
+        return web.json_response(
+            {"error": "forbidden", "message": f"token {token.name} does not reach {what}"},
+            status=403,
+        )
+    request[TOKEN] = token
+    return None
+
+
+def _reader(request: web.Request) -> Token:
+    """The token ``_reader_refused`` let through (``auth.OPEN`` when reads are open)."""
+    token: Token | None = request.get(TOKEN)
+    return auth.OPEN if token is None else token
 
 
 async def get_down(request: web.Request) -> web.Response:
@@ -496,7 +556,7 @@ async def get_site(request: web.Request) -> web.Response:
     if request.headers.get(protocol.AUTH_HEADER) is not None:
         refused = await _site_request_refused(request, site)
     else:
-        refused = _reader_refused(request)
+        refused = _reader_refused(request, site=site)
     if refused is not None:
         return refused
     info = await _known_site(request, site)
@@ -510,24 +570,41 @@ async def get_sites(request: web.Request) -> web.Response:
     refused = _reader_refused(request)
     if refused is not None:
         return refused
+    token = _reader(request)
     refusals = await store.refusals()
     sites = await store.sites()
     known = {s.site for s in sites}
     return web.json_response(
         {
-            "sites": [s.to_image() | {"refused": refusals.get(s.site, {})} for s in sites],
+            "sites": [
+                s.to_image() | {"refused": refusals.get(s.site, {})}
+                for s in sites
+                if auth.site_visible(token, s.site)
+            ],
             # Rows a site left before it was removed (unknown sites add none).
-            "refused_unknown": {k: v for k, v in refusals.items() if k not in known},
+            "refused_unknown": {
+                k: v for k, v in refusals.items() if k not in known and token.sites is None
+            },
         }
     )
 
 
 async def get_changes(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
-    refused = _reader_refused(request)
+    site = request.match_info.get("site")
+    refused = _reader_refused(request, site=site)
     if refused is not None:
         return refused
-    site = request.match_info.get("site")
+    if site is None and _reader(request).sites is not None:
+        # Filtering the global feed would break its paging (``limit`` rows, ``next``): a
+        # token narrowed to some sites reads each one's own feed.
+        return web.json_response(
+            {
+                "error": "forbidden",
+                "message": "a token narrowed to some sites reads /v1/sites/{site}/changes",
+            },
+            status=403,
+        )
     after = _int_query(request, "after", 0)
     limit = _int_query(request, "limit", 1000, hi=FEED_LIMIT)
     changes = await store.changes(after=after, limit=limit, site=site)
@@ -538,10 +615,10 @@ async def get_changes(request: web.Request) -> web.Response:
 def _objects_handler(kind: Kind) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         store = request.app[STORE_KEY]
-        refused = _reader_refused(request)
+        site = request.match_info["site"]
+        refused = _reader_refused(request, site=site)
         if refused is not None:
             return refused
-        site = request.match_info["site"]
         objects = await store.objects(site, kind)
         return web.json_response({f"{kind.value}s": [o["image"] for o in objects]})
 
@@ -550,10 +627,15 @@ def _objects_handler(kind: Kind) -> Callable[[web.Request], Awaitable[web.Respon
 
 async def get_conflicts(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
-    refused = _reader_refused(request)
+    site = request.query.get("site")
+    refused = _reader_refused(request, site=site)
     if refused is not None:
         return refused
-    return web.json_response({"conflicts": await store.conflicts(request.query.get("site"))})
+    token = _reader(request)
+    rows = await store.conflicts(site)
+    return web.json_response(
+        {"conflicts": [c for c in rows if auth.site_visible(token, c["site"])]}
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -561,7 +643,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def get_metrics(request: web.Request) -> web.Response:
-    refused = _reader_refused(request)
+    refused = _reader_refused(request, "metrics")
     if refused is not None:
         return refused
     body, content_type = metrics.render()
@@ -574,13 +656,18 @@ def build_app(
     *,
     max_body: int = DEFAULT_MAX_BODY,
     read_token: str | None = None,
+    tokens_file: Path | None = None,
     max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED,
+    stale_after: float = DEFAULT_STALE_AFTER,
+    secure_cookies: bool = False,
 ) -> web.Application:
     # Uploads are streamed with their own limit (``MAX_BODY``); nothing reads a body whole.
     app = web.Application(client_max_size=1024)
     app[STORE_KEY] = store
-    app[READ_TOKEN] = read_token or ""
+    app[READERS] = auth.Readers(tokens_file=tokens_file, read_token=read_token)
     app[SIGNING_KEY] = signing_key
+    app[CONTACTS] = {}
+    app[STALE_AFTER] = stale_after
     app[GATE] = Gate(max_unauthenticated)
     app[MAX_BODY] = max_body
     app.router.add_get("/healthz", healthz)
@@ -596,6 +683,13 @@ def build_app(
         app.router.add_get(f"/v1/sites/{{site}}/{kind.value}s", _objects_handler(kind))
     app.router.add_get("/v1/changes", get_changes)
     app.router.add_get("/v1/conflicts", get_conflicts)
+    console.mount(
+        app,
+        store=store,
+        readers=app[READERS],
+        stale_after=stale_after,
+        secure_cookies=secure_cookies,
+    )
     return app
 
 
@@ -629,7 +723,10 @@ async def serve(config: CentralConfig, *, shutdown: asyncio.Event | None = None)
             signing_key,
             max_body=config.max_body_bytes,
             read_token=config.read_token,
+            tokens_file=config.tokens_file,
             max_unauthenticated=config.max_unauthenticated,
+            stale_after=config.stale_after,
+            secure_cookies=context is not None,
         )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

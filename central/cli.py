@@ -25,6 +25,7 @@ from central.store import CentralStore, new_host_id, open_store
 from ddi.errors import ConfigError, StoreError
 from ddi.ipam import validate
 from ddi.ipam.models import Host, Op, Owner
+from ddi.tokens import SCOPES, TokenFile
 from sync import protocol
 
 T = TypeVar("T")
@@ -267,3 +268,81 @@ def export(config_path: Path, fmt: str, site_id: str | None) -> None:
             + [json.dumps(image, sort_keys=True)]
         )
     click.echo(out.getvalue(), nl=False)
+
+
+@main.group()
+def token() -> None:
+    """Named tokens for the feed, the objects, the metrics and the fleet console."""
+
+
+def _tokens(config_path: Path) -> TokenFile:
+    config = _config(config_path)
+    if config.tokens_file is None:
+        click.echo(f"ddi-central: {config_path}: set [central] tokens_file first", err=True)
+        sys.exit(2)
+    try:
+        return TokenFile(config.tokens_file)
+    except ConfigError as exc:
+        click.echo(f"ddi-central: {exc}", err=True)
+        sys.exit(2)
+
+
+@token.command("add")
+@config_option
+@click.argument("name")
+@click.option(
+    "--scope",
+    type=click.Choice(list(SCOPES)),
+    required=True,
+    help="metrics: /metrics only; read: the feed, objects, conflicts and the console;"
+    " write: read and the console's actions.",
+)
+@click.option(
+    "--site",
+    "sites",
+    multiple=True,
+    help="Narrow the token to this site (repeat for more); every site when absent.",
+)
+def token_add(config_path: Path, name: str, scope: str, sites: tuple[str, ...]) -> None:
+    """Make a token; its secret is printed once, only its hash is kept."""
+    for site_id in sites:
+        if not protocol.valid_site_id(site_id):
+            click.echo(f"ddi-central: --site {site_id!r} is not a site id", err=True)
+            sys.exit(2)
+    tokens = _tokens(config_path)
+    try:
+        made, secret = tokens.add(name, [scope], sites=list(sites) if sites else None)
+    except StoreError as exc:
+        click.echo(f"ddi-central: {exc}", err=True)
+        sys.exit(1)
+    where = "every site" if made.sites is None else ", ".join(made.sites)
+    click.echo(f"token {made.name} ({scope}, {where}); keep this secret, it is not shown again:")
+    click.echo(secret)
+
+
+@token.command("list")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def token_list(config_path: Path, as_json: bool) -> None:
+    """The tokens: name, scopes, sites and creation time (never the secrets)."""
+    rows = [t.public() for t in _tokens(config_path).tokens()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+        return
+    click.echo(f"{'NAME':<24} {'SCOPE':<8} {'CREATED':<21} SITES")
+    for row in rows:
+        sites = "all" if row["sites"] is None else ",".join(row["sites"])
+        click.echo(f"{row['name']:<24} {row['scopes'][-1]:<8} {row['created']:<21} {sites}")
+
+
+@token.command("rm")
+@config_option
+@click.argument("name")
+def token_rm(config_path: Path, name: str) -> None:
+    """Remove a token: requests and console sessions made with it are refused from then on."""
+    try:
+        _tokens(config_path).remove(name)
+    except StoreError as exc:
+        click.echo(f"ddi-central: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"token {name} removed")

@@ -31,7 +31,7 @@ class Tx(Protocol):
 
 SITE_COLUMNS = (
     "id, public_key, epoch, applied_seq, last_sha256, snapshot_epoch, snapshot_as_of, "
-    "snapshot_next_page, snapshot_after, last_seen, enrolled_at"
+    "snapshot_next_page, snapshot_after, last_seen, enrolled_at, last_contact"
 )
 
 DDL = """
@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS site (
     snapshot_next_page BIGINT NOT NULL DEFAULT 0,
     snapshot_after TEXT,
     last_seen DOUBLE PRECISION,
-    enrolled_at DOUBLE PRECISION NOT NULL
+    enrolled_at DOUBLE PRECISION NOT NULL,
+    last_contact DOUBLE PRECISION
 );
 CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
 INSERT INTO counter (name, value) VALUES ('gseq', 0) ON CONFLICT (name) DO NOTHING;
@@ -114,3 +115,35 @@ CHANGE_COLUMNS = (
     "gseq", "site", "epoch", "seq", "kind", "object_id", "op", "image", "actor", "reason",
     "time", "received_at",
 )  # fmt: skip
+
+# --- migrations and the search indexes ---
+
+SITE_LAST_CONTACT = "ALTER TABLE site ADD COLUMN last_contact DOUBLE PRECISION"
+"""When the site last made an authenticated request (its cursor poll, every ``[sync]
+poll_interval``), uploads or not: what tells a quiet site from a silent one. Databases made
+before it get the column at open (SQLite has no ``ADD COLUMN IF NOT EXISTS``: the store looks
+first; PostgreSQL adds ``IF NOT EXISTS``)."""
+
+SEARCH_KEYS = ("mac", "ip", "ip6", "prefix", "hostname", "name")
+"""Image fields the fleet search looks up across sites (``central.console.search``): hosts'
+and leases' MAC, IPv4, IPv6 (a lease6's ``prefix``), hostnames, and records' and subnets'
+names. One partial expression index each, so a lookup is a B-tree probe whatever the number of
+sites and objects."""
+
+
+def image_field(dialect: str, key: str) -> str:
+    """The SQL expression for ``image``'s top-level text field ``key`` (``key`` is one of
+    ``SEARCH_KEYS``, never user input): the same text in the index and in the query, or the
+    planner does not match them."""
+    assert key in SEARCH_KEYS
+    if dialect == "sqlite":
+        return f"json_extract(image, '$.{key}')"
+    return f"((image::jsonb) ->> '{key}')"
+
+
+def search_ddl(dialect: str) -> str:
+    return "".join(
+        f"CREATE INDEX IF NOT EXISTS object_by_{key} ON object ({image_field(dialect, key)})"
+        f" WHERE {image_field(dialect, key)} IS NOT NULL;\n"
+        for key in SEARCH_KEYS
+    )

@@ -58,7 +58,16 @@ class SiteInfo:
     snapshot_next_page: int
     snapshot_after: tuple[str, str] | None
     last_seen: float | None
+    """When central last took an upload (a batch or snapshot page) from the site."""
     enrolled_at: float
+    last_contact: float | None = None
+    """When the site last made an authenticated request (``SqlCentralStore.touch``)."""
+
+    @property
+    def heard_from(self) -> float | None:
+        """The latest word from the site, upload or poll."""
+        times = [t for t in (self.last_seen, self.last_contact) if t is not None]
+        return max(times) if times else None
 
     def state(self) -> SiteState:
         return SiteState(
@@ -83,6 +92,7 @@ class SiteInfo:
                 "after": None if self.snapshot_after is None else list(self.snapshot_after),
             },
             "last_seen": self.last_seen,
+            "last_contact": self.last_contact,
             "enrolled_at": self.enrolled_at,
             # What this central takes beyond the previous version's kinds (sync.protocol).
             "accepts": list(CAPABILITIES),
@@ -100,6 +110,8 @@ class SqlCentralStore:
     """The behaviour, written once against ``Tx``; subclasses give transactions."""
 
     _for_update = ""
+    dialect = "sqlite"
+    """Which SQL the expressions of ``central.schema.image_field`` are written in."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -146,6 +158,7 @@ class SqlCentralStore:
             snapshot_after=None if after is None else (after[0], after[1]),
             last_seen=row[9],
             enrolled_at=float(row[10]),
+            last_contact=None if row[11] is None else float(row[11]),
         )
 
     async def _locked_state(self, tx: Tx, site: str) -> tuple[SiteState | None, str]:
@@ -173,6 +186,24 @@ class SqlCentralStore:
         async with self._transaction() as tx:
             row = await tx.fetchone(f"SELECT {SITE_COLUMNS} FROM site WHERE id = ?", site)
         return None if row is None else self._site_info(row)
+
+    async def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """The rows of a read-only statement (``?`` placeholders): the fleet console's reads
+        (``central.console.reads``)."""
+        async with self._transaction() as tx:
+            rows: list[tuple[Any, ...]] = await tx.fetchall(sql, *args)
+        return rows
+
+    async def touch(self, site: str, when: float) -> None:
+        """Record an authenticated request from ``site`` at ``when`` (never moves back)."""
+        async with self._transaction() as tx:
+            await tx.execute(
+                "UPDATE site SET last_contact = ? WHERE id = ?"
+                " AND (last_contact IS NULL OR last_contact < ?)",
+                when,
+                site,
+                when,
+            )
 
     async def sites(self) -> list[SiteInfo]:
         async with self._transaction() as tx:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import aiosqlite
 
-from central.schema import DDL, Tx
+from central.schema import DDL, SITE_LAST_CONTACT, Tx, search_ddl
 from central.sql import Outcome, SiteInfo, SqlCentralStore
 from ddi.errors import ConfigError
 from ddi.ipam.models import Host, Kind, Op
@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 class CentralStore(Protocol):
     async def close(self) -> None: ...
     async def add_site(self, site: str, public_key: bytes, *, replace: bool = False) -> None: ...
+    async def touch(self, site: str, when: float) -> None: ...
+    async def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]: ...
+
+    @property
+    def dialect(self) -> str: ...
     async def site(self, site: str) -> SiteInfo | None: ...
     async def sites(self) -> list[SiteInfo]: ...
     async def apply_batch(self, site: str, batch: Batch) -> Outcome: ...
@@ -131,6 +136,11 @@ class SqliteCentralStore(SqlCentralStore):
             await db.execute("PRAGMA foreign_keys=ON")
             await db.execute("PRAGMA busy_timeout=10000")
             await db.executescript(DDL.format(blob="BLOB"))
+            async with db.execute("SELECT name FROM pragma_table_info('site')") as cur:
+                columns = {row[0] for row in await cur.fetchall()}
+            if "last_contact" not in columns:
+                await db.execute(SITE_LAST_CONTACT)
+            await db.executescript(search_ddl("sqlite"))
         except BaseException:
             await db.close()
             raise
@@ -210,6 +220,7 @@ class PostgresCentralStore(SqlCentralStore):
     the feed counter, so any collector may take any batch."""
 
     _for_update = " FOR UPDATE"
+    dialect = "postgresql"
 
     def __init__(self, pool: asyncpg.Pool, clock: Callable[[], float] = time.time) -> None:
         super().__init__(clock)
@@ -231,6 +242,10 @@ class PostgresCentralStore(SqlCentralStore):
             async with pool.acquire() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(4242001)")
                 await conn.execute(DDL.format(blob="BYTEA"))
+                await conn.execute(
+                    SITE_LAST_CONTACT.replace("ADD COLUMN", "ADD COLUMN IF NOT EXISTS")
+                )
+                await conn.execute(search_ddl("postgresql"))
         except BaseException:
             await pool.close()
             raise

@@ -67,6 +67,12 @@ def _imports() -> Target:
     return imports.target()
 
 
+def _fleet() -> Target:
+    from fuzz.targets import fleet
+
+    return fleet.target()
+
+
 def _console() -> Target:
     from fuzz.targets import console
 
@@ -84,6 +90,7 @@ TARGETS: dict[str, Callable[[], Target]] = {
     "auth": _auth,
     "ra": _ra,
     "imports": _imports,
+    "fleet": _fleet,
     "console": _console,
 }
 """Name -> builder; a target is built (and its modules imported) only when it runs."""

@@ -97,6 +97,7 @@ PURE: dict[str, set[str]] = {
     "sync.backoff": {"ddi.ipam.store", "sync.agent", "central"},
     "sync.round": {"ddi.ipam.store", "ddi.ipam.store_sync", "sync.agent", "central"},
     "central.admission": {"ddi.ipam.store", "sync.agent", "central.app", "central.store"},
+    "central.console.fleet": {"central.app", "central.store", "central.console.reads"},
 }
 DRIVER_MODULES = {"ddi.ipam.store", "ddi.ipam.transaction", "central.store"}
 

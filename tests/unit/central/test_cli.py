@@ -22,6 +22,7 @@ def test_example_config_parses() -> None:
     assert config.listen == ("127.0.0.1", 8443)
     assert config.insecure_http
     assert config.signing_key == EXAMPLE.parent / "central.key"
+    assert config.tokens_file == EXAMPLE.parent / "central.tokens.json"
 
 
 @pytest.mark.parametrize(
