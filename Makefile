@@ -13,7 +13,7 @@ DEBIAN_TOOLS := isc-dhcp-client udhcpc busybox bind9-dnsutils tftp-hpa curl ipro
 	tcpdump atftp kea-dhcp6-server ndisc6 dhcpcd-base bind9-utils \
 	chromium optipng
 
-.PHONY: run test lint venv debian-tools clean man
+.PHONY: run test lint venv debian-tools clean man screenshots
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
@@ -52,6 +52,11 @@ endif
 # inside dnslib's DNSLabel through: it is not ours to fix).
 test: venv debian-tools
 	$(PY) -bb -m pytest $(PYTEST_ARGS)
+
+# The README's console pictures, taken by the browser tests themselves (a plain test run keeps
+# its screenshots in a temporary folder).
+screenshots: venv debian-tools
+	DDI_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -bb -m pytest -q tests/browser
 
 # The man page and shell completions under share/ (checked in, installed by pip as data files):
 # regenerate after changing a command; tests/unit/test_cli_help.py fails until then.

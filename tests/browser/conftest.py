@@ -6,8 +6,9 @@ turned off. A context may run the browser inside a network namespace of the lab 
 ``ip netns exec``: Playwright talks to the browser over a pipe, not the network), so it reaches
 a daemon listening on a lab address.
 
-Screenshots are taken by the tests themselves at ``VIEWPORT`` and land in
-``docs/screenshots/NAME.png``, which the README shows.
+Screenshots are taken by the tests themselves at ``VIEWPORT``. They land in a temporary folder,
+so a test run leaves the work tree clean; ``make screenshots`` sets ``DDI_SCREENSHOTS`` to
+``docs/screenshots`` to refresh the pictures the README shows.
 
 Under CI=true a missing chromium or playwright fails the test instead of skipping it.
 """
@@ -15,10 +16,12 @@ Under CI=true a missing chromium or playwright fails the test instead of skippin
 from __future__ import annotations
 
 import base64
+import os
 import hashlib
 import shutil
 import stat
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +42,9 @@ CHROMIUM_ARGS = (
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 )  # fmt: skip
 VIEWPORT = {"width": 1000, "height": 700}
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(
+    os.environ.get("DDI_SCREENSHOTS") or tempfile.mkdtemp(prefix="ddi-screenshots-")
+).resolve()
 TIMEOUT_MS = 15_000
 """How long a browser action or expectation may take before the test fails."""
 
@@ -127,7 +132,7 @@ def spki_pin(pem: bytes) -> str:
 
 
 def screenshot(page: Page, name: str) -> Path:
-    """The page's viewport as ``docs/screenshots/NAME.png``, made smaller when ``optipng``
+    """The page's viewport as ``SCREENSHOTS/NAME.png``, made smaller when ``optipng``
     is installed (lossless)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
@@ -136,6 +141,7 @@ def screenshot(page: Page, name: str) -> Path:
     if shutil.which("optipng"):
         subprocess.run(["optipng", "-quiet", "-o2", "-strip", "all", str(path)], check=False,
                        timeout=60)  # fmt: skip
+    assert path.stat().st_size > 1000, f"{path}: an empty screenshot"
     return path
 
 

@@ -4,7 +4,8 @@ processes syncing to it over loopback, as in tests/net/sync/test_sync_e2e.py).
 An operator signs in with a read token and sees both sites up; one edge stops and its site goes
 stale (``stale_after = 3`` here); a MAC reserved at both sites is found across them; a
 conflict a site reported is explained with its fix; a token narrowed to one site sees that site
-only. The screenshots in the README (``docs/screenshots/fleet-*.png``) are taken here.
+only. The screenshots in the README (``docs/screenshots/fleet-*.png``) are taken here
+(``make screenshots``).
 
 The browser is driven through Playwright's sync API, so the processes are started and stopped
 synchronously too (no event loop runs beside Playwright's).
