@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import importlib.util
 import ipaddress
 import logging
 import signal
@@ -53,6 +54,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from central import admission, metrics
 from central.limits import Busy, Gate
+from central.nautobot import config as nautobot_config
+from central.nautobot.config import NautobotConfig
 from central.sql import Outcome, SiteInfo
 from central.store import CentralStore, open_store
 from ddi.errors import ConfigError, SyncRefused
@@ -102,6 +105,8 @@ class CentralConfig:
     """Bearer token central IPAM consumers and Prometheus must send to read the pull feed,
     the objects, the conflicts and the metrics (``read_token_file`` reads it from a file);
     required unless ``listen`` is a loopback address."""
+    nautobot: NautobotConfig | None = None
+    """``[nautobot]``: keep a Nautobot in step with every site (``central.nautobot``)."""
 
 
 _CENTRAL_KEYS = {
@@ -128,9 +133,9 @@ def load_central_config(path: Path) -> CentralConfig:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError("", f"cannot read {path}: {exc}") from None
-    extra = set(data) - {"central"}
+    extra = set(data) - {"central", "nautobot"}
     if extra:
-        raise ConfigError(sorted(extra)[0], "unknown section (expected [central])")
+        raise ConfigError(sorted(extra)[0], "unknown section (expected [central], [nautobot])")
     table = data.get("central")
     if not isinstance(table, dict):
         raise ConfigError("central", "is required")
@@ -201,6 +206,7 @@ def load_central_config(path: Path) -> CentralConfig:
         insecure_http=insecure,
         max_body_bytes=max_body,
         max_unauthenticated=gate,
+        nautobot=None if "nautobot" not in data else nautobot_config.parse(data["nautobot"], base),
     )
     if not insecure and (config.tls_cert is None or config.tls_key is None):
         raise ConfigError(
@@ -612,10 +618,21 @@ def _server_ssl(config: CentralConfig) -> ssl.SSLContext | None:
     return context
 
 
+async def _ipam_sync(store: CentralStore, config: NautobotConfig, stop: asyncio.Event) -> None:
+    # Imported here: pynautobot is needed only by a collector with [nautobot].
+    from central.nautobot import client, task
+
+    await task.IpamSync(
+        store, client.factory(config), batch_size=config.batch_size, interval=config.interval
+    ).run(stop)
+
+
 async def serve(config: CentralConfig, *, shutdown: asyncio.Event | None = None) -> None:
     """Run the collector until ``shutdown`` is set (or SIGTERM/SIGINT)."""
     signing_key = load_signing_key(config)
     context = _server_ssl(config)
+    if config.nautobot is not None and importlib.util.find_spec("pynautobot") is None:
+        raise ConfigError("nautobot", "needs pynautobot: pip install 'ddi[central]'")
     stop = asyncio.Event() if shutdown is None else shutdown
     loop = asyncio.get_running_loop()
     if shutdown is None:
@@ -642,6 +659,8 @@ async def serve(config: CentralConfig, *, shutdown: asyncio.Event | None = None)
             async with asyncio.TaskGroup() as tg:
                 if interval is not None:
                     watchdog = tg.create_task(run_watchdog(notifier, interval), name="watchdog")
+                if config.nautobot is not None:
+                    tg.create_task(_ipam_sync(store, config.nautobot, stop), name="nautobot")
                 await stop.wait()
                 if interval is not None:
                     watchdog.cancel()
