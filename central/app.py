@@ -627,6 +627,18 @@ async def _ipam_sync(store: CentralStore, config: NautobotConfig, stop: asyncio.
     ).run(stop)
 
 
+async def _reserve_sync(store: CentralStore, config: NautobotConfig, stop: asyncio.Event) -> None:
+    # The down direction: addresses tagged ddi-reserve in Nautobot become reservations.
+    from central.nautobot import down, reserve_client
+
+    await down.ReserveSync(
+        store,
+        lambda: reserve_client.NautobotReserves(config),
+        namespace_of=lambda site: config.placement(site).namespace,
+        interval=config.interval,
+    ).run(stop)
+
+
 async def serve(config: CentralConfig, *, shutdown: asyncio.Event | None = None) -> None:
     """Run the collector until ``shutdown`` is set (or SIGTERM/SIGINT)."""
     signing_key = load_signing_key(config)
@@ -661,6 +673,9 @@ async def serve(config: CentralConfig, *, shutdown: asyncio.Event | None = None)
                     watchdog = tg.create_task(run_watchdog(notifier, interval), name="watchdog")
                 if config.nautobot is not None:
                     tg.create_task(_ipam_sync(store, config.nautobot, stop), name="nautobot")
+                    tg.create_task(
+                        _reserve_sync(store, config.nautobot, stop), name="nautobot-reserve"
+                    )
                 await stop.wait()
                 if interval is not None:
                     watchdog.cancel()

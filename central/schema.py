@@ -126,6 +126,14 @@ CREATE TABLE IF NOT EXISTS refusal (
     count BIGINT NOT NULL,
     PRIMARY KEY (site, reason)
 );
+-- Reservations made from an IPAM's addresses (central.nautobot.down); new, so an older
+-- database gains it on open.
+CREATE TABLE IF NOT EXISTS ipam_reserve (
+    ipam_id TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    image TEXT NOT NULL,
+    noted TEXT NOT NULL
+);
 """
 
 CHANGE_COLUMNS = (
