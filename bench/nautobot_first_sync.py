@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from central.nautobot import client, state
+from central.nautobot.adapter import IpamError
 from central.nautobot.config import NautobotConfig
 from central.nautobot.task import IpamSync
 from central.schema import CHANGE_COLUMNS
@@ -79,7 +80,12 @@ async def _drain(sync: IpamSync, store: CentralStore) -> tuple[float, int]:
     started = time.monotonic()
     writes = 0
     while await state.cursor(store, "nautobot") < head:
-        result = await sync.round()
+        try:
+            result = await sync.round()
+        except IpamError as exc:  # as the task does: forget what Nautobot held, redo
+            print(f"round failed, redone: {exc}")
+            await sync.forget()
+            continue
         writes += result.writes
     return time.monotonic() - started, writes
 
