@@ -126,6 +126,11 @@ class IpamSync:
         if self._ipam is not None:
             await self._ipam.forget()
 
+    async def forget(self) -> None:
+        """Drop what the adapter remembers of the IPAM (after a failed round)."""
+        if self._ipam is not None:
+            await self._ipam.forget()
+
     async def _stop(self) -> None:
         if self._ipam is not None:
             await self._ipam.close()

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import pytest_asyncio
 from central.nautobot import state
 from central.store import open_store
 from ddi.ipam.models import Lease, LeaseState
+from ddi.ipam.models6 import Lease6, Lease6Kind
 from ddi.ipam.store import Store
 from tests.nautobot.lab import NautobotLab
 
@@ -38,6 +39,16 @@ else:
     h = importlib.util.module_from_spec(_spec)
     sys.modules["sync_harness"] = h
     _spec.loader.exec_module(h)
+
+
+SUBNETS6 = """[[subnets6]]
+name = "lab6"
+cidr = "2001:db8:10::/64"
+pools = [{ start = "2001:db8:10::1000", end = "2001:db8:10::1fff" }]
+pd_pools = [{ prefix = "2001:db8:100::/40", delegated_length = 56 }]
+
+"""
+DUID = "00:03:00:01:52:54:00:00:00:99"
 
 
 @dataclass
@@ -58,7 +69,8 @@ async def setup(nautobot_running: NautobotLab, tmp_path: Path) -> AsyncIterator[
     central_folder = tmp_path / "central"
     central_folder.mkdir()
     central_key = h.write_key(central_folder / "central.key")
-    edge = h.Edge(tmp_path / "edge", f"http://127.0.0.1:{proxy.port}", Path(f"{central_key}.pub"))
+    edge = h.Edge(tmp_path / "edge", f"http://127.0.0.1:{proxy.port}",
+                  Path(f"{central_key}.pub"), extra_config=SUBNETS6)  # fmt: skip
     database = central_folder / "central.sqlite"
     central = h.Central(central_folder, f"sqlite://{database}", Path(f"{edge.key}.pub"),
                         port=central_port)  # fmt: skip
@@ -122,13 +134,15 @@ def edge_view(db: Path) -> dict[str, dict[str, Any]]:
             view[f"prefix:{image['cidr']}"] = {"description": image["name"], "site": h.SITE}
     for (kind, _), image in objects.items():
         if kind == "host":
-            view[f"ip:{image['ip']}"] = {
-                "address": f"{image['ip']}/32",
-                "dns_name": image["hostname"],
-                "mac": image["mac"],
-                "status": "Reserved",
-                "site": h.SITE,
-            }
+            for field, mask in (("ip", 32), ("ip6", 128)):
+                if image.get(field):
+                    view[f"ip:{image[field]}"] = {
+                        "address": f"{image[field]}/{mask}",
+                        "dns_name": image["hostname"],
+                        "mac": image["mac"],
+                        "status": "Reserved",
+                        "site": h.SITE,
+                    }
     for (kind, _), image in objects.items():
         if kind == "lease" and image["state"] == "bound" and f"ip:{image['ip']}" not in view:
             view[f"ip:{image['ip']}"] = {
@@ -138,6 +152,17 @@ def edge_view(db: Path) -> dict[str, dict[str, Any]]:
                 "status": "DHCP",
                 "site": h.SITE,
             }
+    for (kind, _), image in objects.items():
+        # A DHCPv6 address lease (IA_NA); delegated prefixes (IA_PD) are not mapped.
+        if kind == "lease6" and image["state"] == "bound" and image["kind"] == "na":
+            address = str(image["prefix"]).split("/")[0]
+            view.setdefault(f"ip:{address}", {
+                "address": f"{address}/128",
+                "dns_name": image["hostname"] or "",
+                "mac": image["mac"],
+                "status": "DHCP",
+                "site": h.SITE,
+            })  # fmt: skip
     return view
 
 
@@ -186,10 +211,11 @@ def _lease(n: int, *, now: float, state: LeaseState = LeaseState.BOUND) -> Lease
                  state=state, start=now, end=now + 3600, subnet="lab")  # fmt: skip
 
 
-async def offline_leases(edge: Any, leases: list[Lease]) -> None:
+async def offline_leases(edge: Any, leases: list[Lease], leases6: list[Lease6]) -> None:
     store = await Store.open(edge.db)
     try:
         await store.commit_leases(leases)
+        await store.commit_leases6(leases6)
     finally:
         await store.close()
 
@@ -204,7 +230,7 @@ async def test_reservations_made_while_the_wan_is_down_reach_nautobot(setup: Set
     await s.edge.start()
     await s.edge.add_hosts(range(30))
     first = await in_step(s)
-    assert len(first) == 31  # the subnet and 30 reservations
+    assert len(first) == 32  # the two subnets and 30 reservations
     assert first["prefix:198.18.0.0/15"] == {"description": "lab", "site": h.SITE}
 
     # The WAN goes down (central restarts too, which closes the connections the proxy
@@ -239,6 +265,8 @@ async def test_nautobot_down_mid_run_loses_and_doubles_nothing(setup: Setup) -> 
     await in_step(s)
     s.lab.stop_server()
     await s.edge.add_hosts(range(10, 60))
+    dual = h.host_body(60, ip6="2001:db8:10::60")
+    await asyncio.to_thread(s.edge.api().post, "/v1/hosts", dual)
     # Leases too: one on a reserved address (the reservation wins), some alone, one released.
     await s.edge.stop()
     now = time.time()
@@ -246,6 +274,11 @@ async def test_nautobot_down_mid_run_loses_and_doubles_nothing(setup: Setup) -> 
         s.edge,
         [_lease(5, now=now), *(_lease(n, now=now) for n in range(100, 110)),
          _lease(110, now=now, state=LeaseState.RELEASED)],
+        [Lease6(kind=Lease6Kind.NA, prefix=IPv6Network("2001:db8:10::1001/128"), duid=DUID,
+                iaid=1, hostname="laptop6", start=now, end=now + 7200,
+                preferred_end=now + 3600, subnet="lab6"),
+         Lease6(kind=Lease6Kind.PD, prefix=IPv6Network("2001:db8:100::/56"), duid=DUID,
+                iaid=2, start=now, end=now + 7200, preferred_end=now + 3600, subnet="lab6")],
     )  # fmt: skip
     await s.edge.start()
     await h.wait_synced(s.edge, s.central, within=120)
@@ -260,7 +293,11 @@ async def test_nautobot_down_mid_run_loses_and_doubles_nothing(setup: Setup) -> 
     assert await metric(s.central, "ddi_central_nautobot_lag_entries") > 0
     s.lab.start_server()
     view = await in_step(s)
-    assert len([k for k in view if k.startswith("ip:")]) == 60 + 10
+    # 61 reservations (one dual-stack: two addresses), 10 leases alone, one DHCPv6 lease.
+    assert len([k for k in view if k.startswith("ip:")]) == 61 + 1 + 10 + 1
+    assert view["prefix:2001:db8:10::/64"] == {"description": "lab6", "site": h.SITE}
+    assert view["ip:2001:db8:10::60"]["address"] == "2001:db8:10::60/128"
+    assert view["ip:2001:db8:10::1001"]["status"] == "DHCP"
     assert view[f"ip:{h.ip_of(5)}"]["status"] == "Reserved"
     assert view[f"ip:{h.ip_of(100)}"]["status"] == "DHCP"
     assert f"ip:{h.ip_of(110)}" not in view

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from central.app import load_central_config
 from central.nautobot import config, mapping
 from central.nautobot.mapping import AddressState, Claim, PrefixState, Status
 from ddi.errors import ConfigError
@@ -191,3 +192,21 @@ def test_config_errors_name_the_key(tmp_path: Path, table: dict[str, object], ke
     with pytest.raises(ConfigError) as caught:
         config.parse(table, tmp_path)
     assert caught.value.key == key
+
+
+def test_example_nautobot_table_parses_once_uncommented(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "central.toml"
+    lines = example.read_text().splitlines()
+    start = lines.index("# [nautobot]")
+    text = "\n".join(lines[:start] + [line.removeprefix("# ") for line in lines[start:]])
+    config_file = tmp_path / "central.toml"
+    config_file.write_text(text + "\n")
+    (tmp_path / "nautobot.token").write_text("t0ken\n")
+    loaded = load_central_config(config_file)
+    assert loaded.nautobot is not None
+    assert loaded.nautobot.token == "t0ken"
+    assert loaded.nautobot.verify == str(tmp_path / "nautobot-ca.pem")
+    assert loaded.nautobot.placement("site1") == config.Placement(
+        location="Paris", namespace="Paris"
+    )
+    assert load_central_config(example).nautobot is None
