@@ -132,7 +132,9 @@ CREATE TABLE IF NOT EXISTS ipam_reserve (
     ipam_id TEXT PRIMARY KEY,
     site TEXT NOT NULL,
     image TEXT NOT NULL,
-    noted TEXT NOT NULL
+    noted TEXT NOT NULL,
+    refused TEXT NOT NULL DEFAULT '',
+    refused_at TEXT NOT NULL DEFAULT ''
 );
 """
 

@@ -85,31 +85,45 @@ class LookResult:
 # --- the table ---
 
 
+def _host(text: str) -> Host | None:
+    return Host.from_image(json.loads(text)) if text else None
+
+
+def _text(host: Host | None) -> str:
+    return "" if host is None else json.dumps(host.to_image(), sort_keys=True)
+
+
 async def load(store: CentralStore) -> dict[str, Held]:
     async with store.transaction() as tx:
-        rows = await tx.fetchall("SELECT ipam_id, site, image, noted FROM ipam_reserve")
+        rows = await tx.fetchall(
+            "SELECT ipam_id, site, image, noted, refused, refused_at FROM ipam_reserve"
+        )
     return {
         str(r[0]): Held(
             ipam_id=str(r[0]),
             site=str(r[1]),
-            host=Host.from_image(json.loads(r[2])) if r[2] else None,
+            host=_host(r[2]),
             noted=frozenset(json.loads(r[3])),
+            refused=_host(r[4]),
+            refused_at=str(r[5]),
         )
         for r in rows
     }
 
 
 async def _save(store: CentralStore, held: Held) -> None:
-    image = "" if held.host is None else json.dumps(held.host.to_image(), sort_keys=True)
     async with store.transaction() as tx:
         await tx.execute(
-            "INSERT INTO ipam_reserve (ipam_id, site, image, noted) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (ipam_id) DO UPDATE SET site = excluded.site,"
-            " image = excluded.image, noted = excluded.noted",
+            "INSERT INTO ipam_reserve (ipam_id, site, image, noted, refused, refused_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ipam_id) DO UPDATE SET"
+            " site = excluded.site, image = excluded.image, noted = excluded.noted,"
+            " refused = excluded.refused, refused_at = excluded.refused_at",
             held.ipam_id,
             held.site,
-            image,
+            _text(held.host),
             json.dumps(sorted(held.noted)),
+            _text(held.refused),
+            held.refused_at,
         )
 
 
@@ -238,16 +252,14 @@ class ReserveSync:
             IpamError: the IPAM is unreachable or refused (what was done stays done).
         """
         source = self._get_source()
-        sites = [s.site for s in await self._store.sites()]
-        marked = await source.marked({site: self._namespace_of(site) for site in sites})
+        cursors = {s.site: f"{s.epoch}:{s.applied_seq}" for s in await self._store.sites()}
+        marked = await source.marked({site: self._namespace_of(site) for site in cursors})
         held = await load(self._store)
-        own: dict[tuple[str, str], tuple[str, str]] = {}
-        for site in sorted({m.site for m in marked}):
-            for obj in await self._store.objects(site, Kind.HOST):
-                image = obj["image"]
-                if image.get("owner") == Owner.EDGE.value and image.get("ip"):
-                    own[(site, str(image["ip"]))] = (obj["object_id"], str(image.get("mac")))
-        todo = plan(marked, held, own)
+        todo = plan(marked, held, {}, cursors)
+        if todo.queue:
+            # Only for what would be sent: the sites' own reservations, read whole.
+            own = await self._own({q.site for q in todo.queue})
+            todo = plan(marked, held, own, cursors)
         rows = dict(held)
         queued = withdrawn = refused = noted = 0
         for w in todo.withdraw:
@@ -268,6 +280,7 @@ class ReserveSync:
             except (Conflict, Invalid) as exc:
                 refused += 1
                 row, wrote = await self._refused(source, row, q.host, exc)
+                row = replace(row, refused=q.host, refused_at=cursors.get(q.site, ""))
                 noted += wrote
             else:
                 row = replace(row, host=q.host)
@@ -305,6 +318,16 @@ class ReserveSync:
                 await _drop(self._store, ipam_id)
         return LookResult(marked=len(present), queued=queued, withdrawn=withdrawn,
                           refused=refused, noted=noted)  # fmt: skip
+
+    async def _own(self, sites: set[str]) -> dict[tuple[str, str], tuple[str, str]]:
+        """``(site, ip)`` → ``(id, MAC)`` of the sites' own (edge-owned) reservations."""
+        own: dict[tuple[str, str], tuple[str, str]] = {}
+        for site in sorted(sites):
+            for obj in await self._store.objects(site, Kind.HOST):
+                image = obj["image"]
+                if image.get("owner") == Owner.EDGE.value and image.get("ip"):
+                    own[(site, str(image["ip"]))] = (obj["object_id"], str(image.get("mac")))
+        return own
 
     async def _refused(
         self, source: ReserveSource, row: Held, host: Host, exc: Conflict | Invalid

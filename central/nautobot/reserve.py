@@ -55,6 +55,11 @@ class Held:
     """What the down log holds for it; None when the address never became one (refused)."""
     noted: frozenset[str] = frozenset()
     """Conflict and refusal keys already written to the IPAM object's journal."""
+    refused: Host | None = None
+    """The request central refused last (None once one went through)."""
+    refused_at: str = ""
+    """The site's cursor (``epoch:applied_seq``) then: central decides from the site's
+    objects, so the same request is tried again only once they changed."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,7 +164,12 @@ def reservation(marked: Marked) -> Host:
     )
 
 
-def plan(marked: Iterable[Marked], held: Mapping[str, Held], own: SiteHosts | None = None) -> Plan:
+def plan(
+    marked: Iterable[Marked],
+    held: Mapping[str, Held],
+    own: SiteHosts | None = None,
+    cursors: Mapping[str, str] | None = None,
+) -> Plan:
     """What to send down so the down log holds one reservation per marked address.
 
     Withdrawals come first: an address moved from one object to another frees its IP, MAC
@@ -168,6 +178,7 @@ def plan(marked: Iterable[Marked], held: Mapping[str, Held], own: SiteHosts | No
     site refused it and the up direction wrote the site's reservation onto it.
     """
     own = own or {}
+    cursors = cursors or {}
     out = Plan()
     seen: set[str] = set()
     for m in sorted(marked, key=lambda m: m.ipam_id):
@@ -185,6 +196,13 @@ def plan(marked: Iterable[Marked], held: Mapping[str, Held], own: SiteHosts | No
             if before is not None and before.host is not None:
                 out.withdraw.append(Withdraw(ipam_id=m.ipam_id, site=before.site, host=before.host))
             continue
+        if (
+            before is not None
+            and before.site == m.site
+            and before.refused == host
+            and before.refused_at == cursors.get(m.site, "")
+        ):
+            continue  # refused as it is, and the site has not changed since
         mine = own.get((m.site, str(host.ip)))
         if mine is not None and mine[0] != host.id and mine[1] == host.mac:
             out.served.append(Served(ipam_id=m.ipam_id, site=m.site, host_id=mine[0]))

@@ -274,8 +274,8 @@ async def test_conflicts_show_at_central_at_the_edge_and_once_in_nautobot(setup:
     assert (edge_host(s.edge, taken) or {})["hostname"] == "h2"
     assert edge_host(s.edge, host_id(by_site)) is None
 
-    # Later looks write nothing more: another reservation goes through meanwhile (the look
-    # that queued it went over the refused ones again).
+    # Later looks write nothing more (the site's cursor moved meanwhile, so the refused ones
+    # were tried again): another reservation goes through after them.
     later = reserve(s.lab, s.namespace, "198.18.0.23/15", mac="52:54:00:ff:00:23")
     await until(lambda: edge_host(s.edge, host_id(later)), "a later reservation at the edge")
     assert len(notes(s.lab, by_mac)) == 1

@@ -67,9 +67,11 @@ def test_unchanged_reservations_plan_nothing_and_changes_are_queued() -> None:
     assert moved.queue[0].host.id == host.id
 
 
-def test_a_refused_reservation_is_tried_again() -> None:
-    held = {A: Held(ipam_id=A, site="s1", host=None, noted=frozenset({"conflict:x"}))}
-    assert [q.ipam_id for q in plan([marked()], held).queue] == [A]
+def test_a_reservation_refused_in_another_form_is_tried_again() -> None:
+    other = reservation(marked(mac="52:54:00:00:00:09"))
+    held = {A: Held(ipam_id=A, site="s1", host=None, noted=frozenset({"conflict:x"}),
+                    refused=other, refused_at="1:7")}  # fmt: skip
+    assert [q.ipam_id for q in plan([marked()], held, cursors={"s1": "1:7"}).queue] == [A]
 
 
 def test_unmarked_or_deleted_addresses_are_withdrawn_and_a_site_move_is_both() -> None:
@@ -102,3 +104,12 @@ def test_an_address_the_site_reserves_for_the_same_mac_itself_needs_nothing() ->
     other_mac = {("s1", "198.18.0.20"): ("e" * 32, "52:54:00:00:00:01")}
     assert [q.ipam_id for q in plan([marked()], {}, other_mac).queue] == [A]
     assert plan([marked()], {}, {("s2", "198.18.0.20"): ("e" * 32, "52:54:00:aa:bb:cc")}).queue
+
+
+def test_a_refused_request_waits_for_the_site_or_the_request_to_change() -> None:
+    host = reservation(marked())
+    held = {A: Held(ipam_id=A, site="s1", host=None, refused=host, refused_at="1:7")}
+    assert plan([marked()], held, cursors={"s1": "1:7"}) == Plan()
+    assert [q.ipam_id for q in plan([marked()], held, cursors={"s1": "1:8"}).queue] == [A]
+    changed = plan([marked(mac="52:54:00:aa:bb:cd")], held, cursors={"s1": "1:7"})
+    assert [q.host.mac for q in changed.queue] == ["52:54:00:aa:bb:cd"]
