@@ -671,12 +671,18 @@ async def serve(config: CentralConfig, *, shutdown: asyncio.Event | None = None)
             async with asyncio.TaskGroup() as tg:
                 if interval is not None:
                     watchdog = tg.create_task(run_watchdog(notifier, interval), name="watchdog")
+                ipam = reserve = None
                 if config.nautobot is not None:
-                    tg.create_task(_ipam_sync(store, config.nautobot, stop), name="nautobot")
-                    tg.create_task(
+                    ipam = tg.create_task(_ipam_sync(store, config.nautobot, stop), name="nautobot")
+                    reserve = tg.create_task(
                         _reserve_sync(store, config.nautobot, stop), name="nautobot-reserve"
                     )
                 await stop.wait()
+                if ipam is not None:
+                    # Not waiting for a write in flight: it is redone by whoever runs next.
+                    ipam.cancel()
+                if reserve is not None:
+                    reserve.cancel()
                 if interval is not None:
                     watchdog.cancel()
             notifier.notify("STOPPING=1")
