@@ -157,8 +157,8 @@ def refused_note(site: str, field: str, value: str, holder: Mapping[str, Any] | 
     held_by = "" if holder is None else f" (held by {_who(holder)})"
     return (
         f"ddi-central: site {site} cannot take this reservation: its {field} {value} belongs"
-        f" to another reservation there{held_by}. It is retried on every look and listed by"
-        " `ddi-central conflicts` until that changes."
+        f" to another reservation there{held_by}. It is tried again when this address or the"
+        " site changes, and `ddi-central conflicts` lists it until then."
     )
 
 
@@ -235,6 +235,14 @@ class ReserveSync:
                     attempt += 1
                     wait = BACKOFF.delay(attempt, self._random.random())
                     log.warning("nautobot reservations: %s; again in %.1f s", exc, wait)
+                    if self._source is not None:
+                        await self._source.forget()
+                except Exception:
+                    # The database or a bug: the collector keeps serving the edges and the
+                    # looks go on (a crash here would take the whole collector down).
+                    attempt += 1
+                    wait = BACKOFF.delay(attempt, self._random.random())
+                    log.exception("nautobot reservations: look failed; again in %.1f s", wait)
                     if self._source is not None:
                         await self._source.forget()
                 with contextlib.suppress(TimeoutError):
