@@ -231,7 +231,7 @@ class ReserveSync:
                     elif self._source is not None:
                         await self._source.forget()  # another collector looks meanwhile
                     attempt = 0
-                except (IpamError, OSError) as exc:
+                except (IpamError, OSError, state.LostLease) as exc:
                     attempt += 1
                     wait = BACKOFF.delay(attempt, self._random.random())
                     log.warning("nautobot reservations: %s; again in %.1f s", exc, wait)
@@ -272,6 +272,7 @@ class ReserveSync:
         queued = withdrawn = refused = noted = 0
         for w in todo.withdraw:
             with contextlib.suppress(NotFound):  # the site was removed
+                await self._fence()
                 await self._store.add_down(w.site, Op.DELETE, w.host)
             rows[w.ipam_id] = replace(rows[w.ipam_id], host=None)
             await _save(self._store, rows[w.ipam_id])
@@ -284,6 +285,7 @@ class ReserveSync:
             row = Held(ipam_id=q.ipam_id, site=q.site, host=kept,
                        noted=frozenset() if before is None else before.noted)  # fmt: skip
             try:
+                await self._fence()
                 await self._store.add_down(q.site, Op.UPSERT, q.host)
             except (Conflict, Invalid) as exc:
                 refused += 1
@@ -302,6 +304,7 @@ class ReserveSync:
             row = Held(ipam_id=u.ipam_id, site=u.site, host=None,
                        noted=frozenset() if before is None else before.noted)  # fmt: skip
             if u.key not in row.noted:
+                await self._fence()
                 await source.note(u.ipam_id, unusable_note(u.field, u.value, u.reason))
                 row = replace(row, noted=row.noted | {u.key})
                 noted += 1
@@ -313,6 +316,7 @@ class ReserveSync:
             row = Held(ipam_id=served.ipam_id, site=served.site, host=None,
                        noted=frozenset() if before is None else before.noted)  # fmt: skip
             if served.key not in row.noted:
+                await self._fence()
                 await source.note(served.ipam_id, served_note(served.site))
                 row = replace(row, noted=row.noted | {served.key})
                 noted += 1
@@ -326,6 +330,18 @@ class ReserveSync:
                 await _drop(self._store, ipam_id)
         return LookResult(marked=len(present), queued=queued, withdrawn=withdrawn,
                           refused=refused, noted=noted)  # fmt: skip
+
+    async def _fence(self) -> None:
+        """Renew the lease before a write: a look that outlived it (another collector looks
+        now) stops rather than write what the other one writes too.
+
+        Raises:
+            state.LostLease: another collector holds it.
+        """
+        if not await state.acquire(
+            self._store, TARGET, self.holder, now=self._clock(), ttl=LEASE_TTL
+        ):
+            raise state.LostLease(TARGET)
 
     async def _own(self, sites: set[str]) -> dict[tuple[str, str], tuple[str, str]]:
         """``(site, ip)`` → ``(id, MAC)`` of the sites' own (edge-owned) reservations."""
@@ -367,6 +383,7 @@ class ReserveSync:
             # The site holds this address: the up direction writes it here, onto this
             # object (shown as the site serves it), rather than failing on a second one.
             await source.adopt(row.ipam_id)
+        await self._fence()
         await source.note(row.ipam_id, refused_note(row.site, field, value, holder))
         return replace(row, noted=row.noted | {key}), 1
 
@@ -393,6 +410,7 @@ class ReserveSync:
             key = f"site:{c['id']}"
             if row.site != c["site"] or key in row.noted:
                 continue
+            await self._fence()
             await source.note(ipam_id, reported_note(row.site, c))
             rows[ipam_id] = row = replace(row, noted=row.noted | {key})
             await _save(self._store, row)

@@ -4,12 +4,13 @@ PostgreSQL, with a recording stand-in for Nautobot (the real one: ``tests/nautob
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
 
 import pytest
 import pytest_asyncio
 
-from central.nautobot import down
+from central.nautobot import down, state
 from central.nautobot.adapter import IpamError
 from central.nautobot.reserve import Marked, host_id
 from central.store import CentralStore, open_store
@@ -191,3 +192,17 @@ async def test_unusable_addresses_are_noted_once_and_errors_do_not_stop_the_task
     async with store.transaction() as tx:
         row = await tx.fetchone("SELECT holder FROM ipam_sync WHERE name = ?", down.TARGET)
     assert row == ("",)  # the lease was given up at stop
+
+
+@pytest.mark.asyncio
+async def test_a_look_that_lost_the_lease_writes_nothing(store: CentralStore) -> None:
+    source = Source()
+    source.addresses[A] = mark(A, "198.18.0.50/24", "52:54:00:00:00:50")
+    task = sync(store, source)
+    other = "another-collector"
+    assert await state.acquire(store, down.TARGET, other, now=time.time(), ttl=60)
+    with pytest.raises(state.LostLease):
+        await task.look()
+    assert await down_log(store) == []
+    await state.release(store, down.TARGET, other)
+    assert (await task.look()).queued == 1
