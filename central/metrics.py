@@ -77,7 +77,8 @@ IPAM_WRITES = Counter(
 IPAM_ERRORS = Counter(
     "ddi_central_nautobot_errors_total",
     "IPAM sync failures by reason: ipam (unreachable or refused; retried), lost_lease,"
-    " unmapped (a feed image the mapping could not read; skipped)",
+    " internal (the database or a bug; retried), unmapped (a feed image the mapping could"
+    " not read; skipped), refused (an object the IPAM refuses as invalid; skipped)",
     ["target", "reason"],
     registry=REGISTRY,
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 import pynautobot
 import requests
 
+from central import metrics
 from central.nautobot.adapter import IpamError
 from central.nautobot.config import NautobotConfig
 from central.nautobot.mapping import AddressState, PrefixState, Status
@@ -38,6 +40,7 @@ change log); a request cut by the timeout is redone, which Nautobot may then alr
 WRITE_CHUNK = 100
 """Objects per bulk request: Nautobot validates and logs each, so requests stay short."""
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -251,17 +254,26 @@ class NautobotIpam:
         }
         if what == "prefix":
             extra["type"] = "network"
+        written = 0
         for start in range(0, len(creates), WRITE_CHUNK):
             chunk = creates[start : start + WRITE_CHUNK]
-            made = endpoint.create([fields | extra for _, fields in chunk])
+            made = _one_by_one_on_refusal(
+                endpoint.create, [fields | extra for _, fields in chunk], site
+            )
             for (key, fields), record in zip(chunk, made, strict=True):
-                table[key] = _Held(id=_record_id(record), fields=fields)
+                if record is not None:
+                    table[key] = _Held(id=_record_id(record), fields=fields)
+                    written += 1
         for start in range(0, len(updates), WRITE_CHUNK):
             chunk = updates[start : start + WRITE_CHUNK]
-            endpoint.update([{"id": table[key].id} | fields for key, fields in chunk])
-            for key, fields in chunk:
-                table[key].fields = fields
-        return len(creates) + len(updates)
+            done = _one_by_one_on_refusal(
+                endpoint.update, [{"id": table[key].id} | fields for key, fields in chunk], site
+            )
+            for (key, fields), record in zip(chunk, done, strict=True):
+                if record is not None:
+                    table[key].fields = fields
+                    written += 1
+        return written
 
     def _delete(self, site: str, keys: Sequence[str]) -> int:
         held = self._site(site)
@@ -278,6 +290,26 @@ class NautobotIpam:
                     del table[k]
                 count += len(chunk)
         return count
+
+
+def _one_by_one_on_refusal(
+    write: Callable[[list[dict[str, Any]]], Any], payloads: list[dict[str, Any]], site: str
+) -> list[Any | None]:
+    """``write(payloads)`` (a bulk create or update); when Nautobot refuses the request as
+    invalid (400: it validates every object before it saves any), each object alone, so one
+    object it will never take (a name it refuses) cannot hold the cursor back for ever: that
+    one is logged, counted (``reason="refused"``) and skipped (None)."""
+    try:
+        return list(write(payloads))
+    except pynautobot.RequestError as exc:
+        if exc.req.status_code != 400:
+            raise
+        if len(payloads) > 1:
+            return [r for p in payloads for r in _one_by_one_on_refusal(write, [p], site)]
+        metrics.IPAM_ERRORS.labels(target="nautobot", reason="refused").inc()
+        shown = {k: payloads[0].get(k) for k in ("address", "prefix", "dns_name")}
+        log.warning("Nautobot refused %s of site %s: %s", shown, site, str(exc.error)[:300])
+        return [None]
 
 
 def _describe(exc: BaseException) -> str:

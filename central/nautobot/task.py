@@ -85,7 +85,8 @@ class IpamSync:
                     result = await self.round()
                     attempt = 0
                     if result.entries == 0:
-                        await _wait(stop, self._interval)
+                        # Back before the lease runs out, however long the interval.
+                        await _wait(stop, min(self._interval, LEASE_TTL / 3))
                 except (IpamError, OSError, state.LostLease) as exc:
                     await self._failed(exc)
                     delay = BACKOFF.delay(attempt, self._random.random())
@@ -99,7 +100,7 @@ class IpamSync:
                     # The database or a bug: the collector keeps serving the edges, the task
                     # retries (a crash here would take the whole collector down).
                     log.exception("ipam sync (%s): round failed", self._target)
-                    await self._failed(IpamError("internal"))
+                    await self._failed(None)
                     delay = BACKOFF.delay(attempt, self._random.random())
                     attempt += 1
                     await _wait(stop, delay)
@@ -118,8 +119,15 @@ class IpamSync:
                 await self._ipam.forget()  # another collector may have written meanwhile
         return self._leader
 
-    async def _failed(self, exc: BaseException) -> None:
-        reason = "lost_lease" if isinstance(exc, state.LostLease) else "ipam"
+    async def _failed(self, exc: BaseException | None) -> None:
+        """Count the failure (``exc`` None: an unexpected one) and forget the IPAM's state."""
+        reason = (
+            "internal"
+            if exc is None
+            else "lost_lease"
+            if isinstance(exc, state.LostLease)
+            else "ipam"
+        )
         metrics.IPAM_ERRORS.labels(target=self._target, reason=reason).inc()
         if isinstance(exc, state.LostLease):
             self._leader = False

@@ -45,20 +45,15 @@ def pg_server(pg_cluster: postgres.Cluster) -> str:
     return pg_cluster.url
 
 
-def _create_database(base: str) -> str:
-    port = int(base.rsplit(":", 1)[1])
-    return postgres.Cluster(url=base, port=port, folder=Path()).create_database()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def central_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh central store URL, once for SQLite and once for PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite://{tmp_path}/central.sqlite"
-    base = request.getfixturevalue("pg_server")
-    return _create_database(base)
+    cluster: postgres.Cluster = request.getfixturevalue("pg_cluster")
+    return cluster.create_database()
 
 
 @pytest.fixture
-def fresh_pg_database(pg_server: str) -> str:
-    return _create_database(pg_server)
+def fresh_pg_database(pg_cluster: postgres.Cluster) -> str:
+    return pg_cluster.create_database()
