@@ -11,8 +11,11 @@ reservation twice is harmless (the down log's upsert by id), so a look cut short
 redone.
 
 Loops: only ``ddi-reserve`` addresses come down; what the up direction writes carries the tag
-``ddi`` alone. An address that became a reservation is also tagged ``ddi``, so the up direction
-adopts it when the site reports the reservation back, instead of making a second address.
+``ddi`` alone. The operator's address is never changed (Notes aside): when the site reports
+the reservation back, the up direction finds an address that is not its own at that IP and
+Nautobot refuses a second one, which the up direction counts and skips. An operator who tags
+one of ddi's own addresses ``ddi-reserve`` asks for what the site already reserves: nothing
+is sent (``reserve.Served``).
 
 Conflicts: central refuses to queue a reservation whose IP, MAC or name another reservation
 of the site holds (``add_down``); the refusal is recorded as a conflict of the site
@@ -62,9 +65,6 @@ class ReserveSource(Protocol):
 
     async def marked(self, namespaces: Mapping[str, str]) -> list[Marked]:
         """Every address marked for ddi in each site's namespace (site → namespace)."""
-
-    async def adopt(self, ipam_id: str) -> None:
-        """Tag the address as kept in step by ddi (the up direction then updates it)."""
 
     async def note(self, ipam_id: str, text: str) -> None:
         """Write ``text`` to the address's journal."""
@@ -295,7 +295,6 @@ class ReserveSync:
             else:
                 row = replace(row, host=q.host)
                 await _resolve(self._store, q.site, q.host.id, self._clock())
-                await source.adopt(q.ipam_id)
                 queued += 1
             rows[q.ipam_id] = row
             await _save(self._store, row)
@@ -379,10 +378,6 @@ class ReserveSync:
         key = f"conflict:{conflict_id}"
         if key in row.noted:
             return row, 0
-        if field == "ip":
-            # The site holds this address: the up direction writes it here, onto this
-            # object (shown as the site serves it), rather than failing on a second one.
-            await source.adopt(row.ipam_id)
         await self._fence()
         await source.note(row.ipam_id, refused_note(row.site, field, value, holder))
         return replace(row, noted=row.noted | {key}), 1

@@ -2,11 +2,9 @@
 pynautobot.
 
 What it reads: in each site's namespace (``config.placement``), the IP addresses tagged
-``ddi-reserve``, with their DNS name and the ``ddi_mac`` custom field. What it writes: the tag
-``ddi`` on an address once it became a reservation, so the up direction (``client``, which keeps
-only ``ddi``-tagged objects) updates that object instead of making a second one at the same
-address; and Notes (Nautobot's journal) on an address whose reservation a site cannot take.
-It makes the tag ``ddi-reserve`` and the custom field ``ddi_mac`` when missing.
+``ddi-reserve``, with their DNS name and the ``ddi_mac`` custom field. What it writes: Notes
+(Nautobot's journal) on an address whose reservation a site cannot take, and, when missing,
+the tag ``ddi-reserve`` and the custom field ``ddi_mac``; never the operator's address itself.
 """
 
 from __future__ import annotations
@@ -69,9 +67,6 @@ class NautobotReserves:
         (``namespaces``: site → namespace name)."""
         return await self._call(self._marked, dict(namespaces))
 
-    async def adopt(self, ipam_id: str) -> None:
-        await self._call(self._adopt, ipam_id)
-
     async def note(self, ipam_id: str, text: str) -> None:
         await self._call(self._note, ipam_id, text)
 
@@ -90,7 +85,6 @@ class NautobotReserves:
             ids = {}
             for name, types, what in (
                 (TAG, ["ipam.ipaddress"], "an address ddi-central sends down as a reservation"),
-                (client.TAG, ["ipam.prefix", "ipam.ipaddress"], "kept in step by ddi-central"),
             ):
                 tag = api.extras.tags.get(name=name)
                 if tag is None:
@@ -149,15 +143,6 @@ class NautobotReserves:
                 return None
             known = self._namespaces[name] = str(found.id)
         return known
-
-    def _adopt(self, ipam_id: str) -> None:
-        ddi = self._tag_ids()[client.TAG]
-        record = self._api.ipam.ip_addresses.get(ipam_id)
-        if record is None:
-            return  # deleted meanwhile: the next look withdraws it
-        tags = [str(t.id) for t in record.tags or ()]
-        if ddi not in tags:
-            record.update({"tags": [*tags, ddi]})
 
     def _note(self, ipam_id: str, text: str) -> None:
         self._api.extras.notes.create(

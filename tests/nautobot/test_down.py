@@ -174,19 +174,15 @@ async def test_a_reservation_made_in_nautobot_reaches_the_edge_and_follows_edits
     assert host["id"] == host_id(ipam_id)
     assert (host["owner"], host["mac"], host["hostname"]) == ("central", "52:54:00:ff:00:01",
                                                               "pxe1")  # fmt: skip
-    # The up direction reports it back onto the same address: one address, not two.
+    # The site reports it back; the up direction leaves the operator's address as it is (it
+    # is not one of its own) rather than make a second one, and goes on with the rest.
     await h.wait_synced(s.edge, s.central)
-
-    def reported() -> dict[str, Any] | None:
-        found = addresses(s.lab, s.namespace, "198.18.0.20")
-        assert len(found) == 1, found
-        a = found[0]
-        tags = {t["name"] for t in a["tags"]}
-        return a if a["custom_fields"].get("ddi_site") == h.SITE and "ddi" in tags else None
-
-    address = await until(reported, "the up direction to update the operator's address")
+    await s.edge.add_hosts([2])
+    await until(lambda: addresses(s.lab, s.namespace, h.ip_of(2)), "the edge's next reservation")
+    [address] = addresses(s.lab, s.namespace, "198.18.0.20")
     assert address["id"] == ipam_id
-    assert {t["name"] for t in address["tags"]} == {"ddi", "ddi-reserve"}
+    assert {t["name"] for t in address["tags"]} == {"ddi-reserve"}
+    assert address["dns_name"] == "pxe1.example.net"
 
     # An edit in Nautobot follows; so does a deletion.
     s.lab.api("PATCH", f"/api/ipam/ip-addresses/{ipam_id}/",
@@ -251,31 +247,14 @@ async def test_conflicts_show_at_central_at_the_edge_and_once_in_nautobot(setup:
     await until(lambda: notes(s.lab, by_mac), "central's refusal noted")
     await until(lambda: notes(s.lab, no_mac), "the missing MAC noted")
 
-    # The site keeps and serves its own reservation; the up direction writes it onto the
-    # operator's address (one address, not two), which then asks for what the site already
-    # reserves: central withdraws its refused copy and the site's conflict is resolved.
-    def settled() -> bool:
-        found = addresses(s.lab, s.namespace, taken)
-        assert len(found) == 1, found
-        return bool(found[0]["custom_fields"]["ddi_mac"] == h.host_body(2)["mac"])
-
-    await until(settled, "the site's reservation on the operator's address")
-
-    def withdrawn() -> bool:
-        last = down_log(s.database)[-1]
-        return bool(last["op"] == "delete" and last["id"] == host_id(by_site))
-
-    await until(withdrawn, "central to withdraw its refused copy")
-    await until(
-        lambda: all(r["resolved_at"] for r in central_conflicts(s.central)
-                    if r["object_id"] == host_id(by_site)),
-        "the site's conflict resolved",
-    )  # fmt: skip
+    # The site keeps and serves its own reservation; the operator's address stays as made,
+    # the only one at that IP.
+    [kept] = addresses(s.lab, s.namespace, taken)
+    assert (kept["id"], kept["custom_fields"]["ddi_mac"]) == (by_site, "52:54:00:ff:00:09")
     assert (edge_host(s.edge, taken) or {})["hostname"] == "h2"
     assert edge_host(s.edge, host_id(by_site)) is None
 
-    # Later looks write nothing more (the site's cursor moved meanwhile, so the refused ones
-    # were tried again): another reservation goes through after them.
+    # Later looks write nothing more: another reservation goes through after them.
     later = reserve(s.lab, s.namespace, "198.18.0.23/15", mac="52:54:00:ff:00:23")
     await until(lambda: edge_host(s.edge, host_id(later)), "a later reservation at the edge")
     assert len(notes(s.lab, by_mac)) == 1
@@ -285,6 +264,21 @@ async def test_conflicts_show_at_central_at_the_edge_and_once_in_nautobot(setup:
     site_notes = [n for n in notes(s.lab, by_site) if "reports a conflict" in n]
     assert len(site_notes) == 1
     assert f"ip {taken} is held there by" in site_notes[0]
+    # The operator asks, on that address, for what the site reserves itself: nothing is sent,
+    # central's copy is withdrawn and the site's conflict resolved.
+    s.lab.api("PATCH", f"/api/ipam/ip-addresses/{by_site}/",
+              {"custom_fields": {"ddi_mac": h.host_body(2)["mac"]}})  # fmt: skip
+
+    def withdrawn() -> bool:
+        last = [e for e in down_log(s.database) if e["id"] == host_id(by_site)][-1]
+        return bool(last["op"] == "delete")
+
+    await until(withdrawn, "central to withdraw its refused copy")
+    await until(
+        lambda: all(r["resolved_at"] for r in central_conflicts(s.central)
+                    if r["object_id"] == host_id(by_site)),
+        "the site's conflict resolved",
+    )  # fmt: skip
     assert len([n for n in notes(s.lab, by_site) if "reserves this address" in n]) == 1
     # Fixed in Nautobot (another MAC), the refused reservation goes through and central's
     # conflict is resolved.

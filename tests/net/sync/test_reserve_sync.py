@@ -23,11 +23,10 @@ B = "9a39b2b5-4ac2-4fb6-aa56-f7f8d2e12ed3"
 
 
 class Source:
-    """Nautobot as a dict: what is marked, and what was adopted and noted."""
+    """Nautobot as a dict: what is marked, and what was noted."""
 
     def __init__(self) -> None:
         self.addresses: dict[str, Marked] = {}
-        self.adopted: list[str] = []
         self.notes: dict[str, list[str]] = {}
         self.down = False
         self.lists = 0
@@ -37,9 +36,6 @@ class Source:
         if self.down:
             raise IpamError("Nautobot unreachable")
         return [m for m in self.addresses.values() if m.site in namespaces]
-
-    async def adopt(self, ipam_id: str) -> None:
-        self.adopted.append(ipam_id)
 
     async def note(self, ipam_id: str, text: str) -> None:
         self.notes.setdefault(ipam_id, []).append(text)
@@ -93,7 +89,6 @@ async def test_looks_queue_follow_withdraw_and_note_once(store: CentralStore) ->
     first = await task.look()
     assert (first.queued, first.refused, first.noted) == (1, 1, 1)
     assert await down_log(store) == [("upsert", host_id(A))]
-    assert source.adopted == [A]
     host = await store.central_host("s1", host_id(A))
     assert (host.hostname, host.mac, str(host.ip)) == ("pxe", "52:54:00:00:00:20", "198.18.0.20")
     [conflict] = await store.conflicts("s1")
@@ -144,8 +139,8 @@ async def test_a_site_reported_conflict_is_noted_once_and_a_served_request_withd
     assert (await task.look()).noted == 1
     assert "held there by mac 52:54:00:00:00:30, hostname camera" in source.notes[A][0]
     assert (await task.look()).noted == 0
-    # The up direction wrote the site's reservation onto the address: it asks for what the
-    # site already has, and central's copy is withdrawn.
+    # The operator asks for what the site reserves itself (same IP and MAC): nothing is sent,
+    # and central's copy is withdrawn.
     source.addresses[A] = mark(A, "198.18.0.30/24", "52:54:00:00:00:30", "h3")
     served = await task.look()
     assert (served.withdrawn, served.queued, served.noted) == (1, 0, 1)
