@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 MAX_FIELD = 255
 """Longest DNS name or custom field value read (Nautobot's dns_name holds 255)."""
+PAGE = 1000
+"""Addresses per page of the list (Nautobot's default MAX_PAGE_SIZE)."""
 TIMEOUT = 60.0
 """Seconds for one HTTP request."""
 _T = TypeVar("_T")
@@ -116,7 +118,7 @@ class NautobotReserves:
         out: list[Marked] = []
         # One paged list over every namespace (depth 1 names each address's namespace through
         # its parent prefix): a look costs the same for one site or a thousand.
-        for record in self._api.ipam.ip_addresses.filter(tags=TAG, depth=1):
+        for record in self._api.ipam.ip_addresses.filter(tags=TAG, depth=1, limit=PAGE):
             parent = record.parent
             namespace = None if parent is None else getattr(parent, "namespace", None)
             owner = None if namespace is None else sites.get(str(namespace.id))
