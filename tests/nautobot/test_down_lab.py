@@ -33,6 +33,7 @@ from tests.nautobot.lab import NautobotLab
 from tests.nautobot.test_down import (
     addresses,
     central_conflicts,
+    down_log,
     h,
     nautobot_config,
     notes,
@@ -222,6 +223,10 @@ async def test_wan_down_reservations_nautobot_reservations_and_a_conflict(world:
     status = await w.site.status()
     assert status["backlog_entries"] >= 2
     assert not addresses(w.nautobot, w.namespace, "198.18.0.31")
+    # Central queues both (it cannot know the edge took .30) before the WAN returns.
+    database = w.folder / "central" / "central.sqlite"
+    await until(lambda: {host_id(laptop), host_id(scanner)}
+                <= {e["id"] for e in down_log(database)}, "both queued at central")  # fmt: skip
 
     w.wan(up=True)
     # 1. The edge's reservation made while the WAN was down appears in Nautobot.
