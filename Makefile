@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 DEBIAN_TOOLS := isc-dhcp-client udhcpc busybox bind9-dnsutils tftp-hpa curl iproute2 \
 	kea-admin kea-dhcp4-server dnsmasq-base nsd dnsperf postgresql knot-dnsutils systemd \
 	tcpdump atftp kea-dhcp6-server ndisc6 dhcpcd-base bind9-utils \
-	chromium optipng
+	chromium optipng redis-server
 
 .PHONY: run test lint venv debian-tools clean man screenshots
 
@@ -50,13 +50,30 @@ endif
 
 # -bb turns every bytes/str comparison into an error (pyproject's filterwarnings lets the one
 # inside dnslib's DNSLabel through: it is not ours to fix).
-test: venv debian-tools
+test: venv debian-tools nautobot
 	$(PY) -bb -m pytest $(PYTEST_ARGS)
 
 # The README's console pictures, taken by the browser tests themselves (a plain test run keeps
 # its screenshots in a temporary folder).
 screenshots: venv debian-tools
 	DDI_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -bb -m pytest -q tests/browser
+# Nautobot for the central IPAM tests (tests/nautobot/lab.py), in its own venv: its Django
+# and library pins are not ours. An exact pin, so every lab (and its cached migrated database,
+# .nautobot/cache/) is the same Nautobot. About 600 MB; a minute or two to install.
+NAUTOBOT_VERSION := 3.2.7
+NAUTOBOT_VENV := .nautobot/venv
+$(NAUTOBOT_VENV)/.installed-$(NAUTOBOT_VERSION):
+	rm -rf $(NAUTOBOT_VENV)
+	$(PYTHON) -m venv $(NAUTOBOT_VENV)
+	for attempt in 1 2 3; do \
+		$(NAUTOBOT_VENV)/bin/pip install --quiet --disable-pip-version-check \
+			'nautobot==$(NAUTOBOT_VERSION)' && exit 0; \
+		echo "nautobot: attempt $$attempt failed; retrying"; sleep $$((attempt * 15)); \
+	done; exit 1
+	touch $@
+
+.PHONY: nautobot
+nautobot: $(NAUTOBOT_VENV)/.installed-$(NAUTOBOT_VERSION)
 
 # The man page and shell completions under share/ (checked in, installed by pip as data files):
 # regenerate after changing a command; tests/unit/test_cli_help.py fails until then.

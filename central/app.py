@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import ipaddress
 import logging
 import signal
@@ -54,6 +55,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from central import admission, auth, console, metrics
 from central.limits import Busy, Gate
+from central.nautobot import config as nautobot_config
+from central.nautobot.config import NautobotConfig
 from central.sql import Outcome, SiteInfo
 from central.store import CentralStore, open_store
 from ddi.errors import ConfigError, SyncRefused
@@ -120,6 +123,8 @@ class CentralConfig:
     is required unless ``listen`` is a loopback address."""
     stale_after: float = DEFAULT_STALE_AFTER
     """Seconds without a word from a site before the console calls its link stale."""
+    nautobot: NautobotConfig | None = None
+    """``[nautobot]``: keep a Nautobot in step with every site (``central.nautobot``)."""
 
 
 _CENTRAL_KEYS = {
@@ -148,9 +153,9 @@ def load_central_config(path: Path) -> CentralConfig:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError("", f"cannot read {path}: {exc}") from None
-    extra = set(data) - {"central"}
+    extra = set(data) - {"central", "nautobot"}
     if extra:
-        raise ConfigError(sorted(extra)[0], "unknown section (expected [central])")
+        raise ConfigError(sorted(extra)[0], "unknown section (expected [central], [nautobot])")
     table = data.get("central")
     if not isinstance(table, dict):
         raise ConfigError("central", "is required")
@@ -231,6 +236,7 @@ def load_central_config(path: Path) -> CentralConfig:
         insecure_http=insecure,
         max_body_bytes=max_body,
         max_unauthenticated=gate,
+        nautobot=None if "nautobot" not in data else nautobot_config.parse(data["nautobot"], base),
     )
     if not insecure and (config.tls_cert is None or config.tls_key is None):
         raise ConfigError(
@@ -706,10 +712,33 @@ def _server_ssl(config: CentralConfig) -> ssl.SSLContext | None:
     return context
 
 
+async def _ipam_sync(store: CentralStore, config: NautobotConfig, stop: asyncio.Event) -> None:
+    # Imported here: pynautobot is needed only by a collector with [nautobot].
+    from central.nautobot import client, task
+
+    await task.IpamSync(
+        store, client.factory(config), batch_size=config.batch_size, interval=config.interval
+    ).run(stop)
+
+
+async def _reserve_sync(store: CentralStore, config: NautobotConfig, stop: asyncio.Event) -> None:
+    # The down direction: addresses tagged ddi-reserve in Nautobot become reservations.
+    from central.nautobot import down, reserve_client
+
+    await down.ReserveSync(
+        store,
+        lambda: reserve_client.NautobotReserves(config),
+        namespace_of=lambda site: config.placement(site).namespace,
+        interval=config.interval,
+    ).run(stop)
+
+
 async def serve(config: CentralConfig, *, shutdown: asyncio.Event | None = None) -> None:
     """Run the collector until ``shutdown`` is set (or SIGTERM/SIGINT)."""
     signing_key = load_signing_key(config)
     context = _server_ssl(config)
+    if config.nautobot is not None and importlib.util.find_spec("pynautobot") is None:
+        raise ConfigError("nautobot", "needs pynautobot: pip install 'ddi[central]'")
     stop = asyncio.Event() if shutdown is None else shutdown
     loop = asyncio.get_running_loop()
     if shutdown is None:
@@ -739,7 +768,18 @@ async def serve(config: CentralConfig, *, shutdown: asyncio.Event | None = None)
             async with asyncio.TaskGroup() as tg:
                 if interval is not None:
                     watchdog = tg.create_task(run_watchdog(notifier, interval), name="watchdog")
+                ipam = reserve = None
+                if config.nautobot is not None:
+                    ipam = tg.create_task(_ipam_sync(store, config.nautobot, stop), name="nautobot")
+                    reserve = tg.create_task(
+                        _reserve_sync(store, config.nautobot, stop), name="nautobot-reserve"
+                    )
                 await stop.wait()
+                if ipam is not None:
+                    # Not waiting for a write in flight: it is redone by whoever runs next.
+                    ipam.cancel()
+                if reserve is not None:
+                    reserve.cancel()
                 if interval is not None:
                     watchdog.cancel()
             notifier.notify("STOPPING=1")

@@ -13,6 +13,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     GCCollector,
     PlatformCollector,
     ProcessCollector,
@@ -51,5 +52,39 @@ ENTRIES = Counter(
 BUSY = Counter(
     "ddi_sync_central_busy_total",
     "Requests answered 503 because max_unauthenticated requests awaited authentication",
+    registry=REGISTRY,
+)
+
+# The IPAM sync (central.nautobot.task); ``target`` is the IPAM ("nautobot").
+IPAM_LAG = Gauge(
+    "ddi_central_nautobot_lag_entries",
+    "Feed entries between the IPAM sync's cursor and the feed's head",
+    ["target"],
+    registry=REGISTRY,
+)
+IPAM_APPLIED = Counter(
+    "ddi_central_nautobot_applied_total",
+    "Feed entries the IPAM sync applied (the IPAM confirmed every write they needed)",
+    ["target"],
+    registry=REGISTRY,
+)
+IPAM_WRITES = Counter(
+    "ddi_central_nautobot_writes_total",
+    "Objects the IPAM sync created, updated or deleted in the IPAM",
+    ["target"],
+    registry=REGISTRY,
+)
+IPAM_ERRORS = Counter(
+    "ddi_central_nautobot_errors_total",
+    "IPAM sync failures by reason: ipam (unreachable or refused; retried), lost_lease,"
+    " internal (the database or a bug; retried), unmapped (a feed image the mapping could"
+    " not read; skipped), refused (an object the IPAM refuses as invalid; skipped)",
+    ["target", "reason"],
+    registry=REGISTRY,
+)
+IPAM_LEADER = Gauge(
+    "ddi_central_nautobot_leader",
+    "1 while this collector holds the IPAM sync's lease (runs the task)",
+    ["target"],
     registry=REGISTRY,
 )

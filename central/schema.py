@@ -1,5 +1,7 @@
 """The tables of central's database: every site's current objects, its inbound log (the pull
-feed), the per-site down log of central-owned reservations, conflicts and refusal counts; and
+feed), the per-site down log of central-owned reservations, conflicts and refusal counts; the IPAM
+sync's cursor, lease and claims (``central.nautobot.state``: new tables, so a database of the
+previous version gains them on open); and
 the ``Tx`` seam through which the store's SQL (``central.sql``) reaches a driver.
 
 One DDL serves SQLite and PostgreSQL; only the blob type differs.
@@ -103,11 +105,37 @@ CREATE TABLE IF NOT EXISTS conflict (
     reported_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (site, id)
 );
+CREATE TABLE IF NOT EXISTS ipam_sync (
+    name TEXT PRIMARY KEY,
+    gseq BIGINT NOT NULL DEFAULT 0,
+    holder TEXT NOT NULL DEFAULT '',
+    lease_until DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS ipam_claim (
+    target TEXT NOT NULL,
+    site TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    image TEXT NOT NULL,
+    PRIMARY KEY (target, site, kind, object_id, key)
+);
+CREATE INDEX IF NOT EXISTS ipam_claim_key ON ipam_claim (target, site, key);
 CREATE TABLE IF NOT EXISTS refusal (
     site TEXT NOT NULL,
     reason TEXT NOT NULL,
     count BIGINT NOT NULL,
     PRIMARY KEY (site, reason)
+);
+-- Reservations made from an IPAM's addresses (central.nautobot.down); new, so an older
+-- database gains it on open.
+CREATE TABLE IF NOT EXISTS ipam_reserve (
+    ipam_id TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    image TEXT NOT NULL,
+    noted TEXT NOT NULL,
+    refused TEXT NOT NULL DEFAULT '',
+    refused_at TEXT NOT NULL DEFAULT ''
 );
 """
 

@@ -122,6 +122,11 @@ class SqlCentralStore:
     async def close(self) -> None:
         raise NotImplementedError
 
+    def transaction(self) -> Any:
+        """One transaction (an async context manager yielding a ``Tx``) for tables the
+        methods below do not cover: ``central.nautobot.state``."""
+        return self._transaction()
+
     # --- sites ---
 
     async def add_site(self, site: str, public_key: bytes, *, replace: bool = False) -> None:

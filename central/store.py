@@ -12,7 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 class CentralStore(Protocol):
     async def close(self) -> None: ...
+    def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
     async def add_site(self, site: str, public_key: bytes, *, replace: bool = False) -> None: ...
     async def touch(self, site: str, when: float) -> None: ...
     async def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]: ...

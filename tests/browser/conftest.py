@@ -16,8 +16,8 @@ Under CI=true a missing chromium or playwright fails the test instead of skippin
 from __future__ import annotations
 
 import base64
-import os
 import hashlib
+import os
 import shutil
 import stat
 import subprocess

@@ -98,6 +98,8 @@ PURE: dict[str, set[str]] = {
     "sync.round": {"ddi.ipam.store", "ddi.ipam.store_sync", "sync.agent", "central"},
     "central.admission": {"ddi.ipam.store", "sync.agent", "central.app", "central.store"},
     "central.console.fleet": {"central.app", "central.store", "central.console.reads"},
+    "central.nautobot.mapping": {"central.store", "central.app", "pynautobot", "requests"},
+    "central.nautobot.reserve": {"central.store", "central.app", "pynautobot", "requests"},
 }
 DRIVER_MODULES = {"ddi.ipam.store", "ddi.ipam.transaction", "central.store"}
 

@@ -9,21 +9,13 @@ half of the suite is skipped with the reason printed, except under CI=true, wher
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import postgres
 from tests.ci import skip_or_fail
-
-PG_BIN = Path(os.environ.get("DDI_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -32,71 +24,25 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _unavailable(reason: str) -> None:
     print(f"PostgreSQL unavailable: {reason}")
     skip_or_fail(f"PostgreSQL unavailable: {reason}")
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[str]:
-    """A running PostgreSQL cluster; yields its base URL (without database name)."""
-    if not (PG_BIN / "initdb").exists():
-        _unavailable(f"{PG_BIN}/initdb not found")
-    prefix: list[str] = []
-    owner = None
-    if os.geteuid() == 0:
-        try:
-            owner = pwd.getpwnam("postgres")
-        except KeyError:
-            _unavailable("running as root and there is no postgres user")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    folder = Path(tempfile.mkdtemp(prefix="ddi-pg-"))
-    if owner is not None:
-        os.chown(folder, owner.pw_uid, owner.pw_gid)
-    data = folder / "data"
-    port = free_port()
-    started = False
+def pg_cluster() -> Iterator[postgres.Cluster]:
+    """A running PostgreSQL cluster (``tests.postgres``)."""
     try:
-        subprocess.run(
-            [*prefix, str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-             "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=50"
-        subprocess.run(
-            [*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"),
-             "-o", options, "-w", "-t", "60", "start"],
-            check=True, capture_output=True, text=True, timeout=90,
-        )  # fmt: skip
-        started = True
-        yield f"postgresql://postgres@127.0.0.1:{port}"
-    except subprocess.CalledProcessError as exc:
-        _unavailable(f"could not start PostgreSQL: {exc.stderr.strip()[-300:]}")
-    finally:
-        if started:
-            subprocess.run(
-                [*prefix, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
-                 "stop"],
-                capture_output=True, timeout=60,
-            )  # fmt: skip
-        shutil.rmtree(folder, ignore_errors=True)
+        with postgres.cluster() as running:
+            yield running
+    except postgres.Unavailable as exc:
+        _unavailable(str(exc))
 
 
-def _create_database(base: str) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    port = base.rsplit(":", 1)[1]
-    subprocess.run(
-        [str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-q",
-         "-c", f"CREATE DATABASE {name}"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return f"{base}/{name}"
+@pytest.fixture(scope="session")
+def pg_server(pg_cluster: postgres.Cluster) -> str:
+    """The running cluster's base URL (without database name)."""
+    return pg_cluster.url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -104,10 +50,10 @@ def central_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh central store URL, once for SQLite and once for PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite://{tmp_path}/central.sqlite"
-    base = request.getfixturevalue("pg_server")
-    return _create_database(base)
+    cluster: postgres.Cluster = request.getfixturevalue("pg_cluster")
+    return cluster.create_database()
 
 
 @pytest.fixture
-def fresh_pg_database(pg_server: str) -> str:
-    return _create_database(pg_server)
+def fresh_pg_database(pg_cluster: postgres.Cluster) -> str:
+    return pg_cluster.create_database()

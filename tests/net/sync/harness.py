@@ -50,7 +50,8 @@ class FaultProxy:
 
     ``mode``: ``pass``; ``drop`` (connections are closed at once: central unreachable);
     ``delay`` (each chunk waits ``delay`` seconds); ``duplicate`` (every byte the client sends
-    also goes to a second upstream connection whose answers are thrown away).
+    also goes to a second upstream connection, to ``duplicate_to`` if set, whose answers are
+    thrown away).
     One-shot faults armed with ``arm(kind, match)`` fire on the next request containing
     ``match``: ``cut`` forwards the headers and half the body, then cuts both sides;
     ``lose`` forwards the request, then cuts the client off as the response starts (after
@@ -62,6 +63,7 @@ class FaultProxy:
         self.port = 0
         self.mode = "pass"
         self.delay = 0.0
+        self.duplicate_to: int | None = None
         self.on_lose: Callable[[], None] | None = None
         self.fired: list[str] = []
         self._armed: list[tuple[str, bytes]] = []
@@ -75,9 +77,17 @@ class FaultProxy:
     def armed(self) -> int:
         return len(self._armed)
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+    async def start(self, host: str = "127.0.0.1") -> None:
+        self._server = await asyncio.start_server(self._accept, host, 0)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        """Close every connection under way (with ``mode = "drop"``: the WAN goes down)."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
 
     async def close(self) -> None:
         if self._server is not None:
@@ -110,7 +120,7 @@ class FaultProxy:
         dup: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         if self.mode == "duplicate":
             with contextlib.suppress(OSError):
-                dup = await asyncio.open_connection("127.0.0.1", self.upstream)
+                dup = await asyncio.open_connection("127.0.0.1", self.duplicate_to or self.upstream)
         lose = asyncio.Event()
         tasks = [
             asyncio.create_task(self._upstream(reader, up_writer, dup, lose)),
@@ -229,7 +239,7 @@ class Central:
         self,
         folder: Path,
         database: str,
-        site_public_key: Path,
+        site_public_key: Path | None,
         *,
         port: int | None = None,
         code: Path | None = None,
@@ -253,7 +263,8 @@ class Central:
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = folder / "central.log"
-        self.cli("site", "add", "--id", SITE, "--public-key", str(site_public_key))
+        if site_public_key is not None:  # None: a collector on a database that has the site
+            self.cli("site", "add", "--id", SITE, "--public-key", str(site_public_key))
 
     def _argv(self, *args: str) -> list[str]:
         if self.code is None:
@@ -353,11 +364,13 @@ class Edge:
         *,
         extra_config: str = "",
         code: Path | None = None,
+        site: str = SITE,
         **sync: Any,
     ):
         self.code = code
         """Another version's source tree to run instead of this one (``PYTHONPATH``)."""
         self.folder = folder
+        self.site = site
         folder.mkdir(parents=True, exist_ok=True)
         self.key = write_key(folder / "site.key")
         self.socket = folder / "ddi.sock"
@@ -376,7 +389,7 @@ class Edge:
         } | sync
         lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
         self.config.write_text(
-            f'[site]\nid = "{SITE}"\ndomain = "s1.example"\ndata_dir = "data"\n\n'
+            f'[site]\nid = "{site}"\ndomain = "{site}.example"\ndata_dir = "data"\n\n'
             f'[api]\nsocket = "{self.socket}"\n\n'
             '[[subnets]]\nname = "lab"\ncidr = "198.18.0.0/15"\n\n'
             f"{extra_config}"
@@ -518,13 +531,15 @@ def edge_log_seqs(db: Path) -> list[int]:
         con.close()
 
 
-async def central_objects(central: Central) -> dict[tuple[str, str], dict[str, Any]]:
+async def central_objects(
+    central: Central, site: str = SITE
+) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
     kinds = [("subnet", "name"), ("host", "id"), ("lease", "ip"), ("record", "id")]
     if central.code is None:  # the previous version serves no IPv6 kinds
         kinds += [("subnet6", "name"), ("lease6", "")]
     for kind, key in kinds:
-        page = await central.get(f"/v1/sites/{SITE}/{kind}s")
+        page = await central.get(f"/v1/sites/{site}/{kind}s")
         for image in page[f"{kind}s"]:
             oid = f"{image['kind']}:{image['prefix']}" if kind == "lease6" else str(image[key])
             out[(kind, oid)] = image
@@ -534,7 +549,7 @@ async def central_objects(central: Central) -> dict[tuple[str, str], dict[str, A
 async def wait_synced(edge: Edge, central: Central, *, within: float = 120) -> dict[str, Any]:
     async def done() -> dict[str, Any] | None:
         status = await edge.status()
-        state = await central.get(f"/v1/sites/{SITE}")
+        state = await central.get(f"/v1/sites/{edge.site}")
         if (
             status.get("backlog_entries") == 0
             and status.get("link") == "up"
@@ -550,14 +565,14 @@ async def wait_synced(edge: Edge, central: Central, *, within: float = 120) -> d
 async def assert_same(edge: Edge, central: Central) -> None:
     """Both sides hold exactly the same objects, and central's feed has each seq once."""
     mine = edge_objects(edge.db)
-    theirs = await central_objects(central)
+    theirs = await central_objects(central, edge.site)
     assert mine.keys() == theirs.keys(), (
         f"only at the edge: {sorted(mine.keys() - theirs.keys())[:5]}, "
         f"only at central: {sorted(theirs.keys() - mine.keys())[:5]}"
     )
     for key, image in mine.items():
         assert theirs[key] == image, key
-    feed = await central.feed(site=SITE)
+    feed = await central.feed(site=edge.site)
     seqs = [(c["epoch"], c["seq"]) for c in feed if c["actor"] != "snapshot"]
     assert len(seqs) == len(set(seqs)), "an entry reached central twice"
     assert seqs == sorted(seqs), "central's feed is out of order"

@@ -1,0 +1,182 @@
+"""The IPAM sync task (central.nautobot.task) over a real central store (SQLite and
+PostgreSQL) and an in-memory IPAM: the cursor waits while the IPAM fails, nothing is written
+twice, a replay writes nothing, and a second collector takes over a dead one's lease.
+The same task against a real Nautobot: tests/nautobot."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from central.nautobot import state
+from central.nautobot.adapter import IpamError
+from central.nautobot.mapping import AddressState, PrefixState
+from central.nautobot.task import LEASE_TTL, IpamSync
+from central.store import CentralStore, open_store
+from ddi.ipam.models import Change, Host, Kind, Op
+from sync import protocol
+
+KEY = protocol.generate_key()
+
+
+class MemoryIpam:
+    """``adapter.Ipam`` in memory; ``down`` makes every call fail as an unreachable IPAM."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], Any] = {}
+        self.writes = 0
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise IpamError("connection refused")
+
+    async def ensure_site(self, site: str) -> None:
+        self._check()
+
+    async def upsert_prefixes(self, site: str, prefixes: Sequence[PrefixState]) -> int:
+        return self._upsert(site, [(f"prefix:{p.prefix}", p) for p in prefixes])
+
+    async def upsert_addresses(self, site: str, addresses: Sequence[AddressState]) -> int:
+        return self._upsert(site, [(f"ip:{a.address.split('/')[0]}", a) for a in addresses])
+
+    def _upsert(self, site: str, items: list[tuple[str, Any]]) -> int:
+        self._check()
+        changed = [(k, v) for k, v in items if self.objects.get((site, k)) != v]
+        for key, value in changed:
+            self.objects[(site, key)] = value
+        self.writes += len(changed)
+        return len(changed)
+
+    async def delete(self, site: str, keys: Sequence[str]) -> int:
+        self._check()
+        gone = [k for k in keys if (site, k) in self.objects]
+        for key in gone:
+            del self.objects[(site, key)]
+        self.writes += len(gone)
+        return len(gone)
+
+    async def forget(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+def host(n: int, **over: Any) -> Host:
+    return Host(id=f"{n:032x}", ip=f"198.18.1.{n}", hostname=f"h{n}",  # type: ignore[arg-type]
+                mac=f"52:54:00:00:01:{n:02x}", **over)  # fmt: skip
+
+
+def entry(seq: int, kind: Kind, oid: str, image: dict[str, Any], op: Op = Op.UPSERT) -> Any:
+    return Change(epoch=1, seq=seq, kind=kind, object_id=oid, op=op, image=image, actor="t",
+                  time=1.0).to_image()  # fmt: skip
+
+
+@pytest_asyncio.fixture
+async def store(central_db: str) -> AsyncIterator[CentralStore]:
+    s = await open_store(central_db)
+    await s.add_site("s1", protocol.public_key_raw(KEY.public_key()))
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def feed(store: CentralStore, first: int, entries: list[Any]) -> None:
+    batch = protocol.make_batch(site="s1", epoch=1, from_seq=first, to_seq=first + len(entries)
+                                - 1, entries=entries, key=KEY)  # fmt: skip
+    out = await store.apply_batch("s1", batch)
+    assert out.applied_seq == first + len(entries) - 1
+
+
+SUBNET = {"name": "lab", "cidr": "198.18.0.0/15"}
+
+
+async def drain(sync: IpamSync) -> int:
+    writes = 0
+    while (result := await sync.round()).entries:
+        writes += result.writes
+    return writes
+
+
+@pytest.mark.asyncio
+async def test_cursor_waits_while_the_ipam_is_down_and_nothing_doubles(
+    store: CentralStore,
+) -> None:
+    ipam = MemoryIpam()
+    sync = IpamSync(store, lambda: ipam, batch_size=3, interval=0.1, holder="a")
+    assert await state.acquire(store, "nautobot", "a", now=0.0, ttl=1e9)
+    await feed(store, 1, [entry(1, Kind.SUBNET, "lab", SUBNET),
+                          *(entry(n + 1, Kind.HOST, host(n).id, host(n).to_image())
+                            for n in range(1, 8))])  # fmt: skip
+    ipam.down = True
+    with pytest.raises(IpamError):
+        await sync.round()
+    assert await state.cursor(store, "nautobot") == 0
+    ipam.down = False
+    assert await drain(sync) == 8
+    assert await state.cursor(store, "nautobot") == 8
+    # Moved, deleted: the old addresses go, nothing is left behind or doubled.
+    moved = host(2).to_image() | {"ip": "198.18.1.200"}
+    gone = host(3).to_image()
+    await feed(store, 9, [entry(9, Kind.HOST, host(2).id, moved),
+                          entry(10, Kind.HOST, host(3).id, gone, Op.DELETE)])  # fmt: skip
+    assert await drain(sync) == 3  # one upsert, two deletes
+    addresses = sorted(k for (_, k) in ipam.objects if k.startswith("ip:"))
+    assert addresses == sorted(["ip:198.18.1.200", *(f"ip:198.18.1.{n}" for n in (1, 4, 5, 6, 7))])
+    # A replay from cursor 0 plans every object again and writes nothing.
+    await state.rewind(store, "nautobot", 0)
+    before = dict(ipam.objects)
+    assert await drain(sync) == 0
+    assert ipam.objects == before
+
+
+@pytest.mark.asyncio
+async def test_second_collector_takes_over_a_dead_ones_lease(central_db: str) -> None:
+    one, two = await open_store(central_db), await open_store(central_db)
+    try:
+        await one.add_site("s1", protocol.public_key_raw(KEY.public_key()))
+        await feed(one, 1, [entry(1, Kind.SUBNET, "lab", SUBNET),
+                            entry(2, Kind.HOST, host(1).id, host(1).to_image())])  # fmt: skip
+        # Collector a took the lease, then died without giving it back.
+        assert await state.acquire(one, "nautobot", "a", now=1000.0, ttl=LEASE_TTL)
+        ipam = MemoryIpam()
+        now, looks = [1000.0], [0]
+
+        def clock() -> float:
+            looks[0] += 1
+            return now[0]
+
+        second = IpamSync(two, lambda: ipam, batch_size=100, interval=0.01, holder="b",
+                          clock=clock)  # fmt: skip
+        stop = asyncio.Event()
+        task = asyncio.create_task(second.run(stop))
+        await _until(lambda: _value(looks[0] >= 3), True)
+        assert await state.cursor(two, "nautobot") == 0  # b waits while a's lease lasts
+        assert ipam.writes == 0
+        now[0] += LEASE_TTL + 1
+        await _until(lambda: state.cursor(two, "nautobot"), 2)
+        assert ipam.writes == 2
+        stop.set()
+        await task
+        # A clean stop gives the lease back: the next collector needs no wait.
+        assert await state.acquire(one, "nautobot", "c", now=now[0], ttl=LEASE_TTL)
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def _value(value: object) -> object:
+    return value
+
+
+async def _until(read: Any, value: object, within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while await read() != value:
+        assert asyncio.get_running_loop().time() < deadline, f"cursor never reached {value}"
+        await asyncio.sleep(0.02)
