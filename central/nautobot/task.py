@@ -37,6 +37,8 @@ TARGET = "nautobot"
 LEASE_TTL = 15.0
 """Seconds a lease lasts unless renewed; the holder renews it every round and while it
 waits, so a live holder keeps it and a dead one loses it within this time."""
+RENEW_EVERY = LEASE_TTL / 3
+"""Seconds between renewals of the lease while a page's writes are in flight."""
 BACKOFF = Backoff(base=0.5, cap=60.0)
 
 
@@ -171,13 +173,34 @@ class IpamSync:
         desired = mapping.plan(page, await state.claims_on(store, target, keys))
         if page.unmapped:
             metrics.IPAM_ERRORS.labels(target=target, reason="unmapped").inc(page.unmapped)
-        writes = await self._write(desired)
+        writes = await self._write_holding_lease(desired)
         last = int(changes[-1]["gseq"])
         await state.commit(store, target, self.holder, gseq=last, claims=page.after)
         metrics.IPAM_APPLIED.labels(target=target).inc(len(changes))
         metrics.IPAM_WRITES.labels(target=target).inc(writes)
         metrics.IPAM_LAG.labels(target=target).set(max(0, head - last))
         return RoundResult(entries=len(changes), writes=writes, cursor=last)
+
+    async def _write_holding_lease(self, desired: dict[mapping.SiteKey, Desired | None]) -> int:
+        """``_write``, renewing the lease every third of its life while the IPAM works: a
+        page can take longer than the lease (Nautobot writes tens of objects a second), and
+        a lease that ran out mid-page would let a second collector write the same keys at
+        once. Once the renewal fails the writes are cancelled and ``LostLease`` raised."""
+        writing = asyncio.ensure_future(self._write(desired))
+        try:
+            while True:
+                done, _ = await asyncio.wait({writing}, timeout=RENEW_EVERY)
+                if done:
+                    return writing.result()
+                if not await state.acquire(
+                    self._store, self._target, self.holder, now=self._clock(), ttl=LEASE_TTL
+                ):
+                    raise state.LostLease(f"{self._target}: lease taken during a page")
+        finally:
+            if not writing.done():
+                writing.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writing
 
     async def _write(self, desired: dict[mapping.SiteKey, Desired | None]) -> int:
         if self._ipam is None:

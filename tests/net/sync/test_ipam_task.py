@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from central.nautobot import state
+from central.nautobot import state, task
 from central.nautobot.adapter import IpamError
 from central.nautobot.mapping import AddressState, PrefixState
 from central.nautobot.task import LEASE_TTL, IpamSync
@@ -180,3 +180,63 @@ async def _until(read: Any, value: object, within: float = 10.0) -> None:
     while await read() != value:
         assert asyncio.get_running_loop().time() < deadline, f"cursor never reached {value}"
         await asyncio.sleep(0.02)
+
+
+class SlowIpam(MemoryIpam):
+    """Address writes wait for ``release``: a page that outlives the lease."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def upsert_addresses(self, site: str, addresses: Sequence[AddressState]) -> int:
+        self.writing.set()
+        await self.release.wait()
+        return await super().upsert_addresses(site, addresses)
+
+
+async def _slow_page(store: CentralStore, monkeypatch: pytest.MonkeyPatch) -> tuple[
+    SlowIpam, IpamSync, list[float]
+]:  # fmt: skip
+    monkeypatch.setattr(task, "RENEW_EVERY", 0.02)
+    await feed(store, 1, [entry(1, Kind.SUBNET, "lab", SUBNET),
+                          entry(2, Kind.HOST, host(1).id, host(1).to_image())])  # fmt: skip
+    ipam, now = SlowIpam(), [1000.0]
+    sync = IpamSync(store, lambda: ipam, batch_size=100, interval=0.01, holder="a",
+                    clock=lambda: now[0])  # fmt: skip
+    assert await state.acquire(store, "nautobot", "a", now=now[0], ttl=LEASE_TTL)
+    return ipam, sync, now
+
+
+@pytest.mark.asyncio
+async def test_a_page_longer_than_the_lease_keeps_it(
+    store: CentralStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ipam, sync, now = await _slow_page(store, monkeypatch)
+    page = asyncio.create_task(sync.round())
+    await asyncio.wait_for(ipam.writing.wait(), 10)
+    for _ in range(3):  # three lease lives pass while the IPAM works on the page
+        now[0] += LEASE_TTL - 1
+        await asyncio.sleep(0.1)  # several renewal periods
+        assert not await state.acquire(store, "nautobot", "b", now=now[0] + 0.5, ttl=LEASE_TTL)
+    ipam.release.set()
+    assert (await asyncio.wait_for(page, 10)).cursor == 2
+    assert await state.cursor(store, "nautobot") == 2
+
+
+@pytest.mark.asyncio
+async def test_a_lease_taken_mid_page_stops_the_writes(
+    store: CentralStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ipam, sync, now = await _slow_page(store, monkeypatch)
+    page = asyncio.create_task(sync.round())
+    await asyncio.wait_for(ipam.writing.wait(), 10)
+    # a's clock stalls (it renews at the same instant over and over) while b's has passed the
+    # lease: b takes it, and a's next renewal finds it gone and cancels the page's writes.
+    assert await state.acquire(store, "nautobot", "b", now=now[0] + LEASE_TTL + 1, ttl=LEASE_TTL)
+    with pytest.raises(state.LostLease):
+        await asyncio.wait_for(page, 10)
+    assert not ipam.release.is_set()
+    assert [key for _, key in ipam.objects] == ["prefix:198.18.0.0/15"]  # no address written
+    assert await state.cursor(store, "nautobot") == 0
