@@ -45,6 +45,7 @@ ifeq ($(LAB),yes)
 		ip -n ddi-client link set eth0 address $(LAB_CLIENT_MAC) && \
 		ip netns exec ddi-site $(CURDIR)/$(VENV)/bin/ddi serve --config $(LAB_CONFIG)
 else
+	@echo "  ddi token add me --scope write    # then sign in at https://127.0.0.1:8053/ (self-signed)"
 	exec $(VENV)/bin/ddi serve --config $(CONFIG)
 endif
 
