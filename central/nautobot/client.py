@@ -59,11 +59,33 @@ class _Site:
 
 
 class _TimeoutSession(requests.Session):
-    """A session whose requests end after ``TIMEOUT`` seconds (requests has no default)."""
+    """A session whose requests end after ``timeout`` seconds (requests has no default)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
 
     def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", TIMEOUT)
+        kwargs.setdefault("timeout", self.timeout)
         return super().request(method, url, *args, **kwargs)
+
+
+def connect(config: NautobotConfig, *, timeout: float) -> Any:
+    """A pynautobot API for ``config`` whose requests end after ``timeout`` seconds."""
+    api = pynautobot.api(config.url, token=config.token)
+    session = _TimeoutSession(timeout)
+    session.verify = config.verify
+    api.http_session = session
+    return api
+
+
+async def call(fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)`` in a worker thread (pynautobot is synchronous), every library error
+    raised as ``IpamError``."""
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except (requests.RequestException, pynautobot.RequestError, ValueError) as exc:
+        raise IpamError(_describe(exc)) from exc
 
 
 def _record_id(record: Any) -> str:
@@ -75,32 +97,23 @@ class NautobotIpam:
 
     def __init__(self, config: NautobotConfig) -> None:
         self._config = config
-        self._api = pynautobot.api(config.url, token=config.token)
-        session = _TimeoutSession()
-        session.verify = config.verify
-        self._api.http_session = session
+        self._api = connect(config, timeout=TIMEOUT)
         self._shared: dict[str, str] | None = None
         self._sites: dict[str, _Site] = {}
 
     # --- the async face: each call in a thread, every library error as IpamError ---
 
-    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except (requests.RequestException, pynautobot.RequestError, ValueError) as exc:
-            raise IpamError(_describe(exc)) from exc
-
     async def ensure_site(self, site: str) -> None:
-        await self._call(self._site, site)
+        await call(self._site, site)
 
     async def upsert_prefixes(self, site: str, prefixes: Sequence[PrefixState]) -> int:
-        return await self._call(self._upsert, site, "prefix", list(prefixes))
+        return await call(self._upsert, site, "prefix", list(prefixes))
 
     async def upsert_addresses(self, site: str, addresses: Sequence[AddressState]) -> int:
-        return await self._call(self._upsert, site, "ip", list(addresses))
+        return await call(self._upsert, site, "ip", list(addresses))
 
     async def delete(self, site: str, keys: Sequence[str]) -> int:
-        return await self._call(self._delete, site, list(keys))
+        return await call(self._delete, site, list(keys))
 
     async def forget(self) -> None:
         self._shared = None

@@ -9,16 +9,10 @@ the tag ``ddi-reserve`` and the custom field ``ddi_mac``; never the operator's a
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
-
-import pynautobot
-import requests
+from collections.abc import Mapping
 
 from central.nautobot import client
-from central.nautobot.adapter import IpamError
 from central.nautobot.config import NautobotConfig
 from central.nautobot.reserve import TAG, Marked
 
@@ -30,47 +24,23 @@ PAGE = 1000
 """Addresses per page of the list (Nautobot's default MAX_PAGE_SIZE)."""
 TIMEOUT = 60.0
 """Seconds for one HTTP request."""
-_T = TypeVar("_T")
-
-
-class _TimeoutSession(requests.Session):
-    """A session whose requests end after ``TIMEOUT`` seconds (requests has no default)."""
-
-    def request(self, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("timeout", TIMEOUT)
-        return super().request(method, url, *args, **kwargs)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, pynautobot.RequestError):
-        return f"Nautobot refused: {str(exc.error)[:300]}"
-    return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
 class NautobotReserves:
     """``down.ReserveSource`` for Nautobot 2.x and 3.x."""
 
     def __init__(self, config: NautobotConfig) -> None:
-        self._api = pynautobot.api(config.url, token=config.token)
-        session = _TimeoutSession()
-        session.verify = config.verify
-        self._api.http_session = session
+        self._api = client.connect(config, timeout=TIMEOUT)
         self._tags: dict[str, str] | None = None
         self._namespaces: dict[str, str] = {}
-
-    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except (requests.RequestException, pynautobot.RequestError, ValueError) as exc:
-            raise IpamError(_describe(exc)) from exc
 
     async def marked(self, namespaces: Mapping[str, str]) -> list[Marked]:
         """Every address tagged ``ddi-reserve`` in the namespace of each site
         (``namespaces``: site → namespace name)."""
-        return await self._call(self._marked, dict(namespaces))
+        return await client.call(self._marked, dict(namespaces))
 
     async def note(self, ipam_id: str, text: str) -> None:
-        await self._call(self._note, ipam_id, text)
+        await client.call(self._note, ipam_id, text)
 
     async def forget(self) -> None:
         self._tags = None
