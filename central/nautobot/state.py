@@ -83,29 +83,50 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[i : i + CHUNK]
 
 
+async def _rows_in(
+    tx: Tx, select: str, args: Sequence[object], column: str, by_site: Mapping[str, set[str]]
+) -> list[tuple[str, tuple[object, ...]]]:
+    """``(site, row)`` for each row of ``select`` (ending in ``WHERE`` or ``AND``) whose site
+    is a key of ``by_site`` and whose ``column`` is among that site's values, in chunks of
+    bound parameters."""
+    out: list[tuple[str, tuple[object, ...]]] = []
+    for site, values in by_site.items():
+        for chunk in _chunks(sorted(values)):
+            rows = await tx.fetchall(
+                f"{select} site = ? AND {column} IN ({', '.join('?' * len(chunk))})",
+                *args,
+                site,
+                *chunk,
+            )
+            out.extend((site, row) for row in rows)
+    return out
+
+
+def _by_site(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    grouped: dict[str, set[str]] = {}
+    for site, value in pairs:
+        grouped.setdefault(site, set()).add(value)
+    return grouped
+
+
 async def claims_of(
     store: CentralStore, target: str, objects: Iterable[ObjectKey]
 ) -> dict[ObjectKey, tuple[Claim, ...]]:
     """The claims held now by each of ``objects``."""
-    by_site: dict[str, set[str]] = {}
-    for site, _, object_id in objects:
-        by_site.setdefault(site, set()).add(object_id)
     wanted = set(objects)
     found: dict[ObjectKey, list[Claim]] = {}
     async with store.transaction() as tx:
-        for site, ids in by_site.items():
-            for chunk in _chunks(sorted(ids)):
-                rows = await tx.fetchall(
-                    "SELECT kind, object_id, image FROM ipam_claim WHERE target = ? AND site = ?"
-                    f" AND object_id IN ({', '.join('?' * len(chunk))})",
-                    target,
-                    site,
-                    *chunk,
-                )
-                for kind, object_id, image in rows:
-                    key = (site, str(kind), str(object_id))
-                    if key in wanted:
-                        found.setdefault(key, []).append(Claim.from_image(json.loads(image)))
+        rows = await _rows_in(
+            tx,
+            "SELECT kind, object_id, image FROM ipam_claim WHERE target = ? AND",
+            (target,),
+            "object_id",
+            _by_site((site, object_id) for site, _, object_id in wanted),
+        )
+    for site, (kind, object_id, image) in rows:
+        key = (site, str(kind), str(object_id))
+        if key in wanted:
+            found.setdefault(key, []).append(Claim.from_image(json.loads(str(image))))
     return {k: tuple(v) for k, v in found.items()}
 
 
@@ -114,23 +135,19 @@ async def current(
 ) -> dict[ObjectKey, dict[str, object]]:
     """The current image at central of each of ``objects`` that still exists."""
     wanted = set(objects)
-    by_site: dict[str, set[str]] = {}
-    for site, _, object_id in wanted:
-        by_site.setdefault(site, set()).add(object_id)
     found: dict[ObjectKey, dict[str, object]] = {}
     async with store.transaction() as tx:
-        for site, ids in by_site.items():
-            for chunk in _chunks(sorted(ids)):
-                rows = await tx.fetchall(
-                    "SELECT kind, object_id, image FROM object WHERE site = ?"
-                    f" AND object_id IN ({', '.join('?' * len(chunk))})",
-                    site,
-                    *chunk,
-                )
-                for kind, object_id, image in rows:
-                    key = (site, str(kind), str(object_id))
-                    if key in wanted:
-                        found[key] = json.loads(image)
+        rows = await _rows_in(
+            tx,
+            "SELECT kind, object_id, image FROM object WHERE",
+            (),
+            "object_id",
+            _by_site((site, object_id) for site, _, object_id in wanted),
+        )
+    for site, (kind, object_id, image) in rows:
+        key = (site, str(kind), str(object_id))
+        if key in wanted:
+            found[key] = json.loads(str(image))
     return found
 
 
@@ -139,22 +156,17 @@ async def claims_on(
 ) -> dict[SiteKey, list[Claim]]:
     """Every claim held now on each of ``keys`` (an empty list for a key nobody claims)."""
     result: dict[SiteKey, list[Claim]] = {k: [] for k in keys}
-    by_site: dict[str, list[str]] = {}
-    for site, key in result:
-        by_site.setdefault(site, []).append(key)
     async with store.transaction() as tx:
-        for site, site_keys in by_site.items():
-            for chunk in _chunks(sorted(site_keys)):
-                rows = await tx.fetchall(
-                    "SELECT image FROM ipam_claim WHERE target = ? AND site = ?"
-                    f" AND key IN ({', '.join('?' * len(chunk))})",
-                    target,
-                    site,
-                    *chunk,
-                )
-                for (image,) in rows:
-                    claim = Claim.from_image(json.loads(image))
-                    result[(site, claim.key)].append(claim)
+        rows = await _rows_in(
+            tx,
+            "SELECT image FROM ipam_claim WHERE target = ? AND",
+            (target,),
+            "key",
+            _by_site(result),
+        )
+    for site, (image,) in rows:
+        claim = Claim.from_image(json.loads(str(image)))
+        result[(site, claim.key)].append(claim)
     return result
 
 
