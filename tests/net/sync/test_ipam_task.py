@@ -209,6 +209,18 @@ async def _slow_page(store: CentralStore, monkeypatch: pytest.MonkeyPatch) -> tu
     return ipam, sync, now
 
 
+async def _renewed(store: CentralStore, *, until: float, within: float = 10.0) -> None:
+    """Wait until the lease row says it lasts to ``until`` (the holder renewed it)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        async with store.transaction() as tx:
+            row = await tx.fetchone("SELECT lease_until FROM ipam_sync WHERE name = 'nautobot'")
+        if row is not None and float(row[0]) >= until:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "the holder never renewed"
+        await asyncio.sleep(0.01)
+
+
 @pytest.mark.asyncio
 async def test_a_page_longer_than_the_lease_keeps_it(
     store: CentralStore, monkeypatch: pytest.MonkeyPatch
@@ -218,7 +230,7 @@ async def test_a_page_longer_than_the_lease_keeps_it(
     await asyncio.wait_for(ipam.writing.wait(), 10)
     for _ in range(3):  # three lease lives pass while the IPAM works on the page
         now[0] += LEASE_TTL - 1
-        await asyncio.sleep(0.1)  # several renewal periods
+        await _renewed(store, until=now[0] + LEASE_TTL)
         assert not await state.acquire(store, "nautobot", "b", now=now[0] + 0.5, ttl=LEASE_TTL)
     ipam.release.set()
     assert (await asyncio.wait_for(page, 10)).cursor == 2
