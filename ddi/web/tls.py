@@ -15,11 +15,10 @@ import os
 import ssl
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+if TYPE_CHECKING:
+    from cryptography import x509
 
 CERT_FILE = "api-cert.pem"
 KEY_FILE = "api-key.pem"
@@ -52,6 +51,8 @@ def server_context(cert: Path, key: Path) -> tuple[ssl.SSLContext, str]:
 
 
 def _san(names: Iterable[str]) -> x509.SubjectAlternativeName:
+    from cryptography import x509
+
     entries: list[x509.GeneralName] = []
     seen: set[str] = set()
     for name in names:
@@ -80,6 +81,13 @@ def self_signed(
     cert_path, key_path = data_dir / CERT_FILE, data_dir / KEY_FILE
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
+    # Imported only to make the pair: cryptography costs the daemon about 8 MiB resident, and
+    # every start after the first, or with tls_cert/tls_key given, needs none of it.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     san = _san(names)
     first = san[0].value if san else "ddi"
