@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -241,6 +242,26 @@ def descendant_pids(pid: int) -> list[int]:
         result.append(p)
         todo.extend(children.get(p, ()))
     return result
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` and every process below it (all their threads),
+    in seconds; a process gone meanwhile counts for nothing."""
+    ticks = 0
+    for p in descendant_pids(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (proc(5) fields 14, 15)
+    return ticks / CLOCK_TICKS
+
+
+def children_cpu_seconds() -> float:
+    """User plus system CPU of this process's children that have been waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def stop(proc: subprocess.Popen[str] | None, timeout: float = 10.0) -> None:

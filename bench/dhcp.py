@@ -27,7 +27,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import ddi_site
-from bench.common import Context, Row, missing_tools, stop, unavailable, wait_until
+from bench.common import (
+    Context,
+    Row,
+    children_cpu_seconds,
+    cpu_seconds,
+    missing_tools,
+    stop,
+    unavailable,
+    wait_until,
+)
 
 SECTION = "dhcp"
 SERVER_IP = "198.18.0.1"
@@ -60,6 +69,13 @@ def build_lab(ctx: Context) -> Lab2:
 class Running:
     proc: subprocess.Popen[str] | None = None
     daemon: ddi_site.DdiDaemon | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process (under it, py-spy's ddi when profiling)."""
+        if self.daemon is not None:
+            return self.daemon.pid
+        return None if self.proc is None else self.proc.pid
 
     def close(self) -> None:
         if self.daemon is not None:
@@ -193,7 +209,12 @@ def parse_perfdhcp(text: str) -> dict[str, Any]:
     return result
 
 
-def perfdhcp(ctx: Context, lab2: Lab2, scenario: str, rate: int) -> dict[str, Any]:
+def perfdhcp(
+    ctx: Context, lab2: Lab2, scenario: str, rate: int, server: int | None = None
+) -> dict[str, Any]:
+    """One perfdhcp run at ``rate``; with the ``server``'s pid, also the CPU time the server
+    and perfdhcp spent in it (``ip netns exec`` and ``env`` exec their command, so the pid is
+    the server's own)."""
     p = ctx.profile
     argv = ["perfdhcp", "-4", "-r", str(rate), "-R", str(p.dhcp_clients),
             "-p", f"{p.dhcp_period:g}", "-W", "500000"]  # fmt: skip
@@ -201,8 +222,13 @@ def perfdhcp(ctx: Context, lab2: Lab2, scenario: str, rate: int) -> dict[str, An
         argv += ["-l", "cli0"]
     else:
         argv += ["-l", RELAY_IP, SERVER_IP]
+    server_cpu = None if server is None else cpu_seconds(server)
+    client_cpu = children_cpu_seconds()
     out = ctx.lab.run(lab2.client, *argv, check=False, timeout=p.dhcp_period + 60)
     result = parse_perfdhcp(out.stdout)
+    result["perfdhcp_cpu_s"] = children_cpu_seconds() - client_cpu
+    if server is not None and server_cpu is not None:
+        result["server_cpu_s"] = cpu_seconds(server) - server_cpu
     result["asked"] = rate
     # perfdhcp's own "Rate" divides by the run time including the -W wait: use the period.
     result["rate"] = result.get("ra_received", 0.0) / p.dhcp_period
@@ -216,7 +242,9 @@ def _passed(r: dict[str, Any]) -> bool:
     return drops < MAX_DROPS_PCT and rate >= 0.9 * r["asked"] and sent > 0
 
 
-def search(ctx: Context, lab2: Lab2, scenario: str, name: str) -> dict[str, Any]:
+def search(
+    ctx: Context, lab2: Lab2, scenario: str, name: str, server: int | None = None
+) -> dict[str, Any]:
     """Double the rate while it passes, then bisect; the best passing run, with the steps."""
     p = ctx.profile
     steps: list[dict[str, Any]] = []
@@ -226,7 +254,7 @@ def search(ctx: Context, lab2: Lab2, scenario: str, name: str) -> dict[str, Any]
 
     def attempt(r: int) -> bool:
         nonlocal best
-        result = perfdhcp(ctx, lab2, scenario, r)
+        result = perfdhcp(ctx, lab2, scenario, r, server)
         steps.append(result)
         ok = _passed(result)
         ctx.log(
@@ -287,16 +315,29 @@ def run(ctx: Context) -> list[Row]:
                 rows.append(unavailable(SECTION, scenario, name, f"did not start: {exc}"))
                 continue
             try:
-                rows.append(_measure(ctx, lab2, scenario, name))
+                rows.append(_measure(ctx, lab2, scenario, name, running.pid))
             finally:
                 running.close()
     return rows
 
 
-def _measure(ctx: Context, lab2: Lab2, scenario: str, name: str) -> Row:
+def cpu_figures(best: dict[str, Any], period: float) -> dict[str, float]:
+    """At the best rate: the server's CPU per completed exchange (``cpu_us``, microseconds,
+    all its threads, user and system) and the cores perfdhcp itself kept busy
+    (``perfdhcp_cores``): on a 2-core machine these two say how far a server can go."""
+    figures: dict[str, float] = {}
+    done = best.get("ra_received", 0.0)
+    if done and best.get("server_cpu_s") is not None:
+        figures["cpu_us"] = round(1e6 * best["server_cpu_s"] / done, 1)
+    if best.get("perfdhcp_cpu_s") is not None:
+        figures["perfdhcp_cores"] = round(best["perfdhcp_cpu_s"] / period, 2)
+    return figures
+
+
+def _measure(ctx: Context, lab2: Lab2, scenario: str, name: str, server: int | None) -> Row:
     # One exchange at a low rate shows the server is up before the search starts.
     wait_until(lambda: _passed(_probe(ctx, lab2, scenario)), 20, 0.5)
-    outcome = search(ctx, lab2, scenario, name)
+    outcome = search(ctx, lab2, scenario, name, server)
     best = outcome["best"]
     steps = ", ".join(f"{s['asked']}:{s.get('drops_pct', 100):.1f}%" for s in outcome["steps"])
     if best is None:
@@ -312,6 +353,7 @@ def _measure(ctx: Context, lab2: Lab2, scenario: str, name: str) -> Row:
             "drops_pct": round(best.get("drops_pct", 0.0), 2),
             "do_ms": best.get("do_ms"),
             "ra_ms": best.get("ra_ms"),
+            **cpu_figures(best, ctx.profile.dhcp_period),
             "steps": steps,
         },
         note=NOTES[name],

@@ -17,6 +17,7 @@ from types import ModuleType
 import pytest
 
 from tests.ci import require_root, require_tools
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -131,3 +132,24 @@ def test_kea_dhcp6_config_is_memfile_4_way_without_a_duid_file(tmp_path: Path) -
     assert conf["lease-database"]["type"] == "memfile"
     assert conf["server-id"]["persist"] is False
     assert "rapid-commit" not in conf["subnet6"][0]
+
+
+def test_cpu_seconds_counts_a_child_and_the_figures_divide_by_exchanges() -> None:
+    common = bench_module("bench.common")
+    dhcp = bench_module("bench.dhcp")
+    # A child that burns CPU for a while: counted under the parent's pid (its descendants).
+    code = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
+    shell = subprocess.Popen(["sh", "-c", f"{sys.executable} -c '{code}'; sleep 30"])
+    try:
+        wait_until(lambda: common.cpu_seconds(shell.pid) >= 0.25, "the child's CPU", 20)
+    finally:
+        shell.kill()
+        shell.wait()
+    before = common.children_cpu_seconds()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert common.children_cpu_seconds() - before >= 0.25
+    figures = dhcp.cpu_figures(
+        {"ra_received": 5_000.0, "server_cpu_s": 0.9, "perfdhcp_cpu_s": 4.0}, period=5.0
+    )
+    assert figures == {"cpu_us": 180.0, "perfdhcp_cores": 0.8}
+    assert dhcp.cpu_figures({"ra_received": 0.0}, period=5.0) == {}
