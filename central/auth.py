@@ -9,7 +9,7 @@ pages and feeds answer 403. The edges' signed uploads and cursor reads do not pa
 
 The legacy ``read_token`` keeps working as a ``read`` token for every site, named
 ``read-token``. With neither a tokens file nor a read token, reads are open (central then listens
-on loopback only, see ``central.app.load_central_config``).
+on loopback only, see ``central.config.load_central_config``).
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 
 import click
 
-from central.app import CentralConfig, load_central_config, serve
+from central.app import serve
+from central.config import CentralConfig, load_central_config
 from central.store import CentralStore, new_host_id, open_store
 from ddi.errors import ConfigError, StoreError
 from ddi.ipam import validate

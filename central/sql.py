@@ -119,6 +119,11 @@ class SqlCentralStore:
     def _transaction(self) -> Any:  # an async context manager yielding a Tx
         raise NotImplementedError
 
+    def _read(self) -> Any:
+        """A read-only transaction (an async context manager yielding a ``Tx``): one
+        consistent view of what is committed, which need not wait for the writers."""
+        return self._transaction()
+
     async def close(self) -> None:
         raise NotImplementedError
 
@@ -188,14 +193,14 @@ class SqlCentralStore:
         )
 
     async def site(self, site: str) -> SiteInfo | None:
-        async with self._transaction() as tx:
+        async with self._read() as tx:
             row = await tx.fetchone(f"SELECT {SITE_COLUMNS} FROM site WHERE id = ?", site)
         return None if row is None else self._site_info(row)
 
     async def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         """The rows of a read-only statement (``?`` placeholders): the fleet console's reads
         (``central.console.reads``)."""
-        async with self._transaction() as tx:
+        async with self._read() as tx:
             rows: list[tuple[Any, ...]] = await tx.fetchall(sql, *args)
         return rows
 
@@ -211,7 +216,7 @@ class SqlCentralStore:
             )
 
     async def sites(self) -> list[SiteInfo]:
-        async with self._transaction() as tx:
+        async with self._read() as tx:
             rows = await tx.fetchall(f"SELECT {SITE_COLUMNS} FROM site ORDER BY id")
         return [self._site_info(r) for r in rows]
 
@@ -395,7 +400,7 @@ class SqlCentralStore:
             )
 
     async def refusals(self) -> dict[str, dict[str, int]]:
-        async with self._transaction() as tx:
+        async with self._read() as tx:
             rows = await tx.fetchall("SELECT site, reason, count FROM refusal ORDER BY site")
         result: dict[str, dict[str, int]] = {}
         for site, reason, count in rows:
@@ -411,7 +416,7 @@ class SqlCentralStore:
         where, args = (
             ("gseq > ?", [after]) if site is None else ("site = ? AND gseq > ?", [site, after])
         )
-        async with self._transaction() as tx:
+        async with self._read() as tx:
             rows = await tx.fetchall(
                 "SELECT gseq, site, epoch, seq, kind, object_id, op, image, actor, reason, time"
                 f" FROM change WHERE {where} ORDER BY gseq LIMIT ?",
@@ -445,7 +450,7 @@ class SqlCentralStore:
             clauses.append("kind = ?")
             args.append(kind.value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        async with self._transaction() as tx:
+        async with self._read() as tx:
             rows = await tx.fetchall(
                 f"SELECT site, kind, object_id, image FROM object{where}"
                 " ORDER BY site, kind, object_id",
@@ -506,7 +511,7 @@ class SqlCentralStore:
         return DownEntry(dseq=dseq, op=op, image=image)
 
     async def down(self, site: str, *, after: int, limit: int) -> list[DownEntry]:
-        async with self._transaction() as tx:
+        async with self._read() as tx:
             rows = await tx.fetchall(
                 "SELECT dseq, op, image FROM down WHERE site = ? AND dseq > ?"
                 " ORDER BY dseq LIMIT ?",
@@ -573,7 +578,7 @@ class SqlCentralStore:
 
     async def conflicts(self, site: str | None = None) -> list[dict[str, Any]]:
         where, args = ("", []) if site is None else (" WHERE site = ?", [site])
-        async with self._transaction() as tx:
+        async with self._read() as tx:
             rows = await tx.fetchall(
                 "SELECT site, id, kind, object_id, field, value, edge_image, central_image,"
                 f" detected_at, resolved_at FROM conflict{where} ORDER BY detected_at, id",

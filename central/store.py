@@ -120,12 +120,21 @@ class _SqliteTx:
 
 
 class SqliteCentralStore(SqlCentralStore):
-    """One collector process: WAL, synchronous=FULL, one transaction at a time."""
+    """One collector process: WAL, synchronous=FULL, one write transaction at a time. Reads
+    (the feed, objects, the consoles) go through a second, read-only connection: in WAL mode
+    a reader sees the last commit and neither waits for a writer nor holds one up."""
 
-    def __init__(self, db: aiosqlite.Connection, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         super().__init__(clock)
         self._db = db
         self._lock = asyncio.Lock()
+        self._reader = reader
+        self._read_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> SqliteCentralStore:
@@ -142,13 +151,33 @@ class SqliteCentralStore(SqlCentralStore):
             if "last_contact" not in columns:
                 await db.execute(SITE_LAST_CONTACT)
             await db.executescript(search_ddl("sqlite"))
+            reader = await aiosqlite.connect(path, isolation_level=None)
         except BaseException:
             await db.close()
             raise
-        return cls(db)
+        try:
+            await reader.execute("PRAGMA query_only=ON")
+            await reader.execute("PRAGMA busy_timeout=10000")
+        except BaseException:
+            await reader.close()
+            await db.close()
+            raise
+        return cls(db, reader)
 
     async def close(self) -> None:
+        await self._reader.close()
         await self._db.close()
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[Tx]:
+        # One read at a time on the connection: a transaction's statements must not
+        # interleave with another's. BEGIN (deferred) takes the snapshot at the first read.
+        async with self._read_lock:
+            await self._reader.execute("BEGIN")
+            try:
+                yield _SqliteTx(self._reader)
+            finally:
+                await self._reader.execute("COMMIT")
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Tx]:
@@ -258,6 +287,11 @@ class PostgresCentralStore(SqlCentralStore):
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Tx]:
         async with self._pool.acquire() as conn, conn.transaction():
+            yield _PostgresTx(conn)
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[Tx]:
+        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
             yield _PostgresTx(conn)
 
 

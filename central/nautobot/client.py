@@ -295,13 +295,15 @@ class NautobotIpam:
             (held.addresses, self._api.ipam.ip_addresses),
             (held.prefixes, self._api.ipam.prefixes),
         ):
-            gone = [k for k in keys if k in table]
+            gone = [(k, table[k].id) for k in keys if k in table]
             for start in range(0, len(gone), WRITE_CHUNK):
-                chunk = gone[start : start + WRITE_CHUNK]
-                endpoint.delete([table[k].id for k in chunk])
-                for k in chunk:
+                # A deletion Nautobot refuses stays in ``table``: the object is still there,
+                # tagged, and the site's next upsert of the same key updates it.
+                for k in _delete_one_by_one_on_refusal(
+                    endpoint.delete, gone[start : start + WRITE_CHUNK], site
+                ):
                     del table[k]
-                count += len(chunk)
+                    count += 1
         return count
 
 
@@ -323,6 +325,34 @@ def _one_by_one_on_refusal(
         shown = {k: payloads[0].get(k) for k in ("address", "prefix", "dns_name")}
         log.warning("Nautobot refused %s of site %s: %s", shown, site, str(exc.error)[:300])
         return [None]
+
+
+REFUSED_DELETE = (400, 409)
+"""Nautobot's answers to a deletion it will not do as things stand: 409 when other objects
+depend on it (an operator's own address inside one of our prefixes), 400 when invalid."""
+
+
+def _delete_one_by_one_on_refusal(
+    delete: Callable[[list[str]], Any], items: list[tuple[str, str]], site: str
+) -> list[str]:
+    """``delete`` the ``(key, id)`` items in one request, and return the keys deleted; when
+    Nautobot refuses (:data:`REFUSED_DELETE`), each alone, and one it refuses is logged,
+    counted (``reason="refused"``) and left in place: it is the operator's to resolve, and it
+    must not hold the cursor back for ever."""
+    try:
+        delete([object_id for _, object_id in items])
+    except pynautobot.RequestError as exc:
+        if exc.req.status_code not in REFUSED_DELETE:
+            raise
+        if len(items) > 1:
+            return [
+                k for item in items for k in _delete_one_by_one_on_refusal(delete, [item], site)
+            ]
+        metrics.IPAM_ERRORS.labels(target="nautobot", reason="refused").inc()
+        log.warning("Nautobot refused to delete %s of site %s, left in place: %s",
+                    items[0][0], site, str(exc.error)[:300])  # fmt: skip
+        return []
+    return [k for k, _ in items]
 
 
 def _describe(exc: BaseException) -> str:

@@ -109,6 +109,20 @@ def _by_site(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
     return grouped
 
 
+async def marked(store: CentralStore) -> set[SiteKey]:
+    """``(site, "ip:ADDRESS")`` of each reservation the down direction made from an address an
+    operator marked in the IPAM (table ``ipam_reserve``): that address is the IPAM's own
+    object, which the up direction neither makes a second time nor changes."""
+    async with store.transaction() as tx:
+        rows = await tx.fetchall("SELECT site, image FROM ipam_reserve WHERE image <> ''")
+    keys: set[SiteKey] = set()
+    for site, image in rows:
+        ip = json.loads(image).get("ip")
+        if ip:
+            keys.add((str(site), f"ip:{ip}"))
+    return keys
+
+
 async def claims_of(
     store: CentralStore, target: str, objects: Iterable[ObjectKey]
 ) -> dict[ObjectKey, tuple[Claim, ...]]:

@@ -171,6 +171,8 @@ class IpamSync:
         before = await state.claims_of(store, target, objects)
         keys = mapping.affected_keys(page, before)
         desired = mapping.plan(page, await state.claims_on(store, target, keys))
+        for site_key in await state.marked(store) & desired.keys():
+            del desired[site_key]  # the IPAM's own address, which a site reports back
         if page.unmapped:
             metrics.IPAM_ERRORS.labels(target=target, reason="unmapped").inc(page.unmapped)
         writes = await self._write_holding_lease(desired)

@@ -9,7 +9,8 @@ field it concerns. A reason is required here (the change log's why).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -27,6 +28,7 @@ routes = web.RouteTableDef()
 FORM_FIELDS = ("hostname", "mac", "ip", "ip6", "boot")
 """What the form edits; the rest of a host (client ids, DHCP options) stays the CLI's."""
 MAX_FIELD = 256
+_C = TypeVar("_C", Change, Change | None)
 MAX_ROWS = 500
 """Reservations a listing shows; the page says when the filter would show more."""
 
@@ -99,6 +101,30 @@ async def _editor(
     )  # fmt: skip
 
 
+async def _submit(
+    request: web.Request,
+    who: Viewer,
+    action: str,
+    form: dict[str, Any],
+    write: Callable[[bool], Awaitable[_C]],
+) -> _C | web.Response:
+    """``write(dry_run)`` for a posted form: the change once saved, or the form (``form`` is
+    what ``_editor`` shows) back with the store's refusal beside its field, or with the
+    preview."""
+    try:
+        _check_reason(form.get("reason", ""))
+        change = await write(action != "save")
+    except Exception as exc:
+        problem = problem_of(exc)
+        if problem is None:
+            raise
+        status = 422 if problem.field else 409
+        return await _editor(request, who, **form, problem=problem, status=status)
+    if action != "save":
+        return await _editor(request, who, **form, preview=change)
+    return change
+
+
 async def _refused(request: web.Request, who: Viewer) -> web.Response | None:
     """A page saying so (403) when ``who`` may not write; None when it may. (The auth
     middleware refuses such a POST before it gets here; this is for the form pages.)"""
@@ -131,26 +157,18 @@ async def add(request: web.Request) -> web.Response:
     site = request.app[APP_KEY].site
     fields, action, reason = await _form(request)
     body: dict[str, Any] = {k: v for k, v in fields.items() if v}
-    preview = None
-    try:
-        _check_reason(reason)
+    form = {"heading": "Add a reservation", "action_path": "/reservations/new",
+            "fields": fields, "reason": reason}  # fmt: skip
+
+    async def write(dry_run: bool) -> Change:
         host = new_host(site.config, body)
-        change = await site.store.add_host(
-            host, actor=write_actor(request, None), reason=reason, dry_run=action != "save"
-        )
-    except Exception as exc:
-        problem = problem_of(exc)
-        if problem is None:
-            raise
-        return await _editor(request, who, heading="Add a reservation",
-                       action_path="/reservations/new", fields=fields, reason=reason,
-                       problem=problem, status=422 if problem.field else 409)  # fmt: skip
-    if action != "save":
-        preview = change
-        return await _editor(request, who, heading="Add a reservation",
-                       action_path="/reservations/new", fields=fields, reason=reason,
-                       preview=preview)  # fmt: skip
-    raise web.HTTPSeeOther(f"/reservations/{change.object_id}?done=added")
+        actor = write_actor(request, None)
+        return await site.store.add_host(host, actor=actor, reason=reason, dry_run=dry_run)
+
+    done = await _submit(request, who, action, form, write)
+    if isinstance(done, web.Response):
+        return done
+    raise web.HTTPSeeOther(f"/reservations/{done.object_id}?done=added")
 
 
 async def _find(request: web.Request) -> Host | web.Response:
@@ -167,16 +185,9 @@ async def _find(request: web.Request) -> Host | web.Response:
 
 @routes.get("/reservations/{key}")
 async def show(request: web.Request) -> web.Response:
-    site = request.app[APP_KEY].site
-    key = request.match_info["key"][:MAX_FIELD]
-    try:
-        host = await site.store.find_host(key)
-    except Exception as exc:
-        problem = problem_of(exc)
-        if problem is None:
-            raise
-        return await _page(request, "reservation.html", "Reservation", host=None, problem=problem,
-                     who=await viewer(request), notice="", status=404)  # fmt: skip
+    host = await _find(request)
+    if isinstance(host, web.Response):
+        return host
     done = request.query.get("done", "")
     notice = {"added": "Reservation added.", "saved": "Reservation saved."}.get(done, "")
     return await _page(request, "reservation.html", f"Reservation {host.hostname}", host=host,
@@ -222,22 +233,18 @@ async def edit(request: web.Request) -> web.Response:
                        problem=Problem(title="Nothing to save",
                                        message="The form holds the reservation's current "
                                        "values."))  # fmt: skip
-    try:
-        _check_reason(reason)
-        change = await site.store.update_host(
+    form = {"heading": heading, "action_path": path, "fields": fields, "reason": reason,
+            "host": host}  # fmt: skip
+
+    async def write(dry_run: bool) -> Change | None:
+        return await site.store.update_host(
             host.id, patch_fields(site.config, changed), actor=write_actor(request, None),
-            reason=reason, dry_run=action != "save",
+            reason=reason, dry_run=dry_run,
         )  # fmt: skip
-    except Exception as exc:
-        problem = problem_of(exc)
-        if problem is None:
-            raise
-        return await _editor(request, who, heading=heading, action_path=path, fields=fields,
-                       reason=reason, host=host, problem=problem,
-                       status=422 if problem.field else 409)  # fmt: skip
-    if action != "save":
-        return await _editor(request, who, heading=heading, action_path=path, fields=fields,
-                       reason=reason, host=host, preview=change)  # fmt: skip
+
+    done = await _submit(request, who, action, form, write)
+    if isinstance(done, web.Response):
+        return done
     raise web.HTTPSeeOther(f"/reservations/{host.id}?done=saved")
 
 

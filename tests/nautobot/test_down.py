@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import re
 import sqlite3
 import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +139,14 @@ def central_conflicts(central: Any) -> list[dict[str, Any]]:
     return list(json.loads(central.cli("conflicts", "--json").stdout))
 
 
+def refusals(central: Any) -> float:
+    """Writes Nautobot refused, from central's ``/metrics``."""
+    with urllib.request.urlopen(f"{central.url}/metrics", timeout=30) as answer:
+        text = answer.read().decode()
+    pattern = r'^ddi_central_nautobot_errors_total\{[^}]*reason="refused"[^}]*\} (\S+)$'
+    return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.MULTILINE))
+
+
 def down_log(database: Path) -> list[dict[str, Any]]:
     con = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
@@ -175,10 +185,11 @@ async def test_a_reservation_made_in_nautobot_reaches_the_edge_and_follows_edits
     assert (host["owner"], host["mac"], host["hostname"]) == ("central", "52:54:00:ff:00:01",
                                                               "pxe1")  # fmt: skip
     # The site reports it back; the up direction leaves the operator's address as it is (it
-    # is not one of its own) rather than make a second one, and goes on with the rest.
+    # is Nautobot's own: nothing to write, so nothing refused) and goes on with the rest.
     await h.wait_synced(s.edge, s.central)
     await s.edge.add_hosts([2])
     await until(lambda: addresses(s.lab, s.namespace, h.ip_of(2)), "the edge's next reservation")
+    assert await asyncio.to_thread(refusals, s.central) == 0
     [address] = addresses(s.lab, s.namespace, "198.18.0.20")
     assert address["id"] == ipam_id
     assert {t["name"] for t in address["tags"]} == {"ddi-reserve"}

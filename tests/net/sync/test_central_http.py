@@ -15,7 +15,8 @@ import pytest_asyncio
 from aiohttp import web
 
 from central import metrics as central_metrics
-from central.app import build_app, load_central_config
+from central.app import build_app
+from central.config import load_central_config
 from central.store import CentralStore, open_store
 from ddi import metrics as edge_metrics
 from ddi.errors import ConfigError

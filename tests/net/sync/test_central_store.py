@@ -176,3 +176,41 @@ async def test_down_log_and_conflicts(store: CentralStore) -> None:
     await store.add_conflicts("s1", [conflict])
     rows = await store.conflicts()
     assert [(r["site"], r["id"], r["field"]) for r in rows] == [("s1", "7", "ip")]
+
+
+@pytest.mark.asyncio
+async def test_reads_do_not_wait_for_a_write_in_progress(store: CentralStore) -> None:
+    """The feed, the objects and the consoles' reads see the last commit while a write
+    transaction is open (an ingest in progress), instead of queueing behind it."""
+    await store.apply_batch("s1", make("s1", 1, [host_change(1, 1)]))
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def long_write() -> None:
+        async with store.transaction() as tx:
+            await tx.execute("UPDATE site SET last_contact = 1 WHERE id = 's2'")
+            inside.set()
+            await release.wait()
+
+    writer = asyncio.create_task(long_write())
+    try:
+        await asyncio.wait_for(inside.wait(), 10)
+        reads = asyncio.gather(
+            store.changes(after=0, limit=10),
+            store.objects("s1", Kind.HOST),
+            store.sites(),
+            store.query("SELECT count(*) FROM change"),
+            store.conflicts(),
+        )
+        changes, objects, sites, counted, conflicts = await asyncio.wait_for(reads, 10)
+        assert [c["seq"] for c in changes] == [1]
+        assert [o["object_id"] for o in objects] == [f"{1:032x}"]
+        assert [s.site for s in sites] == ["s1", "s2"]
+        assert counted == [(1,)]
+        assert conflicts == []
+    finally:
+        release.set()
+        await writer
+    # Reads are read-only: a write slipped into one is refused, on either database.
+    with pytest.raises(Exception, match="(?i)read.only|readonly"):
+        await store.query("DELETE FROM change")
+    assert [c["seq"] for c in await store.changes(after=0, limit=10)] == [1]

@@ -18,7 +18,8 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from central.app import build_app, load_central_config
+from central.app import build_app
+from central.config import load_central_config
 from central.store import CentralStore, open_store
 from ddi.errors import ConfigError
 from ddi.tokens import TokenFile

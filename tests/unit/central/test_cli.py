@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from central.app import load_central_config
+from central.config import load_central_config
 from central.cli import main
 from ddi.errors import ConfigError
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from central.app import load_central_config
+from central.config import load_central_config
 from central.nautobot import config, mapping
 from central.nautobot.mapping import AddressState, Claim, PrefixState, Status
 from ddi.errors import ConfigError
