@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -67,29 +67,17 @@ def counter_by(counter: object, label: str) -> dict[str, float]:
 
 def read_sample(daemon: Daemon, now: float) -> Sample:
     """What the charts need, read now."""
-    return read(daemon, now)()
-
-
-def read(daemon: Daemon, now: float) -> Callable[[], Sample]:
-    """Read the counters and the index's lists now (on the event loop: the index changes
-    there); the returned call works out the sample from them alone, so it may run on a thread.
-    """
     index = daemon.site.index
     hosts = list(index.hosts())
     leases = list(index.leases())
-    subnets = tuple(index.subnets())
     values = {
         DHCP_RECEIVED: counter_total(metrics.DHCP_RECEIVED),
         DNS_ANSWERED: counter_total(metrics.DNS_QUERIES),
     }
-
-    def sample() -> Sample:
-        for subnet in subnets:
-            total = subnet_usage(subnet, hosts, leases, now).total()
-            values[POOL + subnet.name] = total.utilisation
-        return Sample(at=now, values=values)
-
-    return sample
+    for subnet in index.subnets():
+        total = subnet_usage(subnet, hosts, leases, now).total()
+        values[POOL + subnet.name] = total.utilisation
+    return Sample(at=now, values=values)
 
 
 @dataclass(eq=False)
@@ -100,14 +88,13 @@ class History:
     users: int = 0
     task: asyncio.Task[None] | None = None
 
+    def sample(self, daemon: Daemon) -> None:
+        self.ring.add(read_sample(daemon, time.time()))
+
     async def run(self, daemon: Daemon, interval: float) -> None:
         while True:
             try:
-                # The pools' usage walks every reservation and lease: 33 ms at 100,000
-                # reservations, 85 ms with 50k/100k/100k, the loop (DNS answers) stopped
-                # that long each minute. On a thread it gives the loop the GIL back every
-                # switch interval; only the lists are read on the loop.
-                self.ring.add(await asyncio.to_thread(read(daemon, time.time())))
+                self.sample(daemon)
             except Exception:  # a failed sample leaves a gap in the charts, not a dead task
                 log.exception("console sample failed")
                 metrics.INTERNAL_ERRORS.labels(area="console").inc()
