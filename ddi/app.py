@@ -602,14 +602,15 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
                         name="stop",
                     )
                     await asyncio.sleep(SERVICE_SETTLE)
-                    starting.close()
                     if own_process:
                         # Frozen once loaded: no full collection walks the index and the zones
-                        # while serving (a ~100 ms stop of the loop on a large site).
+                        # while serving (a ~100 ms stop of the loop on a large site). Before
+                        # collections resume: the first would walk all that start-up made.
                         frozen = settle()
                         log.debug("heap settled: %d long-lived objects frozen", frozen)
                     else:
                         release_free_memory()  # what loading the index freed
+                    starting.close()
                     metrics.STARTED.set(site.started)
                     notifier.notify("READY=1", _status_line(app), f"MAINPID={os.getpid()}")
                     log.info("ddi %s serving site %s", __version__, config.site.id)
