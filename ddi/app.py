@@ -53,7 +53,7 @@ from ddi.api.auth import Authenticator
 from ddi.config import Config, load_config
 from ddi.config.site import TOKENS_FILE
 from ddi.errors import ConfigError, DdiError, StoreError, StoreWriteFailed
-from ddi.heap import release_free_memory
+from ddi.heap import collections_paused, release_free_memory, settle
 from ddi.ipam.models import Change
 from ddi.ipam.orphans import orphaned, summary
 from ddi.reloads import ReloadOutcome, ReloadResult
@@ -97,6 +97,9 @@ class App:
     """The last reload's result (None: none since start)."""
     tls_fingerprint: str | None = None
     """SHA-256 of the TCP listener's certificate (``AB:CD:...``); None without TLS."""
+    owns_process: bool = False
+    """The daemon runs the process (``run_daemon``): the heap policy (``ddi.heap``) is its to
+    set. Embedded (tests) it leaves the host process's collector alone."""
 
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
@@ -245,6 +248,8 @@ async def _reload(app: App, *, force: bool) -> ReloadResult:
             metrics.INTERNAL_ERRORS.labels(area="reload").inc()
     if orphans:
         log.warning("reload forced: orphaned %s", summary(orphans))
+    if app.owns_process:
+        settle(rebuilt=True)  # the reloaded zones replace frozen ones: freeze the new set
     return ReloadResult(
         outcome=ReloadOutcome.APPLIED,
         path=str(path),
@@ -544,9 +549,15 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
     store_path = _prepare_data_dir(config.site.data_dir)
     lock = _lock_data_dir(config.site.data_dir)
     signals: list[signal.Signals] = []
+    # Start-up loads what the daemon keeps (index, zones, compiled answers): automatic
+    # collections would walk it again and again and find nothing (ddi.heap).
+    starting = contextlib.ExitStack()
+    if own_process:
+        starting.enter_context(collections_paused())
     try:
         async with contextlib.AsyncExitStack() as stack:
             stack.callback(os.close, lock)  # last out: the store is closed by then
+            stack.callback(starting.close)  # a failed start-up turns collections back on
             try:
                 site = await stack.enter_async_context(open_site(config, store_path=store_path))
             except SiteOpenError as exc:
@@ -563,7 +574,7 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
                     signals.append(signum)
             site.store.subscribe(_count_changes)
             _configure_store(site)
-            app = App(site)
+            app = App(site, owns_process=own_process)
             metrics.BUILD.info({"version": __version__})
             metrics.STORE_LAST_SEQ.set(await site.store.last_seq())
             metrics.STORE_EPOCH.set(await site.store.epoch())
@@ -591,7 +602,15 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
                         name="stop",
                     )
                     await asyncio.sleep(SERVICE_SETTLE)
-                    release_free_memory()  # what loading the index freed
+                    if own_process:
+                        # Frozen once loaded: no full collection walks the index and the zones
+                        # while serving (a ~100 ms stop of the loop on a large site). Before
+                        # collections resume: the first would walk all that start-up made.
+                        frozen = settle()
+                        log.debug("heap settled: %d long-lived objects frozen", frozen)
+                    else:
+                        release_free_memory()  # what loading the index freed
+                    starting.close()
                     metrics.STARTED.set(site.started)
                     notifier.notify("READY=1", _status_line(app), f"MAINPID={os.getpid()}")
                     log.info("ddi %s serving site %s", __version__, config.site.id)

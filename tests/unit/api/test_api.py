@@ -4,7 +4,9 @@ mapping, the token gate, ``reload`` and ``serve`` with an injected shutdown."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,6 +327,34 @@ async def test_reload_applies_a_valid_config_and_keeps_the_old_on_error(
     assert len(context.site.index.subnets()) == 2
     assert seen == [context.site.config]
     assert metric("ddi_internal_errors_total", area="reload") == errors + 1
+
+
+@pytest.mark.asyncio
+async def test_a_reload_freezes_the_rebuilt_heap_only_when_the_daemon_owns_the_process(
+    context: App,
+) -> None:
+    class Node:
+        def __init__(self) -> None:
+            self.me = self  # a cycle the reload replaces: freed, not kept frozen
+
+    built: list[Node] = []
+
+    async def rebuild(config: Config) -> None:
+        built[:] = [Node()]
+
+    context.services["zones"] = FakeService("zones", on_reload=rebuild)
+    try:
+        assert (await reload(context)).applied
+        assert gc.get_freeze_count() == 0  # embedded: the host process's collector untouched
+        context.owns_process = True
+        assert (await reload(context)).applied
+        assert gc.get_freeze_count() > 0
+        assert not any(o is built[0] for o in gc.get_objects(generation=2))
+        replaced = weakref.ref(built[0])
+        assert (await reload(context)).applied
+        assert replaced() is None  # frozen by the last reload, freed by this one
+    finally:
+        gc.unfreeze()
 
 
 @pytest.mark.asyncio
