@@ -211,6 +211,6 @@ async def test_reads_do_not_wait_for_a_write_in_progress(store: CentralStore) ->
         release.set()
         await writer
     # Reads are read-only: a write slipped into one is refused, on either database.
-    with pytest.raises(Exception, match="(?i)read.only|readonly"):
+    with pytest.raises(Exception, match=r"(?i)read.only|readonly"):
         await store.query("DELETE FROM change")
     assert [c["seq"] for c in await store.changes(after=0, limit=10)] == [1]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from central.config import load_central_config
 from central.cli import main
+from central.config import load_central_config
 from ddi.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "central.toml"
