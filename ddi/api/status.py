@@ -13,7 +13,7 @@ from aiohttp import web
 from ddi import __version__, metrics
 from ddi.api.common import APP_KEY, Daemon, WriteArgs, flag, read_body
 from ddi.ipam.store import Store
-from ddi.ipam.usage import subnet_usage
+from ddi.ipam.usage import usage_by_subnet
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,8 @@ async def status_document(daemon: Daemon) -> dict[str, Any]:
 def pool_usage(daemon: Daemon, now: float) -> list[dict[str, Any]]:
     """Each subnet's pools: used, reserved, declined, free, utilisation (``ddi.ipam.usage``)."""
     index = daemon.site.index
-    hosts = list(index.hosts())
-    leases = list(index.leases())
-    return [subnet_usage(s, hosts, leases, now).to_image() for s in index.subnets()]
+    usages = usage_by_subnet(index.subnets(), index.hosts(), index.leases(), now)
+    return [usage.to_image() for usage in usages]
 
 
 @routes.get("/v1/status")

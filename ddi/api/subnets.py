@@ -9,7 +9,7 @@ import time
 from aiohttp import web
 
 from ddi.api.common import APP_KEY
-from ddi.ipam.usage import subnet_usage
+from ddi.ipam.usage import usage_by_subnet
 
 routes = web.RouteTableDef()
 
@@ -18,12 +18,11 @@ routes = web.RouteTableDef()
 async def list_subnets(request: web.Request) -> web.Response:
     site = request.app[APP_KEY].site
     subnets = await site.store.subnets()
-    hosts = list(site.index.hosts())
-    leases = list(site.index.leases())
-    now = time.time()
+    ordered = sorted(subnets, key=lambda s: s.cidr)
+    usages = usage_by_subnet(ordered, site.index.hosts(), site.index.leases(), time.time())
     images = [
-        {**s.to_image(), "usage": subnet_usage(s, hosts, leases, now).to_image()}
-        for s in sorted(subnets, key=lambda s: s.cidr)
+        {**s.to_image(), "usage": usage.to_image()}
+        for s, usage in zip(ordered, usages, strict=True)
     ]
     subnets6 = await site.store.subnets6()
     return web.json_response({"subnets": images, "subnets6": [s.to_image() for s in subnets6]})

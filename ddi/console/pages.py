@@ -26,7 +26,7 @@ from ddi.ipam import validate
 from ddi.ipam.change_query import ChangeQuery, kinds_of, subject_filter
 from ddi.ipam.models import Kind, Lease, Op
 from ddi.ipam.models6 import Lease6
-from ddi.ipam.usage import subnet_usage
+from ddi.ipam.usage import usage_by_subnet
 from ddi.web import charts, render
 from ddi.web.ring import rates, series
 
@@ -108,8 +108,9 @@ async def subnets(request: web.Request) -> web.Response:
     hosts = list(index.hosts())
     leases = list(index.leases())
     rows: list[dict[str, Any]] = []
-    for subnet in index.subnets():
-        for pool in subnet_usage(subnet, hosts, leases, now).pools:
+    subnets4 = index.subnets()
+    for subnet, usage in zip(subnets4, usage_by_subnet(subnets4, hosts, leases, now), strict=True):
+        for pool in usage.pools:
             fraction = pool.utilisation
             rows.append({
                 "family": "IPv4", "subnet": subnet.name, "cidr": str(subnet.cidr),

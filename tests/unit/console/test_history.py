@@ -3,6 +3,7 @@ and what a sample holds."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -42,3 +43,29 @@ async def test_both_listeners_share_one_ring_sampled_while_either_runs(daemon: A
     assert task.done()
     assert shared.task is None
     assert id(daemon) not in history.active()
+
+
+@pytest.mark.asyncio
+async def test_the_sampler_counts_as_the_one_shot_sample_and_lets_the_loop_run(
+    daemon: App,  # noqa: F811
+) -> None:
+    turns = 0
+
+    async def beside() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(beside())
+    try:
+        await asyncio.sleep(0)
+        started = turns
+        now = time.time()
+        stepwise = await history.read_sample_stepwise(daemon, now, step=1)
+    finally:
+        other.cancel()
+    assert stepwise == history.read_sample(daemon, now)
+    assert stepwise.values[history.POOL + "lan"] == 0.75
+    objects = len(list(daemon.site.index.hosts())) + len(list(daemon.site.index.leases()))
+    assert turns - started >= objects  # a turn for the loop after each object
