@@ -30,7 +30,7 @@ from ddi.ipam.rows import (
     image_texts,
     rows_sql,
 )
-from ddi.ipam.rows6 import LEASE6_UPSERT, lease6_row
+from ddi.ipam.rows6 import LEASE6_UPSERT, lease6_batch
 from ddi.values import slot_builder
 
 _T = TypeVar("_T")
@@ -507,10 +507,7 @@ class Transaction:
             Invalid: a lease the database refuses; the transaction must then be rolled back.
         """
         await self._flush()
-        images = [lease.to_image() for lease in leases]
-        texts = [encode_json(image) for image in images]
-        ids = [lease.object_id for lease in leases]
-        rows = [lease6_row(lease) for lease in leases]
+        images, ids, texts, rows = lease6_batch(leases)
         try:
             if self._epoch is None:
                 self._sent = True
