@@ -3,8 +3,8 @@ encode (as the transport does them), no sockets and no store.
 
 N clients (DUID-LLT, one IA_NA each, as ``perfdhcp -6`` sends) each SOLICIT, then REQUEST the
 advertised address; every REPLY's leases are applied to the index as committed changes, as the
-store's subscription does. Then each RENEWs. The pool is a /64's. The best of ``--rounds`` runs
-is reported per message type.
+store's subscription does (a ``Lease6Image`` each, as the commit makes them). Then each RENEWs.
+The pool is a /64's. The best of ``--rounds`` runs is reported per message type.
 
 ``python -m bench.engine_dhcp6 [--clients 20000] [--rounds 3]``
 """
@@ -23,7 +23,7 @@ from ddi.dhcp6.engine import Dhcp6Engine, Dhcp6Settings
 from ddi.dhcp6.options import MessageType, OptionCode
 from ddi.dhcp6.packet import decode_message, encode_message
 from ddi.ipam.models import Change, Kind, Op
-from ddi.ipam.models6 import Pool6, Subnet6, lease6_id
+from ddi.ipam.models6 import Lease6Image, Pool6, Subnet6
 from ddi.ipam.views import IpamIndex
 
 NOW = 1_800_000_000.0
@@ -65,9 +65,10 @@ def run(clients: int) -> dict[str, float]:
             changes = []
             for lease in decision.commit:
                 seq += 1
+                image = Lease6Image(lease)  # as the store's commit hands it to the index
                 changes.append(Change(epoch=1, seq=seq, kind=Kind.LEASE6,
-                                      object_id=lease6_id(lease.kind, lease.prefix),
-                                      op=Op.UPSERT, image=lease.to_image()))  # fmt: skip
+                                      object_id=image.object_id, op=Op.UPSERT,
+                                      image=image))  # fmt: skip
             index.apply(changes)
 
     def timed(

@@ -77,7 +77,7 @@ from ddi.dhcp6.options import (
     status_option,
 )
 from ddi.dhcp6.packet import Message, Relay, unwrap, wrap
-from ddi.ipam.allocator6 import choose_address, choose_prefix, prefix_taken
+from ddi.ipam.allocator6 import choose_address_int, choose_prefix, prefix_taken
 from ddi.ipam.models import LeaseState
 from ddi.ipam.models6 import Lease6, Lease6Kind, Subnet6
 from ddi.ipam.validate import sanitize_hostname
@@ -141,6 +141,8 @@ class View6(Protocol):
     def host_by_mac(self, mac: str) -> Host | None: ...
     def host_by_ip6(self, ip: IPv6Address) -> Host | None: ...
     def lease6(self, kind: Lease6Kind, prefix: IPv6Network) -> Lease6 | None: ...
+    def host_at6(self, ip: int) -> Host | None: ...
+    def na_lease_at(self, ip: int) -> Lease6 | None: ...
     def leases6_of(self, kind: Lease6Kind, duid: str, iaid: int) -> Sequence[Lease6]: ...
     def name_owned(self, name: str) -> bool: ...
 
@@ -403,27 +405,23 @@ class Dhcp6Engine:
         if bound is not None and bound.prefix not in taken:
             return bound.prefix
 
-        view = self._view
-        found: IPv6Network | None = None
+        # Candidates as integers, probed in the index's integer maps: an IPv6Address and a /128
+        # per candidate (and their hashes, which are Python code) cost more than the rest.
+        host_at, lease_at = self._view.host_at6, self._view.na_lease_at
+        taken_at = {int(p.network_address) for p in taken if p.prefixlen == 128}
 
-        def used(ip: IPv6Address) -> bool:
-            # The rule of allocator6.address_taken, with the /128 built from the integer:
-            # IPv6Network(IPv6Address) formats and re-parses the address as a string.
-            nonlocal found
-            net = host_network(ip)
-            if net in taken or view.host_by_ip6(ip) is not None:
+        def used(ip: int) -> bool:
+            # The rule of allocator6.address_taken.
+            if ip in taken_at or host_at(ip) is not None:
                 return True
-            if lease_held(view.lease6(_K_NA, net), duid, now):
-                return True
-            found = net
-            return False
+            return lease_held(lease_at(ip), duid, now)
 
         for hint in _hinted_addresses(ia):
-            if any(hint in pool for pool in subnet.pools) and not used(hint):
-                return found
-        if choose_address(subnet.pools, duid, ia.iaid, used) is None:
-            return None
-        return found
+            ip = int(hint)
+            if any(int(p.start) <= ip <= int(p.end) for p in subnet.pools) and not used(ip):
+                return IPv6Network(ip)
+        found = choose_address_int(subnet.pools, duid, ia.iaid, used)
+        return None if found is None else IPv6Network(found)
 
     def _pick_prefix(self, ctx: _Ctx, ia: Ia, taken: set[IPv6Network]) -> IPv6Network | None:
         subnet = ctx.subnet

@@ -28,6 +28,7 @@ __all__ = [
     "View6",
     "address_taken",
     "choose_address",
+    "choose_address_int",
     "choose_prefix",
     "prefix_taken",
 ]
@@ -100,6 +101,26 @@ def choose_address(
         if found is not None:
             return found
     return None
+
+
+def choose_address_int(
+    pools: Sequence[Pool6],
+    duid: str,
+    iaid: int,
+    taken: Callable[[int], bool],
+) -> int | None:
+    """:func:`choose_address` with the candidates as integers (the same ones in the same
+    order, so the same address): no ``IPv6Address`` per candidate probed."""
+    seed = _seed(duid, iaid, "na")
+    for pool in pools:
+        found = _search(pool.size, seed, taken, functools.partial(_offset, int(pool.start)))
+        if found is not None:
+            return found
+    return None
+
+
+def _offset(first: int, i: int) -> int:
+    return first + i
 
 
 def _nth_address(first: int, i: int) -> IPv6Address:

@@ -23,6 +23,7 @@ from ddi.ra.settings import RaSettings
 __all__ = [
     "LIFETIME_RANGE",
     "Lease6",
+    "Lease6Image",
     "Lease6Kind",
     "PdPool",
     "Pool6",
@@ -229,6 +230,8 @@ class Lease6:
 
     @classmethod
     def from_image(cls, image: JsonObject) -> Lease6:
+        if isinstance(image, Lease6Image):
+            return image.lease  # committed in this process: the value itself, no parsing
         return cls(
             kind=Lease6Kind(image["kind"]),
             prefix=IPv6Network(image["prefix"]),
@@ -242,3 +245,22 @@ class Lease6:
             preferred_end=float(image["preferred_end"]),
             subnet=image["subnet"],
         )
+
+
+class Lease6Image(dict[str, Any]):
+    """A v6 lease's change image (exactly ``lease.to_image()``) that also keeps the
+    :class:`Lease6` it came from, as :class:`~ddi.ipam.models.LeaseImage` does for DHCPv4: the
+    in-process listeners (the IPAM index, the DNS zones) take that value through
+    :meth:`Lease6.from_image` instead of parsing the prefix back. Everything else sees a plain
+    JSON object. The prefix is formatted once here; the row and the object id reuse it."""
+
+    __slots__ = ("lease",)
+
+    def __init__(self, lease: Lease6) -> None:
+        super().__init__(lease.to_image())
+        self.lease = lease
+
+    @property
+    def object_id(self) -> str:
+        """:func:`lease6_id` of the lease, from the prefix already formatted."""
+        return f"{self['kind']}:{self['prefix']}"

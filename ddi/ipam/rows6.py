@@ -8,9 +8,17 @@ from ipaddress import IPv6Network
 from typing import Any
 
 from ddi.ipam.models import LeaseState
-from ddi.ipam.models6 import Lease6, Lease6Kind
+from ddi.ipam.models6 import Lease6, Lease6Image, Lease6Kind
+from ddi.ipam.rows import encode_json
 
-__all__ = ["LEASE6_COLUMNS", "LEASE6_UPSERT", "lease6_from_row", "lease6_row"]
+__all__ = [
+    "LEASE6_COLUMNS",
+    "LEASE6_UPSERT",
+    "image_texts6",
+    "lease6_batch",
+    "lease6_from_row",
+    "lease6_row",
+]
 
 LEASE6_COLUMNS = (
     'kind, prefix, duid, iaid, mac, hostname, state, start, "end", preferred_end, subnet'
@@ -54,3 +62,37 @@ def lease6_from_row(row: Sequence[Any]) -> Lease6:
         preferred_end=row[9],
         subnet=row[10],
     )
+
+
+_NEXT_LEASE6 = '},{"kind":'
+
+
+def image_texts6(images: Sequence[Lease6Image]) -> list[str]:
+    """Each image's compact JSON text, from ONE encoder call for the whole batch.
+
+    Every image's first key is "kind", and a quote inside a JSON string is always escaped, so
+    ``},{"kind":`` occurs in the batch's text exactly between two images.
+    """
+    parts = encode_json(images)[1:-1].split(_NEXT_LEASE6)
+    if len(parts) != len(images):  # not a lease image after all: one call each
+        return [encode_json(image) for image in images]
+    last = len(parts) - 1
+    return [
+        ("" if i == 0 else '{"kind":') + part + ("" if i == last else "}")
+        for i, part in enumerate(parts)
+    ]
+
+
+def lease6_batch(
+    leases: Sequence[Lease6],
+) -> tuple[list[Lease6Image], list[str], list[str], list[tuple[Any, ...]]]:
+    """The images, object ids, JSON texts and rows of a v6 lease batch, each prefix formatted
+    once (in its image): ``str(IPv6Network)`` costs more than the rest of a row."""
+    images = [Lease6Image(lease) for lease in leases]
+    ids = [image.object_id for image in images]
+    rows = [
+        (image["kind"], image["prefix"], lease.duid, lease.iaid, lease.mac, lease.hostname,
+         image["state"], lease.start, lease.end, lease.preferred_end, lease.subnet)
+        for lease, image in zip(leases, images, strict=True)
+    ]  # fmt: skip
+    return images, ids, image_texts6(images), rows

@@ -69,7 +69,7 @@ from ddi.ipam.models import (
     Record,
     Subnet,
 )
-from ddi.ipam.models6 import Lease6, Lease6Kind, Subnet6
+from ddi.ipam.models6 import Lease6, Lease6Image, Lease6Kind, Subnet6
 from ddi.ipam.rows import (
     CHANGE_COLUMNS,
     HOST_COLUMNS,
@@ -81,7 +81,7 @@ from ddi.ipam.rows import (
     lease_from_row,
     record_from_row,
 )
-from ddi.ipam.rows6 import LEASE6_COLUMNS, lease6_from_row
+from ddi.ipam.rows6 import LEASE6_COLUMNS, lease6_batch, lease6_from_row
 from ddi.ipam.store_health import DiskSpace, WriteHealth, disk_space
 from ddi.ipam.store_retention import ChangeLog
 from ddi.ipam.store_sync import StoreSync
@@ -89,7 +89,9 @@ from ddi.ipam.transaction import (
     BUSY_TIMEOUT_MS,
     Transaction,
     Writer,
+    commit_lease6_rows,
     commit_lease_rows,
+    lease6_changes,
     lease_batch,
     lease_changes,
     statement,
@@ -792,9 +794,40 @@ class Store:
         """
         if not leases:
             return []
-        async with self.transaction() as tx:
-            await tx.write_leases6(leases, actor=actor)
-        return tx.changes
+        batch = lease6_batch(leases)
+        async with self._lock:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            work = self._commit_lease6_rows(*batch, actor, self._clock())
+            return await asyncio.shield(asyncio.ensure_future(work))  # as commit_leases
+
+    async def _commit_lease6_rows(
+        self,
+        images: Sequence[Lease6Image],
+        ids: Sequence[str],
+        texts: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+        actor: str,
+        now: float,
+    ) -> list[Change]:
+        """One writer call (``commit_lease6_rows``), then the listeners."""
+        hook = self._lease_commit_hook
+        try:
+            seq, epoch = await self._writer.run(
+                commit_lease6_rows, rows, ids, texts, actor, now, hook
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Invalid("leases6", f"batch of {len(rows)}", f"refused: {exc}") from None
+        except BaseException as exc:
+            failed = write_failure(exc)
+            if failed is None:
+                raise
+            self.health.failed(failed)
+            raise failed from None
+        self.health.succeeded()
+        changes = lease6_changes(images, ids, epoch=epoch, first=seq + 1, actor=actor, now=now)
+        self._notify(changes)
+        return changes
 
     async def release_lease6(
         self,

@@ -10,7 +10,7 @@ from ipaddress import IPv6Network
 
 from ddi.errors import Invalid, NotFound
 from ddi.ipam.models import Kind, LeaseState, Op
-from ddi.ipam.models6 import Lease6Kind, Subnet6, lease6_id
+from ddi.ipam.models6 import Lease6Image, Lease6Kind, Subnet6, lease6_id
 from ddi.ipam.rows6 import LEASE6_COLUMNS, LEASE6_UPSERT, lease6_from_row, lease6_row
 from ddi.ipam.transaction import Transaction
 
@@ -34,8 +34,8 @@ async def release_lease6(
         lease, state=LeaseState.RELEASED, end=end, preferred_end=min(lease.preferred_end, end)
     )
     await tx.execute(LEASE6_UPSERT, lease6_row(released))
-    tx.log(Kind.LEASE6, released.object_id, Op.UPSERT, released.to_image(), actor=actor,
-           reason=reason)  # fmt: skip
+    image = Lease6Image(released)
+    tx.log(Kind.LEASE6, image.object_id, Op.UPSERT, image, actor=actor, reason=reason)
 
 
 async def expire_leases6(tx: Transaction, now: float) -> None:
@@ -47,9 +47,8 @@ async def expire_leases6(tx: Transaction, now: float) -> None:
             "UPDATE lease6 SET state = 'expired' WHERE state = 'bound' AND \"end\" <= ?", (now,)
         )
     for row in rows:
-        lease = dataclasses.replace(lease6_from_row(row), state=LeaseState.EXPIRED)
-        tx.log(Kind.LEASE6, lease.object_id, Op.UPSERT, lease.to_image(), actor="dhcp6",
-               reason="expired")  # fmt: skip
+        image = Lease6Image(dataclasses.replace(lease6_from_row(row), state=LeaseState.EXPIRED))
+        tx.log(Kind.LEASE6, image.object_id, Op.UPSERT, image, actor="dhcp6", reason="expired")
 
 
 async def sync_subnets6(

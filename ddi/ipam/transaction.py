@@ -30,7 +30,7 @@ from ddi.ipam.rows import (
     image_texts,
     rows_sql,
 )
-from ddi.ipam.rows6 import LEASE6_UPSERT, lease6_row
+from ddi.ipam.rows6 import LEASE6_UPSERT, lease6_batch
 from ddi.values import slot_builder
 
 _T = TypeVar("_T")
@@ -333,6 +333,52 @@ def _write_lease_rows(
         db.execute(_SEQ_BUMP, (first + len(rows) - 1,))
 
 
+def commit_lease6_rows(
+    db: sqlite3.Connection,
+    rows: Sequence[tuple[Any, ...]],
+    ids: Sequence[str],
+    texts: Sequence[str],
+    actor: str,
+    now: float,
+    before_commit: Callable[[], None] | None = None,
+) -> tuple[int, int]:
+    """A whole DHCPv6 lease batch in one call of the writer's thread, as
+    :func:`commit_lease_rows`: BEGIN IMMEDIATE, :func:`_write_lease6_rows`, COMMIT (the
+    fsync); rolled back before any error is raised. Returns the last seq before the batch and
+    the epoch."""
+    seq, epoch = _begin(db)
+    try:
+        _write_lease6_rows(db, rows, ids, texts, actor, now, seq + 1, epoch)
+        if before_commit is not None:
+            before_commit()
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            with suppress(sqlite3.Error):  # SQLite rolled back already (an I/O error)
+                db.execute("ROLLBACK")
+        raise
+    return seq, epoch
+
+
+def lease6_changes(
+    images: Sequence[Mapping[str, Any]],
+    ids: Sequence[str],
+    *,
+    epoch: int,
+    first: int,
+    actor: str,
+    now: float,
+) -> list[Change]:
+    """The change entries of a committed DHCPv6 lease batch, seq ``first`` on."""
+    return [
+        _new_change(  # every field given: built through its slots (ddi.values)
+            epoch=epoch, seq=first + i, kind=Kind.LEASE6, object_id=ids[i], op=Op.UPSERT,
+            image=image, actor=actor, reason="", time=now,
+        )
+        for i, image in enumerate(images)
+    ]  # fmt: skip
+
+
 def _begin_then_leases6(
     db: sqlite3.Connection,
     rows: Sequence[tuple[Any, ...]],
@@ -507,10 +553,7 @@ class Transaction:
             Invalid: a lease the database refuses; the transaction must then be rolled back.
         """
         await self._flush()
-        images = [lease.to_image() for lease in leases]
-        texts = [encode_json(image) for image in images]
-        ids = [lease.object_id for lease in leases]
-        rows = [lease6_row(lease) for lease in leases]
+        images, ids, texts, rows = lease6_batch(leases)
         try:
             if self._epoch is None:
                 self._sent = True
@@ -527,14 +570,9 @@ class Transaction:
                 )  # fmt: skip
         except sqlite3.IntegrityError as exc:
             raise Invalid("leases6", f"batch of {len(leases)}", f"refused: {exc}") from None
-        epoch, first, now = self.epoch, self._seq + 1, self.now
-        changes = [
-            _new_change(
-                epoch=epoch, seq=first + i, kind=Kind.LEASE6, object_id=ids[i], op=Op.UPSERT,
-                image=image, actor=actor, reason="", time=now,
-            )
-            for i, image in enumerate(images)
-        ]  # fmt: skip
+        changes = lease6_changes(
+            images, ids, epoch=self.epoch, first=self._seq + 1, actor=actor, now=self.now
+        )
         self._seq += len(changes)
         self.changes += changes
         self._flushed = len(self.changes)

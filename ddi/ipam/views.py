@@ -297,6 +297,14 @@ class IpamIndex:
     def lease6(self, kind: Lease6Kind, prefix: IPv6Network) -> Lease6 | None:
         return self._v6.lease(kind, prefix)
 
+    def host_at6(self, ip: int) -> Host | None:
+        """:meth:`host_by_ip6` by the address as an integer (the DHCPv6 allocator's probes)."""
+        return self._v6.by_ip6_int.get(ip)
+
+    def na_lease_at(self, ip: int) -> Lease6 | None:
+        """The IA_NA lease on the address ``ip`` (an integer), as :meth:`lease6` of its /128."""
+        return self._v6.na_at.get(ip)
+
     def leases6_of(self, kind: Lease6Kind, duid: str, iaid: int) -> list[Lease6]:
         """The leases of the IA (``kind``, ``duid``, ``iaid``): bound first, then the latest
         ending."""

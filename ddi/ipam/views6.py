@@ -33,9 +33,14 @@ class Index6:
         self.subnets: dict[str, Subnet6] = {}
         self.subnet_list: list[Subnet6] = []
         self.by_ip6: dict[IPv6Address, Host] = {}
+        self.by_ip6_int: dict[int, Host] = {}
+        """``by_ip6`` by the address as an integer: the allocator's probes, one per candidate,
+        need not build an ``IPv6Address`` (whose hash is Python code)."""
         self.by_duid: dict[str, Host] = {}
         self.leases: dict[Lease6Kind, dict[IPv6Network, Lease6]] = {k: {} for k in Lease6Kind}
         """Kind → prefix → lease: IA_NA addresses (/128) and IA_PD prefixes apart."""
+        self.na_at: dict[int, Lease6] = {}
+        """The NA leases by their address as an integer, as ``by_ip6_int``."""
         self.by_client: MultiMap[tuple[Lease6Kind, str, int], IPv6Network] = MultiMap()
         """(kind, DUID, IAID) → that IA's prefixes (an IA may hold several; RFC 8415 §12
         scopes an IAID to its IA type)."""
@@ -70,6 +75,7 @@ class Index6:
     def put_host(self, host: Host) -> None:
         if host.ip6 is not None:
             self.by_ip6[host.ip6] = host
+            self.by_ip6_int[int(host.ip6)] = host
         if host.duid is not None:
             self.by_duid[host.duid] = host
 
@@ -77,6 +83,7 @@ class Index6:
         ip6, duid = old.ip6, old.duid
         if ip6 is not None and getattr(self.by_ip6.get(ip6), "id", None) == old.id:
             del self.by_ip6[ip6]
+            del self.by_ip6_int[int(ip6)]
         if duid is not None and getattr(self.by_duid.get(duid), "id", None) == old.id:
             del self.by_duid[duid]
 
@@ -93,6 +100,8 @@ class Index6:
         kind, prefix = lease.kind, lease.prefix
         old = self.drop_lease((kind, prefix))
         self.leases[kind][prefix] = lease
+        if kind is Lease6Kind.NA and prefix.prefixlen == 128:
+            self.na_at[int(prefix.network_address)] = lease
         self.by_client.add((kind, lease.duid, lease.iaid), prefix)
         self.by_duid_leases.add((kind, lease.duid), prefix)
         if lease.hostname and kind is Lease6Kind.NA and lease.state is LeaseState.BOUND:
@@ -104,6 +113,8 @@ class Index6:
         old = self.leases[kind].pop(prefix, None)
         if old is None:
             return None
+        if kind is Lease6Kind.NA and prefix.prefixlen == 128:
+            del self.na_at[int(prefix.network_address)]
         self.by_client.discard((kind, old.duid, old.iaid), prefix)
         self.by_duid_leases.discard((kind, old.duid), prefix)
         if old.hostname and kind is Lease6Kind.NA and old.state is LeaseState.BOUND:

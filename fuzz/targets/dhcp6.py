@@ -82,6 +82,12 @@ class _View:
     def lease6(self, kind: Lease6Kind, prefix: IPv6Network) -> Lease6 | None:
         return self.leases.get((kind, prefix))
 
+    def host_at6(self, ip: int) -> Host | None:
+        return self.host_by_ip6(IPv6Address(ip))
+
+    def na_lease_at(self, ip: int) -> Lease6 | None:
+        return self.leases.get((Lease6Kind.NA, IPv6Network(ip)))
+
     def leases6_of(self, kind: Lease6Kind, duid: str, iaid: int) -> list[Lease6]:
         return [x for x in self.leases.values() if (x.kind, x.duid, x.iaid) == (kind, duid, iaid)]
 

@@ -12,6 +12,7 @@ from ddi.ipam.allocator6 import (
     MAX_PROBES,
     address_taken,
     choose_address,
+    choose_address_int,
     choose_prefix,
     prefix_taken,
 )
@@ -19,6 +20,7 @@ from ddi.ipam.models import Host, LeaseState
 from ddi.ipam.models6 import Lease6, Lease6Kind, PdPool, Pool6, Subnet6
 from ddi.ipam.validate6 import check_host_address6, duid_mac, parse_duid, parse_ipv6
 from ddi.ipam.views import IpamIndex
+from ddi.ipam.views6 import Index6
 
 DUID = "00:03:00:01:52:54:00:00:00:01"
 SUBNET = Subnet6(name="lan6", cidr=IPv6Network("2001:db8:10::/64"))
@@ -174,3 +176,56 @@ def test_a_dhcpv6_client_is_matched_by_duid_then_mac() -> None:
     assert index.host6_for("00:02:00:00:00:09:09:09", "52:54:00:00:00:02") is by_mac  # RFC 6939
     assert index.host6_for("00:03:00:01:52:54:00:00:00:03") is None  # no IPv6 address
     assert index.host6_for("00:02:00:00:00:09:09:09") is None
+
+
+def test_the_integer_search_picks_what_the_address_search_picks() -> None:
+    small = Pool6(start=IPv6Address("2001:db8::100"), end=IPv6Address("2001:db8::10f"))
+    huge = Pool6(start=IPv6Address("2001:db8:1::"), end=IPv6Address("2001:db8:1::ffff:ffff"))
+    for pools in ([small], [huge], [small, huge]):
+        taken: set[IPv6Address] = set()
+        taken_ints: set[int] = set()
+        for n in range(40):
+            duid = f"00:03:00:01:52:54:00:00:00:{n % 7:02x}"
+            want = choose_address(pools, duid, n, taken.__contains__)
+            got = choose_address_int(pools, duid, n, taken_ints.__contains__)
+            assert got == (None if want is None else int(want))
+            if want is not None:
+                taken.add(want)
+                taken_ints.add(int(want))
+    assert len(taken) > small.size  # the small pool ran out and the huge one took over
+
+
+def test_the_integer_maps_follow_hosts_and_na_leases() -> None:
+    index = Index6()
+    ip = IPv6Address("2001:db8:10::1001")
+    a = Host(id="a", ip6=ip, hostname="a")
+    b = Host(id="b", ip6=ip, hostname="b")
+    index.put_host(a)
+    assert index.by_ip6_int == {int(ip): a}
+    index.put_host(b)  # the same address: the last one is indexed, as by_ip6
+    index.drop_host(a)  # not the indexed one: nothing goes
+    assert index.by_ip6_int == {int(ip): b}
+    index.drop_host(b)
+    assert index.by_ip6_int == {} == index.by_ip6
+
+    def lease(kind: Lease6Kind, prefix: str, **fields: object) -> Lease6:
+        values: dict[str, object] = {"start": 0.0, "end": 100.0, "preferred_end": 50.0}
+        values |= fields
+        return Lease6(kind=kind, prefix=IPv6Network(prefix), duid=DUID, iaid=1, subnet="lan6",
+                      **values)  # type: ignore[arg-type]  # fmt: skip
+
+    na = lease(Lease6Kind.NA, "2001:db8:10::1001/128")
+    pd = lease(Lease6Kind.PD, "2001:db8:100::/56")
+    index.put_lease(na)
+    index.put_lease(pd)
+    assert index.na_at == {int(ip): na}
+    released = lease(Lease6Kind.NA, "2001:db8:10::1001/128", state=LeaseState.RELEASED)
+    assert index.put_lease(released) == na
+    assert index.na_at == {int(ip): released}
+    index.drop_lease((Lease6Kind.NA, released.prefix))
+    assert index.na_at == {}
+    view = IpamIndex(subnets6=[SUBNET], leases6=[na, pd], hosts=[a])
+    assert view.na_lease_at(int(ip)) is na
+    assert view.host_at6(int(ip)) is a
+    assert view.na_lease_at(int(ip) + 1) is None
+    assert view.host_at6(int(ip) + 1) is None
