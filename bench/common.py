@@ -264,6 +264,19 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def cpu_figures(step: dict[str, Any], exchanges: float, period: float) -> dict[str, float]:
+    """At a perfdhcp step (its ``server_cpu_s`` and ``perfdhcp_cpu_s``): the server's CPU per
+    completed exchange (``cpu_us``, microseconds, all its threads, user and system) and the
+    cores perfdhcp itself kept busy (``perfdhcp_cores``). On a 2-core machine these two say
+    how far a server can go."""
+    figures: dict[str, float] = {}
+    if exchanges and step.get("server_cpu_s") is not None:
+        figures["cpu_us"] = round(1e6 * step["server_cpu_s"] / exchanges, 1)
+    if step.get("perfdhcp_cpu_s") is not None:
+        figures["perfdhcp_cores"] = round(step["perfdhcp_cpu_s"] / period, 2)
+    return figures
+
+
 def stop(proc: subprocess.Popen[str] | None, timeout: float = 10.0) -> None:
     """SIGTERM the process group we started, then SIGKILL it if it lingers."""
     if proc is None or proc.poll() is not None:

@@ -31,6 +31,7 @@ from bench.common import (
     Context,
     Row,
     children_cpu_seconds,
+    cpu_figures,
     cpu_seconds,
     missing_tools,
     stop,
@@ -321,19 +322,6 @@ def run(ctx: Context) -> list[Row]:
     return rows
 
 
-def cpu_figures(best: dict[str, Any], period: float) -> dict[str, float]:
-    """At the best rate: the server's CPU per completed exchange (``cpu_us``, microseconds,
-    all its threads, user and system) and the cores perfdhcp itself kept busy
-    (``perfdhcp_cores``): on a 2-core machine these two say how far a server can go."""
-    figures: dict[str, float] = {}
-    done = best.get("ra_received", 0.0)
-    if done and best.get("server_cpu_s") is not None:
-        figures["cpu_us"] = round(1e6 * best["server_cpu_s"] / done, 1)
-    if best.get("perfdhcp_cpu_s") is not None:
-        figures["perfdhcp_cores"] = round(best["perfdhcp_cpu_s"] / period, 2)
-    return figures
-
-
 def _measure(ctx: Context, lab2: Lab2, scenario: str, name: str, server: int | None) -> Row:
     # One exchange at a low rate shows the server is up before the search starts.
     wait_until(lambda: _passed(_probe(ctx, lab2, scenario)), 20, 0.5)
@@ -353,7 +341,7 @@ def _measure(ctx: Context, lab2: Lab2, scenario: str, name: str, server: int | N
             "drops_pct": round(best.get("drops_pct", 0.0), 2),
             "do_ms": best.get("do_ms"),
             "ra_ms": best.get("ra_ms"),
-            **cpu_figures(best, ctx.profile.dhcp_period),
+            **cpu_figures(best, best.get("ra_received", 0.0), ctx.profile.dhcp_period),
             "steps": steps,
         },
         note=NOTES[name],

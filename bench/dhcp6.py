@@ -28,7 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from bench import ddi_site
-from bench.common import Context, Row, missing_tools, stop, unavailable, wait_until
+from bench.common import (
+    Context,
+    Row,
+    children_cpu_seconds,
+    cpu_figures,
+    cpu_seconds,
+    missing_tools,
+    stop,
+    unavailable,
+    wait_until,
+)
 
 SECTION = "dhcp6"
 SCENARIO = "direct"
@@ -56,6 +66,13 @@ def build_lab(ctx: Context) -> Lab2:
 class Running:
     proc: subprocess.Popen[str] | None = None
     daemon: ddi_site.DdiDaemon | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process (under it, py-spy's ddi when profiling)."""
+        if self.daemon is not None:
+            return self.daemon.pid
+        return None if self.proc is None else self.proc.pid
 
     def close(self) -> None:
         if self.daemon is not None:
@@ -185,12 +202,19 @@ def parse_perfdhcp6(text: str) -> dict[str, Any]:
 
 
 def perfdhcp6(
-    ctx: Context, lab2: Lab2, rate: int, *, clients: int, period: float
+    ctx: Context, lab2: Lab2, rate: int, *, clients: int, period: float, server: int | None = None
 ) -> dict[str, Any]:
+    """One ``perfdhcp -6`` run; with the ``server``'s pid, also the CPU time the server and
+    perfdhcp spent in it (as ``bench.dhcp.perfdhcp``)."""
     argv = ["perfdhcp", "-6", "-l", "cli0", "-r", str(rate), "-R", str(clients),
             "-p", f"{period:g}", "-W", "500000"]  # fmt: skip
+    server_cpu = None if server is None else cpu_seconds(server)
+    client_cpu = children_cpu_seconds()
     out = ctx.lab.run(lab2.client, *argv, check=False, timeout=period + 60)
     result = parse_perfdhcp6(out.stdout)
+    result["perfdhcp_cpu_s"] = children_cpu_seconds() - client_cpu
+    if server is not None and server_cpu is not None:
+        result["server_cpu_s"] = cpu_seconds(server) - server_cpu
     result["asked"] = rate
     # perfdhcp's own rate divides by the run time including the -W wait: use the period.
     result["rate"] = result.get("rr_received", 0.0) / period
@@ -267,13 +291,13 @@ def run(ctx: Context) -> list[Row]:
             rows.append(unavailable(SECTION, SCENARIO, name, f"did not start: {exc}"))
             continue
         try:
-            rows.append(_measure(ctx, lab2, name))
+            rows.append(_measure(ctx, lab2, name, running.pid))
         finally:
             running.close()
     return rows
 
 
-def _measure(ctx: Context, lab2: Lab2, name: str) -> Row:
+def _measure(ctx: Context, lab2: Lab2, name: str, server: int | None) -> Row:
     p = ctx.profile
 
     def probe() -> bool:
@@ -284,7 +308,11 @@ def _measure(ctx: Context, lab2: Lab2, name: str) -> Row:
     # A few exchanges at a low rate show the server is up before the search starts.
     wait_until(probe, 30, 0.5)
     outcome = search(
-        ctx, name, lambda r: perfdhcp6(ctx, lab2, r, clients=p.dhcp_clients, period=p.dhcp_period)
+        ctx,
+        name,
+        lambda r: perfdhcp6(
+            ctx, lab2, r, clients=p.dhcp_clients, period=p.dhcp_period, server=server
+        ),
     )
     best = outcome["best"]
     steps = ", ".join(f"{s['asked']}:{s.get('drops_pct', 100):.1f}%" for s in outcome["steps"])
@@ -301,6 +329,7 @@ def _measure(ctx: Context, lab2: Lab2, name: str) -> Row:
             "drops_pct": round(best.get("drops_pct", 0.0), 2),
             "sa_ms": best.get("sa_ms"),
             "rr_ms": best.get("rr_ms"),
+            **cpu_figures(best, best.get("rr_received", 0.0), p.dhcp_period),
             "steps": steps,
         },
         note=NOTES[name],

@@ -46,7 +46,11 @@ TABLES: dict[str, tuple[str, bool, list[str]]] = {
         True,
         ["rate", "drops_pct", "do_ms", "ra_ms", "cpu_us", "perfdhcp_cores", "steps"],
     ),
-    "dhcp6": ("rate", True, ["rate", "drops_pct", "sa_ms", "rr_ms", "steps"]),
+    "dhcp6": (
+        "rate",
+        True,
+        ["rate", "drops_pct", "sa_ms", "rr_ms", "cpu_us", "perfdhcp_cores", "steps"],
+    ),
     "storm": (
         "seconds",
         False,

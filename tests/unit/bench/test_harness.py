@@ -148,8 +148,10 @@ def test_cpu_seconds_counts_a_child_and_the_figures_divide_by_exchanges() -> Non
     before = common.children_cpu_seconds()
     subprocess.run([sys.executable, "-c", code], check=True)
     assert common.children_cpu_seconds() - before >= 0.25
-    figures = dhcp.cpu_figures(
-        {"ra_received": 5_000.0, "server_cpu_s": 0.9, "perfdhcp_cpu_s": 4.0}, period=5.0
+    figures = common.cpu_figures(
+        {"server_cpu_s": 0.9, "perfdhcp_cpu_s": 4.0}, exchanges=5_000.0, period=5.0
     )
     assert figures == {"cpu_us": 180.0, "perfdhcp_cores": 0.8}
-    assert dhcp.cpu_figures({"ra_received": 0.0}, period=5.0) == {}
+    assert common.cpu_figures({"server_cpu_s": 0.9}, exchanges=0.0, period=5.0) == {}
+    assert dhcp.cpu_figures is common.cpu_figures  # the DHCPv4 table's figures
+    assert bench_module("bench.dhcp6").cpu_figures is common.cpu_figures
