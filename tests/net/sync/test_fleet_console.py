@@ -62,7 +62,8 @@ async def fill(store: CentralStore) -> float:
         await store.apply_batch(site, batch)
     await store.touch("s1", now - 5)
     # s2 spoke last an hour ago: stale; s3 never.
-    await store.query("UPDATE site SET last_seen = ? WHERE id = 's2'", now - 3600)
+    async with store.transaction() as tx:
+        await tx.execute("UPDATE site SET last_seen = ? WHERE id = 's2'", now - 3600)
     await store.add_conflicts("s1", [{
         "id": 7, "object_id": "c1", "field": "ip", "value": "198.18.1.10",
         "edge_image": {"id": "h1", "hostname": "web1", "ip": "198.18.1.10"},
@@ -75,8 +76,8 @@ async def fill(store: CentralStore) -> float:
 async def store(central_db: str) -> AsyncIterator[CentralStore]:
     """SQLite and PostgreSQL: the search's index expressions differ between them."""
     store = await open_store(central_db)
-    await fill(store)
     try:
+        await fill(store)
         yield store
     finally:
         await store.close()
