@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import os
 import platform
+import random
 import resource
 import shutil
 import signal
@@ -329,6 +330,24 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def reserved_port() -> int:
+    """A free TCP port on 127.0.0.1 below the kernel's ephemeral range, for a server that
+    starts only after its clients: an outgoing connection of theirs could otherwise take a
+    port picked from the ephemeral range (``free_port``) before the server binds it."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for port in random.Random().sample(range(10_000, max(10_001, low)), 200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def missing_tools(*tools: str) -> list[str]:

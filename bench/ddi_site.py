@@ -322,6 +322,15 @@ class DdiDaemon:
     def pid(self) -> int | None:
         return None if self.proc is None else self.proc.pid
 
+    @property
+    def server_pid(self) -> int | None:
+        """The ``ddi serve`` process itself: under py-spy (``--py-spy``) ``pid`` is py-spy's,
+        whose own sampling must not count as the server's CPU."""
+        if self.proc is None or PROFILE_DIR is None:
+            return self.pid
+        below = descendant_pids(self.proc.pid)[1:]
+        return below[0] if below else None
+
     def status(self) -> dict[str, Any]:
         code, body = api_get(self.socket, "/v1/status")
         if code != 200:

@@ -69,9 +69,9 @@ class Running:
 
     @property
     def pid(self) -> int | None:
-        """The server's process (under it, py-spy's ddi when profiling)."""
+        """The server's process (ddi's own, not py-spy's, when profiling)."""
         if self.daemon is not None:
-            return self.daemon.pid
+            return self.daemon.server_pid
         return None if self.proc is None else self.proc.pid
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import data, ddi_site
-from bench.common import Context, Row, free_port, stop, unavailable
+from bench.common import Context, Row, free_port, reserved_port, stop, unavailable
 
 SECTION = "sync"
 BIN = Path(sys.executable).parent
@@ -130,7 +130,8 @@ class Central:
     def __init__(self, folder: Path, database: str) -> None:
         self.folder = folder
         folder.mkdir(parents=True)
-        self.port = free_port()
+        # Central starts after the edges, whose connection attempts take ephemeral ports.
+        self.port = reserved_port()
         self.key = _write_key(folder / "central.key")
         self.config = folder / "central.toml"
         self.config.write_text(

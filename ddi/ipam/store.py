@@ -7,10 +7,12 @@ of each kind of object are in ``store_hosts``, ``store_leases``, ``store_records
 ``store_sync`` (``store.sync``).
 
 Rules:
-* Every mutation is one :meth:`Store.transaction`: one ``BEGIN IMMEDIATE … COMMIT`` on the
-  single writer connection that writes the row(s) *and* their change-log entries. A refusal
-  (Conflict, NotFound, Invalid) or any other failure rolls the whole transaction back: neither
-  row nor change remains. There is no other way to write, the DHCP lease hot path included.
+* Every mutation is one ``BEGIN IMMEDIATE … COMMIT`` on the single writer connection that
+  writes the row(s) *and* their change-log entries: a :meth:`Store.transaction`, or for the
+  DHCP lease hot paths one call of the writer's thread per batch (:meth:`Store.commit_leases`,
+  :meth:`Store.commit_leases6`: BEGIN, the rows and their changes, COMMIT), under the same lock.
+  A refusal (Conflict, NotFound, Invalid) or any other failure rolls the whole transaction
+  back: neither row nor change remains.
 * Writes are serialised by one ``asyncio.Lock``; listeners (``subscribe``) are called after each
   commit, synchronously and in commit order, with that transaction's changes.
 * ``change.seq`` comes from SQLite's AUTOINCREMENT sequence: strictly increasing, never reused,

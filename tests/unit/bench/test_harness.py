@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -138,15 +140,18 @@ def test_cpu_seconds_counts_a_child_and_the_figures_divide_by_exchanges() -> Non
     common = bench_module("bench.common")
     dhcp = bench_module("bench.dhcp")
     # A child that burns CPU for a while: counted under the parent's pid (its descendants).
-    code = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
-    shell = subprocess.Popen(["sh", "-c", f"{sys.executable} -c '{code}'; sleep 30"])
+    burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
+    # The child stays (asleep) after burning, so its CPU is there to be read when polled.
+    shell = subprocess.Popen(
+        ["sh", "-c", f"{sys.executable} -c '{burn}\ntime.sleep(30)'"], start_new_session=True
+    )
     try:
         wait_until(lambda: common.cpu_seconds(shell.pid) >= 0.25, "the child's CPU", 20)
     finally:
-        shell.kill()
+        os.killpg(shell.pid, signal.SIGKILL)  # the shell and its child
         shell.wait()
     before = common.children_cpu_seconds()
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", burn], check=True)
     assert common.children_cpu_seconds() - before >= 0.25
     figures = common.cpu_figures(
         {"server_cpu_s": 0.9, "perfdhcp_cpu_s": 4.0}, exchanges=5_000.0, period=5.0
