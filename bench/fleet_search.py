@@ -153,8 +153,9 @@ async def main(args: argparse.Namespace) -> None:
             label = f"site page, hosts{' filtered' if needle else ''}"
             print(f"  {label:<29} {median * 1000:8.2f} ms  ({matched} shown)")
         with_indexes = await load(store, 1000, args.ingest_sites, args.objects)
-        for key in SEARCH_KEYS:
-            await store.query(f"DROP INDEX object_by_{key}")
+        async with store.transaction() as tx:  # store.query is read-only
+            for key in SEARCH_KEYS:
+                await tx.execute(f"DROP INDEX object_by_{key}")
         without = await load(store, 2000, args.ingest_sites, args.objects)
         count = args.ingest_sites * args.objects
         print(

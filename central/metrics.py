@@ -78,7 +78,8 @@ IPAM_ERRORS = Counter(
     "ddi_central_nautobot_errors_total",
     "IPAM sync failures by reason: ipam (unreachable or refused; retried), lost_lease,"
     " internal (the database or a bug; retried), unmapped (a feed image the mapping could"
-    " not read; skipped), refused (an object the IPAM refuses as invalid; skipped)",
+    " not read; skipped), refused (an object the IPAM refuses as invalid, or a deletion it will"
+    " not do; skipped)",
     ["target", "reason"],
     registry=REGISTRY,
 )

@@ -9,6 +9,8 @@ database. Both run the same SQL (``central.sql``) through a small ``Tx`` seam
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -165,19 +167,27 @@ class SqliteCentralStore(SqlCentralStore):
         return cls(db, reader)
 
     async def close(self) -> None:
-        await self._reader.close()
-        await self._db.close()
+        try:
+            await self._reader.close()
+        finally:
+            await self._db.close()
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[Tx]:
         # One read at a time on the connection: a transaction's statements must not
         # interleave with another's. BEGIN (deferred) takes the snapshot at the first read.
         async with self._read_lock:
-            await self._reader.execute("BEGIN")
+            reader = self._reader
+            if reader.in_transaction:  # a read cancelled during its BEGIN left one open
+                await reader.execute("ROLLBACK")
+            await reader.execute("BEGIN")
             try:
-                yield _SqliteTx(self._reader)
-            finally:
-                await self._reader.execute("COMMIT")
+                yield _SqliteTx(reader)
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    await reader.execute("ROLLBACK")
+                raise
+            await reader.execute("COMMIT")
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Tx]:

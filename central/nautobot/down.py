@@ -12,8 +12,8 @@ redone.
 
 Loops: only ``ddi-reserve`` addresses come down; what the up direction writes carries the tag
 ``ddi`` alone. The operator's address is never changed (Notes aside): when the site reports
-the reservation back, the up direction finds an address that is not its own at that IP and
-Nautobot refuses a second one, which the up direction counts and skips. An operator who tags
+the reservation back, the up direction finds its address in ``ipam_reserve`` (``state.marked``)
+and writes nothing there, for the reservation or for the client's lease on it. An operator who tags
 one of ddi's own addresses ``ddi-reserve`` asks for what the site already reserves: nothing
 is sent (``reserve.Served``).
 

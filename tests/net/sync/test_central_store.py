@@ -214,3 +214,23 @@ async def test_reads_do_not_wait_for_a_write_in_progress(store: CentralStore) ->
     with pytest.raises(Exception, match=r"(?i)read.only|readonly"):
         await store.query("DELETE FROM change")
     assert [c["seq"] for c in await store.changes(after=0, limit=10)] == [1]
+
+
+@pytest.mark.asyncio
+async def test_a_read_cut_short_leaves_the_reads_working(tmp_path: Any) -> None:
+    """SQLite: a read whose BEGIN ran but whose task was cancelled before it could end its
+    transaction (aiosqlite's thread runs the statement regardless) must not wedge every later
+    read with "cannot start a transaction within a transaction"; an error inside a read
+    rolls it back and is the error raised."""
+    store = await open_store(f"sqlite://{tmp_path / 'central.sqlite'}")
+    try:
+        await store.add_site("s1", RAW)
+        reader = store._reader  # type: ignore[attr-defined]
+        await reader.execute("BEGIN")  # what a cancelled read leaves behind
+        assert [s.site for s in await store.sites()] == ["s1"]
+        with pytest.raises(Exception, match="no such table"):
+            await store.query("SELECT * FROM no_such_table")
+        assert not reader.in_transaction
+        assert [s.site for s in await store.sites()] == ["s1"]
+    finally:
+        await store.close()
