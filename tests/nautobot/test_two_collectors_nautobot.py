@@ -120,6 +120,20 @@ def _metrics(url: str) -> str:
         return str(answer.read().decode())
 
 
+async def _mismatch(cluster: Cluster, survivor: Any, namespace: str, want: list[str]) -> str:
+    """What differs between Nautobot and an edge, and the survivor's task metrics: a
+    failure that says what went wrong."""
+    have = nautobot_ips(cluster.lab, namespace)
+    text = await asyncio.to_thread(_metrics, survivor.url)
+    task = [ln for ln in text.splitlines() if ln.startswith("ddi_central_nautobot_")]
+    return (
+        f"Nautobot does not match {namespace}: missing {sorted(set(want) - set(have))},"
+        f" extra {sorted(set(have) - set(want))},"
+        f" doubled {sorted({ip for ip in have if have.count(ip) > 1})};"
+        f" the survivor's task: {task}"
+    )
+
+
 def nautobot_ips(lab: NautobotLab, namespace: str) -> list[str]:
     """Every IP address tagged ddi in ``namespace`` (a list: a doubled one shows twice)."""
     if not lab.all(f"/api/ipam/namespaces/?name={namespace}"):
@@ -163,8 +177,11 @@ async def test_two_collectors_with_nautobot_one_killed_mid_run(cluster: Cluster)
         namespace = cluster.namespaces[edge.site]
         want = edge_ips(edge)
         assert len(want) == 2 * (HOSTS - HOSTS // 10)
-        await until(lambda ns=namespace, want=want: nautobot_ips(cluster.lab, ns) == want,
-                    f"Nautobot to match {edge.site}", within=180)  # fmt: skip
+        try:
+            await until(lambda ns=namespace, want=want: nautobot_ips(cluster.lab, ns) == want,
+                        f"Nautobot to match {edge.site}", within=180)  # fmt: skip
+        except AssertionError:
+            raise AssertionError(await _mismatch(cluster, survivor, namespace, want)) from None
     feed = await survivor.feed()
     assert [c["gseq"] for c in feed] == list(range(1, len(feed) + 1))
     assert len({(c["site"], c["epoch"], c["seq"]) for c in feed}) == len(feed)
