@@ -113,7 +113,8 @@ async def marked(store: CentralStore) -> set[SiteKey]:
     """``(site, "ip:ADDRESS")`` of each reservation the down direction made from an address an
     operator marked in the IPAM (table ``ipam_reserve``): that address is the IPAM's own
     object, which the up direction neither makes a second time nor changes."""
-    rows = await store.query("SELECT site, image FROM ipam_reserve WHERE image <> ''")
+    async with store.transaction() as tx:
+        rows = await tx.fetchall("SELECT site, image FROM ipam_reserve WHERE image <> ''")
     keys: set[SiteKey] = set()
     for site, image in rows:
         ip = json.loads(image).get("ip")
