@@ -230,6 +230,26 @@ def affected_keys(page: Page, before: Mapping[ObjectKey, tuple[Claim, ...]]) -> 
     return keys
 
 
+def keys_in_entries(changes: Iterable[Mapping[str, Any]]) -> set[SiteKey]:
+    """Every key an entry's image in a page of the feed names (unreadable images: none).
+
+    A round that wrote but never committed (it failed mid-way, or its collector died) leaves
+    writes in the IPAM that the claim table does not know. Each was made from an image that
+    some entry after the cursor carries, so the redo reaches it here, even when the object
+    has since moved or been deleted."""
+    keys: set[SiteKey] = set()
+    for c in changes:
+        image = c.get("image")
+        if not isinstance(image, Mapping) or not image:
+            continue
+        try:
+            found = claims(str(c["kind"]), str(c["object_id"]), image)
+        except Unmapped:
+            continue
+        keys.update((str(c["site"]), claim.key) for claim in found)
+    return keys
+
+
 def plan(page: Page, on_keys: Mapping[SiteKey, Iterable[Claim]]) -> dict[SiteKey, Desired | None]:
     """What the IPAM should hold for every affected key (None: nothing), given the claims
     held on those keys before the page (``on_keys``, from the claim table)."""

@@ -7,7 +7,10 @@ read the touched objects' current images and the claims on every key they touch
 addresses, then deletions of addresses, then of prefixes); and only once the IPAM confirmed
 every write, move the cursor and record the claims in one transaction. A failure anywhere
 leaves the cursor where it was: the round is redone after a backoff (``sync.backoff``), and
-as every write is an upsert by natural key, redoing it doubles nothing.
+as every write is an upsert by natural key, redoing it doubles nothing. What a cut-short
+round wrote is not in the claim table, so a round also plans every key its entries' images
+name (``mapping.keys_in_entries``): an address written, then moved or deleted before the
+redo, is removed by it.
 
 With several collectors on one database, the lease (``state.acquire``) lets one run rounds at
 a time; the others look every ``interval`` and take over once it has run out (``LEASE_TTL``).
@@ -169,7 +172,7 @@ class IpamSync:
         objects = mapping.objects_touched(changes)
         page = mapping.read_page(objects, await state.current(store, objects))
         before = await state.claims_of(store, target, objects)
-        keys = mapping.affected_keys(page, before)
+        keys = mapping.affected_keys(page, before) | mapping.keys_in_entries(changes)
         desired = mapping.plan(page, await state.claims_on(store, target, keys))
         for site_key in await state.marked(store) & desired.keys():
             del desired[site_key]  # the IPAM's own address, which a site reports back

@@ -30,6 +30,8 @@ class MemoryIpam:
         self.objects: dict[tuple[str, str], Any] = {}
         self.writes = 0
         self.down = False
+        self.deletions_fail = False
+        """A round's upserts land, then its deletions fail: a round cut short mid-way."""
 
     def _check(self) -> None:
         if self.down:
@@ -54,6 +56,8 @@ class MemoryIpam:
 
     async def delete(self, site: str, keys: Sequence[str]) -> int:
         self._check()
+        if self.deletions_fail:
+            raise IpamError("timed out")
         gone = [k for k in keys if (site, k) in self.objects]
         for key in gone:
             del self.objects[(site, key)]
@@ -134,6 +138,34 @@ async def test_cursor_waits_while_the_ipam_is_down_and_nothing_doubles(
     before = dict(ipam.objects)
     assert await drain(sync) == 0
     assert ipam.objects == before
+
+
+@pytest.mark.asyncio
+async def test_an_address_a_cut_short_round_wrote_goes_once_its_object_is_deleted(
+    store: CentralStore,
+) -> None:
+    """A round writes an address, fails before its commit (or its collector dies), and the
+    object is deleted before the redo: neither the claim table (never committed) nor the
+    object's current image (deleted) names the address, so only the feed's entries can. It
+    must not stay in the IPAM for ever."""
+    ipam = MemoryIpam()
+    sync = IpamSync(store, lambda: ipam, batch_size=100, interval=0.1, holder="a")
+    assert await state.acquire(store, "nautobot", "a", now=0.0, ttl=1e9)
+    await feed(store, 1, [entry(1, Kind.SUBNET, "lab", SUBNET),
+                          entry(2, Kind.HOST, host(11).id, host(11).to_image()),
+                          entry(3, Kind.HOST, host(12).id, host(12).to_image())])  # fmt: skip
+    ipam.deletions_fail = True
+    with pytest.raises(IpamError):
+        await sync.round()
+    assert ("s1", "ip:198.18.1.11") in ipam.objects  # written, not committed
+    assert await state.cursor(store, "nautobot") == 0
+    moved = host(12).to_image() | {"ip": "198.18.1.112"}
+    await feed(store, 4, [entry(4, Kind.HOST, host(11).id, host(11).to_image(), Op.DELETE),
+                          entry(5, Kind.HOST, host(12).id, moved)])  # fmt: skip
+    ipam.deletions_fail = False
+    await drain(sync)
+    assert await state.cursor(store, "nautobot") == 5
+    assert sorted(k for (_, k) in ipam.objects) == ["ip:198.18.1.112", "prefix:198.18.0.0/15"]
 
 
 @pytest.mark.asyncio

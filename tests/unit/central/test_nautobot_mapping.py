@@ -137,6 +137,27 @@ def test_unmapped_entries_are_counted_and_claim_nothing() -> None:
     assert page.after == {("s1", "host", "h"): ()}
 
 
+def test_keys_in_entries_names_every_image_of_the_page() -> None:
+    oid = str(HOST["id"])
+    changes = [
+        {"site": "s1", "kind": "host", "object_id": oid, "op": "upsert", "image": HOST},
+        {"site": "s1", "kind": "host", "object_id": oid, "op": "upsert",
+         "image": HOST | {"ip": "198.18.0.11", "ip6": "2001:db8:1::11"}},
+        {"site": "s2", "kind": "host", "object_id": oid, "op": "delete", "image": HOST},
+        {"site": "s1", "kind": "lease", "object_id": "198.18.0.12", "op": "upsert",
+         "image": LEASE | {"ip": "198.18.0.12", "state": "expired"}},
+        {"site": "s1", "kind": "host", "object_id": "b" * 32, "op": "upsert",
+         "image": HOST | {"ip": "not an address"}},
+        {"site": "s1", "kind": "record", "object_id": "r", "op": "delete", "image": {}},
+    ]  # fmt: skip
+    assert mapping.keys_in_entries(changes) == {
+        ("s1", "ip:198.18.0.10"),
+        ("s1", "ip:198.18.0.11"),
+        ("s1", "ip:2001:db8:1::11"),
+        ("s2", "ip:198.18.0.10"),
+    }
+
+
 def test_claims_survive_their_image_round_trip() -> None:
     (claim,) = mapping.claims("host", HOST["id"], HOST)
     assert Claim.from_image(claim.to_image()) == claim
