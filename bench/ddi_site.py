@@ -37,6 +37,11 @@ SITE_ID = "bench1"
 PROFILE_DIR: Path | None = None
 """When set (``--py-spy``), every ddi daemon runs under ``py-spy record`` and leaves its
 collapsed stacks there (RSS figures are then py-spy's, not ddi's)."""
+TRACE_STALLS_MS: int | None = None
+"""When set (``--trace-stalls MS``), every ddi daemon runs with ``--trace-stalls MS`` and the
+stops it logs are copied to ``STALLS_DIR`` when it stops (the figures then include the
+tracer's own cost)."""
+STALLS_DIR = ROOT / "bench" / "results" / "stalls"
 
 
 SERVICES = {
@@ -290,6 +295,8 @@ class DdiDaemon:
     def spawn(self) -> None:
         log = self.log_path.open("a")
         argv = [sys.executable, "-m", "ddi", "serve", "--config", str(self.config_path)]
+        if TRACE_STALLS_MS is not None:
+            argv += ["--trace-stalls", str(TRACE_STALLS_MS)]
         if PROFILE_DIR is not None:
             PROFILE_DIR.mkdir(parents=True, exist_ok=True)
             out = PROFILE_DIR / f"{self.workdir.parent.name}-{self.workdir.name}.txt"
@@ -355,3 +362,24 @@ class DdiDaemon:
                 self.proc.wait(timeout=30)
         stop(self.proc, timeout=20)
         self.proc = None
+        if TRACE_STALLS_MS is not None:
+            self._keep_stalls()
+
+    def _keep_stalls(self) -> None:
+        """The log's stall reports (each a WARNING line and its stack) to ``STALLS_DIR``."""
+        try:
+            lines = self.log_path.read_text().splitlines()
+        except OSError:
+            return
+        kept: list[str] = []
+        inside = False
+        for line in lines:
+            if " ddi.stalls: " in line:
+                inside = True
+            elif line[:4].isdigit() or not line.startswith(" "):
+                inside = False
+            if inside:
+                kept.append(line)
+        STALLS_DIR.mkdir(parents=True, exist_ok=True)
+        out = STALLS_DIR / f"{self.workdir.parent.name}-{self.workdir.name}.log"
+        out.write_text("\n".join(kept) + "\n")

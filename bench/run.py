@@ -212,6 +212,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run ddi under py-spy; collapsed stacks go to bench/results/profiles/",
     )
     parser.add_argument(
+        "--trace-stalls",
+        type=int,
+        default=None,
+        metavar="MS",
+        help="run ddi with --trace-stalls MS; its event-loop stops go to bench/results/stalls/",
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -229,6 +236,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     contenders = frozenset(c for c in args.contenders.split(",") if c) or None
     if args.py_spy:
         ddi_site.PROFILE_DIR = RESULTS / "profiles"
+    if args.trace_stalls is not None:
+        if args.trace_stalls < 1:
+            parser.error("--trace-stalls: at least 1 ms")
+        ddi_site.TRACE_STALLS_MS = args.trace_stalls
     profile = PROFILES[args.profile]
     overrides: dict[str, Any] = {}
     for item in args.set:

@@ -34,7 +34,7 @@ import socket
 import ssl
 import stat
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -623,8 +623,9 @@ async def serve(config: Config, *, shutdown: asyncio.Event | None = None) -> Non
     log.info("stopped")
 
 
-def run_daemon(config: Config) -> None:
-    """Run ``serve(config)`` on uvloop when it is installed, else on the default loop."""
+def run_daemon(config: Config, *, trace_stalls: float | None = None) -> None:
+    """Run ``serve(config)`` on uvloop when it is installed, else on the default loop;
+    ``trace_stalls`` (seconds): log every stop of the loop longer than that (``ddi.stalls``)."""
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
     try:
         import uvloop
@@ -633,4 +634,17 @@ def run_daemon(config: Config) -> None:
     else:
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(config))
+        runner.run(_traced(serve(config), trace_stalls))
+
+
+async def _traced(main: Coroutine[Any, Any, None], threshold: float | None) -> None:
+    if threshold is None:
+        return await main
+    from ddi.stalls import StallTracer
+
+    tracer = StallTracer(asyncio.get_running_loop(), threshold)
+    tracer.start()
+    try:
+        await main
+    finally:
+        tracer.stop()

@@ -61,7 +61,14 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     " script files; a missing boot file is a warning), then exit: 0 ok, 2 with each problem"
     " on stderr.",
 )
-def serve(config_path: Path, log_level: str, check: bool) -> None:
+@click.option(
+    "--trace-stalls",
+    type=click.IntRange(min=1, max=60_000),
+    metavar="MS",
+    help="Diagnostic: log (WARNING, ddi.stalls) every stop of the event loop longer than MS"
+    " milliseconds, with the code that held it. Costs some CPU; off by default.",
+)
+def serve(config_path: Path, log_level: str, check: bool, trace_stalls: int | None) -> None:
     """Run the daemon: DHCP, netboot, DNS, the IPAM store and the admin API.
 
     Exit codes: 0 stopped cleanly; 1 could not start or stopped on an error (systemd restarts
@@ -93,7 +100,7 @@ def serve(config_path: Path, log_level: str, check: bool) -> None:
     from ddi.app import StartupError, run_daemon
 
     try:
-        run_daemon(config)
+        run_daemon(config, trace_stalls=None if trace_stalls is None else trace_stalls / 1000)
     except* StartupError as group:
         raise CannotStart(f"cannot start: {_leaves(group)[0]}") from None
     except* ConfigError as group:

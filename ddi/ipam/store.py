@@ -742,19 +742,10 @@ class Store:
     ) -> list[Change]:
         """One writer call (BEGIN, the rows, COMMIT: ``commit_lease_rows``), then the
         listeners."""
-        try:
-            seq, epoch = await self._writer.run(
-                commit_lease_rows, rows, texts, actor, now, logged, self._lease_commit_hook
-            )
-        except sqlite3.IntegrityError as exc:
-            raise Invalid("leases", f"batch of {len(rows)}", f"refused: {exc}") from None
-        except BaseException as exc:
-            failed = write_failure(exc)
-            if failed is None:
-                raise
-            self.health.failed(failed)
-            raise failed from None
-        self.health.succeeded()
+        seq, epoch = await self._write_lease_batch(
+            "leases", len(rows), commit_lease_rows, rows, texts, actor, now, logged,
+            self._lease_commit_hook,
+        )  # fmt: skip
         changes = lease_changes(images, epoch=epoch, first=seq + 1, actor=actor, now=now)
         unlogged = set()
         if logged is not None:
@@ -762,6 +753,25 @@ class Store:
         self._note_logged_leases(changes, unlogged)
         self._notify(changes)
         return changes
+
+    async def _write_lease_batch(
+        self, what: str, size: int, commit: Callable[..., tuple[int, int]], *args: Any
+    ) -> tuple[int, int]:
+        """``commit(connection, *args)`` in the writer's thread: the last seq before the batch
+        and the epoch. A refused batch is ``Invalid``; a failed write marks the store's health.
+        """
+        try:
+            seq, epoch = await self._writer.run(commit, *args)
+        except sqlite3.IntegrityError as exc:
+            raise Invalid(what, f"batch of {size}", f"refused: {exc}") from None
+        except BaseException as exc:
+            failed = write_failure(exc)
+            if failed is None:
+                raise
+            self.health.failed(failed)
+            raise failed from None
+        self.health.succeeded()
+        return seq, epoch
 
     _lease_commit_hook: Callable[[], None] | None = None
     """Run in the writer's thread between a lease batch's rows and its COMMIT (a test seam)."""
@@ -813,20 +823,10 @@ class Store:
         now: float,
     ) -> list[Change]:
         """One writer call (``commit_lease6_rows``), then the listeners."""
-        hook = self._lease_commit_hook
-        try:
-            seq, epoch = await self._writer.run(
-                commit_lease6_rows, rows, ids, texts, actor, now, hook
-            )
-        except sqlite3.IntegrityError as exc:
-            raise Invalid("leases6", f"batch of {len(rows)}", f"refused: {exc}") from None
-        except BaseException as exc:
-            failed = write_failure(exc)
-            if failed is None:
-                raise
-            self.health.failed(failed)
-            raise failed from None
-        self.health.succeeded()
+        seq, epoch = await self._write_lease_batch(
+            "leases6", len(rows), commit_lease6_rows, rows, ids, texts, actor, now,
+            self._lease_commit_hook,
+        )  # fmt: skip
         changes = lease6_changes(images, ids, epoch=epoch, first=seq + 1, actor=actor, now=now)
         self._notify(changes)
         return changes

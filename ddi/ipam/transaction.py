@@ -252,9 +252,23 @@ def commit_lease_rows(
     Each statement here is one SQLite step, and each step lets go of the GIL and takes it back:
     a handful a batch, whatever its size, instead of two a row with ``executemany``, and each
     take-back may wait for the busy event loop's switch interval."""
+    return _committed(
+        db,
+        lambda first, epoch: _write_lease_rows(db, rows, texts, actor, now, first, epoch, logged),
+        before_commit,
+    )
+
+
+def _committed(
+    db: sqlite3.Connection,
+    write: Callable[[int, int], None],
+    before_commit: Callable[[], None] | None,
+) -> tuple[int, int]:
+    """BEGIN IMMEDIATE, ``write(first seq, epoch)``, COMMIT; rolled back before any error is
+    raised. Returns the last seq before the batch and the epoch."""
     seq, epoch = _begin(db)
     try:
-        _write_lease_rows(db, rows, texts, actor, now, seq + 1, epoch, logged)
+        write(seq + 1, epoch)
         if before_commit is not None:
             before_commit()
         db.execute("COMMIT")
@@ -346,18 +360,11 @@ def commit_lease6_rows(
     :func:`commit_lease_rows`: BEGIN IMMEDIATE, :func:`_write_lease6_rows`, COMMIT (the
     fsync); rolled back before any error is raised. Returns the last seq before the batch and
     the epoch."""
-    seq, epoch = _begin(db)
-    try:
-        _write_lease6_rows(db, rows, ids, texts, actor, now, seq + 1, epoch)
-        if before_commit is not None:
-            before_commit()
-        db.execute("COMMIT")
-    except BaseException:
-        if db.in_transaction:
-            with suppress(sqlite3.Error):  # SQLite rolled back already (an I/O error)
-                db.execute("ROLLBACK")
-        raise
-    return seq, epoch
+    return _committed(
+        db,
+        lambda first, epoch: _write_lease6_rows(db, rows, ids, texts, actor, now, first, epoch),
+        before_commit,
+    )
 
 
 def lease6_changes(

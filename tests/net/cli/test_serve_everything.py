@@ -238,7 +238,9 @@ class Everything:
         asyncio.run(self.central.start())
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ddi", "serve", "--config", str(self.config)],
+                # With the stall tracer on too: its thread and ticks run on the shipped loop.
+                [sys.executable, "-m", "ddi", "serve", "--config", str(self.config),
+                 "--trace-stalls", "2000"],  # fmt: skip
                 cwd=self.edge,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -401,6 +403,7 @@ def test_every_section_on_answers_then_reloads_and_answers_again(
     check_every_service(e, tmp_path, 11)
     log = e.log.read_text()
     assert "Traceback" not in log, log
+    assert "tracing event-loop stops over 2000 ms" in log
     status, _, body = http_get(_UnixConnection(e.edge / "ddi.sock"), "/metrics")
     assert status == 200
     errors = [
