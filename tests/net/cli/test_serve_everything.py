@@ -190,6 +190,9 @@ def _relayed_dora(port: int, mac: str) -> tuple[str, str]:
     return socket.inet_ntoa(ack[16:20]), boot_file
 
 
+SERVE = (sys.executable, "-m", "ddi", "serve")
+
+
 class Everything:
     """The edge daemon with every section, its central, NSD and the upstream."""
 
@@ -239,8 +242,7 @@ class Everything:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 # With the stall tracer on too: its thread and ticks run on the shipped loop.
-                [sys.executable, "-m", "ddi", "serve", "--config", str(self.config),
-                 "--trace-stalls", "2000"],  # fmt: skip
+                [*SERVE, "--config", str(self.config), "--trace-stalls", "2000"],
                 cwd=self.edge,
                 stdout=log,
                 stderr=subprocess.STDOUT,
