@@ -16,8 +16,12 @@ the servers and the load generator share the machine's cores, as they would in p
 a small appliance. Each server is warmed up first (once through the whole query file, then a
 few seconds at full load); then ``rounds`` rounds run every
 contender in turn (``-c clients -q outstanding -l seconds``), and the table quotes the median
-qps and loss. Latency percentiles come from one more run per contender with ``-v`` (dnsperf
-prints every reply's latency; that costs the client some speed, so qps is not taken from it).
+qps, loss and average latency, with the server's CPU per query (``cpu_us``) and the cores
+dnsperf itself kept busy (``dnsperf_cores``): on two shared cores, a server's CPU is time the
+load generator and the replies wait for. Latency percentiles come from one more run per
+contender with ``-v`` (dnsperf prints every reply's latency; that costs the client some
+speed, so neither qps nor the average is taken from it, and its percentiles are at a lighter
+load than the rounds' average).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from bench import data, ddi_site
 from bench.common import (
     Context,
     Row,
+    children_cpu_seconds,
+    cpu_seconds,
     median,
     missing_tools,
     percentile,
@@ -62,6 +68,12 @@ class Server:
         if self.daemon is not None:
             return self.daemon.pid
         return None if self.proc is None else self.proc.pid
+
+    def server_pid(self) -> int | None:
+        """The process whose CPU is the server's (not py-spy's, under ``--py-spy``)."""
+        if self.daemon is not None:
+            return self.daemon.server_pid
+        return self.pid()
 
     def close(self) -> None:
         if self.daemon is not None:
@@ -188,8 +200,11 @@ def dnsperf(
     *,
     verbose_to: Path | None,
     passes: int | None = None,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
-    """One dnsperf run of ``seconds`` (or ``passes`` times through the file, if sooner)."""
+    """One dnsperf run of ``seconds`` (or ``passes`` times through the file, if sooner); with
+    ``server_pid``, also the server's CPU per completed query (``cpu_us``, all its threads,
+    user and system) and the cores dnsperf kept busy (``dnsperf_cores``)."""
     p = ctx.profile
     argv = [
         "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries),
@@ -198,8 +213,17 @@ def dnsperf(
     if passes is not None:
         argv += ["-n", str(passes)]
     if verbose_to is None:
+        server_cpu = None if server_pid is None else cpu_seconds(server_pid)
+        client_cpu = children_cpu_seconds()
+        started = time.monotonic()
         out = ctx.lab.run(ns, *argv, check=False, timeout=seconds + 60)
-        return parse_dnsperf(out.stdout)
+        elapsed = time.monotonic() - started
+        result = parse_dnsperf(out.stdout)
+        result["dnsperf_cores"] = round((children_cpu_seconds() - client_cpu) / elapsed, 2)
+        if server_cpu is not None and server_pid is not None and result.get("completed"):
+            spent = cpu_seconds(server_pid) - server_cpu
+            result["cpu_us"] = round(1e6 * spent / result["completed"], 2)
+        return result
     with verbose_to.open("w") as f:
         proc = ctx.lab.popen(ns, *argv, "-v", stdout=f, stderr=subprocess.STDOUT)
         proc.wait(timeout=seconds + 60)
@@ -289,7 +313,8 @@ def _scenario(
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
         for round_no in range(p.dns_rounds):
             for server in servers.values():
-                r = dnsperf(ctx, ns, server.port, queries, p.dns_seconds, verbose_to=None)
+                r = dnsperf(ctx, ns, server.port, queries, p.dns_seconds, verbose_to=None,
+                            server_pid=server.server_pid())  # fmt: skip
                 ctx.log(
                     f"  {scenario} round {round_no + 1} {server.name}: {r.get('qps', 0):,.0f}"
                     f" qps, avg {r.get('avg_latency_ms', 0):.2f} ms,"
@@ -317,6 +342,10 @@ def _scenario(
                         "qps_runs": ", ".join(f"{r.get('qps', 0):.0f}" for r in runs),
                         "loss_pct": _round(median([r.get("loss_pct", 0.0) for r in runs]), 3),
                         "avg_ms": _round(median([r.get("avg_latency_ms", 0.0) for r in runs]), 3),
+                        "cpu_us": _round(median([r["cpu_us"] for r in runs if "cpu_us" in r]), 2),
+                        "dnsperf_cores": _round(
+                            median([r["dnsperf_cores"] for r in runs if "dnsperf_cores" in r]), 2
+                        ),
                         "p50_ms": lat.get("p50_ms"),
                         "p99_ms": lat.get("p99_ms"),
                         "p99.9_ms": lat.get("p99.9_ms"),

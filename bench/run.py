@@ -40,7 +40,11 @@ SECTIONS: dict[str, Callable[[Context], list[Row]]] = {
 
 # section -> (metric compared, True when more is better, columns shown)
 TABLES: dict[str, tuple[str, bool, list[str]]] = {
-    "dns": ("qps", True, ["qps", "loss_pct", "avg_ms", "p50_ms", "p99_ms", "rcodes"]),
+    "dns": (
+        "qps",
+        True,
+        ["qps", "loss_pct", "avg_ms", "p50_ms", "p99_ms", "cpu_us", "dnsperf_cores", "rcodes"],
+    ),
     "dhcp": (
         "rate",
         True,

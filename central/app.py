@@ -536,7 +536,11 @@ async def _ipam_sync(store: CentralStore, config: NautobotConfig, stop: asyncio.
     from central.nautobot import client, task
 
     await task.IpamSync(
-        store, client.factory(config), batch_size=config.batch_size, interval=config.interval
+        store,
+        client.factory(config),
+        batch_size=config.batch_size,
+        interval=config.interval,
+        reconcile_interval=config.reconcile_interval,
     ).run(stop)
 
 

@@ -68,6 +68,12 @@ IPAM_APPLIED = Counter(
     ["target"],
     registry=REGISTRY,
 )
+IPAM_RECONCILES = Counter(
+    "ddi_central_nautobot_reconciles_total",
+    "Full comparisons of the IPAM with central's objects the IPAM sync completed",
+    ["target"],
+    registry=REGISTRY,
+)
 IPAM_WRITES = Counter(
     "ddi_central_nautobot_writes_total",
     "Objects the IPAM sync created, updated or deleted in the IPAM",

@@ -35,6 +35,10 @@ class Ipam(Protocol):
         """Delete the objects the task made for ``keys`` (``prefix:CIDR``, ``ip:ADDRESS``)
         in the site's namespace; a key already gone is no error. Returns the deletions."""
 
+    async def keys(self, site: str) -> set[str]:
+        """Every key (``prefix:CIDR``, ``ip:ADDRESS``) of the objects the task made in the
+        site's namespace, read afresh from the IPAM (not from what the adapter remembers)."""
+
     async def forget(self) -> None:
         """Drop whatever the adapter remembers of the IPAM's contents (after an error, or
         when another collector may have written): the next call reads them afresh."""

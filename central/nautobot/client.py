@@ -115,6 +115,11 @@ class NautobotIpam:
     async def delete(self, site: str, keys: Sequence[str]) -> int:
         return await call(self._delete, site, list(keys))
 
+    async def keys(self, site: str) -> set[str]:
+        self._sites.pop(site, None)
+        held = await call(self._site, site)
+        return set(held.prefixes) | set(held.addresses)
+
     async def forget(self) -> None:
         self._shared = None
         self._sites.clear()

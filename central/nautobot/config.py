@@ -8,6 +8,7 @@ token_file = "nautobot.token"      # relative to the config file
 ca_file = "nautobot-ca.pem"        # or verify = false (labs only)
 batch_size = 500                   # feed entries per round
 interval = 2.0                     # seconds between looks at the feed when idle
+reconcile_interval = 3600          # seconds between full comparisons with Nautobot; 0: none
 location_type = "ddi site"
 
 [nautobot.sites.s1]                # default: a Location and a Namespace named after the site
@@ -30,6 +31,7 @@ from sync.protocol import valid_site_id
 
 BATCH_RANGE = (1, 10_000)
 INTERVAL_RANGE = (0.05, 3600.0)
+RECONCILE_RANGE = (10.0, 7 * 86400.0)
 MAX_NAME = 100
 """Nautobot's name columns (Location, Namespace, LocationType) hold 100 characters."""
 
@@ -52,6 +54,9 @@ class NautobotConfig:
     """True, False (labs only), or the path of a CA bundle (``ca_file``)."""
     batch_size: int = 500
     interval: float = 2.0
+    reconcile_interval: float = 3600.0
+    """Seconds between two full comparisons of Nautobot with central's objects (0: never),
+    which remove what nothing claims and restore what was changed or deleted by hand."""
     location_type: str = "ddi site"
     sites: Mapping[str, Placement] = field(default_factory=dict)
 
@@ -61,7 +66,8 @@ class NautobotConfig:
 
 
 _KEYS = {
-    "url", "token_file", "verify", "ca_file", "batch_size", "interval", "location_type", "sites",
+    "url", "token_file", "verify", "ca_file", "batch_size", "interval", "reconcile_interval",
+    "location_type", "sites",
 }  # fmt: skip
 
 
@@ -112,6 +118,14 @@ def parse(table: object, base: Path) -> NautobotConfig:
         raise ConfigError(
             "nautobot.interval", f"must be in [{INTERVAL_RANGE[0]}, {INTERVAL_RANGE[1]}] seconds"
         )
+    reconcile = table.get("reconcile_interval", 3600.0)
+    if isinstance(reconcile, bool) or not isinstance(reconcile, int | float):
+        raise ConfigError("nautobot.reconcile_interval", "must be a number of seconds")
+    low, high = RECONCILE_RANGE
+    if reconcile != 0 and not (math.isfinite(reconcile) and low <= reconcile <= high):
+        raise ConfigError(
+            "nautobot.reconcile_interval", f"must be 0 (never) or in [{low:g}, {high:g}] seconds"
+        )
     location_type = _name("nautobot.location_type", table.get("location_type", "ddi site"))
     return NautobotConfig(
         url=url.rstrip("/"),
@@ -119,6 +133,7 @@ def parse(table: object, base: Path) -> NautobotConfig:
         verify=verify,
         batch_size=batch,
         interval=float(interval),
+        reconcile_interval=float(reconcile),
         location_type=location_type,
         sites=_sites(table.get("sites", {})),
     )

@@ -14,6 +14,12 @@ redo, is removed by it.
 
 With several collectors on one database, the lease (``state.acquire``) lets one run rounds at
 a time; the others look every ``interval`` and take over once it has run out (``LEASE_TTL``).
+
+Rounds only see the feed. Every ``reconcile_interval`` while idle (and ``RECONCILE_AFTER``
+after taking the task over) the holder also reconciles: it reads afresh what it made in each
+site's namespace and makes it equal to what central's current objects claim. That removes a
+write a dead holder sent that landed after the survivor had looked (a request outlives its
+sender), and restores what was edited or deleted by hand in the IPAM.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from central import metrics
 from central.nautobot import mapping, state
@@ -41,6 +48,9 @@ LEASE_TTL = 15.0
 """Seconds a lease lasts unless renewed; the holder renews it every round and while it
 waits, so a live holder keeps it and a dead one loses it within this time."""
 RENEW_EVERY = LEASE_TTL / 3
+RECONCILE_AFTER = 60.0
+"""Seconds from taking the task over to the first reconcile: long enough for the requests a
+dead holder had in flight to land, so the reconcile sees and removes what they left."""
 """Seconds between renewals of the lease while a page's writes are in flight."""
 BACKOFF = Backoff(base=0.5, cap=60.0)
 
@@ -66,6 +76,7 @@ class IpamSync:
         holder: str | None = None,
         clock: Callable[[], float] = time.time,
         target: str = TARGET,
+        reconcile_interval: float = 0.0,
     ) -> None:
         self._store = store
         self._make_ipam = make_ipam
@@ -77,6 +88,8 @@ class IpamSync:
         self._target = target
         self._leader = False
         self._random = random.Random()
+        self._reconcile_interval = reconcile_interval
+        self._next_reconcile = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Rounds until ``stop`` is set; errors are logged, counted and retried."""
@@ -89,6 +102,9 @@ class IpamSync:
                         continue
                     result = await self.round()
                     attempt = 0
+                    if result.entries == 0 and self._reconcile_due():
+                        await self.reconcile()
+                        self._next_reconcile = self._clock() + self._reconcile_interval
                     if result.entries == 0:
                         # Back before the lease runs out, however long the interval.
                         await _wait(stop, min(self._interval, LEASE_TTL / 3))
@@ -120,6 +136,7 @@ class IpamSync:
         metrics.IPAM_LEADER.labels(target=self._target).set(int(self._leader))
         if self._leader and not was:
             log.info("ipam sync (%s): this collector runs the task", self._target)
+            self._next_reconcile = self._clock() + min(RECONCILE_AFTER, self._reconcile_interval)
             if self._ipam is not None:
                 await self._ipam.forget()  # another collector may have written meanwhile
         return self._leader
@@ -178,7 +195,7 @@ class IpamSync:
             del desired[site_key]  # the IPAM's own address, which a site reports back
         if page.unmapped:
             metrics.IPAM_ERRORS.labels(target=target, reason="unmapped").inc(page.unmapped)
-        writes = await self._write_holding_lease(desired)
+        writes = await self._holding_lease(self._write(desired))
         last = int(changes[-1]["gseq"])
         await state.commit(store, target, self.holder, gseq=last, claims=page.after)
         metrics.IPAM_APPLIED.labels(target=target).inc(len(changes))
@@ -186,12 +203,51 @@ class IpamSync:
         metrics.IPAM_LAG.labels(target=target).set(max(0, head - last))
         return RoundResult(entries=len(changes), writes=writes, cursor=last)
 
-    async def _write_holding_lease(self, desired: dict[mapping.SiteKey, Desired | None]) -> int:
-        """``_write``, renewing the lease every third of its life while the IPAM works: a
+    def _reconcile_due(self) -> bool:
+        return self._reconcile_interval > 0 and self._clock() >= self._next_reconcile
+
+    async def reconcile(self) -> int:
+        """Make what the task made in the IPAM equal to what central's current objects claim
+        (the caller holds the lease): a key nothing claims goes, a missing or changed one is
+        written again. Returns the writes; none when the IPAM is in step.
+
+        Raises:
+            IpamError: the IPAM is unreachable or refused a write.
+            state.LostLease: another collector took the lease meanwhile.
+        """
+        writes = await self._holding_lease(self._reconcile())
+        metrics.IPAM_RECONCILES.labels(target=self._target).inc()
+        metrics.IPAM_WRITES.labels(target=self._target).inc(writes)
+        if writes:
+            log.warning(
+                "ipam sync (%s): reconcile found the IPAM out of step, %d writes",
+                self._target, writes,
+            )  # fmt: skip
+        return writes
+
+    async def _reconcile(self) -> int:
+        current = {
+            (str(o["site"]), str(o["kind"]), str(o["object_id"])): o["image"]
+            for o in await self._store.objects(None)
+        }
+        page = mapping.read_page(current, current)
+        desired = mapping.plan(page, {})
+        marked = await state.marked(self._store)
+        for site_key in marked & desired.keys():
+            del desired[site_key]
+        ipam = self._adapter()
+        for site in sorted({site for site, _ in desired}):
+            for key in await ipam.keys(site):
+                if (site, key) not in desired and (site, key) not in marked:
+                    desired[(site, key)] = None
+        return await self._write(desired)
+
+    async def _holding_lease(self, work: Coroutine[Any, Any, int]) -> int:
+        """``work``, renewing the lease every third of its life while the IPAM works: a
         page can take longer than the lease (Nautobot writes tens of objects a second), and
         a lease that ran out mid-page would let a second collector write the same keys at
-        once. Once the renewal fails the writes are cancelled and ``LostLease`` raised."""
-        writing = asyncio.ensure_future(self._write(desired))
+        once. Once the renewal fails the work is cancelled and ``LostLease`` raised."""
+        writing = asyncio.ensure_future(work)
         try:
             while True:
                 done, _ = await asyncio.wait({writing}, timeout=RENEW_EVERY)
@@ -207,10 +263,13 @@ class IpamSync:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await writing
 
-    async def _write(self, desired: dict[mapping.SiteKey, Desired | None]) -> int:
+    def _adapter(self) -> Ipam:
         if self._ipam is None:
             self._ipam = self._make_ipam()
-        ipam = self._ipam
+        return self._ipam
+
+    async def _write(self, desired: dict[mapping.SiteKey, Desired | None]) -> int:
+        ipam = self._adapter()
         by_site: dict[str, dict[str, Desired | None]] = {}
         for (site, key), value in desired.items():
             by_site.setdefault(site, {})[key] = value

@@ -6,6 +6,7 @@ The same task against a real Nautobot: tests/nautobot."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -63,6 +64,10 @@ class MemoryIpam:
             del self.objects[(site, key)]
         self.writes += len(gone)
         return len(gone)
+
+    async def keys(self, site: str) -> set[str]:
+        self._check()
+        return {key for s, key in self.objects if s == site}
 
     async def forget(self) -> None:
         pass
@@ -284,3 +289,58 @@ async def test_a_lease_taken_mid_page_stops_the_writes(
     assert not ipam.release.is_set()
     assert [key for _, key in ipam.objects] == ["prefix:198.18.0.0/15"]  # no address written
     assert await state.cursor(store, "nautobot") == 0
+
+
+@pytest.mark.asyncio
+async def test_reconcile_removes_strays_and_restores_what_was_changed_by_hand(
+    store: CentralStore,
+) -> None:
+    ipam = MemoryIpam()
+    sync = IpamSync(store, lambda: ipam, batch_size=100, interval=0.1, holder="a")
+    assert await state.acquire(store, "nautobot", "a", now=0.0, ttl=1e9)
+    await feed(store, 1, [entry(1, Kind.SUBNET, "lab", SUBNET),
+                          *(entry(n + 1, Kind.HOST, host(n).id, host(n).to_image())
+                            for n in range(1, 4))])  # fmt: skip
+    await drain(sync)
+    want = dict(ipam.objects)
+    assert await sync.reconcile() == 0  # in step: nothing written
+    # A dead holder's write that landed late, an address deleted and one edited by hand.
+    stray = ("s1", "ip:198.18.1.250")
+    ipam.objects[stray] = ipam.objects[("s1", "ip:198.18.1.1")]
+    del ipam.objects[("s1", "ip:198.18.1.2")]
+    edited = ("s1", "ip:198.18.1.3")
+    ipam.objects[edited] = dataclasses.replace(ipam.objects[edited], dns_name="renamed")
+    ipam.writes = 0
+    assert await sync.reconcile() == 3
+    assert ipam.objects == want
+    assert await sync.reconcile() == 0
+
+
+@pytest.mark.asyncio
+async def test_a_new_holder_reconciles_once_the_dead_ones_writes_could_have_landed(
+    central_db: str,
+) -> None:
+    one, two = await open_store(central_db), await open_store(central_db)
+    try:
+        await one.add_site("s1", protocol.public_key_raw(KEY.public_key()))
+        await feed(one, 1, [entry(1, Kind.SUBNET, "lab", SUBNET),
+                            entry(2, Kind.HOST, host(1).id, host(1).to_image())])  # fmt: skip
+        ipam = MemoryIpam()
+        now = [1000.0]
+        second = IpamSync(two, lambda: ipam, batch_size=100, interval=0.01, holder="b",
+                          clock=lambda: now[0], reconcile_interval=3600)  # fmt: skip
+        stop = asyncio.Event()
+        running = asyncio.create_task(second.run(stop))
+        await _until(lambda: state.cursor(two, "nautobot"), 2)
+        # What a dead holder sent lands now, after b's rounds had looked.
+        ipam.objects[("s1", "ip:198.18.1.99")] = ipam.objects[("s1", "ip:198.18.1.1")]
+        await asyncio.sleep(0.2)
+        assert ("s1", "ip:198.18.1.99") in ipam.objects  # not yet: before RECONCILE_AFTER
+        now[0] += task.RECONCILE_AFTER + 1
+        await _until(lambda: _value(("s1", "ip:198.18.1.99") in ipam.objects), False)
+        assert sorted(k for _, k in ipam.objects) == ["ip:198.18.1.1", "prefix:198.18.0.0/15"]
+        stop.set()
+        await running
+    finally:
+        await one.close()
+        await two.close()

@@ -188,7 +188,11 @@ def test_config_defaults_and_site_map(tmp_path: Path) -> None:
     assert parsed.verify == str(tmp_path / "ca.pem")
     assert parsed.placement("s1") == config.Placement(location="Paris", namespace="s1")
     assert parsed.placement("s2") == config.Placement(location="s2", namespace="s2")
+    assert parsed.reconcile_interval == 3600
     assert "0123456789abcdef" not in repr(parsed)
+    off = config.parse({"url": "https://x", "token_file": "nautobot.token",
+                        "reconcile_interval": 0}, tmp_path)  # fmt: skip
+    assert off.reconcile_interval == 0
 
 
 @pytest.mark.parametrize(
@@ -201,6 +205,10 @@ def test_config_defaults_and_site_map(tmp_path: Path) -> None:
          "nautobot.batch_size"),
         ({"url": "https://x", "token_file": "nautobot.token", "interval": float("nan")},
          "nautobot.interval"),
+        ({"url": "https://x", "token_file": "nautobot.token", "reconcile_interval": 5},
+         "nautobot.reconcile_interval"),
+        ({"url": "https://x", "token_file": "nautobot.token", "reconcile_interval": "1h"},
+         "nautobot.reconcile_interval"),
         ({"url": "https://x", "token_file": "nautobot.token", "verify": False,
           "ca_file": "ca.pem"}, "nautobot.ca_file"),
         ({"url": "https://x", "token_file": "nautobot.token", "sites": {"bad site": {}}},
