@@ -106,6 +106,21 @@ async def feed(store: CentralStore, first: int, entries: list[Any]) -> None:
 SUBNET = {"name": "lab", "cidr": "198.18.0.0/15"}
 
 
+def subnet_and_hosts(numbers: Sequence[int]) -> list[Any]:
+    """The subnet (seq 1), then a reservation for each of ``numbers`` (seq 2 on)."""
+    return [entry(1, Kind.SUBNET, "lab", SUBNET),
+            *(entry(i + 2, Kind.HOST, host(n).id, host(n).to_image())
+              for i, n in enumerate(numbers))]  # fmt: skip
+
+
+async def leading(store: CentralStore, batch_size: int) -> tuple[MemoryIpam, IpamSync]:
+    """A task over a ``MemoryIpam`` that holds the lease."""
+    ipam = MemoryIpam()
+    sync = IpamSync(store, lambda: ipam, batch_size=batch_size, interval=0.1, holder="a")
+    assert await state.acquire(store, "nautobot", "a", now=0.0, ttl=1e9)
+    return ipam, sync
+
+
 async def drain(sync: IpamSync) -> int:
     writes = 0
     while (result := await sync.round()).entries:
@@ -117,12 +132,8 @@ async def drain(sync: IpamSync) -> int:
 async def test_cursor_waits_while_the_ipam_is_down_and_nothing_doubles(
     store: CentralStore,
 ) -> None:
-    ipam = MemoryIpam()
-    sync = IpamSync(store, lambda: ipam, batch_size=3, interval=0.1, holder="a")
-    assert await state.acquire(store, "nautobot", "a", now=0.0, ttl=1e9)
-    await feed(store, 1, [entry(1, Kind.SUBNET, "lab", SUBNET),
-                          *(entry(n + 1, Kind.HOST, host(n).id, host(n).to_image())
-                            for n in range(1, 8))])  # fmt: skip
+    ipam, sync = await leading(store, batch_size=3)
+    await feed(store, 1, subnet_and_hosts(range(1, 8)))
     ipam.down = True
     with pytest.raises(IpamError):
         await sync.round()
@@ -153,12 +164,8 @@ async def test_an_address_a_cut_short_round_wrote_goes_once_its_object_is_delete
     object is deleted before the redo: neither the claim table (never committed) nor the
     object's current image (deleted) names the address, so only the feed's entries can. It
     must not stay in the IPAM for ever."""
-    ipam = MemoryIpam()
-    sync = IpamSync(store, lambda: ipam, batch_size=100, interval=0.1, holder="a")
-    assert await state.acquire(store, "nautobot", "a", now=0.0, ttl=1e9)
-    await feed(store, 1, [entry(1, Kind.SUBNET, "lab", SUBNET),
-                          entry(2, Kind.HOST, host(11).id, host(11).to_image()),
-                          entry(3, Kind.HOST, host(12).id, host(12).to_image())])  # fmt: skip
+    ipam, sync = await leading(store, batch_size=100)
+    await feed(store, 1, subnet_and_hosts([11, 12]))
     ipam.deletions_fail = True
     with pytest.raises(IpamError):
         await sync.round()
@@ -295,12 +302,8 @@ async def test_a_lease_taken_mid_page_stops_the_writes(
 async def test_reconcile_removes_strays_and_restores_what_was_changed_by_hand(
     store: CentralStore,
 ) -> None:
-    ipam = MemoryIpam()
-    sync = IpamSync(store, lambda: ipam, batch_size=100, interval=0.1, holder="a")
-    assert await state.acquire(store, "nautobot", "a", now=0.0, ttl=1e9)
-    await feed(store, 1, [entry(1, Kind.SUBNET, "lab", SUBNET),
-                          *(entry(n + 1, Kind.HOST, host(n).id, host(n).to_image())
-                            for n in range(1, 4))])  # fmt: skip
+    ipam, sync = await leading(store, batch_size=100)
+    await feed(store, 1, subnet_and_hosts(range(1, 4)))
     await drain(sync)
     want = dict(ipam.objects)
     assert await sync.reconcile() == 0  # in step: nothing written
