@@ -111,9 +111,6 @@ class History:
     users: int = 0
     task: asyncio.Task[None] | None = None
 
-    def sample(self, daemon: Daemon) -> None:
-        self.ring.add(read_sample(daemon, time.time()))
-
     async def run(self, daemon: Daemon, interval: float) -> None:
         while True:
             try:

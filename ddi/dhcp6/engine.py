@@ -417,9 +417,8 @@ class Dhcp6Engine:
             return lease_held(lease_at(ip), duid, now)
 
         for hint in _hinted_addresses(ia):
-            ip = int(hint)
-            if any(int(p.start) <= ip <= int(p.end) for p in subnet.pools) and not used(ip):
-                return IPv6Network(ip)
+            if any(hint in pool for pool in subnet.pools) and not used(int(hint)):
+                return IPv6Network(hint)
         found = choose_address_int(subnet.pools, duid, ia.iaid, used)
         return None if found is None else IPv6Network(found)
 

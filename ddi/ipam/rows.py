@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "LEASE_UPSERT",
     "RECORD_COLUMNS",
     "Shared",
+    "batch_texts",
     "change_from_row",
     "encode_json",
     "host_from_row",
@@ -87,21 +88,24 @@ def rows_sql(statement: str, columns: int, rows: int) -> str:
     return head + "VALUES " + ", ".join([one] * rows) + tail
 
 
-_NEXT_LEASE = '},{"ip":'
-
-
 def image_texts(images: Sequence[LeaseImage]) -> list[str]:
+    """Each lease image's compact JSON text (:func:`batch_texts`; first key "ip")."""
+    return batch_texts(images, "ip")
+
+
+def batch_texts(images: Sequence[Mapping[str, Any]], first_key: str) -> list[str]:
     """Each image's compact JSON text, from ONE encoder call for the whole batch.
 
-    Every image's first key is "ip", and a quote inside a JSON string is always escaped, so
-    ``},{"ip":`` occurs in the batch's text exactly between two images.
+    Every image's first key is ``first_key``, and a quote inside a JSON string is always
+    escaped, so ``},{"FIRST_KEY":`` occurs in the batch's text exactly between two images.
     """
-    parts = encode_json(images)[1:-1].split(_NEXT_LEASE)
-    if len(parts) != len(images):  # not a lease image after all: one call each
+    opening = f'{{"{first_key}":'
+    parts = encode_json(images)[1:-1].split("}," + opening)
+    if len(parts) != len(images):  # not such images after all: one call each
         return [encode_json(image) for image in images]
     last = len(parts) - 1
     return [
-        ("" if i == 0 else '{"ip":') + part + ("" if i == last else "}")
+        ("" if i == 0 else opening) + part + ("" if i == last else "}")
         for i, part in enumerate(parts)
     ]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ddi.ipam.models import LeaseState
 from ddi.ipam.models6 import Lease6, Lease6Image, Lease6Kind
-from ddi.ipam.rows import encode_json
+from ddi.ipam.rows import batch_texts
 
 __all__ = [
     "LEASE6_COLUMNS",
@@ -64,23 +64,9 @@ def lease6_from_row(row: Sequence[Any]) -> Lease6:
     )
 
 
-_NEXT_LEASE6 = '},{"kind":'
-
-
 def image_texts6(images: Sequence[Lease6Image]) -> list[str]:
-    """Each image's compact JSON text, from ONE encoder call for the whole batch.
-
-    Every image's first key is "kind", and a quote inside a JSON string is always escaped, so
-    ``},{"kind":`` occurs in the batch's text exactly between two images.
-    """
-    parts = encode_json(images)[1:-1].split(_NEXT_LEASE6)
-    if len(parts) != len(images):  # not a lease image after all: one call each
-        return [encode_json(image) for image in images]
-    last = len(parts) - 1
-    return [
-        ("" if i == 0 else '{"kind":') + part + ("" if i == last else "}")
-        for i, part in enumerate(parts)
-    ]
+    """Each DHCPv6 lease image's compact JSON text (``rows.batch_texts``; first key "kind")."""
+    return batch_texts(images, "kind")
 
 
 def lease6_batch(

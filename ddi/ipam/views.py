@@ -279,7 +279,7 @@ class IpamIndex:
         return self._v6.subnet_for(ip)
 
     def host_by_ip6(self, ip: IPv6Address) -> Host | None:
-        return self._v6.by_ip6.get(ip)
+        return self._v6.by_ip6.get(int(ip))
 
     def host_by_duid(self, duid: str) -> Host | None:
         return self._v6.by_duid.get(duid)
@@ -299,7 +299,7 @@ class IpamIndex:
 
     def host_at6(self, ip: int) -> Host | None:
         """:meth:`host_by_ip6` by the address as an integer (the DHCPv6 allocator's probes)."""
-        return self._v6.by_ip6_int.get(ip)
+        return self._v6.by_ip6.get(ip)
 
     def na_lease_at(self, ip: int) -> Lease6 | None:
         """The IA_NA lease on the address ``ip`` (an integer), as :meth:`lease6` of its /128."""

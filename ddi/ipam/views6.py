@@ -32,15 +32,14 @@ class Index6:
     def __init__(self) -> None:
         self.subnets: dict[str, Subnet6] = {}
         self.subnet_list: list[Subnet6] = []
-        self.by_ip6: dict[IPv6Address, Host] = {}
-        self.by_ip6_int: dict[int, Host] = {}
-        """``by_ip6`` by the address as an integer: the allocator's probes, one per candidate,
-        need not build an ``IPv6Address`` (whose hash is Python code)."""
+        self.by_ip6: dict[int, Host] = {}
+        """Reservations by their IPv6 address as an integer: the allocator's probes, one per
+        candidate, need not build an ``IPv6Address`` (whose hash is Python code)."""
         self.by_duid: dict[str, Host] = {}
         self.leases: dict[Lease6Kind, dict[IPv6Network, Lease6]] = {k: {} for k in Lease6Kind}
         """Kind → prefix → lease: IA_NA addresses (/128) and IA_PD prefixes apart."""
         self.na_at: dict[int, Lease6] = {}
-        """The NA leases by their address as an integer, as ``by_ip6_int``."""
+        """The NA leases by their address as an integer, as ``by_ip6``."""
         self.by_client: MultiMap[tuple[Lease6Kind, str, int], IPv6Network] = MultiMap()
         """(kind, DUID, IAID) → that IA's prefixes (an IA may hold several; RFC 8415 §12
         scopes an IAID to its IA type)."""
@@ -74,16 +73,14 @@ class Index6:
 
     def put_host(self, host: Host) -> None:
         if host.ip6 is not None:
-            self.by_ip6[host.ip6] = host
-            self.by_ip6_int[int(host.ip6)] = host
+            self.by_ip6[int(host.ip6)] = host
         if host.duid is not None:
             self.by_duid[host.duid] = host
 
     def drop_host(self, old: Host) -> None:
         ip6, duid = old.ip6, old.duid
-        if ip6 is not None and getattr(self.by_ip6.get(ip6), "id", None) == old.id:
-            del self.by_ip6[ip6]
-            del self.by_ip6_int[int(ip6)]
+        if ip6 is not None and getattr(self.by_ip6.get(int(ip6)), "id", None) == old.id:
+            del self.by_ip6[int(ip6)]
         if duid is not None and getattr(self.by_duid.get(duid), "id", None) == old.id:
             del self.by_duid[duid]
 
