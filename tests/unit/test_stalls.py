@@ -18,8 +18,8 @@ def _holds_the_loop_for(seconds: float) -> None:
     time.sleep(seconds)
 
 
-async def _traced(work: float, caplog: pytest.LogCaptureFixture) -> StallTracer:
-    tracer = StallTracer(asyncio.get_running_loop(), threshold=0.02)
+async def _traced(work: float, threshold: float) -> StallTracer:
+    tracer = StallTracer(asyncio.get_running_loop(), threshold)
     tracer.start()
     try:
         await asyncio.sleep(0.05)
@@ -36,20 +36,19 @@ def test_a_stop_is_logged_with_its_length_and_where_the_loop_was(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="ddi.stalls")
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        tracer = runner.run(_traced(0.15, caplog))
-    assert tracer.stalls == 1
-    (record,) = [r for r in caplog.records if r.name == "ddi.stalls"]
-    text = record.getMessage()
-    length = float(text.split("stopped for ")[1].split(" ms")[0])
-    assert 150 <= length < 1000
-    assert "_holds_the_loop_for" in text
+        tracer = runner.run(_traced(0.5, threshold=0.1))
+    # A busy machine may add a stop of its own; the one the call made is logged once.
+    texts = [r.getMessage() for r in caplog.records if r.name == "ddi.stalls"]
+    (text,) = [t for t in texts if "_holds_the_loop_for" in t]
+    assert tracer.stalls == len(texts)
+    assert float(text.split("stopped for ")[1].split(" ms")[0]) >= 500
     assert "time.sleep(seconds)" in text
 
 
 def test_a_turning_loop_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="ddi.stalls")
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        tracer = runner.run(_traced(0, caplog))
+        tracer = runner.run(_traced(0, threshold=0.5))
     assert tracer.stalls == 0
     assert not [r for r in caplog.records if r.name == "ddi.stalls"]
 
