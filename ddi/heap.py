@@ -13,6 +13,15 @@ so :func:`settle` freezes it (``gc.freeze``: moved to a generation no collection
 the collector only walks what was allocated since. While starting, collections are paused
 (:func:`collections_paused`): nearly everything allocated then survives, so they would find
 nothing and cost the start-up their walks.
+
+While serving, :func:`settle` also spaces the collections out (:data:`SERVING_THRESHOLDS`).
+With CPython's defaults (700, 10, 10) a DHCP load walks every lease committed since start-up
+in a full collection every few seconds: at 5,000 exchanges/s (``python -m bench --only dhcp``
+at a fixed rate), 13-14 full collections of about 80 ms in 20 s, each a stop of the loop.
+With these thresholds, 2 in the same run, and the average DISCOVER-to-OFFER delay went from
+9.9-16.4 ms to 2.7-5.4 ms (CPU per exchange unchanged, within the noise). What the DHCP and
+DNS paths allocate per packet is freed by reference counting, not by the collector, so rarer
+young collections leave no more memory behind.
 """
 
 from __future__ import annotations
@@ -24,7 +33,13 @@ import functools
 import gc
 from collections.abc import Callable, Iterator
 
-__all__ = ["collections_paused", "release_free_memory", "settle"]
+__all__ = ["SERVING_THRESHOLDS", "collections_paused", "release_free_memory", "settle"]
+
+SERVING_THRESHOLDS = (20_000, 50, 100)
+"""``gc.set_threshold`` while serving: a young collection every 20,000 net container
+allocations (CPython: 700), a middle one every 50 young ones (10), a full one every 100 middle
+ones (10) and then only once the objects that survived since the last one number a quarter of
+those that did before (CPython's own rule)."""
 
 
 @functools.cache
@@ -62,7 +77,8 @@ def collections_paused() -> Iterator[None]:
 
 
 def settle(*, rebuilt: bool = False) -> int:
-    """After a large build: collect its garbage, freeze what survives and return free pages.
+    """After a large build: collect its garbage, freeze what survives, space the collections
+    out for serving (:data:`SERVING_THRESHOLDS`) and return free pages.
 
     ``rebuilt``: the build replaced long-lived objects frozen before (a reload's zones); they
     are unfrozen first, so that any of them held in a reference cycle is collected instead of
@@ -72,5 +88,6 @@ def settle(*, rebuilt: bool = False) -> int:
         gc.unfreeze()
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*SERVING_THRESHOLDS)
     release_free_memory()
     return gc.get_freeze_count()

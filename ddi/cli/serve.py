@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from pathlib import Path
 
 import click
 
-from ddi import journal
+from ddi import journal, logline
 from ddi.cli.client import EXIT_USAGE, CliError
 
 
@@ -24,11 +22,7 @@ class CannotStart(CliError):
 def _setup_logging(level: str) -> None:
     # Under systemd the journal stamps every line; elsewhere the line carries its own time.
     stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
-    logging.basicConfig(
-        level=level.upper(),
-        format=f"{stamp}%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logline.configure(level, f"{stamp}%(levelname)s %(name)s: %(message)s")
     journal.use_priorities()  # `<N>` syslog priorities when stderr is the journal
 
 

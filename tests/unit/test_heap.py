@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ddi.heap import collections_paused, release_free_memory, settle
+from ddi.heap import SERVING_THRESHOLDS, collections_paused, release_free_memory, settle
 
 
 class _Node:
@@ -20,9 +20,12 @@ class _Node:
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
-    """The test process's heap as it was: nothing left frozen after the test."""
+    """The test process's heap as it was: nothing left frozen after the test, the collector's
+    thresholds as they were."""
+    thresholds = gc.get_threshold()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 def test_collections_are_paused_inside_the_block_only() -> None:
@@ -55,6 +58,21 @@ def test_settle_collects_the_builds_garbage_and_freezes_what_survives() -> None:
     assert frozen == gc.get_freeze_count() > 0
     # A full collection no longer walks it.
     assert not any(o is kept for o in gc.get_objects(generation=2))
+
+
+@pytest.mark.usefixtures("unfrozen")
+def test_settle_spaces_the_collections_out_for_serving() -> None:
+    gc.set_threshold(700, 10, 10)
+    settle()
+    assert gc.get_threshold() == SERVING_THRESHOLDS
+    young = SERVING_THRESHOLDS[0]
+    assert SERVING_THRESHOLDS > (700, 10, 10)
+    node = weakref.ref(_Node())  # a cycle: only a collection frees it
+    some = [[] for _ in range(1_000)]  # past CPython's 700: a young collection, by default
+    assert node() is not None
+    more = [[] for _ in range(young)]  # past the serving threshold: collected
+    assert node() is None
+    del some, more
 
 
 @pytest.mark.usefixtures("unfrozen")
