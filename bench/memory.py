@@ -32,6 +32,9 @@ SECTION = "memory"
 DNSMASQ_WAIT = 150.0
 """Seconds dnsmasq gets to load the data: its start-up grows with the square of the hosts and
 leases (each is checked against the ones before), so the full set can take far longer."""
+POLL = 0.05
+"""Seconds between the queries that wait for a server to answer for the last record: the
+start-up (``load_s``) is known to within this (a dig to a port not yet open returns at once)."""
 NET = "198.18.0.0/15"
 POOL_END = "198.19.255.254"
 
@@ -156,7 +159,7 @@ def _dnsmasq(
     )
     out.close()
     try:
-        if not wait_until(lambda: _answers(ctx, ns, port, last.fqdn, last.ip), DNSMASQ_WAIT, 1):
+        if not wait_until(lambda: _answers(ctx, ns, port, last.fqdn, last.ip), DNSMASQ_WAIT, POLL):
             why = f"did not load this data within {DNSMASQ_WAIT:.0f} s (still starting)"
             return unavailable(SECTION, scenario, "dnsmasq", why)
         load_s = time.monotonic() - started
@@ -228,7 +231,7 @@ def _ddi(
             daemon.start(timeout=300)
         except RuntimeError as exc:
             return unavailable(SECTION, scenario, "ddi", f"did not start: {exc}")
-        if not wait_until(lambda: _answers(ctx, ns, port, last.fqdn, last.ip), 300, 0.5):
+        if not wait_until(lambda: _answers(ctx, ns, port, last.fqdn, last.ip), 300, POLL):
             return unavailable(SECTION, scenario, "ddi", "did not answer for its records")
         load_s = time.monotonic() - started
         assert daemon.pid is not None
