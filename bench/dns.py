@@ -22,6 +22,13 @@ load generator and the replies wait for. Latency percentiles come from one more 
 contender with ``-v`` (dnsperf prints every reply's latency; that costs the client some
 speed, so neither qps nor the average is taken from it, and its percentiles are at a lighter
 load than the rounds' average).
+
+At full load both the server and dnsperf keep a core busy, so a query's latency there is
+mostly its wait in queues, and the server that answers more queries a second also has more
+of them waiting. Latency is also measured at **equal load**: one more ``-v`` run per
+contender with dnsperf's rate limit (``-Q``) at ``EQUAL_LOAD`` of the lower of NSD's and ddi's
+median qps (``eq_qps``, the same offered rate for every server), giving ``eq_avg_ms`` and
+``eq_p99_ms``. A server whose median is below that rate is not run at it.
 """
 
 from __future__ import annotations
@@ -53,6 +60,8 @@ from bench.common import (
 )
 
 SECTION = "dns"
+EQUAL_LOAD = 0.5
+"""The equal-load runs' rate, as a share of the lower of NSD's and ddi's median qps."""
 PORTS = {"nsd": 5301, "dnsmasq": 5302, "ddi": 5303}
 
 
@@ -201,10 +210,12 @@ def dnsperf(
     verbose_to: Path | None,
     passes: int | None = None,
     server_pid: int | None = None,
+    rate: int | None = None,
 ) -> dict[str, Any]:
-    """One dnsperf run of ``seconds`` (or ``passes`` times through the file, if sooner); with
-    ``server_pid``, also the server's CPU per completed query (``cpu_us``, all its threads,
-    user and system) and the cores dnsperf kept busy (``dnsperf_cores``)."""
+    """One dnsperf run of ``seconds`` (or ``passes`` times through the file, if sooner), at
+    most ``rate`` queries a second when given; with ``server_pid``, also the server's CPU per
+    completed query (``cpu_us``, all its threads, user and system) and the cores dnsperf kept
+    busy (``dnsperf_cores``)."""
     p = ctx.profile
     argv = [
         "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries),
@@ -212,6 +223,8 @@ def dnsperf(
     ]  # fmt: skip
     if passes is not None:
         argv += ["-n", str(passes)]
+    if rate is not None:
+        argv += ["-Q", str(rate)]
     if verbose_to is None:
         server_cpu = None if server_pid is None else cpu_seconds(server_pid)
         client_cpu = children_cpu_seconds()
@@ -322,14 +335,31 @@ def _scenario(
                 )
                 results[server.name].append(r)
         latency: dict[str, dict[str, Any]] = {}
+        seconds = min(p.dns_seconds, 5.0)
         for server in servers.values():
-            seconds = min(p.dns_seconds, 5.0)
             latency[server.name] = dnsperf(
                 ctx, ns, server.port, queries, seconds, verbose_to=ctx.shmdir / "dnsperf-v.txt"
+            )
+        medians = {name: median([r["qps"] for r in runs if "qps" in r])
+                   for name, runs in results.items()}  # fmt: skip
+        equal = equal_rate(medians)
+        at_equal: dict[str, dict[str, Any]] = {}
+        for server in servers.values():
+            best = medians.get(server.name)
+            if equal is None or best is None or best < equal:
+                continue
+            at_equal[server.name] = r = dnsperf(
+                ctx, ns, server.port, queries, seconds, rate=equal,
+                verbose_to=ctx.shmdir / "dnsperf-v.txt",
+            )  # fmt: skip
+            ctx.log(
+                f"  {scenario} at {equal:,} qps {server.name}: avg"
+                f" {r.get('avg_latency_ms', 0):.3f} ms, p99 {r.get('p99_ms')} ms"
             )
         for name, server in servers.items():
             runs = results[name]
             lat = latency[name]
+            eq = at_equal.get(name, {})
             pid = server.pid()
             rss = rss_bytes(pid) if pid else None
             rows.append(
@@ -349,6 +379,9 @@ def _scenario(
                         "p50_ms": lat.get("p50_ms"),
                         "p99_ms": lat.get("p99_ms"),
                         "p99.9_ms": lat.get("p99.9_ms"),
+                        "eq_qps": equal if eq else None,
+                        "eq_avg_ms": eq.get("avg_latency_ms"),
+                        "eq_p99_ms": eq.get("p99_ms"),
                         "rcodes": lat.get("rcodes", runs[-1].get("rcodes") if runs else None),
                         "rss_mb": None if rss is None else round(rss / 2**20, 1),
                     },
@@ -360,6 +393,18 @@ def _scenario(
             server.close()
         time.sleep(0.2)
     return rows
+
+
+def equal_rate(medians: dict[str, float | None]) -> int | None:
+    """The equal-load runs' offered rate: ``EQUAL_LOAD`` of the lower of NSD's and ddi's
+    median qps (of every contender's when neither ran), rounded down to a thousand from 10,000
+    up."""
+    pair = [q for name, q in medians.items() if name in ("nsd", "ddi") and q]
+    known = pair or [q for q in medians.values() if q]
+    if not known:
+        return None
+    rate = int(EQUAL_LOAD * min(known))
+    return rate // 1000 * 1000 if rate >= 10_000 else max(1, rate)
 
 
 def _round(value: float | None, digits: int = 0) -> float | None:

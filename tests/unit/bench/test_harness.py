@@ -61,6 +61,10 @@ def test_smoke_run_measures_nsd_and_writes_the_report(tmp_path: Path) -> None:
         assert "NOERROR" in row["metrics"]["rcodes"]
         assert "NXDOMAIN" in row["metrics"]["rcodes"]
         assert row["metrics"]["p99_ms"] is not None
+        # The equal-load run: at half its own median (the only contender), with its latency.
+        assert 0 < row["metrics"]["eq_qps"] <= row["metrics"]["qps"]
+        assert row["metrics"]["eq_avg_ms"] > 0
+        assert row["metrics"]["eq_p99_ms"] is not None
     assert "== dns" in stdout
     assert "nsd" in report["table"]
     verdicts = {t["target"]: t["verdict"] for t in report["targets"]}
@@ -85,6 +89,15 @@ def test_table_says_not_available_and_ratios_compare_ddi() -> None:
     table = run.format_tables(rows)
     assert "not available: ddi.dhcp.server has not landed" in table
     assert "100,000" in table
+
+
+def test_equal_load_is_half_the_slower_of_nsd_and_ddi() -> None:
+    dns = bench_module("bench.dns")
+    # dnsmasq's rate on the large zone would make the comparison meaningless: not counted.
+    assert dns.equal_rate({"nsd": 152_403.0, "dnsmasq": 1_113.0, "ddi": 166_652.0}) == 76_000
+    assert dns.equal_rate({"dnsmasq": 40_000.0}) == 20_000  # neither ran: whoever did
+    assert dns.equal_rate({"nsd": 3_000.0}) == 1_500  # small rates are not rounded to 0
+    assert dns.equal_rate({"nsd": None, "ddi": None}) is None
 
 
 def test_parsers_read_dnsperf_and_perfdhcp_reports() -> None:
