@@ -34,7 +34,7 @@ from ddi.dns.cache import AnswerCache
 from ddi.dns.compiled import Compiled
 from ddi.dns.engine import LOCAL, DnsEngine, EngineSettings, Transport
 from ddi.dns.responder import Reply, Responder
-from ddi.dns.zone import Zones, ZoneSettings
+from ddi.dns.zones import Zones, ZoneSettings
 from ddi.ipam.models import Host, Subnet
 from ddi.ipam.views import IpamIndex
 

@@ -100,7 +100,7 @@ async def _measure(workdir: Path, subnet: ddi_site.SubnetSpec, trace: bool) -> N
     from ddi.dns.engine import DnsEngine
     from ddi.dns.responder import Responder, engine_settings, tsig_keys, zone_settings
     from ddi.dns.server import DnsServer
-    from ddi.dns.zone import Zones
+    from ddi.dns.zones import Zones
     from ddi.heap import release_free_memory
     from ddi.site import open_site
 

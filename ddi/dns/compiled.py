@@ -63,7 +63,8 @@ from ddi.dns.engine import (
     rcode_label,
 )
 from ddi.dns.wire import HEADER, QType, Rcode, pack, rr_tail
-from ddi.dns.zone import ApplyResult, Zone, absolute, label, name_wire, under
+from ddi.dns.zone import Zone, absolute, label, name_wire, under
+from ddi.dns.zones import ApplyResult
 
 __all__ = ["Compiled", "Negative", "name_wire"]
 

@@ -45,7 +45,8 @@ from ddi.dns.wire import (
     QType,
     Rcode,
 )
-from ddi.dns.zone import Zone, Zones, absolute
+from ddi.dns.zone import Zone, absolute
+from ddi.dns.zones import Zones
 
 MAX_CNAME_CHAIN = 8
 # The flags as plain ints: the fast path does its arithmetic on them (IntFlag's is slow).

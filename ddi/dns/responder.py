@@ -68,7 +68,7 @@ from ddi.dns.wire import (
     error_response,
     pack,
 )
-from ddi.dns.zone import Zones, ZoneSettings, ZoneSource
+from ddi.dns.zones import Zones, ZoneSettings, ZoneSource
 from ddi.errors import DnsFormatError
 
 __all__ = [

@@ -40,7 +40,8 @@ from ddi.dns.notify import NotifySender
 from ddi.dns.responder import Drop, Forward, Reply, Responder, Result, build, site_networks
 from ddi.dns.tcp import TcpListener
 from ddi.dns.wire import HEADER_SIZE, slip_response
-from ddi.dns.zone import Zone, Zones
+from ddi.dns.zone import Zone
+from ddi.dns.zones import Zones
 from ddi.errors import ConfigError
 from ddi.heap import release_free_memory
 from ddi.ipam.views import Applied

@@ -25,7 +25,8 @@ from ddi.dns.acl import Acl
 from ddi.dns.cache import AnswerCache
 from ddi.dns.engine import LOCAL, Client, DnsEngine, EngineSettings, Transport
 from ddi.dns.responder import Drop, Forward, Reply, Responder, Transfer
-from ddi.dns.zone import Zones, ZoneSettings, label
+from ddi.dns.zone import label
+from ddi.dns.zones import Zones, ZoneSettings
 from ddi.ipam.models import Host, Lease, LeaseState, Record, Subnet
 from ddi.ipam.views import IpamIndex
 from fuzz.core import Target, Unexpected

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from ddi.api import build_app
 from ddi.app import App
 from ddi.config.table import endpoint
-from ddi.dns.zone import _ip_of_reverse
+from ddi.dns.zones import _ip_of_reverse
 from ddi.errors import ConfigError, Invalid
 from ddi.ipam.validate import parse_record_value
 from ddi.site import open_site

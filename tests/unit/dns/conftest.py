@@ -11,7 +11,7 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from ddi.dns.engine import DnsEngine, EngineSettings
-from ddi.dns.zone import ApplyResult, Zones, ZoneSettings
+from ddi.dns.zones import ApplyResult, Zones, ZoneSettings
 from ddi.ipam.models import Change, Host, Kind, Lease, LeaseState, Op, Record, Subnet
 from ddi.ipam.views import Applied, IpamIndex
 

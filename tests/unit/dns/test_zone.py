@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from ddi.dns.zone import Zones, ZoneSettings, record_rdata, reverse_networks, reverse_origin
+from ddi.dns.zone import record_rdata, reverse_networks, reverse_origin
+from ddi.dns.zones import Zones, ZoneSettings
 from ddi.errors import StoreError
 from ddi.ipam.models import Host, Lease, LeaseState, Op, Record, Subnet
 from ddi.ipam.store import Store

@@ -11,8 +11,8 @@ import pytest
 import pytest_asyncio
 from dnslib import QTYPE
 
-from ddi.dns.zone import Zones, ZoneSettings
 from ddi.dns.zone6 import ip_of_reverse6, reverse_name6, reverse_network6, reverse_origin6
+from ddi.dns.zones import Zones, ZoneSettings
 from ddi.ipam.models import Host, Subnet
 from ddi.ipam.models6 import Lease6, Lease6Kind, Subnet6
 from ddi.ipam.store import Store

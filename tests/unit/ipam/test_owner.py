@@ -6,7 +6,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from ddi.dns.zone import Zones, ZoneSettings
+from ddi.dns.zones import Zones, ZoneSettings
 from ddi.ipam.models import Host, Lease, LeaseState, Record, Subnet
 from ddi.ipam.owner import (
     ADDRESS_TYPES,
