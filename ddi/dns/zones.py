@@ -59,15 +59,7 @@ from ddi.dns.zone import (
     under,
 )
 from ddi.dns.zone6 import ip_of_reverse6, reverse_name6, reverse_network6, reverse_origin6
-from ddi.ipam.models import (
-    Host,
-    Kind,
-    Lease,
-    LeaseState,
-    Op,
-    Record,
-    Subnet,
-)
+from ddi.ipam.models import Host, Kind, Lease, LeaseState, Op, Record, Subnet
 from ddi.ipam.models6 import Lease6, Lease6Kind, Subnet6
 from ddi.ipam.owner import lease_collides, lease_publishes, name_owner
 from ddi.ipam.views import Applied
