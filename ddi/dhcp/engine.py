@@ -14,7 +14,7 @@ Rules:
    way until its lease is committed and visible in the view, so the group-commit window can
    never hand one address to two clients. Outstanding OFFERs are also bounded per link (relay
    or interface, ``dhcp.max_offers_per_link``): past it the link's oldest is forgotten, so new
-   clients on one link cannot hold a whole pool with OFFERs alone.
+   clients on one link cannot hold a whole pool with OFFERs alone (``ddi.dhcp.offers``).
 3. The subnet is the one whose ``interface`` the request came in on, or, for a relayed request,
    the one holding giaddr (or listing it in ``relay_agents``); RFC 3527 link selection
    (option 82 sub-option 5) overrides giaddr.
@@ -36,11 +36,8 @@ Rules:
 from __future__ import annotations
 
 import enum
-import itertools
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from heapq import heapify, heappop, heappush
 from ipaddress import IPv4Address
 from typing import TYPE_CHECKING
 
@@ -59,6 +56,7 @@ from ddi.dhcp.decision import (
     reply_max_size,
 )
 from ddi.dhcp.netboot import BootChoice, BootProfile, boot_facts, boot_options, select_boot
+from ddi.dhcp.offers import OfferTable
 from ddi.dhcp.options import (
     MessageType,
     OptionCode,
@@ -144,18 +142,6 @@ _OFFER_RESERVATION = Rule.OFFER_RESERVATION
 _LEASE_KIND, _HOST_KIND, _SUBNET_KIND = Kind.LEASE, Kind.HOST, Kind.SUBNET
 
 
-@dataclass(slots=True)
-class _Offer:
-    ip: IPv4Address
-    subnet: str
-    expires: float
-    rule: Rule
-    mac: str | None = None
-    link: int | str | None = None
-    """The relay or interface an OFFER went out by (rule 2's per-link bound); None for the
-    holds that follow an ACK or a DECLINE."""
-
-
 @dataclass(slots=True, kw_only=True)
 class _Context:
     """What every handler needs about one request (private and never changed after it is
@@ -190,27 +176,18 @@ class DhcpEngine:
         max_offers: int = MAX_OFFERS,
     ) -> None:
         self._config = config
-        self._max_offers = max_offers
         self._view = view
         self._profiles: Mapping[str, BootProfile] = profiles or {}
         self._domain = domain
-        self._offers: dict[str, _Offer] = {}
-        self._offered: dict[IPv4Address, str] = {}
-        self._expiry: list[tuple[float, int, str, _Offer]] = []
-        """(expires, seq, key, offer) of every hold, a heap; entries go stale when replaced."""
-        self._hold_seq = itertools.count()
+        self._offers = OfferTable(max_offers)
+        self._offered = self._offers.by_ip
         self._cursor: dict[str, IPv4Address] = {}
         self._subnet_cache: dict[str, tuple[Subnet, dict[int, bytes]]] = {}
         self._plain_options: dict[
             tuple[str, MessageType, IPv4Address, bool, bytes | None, tuple[str, ...]],
             tuple[Subnet, tuple[tuple[int, bytes], ...]],
         ] = {}
-        self._held_macs: dict[str, str] = {}
-        """Hardware address -> the key of its client's outstanding offer or hold."""
-        self._link_offers: dict[int | str, OrderedDict[str, None]] = {}
-        """Link -> the keys of its outstanding OFFERs, oldest first (an OrderedDict: a flood
-        evicts from the front, which a plain dict makes ever slower to find)."""
-        self._ledger = FreeLedger(view, self._offered)
+        self._ledger = self._offers.ledger = FreeLedger(view, self._offered)
         self._pool_chooser = PoolChooser()
         self._shared = members_by_subnet(config.shared_networks)
         view.subscribe(self._observe)
@@ -258,7 +235,7 @@ class DhcpEngine:
 
     def holds(self, mac: str) -> bool:
         """Whether a client with this hardware address has an outstanding offer or hold."""
-        return mac in self._held_macs
+        return self._offers.holds_mac(mac)
 
     def handle(self, packet: DhcpPacket, inbound: Inbound, now: float) -> Decision:
         """Decide what to do with one request.
@@ -280,7 +257,7 @@ class DhcpEngine:
         server_id = self._config.server_id or inbound.local_ip
         if server_id is None:
             return Drop(reason=DropReason.NO_SERVER_ADDRESS)
-        self._expire_offers(now)
+        self._offers.expire(now)
         try:
             relay_info = packet.get(_OPT_RELAY_AGENT_INFORMATION)
             circuit_id = None
@@ -431,7 +408,7 @@ class DhcpEngine:
             # option 50 MUST hold the offered address.
             if server_id != ctx.server_id:
                 # The client took another server's offer: release ours at once.
-                self._drop_offer(ctx.client.key)
+                self._offers.drop(ctx.client.key)
                 return Drop(reason=DropReason.OTHER_SERVER)
             if requested is None:
                 return Drop(reason=DropReason.BAD_REQUEST)
@@ -517,7 +494,7 @@ class DhcpEngine:
             if subnet is None:
                 return Drop(reason=DropReason.NO_SUBNET)
             subnet_name = subnet.name
-        self._drop_offer(ctx.client.key)
+        self._offers.drop(ctx.client.key)
         # Held for no client until the quarantine lease is committed and visible, and never
         # past the quarantine itself (which may be shorter than an offer's hold).
         self._hold_offer(
@@ -554,7 +531,7 @@ class DhcpEngine:
             return Drop(reason=DropReason.NOT_LEASED)
         # The lease row is kept, released, so the client's next DISCOVER gets it back. Until
         # the release is committed the view still shows the lease bound, so no hold is needed.
-        self._drop_offer(ctx.client.key)
+        self._offers.drop(ctx.client.key)
         released = replace(lease, state=LeaseState.RELEASED, end=ctx.now)
         return Commit(lease=released, rule=Rule.RELEASED)
 
@@ -646,56 +623,18 @@ class DhcpEngine:
         for an OFFER, which rule 2 bounds per link; ``pooled`` when ``ip`` is known to be a
         usable pool address of ``subnet`` (spares the ledger a lookup)."""
         key, mac = (client, None) if isinstance(client, str) else (client.key, client.mac)
-        held = self._offers.get(key)
-        # The same address held again (an ACK after its OFFER) stays taken in the ledger.
-        self._drop_offer(key, recount=held is None or held.ip != ip)
-        while len(self._offers) >= self._max_offers:
-            self._drop_offer(next(iter(self._offers)))
-        if link is not None:
-            on_link = self._link_offers.get(link)
-            if on_link is None:
-                on_link = self._link_offers[link] = OrderedDict()
-            while len(on_link) >= self._config.max_offers_per_link:
-                self._drop_offer(next(iter(on_link)))
-            on_link[key] = None
-        expires = now + (self._config.offer_ttl if ttl is None else ttl)
-        name = subnet if isinstance(subnet, str) else subnet.name
-        offer = _Offer(ip=ip, subnet=name, expires=expires, rule=rule, mac=mac, link=link)
-        self._offers[key] = offer
-        self._offered[ip] = key
-        if mac is not None:
-            self._held_macs[mac] = key
-        self._ledger.offered(ip, name, pooled=pooled)
-        # Holds differ in length (a DECLINE's is capped by the quarantine), so they expire
-        # through a heap rather than in insertion order.
-        heappush(self._expiry, (expires, next(self._hold_seq), key, offer))
-
-    def _drop_offer(self, key: str, *, recount: bool = True) -> None:
-        offer = self._offers.pop(key, None)
-        if offer is None:
-            return
-        if offer.link is not None:
-            on_link = self._link_offers[offer.link]
-            del on_link[key]
-            if not on_link:
-                del self._link_offers[offer.link]
-        if offer.mac is not None and self._held_macs.get(offer.mac) == key:
-            del self._held_macs[offer.mac]
-        if self._offered.get(offer.ip) == key:
-            del self._offered[offer.ip]
-            if recount:
-                self._ledger.touch(offer.ip, offer.subnet)
-
-    def _expire_offers(self, now: float) -> None:
-        expiry, offers = self._expiry, self._offers
-        while expiry and expiry[0][0] <= now:
-            _, _, key, offer = heappop(expiry)
-            if offers.get(key) is offer:  # else replaced or dropped since: a stale entry
-                self._drop_offer(key)
-        if len(expiry) > 2 * len(offers) + 1024:
-            # Entries of replaced holds wait for their time; past this many, start over.
-            self._expiry = [entry for entry in expiry if offers.get(entry[2]) is entry[3]]
-            heapify(self._expiry)
+        config = self._config
+        self._offers.hold(
+            key,
+            mac,
+            ip,
+            subnet if isinstance(subnet, str) else subnet.name,
+            now + (config.offer_ttl if ttl is None else ttl),
+            rule,
+            link=link,
+            per_link=config.max_offers_per_link,
+            pooled=pooled,
+        )
 
     # --- replies -----------------------------------------------------------------------------
 
@@ -885,7 +824,7 @@ class DhcpEngine:
         flags = packet.flags
         if packet.giaddr != ZERO_ADDRESS:
             flags |= BROADCAST_FLAG
-        self._drop_offer(ctx.client.key)
+        self._offers.drop(ctx.client.key)
         reply = DhcpPacket(
             op=BOOTREPLY,
             htype=packet.htype,

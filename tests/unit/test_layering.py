@@ -53,6 +53,7 @@ PURE: dict[str, set[str]] = {
     "ddi.dhcp.packet": set(),
     "ddi.dhcp.decision": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},
     "ddi.dhcp.engine": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},
+    "ddi.dhcp.offers": {"ddi.dhcp.server", "ddi.dhcp.engine", "ddi.dhcp.commit", "ddi.ipam.store"},
     "ddi.dhcp.reply_options": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},
     "ddi.dhcp.admission": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},
     "ddi.dhcp.option_defs": {"ddi.dhcp.server", "ddi.dhcp.commit", "ddi.ipam.store"},
