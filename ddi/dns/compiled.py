@@ -326,11 +326,13 @@ class Compiled:
 
     def drain(self) -> Iterable[tuple[tuple[str, str], int]]:
         """The replies written since the last drain, per metric label (and zero them)."""
-        counts = self.counts
-        for meta, value in enumerate(counts):
+        counts, labels = self.counts, self.labels
+        # Only the metas in use (a few), not the whole table: run once per UDP wake-up.
+        for meta in range(len(labels)):
+            value = counts[meta]
             if value:
                 counts[meta] = 0
-                yield self.labels[meta], value
+                yield labels[meta], value
 
     # --- building ------------------------------------------------------------------------------
 

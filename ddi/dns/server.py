@@ -99,6 +99,9 @@ class DnsServer:
         self._forwards_in_flight = 0
         self.compiled_answers = 0
         """UDP queries answered from the compiled table."""
+        self._query_counters: dict[tuple[str, str], Any] = {}
+        """``ddi_dns_queries_total``'s child per (qtype, rcode): ``labels()`` costs five times
+        an ``inc``, and the UDP loops count once per wake-up."""
         self._tasks: set[asyncio.Task[None]] = set()
         self.addresses: list[tuple[str, int]] = []
 
@@ -356,8 +359,8 @@ class DnsServer:
                 except OSError:
                     metrics.DNS_DROPPED.labels(reason="send_failed").inc()
         self._count_udp(hits, misses)
-        for (qtype, rcode), n in compiled_labels.items():
-            metrics.DNS_QUERIES.labels(qtype=qtype, rcode=rcode).inc(n)
+        for label, n in compiled_labels.items():
+            self._queries(label).inc(n)
         if limited:
             self._count_limited(limited, slipped)
 
@@ -373,19 +376,31 @@ class DnsServer:
         """One wake-up's compiled answers and cache hits (per metric label) and misses,
         counted once each."""
         if self.responder is not None:
-            for (qtype, rcode), n in self.responder.compiled.drain():
-                metrics.DNS_QUERIES.labels(qtype=qtype, rcode=rcode).inc(n)
+            for label, n in self.responder.compiled.drain():
+                self._queries(label).inc(n)
                 self.compiled_answers += n
         if hits:
             total = 0
-            for (qtype, rcode), count_ in hits.items():
-                metrics.DNS_QUERIES.labels(qtype=qtype, rcode=rcode).inc(count_)
+            for label, count_ in hits.items():
+                self._queries(label).inc(count_)
                 total += count_
             self.cache.hits += total
             metrics.DNS_CACHE_LOOKUPS.labels(result="hit").inc(total)
         if misses:
             self.cache.misses += misses
             metrics.DNS_CACHE_LOOKUPS.labels(result="miss").inc(misses)
+
+    def _queries(self, label: tuple[str, str]) -> Any:
+        """The (qtype, rcode) child of ``ddi_dns_queries_total``, made once."""
+        child = self._query_counters.get(label)
+        if child is None:
+            if len(self._query_counters) >= 1024:  # bounded: qtype labels come from queries
+                self._query_counters.clear()
+            qtype, rcode = label
+            child = self._query_counters[label] = metrics.DNS_QUERIES.labels(
+                qtype=qtype, rcode=rcode
+            )
+        return child
 
     def _udp_batch_readable(self, batch: udp_batch.BatchSocket) -> None:
         """The batched twin of ``_udp_readable``: the same answers and the same counts. A
