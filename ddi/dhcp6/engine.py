@@ -417,8 +417,11 @@ class Dhcp6Engine:
             return lease_held(lease_at(ip), duid, now)
 
         for hint in _hinted_addresses(ia):
-            if any(hint in pool for pool in subnet.pools) and not used(int(hint)):
-                return IPv6Network(hint)
+            # As integers, and the /128 made from one (``ddi.dhcp6.nets``): from the address
+            # itself it is built through its text, 9 µs against 1 (a REQUEST's hint, every time).
+            ip = int(hint)
+            if any(int(p.start) <= ip <= int(p.end) for p in subnet.pools) and not used(ip):
+                return host_network(hint)
         found = choose_address_int(subnet.pools, duid, ia.iaid, used)
         return None if found is None else IPv6Network(found)
 
