@@ -348,6 +348,8 @@ async def test_reconcile_undoes_what_was_done_by_hand_in_nautobot(setup: Setup) 
     await s.edge.start()
     await s.edge.add_hosts(range(4))
     before = await in_step(s)
+    # The writes are counted when the round commits, after Nautobot shows them.
+    await until_async(lambda: _caught_up(s), "the task's round to end", within=60)
     assert await metric(s.central, "ddi_central_nautobot_writes_total") > 0
     ours = {
         str(a["address"]).split("/")[0]: str(a["id"])
