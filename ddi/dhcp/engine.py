@@ -179,15 +179,15 @@ class DhcpEngine:
         self._view = view
         self._profiles: Mapping[str, BootProfile] = profiles or {}
         self._domain = domain
-        self._offers = OfferTable(max_offers)
-        self._offered = self._offers.by_ip
+        self._offered: dict[IPv4Address, str] = {}
         self._cursor: dict[str, IPv4Address] = {}
         self._subnet_cache: dict[str, tuple[Subnet, dict[int, bytes]]] = {}
         self._plain_options: dict[
             tuple[str, MessageType, IPv4Address, bool, bytes | None, tuple[str, ...]],
             tuple[Subnet, tuple[tuple[int, bytes], ...]],
         ] = {}
-        self._ledger = self._offers.ledger = FreeLedger(view, self._offered)
+        self._ledger = FreeLedger(view, self._offered)
+        self._offers = OfferTable(self._ledger, self._offered, max_offers=max_offers)
         self._pool_chooser = PoolChooser()
         self._shared = members_by_subnet(config.shared_networks)
         view.subscribe(self._observe)

@@ -16,11 +16,18 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from heapq import heapify, heappop, heappush
 from ipaddress import IPv4Address
+from typing import Protocol
 
 from ddi.dhcp.decision import Rule
-from ddi.ipam.allocator import FreeLedger
 
-__all__ = ["Offer", "OfferTable"]
+__all__ = ["Ledger", "Offer", "OfferTable"]
+
+
+class Ledger(Protocol):
+    """What the table tells the free-address ledger (``ddi.ipam.allocator.FreeLedger``)."""
+
+    def offered(self, ip: IPv4Address, subnet: str, *, pooled: bool = False) -> None: ...
+    def touch(self, ip: IPv4Address, hint: str | None = None) -> None: ...
 
 
 @dataclass(slots=True)
@@ -38,11 +45,14 @@ class Offer:
 class OfferTable:
     """Outstanding OFFERs and holds by client key; see the module docstring."""
 
-    def __init__(self, max_offers: int) -> None:
+    def __init__(self, ledger: Ledger, by_ip: dict[IPv4Address, str], *, max_offers: int) -> None:
+        self.ledger = ledger
+        """Told of every address held and dropped."""
         self.max_offers = max_offers
         self.by_key: dict[str, Offer] = {}
-        self.by_ip: dict[IPv4Address, str] = {}
-        """Address -> the key holding it: what the allocator's checks and the ledger read."""
+        self.by_ip = by_ip
+        """Address -> the key holding it: what the allocator's checks and the ledger read
+        (the ledger is made with this dict, before the table)."""
         self._expiry: list[tuple[float, int, str, Offer]] = []
         """(expires, seq, key, offer) of every hold, a heap; entries go stale when replaced."""
         self._seq = itertools.count()
@@ -51,9 +61,6 @@ class OfferTable:
         self._by_link: dict[int | str, OrderedDict[str, None]] = {}
         """Link -> the keys of its outstanding OFFERs, oldest first (an OrderedDict: a flood
         evicts from the front, which a plain dict makes ever slower to find)."""
-        self.ledger: FreeLedger | None = None
-        """Told of every address held and dropped (set once the ledger exists: it reads
-        ``by_ip``)."""
 
     def __len__(self) -> int:
         return len(self.by_key)
@@ -98,8 +105,7 @@ class OfferTable:
         self.by_ip[ip] = key
         if mac is not None:
             self._by_mac[mac] = key
-        if self.ledger is not None:
-            self.ledger.offered(ip, subnet, pooled=pooled)
+        self.ledger.offered(ip, subnet, pooled=pooled)
         heappush(self._expiry, (expires, next(self._seq), key, offer))
 
     def drop(self, key: str, *, recount: bool = True) -> None:
@@ -116,7 +122,7 @@ class OfferTable:
             del self._by_mac[offer.mac]
         if self.by_ip.get(offer.ip) == key:
             del self.by_ip[offer.ip]
-            if recount and self.ledger is not None:
+            if recount:
                 self.ledger.touch(offer.ip, offer.subnet)
 
     def expire(self, now: float) -> None:

@@ -29,10 +29,8 @@ def _ip(n: int) -> IPv4Address:
 
 
 def _table(max_offers: int = 100) -> tuple[OfferTable, _Ledger]:
-    table = OfferTable(max_offers)
     ledger = _Ledger()
-    table.ledger = ledger  # type: ignore[assignment]
-    return table, ledger
+    return OfferTable(ledger, {}, max_offers=max_offers), ledger
 
 
 def test_a_hold_is_found_by_key_address_and_mac_and_dropped_from_all_three() -> None:
