@@ -265,6 +265,49 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def loss_counts(pid: int | None, service: str, daemon: Any = None) -> dict[str, int]:
+    """Where a DHCP server's datagrams were lost, as counters to diff around a step: the
+    kernel's UDP receive-buffer overflows in the server's namespace (``/proc/<pid>/net/snmp``
+    ``RcvbufErrors``, or ``Udp6RcvbufErrors`` for ``dhcp6``: datagrams the server never read)
+    and, with a ``ddi_site.DdiDaemon``, ddi's own drops by reason (``service``'s ``dropped``
+    in ``/v1/status``)."""
+    counts: dict[str, int] = {}
+    if pid is not None:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if service == "dhcp6":
+                for line in Path(f"/proc/{pid}/net/snmp6").read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "Udp6RcvbufErrors":
+                        counts["rcvbuf"] = int(value)
+            else:
+                rows = [
+                    line.split()
+                    for line in Path(f"/proc/{pid}/net/snmp").read_text().splitlines()
+                    if line.startswith("Udp:")
+                ]
+                counts["rcvbuf"] = int(rows[1][rows[0].index("RcvbufErrors")])
+    if daemon is not None:
+        with contextlib.suppress(OSError, RuntimeError, ValueError, KeyError, TypeError):
+            for reason, n in daemon.status()["statistics"][service]["dropped"].items():
+                counts[str(reason)] = int(n)
+    return counts
+
+
+def loss_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """The counters of ``loss_counts`` that moved between two snapshots."""
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
+
+
+def step_text(step: dict[str, Any]) -> str:
+    """A ladder step for the ``steps`` column: ``rate:lost%``, and where exchanges were lost,
+    where the server lost them (``loss_delta``)."""
+    text = f"{step['asked']}:{step.get('drops_pct', 100):.1f}%"
+    losses = step.get("server_losses")
+    if losses and step.get("drops_pct", 100) > 0:
+        text += " (" + ", ".join(f"{k} {v:,}" for k, v in sorted(losses.items())) + ")"
+    return text
+
+
 def cpu_figures(step: dict[str, Any], exchanges: float, period: float) -> dict[str, float]:
     """At a perfdhcp step (its ``server_cpu_s`` and ``perfdhcp_cpu_s``): the server's CPU per
     completed exchange (``cpu_us``, microseconds, all its threads, user and system) and the

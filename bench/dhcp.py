@@ -33,7 +33,10 @@ from bench.common import (
     children_cpu_seconds,
     cpu_figures,
     cpu_seconds,
+    loss_counts,
+    loss_delta,
     missing_tools,
+    step_text,
     stop,
     unavailable,
     wait_until,
@@ -211,11 +214,16 @@ def parse_perfdhcp(text: str) -> dict[str, Any]:
 
 
 def perfdhcp(
-    ctx: Context, lab2: Lab2, scenario: str, rate: int, server: int | None = None
+    ctx: Context,
+    lab2: Lab2,
+    scenario: str,
+    rate: int,
+    server: int | None = None,
+    daemon: ddi_site.DdiDaemon | None = None,
 ) -> dict[str, Any]:
     """One perfdhcp run at ``rate``; with the ``server``'s pid, also the CPU time the server
     and perfdhcp spent in it (``ip netns exec`` and ``env`` exec their command, so the pid is
-    the server's own)."""
+    the server's own) and where it lost datagrams (``loss_counts``; ddi's own drops too)."""
     p = ctx.profile
     argv = ["perfdhcp", "-4", "-r", str(rate), "-R", str(p.dhcp_clients),
             "-p", f"{p.dhcp_period:g}", "-W", "500000"]  # fmt: skip
@@ -224,9 +232,11 @@ def perfdhcp(
     else:
         argv += ["-l", RELAY_IP, SERVER_IP]
     server_cpu = None if server is None else cpu_seconds(server)
+    lost = loss_counts(server, SECTION, daemon)
     client_cpu = children_cpu_seconds()
     out = ctx.lab.run(lab2.client, *argv, check=False, timeout=p.dhcp_period + 60)
     result = parse_perfdhcp(out.stdout)
+    result["server_losses"] = loss_delta(lost, loss_counts(server, SECTION, daemon))
     result["perfdhcp_cpu_s"] = children_cpu_seconds() - client_cpu
     if server is not None and server_cpu is not None:
         result["server_cpu_s"] = cpu_seconds(server) - server_cpu
@@ -244,7 +254,12 @@ def _passed(r: dict[str, Any]) -> bool:
 
 
 def search(
-    ctx: Context, lab2: Lab2, scenario: str, name: str, server: int | None = None
+    ctx: Context,
+    lab2: Lab2,
+    scenario: str,
+    name: str,
+    server: int | None = None,
+    daemon: ddi_site.DdiDaemon | None = None,
 ) -> dict[str, Any]:
     """Double the rate while it passes, then bisect; the best passing run, with the steps."""
     p = ctx.profile
@@ -255,7 +270,7 @@ def search(
 
     def attempt(r: int) -> bool:
         nonlocal best
-        result = perfdhcp(ctx, lab2, scenario, r, server)
+        result = perfdhcp(ctx, lab2, scenario, r, server, daemon)
         steps.append(result)
         ok = _passed(result)
         ctx.log(
@@ -316,18 +331,18 @@ def run(ctx: Context) -> list[Row]:
                 rows.append(unavailable(SECTION, scenario, name, f"did not start: {exc}"))
                 continue
             try:
-                rows.append(_measure(ctx, lab2, scenario, name, running.pid))
+                rows.append(_measure(ctx, lab2, scenario, name, running))
             finally:
                 running.close()
     return rows
 
 
-def _measure(ctx: Context, lab2: Lab2, scenario: str, name: str, server: int | None) -> Row:
+def _measure(ctx: Context, lab2: Lab2, scenario: str, name: str, running: Running) -> Row:
     # One exchange at a low rate shows the server is up before the search starts.
     wait_until(lambda: _passed(_probe(ctx, lab2, scenario)), 20, 0.5)
-    outcome = search(ctx, lab2, scenario, name, server)
+    outcome = search(ctx, lab2, scenario, name, running.pid, running.daemon)
     best = outcome["best"]
-    steps = ", ".join(f"{s['asked']}:{s.get('drops_pct', 100):.1f}%" for s in outcome["steps"])
+    steps = ", ".join(step_text(s) for s in outcome["steps"])
     if best is None:
         return Row(SECTION, scenario, name, {"rate": 0.0, "steps": steps},
                    note=f"no rate passed; {NOTES[name]}")  # fmt: skip

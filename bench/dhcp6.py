@@ -34,7 +34,10 @@ from bench.common import (
     children_cpu_seconds,
     cpu_figures,
     cpu_seconds,
+    loss_counts,
+    loss_delta,
     missing_tools,
+    step_text,
     stop,
     unavailable,
     wait_until,
@@ -202,16 +205,25 @@ def parse_perfdhcp6(text: str) -> dict[str, Any]:
 
 
 def perfdhcp6(
-    ctx: Context, lab2: Lab2, rate: int, *, clients: int, period: float, server: int | None = None
+    ctx: Context,
+    lab2: Lab2,
+    rate: int,
+    *,
+    clients: int,
+    period: float,
+    server: int | None = None,
+    daemon: ddi_site.DdiDaemon | None = None,
 ) -> dict[str, Any]:
     """One ``perfdhcp -6`` run; with the ``server``'s pid, also the CPU time the server and
-    perfdhcp spent in it (as ``bench.dhcp.perfdhcp``)."""
+    perfdhcp spent in it and where the server lost datagrams (as ``bench.dhcp.perfdhcp``)."""
     argv = ["perfdhcp", "-6", "-l", "cli0", "-r", str(rate), "-R", str(clients),
             "-p", f"{period:g}", "-W", "500000"]  # fmt: skip
     server_cpu = None if server is None else cpu_seconds(server)
+    lost = loss_counts(server, SECTION, daemon)
     client_cpu = children_cpu_seconds()
     out = ctx.lab.run(lab2.client, *argv, check=False, timeout=period + 60)
     result = parse_perfdhcp6(out.stdout)
+    result["server_losses"] = loss_delta(lost, loss_counts(server, SECTION, daemon))
     result["perfdhcp_cpu_s"] = children_cpu_seconds() - client_cpu
     if server is not None and server_cpu is not None:
         result["server_cpu_s"] = cpu_seconds(server) - server_cpu
@@ -291,13 +303,13 @@ def run(ctx: Context) -> list[Row]:
             rows.append(unavailable(SECTION, SCENARIO, name, f"did not start: {exc}"))
             continue
         try:
-            rows.append(_measure(ctx, lab2, name, running.pid))
+            rows.append(_measure(ctx, lab2, name, running))
         finally:
             running.close()
     return rows
 
 
-def _measure(ctx: Context, lab2: Lab2, name: str, server: int | None) -> Row:
+def _measure(ctx: Context, lab2: Lab2, name: str, running: Running) -> Row:
     p = ctx.profile
 
     def probe() -> bool:
@@ -311,11 +323,17 @@ def _measure(ctx: Context, lab2: Lab2, name: str, server: int | None) -> Row:
         ctx,
         name,
         lambda r: perfdhcp6(
-            ctx, lab2, r, clients=p.dhcp_clients, period=p.dhcp_period, server=server
+            ctx,
+            lab2,
+            r,
+            clients=p.dhcp_clients,
+            period=p.dhcp_period,
+            server=running.pid,
+            daemon=running.daemon,
         ),
     )
     best = outcome["best"]
-    steps = ", ".join(f"{s['asked']}:{s.get('drops_pct', 100):.1f}%" for s in outcome["steps"])
+    steps = ", ".join(step_text(s) for s in outcome["steps"])
     if best is None:
         return Row(SECTION, SCENARIO, name, {"rate": 0.0, "steps": steps},
                    note=f"no rate passed; {NOTES[name]}")  # fmt: skip

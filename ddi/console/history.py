@@ -22,6 +22,7 @@ from aiohttp import web
 from ddi import metrics
 from ddi.api.common import APP_KEY, Daemon
 from ddi.ipam.usage import UsageCount
+from ddi.steps import STEP, in_steps
 from ddi.web.ring import Ring, Sample
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,6 @@ CAPACITY = 6 * 60
 """Samples kept: six hours at one a minute."""
 SPAN = 3 * 3600.0
 """Seconds the charts show."""
-STEP = 5_000
-"""Objects counted between two turns of the event loop (a few milliseconds' work)."""
 DHCP_RECEIVED = "dhcp_received"
 DNS_ANSWERED = "dns_answered"
 POOL = "pool:"
@@ -84,12 +83,10 @@ async def read_sample_stepwise(daemon: Daemon, now: float, step: int = STEP) -> 
     index = daemon.site.index
     count = UsageCount(index.subnets(), now)
     hosts, leases = list(index.hosts()), list(index.leases())
-    for start in range(0, len(hosts), step):
-        count.add_hosts(hosts[start : start + step])
-        await asyncio.sleep(0)
-    for start in range(0, len(leases), step):
-        count.add_leases(leases[start : start + step])
-        await asyncio.sleep(0)
+    async for some_hosts in in_steps(hosts, step):
+        count.add_hosts(some_hosts)
+    async for some_leases in in_steps(leases, step):
+        count.add_leases(some_leases)
     return _sample(count, now)
 
 

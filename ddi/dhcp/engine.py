@@ -114,6 +114,11 @@ MAX_PLAIN_OPTIONS = 4096
 """Reply option lists kept for reuse (rule 7) at most; past it the cache starts over."""
 
 
+def _declined_key(ip: IPv4Address) -> str:
+    """The offer table's key for a DECLINEd address's hold (held for no client)."""
+    return f"declined:{ip}"
+
+
 _NAK_FOR_PROBLEM: Mapping[Problem, Rule] = {
     Problem.OUTSIDE_SUBNET: Rule.NAK_WRONG_SUBNET,
     Problem.NOT_IN_POOL: Rule.NAK_NOT_IN_POOL,
@@ -204,6 +209,8 @@ class DhcpEngine:
             if change.kind is _LEASE_KIND:
                 lease = item.lease or item.before
                 if isinstance(lease, Lease):
+                    if item.lease is not None:
+                        self._unhold(lease)
                     ledger.touch(lease.ip, lease.subnet)
             elif change.kind is _HOST_KIND:
                 before = item.before
@@ -215,6 +222,17 @@ class DhcpEngine:
             elif change.kind is _SUBNET_KIND:
                 ledger.rebuild()
                 return  # a rebuild reads everything
+
+    def _unhold(self, lease: Lease) -> None:
+        """The view shows ``lease``: its ACK's or DECLINE's hold is no longer needed (a table
+        of holds left to run out would fill with every exchange of the last ``offer_ttl``)."""
+        if lease.state is _BOUND:
+            key = Client(mac=lease.mac, client_id=lease.client_id).key
+        elif lease.state is LeaseState.DECLINED:
+            key = _declined_key(lease.ip)
+        else:
+            return
+        self._offers.release(key, lease.ip)
 
     def reconfigure(
         self,
@@ -498,7 +516,7 @@ class DhcpEngine:
         # Held for no client until the quarantine lease is committed and visible, and never
         # past the quarantine itself (which may be shorter than an offer's hold).
         self._hold_offer(
-            f"declined:{ip}",
+            _declined_key(ip),
             ip,
             subnet_name,
             ctx.now,

@@ -2,7 +2,8 @@
 
 An OFFER holds its address for the client it went to (``offer_ttl``); an acknowledged or
 declined address is held the same way until its lease is committed and visible in the IPAM
-view, so the group-commit window never hands one address to two clients. The table is bounded
+view (``release``; ``offer_ttl`` at most, should the commit fail), so the group-commit window
+never hands one address to two clients. The table is bounded
 in all (``max_offers``: past it the oldest is forgotten) and per link (past the link's bound,
 the link's oldest OFFER), and holds expire through a heap, since they differ in length (a
 DECLINE's is capped by the quarantine). Each hold and drop is told to the free-address ledger,
@@ -107,6 +108,14 @@ class OfferTable:
             self._by_mac[mac] = key
         self.ledger.offered(ip, subnet, pooled=pooled)
         heappush(self._expiry, (expires, next(self._seq), key, offer))
+
+    def release(self, key: str, ip: IPv4Address) -> None:
+        """A lease for ``ip`` is now in the view: the hold that kept ``ip`` for ``key`` until
+        then (an ACK's or a DECLINE's, never an OFFER's) has done its job. The lease keeps the
+        address taken, so the ledger is not told (the view's own notice recounts it)."""
+        held = self.by_key.get(key)
+        if held is not None and held.link is None and held.ip == ip:
+            self.drop(key, recount=False)
 
     def drop(self, key: str, *, recount: bool = True) -> None:
         """Forget ``key``'s offer or hold; ``recount`` False when its address stays taken."""

@@ -193,26 +193,6 @@ def next_free(
     return None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PoolUsage:
-    size: int
-    """Addresses in the subnet's pools."""
-    used: int
-    """Pool addresses actively leased, quarantined or reserved."""
-
-
-def pool_usage(
-    subnet: Subnet, *, leases: Iterable[Lease], reserved: Iterable[IPv4Address], now: float
-) -> PoolUsage:
-    """How full ``subnet``'s pools are, for the utilisation gauge."""
-    used: set[IPv4Address] = set()
-    for lease in leases:
-        if (lease.active(now) or quarantined(lease, now)) and in_pool(lease.ip, subnet):
-            used.add(lease.ip)
-    used.update(ip for ip in reserved if in_pool(ip, subnet))
-    return PoolUsage(size=sum(p.size for p in subnet.pools), used=len(used))
-
-
 def pool_size(subnet: Subnet) -> int:
     """Addresses a dynamic client may get in ``subnet``: its pools (overlaps counted once)
     without the gateway."""

@@ -5,7 +5,8 @@ Each address of a pool counts once, in the first of: reserved (a reservation hol
 or not), declined (a DECLINE still quarantines it, ``allocator``), used (an active bound lease),
 free. Utilisation is (used + reserved + declined) / size: what the allocator cannot hand out.
 
-Pure: the values come in, and time as ``now``.
+Pure: the values come in, and time as ``now`` (inside the daemon they come in chunks,
+``ddi.steps``).
 """
 
 from __future__ import annotations

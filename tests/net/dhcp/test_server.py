@@ -27,7 +27,7 @@ from ddi.dhcp import server as dhcp_server
 from ddi.dhcp.admission import BUSY_QUEUE
 from ddi.dhcp.options import MessageType, OptionCode
 from ddi.dhcp.packet import BOOTREQUEST, DhcpPacket, decode_packet, encode_packet
-from ddi.ipam.models import Lease, LeaseState
+from ddi.ipam.models import Host, Lease, LeaseState
 from ddi.ipam.store import Store
 from ddi.site import Site, open_site
 from tests.serving import started
@@ -312,6 +312,55 @@ async def test_ended_leases_are_reclaimed_as_changes(tmp_path: Path, relay_port:
             raise AssertionError("lease not reclaimed")
         sample = metrics.REGISTRY.get_sample_value("ddi_dhcp_pool_addresses", {"subnet": "lan"})
         assert sample == 10
+
+
+@pytest.mark.asyncio
+async def test_pool_gauges_count_leased_quarantined_and_reserved_addresses_once(
+    tmp_path: Path, relay_port: int
+) -> None:
+    cfg = make_config(tmp_path, relay_port, expire_interval=0.1)
+    now = time.time()
+
+    def lease(last: int, mac: int, **kw: Any) -> Lease:
+        values: dict[str, Any] = {"start": now, "end": now + 3600, "subnet": "lan", **kw}
+        return Lease(ip=IPv4Address(f"198.18.0.{last}"), mac=f"52:54:00:00:01:{mac:02x}", **values)
+
+    async with running(cfg) as r:
+        await r.store.commit_leases(
+            [
+                lease(100, 1),  # bound, and reserved below: counted once
+                lease(101, 2, state=LeaseState.DECLINED),  # quarantined
+                lease(102, 3, start=now - 100, end=now - 1),  # ended: free
+                lease(103, 4),  # bound
+                lease(50, 5),  # bound, outside the pool
+            ]
+        )
+        # The bound lease's own client reserves its address; another address is reserved free.
+        for name, mac, last in (
+            ("one", "52:54:00:00:01:01", 100),
+            ("two", "52:54:00:00:02:02", 105),
+        ):
+            host = Host(id="", hostname=name, mac=mac, ip=IPv4Address(f"198.18.0.{last}"))
+            await r.store.add_host(host, actor="test", reason="gauges")
+
+        def gauge(name: str) -> float | None:
+            return metrics.REGISTRY.get_sample_value(name, {"subnet": "lan"})
+
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if gauge("ddi_dhcp_pool_used_addresses") == 4:  # .100, .101, .103, .105
+                break
+        else:
+            raise AssertionError(f"used: {gauge('ddi_dhcp_pool_used_addresses')}")
+        assert gauge("ddi_dhcp_pool_addresses") == 10
+        assert gauge("ddi_dhcp_pool_utilisation_ratio") == pytest.approx(0.4)
+        states = {
+            state: metrics.REGISTRY.get_sample_value("ddi_dhcp_leases", {"state": state.value})
+            for state in LeaseState
+        }
+        assert states[LeaseState.BOUND] == 3
+        assert states[LeaseState.DECLINED] == 1
+        assert states[LeaseState.EXPIRED] == 1  # the ended one, reclaimed by the sweep
 
 
 @pytest.mark.asyncio

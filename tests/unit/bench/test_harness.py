@@ -173,3 +173,37 @@ def test_cpu_seconds_counts_a_child_and_the_figures_divide_by_exchanges() -> Non
     assert common.cpu_figures({"server_cpu_s": 0.9}, exchanges=0.0, period=5.0) == {}
     assert dhcp.cpu_figures is common.cpu_figures  # the DHCPv4 table's figures
     assert bench_module("bench.dhcp6").cpu_figures is common.cpu_figures
+
+
+def test_losses_read_the_kernels_udp_counters_and_the_steps_say_where_exchanges_were_lost() -> None:
+    common = bench_module("bench.common")
+
+    class Daemon:
+        def __init__(self, dropped: dict[str, int]) -> None:
+            self.dropped = dropped
+
+        def status(self) -> dict[str, object]:
+            return {"statistics": {"dhcp": {"dropped": self.dropped}}}
+
+    # This process's own namespace: the counter is read from /proc/<pid>/net/snmp.
+    counts = common.loss_counts(os.getpid(), "dhcp", Daemon({"overload": 3, "stale": 1}))
+    assert counts["rcvbuf"] >= 0
+    assert counts["overload"] == 3
+    assert counts["stale"] == 1
+    assert "rcvbuf" in common.loss_counts(os.getpid(), "dhcp6")
+    assert common.loss_counts(None, "dhcp") == {}
+
+    # A daemon that cannot answer leaves only the kernel's figures.
+    class Down(Daemon):
+        def status(self) -> dict[str, object]:
+            raise RuntimeError("down")
+
+    assert set(common.loss_counts(os.getpid(), "dhcp", Down({}))) == {"rcvbuf"}
+
+    delta = common.loss_delta({"rcvbuf": 10, "stale": 2}, {"rcvbuf": 1_510, "stale": 2, "x": 4})
+    assert delta == {"rcvbuf": 1_500, "x": 4}
+    lost = {"asked": 8000, "drops_pct": 22.61, "server_losses": delta}
+    assert common.step_text(lost) == "8000:22.6% (rcvbuf 1,500, x 4)"
+    clean = {"asked": 4000, "drops_pct": 0.0, "server_losses": {"rcvbuf": 2}}
+    assert common.step_text(clean) == "4000:0.0%"
+    assert common.step_text({"asked": 250}) == "250:100.0%"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 
-from ddi.ipam.allocator import Client, Problem, address_problem, next_free, pool_usage
-from ddi.ipam.models import Host, Lease, LeaseState, Pool, Subnet
+from ddi.ipam.allocator import Client, Problem, address_problem, next_free
+from ddi.ipam.models import Host, Lease, Pool, Subnet
 from ddi.ipam.views import IpamIndex
 
 A = IPv4Address
@@ -66,14 +66,3 @@ def test_scan_wraps_through_pools_in_address_order() -> None:
     everything[A("198.18.0.201")] = "other"
     assert next_free(NET, index, NOW, client=me, offered=everything) is None
     assert next_free(replace(NET, pools=()), index, NOW, client=me, offered={}) is None
-
-
-def test_pool_usage_counts_active_quarantined_and_reserved_once() -> None:
-    leases = [
-        lease("198.18.0.10", mac="52:54:00:00:00:01"),
-        replace(lease("198.18.0.11", mac="52:54:00:00:00:02"), state=LeaseState.DECLINED),
-        replace(lease("198.18.0.200", mac="52:54:00:00:00:03"), end=NOW - 1),
-        lease("198.18.0.50", mac="52:54:00:00:00:04"),
-    ]
-    usage = pool_usage(NET, leases=leases, reserved=[A("198.18.0.10"), A("198.18.0.201")], now=NOW)
-    assert (usage.size, usage.used) == (4, 3)

@@ -282,8 +282,46 @@ def test_dora_commits_a_bound_lease() -> None:
         end=NOW + 3600,
         subnet="lan",
     )
-    # Held until the lease is visible in the view, then harmless: it is the client's own.
+    # Held until the lease is visible in the view; the lease holds the address from then on.
+    assert h.engine.statistics() == {"offers_outstanding": 0}
+
+
+def test_a_visible_lease_ends_its_ack_hold_and_still_keeps_the_address_from_others() -> None:
+    h = _small_lan(2)
+    a = ClientSim(mac="52:54:00:00:00:01")
+    offer = reply_of(h.engine.handle(a.discover(), INBOUND, NOW))
+    ack = h.engine.handle(a.select(offer), INBOUND, NOW)
+    assert isinstance(ack, Reply)
+    assert ack.commit is not None
+    assert h.engine.statistics() == {"offers_outstanding": 1}  # held while it commits
+    h.commit(ack.commit)
+    assert h.engine.statistics() == {"offers_outstanding": 0}
+    # The lease keeps it: the next client gets the other address, then the pool is empty.
+    b = reply_of(h.handle(ClientSim(mac="52:54:00:00:00:02").discover()))
+    assert b.yiaddr != offer.yiaddr
+    assert dropped(h.handle(ClientSim(mac="52:54:00:00:00:03").discover())) is (
+        DropReason.POOL_EXHAUSTED
+    )
+    # The client itself renews its lease without a hold.
+    renew = h.handle(a.message(MessageType.REQUEST, ciaddr=offer.yiaddr), now=NOW + 100)
+    assert isinstance(renew, Reply)
+    assert renew.rule is Rule.ACK_RENEWING
+
+
+def test_a_lease_landing_for_a_client_leaves_its_new_offer_alone() -> None:
+    h = _small_lan(4)
+    a = ClientSim(mac="52:54:00:00:00:01")
+    first = reply_of(h.engine.handle(a.discover(), INBOUND, NOW))
+    ack = h.engine.handle(a.select(first), INBOUND, NOW)
+    assert isinstance(ack, Reply)
+    assert ack.commit is not None
+    # The client starts over (a DISCOVER) before its lease is visible: an OFFER holds again.
+    again = reply_of(h.engine.handle(a.discover(), INBOUND, NOW + 1))
+    h.commit(ack.commit)
+    # The OFFER (with its per-link bound) is not the ACK's hold: it stays until its REQUEST.
     assert h.engine.statistics() == {"offers_outstanding": 1}
+    assert h.engine.holds("52:54:00:00:00:01")
+    assert again.yiaddr == first.yiaddr
 
 
 def test_acked_address_stays_held_until_the_lease_is_visible() -> None:
@@ -520,6 +558,7 @@ def test_decline_quarantines_the_address_durably() -> None:
     assert declined.lease.state is LeaseState.DECLINED
     assert declined.lease.end == NOW + 300
     assert h.index.lease_by_ip(ack.packet.yiaddr) == declined.lease
+    assert h.engine.statistics() == {"offers_outstanding": 0}  # the quarantine lease holds it
     # Nobody, not even the decliner, is offered it during the quarantine.
     again = reply_of(h.handle(client.discover(), now=NOW + 10))
     assert again.yiaddr != ack.packet.yiaddr

@@ -78,3 +78,20 @@ def test_holds_expire_in_time_order_and_a_replaced_hold_does_not_expire_its_succ
     assert table.by_ip == {_ip(3): "hw:a"}
     table.expire(100.0)
     assert len(table) == 0
+
+
+def test_release_ends_an_ack_hold_for_its_address_only_and_tells_the_ledger_nothing() -> None:
+    table, ledger = _table()
+    table.hold("hw:a", "a", _ip(1), "lan", 10.0, Rule.ACK_SELECTING)
+    table.hold("hw:b", "b", _ip(2), "lan", 10.0, OFFER, link="eth0", per_link=10)
+    table.hold("hw:c", "c", _ip(3), "lan", 10.0, Rule.ACK_SELECTING)
+    calls = list(ledger.calls)
+    table.release("hw:b", _ip(2))  # an OFFER waits for its REQUEST
+    table.release("hw:c", _ip(9))  # a lease for another address than the one held
+    table.release("hw:z", _ip(1))  # nothing held for that client
+    assert sorted(table.by_key) == ["hw:a", "hw:b", "hw:c"]
+    table.release("hw:a", _ip(1))
+    assert sorted(table.by_key) == ["hw:b", "hw:c"]
+    assert _ip(1) not in table.by_ip
+    assert not table.holds_mac("a")
+    assert ledger.calls == calls  # the lease now keeps the address taken
