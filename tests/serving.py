@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from ddi.site import Service
 
@@ -34,3 +36,15 @@ async def started(service: Service) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def slowed(server: Any, seconds: float) -> None:
+    """Make each packet cost ``server``'s engine ``seconds`` more (the loop is held, as by real
+    work): a server that falls behind."""
+    handle = server.engine.handle
+
+    def slow(*args: Any) -> Any:
+        time.sleep(seconds)
+        return handle(*args)
+
+    server.engine.handle = slow

@@ -52,10 +52,11 @@ class DhcpConfig:
     link_rate: float = setting(1000.0, lo=0, hi=1_000_000)
     """Packets per second, per relay (giaddr) or interface, from clients the server does not
     know (no reservation, lease or outstanding offer for the hardware address; 0: no limit),
-    charged only while the server is backlogged (64 packets waiting): a boot storm the server
-    keeps up with is answered whole, as by Kea and dnsmasq, which limit nothing by default.
-    Once packets queue, known clients are served first and each link's new clients share this
-    rate, so a flood on one link cannot starve the others."""
+    charged only while the server is backlogged (64 packets waiting, the oldest for 0.1 s, or
+    1024 waiting): a boot storm the server keeps up with is answered whole, as by Kea and
+    dnsmasq, which limit nothing by default. Once packets queue, known clients are served
+    first and each link's new clients share this rate, so a flood on one link cannot starve
+    the others."""
     link_burst: int = setting(1000, lo=1, hi=1_000_000)
     """Packets from unknown clients one link may send at once while the server is backlogged
     (a boot storm's first second)."""

@@ -38,9 +38,10 @@ class Dhcp6Config:
     link_rate: float = setting(1000.0, lo=0, hi=1_000_000)
     """SOLICITs per second per interface or relay from clients the site does not know (no
     reservation or lease for the DUID; 0: no limit), charged only while the server is
-    backlogged (64 messages waiting): a storm the server keeps up with is answered whole, as
-    by Kea, which limits nothing by default. Once messages queue, known clients' SOLICITs go
-    first and each link's new clients share this rate."""
+    backlogged (64 messages waiting, the oldest for 0.1 s, or 1024 waiting): a storm the
+    server keeps up with is answered whole, as by Kea, which limits nothing by default. Once
+    messages queue, known clients' SOLICITs go first and each link's new clients share this
+    rate."""
     link_burst: int = setting(1000, lo=1, hi=1_000_000)
     """SOLICITs from unknown clients one link may send at once while the server is
     backlogged."""

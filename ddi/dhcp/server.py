@@ -10,9 +10,9 @@ continue an exchange (REQUEST, DECLINE, RELEASE, INFORM) queue apart and go firs
 DISCOVERs when the queue is full: under overload, new exchanges wait, begun ones do not.
 Before any of that, each datagram is glanced at undecoded (``ddi.dhcp.admission``): past its
 hardware address's token bucket it is dropped (``rate-limited-client``). Once the server is
-backlogged (``admission.BUSY_QUEUE`` packets waiting), a client the site knows (a
-reservation, lease or outstanding offer for that address) queues ahead of everything else,
-and one it does not know draws from its relay's or interface's bucket first
+backlogged (``admission.backlogged``: packets waiting for a tenth of a second), a client the
+site knows (a reservation, lease or outstanding offer for that address) queues ahead of
+everything else, and one it does not know draws from its relay's or interface's bucket first
 (``rate-limited-link``). A boot storm the server keeps up with is answered whole; a flood of
 random MACs beyond that costs a glance each past the link's rate, and reserved and bound
 clients never wait behind it.
@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 
 from ddi import metrics
 from ddi.dhcp import lease_log
-from ddi.dhcp.admission import BUSY_QUEUE, TokenBuckets, client_key, link_key
+from ddi.dhcp.admission import BUSY_QUEUE, TokenBuckets, backlogged, client_key, link_key
 from ddi.dhcp.commit import GroupCommitter
 from ddi.dhcp.decision import Commit, Drop, Inbound, Reply
 from ddi.dhcp.engine import DhcpEngine
@@ -318,9 +318,11 @@ class DhcpServer:
         known, queue, urgent = self._known, self._queue, self._urgent
         clients, links, interface = self._clients, self._links, listener.interface
         limit = self.config.queue_size
-        busy = BUSY_QUEUE
         assert self._loop is not None
         arrived = self._loop.time()
+        # How long the oldest waiting packet has waited: the same for this whole read.
+        heads = [q[0][3] for q in (known, queue, urgent) if q]
+        waited = arrived - min(heads) if heads else 0.0
         shed = limited_client = limited_link = 0
         for _ in range(READ_BATCH):
             try:
@@ -334,7 +336,8 @@ class DhcpServer:
                 limited_client += 1
                 continue
             item = (data, addr, listener, arrived)
-            if len(known) + len(queue) + len(urgent) >= busy:
+            waiting = len(known) + len(queue) + len(urgent)
+            if waiting >= BUSY_QUEUE and backlogged(waiting, waited):
                 # Backlogged (ddi.dhcp.admission): clients the site knows go first, and the
                 # others draw from their link's bucket. Below it every packet is taken in
                 # turn, without the lookups.

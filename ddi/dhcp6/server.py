@@ -10,10 +10,11 @@ glance`` reads the client's type and DUID through the relays before anything is 
 first go first, a full queue sheds (``overload``), past ``LIFO_BACKLOG`` waiting SOLICITs the
 newest is answered first, and a message older than ``dhcp6.queue_max_age`` is dropped as
 ``stale``. Each client (its DUID, else its source address) has a token bucket
-(``rate-limited-client``). Once ``BUSY_QUEUE`` messages wait, a SOLICIT from a client the site
-knows queues with the exchanges under way, and one from an unknown client draws from its
-relay's or interface's bucket (``rate-limited-link``): a storm the server keeps up with is
-answered whole.
+(``rate-limited-client``). Once the server is backlogged (``ddi.dhcp.admission.backlogged``,
+as for DHCPv4: messages waiting for a tenth of a second), a SOLICIT from a client the site
+knows (a reservation or lease for the DUID) queues with the exchanges under way, and one from
+an unknown client draws from its relay's or interface's bucket (``rate-limited-link``): a
+storm the server keeps up with is answered whole, as by Kea, which limits nothing by default.
 
 A reply that binds, releases or declines leases leaves only after ``GroupCommitter`` has made
 every one of them durable (DESIGN principle 4); a reply to a client goes to its link-local
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ddi import metrics
-from ddi.dhcp.admission import TokenBuckets
+from ddi.dhcp.admission import BUSY_QUEUE, TokenBuckets, backlogged
 from ddi.dhcp.commit import CommitMetrics, GroupCommitter
 from ddi.dhcp.netboot import profiles_from_config
 from ddi.dhcp6.admission6 import glance
@@ -66,11 +67,6 @@ PROCESS_BATCH = 16
 MAX_DATAGRAM = 65535
 _PKTINFO = struct.Struct("16sI")
 _ANCILLARY = socket.CMSG_SPACE(_PKTINFO.size)
-BUSY_QUEUE = 64
-"""Messages waiting from which the server counts as backlogged: SOLICITs from clients the site
-knows (a reservation or lease for the DUID) then queue ahead, and unknown clients' SOLICITs
-draw from their link's bucket (``dhcp6.link_rate``). A storm the server keeps up with is
-answered whole, as by Kea, which limits nothing by default."""
 MAX_SOURCES = 4096
 """Peer addresses whose parsed form is kept; past it the table starts over."""
 LIFO_BACKLOG = 64
@@ -280,6 +276,9 @@ class Dhcp6Server:
         limit = self.config.queue_size
         new, urgent = self._new, self._urgent
         clients, links = self._clients, self._links
+        # How long the oldest waiting message has waited: the same for this whole read.
+        heads = [q[0][3] for q in (new, urgent) if q]
+        waited = arrived - min(heads) if heads else 0.0
         shed = limited_client = limited_link = 0
         recvmsg = listener.sock.recvmsg
         for _ in range(READ_BATCH):
@@ -299,7 +298,7 @@ class Dhcp6Server:
             item = (data, addr, listener, arrived, _to_unicast(ancillary))
             waiting = len(new) + len(urgent)
             if kind == _SOLICIT:
-                if waiting >= BUSY_QUEUE:
+                if waiting >= BUSY_QUEUE and backlogged(waiting, waited):
                     # Backlogged: a client the site knows goes first; an unknown one draws
                     # from its link's bucket (the relay's, or the interface's).
                     if self._known(duid):

@@ -24,13 +24,13 @@ import pytest
 from ddi import metrics
 from ddi.config import Config, DhcpConfig, parse_config
 from ddi.dhcp import server as dhcp_server
-from ddi.dhcp.admission import BUSY_QUEUE
+from ddi.dhcp.admission import BUSY_QUEUE, BUSY_WAIT
 from ddi.dhcp.options import MessageType, OptionCode
 from ddi.dhcp.packet import BOOTREQUEST, DhcpPacket, decode_packet, encode_packet
 from ddi.ipam.models import Host, Lease, LeaseState
 from ddi.ipam.store import Store
 from ddi.site import Site, open_site
-from tests.serving import started
+from tests.serving import slowed, started
 from tests.waiting import until
 
 DOMAIN = "site.example"
@@ -481,29 +481,59 @@ async def test_a_flood_of_new_clients_is_limited_per_link_and_known_clients_go_f
 ) -> None:
     cfg = make_config(tmp_path, relay_port, pool_end="198.18.0.250", link_rate=0.001,
                       link_burst=5, queue_size=10_000)  # fmt: skip
-    flood = BUSY_QUEUE + 36
+    wave, late = 120, 20
     async with running(cfg) as r:
-        known = Lease(ip=IPv4Address("198.18.0.105"), mac="52:54:00:00:00:01",
+        known = Lease(ip=IPv4Address("198.18.0.99"), mac="52:54:00:00:00:01",
                       start=time.time(), end=time.time() + 3600, subnet="lan")  # fmt: skip
         await r.store.commit_leases([known])
+        slowed(r.server, 0.01)  # 1.2 s for the wave: it is still waiting when the rest comes
         relay = Relay(r.port)
         try:
-            for n in range(flood):  # all read before the engine runs
+            for n in range(wave):  # taken in one read: none has waited yet, none is refused
                 relay.send(relay.request(300 + n, MessageType.DISCOVER, xid=n))
+            await asyncio.sleep(2 * BUSY_WAIT)
+            for n in range(late):  # the wave has waited past BUSY_WAIT: backlogged
+                relay.send(relay.request(600 + n, MessageType.DISCOVER, xid=1000 + n))
             # An INFORM: answered without a commit, so the order of replies is the order the
             # engine took the packets in.
             relay.send(replace(relay.request(1, MessageType.INFORM, xid=9999), ciaddr=known.ip))
             replies = []
             with contextlib.suppress(TimeoutError):
                 while True:
-                    replies.append(await relay.receive(wait=0.5))
-            # The bound client was answered first, past the flood queued before it.
-            assert replies[0].message_type is MessageType.ACK
-            assert replies[0].xid == 9999
-            # Until the queue was BUSY_QUEUE deep every new client was taken; past it the
-            # link's burst, and the rest were refused before decoding.
-            assert [p.message_type for p in replies[1:]] == [MessageType.OFFER] * (BUSY_QUEUE + 5)
-            assert r.server.statistics()["dropped"]["rate-limited-link"] == 31
+                    replies.append(await relay.receive(wait=1.0))
+            xids = [p.xid for p in replies]
+            # The bound client went first, ahead of the wave's packets still waiting.
+            assert 9999 in xids
+            assert any(x < wave for x in xids[xids.index(9999) :])
+            # The whole wave was answered; of the late new clients, the link's burst only.
+            assert sorted(x for x in xids if x < wave) == list(range(wave))
+            assert len([x for x in xids if 1000 <= x < 1000 + late]) == 5
+            assert r.server.statistics()["dropped"]["rate-limited-link"] == late - 5
+        finally:
+            relay.close()
+
+
+@pytest.mark.asyncio
+async def test_a_burst_past_the_queue_depth_the_server_clears_is_not_limited_per_link(
+    tmp_path: Path, relay_port: int
+) -> None:
+    # Twice BUSY_QUEUE at once, with a link rate that would refuse all but one were it
+    # charged: the server clears them in milliseconds, so none waited BUSY_WAIT and none is
+    # refused (depth alone took the event loop's own pauses for a backlog).
+    cfg = make_config(tmp_path, relay_port, pool_end="198.18.0.250", link_rate=0.001,
+                      link_burst=1)  # fmt: skip
+    burst = 2 * BUSY_QUEUE
+    async with running(cfg) as r:
+        relay = Relay(r.port)
+        try:
+            for n in range(burst):
+                relay.send(relay.request(300 + n, MessageType.DISCOVER, xid=n))
+            replies = []
+            with contextlib.suppress(TimeoutError):
+                while len(replies) < burst:
+                    replies.append(await relay.receive(wait=2.0))
+            assert sorted(p.xid for p in replies) == list(range(burst))
+            assert "rate-limited-link" not in r.server.statistics()["dropped"]
         finally:
             relay.close()
 

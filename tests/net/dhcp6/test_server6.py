@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 
 from ddi.config import Config, parse_config
+from ddi.dhcp.admission import BUSY_QUEUE, BUSY_WAIT
 from ddi.dhcp6 import server as dhcp6_server
 from ddi.dhcp6.options import MessageType, OptionCode
 from ddi.dhcp6.packet import Message, decode_message
 from ddi.ipam.models6 import Lease6, Lease6Kind
 from ddi.ipam.store import Store
 from ddi.site import Site, open_site
-from tests.serving import started
+from tests.serving import slowed, started
 
 
 def free_udp6_port() -> int:
@@ -114,15 +115,16 @@ def port() -> int:
 
 
 @pytest.mark.asyncio
-async def test_a_storm_below_the_backlog_is_answered_whole(tmp_path: Path, port: int) -> None:
-    # A link limit of almost nothing: it must not apply while the server keeps up.
+async def test_a_storm_the_server_clears_is_answered_whole(tmp_path: Path, port: int) -> None:
+    # A link limit of almost nothing: it must not apply while the server keeps up, even with
+    # twice BUSY_QUEUE read at once (none of them waits BUSY_WAIT).
     async with running(make_config(tmp_path, port, link_rate=0.001, link_burst=1)) as r:
         client = Client(port)
         try:
-            for n in range(dhcp6_server.BUSY_QUEUE - 1):
+            for n in range(2 * BUSY_QUEUE):
                 client.send(solicit(n, n))
             replies = await client.replies()
-            assert len(replies) == dhcp6_server.BUSY_QUEUE - 1
+            assert sorted(m.transaction_id for m in replies) == list(range(2 * BUSY_QUEUE))
             assert {m.msg_type for m in replies} == {MessageType.ADVERTISE}
             assert "rate-limited-link" not in r.server.statistics()["dropped"]
         finally:
@@ -134,29 +136,34 @@ async def test_once_backlogged_new_clients_share_the_link_rate_and_known_ones_go
     tmp_path: Path, port: int
 ) -> None:
     cfg = make_config(tmp_path, port, link_rate=0.001, link_burst=5, queue_size=10_000)
+    wave, late = 120, 20
     async with running(cfg) as r:
         now = time.time()
         known = Lease6(kind=Lease6Kind.NA, prefix=IPv6Network("2001:db8:60::1234/128"),
                        duid=duid(9999).hex(":"), iaid=1, start=now, end=now + 3600,
                        preferred_end=now + 1800, subnet="lo6")  # fmt: skip
         await r.store.commit_leases6([known])
+        slowed(r.server, 0.01)  # 1.2 s for the wave: it is still waiting when the rest comes
         client = Client(port)
         try:
-            flood = 100
-            for n in range(flood):  # all read in one go before the engine runs
+            for n in range(wave):  # taken in one read: none has waited yet, none is refused
                 client.send(solicit(n, n))
+            await asyncio.sleep(2 * BUSY_WAIT)
+            for n in range(late):  # the wave has waited past BUSY_WAIT: backlogged
+                client.send(solicit(1000 + n, 1000 + n))
             client.send(solicit(9999, 0xABCDE))
-            replies = await client.replies()
-            # The bound client's SOLICIT was taken first, past the flood queued before it,
-            # and got its own address back.
-            assert replies[0].transaction_id == 0xABCDE
-            ia = replies[0].option(OptionCode.IA_NA)
+            replies = await client.replies(quiet=1.0)
+            xids = [m.transaction_id for m in replies]
+            # The bound client's SOLICIT went ahead of the wave's messages still waiting, and
+            # it got its own address back.
+            assert any(x < wave for x in xids[xids.index(0xABCDE) :])
+            ia = replies[xids.index(0xABCDE)].option(OptionCode.IA_NA)
             assert ia is not None
             assert known.prefix.network_address.packed in ia
-            # Up to the backlog every new client was queued; past it, the link's burst.
-            assert len(replies) == 1 + dhcp6_server.BUSY_QUEUE + 5
-            limited = r.server.statistics()["dropped"]["rate-limited-link"]
-            assert limited == flood - dhcp6_server.BUSY_QUEUE - 5
+            # The whole wave was answered; of the late new clients, the link's burst only.
+            assert sorted(x for x in xids if x < wave) == list(range(wave))
+            assert len([x for x in xids if 1000 <= x < 1000 + late]) == 5
+            assert r.server.statistics()["dropped"]["rate-limited-link"] == late - 5
         finally:
             client.close()
 

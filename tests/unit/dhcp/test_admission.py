@@ -1,10 +1,19 @@
-"""Token buckets per client and per link, and the keys read off an undecoded datagram."""
+"""Token buckets per client and per link, the keys read off an undecoded datagram, and when
+the server counts as backlogged."""
 
 from __future__ import annotations
 
 from ipaddress import IPv4Address
 
-from ddi.dhcp.admission import TokenBuckets, client_key, link_key
+from ddi.dhcp.admission import (
+    BUSY_DEPTH,
+    BUSY_QUEUE,
+    BUSY_WAIT,
+    TokenBuckets,
+    backlogged,
+    client_key,
+    link_key,
+)
 from ddi.dhcp.packet import BOOTREQUEST, DhcpPacket, encode_packet
 
 
@@ -51,3 +60,15 @@ def test_keys_come_off_the_fixed_header() -> None:
     assert link_key(direct, "eth0") == "eth0"
     assert link_key(relayed, "eth0") == IPv4Address("10.0.0.1").packed
     assert client_key(b"\x01" * 20) == b""
+
+
+def test_backlogged_takes_packets_that_waited_or_a_deep_queue_not_a_passing_burst() -> None:
+    # A short queue is never a backlog, however long it waited.
+    assert not backlogged(BUSY_QUEUE - 1, 10.0)
+    # A queue past BUSY_QUEUE that the server is clearing: its oldest waited milliseconds.
+    assert not backlogged(BUSY_QUEUE, 0.0)
+    assert not backlogged(BUSY_DEPTH - 1, BUSY_WAIT / 10)
+    # Behind: the oldest has waited BUSY_WAIT, or so many wait that they are that much work.
+    assert backlogged(BUSY_QUEUE, BUSY_WAIT)
+    assert backlogged(BUSY_DEPTH, 0.0)
+    assert BUSY_QUEUE < BUSY_DEPTH
