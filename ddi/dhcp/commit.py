@@ -3,8 +3,9 @@ durable (DESIGN principle 4), and many leases share one transaction and one fsyn
 
 The transport submits ``(lease, on_durable)`` without waiting; ``run`` takes whatever is pending
 (up to ``max_batch``), commits it with one ``store.commit_leases`` call, then calls each
-``on_durable`` (which sends the reply). While a commit is in flight new submissions gather for
-the next one, so the batch grows with the load. Pending work is bounded: past ``max_pending``
+``on_durable`` (which sends the reply), ``REPLY_SLICE`` per turn of the event loop while the
+next commit goes ahead. While a commit is in flight new submissions gather for the next one, so
+the batch grows with the load. Pending work is bounded: past ``max_pending``
 ``submit_nowait`` refuses and the transport counts the shed packet; the client retransmits.
 
 A batch the store refuses as a whole (``Invalid``) is retried one lease at a time so that one
@@ -84,6 +85,9 @@ class GroupCommitter(Generic[L]):
         self._clock = clock
         self._pending: deque[_Pending[L]] = deque()
         self._wakeup = asyncio.Event()
+        self._replies: deque[_Pending[L]] = deque()
+        """Durable leases whose ``on_durable`` has yet to run (``_reply_slice``)."""
+        self._replying = False
         self.batches = 0
         self.committed = 0
         self.failed = 0
@@ -106,9 +110,15 @@ class GroupCommitter(Generic[L]):
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def replying(self) -> int:
+        """Leases durable whose replies have yet to go (a slice per turn of the loop)."""
+        return len(self._replies)
+
     def statistics(self) -> dict[str, Any]:
         return {
             "pending": len(self._pending),
+            "replying": len(self._replies),
             "batches": self.batches,
             "committed": self.committed,
             "failed": self.failed,
@@ -157,18 +167,30 @@ class GroupCommitter(Generic[L]):
         self._meters.batch.observe(len(latest))
         done = self._clock()
         observe = self._meters.latency.observe
-        for n, item in enumerate(batch, 1):
+        for item in batch:
             observe(done - item.submitted)
+        self._replies.extend(batch)
+        if not self._replying:
+            self._replying = True
+            asyncio.get_running_loop().call_soon(self._reply_slice)
+
+    def _reply_slice(self) -> None:
+        """Run the next ``REPLY_SLICE`` durable leases' ``on_durable``, then give the loop a
+        turn before the rest: a full batch's replies are ~10 ms of work, which the sockets (and
+        DNS on the same loop) should not wait for whole, nor the next commit, which starts
+        meanwhile."""
+        replies = self._replies
+        for _ in range(min(REPLY_SLICE, len(replies))):
+            item = replies.popleft()
             try:
                 item.on_durable()
             except Exception:  # per-reply bug boundary (R9)
                 log.exception("sending the reply for lease %s failed", self._key(item.lease))
                 metrics.INTERNAL_ERRORS.labels(area="dhcp").inc()
-            if n % REPLY_SLICE == 0 and n < len(batch):
-                # A full batch's replies are ~10 ms of work: the sockets get a turn between
-                # slices, so the queue does not look backlogged (ddi.dhcp.admission) after
-                # every commit.
-                await asyncio.sleep(0)
+        if replies:
+            asyncio.get_running_loop().call_soon(self._reply_slice)
+        else:
+            self._replying = False
 
     def _fail(self, batch: list[_Pending[L]]) -> None:
         self.failed += len(batch)

@@ -10,7 +10,7 @@ from ipaddress import IPv4Address
 
 import pytest
 
-from ddi.dhcp.commit import GroupCommitter
+from ddi.dhcp.commit import REPLY_SLICE, GroupCommitter
 from ddi.errors import Invalid
 from ddi.ipam.models import Change, Lease
 from tests.waiting import until
@@ -46,7 +46,9 @@ async def _run(committer: GroupCommitter[Lease]) -> None:
     """Run the committer until every lease submitted so far is committed or failed."""
     submitted = committer.pending
     task = asyncio.create_task(committer.run())
-    await until(lambda: committer.committed + committer.failed >= submitted)
+    await until(
+        lambda: committer.committed + committer.failed >= submitted and not committer.replying
+    )
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -151,3 +153,43 @@ async def test_a_failing_reply_callback_does_not_stop_the_others() -> None:
     committer.submit_nowait(lease(2), lambda: sent.append(2))
     await _run(committer)
     assert sent == [2]
+
+
+@pytest.mark.asyncio
+async def test_replies_go_a_slice_per_loop_turn_in_order_while_the_next_commit_goes_ahead() -> None:
+    loop = asyncio.get_running_loop()
+    turn = 0
+    ticking = True
+
+    def tick() -> None:  # once per turn of the loop
+        nonlocal turn
+        turn += 1
+        if ticking:
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    store = FakeStore()
+    committer = GroupCommitter(store, max_batch=1000, max_pending=1000)
+    count = 3 * REPLY_SLICE
+    sent: list[tuple[int, int, int]] = []  # (lease, turn, batches committed by then)
+
+    def reply(n: int) -> None:
+        sent.append((n, turn, len(store.batches)))
+        if n == 0:  # a new exchange while the first batch's replies go
+            committer.submit_nowait(lease(count), functools.partial(reply, count))
+
+    for n in range(count):
+        committer.submit_nowait(lease(n), functools.partial(reply, n))
+    try:
+        await _run(committer)
+        await until(lambda: len(sent) == count + 1 and not committer.replying)
+    finally:
+        ticking = False
+    assert [n for n, _, _ in sent] == list(range(count + 1))  # in commit order
+    per_turn: dict[int, int] = {}
+    for _, at, _ in sent[:count]:
+        per_turn[at] = per_turn.get(at, 0) + 1
+    assert max(per_turn.values()) == REPLY_SLICE
+    assert len(per_turn) == 3
+    # The second batch was committed before the first one's last reply went.
+    assert sent[count - 1][2] == 2
