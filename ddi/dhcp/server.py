@@ -337,6 +337,7 @@ class DhcpServer:
                 continue
             item = (data, addr, listener, arrived)
             waiting = len(known) + len(queue) + len(urgent)
+            # BUSY_QUEUE first: below it, as nearly always, the call is spared.
             if waiting >= BUSY_QUEUE and backlogged(waiting, waited):
                 # Backlogged (ddi.dhcp.admission): clients the site knows go first, and the
                 # others draw from their link's bucket. Below it every packet is taken in
@@ -575,7 +576,7 @@ class DhcpServer:
 
     async def refresh_gauges(self) -> None:
         """The lease and pool gauges, from one pass over the index taken in steps
-        (``ddi.ipam.usage.in_steps``): a site's 100,000 leases at once would stop the loop
+        (``ddi.steps``): a site's 100,000 leases at once would stop the loop
         for tens of milliseconds every sweep."""
         index = self.site.index
         now = self._clock()
