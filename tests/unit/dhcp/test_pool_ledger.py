@@ -132,7 +132,7 @@ def scanned_free(
 def test_the_ledger_agrees_with_a_scan(script: list[tuple[str, int, int, int]]) -> None:
     index = IpamIndex(subnets=(SMALL,))
     offered: dict[IPv4Address, str] = {}
-    ledger = FreeLedger(index, offered)
+    ledger = FreeLedger(index, offered, compact_from=2)  # its heap compacted as often as may be
     hosts: dict[IPv4Address, Any] = {}
     seq = 0
     now = NOW
@@ -175,6 +175,46 @@ def test_the_ledger_agrees_with_a_scan(script: list[tuple[str, int, int, int]]) 
         subnet = index.subnet("lan")
         assert subnet is not None
         assert ledger.free(subnet, now) == scanned_free(index, subnet, offered, now)
+
+
+class CountingIndex(IpamIndex):
+    """An index that counts the ledger's walks over every lease."""
+
+    walks = 0
+
+    def leases(self) -> Any:
+        self.walks += 1
+        return super().leases()
+
+
+def test_the_ledger_compacts_its_heap_when_entries_are_stale_and_never_walks_for_nothing() -> None:
+    index = CountingIndex(subnets=(BIG,))
+    ledger = FreeLedger(index, {}, compact_from=16)
+    seq = 0
+
+    def commit(lease: Lease) -> None:
+        nonlocal seq
+        seq += 1
+        change = Change(epoch=1, seq=seq, kind=Kind.LEASE, object_id=str(lease.ip),
+                        op=Op.UPSERT, image=lease.to_image())  # fmt: skip
+        index.apply([change])
+        ledger.touch(lease.ip)
+
+    first = int(BIG.pools[0].start)
+    fresh = [
+        Lease(ip=A(first + i), mac=mac(i), start=NOW, end=NOW + 3600, subnet="big")
+        for i in range(500)
+    ]
+    walks = index.walks
+    for lease in fresh:  # new leases: every entry live, nothing to drop
+        commit(lease)
+    assert index.walks == walks
+    assert len(ledger._ends) == 500
+    for n in range(2_000):  # one lease renewed over and over: its old ends go stale
+        commit(replace(fresh[0], end=NOW + 3600 + n + 1))
+    assert index.walks > walks
+    assert len(ledger._ends) <= 2 * len(fresh) + 16 + 1
+    assert ledger.free(BIG, NOW) == 2048 - 500
 
 
 def test_the_engine_follows_committed_host_changes() -> None:
