@@ -13,7 +13,8 @@ from aiohttp import web
 from ddi import __version__, metrics
 from ddi.api.common import APP_KEY, Daemon, WriteArgs, flag, read_body
 from ddi.ipam.store import Store
-from ddi.ipam.usage import usage_by_subnet
+from ddi.ipam.usage import UsageCount
+from ddi.steps import in_steps
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,16 @@ async def status_document(daemon: Daemon) -> dict[str, Any]:
     config = site.config
     index = site.index
     now = time.time()
-    leases = list(index.leases())
+    hosts, leases = list(index.hosts()), list(index.leases())
+    # One pass over hosts and leases, in steps (ddi.steps): a monitor polling the status of a
+    # site with 100,000 leases must not stop DHCP and DNS for tens of milliseconds each time.
+    usage = UsageCount(index.subnets(), now)
+    bound = 0
+    async for some_hosts in in_steps(hosts):
+        usage.add_hosts(some_hosts)
+    async for some_leases in in_steps(leases):
+        usage.add_leases(some_leases)
+        bound += sum(1 for lease in some_leases if lease.active(now))
     statistics: dict[str, Any] = {}
     for name, service in sorted(daemon.services.items()):
         try:
@@ -66,24 +76,17 @@ async def status_document(daemon: Daemon) -> dict[str, Any]:
             "epoch": await site.store.epoch(),
             "last_seq": await site.store.last_seq(),
             "subnets": len(index.subnets()),
-            "hosts": sum(1 for _ in index.hosts()),
+            "hosts": len(hosts),
             "leases": len(leases),
-            "leases_bound": sum(1 for lease in leases if lease.active(now)),
-            "records": sum(1 for _ in index.records()),
+            "leases_bound": bound,
+            "records": len(list(index.records())),
             "health": store_health(site.store),
             "change_log": (await site.store.log.size()).to_image(),
         },
-        "pools": pool_usage(daemon, now),
+        "pools": [subnet.to_image() for subnet in usage.result()],
         "reload": None if daemon.last_reload is None else daemon.last_reload.to_image(),
         "statistics": statistics,
     }
-
-
-def pool_usage(daemon: Daemon, now: float) -> list[dict[str, Any]]:
-    """Each subnet's pools: used, reserved, declined, free, utilisation (``ddi.ipam.usage``)."""
-    index = daemon.site.index
-    usages = usage_by_subnet(index.subnets(), index.hosts(), index.leases(), now)
-    return [usage.to_image() for usage in usages]
 
 
 @routes.get("/v1/status")

@@ -4,11 +4,14 @@ mapping, the token gate, ``reload`` and ``serve`` with an injected shutdown."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +22,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 
 from ddi.api import build_app
+from ddi.api import status as status_api
 from ddi.app import App, _close_services, reload, serve
 from ddi.cli.client import ApiClient, Unreachable
 from ddi.config import Config, load_config
+from ddi.ipam.models import Host, Lease
 from ddi.site import open_site
+from ddi.steps import in_steps
 
 SITE = """\
 [site]
@@ -399,3 +405,33 @@ async def test_serve_runs_until_shutdown_and_removes_its_socket(tmp_path: Path) 
     await asyncio.wait_for(task, 10)
     assert not config.api.socket.exists()
     assert (tmp_path / "data" / "ddi.sqlite").exists()
+
+
+@pytest.mark.asyncio
+async def test_status_counts_hosts_leases_and_pools_in_steps(
+    client: TestClient[web.Request, web.Application],
+    context: App,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Steps of 3 (5,000 in the daemon): the counts come out whole across the turns of the loop.
+    monkeypatch.setattr(status_api, "in_steps", functools.partial(in_steps, step=3))
+    now = time.time()
+    leases = [
+        Lease(
+            ip=IPv4Address(f"198.18.0.{100 + i}"),
+            mac=f"52:54:00:00:03:{i:02x}",
+            start=now - 10,
+            end=now + 3600 if i < 7 else now - 1,
+            subnet="lan",
+        )
+        for i in range(10)
+    ]
+    await context.site.store.commit_leases(leases)
+    host = Host(id="", hostname="web1", mac="52:54:00:00:02:01", ip=IPv4Address("198.18.0.20"))
+    await context.site.store.add_host(host, actor="test", reason="status")
+    status, body = await call(client, "GET", "/v1/status")
+    assert status == 200
+    assert body["store"]["hosts"] == 1
+    assert body["store"]["leases"] == 10
+    assert body["store"]["leases_bound"] == 7  # three have ended
+    assert [subnet["name"] for subnet in body["pools"]] == ["lan"]
