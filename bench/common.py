@@ -298,6 +298,24 @@ def loss_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
 
 
+def measure_step(
+    run: Callable[[], dict[str, Any]], *, server: int | None, service: str, daemon: Any = None
+) -> dict[str, Any]:
+    """``run()``'s result (one perfdhcp step) with what the step cost around it: the server's
+    CPU (``server_cpu_s``, with the ``server``'s pid), perfdhcp's (``perfdhcp_cpu_s``) and where
+    the server lost datagrams (``server_losses``, ``loss_counts``). The server's CPU is read
+    before its drop counters, whose ``/v1/status`` call it would otherwise count."""
+    lost = loss_counts(server, service, daemon)
+    server_cpu = None if server is None else cpu_seconds(server)
+    client_cpu = children_cpu_seconds()
+    result = run()
+    result["perfdhcp_cpu_s"] = children_cpu_seconds() - client_cpu
+    if server is not None and server_cpu is not None:
+        result["server_cpu_s"] = cpu_seconds(server) - server_cpu
+    result["server_losses"] = loss_delta(lost, loss_counts(server, service, daemon))
+    return result
+
+
 def step_text(step: dict[str, Any]) -> str:
     """A ladder step for the ``steps`` column: ``rate:lost%``, and where exchanges were lost,
     where the server lost them (``loss_delta``)."""

@@ -30,11 +30,8 @@ from bench import ddi_site
 from bench.common import (
     Context,
     Row,
-    children_cpu_seconds,
     cpu_figures,
-    cpu_seconds,
-    loss_counts,
-    loss_delta,
+    measure_step,
     missing_tools,
     step_text,
     stop,
@@ -231,15 +228,14 @@ def perfdhcp(
         argv += ["-l", "cli0"]
     else:
         argv += ["-l", RELAY_IP, SERVER_IP]
-    server_cpu = None if server is None else cpu_seconds(server)
-    lost = loss_counts(server, SECTION, daemon)
-    client_cpu = children_cpu_seconds()
-    out = ctx.lab.run(lab2.client, *argv, check=False, timeout=p.dhcp_period + 60)
-    result = parse_perfdhcp(out.stdout)
-    result["server_losses"] = loss_delta(lost, loss_counts(server, SECTION, daemon))
-    result["perfdhcp_cpu_s"] = children_cpu_seconds() - client_cpu
-    if server is not None and server_cpu is not None:
-        result["server_cpu_s"] = cpu_seconds(server) - server_cpu
+    result = measure_step(
+        lambda: parse_perfdhcp(
+            ctx.lab.run(lab2.client, *argv, check=False, timeout=p.dhcp_period + 60).stdout
+        ),
+        server=server,
+        service=SECTION,
+        daemon=daemon,
+    )
     result["asked"] = rate
     # perfdhcp's own "Rate" divides by the run time including the -W wait: use the period.
     result["rate"] = result.get("ra_received", 0.0) / p.dhcp_period

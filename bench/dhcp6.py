@@ -31,11 +31,8 @@ from bench import ddi_site
 from bench.common import (
     Context,
     Row,
-    children_cpu_seconds,
     cpu_figures,
-    cpu_seconds,
-    loss_counts,
-    loss_delta,
+    measure_step,
     missing_tools,
     step_text,
     stop,
@@ -218,15 +215,14 @@ def perfdhcp6(
     perfdhcp spent in it and where the server lost datagrams (as ``bench.dhcp.perfdhcp``)."""
     argv = ["perfdhcp", "-6", "-l", "cli0", "-r", str(rate), "-R", str(clients),
             "-p", f"{period:g}", "-W", "500000"]  # fmt: skip
-    server_cpu = None if server is None else cpu_seconds(server)
-    lost = loss_counts(server, SECTION, daemon)
-    client_cpu = children_cpu_seconds()
-    out = ctx.lab.run(lab2.client, *argv, check=False, timeout=period + 60)
-    result = parse_perfdhcp6(out.stdout)
-    result["server_losses"] = loss_delta(lost, loss_counts(server, SECTION, daemon))
-    result["perfdhcp_cpu_s"] = children_cpu_seconds() - client_cpu
-    if server is not None and server_cpu is not None:
-        result["server_cpu_s"] = cpu_seconds(server) - server_cpu
+    result = measure_step(
+        lambda: parse_perfdhcp6(
+            ctx.lab.run(lab2.client, *argv, check=False, timeout=period + 60).stdout
+        ),
+        server=server,
+        service=SECTION,
+        daemon=daemon,
+    )
     result["asked"] = rate
     # perfdhcp's own rate divides by the run time including the -W wait: use the period.
     result["rate"] = result.get("rr_received", 0.0) / period

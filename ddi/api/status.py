@@ -6,15 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
 
 from ddi import __version__, metrics
 from ddi.api.common import APP_KEY, Daemon, WriteArgs, flag, read_body
+from ddi.ipam.models import Lease
 from ddi.ipam.store import Store
-from ddi.ipam.usage import UsageCount
-from ddi.steps import in_steps
+from ddi.steps import count_usage
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,13 @@ async def status_document(daemon: Daemon) -> dict[str, Any]:
     hosts, leases = list(index.hosts()), list(index.leases())
     # One pass over hosts and leases, in steps (ddi.steps): a monitor polling the status of a
     # site with 100,000 leases must not stop DHCP and DNS for tens of milliseconds each time.
-    usage = UsageCount(index.subnets(), now)
     bound = 0
-    async for some_hosts in in_steps(hosts):
-        usage.add_hosts(some_hosts)
-    async for some_leases in in_steps(leases):
-        usage.add_leases(some_leases)
-        bound += sum(1 for lease in some_leases if lease.active(now))
+
+    def count_bound(some: Sequence[Lease]) -> None:
+        nonlocal bound
+        bound += sum(1 for lease in some if lease.active(now))
+
+    usage = await count_usage(index.subnets(), hosts, leases, now, each=count_bound)
     statistics: dict[str, Any] = {}
     for name, service in sorted(daemon.services.items()):
         try:

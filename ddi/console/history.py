@@ -22,7 +22,7 @@ from aiohttp import web
 from ddi import metrics
 from ddi.api.common import APP_KEY, Daemon
 from ddi.ipam.usage import UsageCount
-from ddi.steps import STEP, in_steps
+from ddi.steps import STEP, count_usage
 from ddi.web.ring import Ring, Sample
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,8 @@ async def read_sample_stepwise(daemon: Daemon, now: float, step: int = STEP) -> 
     The objects are those of one moment (lists copied first); the counters are read at
     the end."""
     index = daemon.site.index
-    count = UsageCount(index.subnets(), now)
     hosts, leases = list(index.hosts()), list(index.leases())
-    async for some_hosts in in_steps(hosts, step):
-        count.add_hosts(some_hosts)
-    async for some_leases in in_steps(leases, step):
-        count.add_leases(some_leases)
-    return _sample(count, now)
+    return _sample(await count_usage(index.subnets(), hosts, leases, now, step=step), now)
 
 
 def _sample(count: UsageCount, now: float) -> Sample:

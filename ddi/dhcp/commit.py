@@ -97,9 +97,10 @@ class GroupCommitter(Generic[L]):
         """Queue ``lease``; ``on_durable`` runs once it is committed.
 
         Returns:
-            False (and nothing is queued) when ``max_pending`` leases are already waiting.
+            False (and nothing is queued) when ``max_pending`` leases are already waiting,
+            to be committed or, committed, for their replies to go.
         """
-        if len(self._pending) >= self._max_pending:
+        if len(self._pending) + len(self._replies) >= self._max_pending:
             self.shed += 1
             return False
         self._pending.append(_Pending(lease, on_durable, self._clock()))

@@ -58,8 +58,7 @@ from ddi.dhcp.options import MessageType
 from ddi.dhcp.packet import decode_packet, encode_packet
 from ddi.errors import ConfigError, DhcpFormatError
 from ddi.ipam.models import LeaseState
-from ddi.ipam.usage import UsageCount
-from ddi.steps import in_steps
+from ddi.steps import count_usage
 from ddi.tally import Tally
 
 if TYPE_CHECKING:
@@ -579,14 +578,14 @@ class DhcpServer:
         (``ddi.steps``): a site's 100,000 leases at once would stop the loop
         for tens of milliseconds every sweep."""
         index = self.site.index
-        now = self._clock()
-        count = UsageCount(index.subnets(), now)
         by_state: Counter[LeaseState] = Counter()
-        async for hosts in in_steps(list(index.hosts())):
-            count.add_hosts(hosts)
-        async for leases in in_steps(list(index.leases())):
-            count.add_leases(leases)
-            by_state.update(map(_STATE, leases))
+        count = await count_usage(
+            index.subnets(),
+            list(index.hosts()),
+            list(index.leases()),
+            self._clock(),
+            each=lambda leases: by_state.update(map(_STATE, leases)),
+        )
         for state in LeaseState:
             metrics.DHCP_LEASES.labels(state=state.value).set(by_state[state])
         for usage in count.result():

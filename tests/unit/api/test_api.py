@@ -28,7 +28,7 @@ from ddi.cli.client import ApiClient, Unreachable
 from ddi.config import Config, load_config
 from ddi.ipam.models import Host, Lease
 from ddi.site import open_site
-from ddi.steps import in_steps
+from ddi.steps import count_usage
 
 SITE = """\
 [site]
@@ -414,7 +414,7 @@ async def test_status_counts_hosts_leases_and_pools_in_steps(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Steps of 3 (5,000 in the daemon): the counts come out whole across the turns of the loop.
-    monkeypatch.setattr(status_api, "in_steps", functools.partial(in_steps, step=3))
+    monkeypatch.setattr(status_api, "count_usage", functools.partial(count_usage, step=3))
     now = time.time()
     leases = [
         Lease(

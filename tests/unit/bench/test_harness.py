@@ -207,3 +207,31 @@ def test_losses_read_the_kernels_udp_counters_and_the_steps_say_where_exchanges_
     clean = {"asked": 4000, "drops_pct": 0.0, "server_losses": {"rcvbuf": 2}}
     assert common.step_text(clean) == "4000:0.0%"
     assert common.step_text({"asked": 250}) == "250:100.0%"
+
+
+def test_a_step_is_measured_with_its_cpu_and_where_the_server_lost_datagrams() -> None:
+    common = bench_module("bench.common")
+    burn = "import time\nend = time.process_time() + 0.2\nwhile time.process_time() < end: pass"
+
+    class Daemon:
+        def __init__(self) -> None:
+            self.dropped = {"stale": 1}
+
+        def status(self) -> dict[str, object]:
+            return {"statistics": {"dhcp": {"dropped": dict(self.dropped)}}}
+
+    daemon = Daemon()
+
+    def run() -> dict[str, object]:  # the step: a child (perfdhcp) burns CPU, the server drops
+        subprocess.run([sys.executable, "-c", burn], check=True)
+        daemon.dropped["overload"] = 7
+        return {"asked": 100}
+
+    result = common.measure_step(run, server=os.getpid(), service="dhcp", daemon=daemon)
+    assert result["asked"] == 100
+    assert result["perfdhcp_cpu_s"] >= 0.15
+    assert result["server_cpu_s"] >= 0.0
+    assert result["server_losses"] == {"overload": 7}  # the stale drop was there before
+    alone = common.measure_step(lambda: {"asked": 1}, server=None, service="dhcp")
+    assert "server_cpu_s" not in alone
+    assert alone["server_losses"] == {}

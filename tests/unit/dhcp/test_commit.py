@@ -193,3 +193,19 @@ async def test_replies_go_a_slice_per_loop_turn_in_order_while_the_next_commit_g
     assert len(per_turn) == 3
     # The second batch was committed before the first one's last reply went.
     assert sent[count - 1][2] == 2
+
+
+@pytest.mark.asyncio
+async def test_replies_yet_to_go_count_against_max_pending() -> None:
+    committer = GroupCommitter(FakeStore(), max_batch=10, max_pending=2)
+    accepted: list[bool] = []
+
+    def first() -> None:  # the second lease's reply has yet to go
+        accepted.append(committer.submit_nowait(lease(3), lambda: None))
+        accepted.append(committer.submit_nowait(lease(4), lambda: None))
+
+    committer.submit_nowait(lease(1), first)
+    committer.submit_nowait(lease(2), lambda: None)
+    await _run(committer)
+    assert accepted == [True, False]
+    assert committer.statistics()["shed"] == 1
