@@ -16,7 +16,9 @@ print(" ".join(sorted(m for m in ("dns", "cryptography", "scapy") if m in sys.mo
 
 
 def test_loading_the_cli_leaves_dnspython_cryptography_and_scapy_out() -> None:
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
 
