@@ -67,7 +67,7 @@ def _capture(lab: Lab, ns: str, pcap: Path, count: int) -> subprocess.Popen[str]
 
 
 def _stats(daemon: Any) -> dict[str, Any]:
-    result: dict[str, Any] = daemon.cli_json("status")["statistics"]["ra"]
+    result: dict[str, Any] = daemon.cli_json("status")["statistics"].get("ra", {})
     return result
 
 
@@ -78,6 +78,9 @@ def test_periodic_and_solicited_advertisements(lab: Lab, ddi_daemon: Any, tmp_pa
     pcap = tmp_path / "ra.pcap"
     capture = _capture(lab, cli, pcap, 3)
     daemon = ddi_daemon(srv, BODY)
+    # The API answers before the services start: a solicitation sent before the RA socket
+    # is open is lost, and rdisc6 would take the first periodic advertisement instead.
+    wait_until(lambda: _stats(daemon).get("sent", 0) >= 1, "the first advertisement")
 
     # Solicited: rdisc6 sends a solicitation and prints the advertisement it accepted (it
     # drops any whose hop limit is not 255).
@@ -118,7 +121,7 @@ def test_periodic_and_solicited_advertisements(lab: Lab, ddi_daemon: Any, tmp_pa
         assert packet.haslayer(ICMPv6NDOptSrcLLAddr)
     times = [float(p.time) for p in packets]
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert all(2.9 <= gap <= 4.5 for gap in gaps), gaps
+    assert all(2.9 <= gap <= 6.0 for gap in gaps), gaps  # 6.0: timers late on a busy machine
 
 
 def test_solicitations_are_checked_and_rate_limited(

@@ -222,6 +222,8 @@ async def test_interrupted_snapshot_resumes_at_centrals_next_page(world: World) 
     applied = sent("snapshot_applied")
     async with running(world, config) as agent:
         await until(lambda: caught_up(world), "the snapshot to complete")
+        # Central commits the last page before it answers; the agent counts on the answer.
+        await until(lambda: agent.snapshots_sent, "the agent to count the snapshot")
         assert agent.snapshots_sent == 1
     assert sent("snapshot_duplicate") == duplicates
     assert sent("snapshot_applied") - applied == 3  # pages 2, 3 and the last, 4
