@@ -54,7 +54,7 @@ from scapy.layers import dhcp6 as s6
 server, link, mac = sys.argv[1], sys.argv[2], sys.argv[3]
 sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 sock.bind((link, 547))
-sock.settimeout(5)
+sock.settimeout(15)  # a loaded machine; nothing here retransmits
 duid = s6.DUID_EN(enterprisenum=32473, id=b"relayed-client")
 
 def relay(message, peer="fe80::5054:ff:fe0b:1"):
@@ -94,7 +94,7 @@ index = socket.if_nametoindex(iface)
 sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
 sock.bind(("::", 546, 0, index))
-sock.settimeout(5)
+sock.settimeout(15)  # a loaded machine; nothing here retransmits
 duid = s6.DUID_LL(lladdr="52:54:00:0b:00:59")
 solicit = (s6.DHCP6_Solicit(trid=0x59) / s6.DHCP6OptClientId(duid=duid)
            / s6.DHCP6OptIA_NA(iaid=1) / s6.DHCP6OptOptReq(reqopts=[59, 60])
@@ -125,7 +125,7 @@ index = socket.if_nametoindex(iface)
 sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
 sock.bind(("::", 546, 0, index))
-sock.settimeout(5)
+sock.settimeout(15)  # a loaded machine; nothing here retransmits
 message = {"renew": s6.DHCP6_Renew, "release": s6.DHCP6_Release}[kind](trid=0x99)
 packet = (message / s6.DHCP6OptClientId(duid=bytes.fromhex(duid_hex))
           / s6.DHCP6OptServerId(duid=bytes.fromhex(server_hex))

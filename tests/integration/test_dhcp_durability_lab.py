@@ -89,8 +89,9 @@ def parse(data):
         i += 2 + data[i + 1]
     return struct.unpack_from("!I", data, 4)[0] - 0x20000, data[16:20], data[28:34], options
 
-# Up to `window` clients in flight; a client without an answer for 2 s is given up; the storm
-# ends when every client is answered or given up, or nothing has answered for 3 s.
+# Up to `window` clients in flight; a client without an answer for 5 s is given up (a loaded
+# machine's fsync can stall a second or two); the storm ends when every client is answered or
+# given up, or nothing has answered for 6 s.
 next_n, waiting, last_answer = first, {}, time.monotonic()
 while True:
     now = time.monotonic()
@@ -99,9 +100,9 @@ while True:
         waiting[next_n] = now
         next_n += 1
     for n, since in list(waiting.items()):
-        if now - since > 2:
+        if now - since > 5:
             del waiting[n]
-    if (next_n >= first + count and not waiting) or now - last_answer > 3:
+    if (next_n >= first + count and not waiting) or now - last_answer > 6:
         break
     if not select.select([sock], [], [], 0.1)[0]:
         continue

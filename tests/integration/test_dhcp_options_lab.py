@@ -151,8 +151,8 @@ def test_udhcpc_phone_gets_the_voice_pool_and_its_class_options(
     assert dump.stderr is not None
     assert _read_until(dump.stderr.fileno(), b"listening on eth0", 1, 10) is not None
     try:
-        udhcpc = ["udhcpc", "-s", "/bin/true", "-q", "-n", "-f", "-i", "eth0", "-t", "5",
-                  "-T", "1", "-V", "Cisco Systems, Inc. IP Phone CP-7975G",
+        udhcpc = ["udhcpc", "-s", "/bin/true", "-q", "-n", "-f", "-i", "eth0", "-t", "10",
+                  "-T", "2", "-V", "Cisco Systems, Inc. IP Phone CP-7975G",
                   "-O", "150", "-O", "66"]  # fmt: skip
         got = lab.run(cli, *udhcpc, timeout=60, check=False)
     finally:
@@ -215,7 +215,7 @@ def test_udhcpc_clients_overflow_into_the_next_subnet_of_a_shared_network(
     got = []
     for i in range(3):
         lab.run(cli, "ip", "link", "set", "eth0", "address", f"52:54:00:ad:00:0{i}")
-        argv = ["udhcpc", "-s", "/bin/true", "-q", "-n", "-f", "-i", "eth0", "-t", "5", "-T", "1"]
+        argv = ["udhcpc", "-s", "/bin/true", "-q", "-n", "-f", "-i", "eth0", "-t", "10", "-T", "2"]
         done = lab.run(cli, *argv, timeout=60, check=False)
         found = re.search(r"lease of (\S+) obtained", done.stdout + done.stderr)
         assert found, done.stdout + done.stderr

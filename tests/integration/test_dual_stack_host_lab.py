@@ -67,7 +67,7 @@ index = socket.if_nametoindex(iface)
 sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.encode())
 sock.bind(("::", 546, 0, index))
-sock.settimeout(5)
+sock.settimeout(15)  # a loaded machine; nothing here retransmits
 solicit = (s6.DHCP6_Solicit(trid=0x5e) / s6.DHCP6OptClientId(duid=s6.DUID_LL(lladdr=mac))
            / s6.DHCP6OptIA_NA(iaid=1) / s6.DHCP6OptOptReq(reqopts=[59, 60])
            / s6.DHCP6OptVendorClass(enterprisenum=343,

@@ -131,7 +131,7 @@ def _run(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
 
 
 def _dig(port: int, *args: str) -> str:
-    done = _run("dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=2", *args)
+    done = _run("dig", "@127.0.0.1", "-p", str(port), "+tries=3", "+time=2", *args)
     return done.stdout
 
 

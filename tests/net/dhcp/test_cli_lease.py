@@ -139,7 +139,7 @@ def _request(mac_tail: int, message_type: MessageType, **options: bytes) -> byte
 def _dora(port: int, mac_tail: int, hostname: bytes) -> IPv4Address:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        sock.settimeout(5)
+        sock.settimeout(15)
         sock.sendto(
             _request(mac_tail, MessageType.DISCOVER, host_name=hostname), ("127.0.0.1", port)
         )

@@ -61,7 +61,7 @@ class Daemon:
         return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
 
     def dig(self, *args: str) -> str:
-        argv = ["dig", "@127.0.0.1", "-p", str(self.port), "+tries=1", "+time=1", *args]
+        argv = ["dig", "@127.0.0.1", "-p", str(self.port), "+tries=3", "+time=2", *args]
         return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False).stdout
 
     def stop(self) -> None:

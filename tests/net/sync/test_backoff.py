@@ -120,7 +120,7 @@ async def test_changes_do_not_cut_the_backoff_short_while_central_is_down(busy: 
         await until(lambda: agent.link == "down", "the first failed round")
         commits = await commit_for(busy.store, 3.0)
         rounds = busy.central.connections
-    assert commits > 100
+    assert commits > 20  # each would have ended a wait: well over 8 rounds (fsyncs set the pace)
     assert rounds <= 8, f"{rounds} connection attempts in 3 s of backoff"
 
 

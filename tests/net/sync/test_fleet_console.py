@@ -169,8 +169,9 @@ async def test_overview_says_each_sites_link_in_words(
     assert 'data-state="up"' in html
     assert s1.startswith(" s1 ✔ up ")
     assert "s ago" in s1
-    # Backlog age: the newest change (seq 3) was made 42 s before central got it.
-    assert " 42 s " in s1
+    # Backlog age: the newest change (seq 3) was made 42 s before central got it, plus the
+    # moments the fixture took to send it (floored to whole seconds).
+    assert re.search(r" 4[2-4] s ", s1), s1
     # epoch, open conflicts, hosts, leases
     assert s1.rstrip().endswith("1 1 2 0")
     assert s2.startswith(" s2 ⚠ stale ")
