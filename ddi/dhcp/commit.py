@@ -86,8 +86,8 @@ class GroupCommitter(Generic[L]):
         self._pending: deque[_Pending[L]] = deque()
         self._wakeup = asyncio.Event()
         self._replies: deque[_Pending[L]] = deque()
-        """Durable leases whose ``on_durable`` has yet to run (``_reply_slice``)."""
-        self._replying = False
+        """Durable leases whose ``on_durable`` has yet to run: while there are any, a
+        ``_reply_slice`` is scheduled."""
         self.batches = 0
         self.committed = 0
         self.failed = 0
@@ -170,9 +170,9 @@ class GroupCommitter(Generic[L]):
         observe = self._meters.latency.observe
         for item in batch:
             observe(done - item.submitted)
+        idle = not self._replies
         self._replies.extend(batch)
-        if not self._replying:
-            self._replying = True
+        if idle:
             asyncio.get_running_loop().call_soon(self._reply_slice)
 
     def _reply_slice(self) -> None:
@@ -190,8 +190,6 @@ class GroupCommitter(Generic[L]):
                 metrics.INTERNAL_ERRORS.labels(area="dhcp").inc()
         if replies:
             asyncio.get_running_loop().call_soon(self._reply_slice)
-        else:
-            self._replying = False
 
     def _fail(self, batch: list[_Pending[L]]) -> None:
         self.failed += len(batch)

@@ -290,12 +290,13 @@ async def test_conflicts_show_at_central_at_the_edge_and_once_in_nautobot(setup:
                     if r["object_id"] == host_id(by_site)),
         "the site's conflict resolved",
     )  # fmt: skip
+
     # The note is written after the withdrawal commits, so the site may resolve first.
-    await until(
-        lambda: [n for n in notes(s.lab, by_site) if "reserves this address" in n],
-        "the note on what the site reserves",
-    )
-    assert len([n for n in notes(s.lab, by_site) if "reserves this address" in n]) == 1
+    def served() -> list[str]:
+        return [n for n in notes(s.lab, by_site) if "reserves this address" in n]
+
+    await until(served, "the note on what the site reserves")
+    assert len(served()) == 1
     # Fixed in Nautobot (another MAC), the refused reservation goes through and central's
     # conflict is resolved.
     s.lab.api("PATCH", f"/api/ipam/ip-addresses/{by_mac}/",
